@@ -1,0 +1,44 @@
+"""`wsready …`: one entry point; each command lives in `wsready.commands.<name>`.
+
+A command module exposes `register(subparsers)`, which adds its parser and sets
+`handler=callable(args) -> int` as a default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from wsready.exitstatus import ExitStatus
+
+COMMANDS: tuple[str, ...] = ("sandbox",)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but usage errors exit UNKNOWN (3), not 2 (which means CRITICAL here)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(ExitStatus.UNKNOWN, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(
+        prog="wsready",
+        description="Provision, prove, diagnose and monitor Socket.IO behind nginx.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
+    for name in COMMANDS:
+        importlib.import_module(f"wsready.commands.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
