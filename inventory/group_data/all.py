@@ -1,0 +1,87 @@
+"""Every data key wsready reads, documented once, next to its default.
+
+Keys are prefixed by their concern. Override them per group (`group_data/<group>.py`), per
+host (host data in the inventory), or per run (`pyinfra --data key=value`). `deploy.py`
+validates all of them before it changes anything on any host.
+"""
+
+# --- network egress -------------------------------------------------------------------------
+# HTTP(S) proxy the host must use to reach package registries (apt, npm) and that the app
+# gets as HTTP_PROXY/HTTPS_PROXY. For EC2 hosts in private subnets. None: direct access.
+proxy_url = None
+
+# --- Node.js (tasks/nodejs.py) ----------------------------------------------------------------
+# Where Node.js comes from on Debian/Ubuntu: "nodesource" (apt repo, pinned major),
+# "distro" (the OS's own nodejs + npm) or "binary" (an official build tarball from
+# nodejs_binary_url, checked against nodejs_binary_sha256). Amazon Linux 2023 always uses
+# `dnf install nodejs<major>`.
+nodejs_source = "nodesource"
+# Major version for nodesource and Amazon Linux 2023.
+nodejs_major = 22
+# For nodejs_source="binary": URL of a .tar.gz/.tar.xz/.tgz holding bin/node, and its sha256.
+nodejs_binary_url = None
+nodejs_binary_sha256 = None
+# Where the binary build is unpacked; bin/node and bin/npm are linked into /usr/local/bin.
+nodejs_binary_dir = "/opt/nodejs"
+
+# --- the Socket.IO app (tasks/app.py, files/app/) ---------------------------------------------
+# Local directory with the Node app to deploy (package.json + package-lock.json + server.js).
+# None: the bundled server in files/app.
+app_source = None
+app_name = "wsready-app"  # systemd unit name and log identifier
+app_user = "wsready"  # system user the service runs as
+app_dir = "/opt/wsready-app"
+app_port = 3000  # the app listens on app_bind:app_port, never on a public address
+app_bind = "127.0.0.1"
+app_socketio_path = "/ws"  # Socket.IO `path`; nginx proxies exactly this location
+# Browser origins allowed by CORS (Socket.IO and REST). Never "*" in production.
+app_cors_origins = ["http://localhost"]
+app_ping_interval_ms = 25000  # Engine.IO pingInterval
+app_ping_timeout_ms = 20000  # Engine.IO pingTimeout
+app_limit_nofile = 65536  # systemd LimitNOFILE
+app_env = {}  # extra environment variables for the service (written to the 0600 env file)
+# Token check shared by REST (/api/* except /api/health) and the socket: "off", "jwt"
+# (HS256 with app_jwt_secret) or "static" (sha256 hashes in app_static_token_hashes).
+app_auth = "off"
+app_jwt_secret = None  # secret string; lands only in the 0600 environment file
+app_jwt_audience = None  # optional `aud` the token must carry
+app_static_token_hashes = []  # hex sha256 of each accepted static token
+
+# --- nginx (tasks/nginx.py, files/nginx/) -----------------------------------------------------
+nginx_server_name = "_"
+nginx_listen_port = 80
+nginx_ipv6 = True  # also listen on [::]
+# Where /api/ and / go: None for the app itself, or an existing REST backend URL
+# such as "http://127.0.0.1:8080".
+nginx_rest_upstream = None
+# Must exceed (app_ping_interval_ms + app_ping_timeout_ms) / 1000 or idle sockets drop.
+nginx_proxy_read_timeout_s = 75
+nginx_tls = False  # serve 443 (wss://) too
+nginx_tls_cert_file = None  # local paths of PEM certificate and key; None with nginx_tls:
+nginx_tls_key_file = None  # a self-signed pair is generated on the host (sandboxes)
+nginx_tls_redirect = True  # with nginx_tls: redirect http:// to https://
+nginx_tls_port = 443
+
+# --- host firewall (tasks/firewall.py) --------------------------------------------------------
+firewall_enabled = True
+firewall_ssh_port = 22
+firewall_ssh_cidrs = ["0.0.0.0/0", "::/0"]  # who may SSH in (allowed first, always)
+firewall_allow_cidrs = ["0.0.0.0/0", "::/0"]  # who may reach 80 (and 443 with TLS)
+
+# --- EC2 security group (tasks/security_group.py, wsready/aws.py) -----------------------------
+sg_enabled = False
+sg_id = None  # None: looked up from instance_id, or from the host's IP
+sg_allow_cidrs = ["0.0.0.0/0", "::/0"]
+sg_ssh_cidrs = []  # who may SSH in through the group; never the world unless the next key
+sg_allow_ssh_from_world = False
+sg_purge = False  # revoke rules wsready added that are no longer wanted
+aws_region = None  # None: boto3's standard chain (AWS_REGION, profile, ...)
+aws_endpoint_url = None  # private VPC endpoint, or a test endpoint
+instance_id = None
+
+# --- proof after every deploy (tasks/verify.py) -----------------------------------------------
+verify_enabled = True
+verify_address = None  # address probed from the machine running pyinfra; None: the SSH host
+verify_timeout_s = 10
+verify_retries = 3  # the app may need a moment after a restart
+verify_token_env = None  # name of an environment variable holding a token for the socket probe
