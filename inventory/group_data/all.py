@@ -61,6 +61,10 @@ nginx_tls_cert_file = None  # local paths of PEM certificate and key; None with 
 nginx_tls_key_file = None  # a self-signed pair is generated on the host (sandboxes)
 nginx_tls_redirect = True  # with nginx_tls: redirect http:// to https://
 nginx_tls_port = 443
+# Raw nginx directive lines added to every wsready server block (e.g. "client_max_body_size
+# 5m;"). Not parsed by wsready: `nginx -t` on the host judges them before any reload, and a
+# refused config leaves the previous one serving.
+nginx_extra_directives = []
 
 # --- host firewall (tasks/firewall.py) --------------------------------------------------------
 firewall_enabled = True

@@ -1,0 +1,447 @@
+"""Validate host data against the key contract in `inventory/group_data/all.py`.
+
+`validate(data)` returns every problem at once (a `ConfigError` naming key and value), so a
+preflight can refuse a whole fleet's data before any host is touched. Keys that look like
+ours but are not in the contract (`nginx_listen_prot`) are errors with a suggestion: a typo
+would otherwise silently fall back to the default.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import ipaddress
+import re
+import runpy
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlsplit
+
+from wsready import validate as check
+from wsready.validate import ConfigError
+
+DEFAULTS_FILE = Path(__file__).resolve().parent.parent / "inventory" / "group_data" / "all.py"
+
+# Data keys with these prefixes belong to wsready; an unknown one is almost always a typo.
+OUR_PREFIXES = ("proxy_", "nodejs_", "app_", "nginx_", "firewall_", "sg_", "aws_", "verify_")
+
+WORLD = ("0.0.0.0/0", "::/0")
+_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+_APP_NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
+_USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SERVER_NAME = re.compile(r"^[A-Za-z0-9_.*~^\\$()|:\[\]-]+( [A-Za-z0-9_.*~^\\$()|:\[\]-]+)*$")
+_HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$")
+_SG_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
+_INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
+_AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+_ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.xz")
+
+Data = Mapping[str, Any]
+Check = Callable[[str, Any, Data], None]
+
+
+def load_defaults(path: Path = DEFAULTS_FILE) -> dict[str, Any]:
+    """The documented keys and their defaults, read from `all.py` (fresh copies)."""
+    namespace = runpy.run_path(str(path))
+    return {
+        key: copy.deepcopy(value)
+        for key, value in namespace.items()
+        if not key.startswith("_") and not isinstance(value, ModuleType)
+    }
+
+
+def with_defaults(data: Data, defaults: Data | None = None) -> dict[str, Any]:
+    """`data` over the defaults: what a task sees for every key."""
+    merged = dict(load_defaults() if defaults is None else copy.deepcopy(dict(defaults)))
+    merged.update(data)
+    return merged
+
+
+# --- reusable value checks ---------------------------------------------------------------------
+
+
+def _string(key: str, value: Any, why: str = "must be a non-empty string") -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(key, value, why)
+    return value
+
+
+def _integer(key: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(key, value, f"must be a whole number between {low} and {high}")
+    return value
+
+
+def _optional(inner: Check) -> Check:
+    def run(key: str, value: Any, data: Data) -> None:
+        if value is not None:
+            inner(key, value, data)
+
+    return run
+
+
+def _simple(function: Callable[[str, Any], Any]) -> Check:
+    def run(key: str, value: Any, _data: Data) -> None:
+        function(key, value)
+
+    return run
+
+
+def _choice(*allowed: str) -> Check:
+    def run(key: str, value: Any, _data: Data) -> None:
+        check.choice(key, value, allowed)
+
+    return run
+
+
+def _absolute_path(key: str, value: Any, _data: Data = None) -> None:
+    if not isinstance(value, str) or not value.startswith("/") or value.rstrip("/") == "":
+        raise ConfigError(key, value, "must be an absolute path such as /opt/wsready-app")
+    if any(char in value for char in " \t\n;'\"$`\\") or "/../" in value + "/":
+        raise ConfigError(key, value, "must not contain spaces, quotes, '..' or shell characters")
+
+
+def _hex64(key: str, value: Any) -> None:
+    if not isinstance(value, str) or not _HEX64.match(value):
+        raise ConfigError(key, value, "must be a sha256 digest: 64 hexadecimal characters")
+
+
+def _pattern(regex: re.Pattern[str], why: str) -> Check:
+    def run(key: str, value: Any, _data: Data) -> None:
+        if not isinstance(value, str) or not regex.match(value):
+            raise ConfigError(key, value, why)
+
+    return run
+
+
+def _local_file(key: str, value: Any, _data: Data) -> None:
+    if not isinstance(value, str) or not Path(value).is_file():
+        raise ConfigError(key, value, "must be the path of an existing local file")
+
+
+# --- key-specific checks -----------------------------------------------------------------------
+
+
+def _nodejs_major(key: str, value: Any, _data: Data) -> None:
+    _integer(key, value, 18, 99)
+
+
+def _nodejs_binary_url(key: str, value: Any, data: Data) -> None:
+    if value is None:
+        if data.get("nodejs_source") == "binary":
+            raise ConfigError(key, value, 'is required when nodejs_source = "binary"')
+        return
+    check.url(key, value)
+    if not urlsplit(value).path.endswith(_ARCHIVE_SUFFIXES):
+        raise ConfigError(key, value, "must point to a .tar.gz, .tgz or .tar.xz archive")
+
+
+def _nodejs_binary_sha256(key: str, value: Any, data: Data) -> None:
+    if value is None:
+        if data.get("nodejs_source") == "binary":
+            raise ConfigError(key, value, 'is required when nodejs_source = "binary"')
+        return
+    _hex64(key, value)
+
+
+def _app_source(key: str, value: Any, _data: Data) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or not Path(value).is_dir():
+        raise ConfigError(key, value, "must be an existing local directory holding the Node app")
+    if not (Path(value) / "package.json").is_file():
+        raise ConfigError(key, value, "has no package.json")
+
+
+def _app_user(key: str, value: Any, _data: Data) -> None:
+    if not isinstance(value, str) or not _USER_NAME.match(value):
+        raise ConfigError(key, value, "must be a system user name such as wsready")
+    if value == "root":
+        raise ConfigError(key, value, "the service must not run as root")
+
+
+def _app_port(key: str, value: Any, data: Data) -> None:
+    check.port(key, value)
+    public = {data.get("nginx_listen_port")}
+    if data.get("nginx_tls"):
+        public.add(data.get("nginx_tls_port"))
+    if value in public:
+        raise ConfigError(key, value, "must differ from the ports nginx listens on")
+
+
+def _app_bind(key: str, value: Any, _data: Data) -> None:
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        raise ConfigError(key, value, "must be an IP address such as 127.0.0.1") from None
+    if not address.is_loopback:
+        raise ConfigError(key, value, "must be a loopback address: only nginx may reach the app")
+
+
+def _app_socketio_path(key: str, value: Any, _data: Data) -> None:
+    check.url_path(key, value)
+    if value == "/" or value.endswith("/"):
+        raise ConfigError(key, value, "must name a path without a trailing '/', such as /ws")
+    if value == "/api" or value.startswith("/api/"):
+        raise ConfigError(key, value, "must not be under /api, which goes to the REST upstream")
+
+
+def _origin(key: str, value: Any) -> None:
+    if value == "*":
+        raise ConfigError(
+            key, value, "'*' lets any web page use the socket; list the real origins instead"
+        )
+    check.url(key, value)
+    parts = urlsplit(value)
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ConfigError(key, value, "must be an origin (scheme://host[:port]) without a path")
+
+
+def _app_cors_origins(key: str, value: Any, _data: Data) -> None:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise ConfigError(key, value, "must be a list of origins such as ['https://app.example']")
+    for index, item in enumerate(value):
+        _origin(f"{key}[{index}]", item)
+
+
+def _ping_ms(key: str, value: Any, _data: Data) -> None:
+    _integer(key, value, 1000, 600_000)
+
+
+def _app_limit_nofile(key: str, value: Any, _data: Data) -> None:
+    _integer(key, value, 1024, 1_048_576)
+
+
+def _app_env(key: str, value: Any, _data: Data) -> None:
+    if not isinstance(value, Mapping):
+        raise ConfigError(key, value, "must be a dict of NAME: value strings")
+    for name, item in value.items():
+        if not isinstance(name, str) or not _ENV_NAME.match(name):
+            raise ConfigError(f"{key}[{name!r}]", name, "is not a valid environment name")
+        if not isinstance(item, str) or "\n" in item:
+            raise ConfigError(f"{key}[{name!r}]", item, "must be a one-line string")
+
+
+def _app_jwt_secret(key: str, value: Any, data: Data) -> None:
+    if data.get("app_auth") != "jwt" and value is None:
+        return
+    # The value is a secret: name it in the error, never echo it.
+    if not isinstance(value, str) or len(value) < 32:
+        shown = None if value is None else "<hidden>"
+        raise ConfigError(
+            key, shown, 'must be a secret of at least 32 characters when app_auth = "jwt"'
+        )
+
+
+def _app_jwt_audience(key: str, value: Any, _data: Data) -> None:
+    if value is not None:
+        _string(key, value)
+
+
+def _app_static_token_hashes(key: str, value: Any, data: Data) -> None:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise ConfigError(key, value, "must be a list of sha256 hex digests")
+    for index, item in enumerate(value):
+        _hex64(f"{key}[{index}]", item)
+    if data.get("app_auth") == "static" and not value:
+        raise ConfigError(key, value, 'must list at least one hash when app_auth = "static"')
+
+
+def _nginx_server_name(key: str, value: Any, _data: Data) -> None:
+    if not isinstance(value, str) or not _SERVER_NAME.match(value):
+        raise ConfigError(key, value, "must be nginx server names separated by single spaces")
+
+
+def _nginx_rest_upstream(key: str, value: Any, _data: Data) -> None:
+    if value is None:
+        return
+    check.url(key, value)
+    parts = urlsplit(value)
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ConfigError(key, value, "must be scheme://host[:port] without a path")
+
+
+def _nginx_proxy_read_timeout_s(key: str, value: Any, data: Data) -> None:
+    check.positive_number(key, value)
+    interval, timeout = data.get("app_ping_interval_ms"), data.get("app_ping_timeout_ms")
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in (interval, timeout)):
+        needed = (interval + timeout) / 1000
+        if value <= needed:
+            raise ConfigError(
+                key,
+                value,
+                f"must exceed (app_ping_interval_ms + app_ping_timeout_ms) / 1000 = {needed:g} "
+                "seconds, or nginx closes idle sockets",
+            )
+
+
+def _tls_file(key: str, value: Any, data: Data) -> None:
+    if value is None:
+        return
+    _local_file(key, value, data)
+
+
+def _tls_pair(key: str, value: Any, data: Data) -> None:
+    """Certificate and key come together or not at all."""
+    _tls_file(key, value, data)
+    cert, private_key = data.get("nginx_tls_cert_file"), data.get("nginx_tls_key_file")
+    if (cert is None) != (private_key is None):
+        raise ConfigError(
+            key, value, "nginx_tls_cert_file and nginx_tls_key_file must be given together"
+        )
+
+
+def _nginx_tls_port(key: str, value: Any, data: Data) -> None:
+    check.port(key, value)
+    if data.get("nginx_tls") and value == data.get("nginx_listen_port"):
+        raise ConfigError(key, value, "must differ from nginx_listen_port")
+
+
+def _nginx_extra_directives(key: str, value: Any, _data: Data) -> None:
+    # Deliberately not parsed: `nginx -t` on the host is the judge of their content.
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise ConfigError(key, value, "must be a list of nginx directive lines")
+    for index, item in enumerate(value):
+        if not isinstance(item, str) or "\n" in item:
+            raise ConfigError(f"{key}[{index}]", item, "must be a one-line string")
+
+
+def _firewall_ssh_cidrs(key: str, value: Any, data: Data) -> None:
+    check.cidr_list(key, value)
+    if data.get("firewall_enabled") is True and not value:
+        raise ConfigError(key, value, "must not be empty: the firewall would lock SSH out")
+
+
+def _sg_ssh_cidrs(key: str, value: Any, data: Data) -> None:
+    check.cidr_list(key, value)
+    for index, item in enumerate(value):
+        if item in WORLD and data.get("sg_allow_ssh_from_world") is not True:
+            raise ConfigError(
+                f"{key}[{index}]",
+                item,
+                "opens SSH to the whole internet; set sg_allow_ssh_from_world = True if meant",
+            )
+
+
+def _verify_address(key: str, value: Any, _data: Data) -> None:
+    if value is None:
+        return
+    try:
+        ipaddress.ip_address(value)
+        return
+    except ValueError:
+        pass
+    if not isinstance(value, str) or not _HOSTNAME.match(value):
+        raise ConfigError(key, value, "must be a host name or IP address, without scheme or port")
+
+
+def _verify_timeout_s(key: str, value: Any, _data: Data) -> None:
+    check.positive_number(key, value)
+    if value > 300:
+        raise ConfigError(key, value, "must be at most 300 seconds")
+
+
+def _verify_retries(key: str, value: Any, _data: Data) -> None:
+    _integer(key, value, 0, 20)
+
+
+_boolean = _simple(check.boolean)
+_port = _simple(check.port)
+_cidr_list = _simple(check.cidr_list)
+_http_url = _simple(check.url)
+
+CHECKS: dict[str, Check] = {
+    "proxy_url": _optional(_http_url),
+    "nodejs_source": _choice("nodesource", "distro", "binary"),
+    "nodejs_major": _nodejs_major,
+    "nodejs_binary_url": _nodejs_binary_url,
+    "nodejs_binary_sha256": _nodejs_binary_sha256,
+    "nodejs_binary_dir": _absolute_path,
+    "app_source": _app_source,
+    "app_name": _pattern(_APP_NAME, "must be a unit-safe name such as wsready-app"),
+    "app_user": _app_user,
+    "app_dir": _absolute_path,
+    "app_port": _app_port,
+    "app_bind": _app_bind,
+    "app_socketio_path": _app_socketio_path,
+    "app_cors_origins": _app_cors_origins,
+    "app_ping_interval_ms": _ping_ms,
+    "app_ping_timeout_ms": _ping_ms,
+    "app_limit_nofile": _app_limit_nofile,
+    "app_env": _app_env,
+    "app_auth": _choice("off", "jwt", "static"),
+    "app_jwt_secret": _app_jwt_secret,
+    "app_jwt_audience": _app_jwt_audience,
+    "app_static_token_hashes": _app_static_token_hashes,
+    "nginx_server_name": _nginx_server_name,
+    "nginx_listen_port": _port,
+    "nginx_ipv6": _boolean,
+    "nginx_rest_upstream": _nginx_rest_upstream,
+    "nginx_proxy_read_timeout_s": _nginx_proxy_read_timeout_s,
+    "nginx_tls": _boolean,
+    "nginx_tls_cert_file": _tls_pair,
+    "nginx_tls_key_file": _tls_file,
+    "nginx_tls_redirect": _boolean,
+    "nginx_tls_port": _nginx_tls_port,
+    "nginx_extra_directives": _nginx_extra_directives,
+    "firewall_enabled": _boolean,
+    "firewall_ssh_port": _port,
+    "firewall_ssh_cidrs": _firewall_ssh_cidrs,
+    "firewall_allow_cidrs": _cidr_list,
+    "sg_enabled": _boolean,
+    "sg_id": _optional(_pattern(_SG_ID, "must be a security group id such as sg-0123abcd")),
+    "sg_allow_cidrs": _cidr_list,
+    "sg_ssh_cidrs": _sg_ssh_cidrs,
+    "sg_allow_ssh_from_world": _boolean,
+    "sg_purge": _boolean,
+    "aws_region": _optional(_pattern(_AWS_REGION, "must be an AWS region such as eu-north-1")),
+    "aws_endpoint_url": _optional(_http_url),
+    "instance_id": _optional(
+        _pattern(_INSTANCE_ID, "must be an EC2 instance id such as i-0123456789abcdef0")
+    ),
+    "verify_enabled": _boolean,
+    "verify_address": _verify_address,
+    "verify_timeout_s": _verify_timeout_s,
+    "verify_retries": _verify_retries,
+    "verify_token_env": _optional(
+        _pattern(_ENV_NAME, "must be the name of an environment variable")
+    ),
+}
+
+
+def _unknown_keys(data: Data, known: set[str]) -> list[ConfigError]:
+    errors = []
+    for key in sorted(data):
+        if not isinstance(key, str) or key in known or not key.startswith(OUR_PREFIXES):
+            continue
+        close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        errors.append(
+            ConfigError(key, data[key], f"is not a wsready data key (see all.py){hint}")
+        )
+    return errors
+
+
+def validate(data: Data, defaults: Data | None = None) -> list[ConfigError]:
+    """Every problem in `data` (over the defaults from all.py), in key order; [] when valid."""
+    defaults = load_defaults() if defaults is None else defaults
+    merged = with_defaults(data, defaults)
+    errors = _unknown_keys(data, set(defaults))
+    for key in defaults:
+        checker = CHECKS.get(key)
+        if checker is None:
+            continue
+        try:
+            checker(key, merged[key], merged)
+        except ConfigError as error:
+            errors.append(error)
+    return errors
+
+
+def report(errors: list[ConfigError], where: str = "") -> str:
+    """One line per problem, for a deploy error."""
+    prefix = f"{where}: " if where else ""
+    return "\n".join(f"{prefix}{error}" for error in errors)
