@@ -419,9 +419,7 @@ def _unknown_keys(data: Data, known: set[str]) -> list[ConfigError]:
             continue
         close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]}?" if close else ""
-        errors.append(
-            ConfigError(key, data[key], f"is not a wsready data key (see all.py){hint}")
-        )
+        errors.append(ConfigError(key, data[key], f"is not a wsready data key (see all.py){hint}"))
     return errors
 
 
