@@ -1,0 +1,68 @@
+"""`wsready token`: print a token the deployed app accepts, for ops and probes.
+
+    export TOKEN=$(wsready token --inventory inventory/production.py --ttl 600)
+    wsready check --inventory inventory/production.py --token-env TOKEN
+
+Only the token goes to stdout; notes and errors go to stderr and never include the secret.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from wsready import tokens
+from wsready.exitstatus import ExitStatus
+from wsready.validate import ConfigError
+
+DEFAULT_INVENTORY = "inventory/sandbox.py"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "token",
+        help="mint a JWT from the app_jwt_secret the deploy uses",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--inventory",
+        default=DEFAULT_INVENTORY,
+        help=f"pyinfra inventory whose data holds app_jwt_secret (default {DEFAULT_INVENTORY})",
+    )
+    parser.add_argument("--host", help="use this host's data (default: the secret all share)")
+    parser.add_argument(
+        "--ttl",
+        type=float,
+        default=tokens.DEFAULT_TTL_S,
+        help=f"seconds the token stays valid (default {tokens.DEFAULT_TTL_S})",
+    )
+    parser.add_argument("--audience", help="`aud` claim (default: the host's app_jwt_audience)")
+    parser.add_argument(
+        "--subject", default=tokens.DEFAULT_SUBJECT, help="`sub` claim (default %(default)s)"
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = tokens.fleet_settings(tokens.load_host_data(args.inventory), args.host)
+        audience = args.audience if args.audience is not None else settings.audience
+        token = tokens.mint(settings.secret, args.ttl, args.subject, audience)
+    except ConfigError as error:
+        print(f"wsready token: {error}", file=sys.stderr)
+        return ExitStatus.UNKNOWN
+    if settings.auth != "jwt":
+        print(
+            f"wsready token: note: app_auth is {settings.auth!r} on {settings.host}; "
+            "the app does not check this token until app_auth = 'jwt'",
+            file=sys.stderr,
+        )
+    if tokens.secret_is_short(settings.secret):
+        print(
+            f"wsready token: note: app_jwt_secret for {settings.host} is shorter than "
+            f"{tokens.MIN_SECRET_BYTES} bytes; HS256 wants at least 256 bits",
+            file=sys.stderr,
+        )
+    print(token)
+    return ExitStatus.OK

@@ -1,0 +1,133 @@
+"""Mint the HS256 JWT the app accepts, from the same inventory data the deploy uses.
+
+The secret comes from `app_jwt_secret` (and the audience from `app_jwt_audience`) as pyinfra
+resolves them for a host from the inventory file and the `group_data/` next to it. The token
+is the only thing `wsready token` prints; nothing here logs the secret or the token.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from wsready import validate
+from wsready.validate import ConfigError
+
+DEFAULT_SUBJECT = "wsready"
+DEFAULT_TTL_S = 3600
+ALGORITHM = "HS256"
+MIN_SECRET_BYTES = 32  # RFC 7518 §3.2: an HS256 key is at least 256 bits
+
+
+@dataclass(frozen=True)
+class JwtSettings:
+    """What a host's app checks tokens against. `repr` never shows the secret."""
+
+    host: str
+    auth: str
+    secret: str | None = field(repr=False)
+    audience: str | None
+
+
+def load_host_data(inventory: str | os.PathLike[str]) -> dict[str, dict]:
+    """Each host's data from pyinfra inventory file `inventory`, loaded as pyinfra loads it."""
+    path = Path(inventory)
+    if not path.is_file():
+        raise ConfigError("--inventory", str(inventory), "no such inventory file")
+    # pyinfra's loader is slow to import and patches the process (gevent): import on use.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pyinfra.api import State
+        from pyinfra.context import ctx_state
+        from pyinfra_cli.inventory import make_inventory_from_files
+    try:
+        with ctx_state.use(State()):
+            inventory_obj = make_inventory_from_files(str(path))
+    except Exception as error:  # the file is user code: any error means "cannot load"
+        raise ConfigError("--inventory", str(inventory), f"cannot be loaded: {error}") from None
+    hosts = {host.name: host.data.dict() for host in inventory_obj}
+    if not hosts:
+        raise ConfigError("--inventory", str(inventory), "defines no hosts")
+    return hosts
+
+
+def jwt_settings(host: str, data: dict[str, Any]) -> JwtSettings:
+    """Check one host's token keys; errors name the key and never echo the secret."""
+    auth = validate.choice("app_auth", data.get("app_auth", "off"), ("off", "jwt", "static"))
+    secret = data.get("app_jwt_secret")
+    if secret is not None and (not isinstance(secret, str) or not secret):
+        raise ConfigError("app_jwt_secret", "<hidden>", f"on {host} must be a non-empty string")
+    audience = data.get("app_jwt_audience")
+    if audience is not None and (not isinstance(audience, str) or not audience):
+        raise ConfigError("app_jwt_audience", audience, f"on {host} must be a non-empty string")
+    return JwtSettings(host=host, auth=auth, secret=secret, audience=audience)
+
+
+def fleet_settings(hosts: dict[str, dict], host: str | None = None) -> JwtSettings:
+    """The settings to mint for: the named host, or the one secret every host shares."""
+    if host is not None:
+        if host not in hosts:
+            raise ConfigError("--host", host, f"not in the inventory (hosts: {', '.join(hosts)})")
+        chosen = [jwt_settings(host, hosts[host])]
+    else:
+        chosen = [jwt_settings(name, data) for name, data in hosts.items()]
+        chosen = [settings for settings in chosen if settings.secret is not None] or chosen
+    first = chosen[0]
+    if first.auth == "static":
+        raise ConfigError("app_auth", "static", f"on {first.host}: static tokens are not minted")
+    if first.secret is None:
+        raise ConfigError("app_jwt_secret", None, f"is not set for {first.host}")
+    differing = [s.host for s in chosen if (s.secret, s.audience) != (first.secret, first.audience)]
+    if differing:
+        raise ConfigError(
+            "app_jwt_secret",
+            "<hidden>",
+            f"differs between {first.host} and {', '.join(differing)}: pick one with --host",
+        )
+    return first
+
+
+def claims(
+    ttl_s: float,
+    subject: str = DEFAULT_SUBJECT,
+    audience: str | None = None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """Registered claims: sub, iat, nbf (= iat), exp (= iat + ttl), aud when given."""
+    issued = int(time.time() if now is None else now)
+    body: dict[str, Any] = {
+        "sub": subject,
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued + int(ttl_s),
+    }
+    if audience is not None:
+        body["aud"] = audience
+    return body
+
+
+def mint(
+    secret: str,
+    ttl_s: float = DEFAULT_TTL_S,
+    subject: str = DEFAULT_SUBJECT,
+    audience: str | None = None,
+    now: float | None = None,
+) -> str:
+    """An HS256 JWT signed with `secret`, valid from `now` for `ttl_s` seconds."""
+    validate.positive_number("--ttl", ttl_s)
+    if not isinstance(secret, str) or not secret:
+        raise ConfigError("app_jwt_secret", "<hidden>", "must be a non-empty string")
+    with warnings.catch_warnings():
+        # A short key is reported once, by the caller (see secret_is_short), not by PyJWT.
+        warnings.simplefilter("ignore", jwt.InsecureKeyLengthWarning)
+        return jwt.encode(claims(ttl_s, subject, audience, now), secret, algorithm=ALGORITHM)
+
+
+def secret_is_short(secret: str) -> bool:
+    return len(secret.encode()) < MIN_SECRET_BYTES
