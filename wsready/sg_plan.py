@@ -1,0 +1,236 @@
+"""Security-group ingress as data: the rules wsready wants, and the pure add/keep/revoke plan.
+
+No boto3 here: `wsready.aws` reads and changes groups, this module only decides.
+A rule is one protocol + port range + one CIDR, the unit AWS itself matches on; its
+description is carried along but never part of the identity.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from wsready import validate
+
+OWNER_PREFIX = "wsready:"
+WORLD = ("0.0.0.0/0", "::/0")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One ingress rule: `tcp 80 from 0.0.0.0/0`."""
+
+    protocol: str
+    from_port: int
+    to_port: int
+    cidr: str
+    description: str = ""
+
+    @property
+    def key(self) -> tuple[str, int, int, str]:
+        return (self.protocol, self.from_port, self.to_port, self.cidr)
+
+    @property
+    def is_ipv6(self) -> bool:
+        return ":" in self.cidr
+
+    @property
+    def owned(self) -> bool:
+        """True when wsready added it (its description starts with `wsready:`)."""
+        return self.description.startswith(OWNER_PREFIX)
+
+    def __str__(self) -> str:
+        if self.protocol == "-1":
+            ports = "all traffic"
+        elif self.from_port == self.to_port:
+            ports = f"{self.protocol} {self.from_port}"
+        else:
+            ports = f"{self.protocol} {self.from_port}-{self.to_port}"
+        described = f'  "{self.description}"' if self.description else ""
+        return f"{ports} from {self.cidr}{described}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "protocol": self.protocol,
+            "from_port": self.from_port,
+            "to_port": self.to_port,
+            "cidr": self.cidr,
+            "description": self.description,
+        }
+
+
+@dataclass(frozen=True)
+class Port:
+    """A TCP port to open and why (the why ends up in the rule description)."""
+
+    number: int
+    why: str
+
+
+def desired_rules(
+    ports: Iterable[Port],
+    allow_cidrs: Iterable[str],
+    ssh_cidrs: Iterable[str] = (),
+    ssh_port: int = 22,
+    allow_ssh_from_world: bool = False,
+    *,
+    allow_key: str = "sg_allow_cidrs",
+    ssh_key: str = "sg_ssh_cidrs",
+) -> list[Rule]:
+    """The ingress rules wanted: every port from every allowed CIDR, SSH from `ssh_cidrs`.
+
+    Raises `ConfigError` for a non-canonical CIDR and for SSH open to the world
+    (`0.0.0.0/0`, `::/0`) without `allow_ssh_from_world`.
+    """
+    allowed = _unique_cidrs(allow_key, allow_cidrs)
+    ssh = _unique_cidrs(ssh_key, ssh_cidrs)
+    validate.port("ssh_port", ssh_port)
+    for index, network in enumerate(ssh):
+        if network.prefixlen == 0 and not allow_ssh_from_world:
+            raise validate.ConfigError(
+                f"{ssh_key}[{index}]",
+                str(network),
+                "opens SSH to the whole internet; set sg_allow_ssh_from_world = True "
+                "(--allow-ssh-from-world) if that is really meant",
+            )
+    rules: dict[tuple, Rule] = {}
+    for port in ports:
+        validate.port("port", port.number)
+        for network in allowed:
+            rule = _tcp(port.number, network, port.why)
+            rules.setdefault(rule.key, rule)
+    for network in ssh:
+        rule = _tcp(ssh_port, network, "ssh")
+        rules.setdefault(rule.key, rule)
+    return list(rules.values())
+
+
+def desired_from_data(data: Mapping[str, Any]) -> list[Rule]:
+    """`desired_rules` from host data keys (names and defaults as in group_data/all.py)."""
+    ports = [Port(data.get("nginx_listen_port", 80), "nginx http")]
+    if validate.boolean("nginx_tls", data.get("nginx_tls", False)):
+        ports.append(Port(data.get("nginx_tls_port", 443), "nginx https"))
+    allow = data.get("sg_allow_cidrs", list(WORLD))
+    ssh = data.get("sg_ssh_cidrs", [])
+    return desired_rules(
+        ports,
+        allow,
+        ssh,
+        ssh_port=data.get("firewall_ssh_port", 22),
+        allow_ssh_from_world=validate.boolean(
+            "sg_allow_ssh_from_world", data.get("sg_allow_ssh_from_world", False)
+        ),
+    )
+
+
+def rules_from_permissions(permissions: Iterable[Mapping[str, Any]]) -> list[Rule]:
+    """Flatten EC2 `IpPermissions` into CIDR rules.
+
+    Rules that reference other groups or prefix lists are left out: wsready never
+    touches them.
+    """
+    rules = []
+    for permission in permissions:
+        protocol = _protocol_name(str(permission.get("IpProtocol", "-1")))
+        from_port = int(permission.get("FromPort", -1))
+        to_port = int(permission.get("ToPort", -1))
+        for item in permission.get("IpRanges", []):
+            cidr = str(ipaddress.ip_network(item["CidrIp"], strict=False))
+            rules.append(Rule(protocol, from_port, to_port, cidr, item.get("Description", "")))
+        for item in permission.get("Ipv6Ranges", []):
+            cidr = str(ipaddress.ip_network(item["CidrIpv6"], strict=False))
+            rules.append(Rule(protocol, from_port, to_port, cidr, item.get("Description", "")))
+    return rules
+
+
+def permission(rule: Rule, with_description: bool = True) -> dict[str, Any]:
+    """One rule as an EC2 `IpPermissions` entry."""
+    ranges_key, cidr_key = ("Ipv6Ranges", "CidrIpv6") if rule.is_ipv6 else ("IpRanges", "CidrIp")
+    cidr_range: dict[str, str] = {cidr_key: rule.cidr}
+    if with_description and rule.description:
+        cidr_range["Description"] = rule.description
+    entry: dict[str, Any] = {"IpProtocol": rule.protocol, ranges_key: [cidr_range]}
+    if rule.protocol != "-1":
+        entry["FromPort"] = rule.from_port
+        entry["ToPort"] = rule.to_port
+    return entry
+
+
+@dataclass
+class Plan:
+    """What `apply` will do to one group."""
+
+    add: list[Rule] = field(default_factory=list)
+    keep: list[Rule] = field(default_factory=list)
+    revoke: list[Rule] = field(default_factory=list)
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.add or self.revoke)
+
+    def summary(self) -> str:
+        if not self.has_changes:
+            return f"no changes ({len(self.keep)} to keep)"
+        return f"{len(self.add)} to add, {len(self.keep)} to keep, {len(self.revoke)} to revoke"
+
+    def lines(self) -> list[str]:
+        """`+ add`, `= keep`, `- revoke`, one rule per line."""
+        return (
+            [f"+ add    {rule}" for rule in self.add]
+            + [f"= keep   {rule}" for rule in self.keep]
+            + [f"- revoke {rule}" for rule in self.revoke]
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "add": [rule.to_dict() for rule in self.add],
+            "keep": [rule.to_dict() for rule in self.keep],
+            "revoke": [rule.to_dict() for rule in self.revoke],
+            "changes": self.has_changes,
+        }
+
+
+def plan(
+    desired: Iterable[Rule],
+    current: Iterable[Rule],
+    purge: bool = False,
+    purge_all: bool = False,
+) -> Plan:
+    """Compare desired with current rules (pure).
+
+    Desired rules missing from the group are added; present ones are kept whatever their
+    description. With `purge`, current rules not desired are revoked — only those wsready
+    owns (description `wsready: …`), or every CIDR rule with `purge_all`.
+    """
+    current_by_key = {rule.key: rule for rule in current}
+    desired_by_key = {rule.key: rule for rule in desired}
+    result = Plan()
+    for key, rule in desired_by_key.items():
+        if key in current_by_key:
+            result.keep.append(current_by_key[key])
+        else:
+            result.add.append(rule)
+    if purge or purge_all:
+        for key, rule in current_by_key.items():
+            if key not in desired_by_key and (purge_all or rule.owned):
+                result.revoke.append(rule)
+    return result
+
+
+def _tcp(port: int, network: ipaddress.IPv4Network | ipaddress.IPv6Network, why: str) -> Rule:
+    return Rule("tcp", port, port, str(network), f"{OWNER_PREFIX} {why}")
+
+
+def _unique_cidrs(
+    key: str, values: Iterable[str]
+) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    if not isinstance(values, (list, tuple, str)):
+        values = list(values)
+    networks = validate.cidr_list(key, values)
+    return list(dict.fromkeys(networks))
+
+
+def _protocol_name(protocol: str) -> str:
+    return {"6": "tcp", "17": "udp", "1": "icmp"}.get(protocol, protocol)
