@@ -1,0 +1,161 @@
+"""Rolling deploy logic: batching, ordering, the stop rule, and what the transcript says."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from wsready import rollout
+from wsready.rollout import HostVerdict
+from wsready.validate import ConfigError
+
+HOSTS = ["web1", "web2", "web3", "web4", "web5"]
+
+
+class FakeFleet:
+    """Records deploys and checks in order; hosts in `broken` fail their probes."""
+
+    def __init__(self, broken=(), deploy_exit=0):
+        self.broken = set(broken)
+        self.deploy_exit = deploy_exit
+        self.events: list[tuple[str, object]] = []
+
+    def deploy(self, hosts):
+        self.events.append(("deploy", tuple(hosts)))
+        return self.deploy_exit
+
+    def check(self, host):
+        self.events.append(("check", host))
+        if host in self.broken:
+            return HostVerdict(host, False, "upgrade status (404) == 101: path mismatch", 0.2)
+        return HostVerdict(host, True, "", 0.1)
+
+
+def ticking_clock(step=1.0):
+    counter = itertools.count()
+    return lambda: next(counter) * step
+
+
+def test_plan_cuts_hosts_in_order():
+    assert rollout.plan(HOSTS, 2) == [["web1", "web2"], ["web3", "web4"], ["web5"]]
+    assert rollout.plan(HOSTS, 1) == [[host] for host in HOSTS]
+    assert rollout.plan(HOSTS, 10) == [HOSTS]
+
+
+@pytest.mark.parametrize("size", [0, -1, True, 1.5, "2"])
+def test_plan_refuses_a_bad_batch_size(size):
+    with pytest.raises(ConfigError) as error:
+        rollout.plan(HOSTS, size)
+    assert error.value.key == "--batch"
+
+
+def test_plan_refuses_no_hosts_and_duplicates():
+    with pytest.raises(ConfigError, match="no hosts"):
+        rollout.plan([], 1)
+    with pytest.raises(ConfigError, match="more than once"):
+        rollout.plan(["web1", "web2", "web1"], 1)
+
+
+def test_pyinfra_argv_limits_each_host_and_passes_extra_args():
+    argv = rollout.pyinfra_argv("inv.py", "deploy.py", ["web1", "web2"], ["--data", "a=b"])
+    assert argv == [
+        "pyinfra",
+        "-y",
+        "inv.py",
+        "deploy.py",
+        "--limit",
+        "web1",
+        "--limit",
+        "web2",
+        "--data",
+        "a=b",
+    ]
+
+
+def test_every_batch_is_deployed_then_probed_before_the_next():
+    fleet = FakeFleet()
+    report = rollout.run(rollout.plan(HOSTS, 2), fleet.deploy, fleet.check, say=lambda _: None)
+    assert report.ok
+    assert report.untouched == []
+    assert fleet.events == [
+        ("deploy", ("web1", "web2")),
+        ("check", "web1"),
+        ("check", "web2"),
+        ("deploy", ("web3", "web4")),
+        ("check", "web3"),
+        ("check", "web4"),
+        ("deploy", ("web5",)),
+        ("check", "web5"),
+    ]
+
+
+def test_probe_failure_stops_and_leaves_the_rest_untouched():
+    fleet = FakeFleet(broken={"web1"})
+    report = rollout.run(rollout.plan(HOSTS, 2), fleet.deploy, fleet.check, say=lambda _: None)
+    assert not report.ok
+    assert [event for event in fleet.events if event[0] == "deploy"] == [
+        ("deploy", ("web1", "web2"))
+    ]
+    assert report.untouched == ["web3", "web4", "web5"]
+    failures = report.batches[-1].failures()
+    assert [verdict.host for verdict in failures] == ["web1"]
+
+
+def test_failure_in_a_later_batch_keeps_the_earlier_ones():
+    fleet = FakeFleet(broken={"web4"})
+    report = rollout.run(rollout.plan(HOSTS, 1), fleet.deploy, fleet.check, say=lambda _: None)
+    assert [batch.ok for batch in report.batches] == [True, True, True, False]
+    assert report.untouched == ["web5"]
+
+
+def test_failed_deploy_with_passing_probes_still_stops_and_blames_the_batch():
+    fleet = FakeFleet(deploy_exit=1)
+    report = rollout.run(rollout.plan(HOSTS, 2), fleet.deploy, fleet.check, say=lambda _: None)
+    assert not report.ok
+    assert len(report.batches) == 1
+    failures = report.batches[0].failures()
+    assert [verdict.host for verdict in failures] == ["web1", "web2"]
+    assert "deploy exited 1" in failures[0].reason
+
+
+def test_transcript_has_timings_and_names_failure_and_untouched_hosts():
+    fleet = FakeFleet(broken={"web2"})
+    lines: list[str] = []
+    report = rollout.run(
+        rollout.plan(HOSTS[:3], 1),
+        fleet.deploy,
+        fleet.check,
+        say=lines.append,
+        clock=ticking_clock(),
+    )
+    assert "batch 1/3 [web1]: deploying" in lines
+    assert any(line.startswith("batch 1/3 [web1]: deploy exited 0 after ") for line in lines)
+    assert (
+        "batch 2/3 [web2]: web2: probes FAIL: upgrade status (404) == 101: path mismatch (0.2 s)"
+        in lines
+    )
+    closing = rollout.summary(report)
+    assert closing[0].startswith("batch 1: web1: ok (deploy ")
+    assert closing[1].startswith("batch 2: web2: FAILED (deploy ")
+    assert closing[2].startswith("rollout STOPPED at batch 2 after ")
+    assert closing[3] == "failed: web2: upgrade status (404) == 101: path mismatch"
+    assert closing[4] == "not touched (still on their previous release): web3"
+
+
+def test_summary_of_a_clean_rollout_counts_hosts():
+    fleet = FakeFleet()
+    report = rollout.run(
+        rollout.plan(HOSTS, 2),
+        fleet.deploy,
+        fleet.check,
+        say=lambda _: None,
+        clock=ticking_clock(0.5),
+    )
+    assert rollout.summary(report)[-1].startswith("rollout ok: 5 hosts in ")
+
+
+def test_failed_last_batch_says_nothing_was_left():
+    fleet = FakeFleet(broken={"web5"})
+    report = rollout.run(rollout.plan(HOSTS, 2), fleet.deploy, fleet.check, say=lambda _: None)
+    assert rollout.summary(report)[-1] == "not touched: none (the failed batch was the last)"
