@@ -79,6 +79,7 @@ sg_allow_cidrs = ["0.0.0.0/0", "::/0"]
 sg_ssh_cidrs = []  # who may SSH in through the group; never the world unless the next key
 sg_allow_ssh_from_world = False
 sg_purge = False  # revoke rules wsready added that are no longer wanted
+sg_purge_all = False  # like sg_purge, but also unwanted CIDR rules wsready did not add
 aws_region = None  # None: boto3's standard chain (AWS_REGION, profile, ...)
 aws_endpoint_url = None  # private VPC endpoint, or a test endpoint
 instance_id = None
