@@ -1,0 +1,12 @@
+"""Probes as data plus their runners; post-deploy verify, `wsready check` and
+`wsready diagnose` all use these same definitions.
+
+    results = run_probes(Target("http://10.200.1.2"), timeout_s=5)
+    for result in results:
+        print(result.state, result)          # ok  upgrade status (101, …) == 101
+"""
+
+from wsready.probes.model import Probe, ProbeResult, Target, Thresholds
+from wsready.probes.runner import plan_probes, run_probes
+
+__all__ = ["Probe", "ProbeResult", "Target", "Thresholds", "plan_probes", "run_probes"]

@@ -1,0 +1,80 @@
+"""State shared by the probes of one run: resolved addresses, the open socket, earlier results."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from wsready.probes.model import Probe, ProbeResult, Target, Thresholds
+from wsready.probes.packets import EngineOpen
+
+
+@dataclass
+class RunContext:
+    target: Target
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    addresses: list[tuple[Any, ...]] = field(default_factory=list)  # getaddrinfo sockaddrs
+    websocket: Any = None  # websocket.WebSocket once upgraded
+    engine_open: EngineOpen | None = None
+    opened_at: float = 0.0  # time.monotonic() when the open packet arrived
+    idle: bool = False  # run the idle-survival probe (it takes pingInterval + pingTimeout)
+    socket_accepted: bool | None = None  # Socket.IO CONNECT: True 40, False 44
+    rest_accepted: bool | None = None  # protected REST path with the token
+    results: dict[str, ProbeResult] = field(default_factory=dict)
+
+    def close(self) -> None:
+        if self.websocket is not None:
+            try:
+                self.websocket.close(timeout=1)
+            except Exception:  # noqa: BLE001 - closing a possibly dead socket
+                pass
+            self.websocket = None
+
+
+class Clock:
+    """Measures one probe."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+
+def finish(
+    probe: Probe,
+    clock: Clock,
+    ok: bool,
+    actual: str,
+    subject: str | None = None,
+    detail: dict[str, Any] | None = None,
+    warning: bool = False,
+    expected: str | None = None,
+) -> ProbeResult:
+    return ProbeResult(
+        probe=probe.name,
+        layer=probe.layer,
+        ok=ok,
+        expected=expected or probe.expected,
+        actual=actual,
+        duration_s=round(clock.elapsed, 4),
+        detail={"target": probe.target, **(detail or {})},
+        subject=probe.subject if subject is None else subject,
+        warning=warning,
+    )
+
+
+def skip(probe: Probe, why: str, detail: dict[str, Any] | None = None) -> ProbeResult:
+    return ProbeResult(
+        probe=probe.name,
+        layer=probe.layer,
+        ok=False,
+        expected=probe.expected,
+        actual=why,
+        duration_s=0.0,
+        skipped=True,
+        detail={"target": probe.target, **(detail or {})},
+        subject=probe.subject,
+    )

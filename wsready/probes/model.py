@@ -1,0 +1,146 @@
+"""What a probe run is about (Target), what each probe is (Probe), what it saw (ProbeResult)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from wsready import validate
+
+SCHEMES = ("http", "https", "ws", "wss")
+DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
+REDACTED = "[token redacted]"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One Socket.IO service: `url` is http(s)://HOST[:PORT] (ws:// and wss:// accepted too).
+
+    `token` is sent as the Socket.IO auth payload and as a REST Bearer token; it never
+    appears in repr() nor in any probe result. `tls_verify` follows requests: True, False
+    (self-signed sandboxes) or the path of a CA bundle.
+    """
+
+    url: str
+    socketio_path: str = "/ws"
+    token: str | None = field(default=None, repr=False)
+    origin: str | None = None
+    name: str | None = None
+    health_path: str = "/api/health"
+    rest_auth_path: str = "/api/whoami"
+    tls_verify: bool | str = True
+
+    def __post_init__(self) -> None:
+        validate.url("url", self.url, schemes=SCHEMES)
+        validate.url_path("socketio_path", self.socketio_path)
+        validate.url_path("health_path", self.health_path)
+        validate.url_path("rest_auth_path", self.rest_auth_path)
+        if self.origin is not None:
+            validate.url("origin", self.origin)
+
+    @property
+    def scheme(self) -> str:
+        return urlsplit(self.url).scheme
+
+    @property
+    def secure(self) -> bool:
+        return self.scheme in ("https", "wss")
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+    @property
+    def port(self) -> int:
+        return urlsplit(self.url).port or DEFAULT_PORTS[self.scheme]
+
+    @property
+    def label(self) -> str:
+        return self.name or self.url
+
+    def _netloc(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    def http_url(self, path: str) -> str:
+        return f"{'https' if self.secure else 'http'}://{self._netloc()}{path}"
+
+    def ws_url(self, path: str) -> str:
+        return f"{'wss' if self.secure else 'ws'}://{self._netloc()}{path}"
+
+    def engineio_path(self, transport: str) -> str:
+        return f"{self.socketio_path.rstrip('/')}/?EIO=4&transport={transport}"
+
+    def redact(self, text: str) -> str:
+        """`text` with the token (if any) replaced: a last guard for every string we emit."""
+        if self.token and self.token in text:
+            return text.replace(self.token, REDACTED)
+        return text
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When an OK probe is still a degradation (WARNING) or too close to failing (CRITICAL)."""
+
+    latency_warn_s: float = 1.0
+    tls_warn_days: int = 21
+    tls_crit_days: int = 7
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One check as data: what it is, where it goes, what it expects, how long it may take.
+
+    `needs`: probes that must have succeeded first; otherwise this one is skipped.
+    """
+
+    name: str
+    layer: str
+    kind: str
+    target: str
+    subject: str
+    expected: str
+    timeout_s: float
+    needs: tuple[str, ...] = ()
+
+
+@dataclass
+class ProbeResult:
+    """What one probe saw. str() reads like a Gatus condition: `upgrade status (404) == 101`.
+
+    `ok` with `warning` is a degradation (slow, certificate expiring soon). `skipped` means
+    the probe did not run (an earlier layer failed, or it does not apply); `actual` says why.
+    """
+
+    probe: str
+    layer: str
+    ok: bool
+    expected: str
+    actual: str
+    duration_s: float
+    skipped: bool = False
+    detail: dict[str, Any] = field(default_factory=dict)
+    subject: str = ""
+    warning: bool = False
+
+    @property
+    def state(self) -> str:
+        if self.skipped:
+            return "skipped"
+        if not self.ok:
+            return "FAIL"
+        return "WARN" if self.warning else "ok"
+
+    def __str__(self) -> str:
+        if self.skipped:
+            return f"{self.probe} skipped: {self.actual}"
+        subject = f" {self.subject}" if self.subject else ""
+        return f"{self.probe}{subject} ({self.actual}) {self.expected}"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["state"] = self.state
+        data["text"] = str(self)
+        return data

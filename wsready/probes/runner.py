@@ -1,0 +1,218 @@
+"""The probe plan for a target (layer order) and the loop that runs it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from wsready.probes import auth, http, network, websocket
+from wsready.probes.context import Clock, RunContext, finish, skip
+from wsready.probes.model import Probe, ProbeResult, Target, Thresholds
+from wsready.validate import ConfigError
+
+Runner = Callable[[Probe, RunContext], ProbeResult]
+
+RUNNERS: dict[str, Runner] = {
+    "dns": network.resolve,
+    "tcp": network.connect,
+    "tls": network.certificate,
+    "http-health": http.health,
+    "ws-upgrade": websocket.upgrade,
+    "eio-open": websocket.engine_open,
+    "sio-connect": websocket.socketio_connect,
+    "eio-heartbeat": websocket.heartbeat,
+    "idle": websocket.idle,
+    "eio-polling": http.polling,
+    "cors": http.cors,
+    "rest-auth": http.rest_auth,
+    "auth-agreement": auth.agreement,
+}
+
+
+def plan_probes(
+    target: Target,
+    timeout_s: float = 10.0,
+    idle: bool = False,
+    thresholds: Thresholds | None = None,
+) -> list[Probe]:
+    """The probes for `target`, in layer order, each with its `needs`."""
+    limits = thresholds or Thresholds()
+    t = timeout_s
+    transport = ("tcp", "tls") if target.secure else ("tcp",)
+    address = f"{target.host}:{target.port}"
+    probes = [
+        Probe("dns", "dns", "dns", target.host, "name", "resolves", t),
+        Probe("tcp", "tcp", "tcp", address, "connect", "succeeds", t, ("dns",)),
+    ]
+    if target.secure:
+        expected = f">= {limits.tls_warn_days} (critical < {limits.tls_crit_days})"
+        probes.append(Probe("tls", "tls", "tls", address, "days left", expected, t, ("tcp",)))
+    probes += [
+        Probe(
+            "health",
+            "http",
+            "http-health",
+            target.http_url(target.health_path),
+            "status",
+            "== 200",
+            t,
+            transport,
+        ),
+        Probe(
+            "upgrade",
+            "websocket",
+            "ws-upgrade",
+            target.ws_url(target.engineio_path("websocket")),
+            "status",
+            "== 101",
+            t,
+            transport,
+        ),
+        Probe(
+            "open",
+            "engine.io",
+            "eio-open",
+            target.ws_url(target.engineio_path("websocket")),
+            "first packet",
+            "== 0{sid,pingInterval,pingTimeout,upgrades}",
+            t,
+            ("upgrade",),
+        ),
+        Probe(
+            "connect",
+            "socket.io",
+            "sio-connect",
+            f"namespace / at {target.socketio_path}",
+            "CONNECT answer",
+            "== 40 (accepted)",
+            t,
+            ("open",),
+        ),
+        Probe(
+            "ping",
+            "heartbeat",
+            "eio-heartbeat",
+            target.ws_url(target.socketio_path),
+            "server ping",
+            "arrives within pingInterval",
+            t,
+            ("connect",),
+        ),
+    ]
+    if idle:
+        probes.append(
+            Probe(
+                "idle",
+                "proxy idle",
+                "idle",
+                target.ws_url(target.socketio_path),
+                "idle connection",
+                "survives pingInterval + pingTimeout",
+                t,
+                ("connect",),
+            )
+        )
+    probes.append(
+        Probe(
+            "polling",
+            "polling",
+            "eio-polling",
+            target.http_url(target.engineio_path("polling")),
+            "answer",
+            "== 200 + 0{",
+            t,
+            transport,
+        )
+    )
+    if target.origin:
+        probes.append(
+            Probe(
+                "cors",
+                "cors",
+                "cors",
+                target.http_url(target.engineio_path("polling")),
+                "Origin allowed",
+                f"== {target.origin}",
+                t,
+                transport,
+            )
+        )
+    if target.token is not None:
+        probes += [
+            Probe(
+                "rest-auth",
+                "auth",
+                "rest-auth",
+                target.http_url(target.rest_auth_path),
+                "status with token",
+                "== 200",
+                t,
+                transport,
+            ),
+            Probe(
+                "auth-match",
+                "auth",
+                "auth-agreement",
+                "REST and socket",
+                "token",
+                "REST accepts ⇔ socket accepts",
+                t,
+            ),
+        ]
+    return probes
+
+
+def _failed_need(probe: Probe, results: dict[str, ProbeResult]) -> str | None:
+    for need in probe.needs:
+        result = results.get(need)
+        if result is not None and not result.ok:
+            return f"{need} {'skipped' if result.skipped else 'failed'}"
+    return None
+
+
+def _redacted(target: Target, result: ProbeResult) -> ProbeResult:
+    """Never let the token out, whatever a server echoed or an exception said."""
+    if not target.token:
+        return result
+    result.actual = target.redact(result.actual)
+    result.expected = target.redact(result.expected)
+    result.detail = {key: _redact_value(target, value) for key, value in result.detail.items()}
+    return result
+
+
+def _redact_value(target: Target, value):
+    if isinstance(value, str):
+        return target.redact(value)
+    if isinstance(value, dict):
+        return {key: _redact_value(target, item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_value(target, item) for item in value]
+    return value
+
+
+def run_probes(
+    target: Target,
+    timeout_s: float = 10.0,
+    idle: bool = False,
+    thresholds: Thresholds | None = None,
+) -> list[ProbeResult]:
+    """Run every probe for `target` in layer order. A probe whose `needs` failed is skipped
+    with the reason; a probe that raises is reported as failed, never propagated."""
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0:
+        raise ConfigError("timeout_s", timeout_s, "must be a number of seconds greater than 0")
+    ctx = RunContext(target=target, thresholds=thresholds or Thresholds(), idle=idle)
+    try:
+        for probe in plan_probes(target, timeout_s, idle, ctx.thresholds):
+            why = _failed_need(probe, ctx.results)
+            result = skip(probe, why) if why else _run_one(probe, ctx)
+            ctx.results[probe.name] = _redacted(target, result)
+    finally:
+        ctx.close()
+    return list(ctx.results.values())
+
+
+def _run_one(probe: Probe, ctx: RunContext) -> ProbeResult:
+    clock = Clock()
+    try:
+        return RUNNERS[probe.kind](probe, ctx)
+    except Exception as error:  # noqa: BLE001 - one broken probe must not hide the others
+        return finish(probe, clock, False, f"probe error: {type(error).__name__}: {error}")

@@ -1,0 +1,249 @@
+"""WebSocket-transport probes with websocket-client: upgrade, Engine.IO open, Socket.IO
+CONNECT, heartbeat, idle survival. They share one connection, kept in the RunContext."""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import time
+from typing import Any
+
+import websocket
+
+from wsready.probes.context import Clock, RunContext, finish, skip
+from wsready.probes.model import Probe, ProbeResult, Target
+from wsready.probes.packets import (
+    EIO_CLOSE,
+    EIO_MESSAGE,
+    EIO_PING,
+    EIO_PONG,
+    SIO_CONNECT,
+    SIO_CONNECT_ERROR,
+    PacketError,
+    connect_packet,
+    engine_error,
+    parse_open,
+    parse_socket,
+    snippet,
+)
+
+SLACK_S = 1.5  # allowance over the advertised heartbeat timings
+
+
+class Closed(Exception):
+    """The server (or a proxy) closed the WebSocket."""
+
+
+def _sslopt(target: Target) -> dict[str, Any]:
+    if target.tls_verify is False:
+        return {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
+    if isinstance(target.tls_verify, str):
+        return {"ca_certs": target.tls_verify}
+    return {}
+
+
+def _options(target: Target) -> dict[str, Any]:
+    """Origin only when the target has one (a mobile client sends none); no env proxy."""
+    options: dict[str, Any] = {"sslopt": _sslopt(target), "http_no_proxy": ["*"]}
+    if target.origin:
+        options["origin"] = target.origin
+    else:
+        options["suppress_origin"] = True
+    return options
+
+
+def upgrade(probe: Probe, ctx: RunContext) -> ProbeResult:
+    """`GET <path>/?EIO=4&transport=websocket` with Upgrade → 101 and a valid
+    Sec-WebSocket-Accept (websocket-client checks it and refuses the handshake otherwise)."""
+    clock = Clock()
+    try:
+        ws = websocket.create_connection(
+            probe.target, timeout=probe.timeout_s, **_options(ctx.target)
+        )
+    except websocket.WebSocketBadStatusException as error:
+        body = error.resp_body
+        detail: dict[str, Any] = {
+            "status": error.status_code,
+            "headers": dict(error.resp_headers or {}),
+            "body": snippet(body),
+        }
+        code = engine_error(body)
+        if code:
+            detail["engineio_error"] = {"code": code[0], "message": code[1]}
+        return finish(probe, clock, False, str(error.status_code), detail=detail)
+    except (websocket.WebSocketTimeoutException, TimeoutError):
+        text = f"no response in {probe.timeout_s:g} s"
+        return finish(probe, clock, False, text, detail={"error": "timeout"})
+    except ConnectionRefusedError:
+        return finish(probe, clock, False, "connection refused", detail={"error": "refused"})
+    except (ConnectionResetError, websocket.WebSocketConnectionClosedException):
+        text = "connection closed during the handshake"
+        return finish(probe, clock, False, text, detail={"error": "closed"})
+    except websocket.WebSocketException as error:
+        text = f"handshake rejected: {error}"
+        return finish(probe, clock, False, text, detail={"error": "handshake"})
+    except (ssl.SSLError, OSError) as error:
+        text = f"{type(error).__name__}: {error}"
+        return finish(probe, clock, False, text, detail={"error": "network"})
+    status = ws.getstatus()
+    headers = dict(ws.getheaders() or {})
+    detail = {"status": status, "headers": headers}
+    if status != 101:
+        ws.close()
+        return finish(probe, clock, False, str(status), detail=detail)
+    ctx.websocket = ws
+    detail["accept_verified"] = True
+    text = f"101, Sec-WebSocket-Accept verified, {clock.elapsed * 1000:.0f} ms"
+    return finish(probe, clock, True, text, detail=detail)
+
+
+def _receive(ctx: RunContext, deadline: float) -> str:
+    """Next Engine.IO packet before `deadline` (monotonic); Closed when the socket closes."""
+    ws = ctx.websocket
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise websocket.WebSocketTimeoutException("deadline")
+    ws.settimeout(remaining)
+    try:
+        text = ws.recv()
+    except websocket.WebSocketConnectionClosedException as error:
+        raise Closed("connection closed") from error
+    except (ConnectionResetError, BrokenPipeError) as error:
+        raise Closed("connection reset") from error
+    if text == "":  # websocket-client's answer to a close frame
+        raise Closed("close frame")
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    if text.startswith(EIO_CLOSE):
+        raise Closed("Engine.IO close packet")
+    return text
+
+
+def _timed_out(error: BaseException) -> bool:
+    return isinstance(error, websocket.WebSocketTimeoutException | TimeoutError | socket.timeout)
+
+
+def engine_open(probe: Probe, ctx: RunContext) -> ProbeResult:
+    """The first message must be the Engine.IO v4 open packet `0{"sid",...}`."""
+    clock = Clock()
+    try:
+        text = _receive(ctx, time.monotonic() + probe.timeout_s)
+    except Closed as error:
+        return finish(probe, clock, False, f"closed before any packet ({error})")
+    except Exception as error:  # noqa: BLE001 - timeout or socket error, reported as such
+        text = "no packet" if _timed_out(error) else type(error).__name__
+        return finish(probe, clock, False, f"{text} in {probe.timeout_s:g} s")
+    try:
+        opened = parse_open(text)
+    except PacketError as error:
+        return finish(probe, clock, False, f"{snippet(text, 60)!r} ({error})")
+    ctx.engine_open = opened
+    ctx.opened_at = time.monotonic()
+    detail = {
+        "sid": opened.sid,
+        "ping_interval_ms": opened.ping_interval_ms,
+        "ping_timeout_ms": opened.ping_timeout_ms,
+        "upgrades": list(opened.upgrades),
+    }
+    text = f"0{{sid, pingInterval={opened.ping_interval_ms}, pingTimeout={opened.ping_timeout_ms}}}"
+    return finish(probe, clock, True, text, detail=detail)
+
+
+def socketio_connect(probe: Probe, ctx: RunContext) -> ProbeResult:
+    """CONNECT to namespace "/" with the auth payload → `40{"sid"}` or `44{"message"}`."""
+    clock = Clock()
+    ws = ctx.websocket
+    ws.send(connect_packet(ctx.target.token))
+    deadline = time.monotonic() + probe.timeout_s
+    sent_token = ctx.target.token is not None
+    detail: dict[str, Any] = {"token_sent": sent_token}
+    try:
+        while True:
+            text = _receive(ctx, deadline)
+            if text == EIO_PING:
+                ws.send(EIO_PONG)
+                continue
+            if not text.startswith(EIO_MESSAGE):
+                continue
+            packet = parse_socket(text)
+            if packet.namespace != "/" or packet.type not in (SIO_CONNECT, SIO_CONNECT_ERROR):
+                continue
+            break
+    except Closed as error:
+        return finish(probe, clock, False, f"closed before CONNECT answer ({error})", detail=detail)
+    except PacketError as error:
+        return finish(probe, clock, False, str(error), detail=detail)
+    except Exception as error:  # noqa: BLE001 - timeout or socket error, reported as such
+        what = "no CONNECT answer" if _timed_out(error) else type(error).__name__
+        return finish(probe, clock, False, f"{what} in {probe.timeout_s:g} s", detail=detail)
+    data = packet.data if isinstance(packet.data, dict) else {}
+    if packet.type == SIO_CONNECT:
+        ctx.socket_accepted = True
+        detail.update(accepted=True, sid=data.get("sid"))
+        return finish(probe, clock, True, "40 accepted", detail=detail)
+    ctx.socket_accepted = False
+    message = str(data.get("message", packet.data))
+    detail.update(accepted=False, message=message, data=packet.data)
+    text = f"44 {json.dumps(packet.data, separators=(',', ':'))}"
+    return finish(probe, clock, False, text, detail=detail)
+
+
+def heartbeat(probe: Probe, ctx: RunContext) -> ProbeResult:
+    """Wait for the server's ping `2` (it comes every pingInterval), answer `3`.
+
+    Skipped, with a note, when pingInterval does not fit in this probe's time budget.
+    """
+    clock = Clock()
+    opened = ctx.engine_open
+    interval_s = opened.ping_interval_ms / 1000
+    wait_s = ctx.opened_at + interval_s + SLACK_S - time.monotonic()
+    if wait_s > probe.timeout_s:
+        why = f"pingInterval {interval_s:g} s is longer than the {probe.timeout_s:g} s budget"
+        return skip(probe, why, detail={"ping_interval_ms": opened.ping_interval_ms})
+    deadline = time.monotonic() + max(wait_s, 0.1)
+    ws = ctx.websocket
+    try:
+        while True:
+            text = _receive(ctx, deadline)
+            if text == EIO_PING:
+                break
+    except Closed as error:
+        since = time.monotonic() - ctx.opened_at
+        text = f"connection closed {since:.1f} s after open, before the first ping ({error})"
+        return finish(probe, clock, False, text, detail={"error": "closed", "after_s": since})
+    except Exception as error:  # noqa: BLE001
+        what = "no ping" if _timed_out(error) else type(error).__name__
+        return finish(probe, clock, False, f"{what} within pingInterval {interval_s:g} s")
+    ws.send(EIO_PONG)
+    after = time.monotonic() - ctx.opened_at
+    detail = {"ping_after_s": round(after, 3), "ping_interval_ms": opened.ping_interval_ms}
+    return finish(probe, clock, True, f"ping after {after:.2f} s, pong sent", detail=detail)
+
+
+def idle(probe: Probe, ctx: RunContext) -> ProbeResult:
+    """Stay idle for pingInterval + pingTimeout + a little, answering pings: a proxy whose
+    read timeout is shorter drops the connection here."""
+    clock = Clock()
+    opened = ctx.engine_open
+    hold_s = (opened.ping_interval_ms + opened.ping_timeout_ms) / 1000 + SLACK_S
+    deadline = time.monotonic() + hold_s
+    pings = 0
+    detail: dict[str, Any] = {"hold_s": hold_s}
+    try:
+        while time.monotonic() < deadline:
+            try:
+                text = _receive(ctx, deadline)
+            except Exception as error:  # noqa: BLE001
+                if _timed_out(error):
+                    break
+                raise
+            if text == EIO_PING:
+                ctx.websocket.send(EIO_PONG)
+                pings += 1
+    except Closed as error:
+        detail.update(error="closed", after_s=round(clock.elapsed, 2), pings=pings)
+        text = f"dropped after {clock.elapsed:.1f} s idle ({error})"
+        return finish(probe, clock, False, text, detail=detail)
+    detail["pings"] = pings
+    return finish(probe, clock, True, f"alive after {clock.elapsed:.1f} s, {pings} pings", detail)
