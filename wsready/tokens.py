@@ -11,12 +11,11 @@ import os
 import time
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import jwt
 
-from wsready import validate
+from wsready import inventory_file, validate
 from wsready.validate import ConfigError
 
 DEFAULT_SUBJECT = "wsready"
@@ -36,25 +35,8 @@ class JwtSettings:
 
 
 def load_host_data(inventory: str | os.PathLike[str]) -> dict[str, dict]:
-    """Each host's data from pyinfra inventory file `inventory`, loaded as pyinfra loads it."""
-    path = Path(inventory)
-    if not path.is_file():
-        raise ConfigError("--inventory", str(inventory), "no such inventory file")
-    # pyinfra's loader is slow to import and patches the process (gevent): import on use.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from pyinfra.api import State
-        from pyinfra.context import ctx_state
-        from pyinfra_cli.inventory import make_inventory_from_files
-    try:
-        with ctx_state.use(State()):
-            inventory_obj = make_inventory_from_files(str(path))
-    except Exception as error:  # the file is user code: any error means "cannot load"
-        raise ConfigError("--inventory", str(inventory), f"cannot be loaded: {error}") from None
-    hosts = {host.name: host.data.dict() for host in inventory_obj}
-    if not hosts:
-        raise ConfigError("--inventory", str(inventory), "defines no hosts")
-    return hosts
+    """Each host's data from pyinfra inventory file `inventory`, resolved as pyinfra does."""
+    return inventory_file.load(inventory)
 
 
 def jwt_settings(host: str, data: dict[str, Any]) -> JwtSettings:
