@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,10 +26,8 @@ class RunContext:
 
     def close(self) -> None:
         if self.websocket is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing a possibly dead socket
                 self.websocket.close(timeout=1)
-            except Exception:  # noqa: BLE001 - closing a possibly dead socket
-                pass
             self.websocket = None
 
 

@@ -1,0 +1,122 @@
+"""`wsready diagnose URL`: run the probes layer by layer, name the broken layer and the fix.
+
+Exit 0 healthy, 1 WARNING (degraded: slow, certificate expiring, polling only), 2 CRITICAL
+(a layer is broken), 3 UNKNOWN (bad input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Sequence
+
+from wsready import targets, validate
+from wsready.diagnose import Diagnosis, diagnose
+from wsready.exitstatus import ExitStatus
+from wsready.probes import ProbeResult, Target, run_probes
+from wsready.validate import ConfigError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "diagnose",
+        help="name the broken layer (DNS … Socket.IO auth) and the fix",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("url", metavar="URL", help="http(s)://HOST[:PORT][/ws] or ws(s)://…")
+    parser.add_argument(
+        "--token-env", metavar="VAR", help="environment variable holding the token to send"
+    )
+    parser.add_argument("--origin", metavar="O", help="browser Origin to test CORS with")
+    parser.add_argument("--path", metavar="/ws", help="Socket.IO path (default: URL's, or /ws)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "--timeout", type=float, default=10.0, metavar="S", help="per-probe timeout (10)"
+    )
+    parser.add_argument(
+        "--idle",
+        action="store_true",
+        help="also hold an idle connection for pingInterval + pingTimeout (proxy timeouts)",
+    )
+    parser.add_argument(
+        "--insecure", action="store_true", help="do not verify TLS certificates (self-signed)"
+    )
+    parser.add_argument("--ca-file", metavar="FILE", help="CA bundle to verify TLS with")
+    parser.set_defaults(handler=run)
+
+
+def build_target(args: argparse.Namespace) -> Target:
+    """The target from the arguments; ConfigError names the bad one."""
+    if args.timeout is None or args.timeout <= 0:
+        raise ConfigError("--timeout", args.timeout, "must be a number of seconds greater than 0")
+    (target,) = targets.from_urls([args.url], token=targets.read_token(args.token_env))
+    changes: dict = {}
+    if args.path is not None:
+        changes["socketio_path"] = validate.url_path("--path", args.path.rstrip("/") or "/")
+    if args.origin is not None:
+        changes["origin"] = validate.url("--origin", args.origin)
+    if args.insecure and args.ca_file:
+        raise ConfigError("--ca-file", args.ca_file, "give --insecure or --ca-file, not both")
+    if args.insecure:
+        changes["tls_verify"] = False
+    elif args.ca_file:
+        changes["tls_verify"] = args.ca_file
+    return dataclasses.replace(target, **changes) if changes else target
+
+
+def format_table(results: Sequence[ProbeResult]) -> str:
+    """One line per probe: layer, probe, ok/FAIL/WARN/skipped, the Gatus-style condition."""
+    rows = [("LAYER", "PROBE", "STATE", "RESULT")]
+    rows += [(r.layer, r.probe, r.state, str(r).removeprefix(r.probe + " ")) for r in results]
+    widths = [max(len(row[column]) for row in rows) for column in range(3)]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True))
+        + "  "
+        + row[3]
+        for row in rows
+    )
+
+
+def format_diagnosis(diagnosis: Diagnosis) -> str:
+    lines = [f"Broken layer: {diagnosis.layer} — {diagnosis.title}"]
+    if diagnosis.evidence:
+        lines.append("Evidence:")
+        lines += [f"  - {line}" for line in diagnosis.evidence]
+    lines += [f"Note: {note}" for note in diagnosis.notes]
+    lines.append(f"Fix: {diagnosis.fix}")
+    lines.append(f"Status: {diagnosis.status.name} ({int(diagnosis.status)})")
+    return "\n".join(lines)
+
+
+def to_json(target: Target, results: Sequence[ProbeResult], diagnosis: Diagnosis) -> str:
+    document = {
+        "target": {
+            "url": target.url,
+            "socketio_path": target.socketio_path,
+            "origin": target.origin,
+            "token_sent": target.token is not None,
+        },
+        "results": [result.to_dict() for result in results],
+        "diagnosis": diagnosis.to_dict(),
+    }
+    return target.redact(json.dumps(document, indent=2, default=str))
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        target = build_target(args)
+    except ConfigError as error:
+        print(f"wsready diagnose: error: {error}", file=sys.stderr)
+        return ExitStatus.UNKNOWN
+    results = run_probes(target, timeout_s=args.timeout, idle=args.idle)
+    diagnosis = diagnose(target, results)
+    if args.json:
+        print(to_json(target, results, diagnosis))
+    else:
+        path = f" (Socket.IO path {target.socketio_path})"
+        text = f"wsready diagnose {target.url}{path}\n\n{format_table(results)}\n\n"
+        print(target.redact(text + format_diagnosis(diagnosis)))
+    return diagnosis.status
