@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from wsready.exitstatus import ExitStatus
 
-COMMANDS: tuple[str, ...] = ("sandbox", "token", "sg")
+COMMANDS: tuple[str, ...] = ("sandbox", "token", "sg", "rollout", "diagnose")
 
 
 class ArgumentParser(argparse.ArgumentParser):
