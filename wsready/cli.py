@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from wsready.exitstatus import ExitStatus
 
-COMMANDS: tuple[str, ...] = ("sandbox", "token", "sg", "rollout", "diagnose")
+COMMANDS: tuple[str, ...] = ("sandbox", "token", "sg", "rollout", "diagnose", "check")
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -1,0 +1,197 @@
+"""Run the probes over many targets at once and turn the results into one exit status.
+
+Targets run concurrently in a bounded thread pool; a target that fails is retried (alone,
+with exponential backoff) up to `retries` more times; the slowest probe's latency is held
+against the warn/crit thresholds. The overall status is the worst target status, where
+CRITICAL > WARNING > UNKNOWN > OK (UNKNOWN: the check itself could not run for a target).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from wsready import validate
+from wsready.diagnose import Diagnosis, diagnose
+from wsready.exitstatus import ExitStatus
+from wsready.probes import ProbeResult, Target, Thresholds, run_probes
+
+RunProbes = Callable[[Target, float], list[ProbeResult]]
+Diagnose = Callable[[Target, list[ProbeResult]], Diagnosis]
+
+# A target in one of these states is probed again (WARNING is a result, not a failure).
+RETRIED = (ExitStatus.CRITICAL, ExitStatus.UNKNOWN)
+# Probes that wait on purpose (for the server's ping, or idle): their time is not latency.
+WAITING_PROBES = frozenset({"ping", "idle"})
+# Worst first: the order in which one target's status outranks another's.
+SEVERITY = (ExitStatus.CRITICAL, ExitStatus.WARNING, ExitStatus.UNKNOWN, ExitStatus.OK)
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """How `check` runs: per-probe timeout, retries, latency thresholds, pool size."""
+
+    timeout_s: float = 10.0
+    retries: int = 1
+    backoff_s: float = 1.0  # first retry waits this long, each next one twice as long
+    warn_latency_s: float | None = None
+    crit_latency_s: float | None = None
+    concurrency: int = 16
+
+    def __post_init__(self) -> None:
+        validate.positive_number("--timeout", self.timeout_s)
+        if isinstance(self.retries, bool) or not isinstance(self.retries, int):
+            raise validate.ConfigError("--retries", self.retries, "must be a whole number")
+        if not 0 <= self.retries <= 10:
+            raise validate.ConfigError("--retries", self.retries, "must be between 0 and 10")
+        if self.backoff_s < 0:
+            raise validate.ConfigError("backoff_s", self.backoff_s, "must not be negative")
+        if self.warn_latency_s is not None:
+            validate.positive_number("--warn-latency", self.warn_latency_s)
+        if self.crit_latency_s is not None:
+            validate.positive_number("--crit-latency", self.crit_latency_s)
+        if (
+            self.warn_latency_s is not None
+            and self.crit_latency_s is not None
+            and self.warn_latency_s >= self.crit_latency_s
+        ):
+            raise validate.ConfigError(
+                "--warn-latency", self.warn_latency_s, "must be lower than --crit-latency"
+            )
+        if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int):
+            raise validate.ConfigError("--concurrency", self.concurrency, "must be a whole number")
+        if not 1 <= self.concurrency <= 256:
+            raise validate.ConfigError("--concurrency", self.concurrency, "must be 1 to 256")
+
+
+@dataclass
+class TargetOutcome:
+    """What one target's last attempt showed, and the status it earns."""
+
+    target: Target
+    status: ExitStatus
+    results: list[ProbeResult] = field(default_factory=list)
+    diagnosis: Diagnosis | None = None
+    attempts: int = 1
+    latency_s: float | None = None  # slowest probe that passed
+    latency_note: str | None = None  # set when the latency thresholds changed the status
+    error: str | None = None  # set when the probes could not run at all (UNKNOWN)
+    duration_s: float = 0.0  # wall time over all attempts
+
+    @property
+    def label(self) -> str:
+        return target_label(self.target)
+
+
+@dataclass
+class CheckReport:
+    outcomes: list[TargetOutcome]
+    started_at: float  # Unix time
+    duration_s: float
+
+    @property
+    def status(self) -> ExitStatus:
+        return worst(outcome.status for outcome in self.outcomes)
+
+
+def target_label(target: Target) -> str:
+    """The name a target goes by in tables, metrics and alerts."""
+    if target.name:
+        return target.name
+    return target.url if target.socketio_path == "/ws" else target.url + target.socketio_path
+
+
+def worst(statuses: Sequence[ExitStatus] | object) -> ExitStatus:
+    """The most severe status (CRITICAL > WARNING > UNKNOWN > OK); OK for none."""
+    present = set(statuses)  # type: ignore[call-overload]
+    return next((status for status in SEVERITY if status in present), ExitStatus.OK)
+
+
+def latency_status(latency_s: float | None, options: CheckOptions) -> tuple[ExitStatus, str | None]:
+    """Status earned by the slowest passing probe against the thresholds, and why."""
+    if latency_s is None:
+        return ExitStatus.OK, None
+    if options.crit_latency_s is not None and latency_s >= options.crit_latency_s:
+        return ExitStatus.CRITICAL, f"latency {latency_s:.3f}s >= crit {options.crit_latency_s}s"
+    if options.warn_latency_s is not None and latency_s >= options.warn_latency_s:
+        return ExitStatus.WARNING, f"latency {latency_s:.3f}s >= warn {options.warn_latency_s}s"
+    return ExitStatus.OK, None
+
+
+def evaluate(
+    target: Target, results: list[ProbeResult], options: CheckOptions, diagnose_fn: Diagnose
+) -> TargetOutcome:
+    """One attempt's results → diagnosis, latency and the target's status."""
+    diagnosis = diagnose_fn(target, results)
+    timings = [
+        result.duration_s
+        for result in results
+        if result.ok and not result.skipped and result.probe not in WAITING_PROBES
+    ]
+    latency_s = max(timings) if timings else None
+    by_latency, note = latency_status(latency_s, options)
+    status = worst([ExitStatus(diagnosis.status), by_latency])
+    return TargetOutcome(
+        target=target,
+        status=status,
+        results=results,
+        diagnosis=diagnosis,
+        latency_s=latency_s,
+        latency_note=note if by_latency == status and by_latency != ExitStatus.OK else None,
+    )
+
+
+def probe_runner(options: CheckOptions) -> RunProbes:
+    """The real probes; --warn-latency also sets the probes' own slowness flag."""
+    thresholds = Thresholds()
+    if options.warn_latency_s is not None:
+        thresholds = Thresholds(latency_warn_s=options.warn_latency_s)
+    return lambda target, timeout_s: run_probes(target, timeout_s, thresholds=thresholds)
+
+
+def check_target(
+    target: Target,
+    options: CheckOptions,
+    run: RunProbes | None = None,
+    diagnose_fn: Diagnose = diagnose,
+    sleep: Callable[[float], None] = time.sleep,
+) -> TargetOutcome:
+    """Probe one target, retrying while it fails (CRITICAL/UNKNOWN), with exponential backoff."""
+    run = run or probe_runner(options)
+    started = time.monotonic()
+    outcome: TargetOutcome | None = None
+    for attempt in range(1, options.retries + 2):
+        if attempt > 1:
+            sleep(options.backoff_s * 2 ** (attempt - 2))
+        try:
+            outcome = evaluate(target, run(target, options.timeout_s), options, diagnose_fn)
+        except Exception as error:  # a bug or an environment problem, not the target's health
+            outcome = TargetOutcome(
+                target=target, status=ExitStatus.UNKNOWN, error=f"{type(error).__name__}: {error}"
+            )
+        outcome.attempts = attempt
+        if outcome.status not in RETRIED:
+            break
+    assert outcome is not None
+    outcome.duration_s = time.monotonic() - started
+    return outcome
+
+
+def check_all(
+    targets: Sequence[Target],
+    options: CheckOptions,
+    run: RunProbes | None = None,
+    diagnose_fn: Diagnose = diagnose,
+    sleep: Callable[[float], None] = time.sleep,
+) -> CheckReport:
+    """Check every target, at most `options.concurrency` at a time, keeping input order."""
+    run = run or probe_runner(options)
+    started_at, started = time.time(), time.monotonic()
+    workers = max(1, min(options.concurrency, len(targets)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wsready-check") as pool:
+        outcomes = list(
+            pool.map(lambda target: check_target(target, options, run, diagnose_fn, sleep), targets)
+        )
+    return CheckReport(outcomes, started_at=started_at, duration_s=time.monotonic() - started)

@@ -1,0 +1,111 @@
+"""`wsready check`: the deploy's probes over a fleet, for cron, systemd timers and monitoring.
+
+Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad input, or a target the check could not run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from wsready import alerts, prometheus, report, targets, validate
+from wsready.check import CheckOptions, check_all
+from wsready.exitstatus import ExitStatus
+from wsready.validate import ConfigError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "check",
+        help="probe targets concurrently; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
+        description=(
+            "Run every probe against each target (URLs, or the hosts of a pyinfra inventory), "
+            "concurrently. Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."
+        ),
+    )
+    parser.add_argument("urls", nargs="*", metavar="URL", help="http(s)://HOST[:PORT][/ws]")
+    parser.add_argument("--inventory", metavar="FILE", help="pyinfra inventory file to check")
+    parser.add_argument(
+        "--group", metavar="NAME", help="only this inventory group (default: all but monitors)"
+    )
+    parser.add_argument(
+        "--token-env", metavar="VAR", help="environment variable holding the Socket.IO token"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--timeout", type=float, default=10.0, metavar="S", help="per-probe timeout (10)"
+    )
+    parser.add_argument(
+        "--retries", type=int, default=1, metavar="N", help="retries of a failed target (1)"
+    )
+    parser.add_argument(
+        "--backoff", type=float, default=1.0, metavar="S", help="first retry delay, doubling (1)"
+    )
+    parser.add_argument("--warn-latency", type=float, metavar="S", help="slowest probe → WARNING")
+    parser.add_argument("--crit-latency", type=float, metavar="S", help="slowest probe → CRITICAL")
+    parser.add_argument(
+        "--concurrency", type=int, default=16, metavar="N", help="targets at once (16)"
+    )
+    parser.add_argument("--prometheus", metavar="FILE", help="write textfile-collector metrics")
+    parser.add_argument(
+        "--alert-webhook", metavar="URL", help="POST JSON on a state change (needs --state)"
+    )
+    parser.add_argument("--state", metavar="FILE", help="JSON file with each target's last status")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        options, chosen = prepare(args)
+    except ConfigError as error:
+        print(f"wsready check: error: {error}", file=sys.stderr)
+        return ExitStatus.UNKNOWN
+    result = check_all(chosen, options)
+    print(report.to_json(result) if args.json else report.to_table(result))
+    if args.prometheus:
+        try:
+            prometheus.write(result, args.prometheus)
+        except OSError as error:
+            print(f"wsready check: error: --prometheus {args.prometheus}: {error}", file=sys.stderr)
+            return ExitStatus.UNKNOWN
+    if args.state:
+        try:
+            alerts.process(result, args.state, args.alert_webhook, warn=_stderr)
+        except (OSError, ConfigError) as error:
+            print(f"wsready check: error: --state {args.state}: {error}", file=sys.stderr)
+            return ExitStatus.UNKNOWN
+    return result.status
+
+
+def prepare(args: argparse.Namespace) -> tuple[CheckOptions, list]:
+    """Validate every option and build the targets, before any probe runs."""
+    options = CheckOptions(
+        timeout_s=args.timeout,
+        retries=args.retries,
+        backoff_s=args.backoff,
+        warn_latency_s=args.warn_latency,
+        crit_latency_s=args.crit_latency,
+        concurrency=args.concurrency,
+    )
+    if args.urls and args.inventory:
+        raise ConfigError("--inventory", args.inventory, "give URLs or --inventory, not both")
+    if not args.urls and not args.inventory:
+        raise ConfigError("URL", None, "give at least one URL or --inventory FILE")
+    if args.group and not args.inventory:
+        raise ConfigError("--group", args.group, "needs --inventory")
+    if args.alert_webhook is not None:
+        validate.url("--alert-webhook", args.alert_webhook)
+        if not args.state:
+            raise ConfigError("--alert-webhook", args.alert_webhook, "needs --state FILE")
+    if args.prometheus is not None:
+        prometheus.check_path(args.prometheus)
+    if args.state is not None:
+        alerts.load_state(args.state)
+    token = targets.read_token(args.token_env)
+    if args.inventory:
+        return options, targets.from_inventory(args.inventory, token=token, group=args.group)
+    return options, targets.from_urls(args.urls, token=token)
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)

@@ -1,0 +1,71 @@
+"""`--prometheus FILE`: the check's results for node_exporter's textfile collector.
+
+prometheus_client renders the text format (label values escaped) and `write_to_textfile`
+writes it to a temporary file in the same directory and renames it over FILE, so the
+collector never reads half a file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
+
+from wsready.check import CheckReport
+from wsready.validate import ConfigError
+
+
+def build_registry(report: CheckReport) -> CollectorRegistry:
+    """The metrics of one check run."""
+    registry = CollectorRegistry()
+    success = Gauge(
+        "wsready_probe_success",
+        "1 if the probe passed, 0 if it failed (skipped probes are left out).",
+        ["target", "probe"],
+        registry=registry,
+    )
+    duration = Gauge(
+        "wsready_probe_duration_seconds",
+        "How long the probe took on the target's last attempt.",
+        ["target", "probe"],
+        registry=registry,
+    )
+    status = Gauge(
+        "wsready_target_status",
+        "Target status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+        ["target"],
+        registry=registry,
+    )
+    timestamp = Gauge(
+        "wsready_check_timestamp_seconds",
+        "Unix time the check run started.",
+        registry=registry,
+    )
+    for outcome in report.outcomes:
+        status.labels(target=outcome.label).set(int(outcome.status))
+        for result in outcome.results:
+            if result.skipped:
+                continue
+            success.labels(target=outcome.label, probe=result.probe).set(1 if result.ok else 0)
+            duration.labels(target=outcome.label, probe=result.probe).set(result.duration_s)
+    timestamp.set(report.started_at)
+    return registry
+
+
+def check_path(path: str) -> str:
+    """Refuse a FILE the textfile collector would ignore or that cannot be written."""
+    file = Path(path)
+    if file.suffix != ".prom":
+        raise ConfigError(
+            "--prometheus", path, "must end in .prom (the textfile collector reads only those)"
+        )
+    if not file.parent.is_dir():
+        raise ConfigError("--prometheus", path, f"directory {file.parent} does not exist")
+    if file.is_dir():
+        raise ConfigError("--prometheus", path, "is a directory")
+    return path
+
+
+def write(report: CheckReport, path: str) -> None:
+    """Write the metrics of `report` to `path` atomically."""
+    write_to_textfile(path, build_registry(report))

@@ -1,0 +1,134 @@
+"""Targets for `wsready check`: from URLs, or from the pyinfra inventory the deploy uses.
+
+An inventory host becomes `http://<verify_address or ssh_hostname or name>:<nginx_listen_port>`
+(`https://…:<nginx_tls_port>` when `nginx_tls` is on) with `app_socketio_path`, so the check
+probes exactly what the deploy built. Host data is resolved with pyinfra's precedence (host,
+groups, `group_data/` next to the file); hosts only in the `monitors` group are not checked.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from wsready import inventory_file, validate
+from wsready.probes import Target
+from wsready.validate import ConfigError
+
+URL_SCHEMES = ("http", "https", "ws", "wss")
+# Hosts in this group run the checks; they are not checked unless a group is asked for.
+MONITORS_GROUP = "monitors"
+# Defaults of inventory/group_data/all.py, used when the inventory has no group_data of its own.
+DEFAULTS: dict[str, Any] = {
+    "nginx_listen_port": 80,
+    "nginx_tls": False,
+    "nginx_tls_port": 443,
+    "app_socketio_path": "/ws",
+    "verify_address": None,
+}
+
+
+def read_token(env_var: str | None) -> str | None:
+    """The token held by environment variable `env_var` (None when no variable is named)."""
+    if env_var is None:
+        return None
+    token = os.environ.get(env_var)
+    if not token:
+        raise ConfigError("--token-env", env_var, "environment variable is not set or empty")
+    return token
+
+
+def from_urls(urls: Sequence[str], token: str | None = None) -> list[Target]:
+    """One target per URL; the Socket.IO path is the URL's path, `/ws` when it has none."""
+    targets = []
+    for index, url in enumerate(urls):
+        key = f"URL[{index}]" if len(urls) > 1 else "URL"
+        validate.url(key, url, schemes=URL_SCHEMES)
+        parts = urlsplit(url)
+        base = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+        path = parts.path.rstrip("/")
+        if path:
+            try:
+                validate.url_path(key, path)
+            except ConfigError as error:
+                raise ConfigError(key, url, f"path {error.why}") from None
+            targets.append(Target(url=base, socketio_path=path, token=token))
+        else:
+            targets.append(Target(url=base, token=token))
+    return targets
+
+
+def from_inventory(path: str, token: str | None = None, group: str | None = None) -> list[Target]:
+    """Targets for the hosts of inventory file `path` (of `group`, or all but `monitors`)."""
+    hosts = load_inventory_hosts(path)
+    if group is not None:
+        chosen = [(name, groups, data) for name, groups, data in hosts if group in groups]
+        if not chosen:
+            raise ConfigError("--group", group, f"no host of {path} is in this group")
+    else:
+        chosen = [
+            (name, groups, data)
+            for name, groups, data in hosts
+            if set(groups) - {"all"} != {MONITORS_GROUP}
+        ]
+        if not chosen:
+            raise ConfigError("--inventory", path, "contains no host to check")
+    return [target_for_host(name, data, token) for name, _groups, data in chosen]
+
+
+def target_for_host(name: str, data: dict[str, Any], token: str | None = None) -> Target:
+    """The target a deploy of host `name` with host data `data` serves."""
+    merged = {**DEFAULTS, **{key: value for key, value in data.items() if value is not None}}
+    address = data.get("verify_address") or data.get("ssh_hostname") or name
+    if address.startswith("@"):
+        raise ConfigError(
+            f"{name}.verify_address", None, "is needed for a connector host such as @local"
+        )
+    path = validate.url_path(f"{name}.app_socketio_path", merged["app_socketio_path"])
+    if validate.boolean(f"{name}.nginx_tls", merged["nginx_tls"]):
+        scheme, port = "https", validate.port(f"{name}.nginx_tls_port", merged["nginx_tls_port"])
+    else:
+        scheme = "http"
+        port = validate.port(f"{name}.nginx_listen_port", merged["nginx_listen_port"])
+    host = f"[{address}]" if ":" in address else address
+    url = validate.url(f"{name}.verify_address", f"{scheme}://{host}:{port}")
+    return Target(url=url, socketio_path=path, token=token, name=name)
+
+
+def load_inventory_hosts(path: str) -> list[tuple[str, list[str], dict[str, Any]]]:
+    """(name, groups, data) of every host in inventory file `path`, with pyinfra's precedence.
+
+    Read with `wsready.inventory_file` rather than `pyinfra_cli`, which monkey-patches the
+    process with gevent and would turn the check's threads into greenlets.
+    """
+    file = Path(path)
+    if not file.exists():
+        raise ConfigError("--inventory", path, "file does not exist")
+    if not file.is_file():
+        raise ConfigError("--inventory", path, "is not a file")
+    if not os.access(file, os.R_OK):
+        raise ConfigError("--inventory", path, "file is not readable")
+    if file.suffix != ".py":
+        raise ConfigError("--inventory", path, "must be a pyinfra inventory (.py) file")
+    hosts = inventory_file.load(file)
+    members = _group_members(file)
+    return [
+        (name, [group for group, names in members.items() if name in names], data)
+        for name, data in hosts.items()
+    ]
+
+
+def _group_members(file: Path) -> dict[str, set[str]]:
+    """Group name → host names, as pyinfra reads groups from an inventory file."""
+    members: dict[str, set[str]] = {}
+    for group, value in runpy.run_path(str(file)).items():
+        hosts = value[0] if isinstance(value, tuple) and len(value) == 2 else value
+        if group.startswith("_") or not isinstance(hosts, list):
+            continue
+        if all(isinstance(host, (str, tuple)) for host in hosts):
+            members[group] = {host[0] if isinstance(host, tuple) else host for host in hosts}
+    return members
