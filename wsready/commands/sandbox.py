@@ -1,0 +1,114 @@
+"""`wsready sandbox up|down|status`: throwaway local Debian hosts (see wsready.sandbox)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from wsready import sandbox
+from wsready.exitstatus import ExitStatus
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "sandbox", help="start, list and remove throwaway local Debian hosts"
+    )
+    actions = parser.add_subparsers(dest="action", required=True, parser_class=type(parser))
+
+    up = actions.add_parser("up", help="start hosts and write a pyinfra inventory")
+    up.add_argument("--hosts", type=_host_count, default=1, help="how many hosts (default 1)")
+    _inventory_argument(up)
+    up.set_defaults(handler=_up)
+
+    down = actions.add_parser("down", help="remove hosts and leave the machine as it was")
+    _inventory_argument(down)
+    down.add_argument(
+        "--all", action="store_true", help="every sandbox host on this machine, not one inventory"
+    )
+    down.set_defaults(handler=_down)
+
+    status = actions.add_parser("status", help="list sandbox hosts on this machine")
+    status.set_defaults(handler=_status)
+
+
+def _inventory_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--inventory",
+        type=Path,
+        default=sandbox.DEFAULT_INVENTORY,
+        help=f"inventory file the hosts belong to (default {sandbox.DEFAULT_INVENTORY})",
+    )
+
+
+def _host_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= 20:
+        raise argparse.ArgumentTypeError(f"hosts = {text!r}: must be a whole number from 1 to 20")
+    return count
+
+
+def _up(args: argparse.Namespace) -> int:
+    try:
+        hosts = sandbox.up(args.hosts, args.inventory)
+    except sandbox.SandboxUnavailable as error:
+        print(error, file=sys.stderr)
+        return ExitStatus.UNKNOWN
+    except (sandbox.SandboxError, RuntimeError, OSError) as error:
+        print(f"wsready sandbox up: {error}", file=sys.stderr)
+        return ExitStatus.CRITICAL
+    for host in hosts:
+        print(f"{host.name}\t{host.address}\tssh -i {host.ssh_key} root@{host.address}")
+    print(f"Deploy: pyinfra -y {args.inventory} deploy.py")
+    return ExitStatus.OK
+
+
+def _down(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    try:
+        names = sandbox.down(args.inventory, all_hosts=args.all)
+    except sandbox.SandboxUnavailable as error:
+        print(error, file=sys.stderr)
+        return ExitStatus.UNKNOWN
+    except (sandbox.SandboxError, RuntimeError, OSError) as error:
+        print(f"wsready sandbox down: {error}", file=sys.stderr)
+        return ExitStatus.CRITICAL
+    what = ", ".join(names) if names else "no sandbox hosts"
+    print(f"Removed {what} in {time.monotonic() - started:.1f}s")
+    return ExitStatus.OK
+
+
+def _status(args: argparse.Namespace) -> int:
+    rows = sandbox.status()
+    if not rows:
+        print("No sandbox hosts.")
+        return ExitStatus.OK
+    print(format_table(rows))
+    return ExitStatus.OK
+
+
+def format_table(rows: list[sandbox.HostStatus]) -> str:
+    header = ("NAME", "ADDRESS", "STATE", "SYSTEMD", "UPTIME", "INVENTORY")
+    lines = [header]
+    for row in rows:
+        uptime = "-" if row.uptime_s is None else _duration(row.uptime_s)
+        state = "running" if row.running else "stopped"
+        lines.append((row.name, row.address, state, row.systemd_state, uptime, row.inventory))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=False)) + "  " + line[-1]
+        for line in lines
+    )
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"

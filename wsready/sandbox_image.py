@@ -1,0 +1,259 @@
+"""The sandbox host image: Debian bookworm (debootstrap minbase), cached as a zstd tarball.
+
+The cache lives in ~/.cache/wsready/ together with the ed25519 key whose public half is root's
+`authorized_keys` in the image: key and image travel together, and the image is rebuilt when
+it is missing or was built for another key or an older recipe.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from wsready import sandbox_state
+
+SUITE = "bookworm"
+# Bump when the image recipe below changes: cached images of an older recipe are rebuilt.
+RECIPE_VERSION = 1
+PACKAGES = (
+    "systemd,systemd-sysv,dbus,openssh-server,iproute2,ca-certificates,curl,sudo,procps,gnupg"
+)
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+DEFAULT_SECURITY_MIRROR = "http://deb.debian.org/debian-security"
+HOST_CA_DIR = Path("/usr/local/share/ca-certificates")
+# Timers that would run apt on their own and fight a deploy for the dpkg lock.
+MASKED_UNITS = ("apt-daily.timer", "apt-daily-upgrade.timer")
+
+HOST_KEYS_UNIT = """\
+[Unit]
+Description=Generate this host's own SSH host keys on first boot
+Before=ssh.service
+ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/ssh-keygen -A
+
+[Install]
+RequiredBy=ssh.service
+"""
+
+SSHD_CONFIG = """\
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+UseDNS no
+"""
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "wsready"
+
+
+@dataclass(frozen=True)
+class AptMirrors:
+    """Where Debian packages come from on this machine (and so inside the sandbox)."""
+
+    debian: str = DEFAULT_MIRROR
+    security: str = DEFAULT_SECURITY_MIRROR
+
+    def hosts(self) -> list[str]:
+        return list(
+            dict.fromkeys(urlsplit(url).hostname or "" for url in (self.debian, self.security))
+        )
+
+    def sources_list(self, suite: str = SUITE) -> str:
+        return (
+            f"deb {self.debian} {suite} main\n"
+            f"deb {self.debian} {suite}-updates main\n"
+            f"deb {self.security} {suite}-security main\n"
+        )
+
+
+def parse_apt_sources(texts: Iterable[str], suite: str = SUITE) -> AptMirrors:
+    """Find the Debian and security mirrors for `suite` in one-line and deb822 sources."""
+    debian = security = None
+    for text in texts:
+        for uri, suites in _entries(text):
+            if suite in suites and debian is None:
+                debian = uri
+            if f"{suite}-security" in suites and security is None:
+                security = uri
+    return AptMirrors(
+        (debian or DEFAULT_MIRROR).rstrip("/"), (security or DEFAULT_SECURITY_MIRROR).rstrip("/")
+    )
+
+
+def _entries(text: str) -> Iterable[tuple[str, list[str]]]:
+    """(uri, suites) for every `deb` entry, one-line style or deb822 stanzas."""
+    stanza: dict[str, str] = {}
+    for raw in [*text.splitlines(), ""]:
+        line = raw.split("#", 1)[0].strip()
+        if raw.strip().startswith("#"):
+            continue
+        if line.startswith("deb "):
+            words = re.sub(r"\[[^\]]*\]", " ", line).split()[1:]
+            if len(words) >= 2:
+                yield words[0], [words[1]]
+            continue
+        if ":" in line:
+            key, value = line.split(":", 1)
+            stanza[key.strip().lower()] = value.strip()
+            continue
+        if not line and stanza:
+            if "deb" in stanza.get("types", "").split():
+                suites = stanza.get("suites", "").split()
+                for uri in stanza.get("uris", "").split():
+                    yield uri, suites
+            stanza = {}
+
+
+def host_mirrors() -> AptMirrors:
+    paths = [Path("/etc/apt/sources.list")]
+    sources_d = Path("/etc/apt/sources.list.d")
+    if sources_d.is_dir():
+        paths += sorted(sources_d.glob("*.list")) + sorted(sources_d.glob("*.sources"))
+    return parse_apt_sources(p.read_text() for p in paths if p.is_file())
+
+
+@dataclass(frozen=True)
+class Image:
+    tarball: Path
+    key: Path  # private key; `<key>.pub` is in the image's authorized_keys
+
+
+def ensure_image(mirrors: AptMirrors | None = None, log=print) -> Image:
+    """The cached image, built first when missing or stale (about a minute)."""
+    directory = cache_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two `up`s at once build the image only once
+        key = _ensure_key(directory)
+        tarball = directory / f"sandbox-{SUITE}-v{RECIPE_VERSION}.tar.zst"
+        built_for = directory / f"{tarball.name}.pub"
+        pub = key.with_name(key.name + ".pub").read_text()
+        if not tarball.is_file() or not built_for.is_file() or built_for.read_text() != pub:
+            _build(tarball, pub, mirrors or host_mirrors(), log)
+            built_for.write_text(pub)
+        return Image(tarball, key)
+
+
+def _ensure_key(directory: Path) -> Path:
+    key = directory / "sandbox_ed25519"
+    if not key.is_file():
+        for stale in (key, key.with_name(key.name + ".pub")):
+            stale.unlink(missing_ok=True)
+        subprocess.run(
+            [
+                "ssh-keygen",
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "wsready-sandbox",
+                "-f",
+                str(key),
+            ],
+            check=True,
+        )
+    key.chmod(0o600)
+    return key
+
+
+def _build(tarball: Path, pub: str, mirrors: AptMirrors, log) -> None:
+    started = time.monotonic()
+    log(f"Building the sandbox image from {mirrors.debian} (takes about a minute)...")
+    sandbox_state.STATE_ROOT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".build-", dir=sandbox_state.STATE_ROOT) as tmp:
+        root = Path(tmp) / "rootfs"
+        _debootstrap(root, mirrors.debian, log, started)
+        log(f"  [{time.monotonic() - started:4.0f}s] configuring the image")
+        _configure(root, pub, mirrors)
+        log(f"  [{time.monotonic() - started:4.0f}s] packing {tarball.name}")
+        partial = tarball.with_name(tarball.name + ".partial")
+        subprocess.run(
+            ["tar", "--numeric-owner", "--xattrs", "--acls", "-I", "zstd -T0 -3",
+             "-C", str(root), "-cf", str(partial), "."],
+            check=True,
+        )  # fmt: skip
+        partial.replace(tarball)
+    size_mb = tarball.stat().st_size / 1e6
+    log(f"Sandbox image ready in {time.monotonic() - started:.0f}s ({size_mb:.0f} MB): {tarball}")
+
+
+def _debootstrap(root: Path, mirror: str, log, started: float) -> None:
+    """Run debootstrap, printing one line per phase (Retrieving, Extracting, ...)."""
+    cmd = ["debootstrap", "--variant=minbase", f"--include={PACKAGES}", SUITE, str(root), mirror]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    seen: set[str] = set()
+    tail: list[str] = []
+    for line in proc.stdout:
+        tail = [*tail[-20:], line.rstrip()]
+        words = line.split()
+        if len(words) >= 2 and words[0] == "I:" and words[1] not in seen:
+            seen.add(words[1])
+            log(f"  [{time.monotonic() - started:4.0f}s] debootstrap: {words[1].lower()}")
+    if proc.wait() != 0:
+        raise RuntimeError("debootstrap failed:\n" + "\n".join(tail))
+
+
+def _configure(root: Path, pub: str, mirrors: AptMirrors) -> None:
+    """Root SSH by key only, fresh host keys and machine-id per host, the host's CAs."""
+    ssh_dir = root / "root/.ssh"
+    ssh_dir.mkdir(mode=0o700, exist_ok=True)
+    (ssh_dir / "authorized_keys").write_text(pub)
+    (ssh_dir / "authorized_keys").chmod(0o600)
+    (root / "etc/ssh/sshd_config.d/wsready.conf").write_text(SSHD_CONFIG)
+    for host_key in (root / "etc/ssh").glob("ssh_host_*"):
+        host_key.unlink()
+    (root / "etc/systemd/system/wsready-ssh-host-keys.service").write_text(HOST_KEYS_UNIT)
+    _chroot(root, "systemctl", "enable", "--quiet", "wsready-ssh-host-keys.service")
+    _chroot(root, "systemctl", "mask", "--quiet", *MASKED_UNITS)
+    (root / "etc/machine-id").write_text("")
+    (root / "var/lib/dbus/machine-id").unlink(missing_ok=True)
+    (root / "etc/apt/sources.list").write_text(mirrors.sources_list())
+    (root / "etc/resolv.conf").unlink(missing_ok=True)
+    (root / "etc/resolv.conf").write_text(
+        "# No DNS here: package registries are reached through the proxy (proxy_url).\n"
+    )
+    cas = sorted(HOST_CA_DIR.glob("*.crt")) if HOST_CA_DIR.is_dir() else []
+    if cas:
+        for ca in cas:
+            shutil.copy2(ca, root / "usr/local/share/ca-certificates" / ca.name)
+        _chroot(root, "update-ca-certificates", "--fresh")
+    _chroot(root, "apt-get", "clean")
+
+
+def _chroot(root: Path, *cmd: str) -> None:
+    result = subprocess.run(["chroot", str(root), *cmd], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"in the image, {' '.join(cmd)} failed: {result.stderr.strip()}")
+
+
+def unpack(image: Image, rootfs: Path, hostname: str) -> None:
+    """Unpack the image into `rootfs` (which must not exist yet) and name the host."""
+    rootfs.mkdir(parents=True)
+    subprocess.run(
+        ["tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls", "-I", "zstd",
+         "-C", str(rootfs), "-xf", str(image.tarball)],
+        check=True,
+    )  # fmt: skip
+    (rootfs / "etc/hostname").write_text(hostname + "\n")
+    (rootfs / "etc/hosts").write_text(f"127.0.0.1 localhost\n127.0.1.1 {hostname}\n")
+
+
+def progress_log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
