@@ -397,6 +397,7 @@ CHECKS: dict[str, Check] = {
     "sg_ssh_cidrs": _sg_ssh_cidrs,
     "sg_allow_ssh_from_world": _boolean,
     "sg_purge": _boolean,
+    "sg_purge_all": _boolean,
     "aws_region": _optional(_pattern(_AWS_REGION, "must be an AWS region such as eu-north-1")),
     "aws_endpoint_url": _optional(_http_url),
     "instance_id": _optional(

@@ -1,0 +1,25 @@
+"""The whole deploy, in order. Run: `pyinfra -y inventory/sandbox.py deploy.py`.
+
+Each step is one module in tasks/, reading the data keys documented in
+inventory/group_data/all.py. The preflight refuses bad data for the whole fleet before
+anything changes; the last step proves the result from outside the host.
+"""
+
+from tasks.app import deploy_app
+
+from tasks.firewall import configure_firewall
+from tasks.nginx import configure_nginx
+from tasks.nodejs import install_nodejs
+from tasks.preflight import check_host_data
+from tasks.proxy import configure_proxy
+from tasks.security_group import sync_security_group
+from tasks.verify import verify_deploy
+
+check_host_data()
+configure_proxy()
+sync_security_group()
+configure_firewall()
+install_nodejs()
+deploy_app()
+configure_nginx()
+verify_deploy()

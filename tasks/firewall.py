@@ -1,0 +1,179 @@
+"""Host firewall: SSH first (a deploy never locks itself out), then the web ports.
+
+ufw on Debian/Ubuntu: the current rules are read from ufw's own rule files and only the
+difference is added or deleted, so a re-run changes nothing. Elsewhere (Amazon Linux 2023)
+an nftables table of our own (`inet wsready`) with the same rules, re-applied at boot.
+`firewall_enabled = False` leaves the host's firewall alone.
+"""
+
+from __future__ import annotations
+
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.api import FactBase, deploy
+from pyinfra.facts.server import Which
+from pyinfra.operations import apt, dnf, files, server, systemd
+
+NFT_FILE = "/etc/wsready/firewall.nft"
+NFT_UNIT = "/etc/systemd/system/wsready-firewall.service"
+
+Rule = tuple[str, int, str]  # (proto, port, source CIDR)
+
+
+class UfwState(FactBase):
+    """ufw's persisted state: enabled, default input policy and the user rules."""
+
+    requires_command = "ufw"
+
+    def command(self) -> str:
+        return (
+            "grep -h '^ENABLED=' /etc/ufw/ufw.conf; "
+            "grep -h '^DEFAULT_INPUT_POLICY=' /etc/default/ufw; "
+            "grep -h '^### tuple ###' /etc/ufw/user.rules /etc/ufw/user6.rules 2>/dev/null; true"
+        )
+
+    def process(self, output):
+        return parse_ufw_state(output)
+
+
+def parse_ufw_state(lines: list[str]) -> dict:
+    """`ENABLED=yes`, `DEFAULT_INPUT_POLICY="DROP"` and `### tuple ### allow tcp 22 0.0.0.0/0
+    any 203.0.113.0/24 in` lines → {enabled, input_policy, rules: {(proto, port, src)}}."""
+    state = {"enabled": False, "input_policy": "", "rules": set()}
+    for line in lines:
+        line = line.strip()
+        if line.startswith("ENABLED="):
+            state["enabled"] = line.split("=", 1)[1].strip().strip('"').lower() == "yes"
+        elif line.startswith("DEFAULT_INPUT_POLICY="):
+            state["input_policy"] = line.split("=", 1)[1].strip().strip('"').upper()
+        elif line.startswith("### tuple ###"):
+            fields = line[len("### tuple ###") :].split()
+            if len(fields) >= 7 and fields[0] == "allow" and fields[6] == "in":
+                _action, proto, dport, _dst, _sport, src = fields[:6]
+                if dport.isdigit():
+                    state["rules"].add((proto, int(dport), src))
+    return state
+
+
+def wanted_rules(data) -> list[Rule]:
+    """Allow rules in the order they must exist: SSH first."""
+    rules: list[Rule] = [("tcp", data["firewall_ssh_port"], c) for c in data["firewall_ssh_cidrs"]]
+    ports = [data["nginx_listen_port"]]
+    if data["nginx_tls"]:
+        ports.append(data["nginx_tls_port"])
+    for port in ports:
+        rules += [("tcp", port, cidr) for cidr in data["firewall_allow_cidrs"]]
+    return rules
+
+
+def managed_ports(data) -> set[int]:
+    return {data["firewall_ssh_port"], data["nginx_listen_port"], data["nginx_tls_port"]}
+
+
+def ufw_changes(data, state: dict) -> tuple[list[Rule], list[Rule]]:
+    """(rules to add, rules to delete): stale allow rules on our ports go, others stay."""
+    wanted = wanted_rules(data)
+    add = [rule for rule in wanted if rule not in state["rules"]]
+    delete = sorted(
+        rule
+        for rule in state["rules"]
+        if rule[0] == "tcp" and rule[1] in managed_ports(data) and rule not in wanted
+    )
+    return add, delete
+
+
+def _ufw_rule(rule: Rule) -> str:
+    proto, port, source = rule
+    return f"allow proto {proto} from {source} to any port {port}"
+
+
+def nftables_ruleset(data) -> str:
+    """Our own table: default drop on input, established/loopback/ICMP and our ports allowed."""
+    lines = [
+        "# Managed by wsready (tasks/firewall.py).",
+        "table inet wsready",
+        "delete table inet wsready",
+        "table inet wsready {",
+        "    chain input {",
+        "        type filter hook input priority filter; policy drop;",
+        "        ct state established,related accept",
+        '        iifname "lo" accept',
+        "        meta l4proto { icmp, ipv6-icmp } accept",
+    ]
+    for proto, port, source in wanted_rules(data):
+        family = "ip6" if ":" in source else "ip"
+        lines.append(f"        {family} saddr {source} {proto} dport {port} accept")
+    lines += ["    }", "}", ""]
+    return "\n".join(lines)
+
+
+def _configure_ufw(data) -> None:
+    apt.packages(
+        name="Install ufw.", packages=["ufw"], no_recommends=True, update=True, cache_time=86400
+    )
+    state = host.get_fact(UfwState) or {"enabled": False, "input_policy": "", "rules": set()}
+    add, delete = ufw_changes(data, state)
+    if not add and not delete:
+        host.noop("ufw already holds exactly the wanted rules")
+    for rule in add:
+        server.shell(
+            name=f"Allow {rule[0]}/{rule[1]} from {rule[2]} in ufw.",
+            commands=[f"ufw {_ufw_rule(rule)}"],
+        )
+    if state["input_policy"] != "DROP":
+        server.shell(
+            name="Deny incoming connections by default in ufw.",
+            commands=["ufw default deny incoming"],
+        )
+    if not state["enabled"]:
+        server.shell(name="Enable ufw.", commands=["ufw --force enable"])
+    for rule in delete:
+        server.shell(
+            name=f"Delete the stale ufw rule for {rule[0]}/{rule[1]} from {rule[2]}.",
+            commands=[f"ufw delete {_ufw_rule(rule)}"],
+        )
+
+
+def _configure_nftables(data) -> None:
+    dnf.packages(name="Install nftables.", packages=["nftables"])
+    files.directory(name="Create /etc/wsready.", path="/etc/wsready", mode="0755")
+    ruleset = files.put(
+        name="Write the wsready nftables table.",
+        src=StringIO(nftables_ruleset(data)),
+        dest=NFT_FILE,
+        mode="0600",
+    )
+    unit = files.put(
+        name="Install the unit that loads the wsready nftables table at boot.",
+        src=StringIO(
+            "[Unit]\nDescription=wsready firewall table\nBefore=network-pre.target\n"
+            "Wants=network-pre.target\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\n"
+            f"ExecStart=/usr/sbin/nft -f {NFT_FILE}\n\n[Install]\nWantedBy=multi-user.target\n"
+        ),
+        dest=NFT_UNIT,
+        mode="0644",
+    )
+    systemd.daemon_reload(name="Reload systemd for the firewall unit.", _if=unit.did_change)
+    systemd.service(
+        name="Enable the wsready firewall unit.", service="wsready-firewall", enabled=True
+    )
+    server.shell(
+        name="Load the wsready nftables table now.",
+        commands=[f"nft -f {NFT_FILE}"],
+        _if=ruleset.did_change,
+    )
+
+
+@deploy("Configure the host firewall")
+def configure_firewall() -> None:
+    if not host.data.firewall_enabled:
+        host.noop("firewall_enabled is False: the host firewall is left alone")
+        return
+    data = host.data.dict()
+    if host.get_fact(Which, command="apt-get"):
+        _configure_ufw(data)
+    elif host.get_fact(Which, command="dnf"):
+        _configure_nftables(data)
+    else:
+        raise ValueError(f"{host.name}: neither apt-get (ufw) nor dnf (nftables) found")

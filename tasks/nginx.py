@@ -1,0 +1,232 @@
+"""nginx in front of the app: `/ws/` with WebSocket upgrade headers, `/api/` and `/` to REST.
+
+Safety: the rendered site is uploaded aside (`CANDIDATE`), tested with `nginx -t` inside a
+copy of /etc/nginx, and only then renamed into place and reloaded. A config nginx refuses
+never becomes active: the deploy fails with nginx's own message and the old config keeps
+serving. Reloads happen only when something nginx reads has changed.
+
+TLS (`nginx_tls`): the certificate and key from `nginx_tls_cert_file`/`nginx_tls_key_file`
+are uploaded (0600), or a self-signed pair for the host address is generated on the host.
+With `nginx_tls_redirect`, plain HTTP answers 301 to HTTPS except `/api/health`, which stays
+reachable over HTTP for load-balancer health checks (it carries no token and no data).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pyinfra import host
+from pyinfra.api import deploy, operation
+from pyinfra.api.util import get_template
+from pyinfra.facts.files import File, Sha256File
+from pyinfra.facts.server import Which
+from pyinfra.operations import apt, dnf, files, server, systemd
+from pyinfra.operations.util import any_changed
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "files" / "nginx" / "wsready.conf.j2"
+ACTIVATE_SCRIPT = ROOT / "files" / "nginx" / "activate-config.sh"
+
+CANDIDATE = "/etc/wsready/nginx/wsready.conf"
+LIVE = "/etc/nginx/conf.d/wsready.conf"
+ACTIVATE = "/usr/local/sbin/wsready-nginx-activate"
+TLS_DIR = "/etc/wsready/tls"
+TLS_CERT = f"{TLS_DIR}/cert.pem"
+TLS_KEY = f"{TLS_DIR}/key.pem"
+DEFAULT_SITE = "/etc/nginx/sites-enabled/default"
+
+
+def _server_address(address: str, port: int) -> str:
+    """`127.0.0.1:3000` or `[::1]:3000` for an nginx `server` line."""
+    try:
+        if ipaddress.ip_address(address).version == 6:
+            return f"[{address}]:{port}"
+    except ValueError:
+        pass
+    return f"{address}:{port}"
+
+
+def site_context(data) -> dict:
+    """Template variables from host data (a mapping with every key of all.py)."""
+    rest = data["nginx_rest_upstream"]
+    rest_address = rest_pass = None
+    if rest:
+        parts = urlsplit(rest)
+        default_port = 443 if parts.scheme == "https" else 80
+        rest_address = _server_address(parts.hostname, parts.port or default_port)
+        rest_pass = f"{parts.scheme}://wsready_rest"
+    tls_port = data["nginx_tls_port"]
+    return {
+        "app_address": _server_address(data["app_bind"], data["app_port"]),
+        "rest_address": rest_address,
+        "rest_pass": rest_pass or "http://wsready_app",
+        "socketio_path": data["app_socketio_path"],
+        "read_timeout": data["nginx_proxy_read_timeout_s"],
+        "listen_port": data["nginx_listen_port"],
+        "ipv6": data["nginx_ipv6"],
+        "server_name": data["nginx_server_name"],
+        "extra_directives": list(data["nginx_extra_directives"]),
+        "tls": data["nginx_tls"],
+        "tls_redirect": data["nginx_tls_redirect"],
+        "tls_port": tls_port,
+        "tls_port_suffix": "" if tls_port == 443 else f":{tls_port}",
+        "tls_cert": TLS_CERT,
+        "tls_key": TLS_KEY,
+    }
+
+
+def render_site(data) -> str:
+    """The site config exactly as `files.template` writes it."""
+    return get_template(str(TEMPLATE)).render(site_context(data))
+
+
+@operation()
+def activate_config(candidate: str, live: str, expected_sha256: str, activate: str):
+    """Test `candidate` with nginx -t and rename it over `live`, unless live already matches."""
+    if host.get_fact(Sha256File, path=live) == expected_sha256:
+        host.noop(f"{live} already holds this config")
+        return
+    yield f"{activate} {candidate} {live}"
+
+
+def _install_nginx() -> None:
+    if host.get_fact(Which, command="apt-get"):
+        apt.packages(
+            name="Install nginx without recommended packages.",
+            packages=["nginx"],
+            no_recommends=True,
+            update=True,
+            cache_time=86400,
+        )
+    elif host.get_fact(Which, command="dnf"):
+        dnf.packages(name="Install nginx.", packages=["nginx"])
+    else:
+        raise ValueError(f"{host.name}: no apt-get or dnf, cannot install nginx on this OS")
+
+
+def _remove_default_site(nginx_was_installed: bool):
+    """The default site is a symlink (files.file would refuse it); on a first install it
+    appears only at execute time, after the plan-time facts were read."""
+    if nginx_was_installed:
+        return files.link(
+            name="Remove the distribution's default site.", path=DEFAULT_SITE, present=False
+        )
+    return server.shell(
+        name="Remove the default site the nginx package has just installed.",
+        commands=[f"rm -f {DEFAULT_SITE}"],
+    )
+
+
+def _tls_files(address: str):
+    """Upload or generate the certificate pair; returns the operations that may change it."""
+    files.directory(
+        name="Create the TLS directory, readable by root only.",
+        path=TLS_DIR,
+        user="root",
+        group="root",
+        mode="0700",
+    )
+    cert_file, key_file = host.data.nginx_tls_cert_file, host.data.nginx_tls_key_file
+    if cert_file:
+        return [
+            files.put(
+                name="Upload the TLS certificate (0600).",
+                src=cert_file,
+                dest=TLS_CERT,
+                user="root",
+                group="root",
+                mode="0600",
+            ),
+            files.put(
+                name="Upload the TLS private key (0600).",
+                src=key_file,
+                dest=TLS_KEY,
+                user="root",
+                group="root",
+                mode="0600",
+            ),
+        ]
+    if host.get_fact(File, path=TLS_CERT) and host.get_fact(File, path=TLS_KEY):
+        host.noop(f"the self-signed TLS pair in {TLS_DIR} already exists")
+        return []
+    try:
+        ipaddress.ip_address(address)
+        san = f"IP:{address}"
+    except ValueError:
+        san = f"DNS:{address}"
+    if host.get_fact(Which, command="apt-get"):
+        apt.packages(
+            name="Install openssl to make a self-signed certificate.",
+            packages=["openssl"],
+            no_recommends=True,
+        )
+    return [
+        server.shell(
+            name=f"Generate a self-signed TLS certificate for {address}.",
+            commands=[
+                "umask 077 && openssl req -x509 -newkey rsa:2048 -nodes -days 825 "
+                f"-subj '/CN={address}' -addext 'subjectAltName={san}' "
+                f"-keyout {TLS_KEY} -out {TLS_CERT} 2>&1"
+            ],
+        )
+    ]
+
+
+@deploy("Configure nginx")
+def configure_nginx() -> None:
+    data = host.data
+    nginx_was_installed = bool(host.get_fact(Which, command="nginx"))
+    _install_nginx()
+
+    systemd.service(name="Enable and start nginx.", service="nginx", running=True, enabled=True)
+    changes = [_remove_default_site(nginx_was_installed)]
+
+    if data.nginx_tls:
+        address = data.get("verify_address") or data.get("ssh_hostname") or host.name
+        changes += _tls_files(address)
+
+    files.put(
+        name="Install the script that tests an nginx config before activating it.",
+        src=str(ACTIVATE_SCRIPT),
+        dest=ACTIVATE,
+        user="root",
+        group="root",
+        mode="0755",
+    )
+    files.directory(
+        name="Create the directory for candidate nginx configs.",
+        path=str(Path(CANDIDATE).parent),
+        user="root",
+        group="root",
+        mode="0755",
+    )
+    context = site_context(data.dict())
+    files.template(
+        name="Render the wsready site config aside, as a candidate.",
+        src=str(TEMPLATE),
+        dest=CANDIDATE,
+        user="root",
+        group="root",
+        mode="0644",
+        **context,
+    )
+    rendered = render_site(data.dict())
+    changes.append(
+        activate_config(
+            name="Test the candidate config with nginx -t, then make it the active site.",
+            candidate=CANDIDATE,
+            live=LIVE,
+            expected_sha256=hashlib.sha256(rendered.encode()).hexdigest(),
+            activate=ACTIVATE,
+        )
+    )
+    systemd.service(
+        name="Reload nginx because its config changed.",
+        service="nginx",
+        running=True,
+        reloaded=True,
+        _if=any_changed(*changes),
+    )

@@ -1,0 +1,102 @@
+"""Prove the deploy from outside the host: the same probes as `wsready check`.
+
+Runs at execute time on the machine running pyinfra (python.call), against
+`verify_address` (or the SSH address) on nginx's port. Failed probes are retried
+`verify_retries` times with a short backoff (the app may be restarting); if they still fail
+the deploy fails, listing each failed condition as `upgrade status (404) == 101`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from pyinfra import host, logger
+from pyinfra.api import deploy
+from pyinfra.operations import python
+
+from wsready.probes import ProbeResult, Target, run_probes
+
+BACKOFF_S = (1.0, 2.0, 3.0, 5.0)
+
+
+class VerifyError(RuntimeError):
+    """The deployed service does not answer as it must."""
+
+
+def target_for(data, host_name: str) -> Target:
+    """The URL the outside world uses for this host, from host data."""
+    address = data.get("verify_address") or data.get("ssh_hostname") or host_name
+    shown = f"[{address}]" if ":" in address else address
+    if data.get("nginx_tls"):
+        url = f"https://{shown}:{data['nginx_tls_port']}"
+    else:
+        url = f"http://{shown}:{data['nginx_listen_port']}"
+    token_env = data.get("verify_token_env")
+    origins = data.get("app_cors_origins") or []
+    return Target(
+        url=url,
+        socketio_path=data["app_socketio_path"],
+        token=os.environ.get(token_env) if token_env else None,
+        origin=origins[0] if origins else None,
+        name=host_name,
+        # A self-signed sandbox certificate cannot be verified; a given one must be.
+        tls_verify=bool(data.get("nginx_tls_cert_file")),
+    )
+
+
+def failures(results: list[ProbeResult]) -> list[ProbeResult]:
+    return [result for result in results if not result.ok and not result.skipped]
+
+
+def format_report(target: Target, results: list[ProbeResult]) -> str:
+    lines = [f"probes for {target.url}:"]
+    for result in results:
+        lines.append(f"  {result.state:<7} {result}  [{result.duration_s * 1000:.0f} ms]")
+    return "\n".join(lines)
+
+
+def probe_until_ok(
+    target: Target,
+    timeout_s: float,
+    retries: int,
+    run=run_probes,
+    sleep=time.sleep,
+) -> tuple[list[ProbeResult], int]:
+    """Run the probes up to 1 + `retries` times; returns the last results and attempts."""
+    attempt = 0
+    while True:
+        attempt += 1
+        results = run(target, timeout_s=timeout_s)
+        if not failures(results) or attempt > retries:
+            return results, attempt
+        sleep(BACKOFF_S[min(attempt - 1, len(BACKOFF_S) - 1)])
+
+
+def _verify(target: Target, timeout_s: float, retries: int) -> None:
+    results, attempts = probe_until_ok(target, timeout_s, retries)
+    report = format_report(target, results)
+    failed = failures(results)
+    if failed:
+        logger.error(f"{report}\n  (after {attempts} attempts)")
+        raise VerifyError(
+            f"{target.label}: {len(failed)} probe(s) failed: "
+            + "; ".join(str(result) for result in failed)
+        )
+    logger.info(f"{report}\n  all probes passed (attempt {attempts})")
+
+
+@deploy("Verify the deploy from outside the host")
+def verify_deploy() -> None:
+    data = host.data.dict()
+    if not data.get("verify_enabled", True):
+        host.noop("verify_enabled is False: no probes")
+        return
+    target = target_for(data, host.name)
+    python.call(
+        name=f"Probe {target.url} ({data['app_socketio_path']}) from this machine.",
+        function=_verify,
+        target=target,
+        timeout_s=data["verify_timeout_s"],
+        retries=data["verify_retries"],
+    )
