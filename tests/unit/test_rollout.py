@@ -159,3 +159,26 @@ def test_failed_last_batch_says_nothing_was_left():
     fleet = FakeFleet(broken={"web5"})
     report = rollout.run(rollout.plan(HOSTS, 2), fleet.deploy, fleet.check, say=lambda _: None)
     assert rollout.summary(report)[-1] == "not touched: none (the failed batch was the last)"
+
+
+@pytest.mark.parametrize(
+    ("argv", "batch", "deploy", "pyinfra_args"),
+    [
+        (["inv.py", "--batch", "2", "--", "--data", "a=b"], 2, "deploy.py", ["--data", "a=b"]),
+        (["inv.py", "--", "-vvv", "--limit", "x"], 1, "deploy.py", ["-vvv", "--limit", "x"]),
+        (["--batch", "3", "inv.py", "--deploy", "d.py"], 3, "d.py", []),
+        (
+            ["inv.py", "--data", "app_source=/a b", "--batch", "2"],
+            2,
+            "deploy.py",
+            ["--data", "app_source=/a b"],
+        ),
+    ],
+)
+def test_cli_separates_our_options_from_pyinfra_arguments(argv, batch, deploy, pyinfra_args):
+    from wsready.cli import build_parser
+    from wsready.commands.rollout import split_rest
+
+    args = split_rest(build_parser().parse_args(["rollout", *argv]))
+    assert (args.inventory, args.batch, args.deploy) == ("inv.py", batch, deploy)
+    assert args.pyinfra_args == pyinfra_args

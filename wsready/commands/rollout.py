@@ -1,0 +1,151 @@
+"""`wsready rollout`: deploy a fleet in batches, proving each batch before the next.
+
+    wsready rollout inventory/production.py --batch 2
+    wsready rollout inventory/production.py -- --data app_source=/srv/releases/v42
+
+Each batch runs `pyinfra -y INVENTORY DEPLOY --limit HOST … [PYINFRA ARGS]`, then the probes
+from this machine against each host of the batch. The first failure stops the rollout: it
+names the host and the broken layer, lists the hosts left untouched and exits 2. Hosts with
+app_auth = "jwt" are probed with a short-lived token minted from their own secret.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+from wsready import inventory_file, rollout, tokens
+from wsready.exitstatus import ExitStatus
+from wsready.validate import ConfigError
+
+PROBE_TOKEN_TTL_S = 300
+
+
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--batch", type=int, default=1, help="hosts per batch (default 1)")
+    parser.add_argument("--deploy", default="deploy.py", help="deploy file (default deploy.py)")
+    parser.add_argument(
+        "--probe-timeout", type=float, default=5.0, help="seconds per probe (default 5)"
+    )
+    parser.add_argument(
+        "--probe-retries",
+        type=int,
+        default=3,
+        help="probe again this many times, 2 s apart, before a host counts as failed",
+    )
+    parser.add_argument(
+        "--token-env", help="environment variable with a token, for hosts without app_jwt_secret"
+    )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "rollout",
+        help="deploy in batches; each batch's probes must pass before the next starts",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("inventory", help="pyinfra inventory file")
+    _add_options(parser)
+    parser.add_argument(
+        "rest",
+        nargs=argparse.REMAINDER,
+        metavar="-- PYINFRA ARGS",
+        help="passed to every pyinfra run",
+    )
+    parser.set_defaults(handler=run, parser=parser)
+
+
+def split_rest(args: argparse.Namespace) -> argparse.Namespace:
+    """Arguments after INVENTORY land in `rest` (argparse REMAINDER). Our options are picked
+    out of it; everything else is passed to pyinfra in order (none of pyinfra's options shares
+    a name with ours). The `--` separator is optional."""
+    options = type(args.parser)(prog=args.parser.prog, add_help=False)
+    _add_options(options)
+    rest = [arg for arg in args.rest if arg != "--"]
+    defaults = vars(options.parse_args([]))
+    ours, pyinfra_args = options.parse_known_args(rest)
+    for key, value in vars(ours).items():
+        if value != defaults[key]:
+            setattr(args, key, value)
+    args.pyinfra_args = pyinfra_args
+    return args
+
+
+def _say(line: str) -> None:
+    print(f"rollout: {line}", flush=True)
+
+
+def probe_token(name: str, data: dict[str, Any], fallback: str | None) -> str | None:
+    """A fresh token from the host's own secret when it checks JWTs, else `fallback`."""
+    settings = tokens.jwt_settings(name, data)
+    if settings.auth == "jwt" and settings.secret:
+        return tokens.mint(settings.secret, PROBE_TOKEN_TTL_S, audience=settings.audience)
+    return fallback
+
+
+def check_host(
+    name: str, data: dict[str, Any], token: str | None, timeout_s: float, retries: int
+) -> rollout.HostVerdict:
+    """Probe one host until it passes or `retries` runs more have failed; say why it failed."""
+    from wsready.diagnose import diagnose
+    from wsready.probes import run_probes
+    from wsready.targets import target_for_host
+
+    started = time.monotonic()
+    target = target_for_host(name, data, probe_token(name, data, token))
+    for attempt in range(retries + 1):
+        results = run_probes(target, timeout_s=timeout_s)
+        failed = [result for result in results if not result.ok and not result.skipped]
+        if not failed:
+            return rollout.HostVerdict(name, True, "", time.monotonic() - started)
+        if attempt < retries:
+            time.sleep(2)
+    diagnosis = diagnose(target, results)
+    evidence = "; ".join(str(result) for result in failed)
+    reason = f"{diagnosis.title} [{diagnosis.layer}]: {evidence}; fix: {diagnosis.fix}"
+    return rollout.HostVerdict(name, False, target.redact(reason), time.monotonic() - started)
+
+
+def deploy_batch(args: argparse.Namespace, hosts: list[str]) -> int:
+    argv = rollout.pyinfra_argv(args.inventory, args.deploy, hosts, args.pyinfra_args)
+    _say(f"$ {' '.join(argv)}")
+    return subprocess.run(argv, stdin=subprocess.DEVNULL).returncode
+
+
+def run(args: argparse.Namespace) -> int:
+    args = split_rest(args)
+    try:
+        hosts = inventory_file.load(args.inventory)
+        batches = rollout.plan(list(hosts), args.batch)
+        if not os.path.isfile(args.deploy):
+            raise ConfigError("--deploy", args.deploy, "no such deploy file")
+        if args.probe_retries < 0:
+            raise ConfigError("--probe-retries", args.probe_retries, "must be 0 or more")
+        fallback = None
+        if args.token_env:
+            fallback = os.environ.get(args.token_env)
+            if not fallback:
+                raise ConfigError("--token-env", args.token_env, "variable is not set or empty")
+        for name, data in hosts.items():  # bad token data stops us before any host is touched
+            tokens.jwt_settings(name, data)
+    except ConfigError as error:
+        print(f"wsready rollout: {error}", file=sys.stderr)
+        return ExitStatus.UNKNOWN
+    shape = " ".join(f"[{', '.join(batch)}]" for batch in batches)
+    _say(f"{len(hosts)} hosts in {len(batches)} batches: {shape}")
+    report = rollout.run(
+        batches,
+        deploy=lambda batch: deploy_batch(args, batch),
+        check=lambda name: check_host(
+            name, hosts[name], fallback, args.probe_timeout, args.probe_retries
+        ),
+        say=_say,
+    )
+    for line in rollout.summary(report):
+        _say(line)
+    return ExitStatus.OK if report.ok else ExitStatus.CRITICAL
