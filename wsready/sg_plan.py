@@ -109,16 +109,20 @@ def desired_rules(
 
 def desired_from_data(data: Mapping[str, Any]) -> list[Rule]:
     """`desired_rules` from host data keys (names and defaults as in group_data/all.py)."""
-    ports = [Port(data.get("nginx_listen_port", 80), "nginx http")]
+    ports = [
+        Port(validate.port("nginx_listen_port", data.get("nginx_listen_port", 80)), "nginx http")
+    ]
     if validate.boolean("nginx_tls", data.get("nginx_tls", False)):
-        ports.append(Port(data.get("nginx_tls_port", 443), "nginx https"))
+        ports.append(
+            Port(validate.port("nginx_tls_port", data.get("nginx_tls_port", 443)), "nginx https")
+        )
     allow = data.get("sg_allow_cidrs", list(WORLD))
     ssh = data.get("sg_ssh_cidrs", [])
     return desired_rules(
         ports,
         allow,
         ssh,
-        ssh_port=data.get("firewall_ssh_port", 22),
+        ssh_port=validate.port("firewall_ssh_port", data.get("firewall_ssh_port", 22)),
         allow_ssh_from_world=validate.boolean(
             "sg_allow_ssh_from_world", data.get("sg_allow_ssh_from_world", False)
         ),
