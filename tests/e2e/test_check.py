@@ -1,0 +1,215 @@
+"""`wsready check` end to end with real probes: a real Socket.IO app on loopback that is
+stopped and started again, a real HTTP receiver for the alerts, the real Prometheus file;
+and (marked e2e) the real sandbox fleet read from its inventory."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = ROOT / "files" / "app" / "server.js"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LoopbackApp:
+    """The project's own Socket.IO app (files/app) as a process on 127.0.0.1:port."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "APP_PORT": str(self.port), "APP_BIND": "127.0.0.1"}
+        self.process = subprocess.Popen(
+            ["node", str(APP)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"app did not listen on {self.port} within 15 s")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+class Receiver:
+    """An HTTP server on 127.0.0.1 that records every JSON body POSTed to it."""
+
+    def __init__(self) -> None:
+        received: list[dict[str, Any]] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                length = int(self.headers["Content-Length"])
+                received.append(json.loads(self.rfile.read(length)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.received = received
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def app() -> Iterator[LoopbackApp]:
+    loopback = LoopbackApp(free_port())
+    loopback.start()
+    yield loopback
+    loopback.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    yield server
+    server.close()
+
+
+def wsready_check(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wsready.cli", "check", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+
+
+def metrics(path: Path) -> dict[tuple[str, tuple], float]:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(path.read_text())
+        for sample in family.samples
+    }
+
+
+def test_alerts_once_on_failure_none_while_down_once_on_recovery(
+    app: LoopbackApp, receiver: Receiver, tmp_path: Path
+) -> None:
+    url = f"http://127.0.0.1:{app.port}"
+    state, prom = tmp_path / "state.json", tmp_path / "wsready.prom"
+    args = ["--retries", "0", "--timeout", "3", "--json", "--state", str(state)]
+    args += ["--alert-webhook", receiver.url, "--prometheus", str(prom), url]
+    label = (("target", url),)
+
+    first = wsready_check(*args)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert receiver.received == []  # first sight and OK: nothing to say
+    assert metrics(prom)[("wsready_target_status", label)] == 0
+
+    app.stop()
+    exits = [wsready_check(*args).returncode for _ in range(3)]
+    assert exits == [2, 2, 2]
+    assert len(receiver.received) == 1  # one message for OK -> CRITICAL, none while it stays
+    down = receiver.received[0]
+    assert (down["target"], down["old_status"], down["new_status"]) == (url, "OK", "CRITICAL")
+    assert down["diagnosis"]["layer"] == "tcp"
+    assert "refused" in down["diagnosis"]["title"].lower()
+    assert any("connection refused" in line for line in down["diagnosis"]["evidence"])
+    assert f"port {app.port}" in down["diagnosis"]["fix"]
+    assert down["text"].startswith(f"wsready: {url} OK -> CRITICAL: [tcp]")
+    found = metrics(prom)
+    assert found[("wsready_target_status", label)] == 2
+    assert found[("wsready_probe_success", (("probe", "tcp"), ("target", url)))] == 0
+
+    app.start()
+    back = wsready_check(*args)
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert [(m["old_status"], m["new_status"]) for m in receiver.received] == [
+        ("OK", "CRITICAL"),
+        ("CRITICAL", "OK"),
+    ]
+    assert receiver.received[1]["diagnosis"]["layer"] == "none"
+    assert json.loads(state.read_text())["targets"][url]["status"] == "OK"
+
+
+def test_undeliverable_webhook_is_reported_and_does_not_change_the_exit(
+    tmp_path: Path,
+) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens: the target is down
+    hook = f"http://127.0.0.1:{free_port()}/hook"  # and so is the receiver
+    state = tmp_path / "state.json"
+    result = wsready_check("--retries", "0", "--state", str(state), "--alert-webhook", hook, closed)
+    assert result.returncode == 2
+    assert f"alert for {closed} (NEW -> CRITICAL) not delivered" in result.stderr
+    assert not state.exists() or closed not in json.loads(state.read_text())["targets"]
+
+
+def test_prometheus_file_from_a_healthy_target_parses_with_every_probe(
+    app: LoopbackApp, tmp_path: Path
+) -> None:
+    url = f"http://127.0.0.1:{app.port}"
+    prom = tmp_path / "wsready.prom"
+    before = time.time()
+    result = wsready_check("--prometheus", str(prom), url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = metrics(prom)
+    probes = {dict(labels)["probe"] for name, labels in found if name == "wsready_probe_success"}
+    assert {"dns", "tcp", "health", "upgrade", "open", "connect", "polling"} <= probes
+    assert all(value == 1 for (name, _), value in found.items() if name == "wsready_probe_success")
+    durations = [v for (name, _), v in found.items() if name == "wsready_probe_duration_seconds"]
+    assert len(durations) == len(probes) and all(0 <= value < 3 for value in durations)
+    assert before - 1 <= found[("wsready_check_timestamp_seconds", ())] <= time.time()
+    assert "OK" in result.stdout and url in result.stdout
+
+
+def test_one_failing_target_makes_the_run_critical_and_the_table_names_the_layer(
+    app: LoopbackApp,
+) -> None:
+    healthy = f"http://127.0.0.1:{app.port}"
+    wrong_path = f"http://127.0.0.1:{app.port}/socket"  # Socket.IO is at /ws, not /socket
+    result = wsready_check("--retries", "1", "--backoff", "0.1", healthy, wrong_path)
+    assert result.returncode == 2
+    lines = result.stdout.splitlines()
+    assert lines[1].split()[:2] == [healthy, "OK"]
+    wrong = lines[2].split()
+    assert (wrong[0], wrong[1], wrong[3]) == (wrong_path, "CRITICAL", "2")  # retried once
+    assert "layer: websocket path - Socket.IO is not attached at /socket" in result.stdout
+    assert lines[-1].startswith("CRITICAL: 2 targets (1 CRITICAL, 1 OK)")
+
+
+@pytest.mark.e2e
+def test_check_the_sandbox_fleet_from_its_inventory(fleet) -> None:  # noqa: ANN001
+    """The deployed sandbox fleet, read from the same inventory the deploy used."""
+    result = wsready_check("--inventory", str(fleet.inventory), "--json", "--timeout", "10")
+    report = json.loads(result.stdout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert report["status"] == "OK"
+    assert len(report["targets"]) == len(fleet.hosts)
+    for target in report["targets"]:
+        assert target["url"].startswith("http://10.200.")
+        assert {p["probe"]: p["ok"] for p in target["probes"]}["upgrade"] is True
