@@ -1,0 +1,288 @@
+"""Node.js on the host, chosen by the OS the facts report.
+
+Debian / Ubuntu, by `nodejs_source`:
+- "nodesource": NodeSource's apt repository for `nodejs_major` (key in /etc/apt/keyrings,
+  a `signed-by` source, an apt pin so that repository wins over the distribution's nodejs);
+- "distro": the distribution's own nodejs and npm;
+- "binary": an official build archive from `nodejs_binary_url` (sha256-checked), unpacked
+  into `nodejs_binary_dir/<version>` and linked into /usr/local/bin. The npm registry's
+  `node-linux-<arch>` package holds only bin/node: npm (NPM_VERSION, sha256 pinned below)
+  then comes from the same registry, laid out as in an official build.
+Amazon Linux 2023: `dnf install nodejs<major>` and `alternatives` to make it `node`.
+Any other OS stops the deploy with an error naming it.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from io import StringIO
+from urllib.parse import urlsplit
+
+from pyinfra import host
+from pyinfra.api import deploy, operation
+from pyinfra.api.exceptions import DeployError
+from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.files import File, Link
+from pyinfra.facts.server import LinuxDistribution
+from pyinfra.operations import apt, dnf, files
+from pyinfra.operations.util import any_changed
+
+from wsready import hostdata
+
+NODESOURCE_KEY_URL = "https://deb.nodesource.com/gpgkey/nodesource-repo.gpg.key"
+NODESOURCE_KEYRING = "/etc/apt/keyrings/nodesource.gpg"
+NODESOURCE_LIST = "/etc/apt/sources.list.d/nodesource.list"
+NODESOURCE_PIN = "/etc/apt/preferences.d/nodesource"
+BIN_DIR = "/usr/local/bin"
+DEBIAN_FAMILY = ("Debian", "Ubuntu")
+# npm for node-only archives. To update: `npm view npm@10 version`, then the sha256sum of
+# the tarball `npm view npm@VERSION dist.tarball` (check it against `dist.integrity`).
+NPM_VERSION = "10.9.9"
+NPM_SHA256 = "c80bd097147cce32e31010b791bab8c71a26a5e10668210ec9d2e7f4c7cea2a1"
+_REGISTRY_NODE_PACKAGE = re.compile(r"^(?P<registry>.+)/node-linux-[a-z0-9]+/-/[^/]+\.tgz$")
+
+
+def os_family(distro: dict) -> str:
+    """ "debian" or "al2023" from the LinuxDistribution fact; anything else is an error."""
+    name, major = distro.get("name"), distro.get("major")
+    meta = distro.get("release_meta") or {}
+    if name in DEBIAN_FAMILY:
+        return "debian"
+    if meta.get("ID") == "amzn" and major == 2023:
+        return "al2023"
+    pretty = meta.get("PRETTY_NAME") or " ".join(
+        str(part) for part in (name or "an unknown OS", major, distro.get("minor")) if part
+    )
+    raise DeployError(
+        f"Node.js: unsupported OS {pretty!r} (name={name!r}, version={major!r}); "
+        "wsready installs Node.js on Debian, Ubuntu and Amazon Linux 2023"
+    )
+
+
+def binary_version(url: str, sha256: str) -> str:
+    """The x.y.z in the archive URL (the install directory's name), else a sha256 prefix."""
+    match = re.search(r"(\d+\.\d+\.\d+)", urlsplit(url).path.rsplit("/", 1)[-1])
+    return match.group(1) if match else sha256[:12]
+
+
+def registry_npm_url(node_url: str) -> str | None:
+    """npm's tarball on the registry serving a `node-linux-<arch>` package, else None."""
+    match = _REGISTRY_NODE_PACKAGE.match(node_url)
+    if not match:
+        return None
+    return f"{match.group('registry')}/npm/-/npm-{NPM_VERSION}.tgz"
+
+
+def _deb_major(version: str) -> int | None:
+    match = re.match(r"^(?:\d+:)?(\d+)\.", version)
+    return int(match.group(1)) if match else None
+
+
+@operation()
+def nodesource_keyring(key_url: str, keyring: str, proxy_url: str | None = None):
+    """Fetch NodeSource's signing key once and store it dearmored for `signed-by`."""
+    if host.get_fact(File, path=keyring):
+        host.noop(f"{keyring} already exists")
+        return
+    proxy = f"--proxy {shlex.quote(proxy_url)} " if proxy_url else ""
+    partial = shlex.quote(f"{keyring}.partial")
+    yield (
+        f"curl -fsSL {proxy}{shlex.quote(key_url)} | gpg --dearmor --yes -o {partial}"
+        f" && chmod 0644 {partial} && mv -f {partial} {shlex.quote(keyring)}"
+    )
+
+
+@operation()
+def apt_nodejs_major(major: int):
+    """Install or upgrade the `nodejs` package until its major version is `major`."""
+    versions = host.get_fact(DebPackages).get("nodejs") or []
+    if any(_deb_major(version) == major for version in versions):
+        host.noop(f"nodejs {major}.x is installed ({', '.join(sorted(versions))})")
+        return
+    yield (
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends"
+        " -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold nodejs"
+    )
+    yield (
+        f'node --version | grep -q "^v{major}\\." '
+        f'|| {{ echo "nodejs {major}.x was not installed: check the NodeSource pin" >&2; exit 1; }}'
+    )
+
+
+@operation()
+def alternatives_node(major: int):
+    """Point the `node` alternative (node, npm, npx) at nodejs<major>."""
+    target = f"/usr/bin/node-{major}"
+    link = host.get_fact(Link, path="/etc/alternatives/node")
+    if link and link.get("link_target") == target:
+        host.noop(f"node already points at {target}")
+        return
+    yield f"alternatives --set node {target}"
+
+
+@operation()
+def unpack_node_archive(archive: str, dest: str, needs_npm: bool):
+    """Unpack a Node.js build (top directory stripped) into `dest`, atomically."""
+    if host.get_fact(File, path=f"{dest}/bin/node"):
+        host.noop(f"Node.js is already unpacked in {dest}")
+        return
+    partial, dest_q = shlex.quote(f"{dest}.partial"), shlex.quote(dest)
+    check_npm = (
+        f" && {{ test -e {partial}/bin/npm || {{ echo 'the Node.js archive has no bin/npm'"
+        " >&2; exit 1; }; }"
+        if needs_npm
+        else ""
+    )
+    yield (
+        f"rm -rf {partial} && mkdir -p {partial}"
+        f" && tar -xf {shlex.quote(archive)} -C {partial} --strip-components=1 --no-same-owner"
+        f" && test -x {partial}/bin/node{check_npm} && mv -T {partial} {dest_q}"
+    )
+
+
+@operation()
+def unpack_npm_archive(archive: str, node_dir: str):
+    """Unpack the npm package into `node_dir`, laid out like an official Node.js build."""
+    module = f"{node_dir}/lib/node_modules/npm"
+    if host.get_fact(File, path=f"{module}/bin/npm-cli.js"):
+        host.noop(f"npm is already unpacked in {module}")
+        return
+    partial, module_q = shlex.quote(f"{module}.partial"), shlex.quote(module)
+    bin_dir = shlex.quote(f"{node_dir}/bin")
+    yield (
+        f"rm -rf {partial} && mkdir -p {partial}"
+        f" && tar -xf {shlex.quote(archive)} -C {partial} --strip-components=1 --no-same-owner"
+        f" && rm -rf {module_q} && mv -T {partial} {module_q}"
+        f" && ln -sfn ../lib/node_modules/npm/bin/npm-cli.js {bin_dir}/npm"
+        f" && ln -sfn ../lib/node_modules/npm/bin/npx-cli.js {bin_dir}/npx"
+    )
+
+
+def _install_nodesource(major: int, proxy_url: str | None) -> None:
+    apt.packages(
+        name="Install what the NodeSource key needs (curl, gnupg, ca-certificates)",
+        packages=["ca-certificates", "curl", "gnupg"],
+        no_recommends=True,
+        update=True,
+        cache_time=3600,
+    )
+    files.directory(
+        name="Create /etc/apt/keyrings", path="/etc/apt/keyrings", mode="0755", user="root"
+    )
+    key = nodesource_keyring(
+        name="Install the NodeSource signing key",
+        key_url=NODESOURCE_KEY_URL,
+        keyring=NODESOURCE_KEYRING,
+        proxy_url=proxy_url,
+    )
+    source = files.put(
+        name=f"Add the NodeSource apt repository for Node.js {major}.x",
+        src=StringIO(
+            f"deb [signed-by={NODESOURCE_KEYRING}] "
+            f"https://deb.nodesource.com/node_{major}.x nodistro main\n"
+        ),
+        dest=NODESOURCE_LIST,
+        mode="0644",
+    )
+    pin = files.put(
+        name="Pin nodejs to the NodeSource repository",
+        src=StringIO("Package: nodejs\nPin: origin deb.nodesource.com\nPin-Priority: 600\n"),
+        dest=NODESOURCE_PIN,
+        mode="0644",
+    )
+    apt.update(
+        name="Update apt lists after the NodeSource repository changed",
+        _if=any_changed(key, source, pin),
+    )
+    apt_nodejs_major(name=f"Install nodejs {major}.x from NodeSource", major=major)
+
+
+def _install_distro() -> None:
+    apt.packages(
+        name="Install the distribution's nodejs and npm",
+        packages=["nodejs", "npm"],
+        no_recommends=True,
+        update=True,
+        cache_time=3600,
+    )
+
+
+def _install_binary(data) -> None:
+    url, sha256 = data["nodejs_binary_url"], data["nodejs_binary_sha256"]
+    if not url or not sha256:
+        raise DeployError(
+            'nodejs_source = "binary" needs nodejs_binary_url and nodejs_binary_sha256'
+        )
+    npm_url, npm_sha256 = registry_npm_url(url), NPM_SHA256
+    root = data["nodejs_binary_dir"].rstrip("/")
+    node_dir = f"{root}/{binary_version(url, sha256)}"
+    downloads = f"{root}/.downloads"
+    proxy_url = data["proxy_url"]
+
+    need_node = not host.get_fact(File, path=f"{node_dir}/bin/node")
+    need_npm = bool(npm_url) and not host.get_fact(
+        File, path=f"{node_dir}/lib/node_modules/npm/bin/npm-cli.js"
+    )
+    if need_node or need_npm:
+        files.directory(name=f"Create {downloads}", path=downloads, mode="0755", user="root")
+    if need_node:
+        archive = f"{downloads}/node-{sha256[:12]}.archive"
+        files.download(
+            name=f"Download Node.js from {url} (sha256 checked)",
+            src=url,
+            dest=archive,
+            sha256sum=sha256,
+            proxy=proxy_url,
+        )
+        unpack_node_archive(
+            name=f"Unpack Node.js into {node_dir}",
+            archive=archive,
+            dest=node_dir,
+            needs_npm=not npm_url,
+        )
+        files.file(name="Remove the Node.js download", path=archive, present=False)
+    if need_npm:
+        archive = f"{downloads}/npm-{npm_sha256[:12]}.tgz"
+        files.download(
+            name=f"Download npm from {npm_url} (sha256 checked)",
+            src=npm_url,
+            dest=archive,
+            sha256sum=npm_sha256,
+            proxy=proxy_url,
+        )
+        unpack_npm_archive(name=f"Unpack npm into {node_dir}", archive=archive, node_dir=node_dir)
+        files.file(name="Remove the npm download", path=archive, present=False)
+    for command in ("node", "npm", "npx"):
+        files.link(
+            name=f"Link {BIN_DIR}/{command} to Node.js in {node_dir}",
+            path=f"{BIN_DIR}/{command}",
+            target=f"{node_dir}/bin/{command}",
+        )
+
+
+def _install_al2023(major: int) -> None:
+    dnf.packages(
+        name=f"Install nodejs{major} and its npm from the Amazon Linux repositories",
+        packages=[f"nodejs{major}", f"nodejs{major}-npm"],
+    )
+    alternatives_node(name=f"Make Node.js {major} the default node", major=major)
+
+
+@deploy("Install Node.js")
+def install_nodejs() -> None:
+    data = hostdata.with_defaults(host.data.dict())
+    family = os_family(host.get_fact(LinuxDistribution))
+    major = data["nodejs_major"]
+    if family == "al2023":
+        _install_al2023(major)
+        return
+    source = data["nodejs_source"]
+    if source == "nodesource":
+        _install_nodesource(major, data["proxy_url"])
+    elif source == "distro":
+        _install_distro()
+    elif source == "binary":
+        _install_binary(data)
+    else:
+        raise DeployError(f"nodejs_source = {source!r}: must be one of: nodesource, distro, binary")

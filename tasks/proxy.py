@@ -1,0 +1,84 @@
+"""Outbound HTTP(S) proxy for hosts without direct internet access (EC2 private subnets).
+
+With `proxy_url`: apt uses it (an apt.conf.d file), dnf too (dnf.conf `proxy=`), npm uses
+it (NPMRC, passed to every npm call as `--globalconfig`, so a user's own ~/.npmrc still
+applies on top) and the app gets HTTP_PROXY/HTTPS_PROXY/NO_PROXY in its environment file
+(tasks/app.py). Without it the apt and npm files are removed. Re-runs change nothing.
+"""
+
+from __future__ import annotations
+
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.facts.server import Which
+from pyinfra.operations import files
+
+APT_PROXY_CONF = "/etc/apt/apt.conf.d/90wsready-proxy"
+NPMRC = "/etc/wsready/npmrc"
+
+
+def apt_proxy_conf(proxy_url: str) -> str:
+    return (
+        "// Written by wsready (tasks/proxy.py): package downloads go through proxy_url.\n"
+        f'Acquire::http::Proxy "{proxy_url}";\n'
+        f'Acquire::https::Proxy "{proxy_url}";\n'
+    )
+
+
+def npmrc(proxy_url: str) -> str:
+    return (
+        "# Written by wsready (tasks/proxy.py): npm registry traffic goes through proxy_url.\n"
+        f"proxy={proxy_url}\n"
+        f"https-proxy={proxy_url}\n"
+        "noproxy=localhost,127.0.0.1,::1\n"
+    )
+
+
+@deploy("Configure the outbound proxy")
+def configure_proxy() -> None:
+    proxy_url = host.data.dict().get("proxy_url")
+    if proxy_url:
+        if host.get_fact(Which, command="apt-get"):
+            files.put(
+                name="Send apt downloads through the proxy",
+                src=StringIO(apt_proxy_conf(proxy_url)),
+                dest=APT_PROXY_CONF,
+                user="root",
+                group="root",
+                mode="0644",
+            )
+        if host.get_fact(Which, command="dnf"):
+            files.line(
+                name="Send dnf downloads through the proxy",
+                path="/etc/dnf/dnf.conf",
+                line="^proxy=.*$",
+                replace=f"proxy={proxy_url}",
+            )
+        files.directory(
+            name="Create /etc/wsready",
+            path="/etc/wsready",
+            user="root",
+            group="root",
+            mode="0755",
+        )
+        files.put(
+            name="Send npm registry traffic through the proxy",
+            src=StringIO(npmrc(proxy_url)),
+            dest=NPMRC,
+            user="root",
+            group="root",
+            mode="0600",
+        )
+    else:
+        files.file(
+            name="Remove the apt proxy setting (no proxy_url)",
+            path=APT_PROXY_CONF,
+            present=False,
+        )
+        files.file(
+            name="Remove the npm proxy setting (no proxy_url)",
+            path=NPMRC,
+            present=False,
+        )

@@ -1,0 +1,65 @@
+"""The app's environment file (systemd `EnvironmentFile`), built from host data.
+
+It carries the app's secrets (JWT secret), so it is rendered in memory and uploaded as file
+content (never on a command line), 0600, readable only by the service's user and root.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from wsready.validate import ConfigError
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NO_PROXY = "localhost,127.0.0.1,::1"
+
+
+def proxy_environment(proxy_url: str | None) -> dict[str, str]:
+    """HTTP(S)_PROXY and NO_PROXY (upper and lower case: libraries read either)."""
+    if not proxy_url:
+        return {}
+    env = {"HTTP_PROXY": proxy_url, "HTTPS_PROXY": proxy_url, "NO_PROXY": NO_PROXY}
+    env.update({name.lower(): value for name, value in list(env.items())})
+    return env
+
+
+def app_environment(data: Mapping[str, Any], version: str) -> dict[str, str]:
+    """Every variable server.js reads, then proxy variables, then `app_env` extras."""
+    env = {
+        "NODE_ENV": "production",
+        "APP_PORT": str(data["app_port"]),
+        "APP_BIND": data["app_bind"],
+        "WS_PATH": data["app_socketio_path"],
+        "CORS_ORIGINS": ",".join(data["app_cors_origins"]),
+        "PING_INTERVAL_MS": str(data["app_ping_interval_ms"]),
+        "PING_TIMEOUT_MS": str(data["app_ping_timeout_ms"]),
+        "APP_VERSION": version,
+        "APP_AUTH": data["app_auth"],
+        "JWT_SECRET": data["app_jwt_secret"] or "",
+        "JWT_AUDIENCE": data["app_jwt_audience"] or "",
+        "STATIC_TOKEN_SHA256": ",".join(data["app_static_token_hashes"]),
+    }
+    env.update(proxy_environment(data["proxy_url"]))
+    for name, value in (data["app_env"] or {}).items():
+        env[name] = str(value)
+    return env
+
+
+def _quote(name: str, value: str) -> str:
+    if "\n" in value or "\r" in value or "\0" in value:
+        # Name only: the value may be a secret.
+        raise ConfigError(f"app_env[{name!r}]", "<hidden>", "must not contain line breaks")
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def render_env_file(env: Mapping[str, str]) -> str:
+    """`NAME="value"` lines in systemd's EnvironmentFile syntax."""
+    lines = ["# Written by wsready deploy (tasks/app.py); edits are overwritten."]
+    for name, value in env.items():
+        if not _NAME.match(name):
+            raise ConfigError("app_env", name, "variable names must match [A-Za-z_][A-Za-z0-9_]*")
+        lines.append(f"{name}={_quote(name, value)}")
+    return "\n".join(lines) + "\n"
