@@ -50,7 +50,7 @@ def failures(results: list[ProbeResult]) -> list[ProbeResult]:
 
 
 def format_report(target: Target, results: list[ProbeResult]) -> str:
-    lines = [f"probes for {target.url}:"]
+    lines = [f"probes for {target.label} at {target.url}:"]
     for result in results:
         lines.append(f"  {result.state:<7} {result}  [{result.duration_s * 1000:.0f} ms]")
     return "\n".join(lines)
@@ -94,7 +94,7 @@ def verify_deploy() -> None:
         return
     target = target_for(data, host.name)
     python.call(
-        name=f"Probe {target.url} ({data['app_socketio_path']}) from this machine.",
+        name="Probe the service from this machine: health, the /ws upgrade, Socket.IO.",
         function=_verify,
         target=target,
         timeout_s=data["verify_timeout_s"],

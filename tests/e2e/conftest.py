@@ -1,0 +1,101 @@
+"""Shared end-to-end fixtures: one sandbox fleet for the whole session, deployed once.
+
+    def test_something(fleet):
+        host = fleet.hosts[0]                       # wsready.sandbox.SandboxHost
+        assert fleet.deploy.returncode == 0, fleet.deploy.output
+        host_ssh(host, "systemctl is-active nginx")  # -> stdout, raises on failure
+        result = redeploy(fleet, "--data", "verify_retries=0")
+
+Tests that change a host must put it back (or redeploy) before they end: the fleet is
+shared by every e2e test file in the session.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from wsready import sandbox
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY_FILE = ROOT / "deploy.py"
+FLEET_SIZE = 2
+DEPLOY_TIMEOUT_S = 900
+
+
+@dataclass
+class DeployResult:
+    """One `pyinfra -y INVENTORY deploy.py` run: exit status, all output, wall seconds."""
+
+    args: list[str]
+    returncode: int
+    output: str
+    seconds: float
+
+    def __str__(self) -> str:
+        return f"{' '.join(self.args)} -> {self.returncode} in {self.seconds:.1f}s\n{self.output}"
+
+
+@dataclass
+class Fleet:
+    hosts: list[sandbox.SandboxHost]
+    inventory: Path
+    deploy: DeployResult
+    history: list[DeployResult] = field(default_factory=list)
+
+
+def run_deploy(inventory: Path, *extra_args: str, deploy_file: Path = DEPLOY_FILE) -> DeployResult:
+    """Run pyinfra from the project root (as ops would), capturing stdout+stderr."""
+    args = ["pyinfra", "-y", str(inventory), str(deploy_file), *extra_args]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
+    started = time.monotonic()
+    completed = subprocess.run(
+        args,
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=DEPLOY_TIMEOUT_S,
+    )
+    return DeployResult(args, completed.returncode, completed.stdout, time.monotonic() - started)
+
+
+def redeploy(fleet: Fleet, *extra_args: str, deploy_file: Path = DEPLOY_FILE) -> DeployResult:
+    """Deploy the fleet again (e.g. `"--data", "key=value"`, `"--limit", "wsr-1"`)."""
+    result = run_deploy(fleet.inventory, *extra_args, deploy_file=deploy_file)
+    fleet.history.append(result)
+    return result
+
+
+def host_ssh(host: sandbox.SandboxHost, command: str, check: bool = True) -> str:
+    """stdout of `command` run as root on `host`; raises when it fails and `check`."""
+    result = sandbox.ssh(host, command)
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{host.name}: `{command}` exited {result.returncode}:\n{result.stdout}{result.stderr}"
+        )
+    return result.stdout
+
+
+@pytest.fixture(scope="session")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    """Two sandbox hosts with one fresh deploy; torn down at the end, also on failure or ^C."""
+    inventory = tmp_path_factory.mktemp("fleet") / "sandbox.py"
+    try:
+        hosts = sandbox.up(FLEET_SIZE, inventory)
+        first = run_deploy(inventory)
+        fleet = Fleet(hosts=hosts, inventory=inventory, deploy=first, history=[first])
+        print(
+            f"\nfresh deploy of {FLEET_SIZE} hosts: {first.seconds:.1f}s (exit {first.returncode})"
+        )
+        yield fleet
+    finally:
+        sandbox.down(inventory)

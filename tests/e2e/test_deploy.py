@@ -1,0 +1,310 @@
+"""The complete deploy on real sandbox hosts, checked from the host machine (outside).
+
+Order matters only in that every test leaves the fleet deployed and healthy again.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.client
+import json
+import os
+import re
+import socket
+import ssl
+import threading
+
+import pytest
+import requests
+import socketio
+import websocket
+
+from tests.e2e.conftest import Fleet, host_ssh, redeploy
+from wsready.probes import Target, run_probes
+
+pytestmark = pytest.mark.e2e
+
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+APP_UNIT = "wsready-app"
+# Everything a deploy writes on a host; a no-change run must leave all of it untouched.
+DEPLOYED_PATHS = (
+    "/etc/nginx",
+    "/etc/wsready",
+    "/etc/ufw",
+    "/etc/systemd/system",
+    "/etc/apt/apt.conf.d",
+    "/opt/wsready-app",
+    "/opt/nodejs",
+    "/usr/local/sbin",
+    "/usr/local/bin",
+)
+
+
+def _url(fleet: Fleet, index: int, path: str) -> str:
+    return f"http://{fleet.hosts[index].address}{path}"
+
+
+def _upgrade(address: str, port: int = 80, path: str = "/ws/?EIO=4&transport=websocket"):
+    """A raw WebSocket upgrade request: (status, headers, expected Sec-WebSocket-Accept)."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    connection = http.client.HTTPConnection(address, port, timeout=10)
+    try:
+        connection.request(
+            "GET",
+            path,
+            headers={
+                "Upgrade": "websocket",
+                "Connection": "Upgrade",
+                "Sec-WebSocket-Key": key,
+                "Sec-WebSocket-Version": "13",
+            },
+        )
+        response = connection.getresponse()
+        headers = {name.lower(): value for name, value in response.getheaders()}
+        accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+        return response.status, headers, accept
+    finally:
+        connection.close()
+
+
+def _host_state(host) -> dict[str, str]:
+    """Start times, PIDs and a checksum of every deployed file (content, mode, mtime)."""
+    listing = (
+        f"find {' '.join(DEPLOYED_PATHS)} -xdev \\( -type f -o -type l \\) "
+        "-printf '%p %m %T@ ' -exec sh -c 'sha256sum < \"$1\" 2>/dev/null || echo -' _ {} \\; "
+        "2>/dev/null | sort"
+    )
+    script = {
+        "app": f"systemctl show -p ActiveEnterTimestamp -p MainPID -p NRestarts {APP_UNIT}",
+        "nginx": "systemctl show -p ActiveEnterTimestamp -p MainPID -p ExecMainStartTimestamp "
+        "nginx; echo workers: $(pgrep -P $(cat /run/nginx.pid) | sort)",
+        "ufw": "ufw status numbered",
+        "files": listing,
+    }
+    return {name: host_ssh(host, command) for name, command in script.items()}
+
+
+def _changed_rows(output: str) -> list[str]:
+    """Rows of pyinfra's results table with a Success count (a change) other than `-`."""
+    rows = []
+    in_table = False
+    for line in output.splitlines():
+        if line.strip().startswith("--> Results"):
+            in_table = True
+            continue
+        if in_table and re.search(r"\s(\d+|-)\s+(\d+|-)\s+(\d+|-)\s+(\d+|-)\s*$", line):
+            hosts, success, _error, _no_change = line.split()[-4:]
+            if success != "-" and "Grand total" not in line and "Probe the service" not in line:
+                rows.append(line.strip())
+    return rows
+
+
+# --- fresh deploy -------------------------------------------------------------------------
+
+
+def test_fresh_deploy_exits_0_and_reports_probes(fleet: Fleet) -> None:
+    print(f"fresh deploy: {fleet.deploy.seconds:.1f}s")
+    assert fleet.deploy.returncode == 0, fleet.deploy.output
+    assert fleet.deploy.output.count("all probes passed") == len(fleet.hosts)
+
+
+def test_health_answers_json_from_outside(fleet: Fleet) -> None:
+    for index, _host in enumerate(fleet.hosts):
+        response = requests.get(_url(fleet, index, "/api/health"), timeout=10)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["status"] == "ok"
+        assert body["websocket"] == "enabled"
+        assert isinstance(body["connections"], int)
+        assert body["version"]
+
+
+def test_upgrade_is_101_through_nginx_with_correct_accept(fleet: Fleet) -> None:
+    for host in fleet.hosts:
+        status, headers, accept = _upgrade(host.address)
+        assert status == 101, headers
+        assert headers["sec-websocket-accept"] == accept
+        assert headers["upgrade"].lower() == "websocket"
+        assert headers["server"].startswith("nginx")
+        connection = websocket.create_connection(
+            f"ws://{host.address}/ws/?EIO=4&transport=websocket", timeout=10
+        )
+        try:
+            opening = connection.recv()
+        finally:
+            connection.close()
+        assert opening.startswith("0{")
+        assert "sid" in json.loads(opening[1:])
+
+
+def test_app_port_is_not_reachable_from_outside(fleet: Fleet) -> None:
+    for host in fleet.hosts:
+        with pytest.raises(OSError), socket.create_connection((host.address, 3000), timeout=3):
+            pass
+        listeners = host_ssh(host, "ss -Hltn 'sport = :3000'")
+        assert "127.0.0.1:3000" in listeners, listeners
+        assert "0.0.0.0:3000" not in listeners and "*:3000" not in listeners
+
+
+def test_socketio_client_exchanges_events_both_ways(fleet: Fleet) -> None:
+    host = fleet.hosts[0]
+    client = socketio.Client(reconnection=False)
+    welcomed = threading.Event()
+    welcome: dict = {}
+
+    @client.on("welcome")
+    def on_welcome(data):
+        welcome.update(data)
+        welcomed.set()
+
+    client.connect(
+        f"http://{host.address}",
+        socketio_path="/ws",
+        transports=["websocket"],
+        wait_timeout=10,
+    )
+    try:
+        assert welcomed.wait(10), "no welcome event from the server"
+        assert welcome["id"] == client.get_sid()
+        answer = client.call("echo", {"hello": "wsready", "n": 7}, timeout=10)
+        assert answer == {"hello": "wsready", "n": 7}
+        assert client.transport() == "websocket"
+    finally:
+        client.disconnect()
+
+
+# --- idempotence --------------------------------------------------------------------------
+
+
+def test_second_run_restarts_reloads_and_rewrites_nothing(fleet: Fleet) -> None:
+    before = [_host_state(host) for host in fleet.hosts]
+    result = redeploy(fleet)
+    print(f"no-change re-run: {result.seconds:.1f}s")
+    assert result.returncode == 0, result.output
+    after = [_host_state(host) for host in fleet.hosts]
+    for host, old, new in zip(fleet.hosts, before, after, strict=True):
+        for aspect in old:
+            assert new[aspect] == old[aspect], f"{host.name}: {aspect} changed"
+    assert _changed_rows(result.output) == []
+
+
+# --- firewall -----------------------------------------------------------------------------
+
+
+def test_removed_firewall_rule_fails_the_probe_and_next_deploy_restores_it(fleet: Fleet) -> None:
+    host = fleet.hosts[1]
+    target = Target(f"http://{host.address}", name=host.name)
+    host_ssh(host, "ufw delete allow proto tcp from 0.0.0.0/0 to any port 80")
+
+    tcp = {r.probe: r for r in run_probes(target, timeout_s=3)}["tcp"]
+    assert not tcp.ok, str(tcp)
+    with pytest.raises(requests.exceptions.ConnectTimeout):
+        requests.get(f"http://{host.address}/api/health", timeout=3)
+
+    result = redeploy(fleet)
+    assert result.returncode == 0, result.output
+    assert "Allow tcp/80 from 0.0.0.0/0 in ufw." in result.output
+    assert all(r.ok or r.skipped for r in run_probes(target, timeout_s=5))
+
+
+# --- nginx safety -------------------------------------------------------------------------
+
+
+def test_config_refused_by_nginx_fails_the_deploy_and_old_config_keeps_serving(
+    fleet: Fleet,
+) -> None:
+    host = fleet.hosts[0]
+    live_before = host_ssh(host, "sha256sum /etc/nginx/conf.d/wsready.conf")
+    master_before = host_ssh(host, "cat /run/nginx.pid")
+
+    result = redeploy(fleet, "--data", 'nginx_extra_directives=["wsready_bogus_directive on;"]')
+
+    assert result.returncode != 0, result.output
+    assert 'unknown directive "wsready_bogus_directive"' in result.output
+    assert "the previous config stays active" in result.output
+    assert host_ssh(host, "sha256sum /etc/nginx/conf.d/wsready.conf") == live_before
+    assert host_ssh(host, "cat /run/nginx.pid") == master_before
+    assert host_ssh(host, "systemctl is-active nginx").strip() == "active"
+    status, headers, accept = _upgrade(host.address)
+    assert status == 101 and headers["sec-websocket-accept"] == accept
+
+    restored = redeploy(fleet)
+    assert restored.returncode == 0, restored.output
+
+
+# --- bad data -----------------------------------------------------------------------------
+
+BAD_DATA = {
+    "app_port": ("70000", "app_port = 70000"),
+    "nginx_listen_port": ("0", "nginx_listen_port = 0"),
+    "firewall_allow_cidrs": ('["10.0.0.5/24"]', "firewall_allow_cidrs[0] = '10.0.0.5/24'"),
+    "nodejs_source": ("nvm", "nodejs_source = 'nvm'"),
+    "app_source": ("/nonexistent/app", "app_source = '/nonexistent/app'"),
+    "app_socketio_path": ("ws", "app_socketio_path = 'ws'"),
+    "nginx_ipv6": ("yes", "nginx_ipv6 = 'yes'"),
+    "nginx_listen_prot": ("8080", "did you mean nginx_listen_port?"),
+}
+
+
+def test_bad_data_is_refused_before_any_host_changes(fleet: Fleet) -> None:
+    marker = "wsready-preflight-marker-" + os.urandom(6).hex()
+    for host in fleet.hosts:
+        host_ssh(host, f"echo {marker} > /root/preflight-marker")
+    before = [_host_state(host) for host in fleet.hosts]
+
+    args = []
+    for key, (value, _shown) in BAD_DATA.items():
+        args += ["--data", f"{key}={value}"]
+    result = redeploy(fleet, *args)
+
+    assert result.returncode != 0, result.output
+    assert "nothing was changed on any host" in result.output
+    for host in fleet.hosts:
+        for _key, (_value, shown) in BAD_DATA.items():
+            assert re.search(rf"{host.name}: .*{re.escape(shown)}", result.output), shown
+    assert "Starting operation" not in result.output
+    for host, old in zip(fleet.hosts, before, strict=True):
+        assert host_ssh(host, "cat /root/preflight-marker").strip() == marker
+        assert _host_state(host) == old
+        host_ssh(host, "rm -f /root/preflight-marker")
+
+
+# --- TLS ----------------------------------------------------------------------------------
+
+
+def test_tls_self_signed_serves_wss_and_redirects_http(fleet: Fleet) -> None:
+    host = fleet.hosts[1]
+    result = redeploy(fleet, "--limit", host.name, "--data", "nginx_tls=true")
+    try:
+        assert result.returncode == 0, result.output
+        assert "all probes passed" in result.output
+
+        modes = host_ssh(host, "stat -c '%a %U' /etc/wsready/tls/cert.pem /etc/wsready/tls/key.pem")
+        assert modes.split("\n")[:2] == ["600 root", "600 root"]
+        san = host_ssh(
+            host, "openssl x509 -noout -ext subjectAltName -in /etc/wsready/tls/cert.pem"
+        )
+        assert f"IP Address:{host.address}" in san
+
+        redirect = requests.get(
+            f"http://{host.address}/api/whoami", allow_redirects=False, timeout=10
+        )
+        assert redirect.status_code == 301
+        assert redirect.headers["location"] == f"https://{host.address}/api/whoami"
+        assert requests.get(f"http://{host.address}/api/health", timeout=10).status_code == 200
+
+        connection = websocket.create_connection(
+            f"wss://{host.address}/ws/?EIO=4&transport=websocket",
+            timeout=10,
+            sslopt={"cert_reqs": ssl.CERT_NONE},
+        )
+        try:
+            assert connection.recv().startswith("0{")
+        finally:
+            connection.close()
+    finally:
+        back = redeploy(fleet, "--limit", host.name)
+    assert back.returncode == 0, back.output
+    rules = host_ssh(host, "ufw status")
+    assert "443" not in rules, rules
