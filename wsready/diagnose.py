@@ -175,8 +175,15 @@ def _websocket(seen: _Seen) -> Diagnosis | None:
 
     if upgrade_failed and status == 403 and seen.target.origin:
         return _cors(seen, evidence)
-    if open_failed or status == 404 or (status is not None and not polling_ok and status < 500):
-        what = "no Engine.IO open packet after the 101" if open_failed else f"upgrade {status}"
+    polling_status = seen.status("polling")
+    polling_not_socketio = polling_status == 404 or (
+        polling_status is not None and polling_status < 500 and not polling_ok
+    )
+    if open_failed or status == 404 or (upgrade_failed and polling_not_socketio):
+        if open_failed:
+            what = "no Engine.IO open packet after the 101"
+        else:
+            what = f"upgrade {status or seen.error('upgrade')}, polling {polling_status}"
         return _critical(
             "websocket path",
             "socketio-path",

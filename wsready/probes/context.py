@@ -47,6 +47,7 @@ def finish(
     clock: Clock,
     ok: bool,
     actual: str,
+    *,
     subject: str | None = None,
     detail: dict[str, Any] | None = None,
     warning: bool = False,

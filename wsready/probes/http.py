@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import requests
+import urllib3
 
 from wsready.probes.context import Clock, RunContext, finish
 from wsready.probes.model import Probe, ProbeResult
@@ -13,7 +15,9 @@ from wsready.probes.packets import engine_error, snippet, split_polling_payload
 
 def _get(probe: Probe, ctx: RunContext, headers: dict[str, str] | None = None):
     """GET probe.target directly (no proxy from the environment, no redirects)."""
-    with requests.Session() as session:
+    with requests.Session() as session, warnings.catch_warnings():
+        # tls_verify=False is the user's explicit choice (self-signed sandboxes): no warning.
+        warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
         session.trust_env = False
         return session.get(
             probe.target,

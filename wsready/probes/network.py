@@ -126,6 +126,7 @@ def certificate(probe: Probe, ctx: RunContext) -> ProbeResult:
     detail = {"days_left": round(left, 1), "tls_version": version}
     text = f"{left:.1f}"
     if left < limits.tls_crit_days:
-        return finish(probe, clock, False, text, detail=detail)
+        # The handshake works: later layers still run; only the expiry is critical.
+        return finish(probe, clock, False, text, detail={**detail, "blocks_later": False})
     warn = left < limits.tls_warn_days
     return finish(probe, clock, True, text, detail=detail, warning=warn)

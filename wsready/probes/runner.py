@@ -164,7 +164,7 @@ def plan_probes(
 def _failed_need(probe: Probe, results: dict[str, ProbeResult]) -> str | None:
     for need in probe.needs:
         result = results.get(need)
-        if result is not None and not result.ok:
+        if result is not None and not result.ok and result.detail.get("blocks_later", True):
             return f"{need} {'skipped' if result.skipped else 'failed'}"
     return None
 

@@ -250,4 +250,6 @@ def idle(probe: Probe, ctx: RunContext) -> ProbeResult:
         text = f"dropped after {clock.elapsed:.1f} s idle ({error})"
         return finish(probe, clock, False, text, detail=detail)
     detail["pings"] = pings
-    return finish(probe, clock, True, f"alive after {clock.elapsed:.1f} s, {pings} pings", detail)
+    return finish(
+        probe, clock, True, f"alive after {clock.elapsed:.1f} s, {pings} pings", detail=detail
+    )
