@@ -26,9 +26,10 @@ class SandboxUnavailable(RuntimeError):
 def missing_prerequisite(
     platform: str = sys.platform,
     euid: int | None = None,
-    which: Callable[[str], str | None] = shutil.which,
+    which: Callable[[str], str | None] | None = None,
 ) -> str | None:
     """The reason sandbox hosts cannot run here, or None when everything is in place."""
+    which = which or shutil.which
     if not platform.startswith("linux"):
         return f"wsready sandbox needs Linux with systemd-nspawn (this is {platform})"
     if euid is None:

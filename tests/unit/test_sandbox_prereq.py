@@ -1,0 +1,62 @@
+"""One clear line naming what to install when sandbox hosts cannot run here."""
+
+from __future__ import annotations
+
+import pytest
+
+from wsready import cli, sandbox_image, sandbox_prereq
+
+
+def _which(missing: set[str]):
+    return lambda cmd: None if cmd in missing else f"/usr/bin/{cmd}"
+
+
+def test_everything_present_means_no_reason():
+    assert sandbox_prereq.missing_prerequisite("linux", 0, _which(set())) is None
+
+
+def test_not_linux():
+    reason = sandbox_prereq.missing_prerequisite("darwin", 0, _which(set()))
+    assert reason == "wsready sandbox needs Linux with systemd-nspawn (this is darwin)"
+
+
+def test_not_root():
+    reason = sandbox_prereq.missing_prerequisite("linux", 1000, _which(set()))
+    assert "needs root" in reason
+
+
+def test_missing_nspawn_names_the_debian_package():
+    reason = sandbox_prereq.missing_prerequisite("linux", 0, _which({"systemd-nspawn"}))
+    assert reason == "wsready sandbox needs systemd-nspawn: apt-get install systemd-container"
+
+
+def test_several_missing_commands_in_one_line_without_duplicate_packages():
+    reason = sandbox_prereq.missing_prerequisite(
+        "linux", 0, _which({"debootstrap", "tinyproxy", "zstd", "ssh", "ssh-keygen"})
+    )
+    assert reason == (
+        "wsready sandbox needs debootstrap, tinyproxy, zstd, ssh, ssh-keygen: "
+        "apt-get install debootstrap tinyproxy zstd openssh-client"
+    )
+    assert "\n" not in reason
+
+
+def test_cli_exits_unknown_with_the_reason(monkeypatch, capsys):
+    def must_not_build(**_kwargs):
+        raise AssertionError("the prerequisite check must stop `up` before any work")
+
+    monkeypatch.setattr(sandbox_image, "ensure_image", must_not_build)
+    monkeypatch.setattr(sandbox_prereq.shutil, "which", _which({"tinyproxy"}))
+    monkeypatch.setattr(sandbox_prereq.os, "geteuid", lambda: 0)
+    assert cli.main(["sandbox", "up", "--inventory", "/nonexistent/x.py"]) == 3
+    assert capsys.readouterr().err.strip() == (
+        "wsready sandbox needs tinyproxy: apt-get install tinyproxy"
+    )
+
+
+@pytest.mark.parametrize("value", ["0", "21", "two", "-1"])
+def test_bad_host_count_is_a_usage_error(value, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["sandbox", "up", "--hosts", value])
+    assert exit_info.value.code == 3
+    assert f"hosts = '{value}'" in capsys.readouterr().err
