@@ -83,8 +83,6 @@ sg_purge_all = False  # like sg_purge, but also unwanted CIDR rules wsready did 
 aws_region = None  # None: boto3's standard chain (AWS_REGION, profile, ...)
 aws_endpoint_url = None  # private VPC endpoint, or a test endpoint
 instance_id = None
-# Set per host by inventory/ec2.py (EC2 discovery), not by hand: the instance's groups.
-ec2_security_group_ids = []
 
 # --- proof after every deploy (tasks/verify.py) -----------------------------------------------
 verify_enabled = True
