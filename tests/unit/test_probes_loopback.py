@@ -194,7 +194,9 @@ def test_bad_token_is_an_auth_error_not_a_transport_error(app: NodeApp) -> None:
     results = run_probes(target, timeout_s=3)
     seen = _by_name(results)
     assert seen["upgrade"].ok and seen["open"].ok
-    assert str(seen["connect"]) == 'connect CONNECT answer (44 {"message":"unauthorized"}) == 40 (accepted)'
+    assert str(seen["connect"]) == (
+        'connect CONNECT answer (44 {"message":"unauthorized"}) == 40 (accepted)'
+    )
     assert seen["rest-auth"].detail["status"] == 401
     assert seen["auth-match"].ok  # both refuse: consistent
     assert seen["ping"].skipped
