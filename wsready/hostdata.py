@@ -19,13 +19,16 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
+from wsready import monitor_data
 from wsready import validate as check
 from wsready.validate import ConfigError
 
 DEFAULTS_FILE = Path(__file__).resolve().parent.parent / "inventory" / "group_data" / "all.py"
 
 # Data keys with these prefixes belong to wsready; an unknown one is almost always a typo.
-OUR_PREFIXES = ("proxy_", "nodejs_", "app_", "nginx_", "firewall_", "sg_", "aws_", "verify_")
+OUR_PREFIXES = (
+    "proxy_", "nodejs_", "app_", "nginx_", "firewall_", "sg_", "aws_", "verify_", "monitor_",
+)  # fmt: skip
 
 WORLD = ("0.0.0.0/0", "::/0")
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -411,6 +414,8 @@ CHECKS: dict[str, Check] = {
         _pattern(_ENV_NAME, "must be the name of an environment variable")
     ),
 }
+
+CHECKS.update(monitor_data.CHECKS)  # the fleet monitor's keys (tasks/monitor.py)
 
 
 def _unknown_keys(data: Data, known: set[str]) -> list[ConfigError]:

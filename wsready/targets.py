@@ -3,7 +3,7 @@
 An inventory host becomes `http://<verify_address or ssh_hostname or name>:<nginx_listen_port>`
 (`https://…:<nginx_tls_port>` when `nginx_tls` is on) with `app_socketio_path`, so the check
 probes exactly what the deploy built. Host data is resolved with pyinfra's precedence (host,
-groups, `group_data/` next to the file); hosts only in the `monitors` group are not checked.
+groups, `group_data/` next to the file); hosts in the `monitors` group are not checked.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from wsready.probes import Target
 from wsready.validate import ConfigError
 
 URL_SCHEMES = ("http", "https", "ws", "wss")
-# Hosts in this group run the checks; they are not checked unless a group is asked for.
+# Hosts in this group run the checks; they are not checked themselves unless asked for.
 MONITORS_GROUP = "monitors"
 # Defaults of inventory/group_data/all.py, used when the inventory has no group_data of its own.
 DEFAULTS: dict[str, Any] = {
@@ -29,6 +29,8 @@ DEFAULTS: dict[str, Any] = {
     "nginx_tls_port": 443,
     "app_socketio_path": "/ws",
     "verify_address": None,
+    "app_cors_origins": ["http://localhost"],
+    "nginx_tls_cert_file": None,
 }
 
 
@@ -63,7 +65,8 @@ def from_urls(urls: Sequence[str], token: str | None = None) -> list[Target]:
 
 
 def from_inventory(path: str, token: str | None = None, group: str | None = None) -> list[Target]:
-    """Targets for the hosts of inventory file `path` (of `group`, or all but `monitors`)."""
+    """Targets for the hosts of inventory file `path`: those of `group`, or all hosts that are
+    not in the `monitors` group (a monitor does not watch itself)."""
     hosts = load_inventory_hosts(path)
     if group is not None:
         chosen = [(name, groups, data) for name, groups, data in hosts if group in groups]
@@ -71,9 +74,7 @@ def from_inventory(path: str, token: str | None = None, group: str | None = None
             raise ConfigError("--group", group, f"no host of {path} is in this group")
     else:
         chosen = [
-            (name, groups, data)
-            for name, groups, data in hosts
-            if set(groups) - {"all"} != {MONITORS_GROUP}
+            (name, groups, data) for name, groups, data in hosts if MONITORS_GROUP not in groups
         ]
         if not chosen:
             raise ConfigError("--inventory", path, "contains no host to check")
@@ -96,7 +97,65 @@ def target_for_host(name: str, data: dict[str, Any], token: str | None = None) -
         port = validate.port(f"{name}.nginx_listen_port", merged["nginx_listen_port"])
     host = f"[{address}]" if ":" in address else address
     url = validate.url(f"{name}.verify_address", f"{scheme}://{host}:{port}")
-    return Target(url=url, socketio_path=path, token=token, name=name)
+    origins = merged.get("app_cors_origins") or []
+    return Target(
+        url=url,
+        socketio_path=path,
+        token=token,
+        # The same probes as the deploy's verify step: CORS from the first allowed origin,
+        origin=origins[0] if origins else None,
+        name=name,
+        # and a self-signed sandbox certificate (no nginx_tls_cert_file) is not verified.
+        tls_verify=bool(merged.get("nginx_tls_cert_file")),
+    )
+
+
+# The host data keys a target is built from: all a monitor host needs to know of the fleet.
+TARGET_KEYS = (
+    "verify_address",
+    "ssh_hostname",
+    "nginx_listen_port",
+    "nginx_tls",
+    "nginx_tls_port",
+    "nginx_tls_cert_file",
+    "app_socketio_path",
+    "app_cors_origins",
+)
+
+
+def render_inventory(hosts: Sequence[tuple[str, dict[str, Any]]], group: str = "targets") -> str:
+    """A pyinfra inventory file of `hosts`, keeping only TARGET_KEYS of their data.
+
+    Used to hand a monitor host the fleet it checks; nothing secret goes into it.
+    """
+    entries = []
+    for name, data in hosts:
+        target_for_host(name, data)  # refuse a host that would make a broken target
+        kept = {key: data[key] for key in TARGET_KEYS if data.get(key) is not None}
+        if kept.get("nginx_tls_cert_file"):
+            kept["nginx_tls_cert_file"] = "(provided: verify the certificate)"
+        entries.append(f"    ({name!r}, {kept!r}),")
+    body = "\n".join(entries)
+    header = "# Targets for `wsready check --inventory`, written by tasks/monitor.py."
+    return f"{header}\n{group} = [\n{body}\n]\n"
+
+
+def urls_as_hosts(urls: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
+    """(name, data) for each URL, so a list of URLs renders as an inventory too."""
+    hosts = []
+    for url, target in zip(urls, from_urls(urls), strict=True):
+        data: dict[str, Any] = {
+            "verify_address": target.host,
+            "app_socketio_path": target.socketio_path,
+            "app_cors_origins": [],
+        }
+        if target.secure:
+            data.update(nginx_tls=True, nginx_tls_port=target.port)
+            data["nginx_tls_cert_file"] = "(provided: verify the certificate)"
+        else:
+            data["nginx_listen_port"] = target.port
+        hosts.append((url.rstrip("/"), data))
+    return hosts
 
 
 def load_inventory_hosts(path: str) -> list[tuple[str, list[str], dict[str, Any]]]:

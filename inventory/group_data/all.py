@@ -90,3 +90,16 @@ verify_address = None  # address probed from the machine running pyinfra; None: 
 verify_timeout_s = 10
 verify_retries = 3  # the app may need a moment after a restart
 verify_token_env = None  # name of an environment variable holding a token for the socket probe
+
+# --- fleet monitor (tasks/monitor.py; hosts in the `monitors` group) --------------------------
+monitor_interval_s = 60  # how often the systemd timer runs `wsready check` (10-86400)
+# URLs to check, such as ["http://10.0.1.5", "https://ws.example.com/ws"]. None: every
+# inventory host outside the `monitors` group, at the address and port its deploy serves.
+monitor_targets = None
+monitor_alert_webhook = None  # URL POSTed a JSON message when a target changes state
+# Token for the Socket.IO probe: the name of an environment variable where pyinfra runs, or
+# a local file holding it. It lands only in a 0600 root file that systemd gives the service.
+monitor_token_env = None
+monitor_token_file = None
+# node_exporter textfile collector file, written atomically after every run.
+monitor_prometheus_file = "/var/lib/node_exporter/textfile/wsready.prom"

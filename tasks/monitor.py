@@ -1,0 +1,255 @@
+"""A fleet monitor on the hosts of the `monitors` group: `wsready check` on a systemd timer.
+
+On a monitor host: this project's source is uploaded and pip-installed (pinned dependencies,
+through `proxy_url`) into a venv under MONITOR_DIR; the fleet to check is written as a small
+inventory file (`monitor_targets` URLs, or every inventory host outside `monitors`, with only
+the host data a target is built from); a oneshot service runs `wsready check` on it every
+`monitor_interval_s`, writing `monitor_prometheus_file` (node_exporter's textfile collector)
+and alerting `monitor_alert_webhook` on state changes. The token (`monitor_token_env` /
+`monitor_token_file`) and the webhook URL sit in a 0600 root file that systemd hands to the
+service as its environment. Hosts outside `monitors` are left untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from io import StringIO
+from pathlib import Path
+
+from pyinfra import host, inventory
+from pyinfra.api import deploy
+from pyinfra.api.exceptions import DeployError
+from pyinfra.facts.files import File
+from pyinfra.facts.server import Which
+from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations.util import any_changed
+
+from wsready import hostdata, targets
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICE_TEMPLATE = ROOT / "files" / "systemd" / "monitor.service.j2"
+TIMER_TEMPLATE = ROOT / "files" / "systemd" / "monitor.timer.j2"
+# What `pip install` needs of this project: the package and its build description.
+SOURCE_FILES = ("pyproject.toml", "README.md")
+
+MONITOR_GROUP = targets.MONITORS_GROUP
+MONITOR_USER = "wsready-monitor"
+MONITOR_DIR = "/opt/wsready-monitor"
+SOURCE_DIR = f"{MONITOR_DIR}/src"
+VENV = f"{MONITOR_DIR}/venv"
+CONFIG_DIR = "/etc/wsready-monitor"
+TARGETS_FILE = f"{CONFIG_DIR}/targets.py"
+ENV_FILE = f"{CONFIG_DIR}/env"
+STATE_DIRECTORY = "wsready-monitor"  # systemd StateDirectory= → /var/lib/wsready-monitor
+STATE_FILE = f"/var/lib/{STATE_DIRECTORY}/state.json"
+SERVICE = "wsready-monitor.service"
+TIMER = "wsready-monitor.timer"
+TOKEN_VARIABLE = "WSREADY_MONITOR_TOKEN"
+WEBHOOK_VARIABLE = "WSREADY_MONITOR_WEBHOOK"
+CHECK_TIMEOUT_S = 10
+CHECK_RETRIES = 1
+SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # pip's own bundle misses local CAs
+
+
+def fleet_hosts() -> list[tuple[str, dict]]:
+    """(name, data) of every inventory host outside the monitors group, defaults applied."""
+    return [
+        (each.name, hostdata.with_defaults(each.data.dict()))
+        for each in inventory
+        if MONITOR_GROUP not in each.groups
+    ]
+
+
+def targets_inventory(data: dict) -> str:
+    """The inventory file the monitor checks: `monitor_targets` URLs, or the fleet."""
+    urls = data["monitor_targets"]
+    hosts = targets.urls_as_hosts(urls) if urls else fleet_hosts()
+    if not hosts:
+        raise DeployError(
+            f"{host.name}: monitor has nothing to check: set monitor_targets, or put the "
+            f"fleet's hosts in the inventory outside the {MONITOR_GROUP} group"
+        )
+    return targets.render_inventory(hosts)
+
+
+def secret_environment(data: dict) -> str:
+    """Content of the 0600 environment file: the token and the webhook URL (if any)."""
+    lines = []
+    token = None
+    if data["monitor_token_env"]:
+        token = os.environ.get(data["monitor_token_env"])
+        if not token:
+            raise DeployError(
+                f"{host.name}: monitor_token_env = {data['monitor_token_env']!r}: "
+                "that environment variable is not set where pyinfra runs"
+            )
+    elif data["monitor_token_file"]:
+        token = Path(data["monitor_token_file"]).read_text(encoding="utf-8").strip()
+    if token:
+        lines.append(f"{TOKEN_VARIABLE}={token}")
+    if data["monitor_alert_webhook"]:
+        lines.append(f"{WEBHOOK_VARIABLE}={data['monitor_alert_webhook']}")
+    return "".join(line + "\n" for line in lines)
+
+
+def check_arguments(data: dict, has_token: bool) -> str:
+    """Options of `wsready check` beyond the fixed ones (secrets come from the environment)."""
+    extra = ""
+    if has_token:
+        extra += f" --token-env {TOKEN_VARIABLE}"
+    if data["monitor_alert_webhook"]:
+        extra += f" --alert-webhook ${{{WEBHOOK_VARIABLE}}}"
+    return extra
+
+
+def _install_python() -> None:
+    if not host.get_fact(Which, command="apt-get"):
+        raise DeployError(f"{host.name}: the monitor is installed with apt (Debian/Ubuntu) only")
+    apt.packages(
+        name="Install Python and venv for the monitor.",
+        packages=["python3", "python3-venv"],
+        no_recommends=True,
+        update=True,
+        cache_time=86400,
+    )
+
+
+def _upload_source() -> list:
+    files.directory(
+        name="Create the monitor's directory.", path=SOURCE_DIR, user="root", mode="0755"
+    )
+    changes = [
+        files.sync(
+            name="Upload the wsready package source.",
+            src=str(ROOT / "wsready"),
+            dest=f"{SOURCE_DIR}/wsready",
+            exclude=["*.pyc", "__pycache__"],
+            delete=True,
+        )
+    ]
+    for name in SOURCE_FILES:
+        changes.append(
+            files.put(name=f"Upload {name}.", src=str(ROOT / name), dest=f"{SOURCE_DIR}/{name}")
+        )
+    return changes
+
+
+def _pip_install(data: dict, source_changes: list) -> None:
+    venv_exists = host.get_fact(File, path=f"{VENV}/bin/python")
+    if not venv_exists:
+        server.shell(name="Create the monitor's virtualenv.", commands=[f"python3 -m venv {VENV}"])
+    options = ["--quiet", "--disable-pip-version-check", "--no-cache-dir"]
+    if data["proxy_url"]:
+        options += ["--proxy", data["proxy_url"]]
+    if host.get_fact(File, path=SYSTEM_CA_BUNDLE):
+        options += ["--cert", SYSTEM_CA_BUNDLE]
+    command = f"{VENV}/bin/pip install {shlex.join(options)} {SOURCE_DIR}"
+    if venv_exists:
+        server.shell(
+            name="Install wsready and its pinned dependencies into the virtualenv.",
+            commands=[command],
+            _if=any_changed(*source_changes),
+        )
+    else:
+        server.shell(
+            name="Install wsready and its pinned dependencies into the new virtualenv.",
+            commands=[command],
+        )
+
+
+@deploy("Install the fleet monitor")
+def install_monitor() -> None:
+    if MONITOR_GROUP not in host.groups:
+        host.noop(f"{host.name} is not in the {MONITOR_GROUP} group: no monitor here")
+        return
+    data = hostdata.with_defaults(host.data.dict())
+    prometheus_dir = str(Path(data["monitor_prometheus_file"]).parent)
+    environment = secret_environment(data)
+    inventory_text = targets_inventory(data)
+
+    _install_python()
+    server.user(
+        name="Create the monitor's system user.",
+        user=MONITOR_USER,
+        system=True,
+        shell="/usr/sbin/nologin",
+        home=f"/var/lib/{STATE_DIRECTORY}",
+        create_home=False,
+    )
+    _pip_install(data, _upload_source())
+
+    files.directory(
+        name="Create the monitor's configuration directory.",
+        path=CONFIG_DIR,
+        user="root",
+        group=MONITOR_USER,
+        mode="0750",
+    )
+    config_changes = [
+        files.put(
+            name="Write the list of targets the monitor checks.",
+            src=StringIO(inventory_text),
+            dest=TARGETS_FILE,
+            user="root",
+            group=MONITOR_USER,
+            mode="0640",
+        ),
+        files.put(
+            name="Write the monitor's token and webhook file (0600, read by systemd).",
+            src=StringIO(environment),
+            dest=ENV_FILE,
+            user="root",
+            group="root",
+            mode="0600",
+        ),
+    ]
+    files.directory(
+        name="Create the textfile collector directory, writable by the monitor.",
+        path=prometheus_dir,
+        user="root",
+        group=MONITOR_USER,
+        mode="0775",
+    )
+    context = {
+        "user": MONITOR_USER,
+        "venv": VENV,
+        "env_file": ENV_FILE,
+        "targets_file": TARGETS_FILE,
+        "prometheus_file": data["monitor_prometheus_file"],
+        "prometheus_dir": prometheus_dir,
+        "state_file": STATE_FILE,
+        "state_directory": STATE_DIRECTORY,
+        "timeout_s": CHECK_TIMEOUT_S,
+        "retries": CHECK_RETRIES,
+        "start_timeout_s": max(60, data["monitor_interval_s"]),
+        "extra_args": check_arguments(data, bool(environment and TOKEN_VARIABLE in environment)),
+        "interval_s": data["monitor_interval_s"],
+        "service": SERVICE,
+    }
+    units = [
+        files.template(
+            name="Install the monitor's check service.",
+            src=str(SERVICE_TEMPLATE),
+            dest=f"/etc/systemd/system/{SERVICE}",
+            mode="0644",
+            **context,
+        ),
+        files.template(
+            name="Install the monitor's timer.",
+            src=str(TIMER_TEMPLATE),
+            dest=f"/etc/systemd/system/{TIMER}",
+            mode="0644",
+            **context,
+        ),
+    ]
+    systemd.daemon_reload(name="Reload systemd for the monitor's units.", _if=any_changed(*units))
+    systemd.service(
+        name="Enable and start the monitor's timer.", service=TIMER, running=True, enabled=True
+    )
+    systemd.service(
+        name="Restart the monitor's timer after its units or targets changed.",
+        service=TIMER,
+        restarted=True,
+        _if=any_changed(*units, *config_changes),
+    )
