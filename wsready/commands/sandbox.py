@@ -55,6 +55,11 @@ def _host_count(text: str) -> int:
 def _up(args: argparse.Namespace) -> int:
     try:
         hosts = sandbox.up(args.hosts, args.inventory)
+    except KeyboardInterrupt:
+        print(
+            "wsready sandbox up: interrupted; the hosts it had started are removed", file=sys.stderr
+        )
+        return ExitStatus.UNKNOWN
     except sandbox.SandboxUnavailable as error:
         print(error, file=sys.stderr)
         return ExitStatus.UNKNOWN
@@ -77,8 +82,11 @@ def _down(args: argparse.Namespace) -> int:
     except (sandbox.SandboxError, RuntimeError, OSError) as error:
         print(f"wsready sandbox down: {error}", file=sys.stderr)
         return ExitStatus.CRITICAL
-    what = ", ".join(names) if names else "no sandbox hosts"
-    print(f"Removed {what} in {time.monotonic() - started:.1f}s")
+    if not names:
+        where = "on this machine" if args.all else f"for {args.inventory}"
+        print(f"No sandbox hosts {where}.")
+        return ExitStatus.OK
+    print(f"Removed {', '.join(names)} in {time.monotonic() - started:.1f}s")
     return ExitStatus.OK
 
 
