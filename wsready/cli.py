@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from wsready.exitstatus import ExitStatus
 
-COMMANDS: tuple[str, ...] = ("sandbox", "token", "sg", "rollout", "diagnose", "check")
+COMMANDS: tuple[str, ...] = ("sandbox", "token", "sg", "rollout", "diagnose", "check", "onboard")
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -1,0 +1,64 @@
+"""`wsready onboard`: preflight new hosts and print the deploy command for each ready one."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from wsready import onboard
+from wsready.exitstatus import ExitStatus
+
+DEFAULT_INVENTORY = "inventory/ec2.py"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "onboard",
+        help="preflight hosts over SSH before their first deploy",
+        description=(
+            "Check each host (SSH, OS, root/sudo, free disk, nginx ports, host data) and print "
+            "what is wrong or the deploy command to run next. Exit 0 all ready, 2 not ready, "
+            "3 bad input."
+        ),
+    )
+    parser.add_argument(
+        "--inventory", default=DEFAULT_INVENTORY, help=f"default {DEFAULT_INVENTORY}"
+    )
+    parser.add_argument("--limit", help="one host, group or glob (as pyinfra --limit)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        hosts = onboard.load_hosts(args.inventory, args.limit)
+    except onboard.InventoryError as error:
+        print(f"wsready onboard: {error}", file=sys.stderr)
+        return ExitStatus.UNKNOWN
+    reports = []
+    for name, data in hosts:
+        report = onboard.onboard_host(name, data)
+        reports.append(report)
+        if not args.json:
+            _print(report, args.inventory)
+    if args.json:
+        print(json.dumps([_as_dict(report, args.inventory) for report in reports], indent=2))
+    return ExitStatus.OK if all(report.ready for report in reports) else ExitStatus.CRITICAL
+
+
+def _print(report: onboard.HostReport, inventory: str) -> None:
+    print(f"{report.name}: {'ready' if report.ready else 'NOT READY'}")
+    for finding in report.findings:
+        print(f"  {finding}")
+    if report.ready:
+        print(f"  next: {onboard.deploy_command(inventory, report.name)}")
+
+
+def _as_dict(report: onboard.HostReport, inventory: str) -> dict:
+    return {
+        "host": report.name,
+        "ready": report.ready,
+        "findings": [vars(finding) for finding in report.findings],
+        "next": onboard.deploy_command(inventory, report.name) if report.ready else None,
+    }
