@@ -171,6 +171,8 @@ def _websocket(seen: _Seen) -> Diagnosis | None:
         evidence.insert(0, f"{RUNBOOK_SYMPTOM} (the runbook's exact situation)")
     upgrade = seen.get("upgrade")
     engineio_error = (upgrade.detail.get("engineio_error") if upgrade else None) or {}
+    if upgrade is not None and upgrade.detail.get("body"):
+        evidence.insert(evidence.index(str(upgrade)) + 1, f"upgrade body: {upgrade.detail['body']}")
     path = seen.path
 
     if upgrade_failed and status == 403 and seen.target.origin:
@@ -397,7 +399,7 @@ def diagnose(target: Target, results: Sequence[ProbeResult]) -> Diagnosis:
     return Diagnosis(
         "none",
         f"All layers work: Socket.IO at {target.socketio_path} on {seen.where} is ready",
-        [str(result) for result in results if not result.skipped],
+        seen.lines("health", "upgrade", "connect", "auth-match"),
         "Nothing to fix.",
         ExitStatus.OK,
         "ok",

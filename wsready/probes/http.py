@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import warnings
 from typing import Any
 
@@ -9,7 +11,7 @@ import requests
 import urllib3
 
 from wsready.probes.context import Clock, RunContext, finish
-from wsready.probes.model import Probe, ProbeResult
+from wsready.probes.model import Probe, ProbeResult, Target
 from wsready.probes.packets import engine_error, snippet, split_polling_payload
 
 
@@ -133,3 +135,36 @@ def rest_auth(probe: Probe, ctx: RunContext) -> ProbeResult:
         ctx.rest_accepted = True
         detail["accepted"] = True
     return finish(probe, clock, status == 200, str(status), detail=detail)
+
+
+def refused_upgrade_body(target: Target, ws_url: str, timeout_s: float) -> bytes | None:
+    """Repeat a refused upgrade with requests to read the error body (up to 2 KiB).
+
+    Only called after a non-101 answer; `None` when even this fails.
+    """
+    url = "http" + ws_url.removeprefix("ws")  # ws:// → http://, wss:// → https://
+    headers = {
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(),
+    }
+    if target.origin:
+        headers["Origin"] = target.origin
+    try:
+        with requests.Session() as session, warnings.catch_warnings():
+            warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+            session.trust_env = False
+            with session.get(
+                url,
+                headers=headers,
+                timeout=timeout_s,
+                verify=target.tls_verify,
+                allow_redirects=False,
+                stream=True,
+            ) as response:
+                if response.status_code == 101:
+                    return None
+                return response.raw.read(2048, decode_content=True)
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
+        return None

@@ -73,7 +73,7 @@ def connect(probe: Probe, ctx: RunContext) -> ProbeResult:
             kind = _connect_error(error)
             text = {
                 "refused": "connection refused",
-                "timeout": f"no answer in {probe.timeout_s:g} s (packets dropped)",
+                "timeout": f"no answer in {probe.timeout_s:g} s, packets dropped",
                 "unreachable": "host unreachable",
             }.get(kind, error.strerror or type(error).__name__)
             last = (address, kind, f"{address}:{port} {text}")

@@ -105,7 +105,7 @@ def plan_probes(
                 "proxy idle",
                 "idle",
                 target.ws_url(target.socketio_path),
-                "idle connection",
+                "connection",
                 "survives pingInterval + pingTimeout",
                 t,
                 ("connect",),

@@ -11,6 +11,7 @@ from typing import Any
 
 import websocket
 
+from wsready.probes import http
 from wsready.probes.context import Clock, RunContext, finish, skip
 from wsready.probes.model import Probe, ProbeResult, Target
 from wsready.probes.packets import (
@@ -63,6 +64,8 @@ def upgrade(probe: Probe, ctx: RunContext) -> ProbeResult:
         )
     except websocket.WebSocketBadStatusException as error:
         body = error.resp_body
+        if body is None:  # websocket-client reads only Content-Length bodies, not chunked
+            body = http.refused_upgrade_body(ctx.target, probe.target, probe.timeout_s)
         detail: dict[str, Any] = {
             "status": error.status_code,
             "headers": dict(error.resp_headers or {}),
@@ -214,7 +217,7 @@ def heartbeat(probe: Probe, ctx: RunContext) -> ProbeResult:
                 break
     except Closed as error:
         since = time.monotonic() - ctx.opened_at
-        text = f"connection closed {since:.1f} s after open, before the first ping ({error})"
+        text = f"connection closed {since:.1f} s after open, before the first ping: {error}"
         return finish(probe, clock, False, text, detail={"error": "closed", "after_s": since})
     except Exception as error:  # noqa: BLE001
         what = "no ping" if _timed_out(error) else type(error).__name__
@@ -247,7 +250,7 @@ def idle(probe: Probe, ctx: RunContext) -> ProbeResult:
                 pings += 1
     except Closed as error:
         detail.update(error="closed", after_s=round(clock.elapsed, 2), pings=pings)
-        text = f"dropped after {clock.elapsed:.1f} s idle ({error})"
+        text = f"dropped after {clock.elapsed:.1f} s idle: {error}"
         return finish(probe, clock, False, text, detail=detail)
     detail["pings"] = pings
     return finish(
