@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import boto3
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from moto_server import AWS_TEST_ENV, REGION, reset, running_moto_server  # noqa: E402
+from tests.aws.moto_server import AWS_TEST_ENV, REGION, reset, running_moto_server
 
 
 @pytest.fixture(scope="session")

@@ -63,3 +63,27 @@ def running_moto_server(timeout_s: float = 20.0) -> Iterator[str]:
 def reset(url: str) -> None:
     """Forget every resource moto holds."""
     requests.post(f"{url}/moto-api/reset", timeout=5).raise_for_status()
+
+
+def rules_in(ec2, group_id: str) -> set[tuple[str, int, str, str]]:
+    """(protocol, port, cidr, description) of every CIDR rule in the group, as moto holds it."""
+    group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+    found = set()
+    for perm in group["IpPermissions"]:
+        for item in perm.get("IpRanges", []) + perm.get("Ipv6Ranges", []):
+            cidr = item.get("CidrIp") or item["CidrIpv6"]
+            found.add((perm["IpProtocol"], perm["FromPort"], cidr, item.get("Description", "")))
+    return found
+
+
+def run_instance(ec2, *group_ids: str, tags: dict[str, str] | None = None) -> dict:
+    options = {}
+    if group_ids:
+        options["SecurityGroupIds"] = list(group_ids)
+    if tags:
+        options["TagSpecifications"] = [
+            {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+        ]
+    return ec2.run_instances(
+        ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro", **options
+    )["Instances"][0]

@@ -8,9 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from moto_server import AWS_TEST_ENV, REGION
-from test_security_group_moto import run_instance
 
+from tests.aws.moto_server import AWS_TEST_ENV, REGION, run_instance
 from wsready import aws
 from wsready.ec2_discovery import DiscoverySettings, discover, group_name
 

@@ -10,9 +10,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from moto_server import AWS_TEST_ENV, REGION
-from test_security_group_moto import rules_in, run_instance
 
+from tests.aws.moto_server import AWS_TEST_ENV, REGION, rules_in, run_instance
 from wsready.sg_sync import GroupSyncer, SyncSpec
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from moto_server import REGION
 
+from tests.aws.moto_server import REGION, rules_in, run_instance
 from wsready import aws
 from wsready.sg_plan import Port, Rule, desired_rules, plan
 from wsready.validate import ConfigError
@@ -17,17 +17,6 @@ HTTP_FROM_WORLD_UNDESCRIBED = {
     "ToPort": 80,
     "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
 }
-
-
-def rules_in(ec2, group_id: str) -> set[tuple[str, int, str, str]]:
-    """(protocol, port, cidr, description) of every CIDR rule in the group, as moto holds it."""
-    group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
-    found = set()
-    for perm in group["IpPermissions"]:
-        for item in perm.get("IpRanges", []) + perm.get("Ipv6Ranges", []):
-            cidr = item.get("CidrIp") or item["CidrIpv6"]
-            found.add((perm["IpProtocol"], perm["FromPort"], cidr, item.get("Description", "")))
-    return found
 
 
 def sync(ec2, group_id: str, desired: list[Rule], **options) -> aws.ApplyResult:
@@ -176,19 +165,6 @@ def test_dry_run_changes_nothing(ec2, group_id, changing_calls):
     assert result.dry_run and not result.changed
     assert result.summary() == f"{group_id}: would add 1, would revoke 1"
     assert changing_calls == ["AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress"]
-
-
-def run_instance(ec2, *group_ids: str, tags: dict[str, str] | None = None) -> dict:
-    options = {}
-    if group_ids:
-        options["SecurityGroupIds"] = list(group_ids)
-    if tags:
-        options["TagSpecifications"] = [
-            {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
-        ]
-    return ec2.run_instances(
-        ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro", **options
-    )["Instances"][0]
 
 
 def test_group_found_from_instance_id_and_from_ips(ec2, group_id):

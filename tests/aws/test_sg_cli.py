@@ -6,8 +6,7 @@ import json
 import os
 import subprocess
 
-from moto_server import AWS_TEST_ENV, REGION
-from test_security_group_moto import rules_in, run_instance
+from tests.aws.moto_server import AWS_TEST_ENV, REGION, rules_in, run_instance
 
 
 def wsready_sg(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
