@@ -145,6 +145,9 @@ def ensure_image(mirrors: AptMirrors | None = None, log=print) -> Image:
         if not tarball.is_file() or not built_for.is_file() or built_for.read_text() != pub:
             _build(tarball, pub, mirrors or host_mirrors(), log)
             built_for.write_text(pub)
+            for old in directory.glob(f"sandbox-{SUITE}-v*.tar.zst*"):
+                if old not in (tarball, built_for):
+                    old.unlink()  # images of older recipes
         return Image(tarball, key)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -32,4 +31,5 @@ def remove_tree(path: Path) -> None:
     left = mounts_under(path)
     if left:
         raise RuntimeError(f"not deleting {path}: still mounted below it: {', '.join(left)}")
-    shutil.rmtree(path)
+    # rm is several times faster than shutil.rmtree on a 300 MB rootfs, and stays on one fs
+    subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], check=True)

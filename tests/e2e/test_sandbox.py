@@ -98,6 +98,16 @@ def test_status_reports_the_host_running(host):
     assert row.uptime_s is not None and row.uptime_s > 0
 
 
+def test_status_command_prints_the_host_row(host):
+    result = subprocess.run(
+        ["wsready", "sandbox", "status"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    row = next(line.split() for line in result.stdout.splitlines() if line.startswith(host.name))
+    assert row[:4] == [host.name, host.address, "running", "running"]
+    assert row[-1] == host.inventory
+
+
 def test_inventory_lists_the_host_for_pyinfra(host):
     with ctx_state.use(State()):
         inventory = make_inventory(host.inventory)
