@@ -31,6 +31,7 @@ APP_UNIT = "wsready-app"
 DEPLOYED_PATHS = (
     "/etc/nginx",
     "/etc/wsready",
+    "/etc/wsready-app",
     "/etc/ufw",
     "/etc/systemd/system",
     "/etc/apt/apt.conf.d",
@@ -70,10 +71,10 @@ def _upgrade(address: str, port: int = 80, path: str = "/ws/?EIO=4&transport=web
 
 def _host_state(host) -> dict[str, str]:
     """Start times, PIDs and a checksum of every deployed file (content, mode, mtime)."""
+    paths = " ".join(DEPLOYED_PATHS)
     listing = (
-        f"find {' '.join(DEPLOYED_PATHS)} -xdev \\( -type f -o -type l \\) "
-        "-printf '%p %m %T@ ' -exec sh -c 'sha256sum < \"$1\" 2>/dev/null || echo -' _ {} \\; "
-        "2>/dev/null | sort"
+        f"find {paths} -xdev \\( -type f -o -type l \\) -printf '%p %m %U %T@\\n' 2>/dev/null"
+        f" | sort; find {paths} -xdev -type f -exec sha256sum {{}} + 2>/dev/null | sort"
     )
     script = {
         "app": f"systemctl show -p ActiveEnterTimestamp -p MainPID -p NRestarts {APP_UNIT}",
@@ -179,6 +180,8 @@ def test_socketio_client_exchanges_events_both_ways(fleet: Fleet) -> None:
 
 def test_second_run_restarts_reloads_and_rewrites_nothing(fleet: Fleet) -> None:
     before = [_host_state(host) for host in fleet.hosts]
+    assert "/etc/nginx/conf.d/wsready.conf" in before[0]["files"]
+    assert "MainPID=0" not in before[0]["app"] and "workers: " in before[0]["nginx"]
     result = redeploy(fleet)
     print(f"no-change re-run: {result.seconds:.1f}s")
     assert result.returncode == 0, result.output
