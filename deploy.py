@@ -6,7 +6,6 @@ anything changes; the last step proves the result from outside the host.
 """
 
 from tasks.app import deploy_app
-
 from tasks.firewall import configure_firewall
 from tasks.nginx import configure_nginx
 from tasks.nodejs import install_nodejs
