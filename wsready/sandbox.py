@@ -198,8 +198,8 @@ def _wait_ready(state: HostState, timeout_s: float) -> tuple[str, list[str]]:
             result = _ssh(state, "systemctl is-system-running --wait", timeout_s=remaining)
         except subprocess.TimeoutExpired:
             break
-        last = (result.stdout.strip() or result.stderr.strip()).splitlines()[-1:] or [""]
-        last = last[0]
+        output = (result.stdout.strip() or result.stderr.strip()).splitlines()
+        last = output[-1] if output else ""
         if last == "running":
             return last, []
         if last == "degraded":
