@@ -27,7 +27,9 @@ from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy, operation
-from pyinfra.facts.files import Directory, File, Link
+from pyinfra.api.command import FileUploadCommand, StringCommand
+from pyinfra.api.util import get_file_sha1
+from pyinfra.facts.files import Directory, File, Link, Sha1File
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
@@ -45,6 +47,24 @@ SYSTEM_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/c
 
 def _q(value: str) -> str:
     return shlex.quote(value)
+
+
+@operation()
+def secret_file(content: str, dest: str, user: str, group: str, mode: str = "600"):
+    """Upload `content` to `dest` like files.put, but never show it (`pyinfra --diff` prints
+    files.put changes line by line; this content holds secrets)."""
+    remote = host.get_fact(File, path=dest)
+    if not remote or host.get_fact(Sha1File, path=dest) != get_file_sha1(StringIO(content)):
+        yield FileUploadCommand(
+            StringIO(content), dest, remote_temp_filename=host.get_temp_filename(dest)
+        )
+        remote = {}
+    if remote.get("user") != user or remote.get("group") != group:
+        yield StringCommand("chown", f"{user}:{group}", _q(dest))
+    if remote.get("mode") != int(mode):
+        yield StringCommand("chmod", mode, _q(dest))
+    if remote:
+        host.noop(f"{dest} is up to date")
 
 
 @operation()
@@ -98,15 +118,18 @@ def switch_current(app_dir: str, release: str):
 
 
 def prune_command(app_dir: str, current: str, keep: int = KEEP_RELEASES) -> str:
-    """Shell: delete all but the `keep` newest releases (never `current`), then unused deps."""
+    """Shell: drop failed releases, keep `current` and the `keep - 1` newest others, then
+    remove dependency trees no remaining release links to."""
+    releases, deps, cur = _q(f"{app_dir}/releases"), _q(f"{app_dir}/deps"), _q(current)
     return (
-        f"cd {_q(app_dir)}/releases"
-        " && rm -rf -- *.partial *.tar.gz"
-        f" && ls -1t | grep -vx {_q(current)} | tail -n +{keep} | xargs -r rm -rf --"
-        f" && cd {_q(app_dir)}/deps && for deps in *; do"
-        ' [ -e "$deps" ] || continue;'
-        f' readlink {_q(app_dir)}/releases/*/node_modules | grep -q "/deps/$deps/"'
-        ' || rm -rf -- "$deps"; done'
+        f"cd {releases} && rm -rf -- *.partial *.tar.gz"
+        f' && for release in *; do [ "$release" = {cur} ] && continue;'
+        ' modules=$(readlink "$release/node_modules");'
+        ' [ -e "${modules%/node_modules}/.installed" ] || rm -rf -- "$release"; done'
+        f" && ls -1t | grep -vx {cur} | tail -n +{keep} | xargs -r rm -rf --"
+        f' && cd {deps} && for tree in *; do [ -e "$tree" ] || continue;'
+        f' readlink {releases}/*/node_modules | grep -q "/deps/$tree/"'
+        ' || rm -rf -- "$tree"; done'
     )
 
 
@@ -182,13 +205,12 @@ def deploy_app() -> None:
         group=user,
         mode="0750",
     )
-    env = files.put(
+    env = secret_file(
         name=f"Write the app environment file {env_file} (0600)",
-        src=StringIO(app_env.render_env_file(app_env.app_environment(data, release.hash))),
+        content=app_env.render_env_file(app_env.app_environment(data, release.hash)),
         dest=env_file,
         user=user,
         group=user,
-        mode="0600",
     )
     unit = files.template(
         name=f"Install the systemd unit {name}.service",

@@ -51,9 +51,8 @@ def os_family(distro: dict) -> str:
         return "debian"
     if meta.get("ID") == "amzn" and major == 2023:
         return "al2023"
-    pretty = meta.get("PRETTY_NAME") or " ".join(
-        str(part) for part in (name or "an unknown OS", major, distro.get("minor")) if part
-    )
+    version = ".".join(str(part) for part in (major, distro.get("minor")) if part is not None)
+    pretty = meta.get("PRETTY_NAME") or f"{name or 'an unknown OS'} {version}".strip()
     raise DeployError(
         f"Node.js: unsupported OS {pretty!r} (name={name!r}, version={major!r}); "
         "wsready installs Node.js on Debian, Ubuntu and Amazon Linux 2023"
@@ -123,7 +122,7 @@ def alternatives_node(major: int):
 
 @operation()
 def unpack_node_archive(archive: str, dest: str, needs_npm: bool):
-    """Unpack a Node.js build (top directory stripped) into `dest`, atomically."""
+    """Unpack a Node.js build (top directory stripped) into `dest` atomically, drop the archive."""
     if host.get_fact(File, path=f"{dest}/bin/node"):
         host.noop(f"Node.js is already unpacked in {dest}")
         return
@@ -138,12 +137,13 @@ def unpack_node_archive(archive: str, dest: str, needs_npm: bool):
         f"rm -rf {partial} && mkdir -p {partial}"
         f" && tar -xf {shlex.quote(archive)} -C {partial} --strip-components=1 --no-same-owner"
         f" && test -x {partial}/bin/node{check_npm} && mv -T {partial} {dest_q}"
+        f" && rm -f {shlex.quote(archive)}"
     )
 
 
 @operation()
 def unpack_npm_archive(archive: str, node_dir: str):
-    """Unpack the npm package into `node_dir`, laid out like an official Node.js build."""
+    """Unpack the npm package into `node_dir` as in an official build, drop the archive."""
     module = f"{node_dir}/lib/node_modules/npm"
     if host.get_fact(File, path=f"{module}/bin/npm-cli.js"):
         host.noop(f"npm is already unpacked in {module}")
@@ -156,6 +156,7 @@ def unpack_npm_archive(archive: str, node_dir: str):
         f" && rm -rf {module_q} && mv -T {partial} {module_q}"
         f" && ln -sfn ../lib/node_modules/npm/bin/npm-cli.js {bin_dir}/npm"
         f" && ln -sfn ../lib/node_modules/npm/bin/npx-cli.js {bin_dir}/npx"
+        f" && rm -f {shlex.quote(archive)}"
     )
 
 
@@ -241,7 +242,6 @@ def _install_binary(data) -> None:
             dest=node_dir,
             needs_npm=not npm_url,
         )
-        files.file(name="Remove the Node.js download", path=archive, present=False)
     if need_npm:
         archive = f"{downloads}/npm-{npm_sha256[:12]}.tgz"
         files.download(
@@ -252,7 +252,6 @@ def _install_binary(data) -> None:
             proxy=proxy_url,
         )
         unpack_npm_archive(name=f"Unpack npm into {node_dir}", archive=archive, node_dir=node_dir)
-        files.file(name="Remove the npm download", path=archive, present=False)
     for command in ("node", "npm", "npx"):
         files.link(
             name=f"Link {BIN_DIR}/{command} to Node.js in {node_dir}",
