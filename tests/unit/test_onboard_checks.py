@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from wsready import onboard
@@ -120,3 +122,15 @@ def test_load_hosts_bad_input(tmp_path):
     broken.write_text("raise RuntimeError('cannot reach the CMDB')\n")
     with pytest.raises(onboard.InventoryError, match="did not load"):
         onboard.load_hosts(str(broken))
+
+
+def test_unreachable_host_is_reported_not_raised():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again below: nothing listens there
+
+    report = onboard.onboard_host("web1", {"ssh_hostname": "127.0.0.1", "ssh_port": port})
+
+    assert not report.ready
+    assert report.findings[0].check == "ssh" and not report.findings[0].ok
+    assert report.findings[0].detail.startswith("(local user)@127.0.0.1: ")
