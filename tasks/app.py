@@ -152,9 +152,9 @@ def deploy_app() -> None:
     release_dir = f"{app_dir}/releases/{release.hash}"
     deps_dir = f"{app_dir}/deps/{release.deps_hash}"
 
-    server.group(name=f"Create the system group {user}", group=user, system=True)
+    server.group(name=f"Create the system group {user}.", group=user, system=True)
     server.user(
-        name=f"Create the system user {user} (no login shell)",
+        name=f"Create the system user {user} (no login shell).",
         user=user,
         group=user,
         home=app_dir,
@@ -163,57 +163,59 @@ def deploy_app() -> None:
         ensure_home=False,
     )
     for path in (app_dir, f"{app_dir}/releases", f"{app_dir}/deps"):
-        files.directory(name=f"Create {path}", path=path, user="root", group="root", mode="0755")
+        files.directory(
+            name=f"Create the directory {path}.", path=path, user="root", group="root", mode="0755"
+        )
 
     # Upload and install only what the host does not have yet (checked again at execute time).
     if not host.get_fact(Directory, path=release_dir):
         archive = f"{app_dir}/releases/{release.hash}.tar.gz"
         files.put(
-            name=f"Upload release {release.hash} ({len(release.files)} files)",
+            name=f"Upload release {release.hash} ({len(release.files)} files).",
             src=_release_archive(release),
             dest=archive,
             mode="0600",
         )
         unpack_release(
-            name=f"Unpack release {release.hash}",
+            name=f"Unpack release {release.hash}.",
             archive=archive,
             release_dir=release_dir,
             deps_dir=deps_dir,
         )
     if not host.get_fact(File, path=f"{deps_dir}/.installed"):
         install_dependencies(
-            name=f"Install dependencies {release.deps_hash} with npm ci --omit=dev",
+            name=f"Install dependencies {release.deps_hash} with npm ci --omit=dev.",
             release_dir=release_dir,
             deps_dir=deps_dir,
             has_npmrc=".npmrc" in release.files,
         )
     switched = switch_current(
-        name=f"Switch {app_dir}/current to release {release.hash}",
+        name=f"Switch {app_dir}/current to release {release.hash}.",
         app_dir=app_dir,
         release=release.hash,
     )
     server.shell(
-        name=f"Remove releases older than the newest {KEEP_RELEASES}",
+        name=f"Remove releases older than the newest {KEEP_RELEASES}.",
         commands=[prune_command(app_dir, release.hash)],
         _if=switched.did_change,
     )
 
     files.directory(
-        name=f"Create {env_dir} (readable by {user} only)",
+        name=f"Create {env_dir} (readable by {user} only).",
         path=env_dir,
         user="root",
         group=user,
         mode="0750",
     )
     env = secret_file(
-        name=f"Write the app environment file {env_file} (0600)",
+        name=f"Write the app environment file {env_file} (0600).",
         content=app_env.render_env_file(app_env.app_environment(data, release.hash)),
         dest=env_file,
         user=user,
         group=user,
     )
     unit = files.template(
-        name=f"Install the systemd unit {name}.service",
+        name=f"Install the systemd unit {name}.service.",
         src=str(UNIT_TEMPLATE),
         dest=f"/etc/systemd/system/{name}.service",
         mode="0644",
@@ -227,16 +229,16 @@ def deploy_app() -> None:
         entry=release.entry,
         limit_nofile=data["app_limit_nofile"],
     )
-    systemd.daemon_reload(name="Reload systemd (the unit changed)", _if=unit.did_change)
+    systemd.daemon_reload(name="Reload systemd (the unit changed).", _if=unit.did_change)
     systemd.service(
-        name=f"Restart {name} (release, unit or environment changed)",
+        name=f"Restart {name} (release, unit or environment changed).",
         service=f"{name}.service",
         running=True,
         restarted=True,
         _if=any_changed(switched, unit, env),
     )
     systemd.service(
-        name=f"Keep {name} running and enabled at boot",
+        name=f"Keep {name} running and enabled at boot.",
         service=f"{name}.service",
         running=True,
         enabled=True,

@@ -162,23 +162,23 @@ def unpack_npm_archive(archive: str, node_dir: str):
 
 def _install_nodesource(major: int, proxy_url: str | None) -> None:
     apt.packages(
-        name="Install what the NodeSource key needs (curl, gnupg, ca-certificates)",
+        name="Install what the NodeSource key needs (curl, gnupg, ca-certificates).",
         packages=["ca-certificates", "curl", "gnupg"],
         no_recommends=True,
         update=True,
         cache_time=3600,
     )
     files.directory(
-        name="Create /etc/apt/keyrings", path="/etc/apt/keyrings", mode="0755", user="root"
+        name="Create the apt keyring directory.", path="/etc/apt/keyrings", mode="0755", user="root"
     )
     key = nodesource_keyring(
-        name="Install the NodeSource signing key",
+        name="Install the NodeSource signing key.",
         key_url=NODESOURCE_KEY_URL,
         keyring=NODESOURCE_KEYRING,
         proxy_url=proxy_url,
     )
     source = files.put(
-        name=f"Add the NodeSource apt repository for Node.js {major}.x",
+        name=f"Add the NodeSource apt repository for Node.js {major}.x.",
         src=StringIO(
             f"deb [signed-by={NODESOURCE_KEYRING}] "
             f"https://deb.nodesource.com/node_{major}.x nodistro main\n"
@@ -187,21 +187,21 @@ def _install_nodesource(major: int, proxy_url: str | None) -> None:
         mode="0644",
     )
     pin = files.put(
-        name="Pin nodejs to the NodeSource repository",
+        name="Pin nodejs to the NodeSource repository.",
         src=StringIO("Package: nodejs\nPin: origin deb.nodesource.com\nPin-Priority: 600\n"),
         dest=NODESOURCE_PIN,
         mode="0644",
     )
     apt.update(
-        name="Update apt lists after the NodeSource repository changed",
+        name="Update apt lists after the NodeSource repository changed.",
         _if=any_changed(key, source, pin),
     )
-    apt_nodejs_major(name=f"Install nodejs {major}.x from NodeSource", major=major)
+    apt_nodejs_major(name=f"Install nodejs {major}.x from NodeSource.", major=major)
 
 
 def _install_distro() -> None:
     apt.packages(
-        name="Install the distribution's nodejs and npm",
+        name="Install the distribution's nodejs and npm.",
         packages=["nodejs", "npm"],
         no_recommends=True,
         update=True,
@@ -226,18 +226,23 @@ def _install_binary(data) -> None:
         File, path=f"{node_dir}/lib/node_modules/npm/bin/npm-cli.js"
     )
     if need_node or need_npm:
-        files.directory(name=f"Create {downloads}", path=downloads, mode="0755", user="root")
+        files.directory(
+            name=f"Create the download directory {downloads}.",
+            path=downloads,
+            mode="0755",
+            user="root",
+        )
     if need_node:
         archive = f"{downloads}/node-{sha256[:12]}.archive"
         files.download(
-            name=f"Download Node.js from {url} (sha256 checked)",
+            name=f"Download Node.js from {url} (sha256 checked).",
             src=url,
             dest=archive,
             sha256sum=sha256,
             proxy=proxy_url,
         )
         unpack_node_archive(
-            name=f"Unpack Node.js into {node_dir}",
+            name=f"Unpack Node.js into {node_dir}.",
             archive=archive,
             dest=node_dir,
             needs_npm=not npm_url,
@@ -245,16 +250,16 @@ def _install_binary(data) -> None:
     if need_npm:
         archive = f"{downloads}/npm-{npm_sha256[:12]}.tgz"
         files.download(
-            name=f"Download npm from {npm_url} (sha256 checked)",
+            name=f"Download npm from {npm_url} (sha256 checked).",
             src=npm_url,
             dest=archive,
             sha256sum=npm_sha256,
             proxy=proxy_url,
         )
-        unpack_npm_archive(name=f"Unpack npm into {node_dir}", archive=archive, node_dir=node_dir)
+        unpack_npm_archive(name=f"Unpack npm into {node_dir}.", archive=archive, node_dir=node_dir)
     for command in ("node", "npm", "npx"):
         files.link(
-            name=f"Link {BIN_DIR}/{command} to Node.js in {node_dir}",
+            name=f"Link {BIN_DIR}/{command} to Node.js in {node_dir}.",
             path=f"{BIN_DIR}/{command}",
             target=f"{node_dir}/bin/{command}",
         )
@@ -262,10 +267,10 @@ def _install_binary(data) -> None:
 
 def _install_al2023(major: int) -> None:
     dnf.packages(
-        name=f"Install nodejs{major} and its npm from the Amazon Linux repositories",
+        name=f"Install nodejs{major} and its npm from the Amazon Linux repositories.",
         packages=[f"nodejs{major}", f"nodejs{major}-npm"],
     )
-    alternatives_node(name=f"Make Node.js {major} the default node", major=major)
+    alternatives_node(name=f"Make Node.js {major} the default node.", major=major)
 
 
 @deploy("Install Node.js")

@@ -42,7 +42,7 @@ def configure_proxy() -> None:
     if proxy_url:
         if host.get_fact(Which, command="apt-get"):
             files.put(
-                name="Send apt downloads through the proxy",
+                name="Send apt downloads through the proxy.",
                 src=StringIO(apt_proxy_conf(proxy_url)),
                 dest=APT_PROXY_CONF,
                 user="root",
@@ -51,20 +51,20 @@ def configure_proxy() -> None:
             )
         if host.get_fact(Which, command="dnf"):
             files.line(
-                name="Send dnf downloads through the proxy",
+                name="Send dnf downloads through the proxy.",
                 path="/etc/dnf/dnf.conf",
                 line="^proxy=.*$",
                 replace=f"proxy={proxy_url}",
             )
         files.directory(
-            name="Create /etc/wsready",
+            name="Create the settings directory /etc/wsready.",
             path="/etc/wsready",
             user="root",
             group="root",
             mode="0755",
         )
         files.put(
-            name="Send npm registry traffic through the proxy",
+            name="Send npm registry traffic through the proxy.",
             src=StringIO(npmrc(proxy_url)),
             dest=NPMRC,
             user="root",
@@ -73,12 +73,12 @@ def configure_proxy() -> None:
         )
     else:
         files.file(
-            name="Remove the apt proxy setting (no proxy_url)",
+            name="Remove the apt proxy setting (no proxy_url).",
             path=APT_PROXY_CONF,
             present=False,
         )
         files.file(
-            name="Remove the npm proxy setting (no proxy_url)",
+            name="Remove the npm proxy setting (no proxy_url).",
             path=NPMRC,
             present=False,
         )

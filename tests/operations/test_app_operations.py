@@ -20,8 +20,8 @@ SERVICE = f"{APP}.service"
 APP_DIR = "/opt/wsready-app"
 ENV_FILE = f"/etc/{APP}/env"
 UNIT_FILE = f"/etc/systemd/system/{SERVICE}"
-RESTART = f"Deploy the Socket.IO app | Restart {APP} (release, unit or environment changed)"
-RELOAD = "Deploy the Socket.IO app | Reload systemd (the unit changed)"
+RESTART = f"Deploy the Socket.IO app | Restart {APP} (release, unit or environment changed)."
+RELOAD = "Deploy the Socket.IO app | Reload systemd (the unit changed)."
 
 BASE_FACTS = {
     "server.LinuxDistribution": {"name": "Debian", "major": 12, "minor": None},
@@ -93,22 +93,22 @@ def test_fresh_host_gets_user_release_dependencies_env_unit_and_start() -> None:
     names = fakehost.changed(results)
     prefix = "Deploy the Socket.IO app | "
     assert [name.removeprefix(prefix) for name in names] == [
-        "Create the system group wsready",
-        "Create the system user wsready (no login shell)",
-        f"Create {APP_DIR}",
-        f"Create {APP_DIR}/releases",
-        f"Create {APP_DIR}/deps",
-        f"Upload release {release.hash} ({len(release.files)} files)",
-        f"Unpack release {release.hash}",
-        f"Install dependencies {release.deps_hash} with npm ci --omit=dev",
-        f"Switch {APP_DIR}/current to release {release.hash}",
-        "Remove releases older than the newest 3",
-        f"Create /etc/{APP} (readable by wsready only)",
-        f"Write the app environment file {ENV_FILE} (0600)",
-        f"Install the systemd unit {SERVICE}",
-        "Reload systemd (the unit changed)",
-        f"Restart {APP} (release, unit or environment changed)",
-        f"Keep {APP} running and enabled at boot",
+        "Create the system group wsready.",
+        "Create the system user wsready (no login shell).",
+        f"Create the directory {APP_DIR}.",
+        f"Create the directory {APP_DIR}/releases.",
+        f"Create the directory {APP_DIR}/deps.",
+        f"Upload release {release.hash} ({len(release.files)} files).",
+        f"Unpack release {release.hash}.",
+        f"Install dependencies {release.deps_hash} with npm ci --omit=dev.",
+        f"Switch {APP_DIR}/current to release {release.hash}.",
+        "Remove releases older than the newest 3.",
+        f"Create /etc/{APP} (readable by wsready only).",
+        f"Write the app environment file {ENV_FILE} (0600).",
+        f"Install the systemd unit {SERVICE}.",
+        "Reload systemd (the unit changed).",
+        f"Restart {APP} (release, unit or environment changed).",
+        f"Keep {APP} running and enabled at boot.",
     ]
     commands = fakehost.commands(results)
     assert "useradd -d /opt/wsready-app -s /usr/sbin/nologin -g wsready -r -M wsready" in commands
@@ -183,8 +183,8 @@ def test_env_change_restarts_without_daemon_reload() -> None:
     facts = deployed_facts(DATA)
     results = fakehost.run(deploy_app, facts, {**DATA, "app_jwt_audience": "other"})
     assert [name.rsplit(" | ", 1)[1] for name in fakehost.changed(results)] == [
-        f"Write the app environment file {ENV_FILE} (0600)",
-        f"Restart {APP} (release, unit or environment changed)",
+        f"Write the app environment file {ENV_FILE} (0600).",
+        f"Restart {APP} (release, unit or environment changed).",
     ]
     restart = next(r for r in results if r.name == RESTART)
     assert restart.commands == [f"systemctl restart {SERVICE}"]
@@ -205,12 +205,12 @@ def test_code_change_reuses_dependencies(app_copy: Path) -> None:
     results = fakehost.run(deploy_app, facts, {**DATA, "app_source": str(app_copy)})
     changed = [name.rsplit(" | ", 1)[1] for name in fakehost.changed(results)]
     assert changed == [
-        f"Upload release {new.hash} ({len(new.files)} files)",
-        f"Unpack release {new.hash}",
-        f"Switch {APP_DIR}/current to release {new.hash}",
-        "Remove releases older than the newest 3",
-        f"Write the app environment file {ENV_FILE} (0600)",  # APP_VERSION
-        f"Restart {APP} (release, unit or environment changed)",
+        f"Upload release {new.hash} ({len(new.files)} files).",
+        f"Unpack release {new.hash}.",
+        f"Switch {APP_DIR}/current to release {new.hash}.",
+        "Remove releases older than the newest 3.",
+        f"Write the app environment file {ENV_FILE} (0600).",  # APP_VERSION
+        f"Restart {APP} (release, unit or environment changed).",
     ]
     assert not any("npm ci" in str(c) for c in fakehost.commands(results))
 
@@ -232,5 +232,5 @@ def test_service_down_but_unchanged_is_started_not_restarted() -> None:
     results = fakehost.run(deploy_app, facts, DATA)
     assert fakehost.commands(results) == [f"systemctl start {SERVICE}"]
     assert fakehost.changed(results) == [
-        f"Deploy the Socket.IO app | Keep {APP} running and enabled at boot"
+        f"Deploy the Socket.IO app | Keep {APP} running and enabled at boot."
     ]
