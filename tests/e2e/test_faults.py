@@ -1,0 +1,174 @@
+"""Faults on a sandbox host, each with its recovery time measured and printed.
+
+The node process killed with SIGKILL, the host powered off and on, a deploy killed in the
+middle of the app step, and a release that does not start. Every test leaves the fleet host
+on the bundled release and healthy again ("healthy" = every probe that runs passes).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import DEPLOY_FILE, ROOT, Fleet, host_ssh, redeploy
+from tests.e2e.variants import app_variant, crash_at_start, served_version, wait_until
+from wsready import inventory_file, sandbox, targets
+from wsready.probes import Target, run_probes
+
+pytestmark = pytest.mark.e2e
+
+APP_UNIT = "wsready-app"
+RECOVERY_LIMIT_S = 5.0
+REBOOT_LIMIT_S = 60.0
+
+
+def target_of(fleet: Fleet, host: sandbox.SandboxHost) -> Target:
+    data = inventory_file.load(fleet.inventory)[host.name]
+    return targets.target_for_host(host.name, data)
+
+
+def healthy(target: Target) -> bool:
+    results = run_probes(target, timeout_s=2)
+    return all(result.ok or result.skipped for result in results)
+
+
+def failed_probes(target: Target) -> list[str]:
+    return [str(r) for r in run_probes(target, timeout_s=2) if not r.ok and not r.skipped]
+
+
+def unit_show(host: sandbox.SandboxHost, *properties: str) -> list[str]:
+    names = ",".join(properties)
+    return host_ssh(host, f"systemctl show -p {names} --value {APP_UNIT}").split()
+
+
+@pytest.fixture
+def host(fleet: Fleet) -> sandbox.SandboxHost:
+    """The last fleet host (test_auth uses the first): healthy before each fault."""
+    chosen = fleet.hosts[-1]
+    assert healthy(target_of(fleet, chosen)), failed_probes(target_of(fleet, chosen))
+    return chosen
+
+
+def test_node_killed_with_sigkill_is_healthy_again_within_5_s(fleet: Fleet, host):
+    target = target_of(fleet, host)
+    pid_before, restarts_before = unit_show(host, "MainPID", "NRestarts")
+    started = time.monotonic()
+    host_ssh(host, f"kill -KILL {pid_before}")
+    killed_after = time.monotonic() - started
+    recovered = wait_until(lambda: healthy(target), timeout_s=30) + killed_after
+    pid_after, restarts_after = unit_show(host, "MainPID", "NRestarts")
+    print(
+        f"\nSIGKILL to node (pid {pid_before}) on {host.name}: probes pass again after "
+        f"{recovered:.2f} s (new pid {pid_after}, systemd restarts {restarts_before} -> "
+        f"{restarts_after})"
+    )
+    assert pid_after != pid_before
+    assert int(restarts_after) == int(restarts_before) + 1
+    assert recovered <= RECOVERY_LIMIT_S
+
+
+def test_rebooted_host_serves_again_by_itself(fleet: Fleet, host):
+    target = target_of(fleet, host)
+    version = served_version(host.address)
+    started = time.monotonic()
+    sandbox.power_off(host.name)
+    off_s = time.monotonic() - started
+    assert failed_probes(target), "the host still answers while powered off"
+    boot_started = time.monotonic()
+    sandbox.power_on(host.name)
+    booted_s = time.monotonic() - boot_started
+    serving_s = wait_until(lambda: healthy(target), timeout_s=REBOOT_LIMIT_S) + booted_s
+    print(
+        f"\nreboot of {host.name}: powered off in {off_s:.1f} s; systemd up {booted_s:.1f} s "
+        f"after power on; probes pass {serving_s:.1f} s after power on"
+    )
+    assert host_ssh(host, "systemctl is-enabled nginx wsready-app").split() == ["enabled"] * 2
+    assert host_ssh(host, "systemctl is-active nginx wsready-app").split() == ["active"] * 2
+    assert served_version(host.address) == version
+
+
+def test_deploy_killed_during_the_app_step_converges_on_the_next_run(
+    fleet: Fleet, host, tmp_path: Path
+):
+    """A new release with a new lock hash (an .npmrc), so the app step runs `npm ci`: pyinfra
+    is killed one second into it. The old release must keep serving; the next run converges."""
+    source = app_variant(tmp_path / "app", "interrupted deploy")
+    (source / ".npmrc").write_text("fund=false\n")
+    old_version = served_version(host.address)
+    argv = ["pyinfra", "-y", str(fleet.inventory), str(DEPLOY_FILE), "--limit", host.name,
+            "--data", f"app_source={source}"]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
+    started = time.monotonic()
+    process = subprocess.Popen(
+        argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    seen = []
+    try:
+        for line in process.stdout:
+            seen.append(line)
+            if "Starting operation" in line and "Install dependencies" in line:
+                time.sleep(1.0)
+                process.send_signal(signal.SIGKILL)
+                break
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+    killed_at = time.monotonic() - started
+    assert process.returncode == -signal.SIGKILL, "".join(seen)
+    npm_left = host_ssh(host, "pgrep -c -f 'npm ci' || true").strip()
+    serving_meanwhile = served_version(host.address)
+    failed_meanwhile = failed_probes(target_of(fleet, host))
+
+    rerun = redeploy(fleet, "--limit", host.name, "--data", f"app_source={source}")
+    new_version = served_version(host.address)
+    print(
+        f"\ndeploy killed {killed_at:.1f} s in (1 s into npm ci) on {host.name}: meanwhile "
+        f"serving {serving_meanwhile} (old {old_version}), failed probes {failed_meanwhile}, "
+        f"npm ci processes left running on the host: {npm_left}; "
+        f"next run exit {rerun.returncode} in {rerun.seconds:.1f} s, now serving {new_version}"
+    )
+    assert serving_meanwhile == old_version
+    assert failed_meanwhile == []
+    assert rerun.returncode == 0, str(rerun)
+    assert "all probes passed" in rerun.output
+    assert new_version not in (None, old_version)
+    assert healthy(target_of(fleet, host))
+
+    restored = redeploy(fleet, "--limit", host.name)
+    assert restored.returncode == 0, str(restored)
+    assert served_version(host.address) == old_version
+
+
+def test_release_that_fails_its_probes_fails_the_deploy(fleet: Fleet, host, tmp_path: Path):
+    source = app_variant(tmp_path / "app", "crashes at start", crash_at_start)
+    old_version = served_version(host.address)
+    broken = redeploy(fleet, "--limit", host.name, "--data", f"app_source={source}")
+    serving_after = served_version(host.address)
+    failed_after = failed_probes(target_of(fleet, host))
+    print(
+        f"\nbroken release on {host.name}: deploy exit {broken.returncode} in "
+        f"{broken.seconds:.1f} s; afterwards /api/health version = {serving_after} "
+        f"(old {old_version}); failing probes: {failed_after}"
+    )
+    assert broken.returncode != 0
+    assert "probe(s) failed" in broken.output
+    assert "health status (502" in broken.output
+    # Release directories switch `current` before the probes run: the broken release is
+    # what the host runs until the next good deploy.
+    assert serving_after is None
+    assert failed_after
+
+    started = time.monotonic()
+    restored = redeploy(fleet, "--limit", host.name)
+    print(
+        f"redeploy of the previous release: exit {restored.returncode} in "
+        f"{time.monotonic() - started:.1f} s, serving {served_version(host.address)}"
+    )
+    assert restored.returncode == 0, str(restored)
+    assert served_version(host.address) == old_version
