@@ -127,6 +127,12 @@ def _tls(seen: _Seen) -> Diagnosis | None:
     if result is not None and "days_left" in result.detail:
         title = f"TLS certificate expires in {result.detail['days_left']} days (or has expired)"
         fix = "Renew the certificate (nginx_tls_cert_file / nginx_tls_key_file) and redeploy."
+    elif result is not None and result.detail.get("error") == "verify":
+        title = f"TLS certificate of {seen.where} is not trusted: {result.detail.get('reason')}"
+        fix = (
+            "Serve a certificate the clients trust for this name (nginx_tls_cert_file), or "
+            "probe a self-signed sandbox with --insecure / --ca-file."
+        )
     else:
         title = f"TLS handshake with {seen.where} fails"
         fix = (

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.conftest import Fleet, host_ssh
+from tests.e2e.conftest import Fleet, host_ssh, redeploy
 from wsready.diagnose import diagnose
 from wsready.exitstatus import ExitStatus
 from wsready.probes import Target, run_probes
@@ -214,6 +214,32 @@ def test_j_rest_works_but_the_websocket_server_is_not_running(hosts) -> None:
             run_cli(url, "--timeout", "3"), "websocket", "rest-ok-websocket-broken"
         )
         assert diagnosis["title"].startswith("TransportError: websocket error while REST works")
+
+
+def test_wss_with_a_self_signed_certificate_reports_days_left(
+    fleet: Fleet, hosts, tmp_path
+) -> None:
+    """nginx_tls with the generated certificate: trusted through --ca-file, days left shown;
+    without it the TLS layer is named (self-signed, not trusted)."""
+    (_, host), (_, url) = hosts
+    result = redeploy(fleet, "--limit", host.name, "--data", "nginx_tls=true")
+    try:
+        assert result.returncode == 0, result.output[-3000:]
+        ca_file = tmp_path / "sandbox-cert.pem"  # the public certificate only
+        ca_file.write_text(host_ssh(host, "cat /etc/wsready/tls/cert.pem"))
+        wss = f"wss://{host.address}/ws"
+        exit_code, document, _ = run_cli(wss, "--timeout", "3", "--ca-file", str(ca_file))
+        assert exit_code == 0, document["diagnosis"]
+        tls = next(result for result in document["results"] if result["probe"] == "tls")
+        assert tls["ok"] and tls["detail"]["days_left"] > 30
+        print(f"  TLS probe: {tls['text']}")
+        untrusted = run_cli(wss, "--timeout", "3")
+        diagnosis = assert_diagnosed(untrusted, "tls", "tls")
+        assert "self-signed certificate" in diagnosis["title"]
+    finally:
+        back = redeploy(fleet, "--limit", host.name)
+    assert back.returncode == 0, back.output[-3000:]
+    wait_healthy(url)
 
 
 def test_hosts_are_healthy_afterwards(hosts) -> None:

@@ -115,7 +115,7 @@ def certificate(probe: Probe, ctx: RunContext) -> ProbeResult:
             clock,
             False,
             f"certificate not trusted: {error.verify_message}",
-            detail={"error": "verify"},
+            detail={"error": "verify", "reason": error.verify_message},
         )
     except (ssl.SSLError, OSError) as error:
         return finish(
