@@ -163,80 +163,103 @@ def _app_down(seen: _Seen) -> Diagnosis | None:
     return None
 
 
-def _websocket(seen: _Seen) -> Diagnosis | None:
-    """The upgrade did not give 101 (or the 101 did not speak Engine.IO)."""
-    upgrade_failed = seen.failed("upgrade")
-    open_failed = seen.failed("open")
-    if not upgrade_failed and not open_failed:
-        return None
-    rest_works = seen.ok("health")
-    status = seen.status("upgrade")
-    polling_ok = seen.ok("polling")
+def _websocket_evidence(seen: _Seen) -> list[str]:
     evidence = seen.lines("health", "upgrade", "open", "polling")
-    if rest_works:
-        evidence.insert(0, f"{RUNBOOK_SYMPTOM} (the runbook's exact situation)")
     upgrade = seen.get("upgrade")
-    engineio_error = (upgrade.detail.get("engineio_error") if upgrade else None) or {}
     if upgrade is not None and upgrade.detail.get("body"):
         evidence.insert(evidence.index(str(upgrade)) + 1, f"upgrade body: {upgrade.detail['body']}")
-    path = seen.path
+    if seen.ok("health"):
+        evidence.insert(0, f"{RUNBOOK_SYMPTOM} (the runbook's exact situation)")
+    return evidence
 
-    if upgrade_failed and status == 403 and seen.target.origin:
-        return _cors(seen, evidence)
-    polling_status = seen.status("polling")
+
+def _path_mismatch(seen: _Seen, evidence: list[str]) -> Diagnosis | None:
+    """Nothing Socket.IO-like at the path: upgrade 404, polling 404 / not `0{`, or a 101
+    from a WebSocket server that does not speak Engine.IO."""
+    status, polling_status = seen.status("upgrade"), seen.status("polling")
     polling_not_socketio = polling_status == 404 or (
-        polling_status is not None and polling_status < 500 and not polling_ok
+        polling_status is not None and polling_status < 500 and not seen.ok("polling")
     )
-    if open_failed or status == 404 or (upgrade_failed and polling_not_socketio):
-        if open_failed:
-            what = "no Engine.IO open packet after the 101"
-        else:
-            what = f"upgrade {status or seen.error('upgrade')}, polling {polling_status}"
-        return _critical(
-            "websocket path",
-            "socketio-path",
-            f"Socket.IO is not attached at {path} ({what})"
-            + (f" — {RUNBOOK_SYMPTOM}" if rest_works else ""),
-            evidence,
-            f"Runbook issue 3, 'Wrong path configuration': the server's Socket.IO `path` must be "
-            f"'{path}' (app_socketio_path, WS_PATH in the app's environment) and nginx's "
-            f"`location {path}` must proxy to the app. The client's path and the server's must "
-            "match exactly.",
-        )
-    if status is not None and status < 500 and polling_ok:
-        said = (
-            f'Engine.IO error {engineio_error.get("code")} "{engineio_error.get("message")}"'
-            if engineio_error
-            else f"status {status}"
-        )
-        return _critical(
-            "proxy upgrade",
-            "upgrade-headers",
-            f"The proxy does not pass the WebSocket upgrade on {path}: {said} instead of 101, "
-            "while polling reaches Socket.IO",
-            evidence,
-            f"Runbook issue 4, 'Nginx not configured for WebSocket': in `location {path}` set "
-            "`proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; "
-            'proxy_set_header Connection "upgrade";` then `nginx -t && systemctl reload nginx`.',
-        )
-    if rest_works:
+    open_failed = seen.failed("open")
+    if not (open_failed or status == 404 or (seen.failed("upgrade") and polling_not_socketio)):
+        return None
+    if open_failed:
+        what = "no Engine.IO open packet after the 101"
+    else:
+        what = f"upgrade {status or seen.error('upgrade')}, polling {polling_status}"
+    path = seen.path
+    return _critical(
+        "websocket path",
+        "socketio-path",
+        f"Socket.IO is not attached at {path} ({what})"
+        + (f" — {RUNBOOK_SYMPTOM}" if seen.ok("health") else ""),
+        evidence,
+        f"Runbook issue 3, 'Wrong path configuration': the server's Socket.IO `path` must be "
+        f"'{path}' (app_socketio_path, WS_PATH in the app's environment) and nginx's "
+        f"`location {path}` must proxy to the app. The client's path and the server's must "
+        "match exactly.",
+    )
+
+
+def _upgrade_not_passed(seen: _Seen, evidence: list[str]) -> Diagnosis | None:
+    """Polling reaches Socket.IO but the upgrade gets a non-101 answer below 500: the proxy
+    drops `Upgrade`/`Connection` (Engine.IO then says code 3 "Bad request")."""
+    status = seen.status("upgrade")
+    if status is None or status >= 500 or not seen.ok("polling"):
+        return None
+    engineio_error = seen.get("upgrade").detail.get("engineio_error")
+    if engineio_error:
+        said = f'Engine.IO error {engineio_error["code"]} "{engineio_error["message"]}"'
+    else:
+        said = f"status {status}"
+    path = seen.path
+    return _critical(
+        "proxy upgrade",
+        "upgrade-headers",
+        f"The proxy does not pass the WebSocket upgrade on {path}: {said} instead of 101, "
+        "while polling reaches Socket.IO",
+        evidence,
+        f"Runbook issue 4, 'Nginx not configured for WebSocket': in `location {path}` set "
+        "`proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; "
+        'proxy_set_header Connection "upgrade";` then `nginx -t && systemctl reload nginx`.',
+    )
+
+
+def _websocket_server_down(seen: _Seen, evidence: list[str]) -> Diagnosis:
+    """The runbook's own case when REST works: nothing serves the upgrade at the path."""
+    path = seen.path
+    if not seen.ok("health"):
         return _critical(
             "websocket",
-            "rest-ok-websocket-broken",
-            f"{RUNBOOK_SYMPTOM}: the WebSocket server is not running at {path}",
+            "websocket-broken",
+            f"WebSocket upgrade on {path} fails and REST is not healthy either",
             evidence,
-            f"The runbook's diagnosis, 'WebSocket server not running': REST is served but "
-            f"nothing answers the upgrade on {path}. Check that the Socket.IO server is started "
-            f"and attached to the HTTP server at path '{path}' (runbook issues 1–2), that "
-            f"nginx's `location {path}` proxies to it, then test the 101 with the runbook's "
-            "curl and `wscat`.",
+            FIX_APP_DOWN,
         )
     return _critical(
         "websocket",
-        "websocket-broken",
-        f"WebSocket upgrade on {path} fails and REST is not healthy either",
+        "rest-ok-websocket-broken",
+        f"{RUNBOOK_SYMPTOM}: the WebSocket server is not running at {path}",
         evidence,
-        FIX_APP_DOWN,
+        f"The runbook's diagnosis, 'WebSocket server not running': REST is served but "
+        f"nothing answers the upgrade on {path}. Check that the Socket.IO server is started "
+        f"and attached to the HTTP server at path '{path}' (runbook issues 1–2), that "
+        f"nginx's `location {path}` proxies to it, then test the 101 with the runbook's "
+        "curl and `wscat`.",
+    )
+
+
+def _websocket(seen: _Seen) -> Diagnosis | None:
+    """The upgrade did not give 101 (or the 101 did not speak Engine.IO)."""
+    if not seen.failed("upgrade") and not seen.failed("open"):
+        return None
+    evidence = _websocket_evidence(seen)
+    if seen.status("upgrade") == 403 and seen.target.origin:
+        return _cors(seen, evidence)
+    return (
+        _path_mismatch(seen, evidence)
+        or _upgrade_not_passed(seen, evidence)
+        or _websocket_server_down(seen, evidence)
     )
 
 
