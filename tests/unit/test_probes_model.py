@@ -86,3 +86,18 @@ def test_result_reads_like_a_gatus_condition() -> None:
 def test_run_probes_refuses_a_bad_timeout(timeout) -> None:
     with pytest.raises(ConfigError, match="timeout_s"):
         run_probes(Target("http://127.0.0.1"), timeout_s=timeout)
+
+
+def test_a_probe_that_raises_is_reported_without_the_token(monkeypatch) -> None:
+    from wsready.probes import runner
+
+    def explode(probe, ctx):
+        raise RuntimeError(f"server said Bearer {ctx.target.token}")
+
+    monkeypatch.setitem(runner.RUNNERS, "dns", explode)
+    results = run_probes(Target("http://127.0.0.1", token=SECRET), timeout_s=1)
+    dns = results[0]
+    assert not dns.ok and not dns.skipped
+    assert dns.actual == "probe error: RuntimeError: server said Bearer [token redacted]"
+    assert all(result.skipped for result in results[1:])
+    assert SECRET not in repr(results)

@@ -157,11 +157,11 @@ def socketio_connect(probe: Probe, ctx: RunContext) -> ProbeResult:
     """CONNECT to namespace "/" with the auth payload → `40{"sid"}` or `44{"message"}`."""
     clock = Clock()
     ws = ctx.websocket
-    ws.send(connect_packet(ctx.target.token))
     deadline = time.monotonic() + probe.timeout_s
     sent_token = ctx.target.token is not None
     detail: dict[str, Any] = {"token_sent": sent_token}
     try:
+        ws.send(connect_packet(ctx.target.token))
         while True:
             text = _receive(ctx, deadline)
             if text == EIO_PING:
