@@ -211,6 +211,28 @@ def test_removed_firewall_rule_fails_the_probe_and_next_deploy_restores_it(fleet
     assert all(r.ok or r.skipped for r in run_probes(target, timeout_s=5))
 
 
+def test_failing_probes_fail_the_deploy_with_the_actual_value(fleet: Fleet) -> None:
+    host = fleet.hosts[1]
+    result = redeploy(
+        fleet,
+        "--limit",
+        host.name,
+        "--data",
+        'firewall_allow_cidrs=["192.0.2.0/24"]',  # nobody here: the probes time out
+        "--data",
+        "verify_retries=0",
+        "--data",
+        "verify_timeout_s=2",
+    )
+    try:
+        assert result.returncode != 0, result.output
+        assert re.search(r"FAIL +tcp connect \(.+\) succeeds", result.output), result.output
+        assert f"{host.name}: " in result.output and "probe(s) failed" in result.output
+    finally:
+        restored = redeploy(fleet, "--limit", host.name)
+    assert restored.returncode == 0, restored.output
+
+
 # --- nginx safety -------------------------------------------------------------------------
 
 
