@@ -37,6 +37,7 @@ MONITOR_GROUP = targets.MONITORS_GROUP
 MONITOR_USER = "wsready-monitor"
 MONITOR_DIR = "/opt/wsready-monitor"
 SOURCE_DIR = f"{MONITOR_DIR}/src"
+WHEEL_DIR = f"{MONITOR_DIR}/wheels"
 VENV = f"{MONITOR_DIR}/venv"
 CONFIG_DIR = "/etc/wsready-monitor"
 TARGETS_FILE = f"{CONFIG_DIR}/targets.py"
@@ -135,27 +136,46 @@ def _upload_source() -> list:
     return changes
 
 
-def _pip_install(data: dict, source_changes: list) -> None:
+def _upload_wheelhouse(data: dict) -> list:
+    if not data["monitor_wheelhouse"]:
+        return []
+    return [
+        files.sync(
+            name="Upload the wheelhouse (the monitor host reaches no package index).",
+            src=data["monitor_wheelhouse"],
+            dest=WHEEL_DIR,
+            delete=True,
+        )
+    ]
+
+
+def pip_options(data: dict, has_system_ca: bool) -> list[str]:
+    """Where pip gets packages: the uploaded wheelhouse, or the index through proxy_url."""
+    options = ["--quiet", "--disable-pip-version-check", "--no-cache-dir"]
+    if data["monitor_wheelhouse"]:
+        return [*options, "--no-index", "--find-links", WHEEL_DIR]
+    if data["proxy_url"]:
+        options += ["--proxy", data["proxy_url"]]
+    if has_system_ca:
+        options += ["--cert", SYSTEM_CA_BUNDLE]
+    return options
+
+
+def _pip_install(data: dict, changes: list) -> None:
     venv_exists = host.get_fact(File, path=f"{VENV}/bin/python")
     if not venv_exists:
         server.shell(name="Create the monitor's virtualenv.", commands=[f"python3 -m venv {VENV}"])
-    options = ["--quiet", "--disable-pip-version-check", "--no-cache-dir"]
-    if data["proxy_url"]:
-        options += ["--proxy", data["proxy_url"]]
-    if host.get_fact(File, path=SYSTEM_CA_BUNDLE):
-        options += ["--cert", SYSTEM_CA_BUNDLE]
-    command = f"{VENV}/bin/pip install {shlex.join(options)} {SOURCE_DIR}"
-    if venv_exists:
-        server.shell(
-            name="Install wsready and its pinned dependencies into the virtualenv.",
-            commands=[command],
-            _if=any_changed(*source_changes),
-        )
-    else:
-        server.shell(
-            name="Install wsready and its pinned dependencies into the new virtualenv.",
-            commands=[command],
-        )
+    options = shlex.join(pip_options(data, bool(host.get_fact(File, path=SYSTEM_CA_BUNDLE))))
+    # The version does not change with every edit: reinstall the package itself, always.
+    commands = [
+        f"{VENV}/bin/pip install {options} {SOURCE_DIR}",
+        f"{VENV}/bin/pip install {options} --no-deps --force-reinstall {SOURCE_DIR}",
+    ]
+    server.shell(
+        name="Install wsready and its pinned dependencies into the virtualenv.",
+        commands=commands,
+        _if=None if not venv_exists else any_changed(*changes),
+    )
 
 
 @deploy("Install the fleet monitor")
@@ -177,7 +197,7 @@ def install_monitor() -> None:
         home=f"/var/lib/{STATE_DIRECTORY}",
         create_home=False,
     )
-    _pip_install(data, _upload_source())
+    _pip_install(data, _upload_source() + _upload_wheelhouse(data))
 
     files.directory(
         name="Create the monitor's configuration directory.",
@@ -212,7 +232,7 @@ def install_monitor() -> None:
         mode="0775",
     )
     context = {
-        "user": MONITOR_USER,
+        "monitor_user": MONITOR_USER,
         "venv": VENV,
         "env_file": ENV_FILE,
         "targets_file": TARGETS_FILE,

@@ -49,6 +49,15 @@ def _token_file(key: str, value: Any, _data: Data) -> None:
         raise ConfigError(key, value, "must be the path of an existing local file")
 
 
+def _wheelhouse(key: str, value: Any, _data: Data) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or not Path(value).is_dir():
+        raise ConfigError(key, value, "must be the path of an existing local directory of wheels")
+    if not any(Path(value).glob("*.whl")):
+        raise ConfigError(key, value, "holds no .whl files (make it with `pip wheel -w DIR`)")
+
+
 def _prometheus_file(key: str, value: Any, _data: Data) -> None:
     if not isinstance(value, str) or not value.startswith("/") or not value.endswith(".prom"):
         raise ConfigError(key, value, "must be an absolute path ending in .prom")
@@ -60,5 +69,6 @@ CHECKS: dict[str, Callable[[str, Any, Data], None]] = {
     "monitor_alert_webhook": _webhook,
     "monitor_token_env": _token_env,
     "monitor_token_file": _token_file,
+    "monitor_wheelhouse": _wheelhouse,
     "monitor_prometheus_file": _prometheus_file,
 }

@@ -101,5 +101,9 @@ monitor_alert_webhook = None  # URL POSTed a JSON message when a target changes 
 # a local file holding it. It lands only in a 0600 root file that systemd gives the service.
 monitor_token_env = None
 monitor_token_file = None
+# Local directory of wheels for wsready and its dependencies, for monitor hosts that reach no
+# package index: `pip wheel -w DIR 'setuptools>=68' /path/to/wsready`. It is uploaded and pip
+# installs with --no-index from it. None: pip installs from the index through proxy_url.
+monitor_wheelhouse = None
 # node_exporter textfile collector file, written atomically after every run.
 monitor_prometheus_file = "/var/lib/node_exporter/textfile/wsready.prom"

@@ -30,6 +30,10 @@ def test_monitor_defaults_are_valid() -> None:
         ({"monitor_token_file": "/nonexistent/t"}, "monitor_token_file = '/nonexistent/t'"),
         ({"monitor_prometheus_file": "wsready.prom"}, "must be an absolute path ending in .prom"),
         ({"monitor_intervall_s": 60}, "did you mean monitor_interval_s?"),
+        (
+            {"monitor_wheelhouse": "/nonexistent/wheels"},
+            "monitor_wheelhouse = '/nonexistent/wheels'",
+        ),
     ],
 )
 def test_bad_monitor_data_is_refused(data: dict, message: str) -> None:
@@ -44,6 +48,12 @@ def test_token_env_and_file_together_are_refused(tmp_path: Path) -> None:
     assert found == [
         "monitor_token_env = 'TOKEN': set monitor_token_env or monitor_token_file, not both"
     ]
+
+
+def test_wheelhouse_without_wheels_is_refused(tmp_path: Path) -> None:
+    found = errors(monitor_wheelhouse=str(tmp_path))
+    why = "holds no .whl files (make it with `pip wheel -w DIR`)"
+    assert found == [f"monitor_wheelhouse = {str(tmp_path)!r}: {why}"]
 
 
 def test_rendered_targets_file_checks_the_same_urls(tmp_path: Path) -> None:
