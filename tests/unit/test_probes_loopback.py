@@ -115,7 +115,7 @@ def serve(answer, context: ssl.SSLContext | None = None) -> Iterator[str]:
     if context is not None:
         server.socket = context.wrap_socket(server.socket, server_side=True)
         scheme = "https"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield f"{scheme}://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
