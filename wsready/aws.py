@@ -42,13 +42,13 @@ class AwsError(RuntimeError):
 
 
 @contextlib.contextmanager
-def aws_errors(action: str) -> Iterator[None]:
+def aws_errors(action: str, region_hint: str = "aws_region (--region)") -> Iterator[None]:
     """Turn botocore exceptions raised while doing `action` into `AwsError`."""
     try:
         yield
     except NoRegionError:
         raise AwsError(
-            f"{action}: no AWS region configured; set aws_region (--region), "
+            f"{action}: no AWS region configured; set {region_hint}, "
             "AWS_REGION / AWS_DEFAULT_REGION, or a region in the AWS profile"
         ) from None
     except (NoCredentialsError, PartialCredentialsError):
@@ -69,9 +69,15 @@ def aws_errors(action: str) -> Iterator[None]:
         raise AwsError(f"{action}: {error}") from None
 
 
-def ec2_client(region: str | None = None, endpoint_url: str | None = None) -> Any:
-    """An EC2 client with standard retries; region None = boto3's own chain."""
-    with aws_errors("creating the EC2 client"):
+def ec2_client(
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    region_hint: str = "aws_region (--region)",
+) -> Any:
+    """An EC2 client with standard retries; region None = boto3's own chain.
+
+    `region_hint` names the setting to suggest when no region is found."""
+    with aws_errors("creating the EC2 client", region_hint):
         session = boto3.session.Session(region_name=region)
         return session.client("ec2", endpoint_url=endpoint_url, config=RETRY_CONFIG)
 

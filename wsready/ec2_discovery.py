@@ -82,7 +82,8 @@ def discover(client: Any, settings: DiscoverySettings) -> Discovery:
 
 def discover_from_env(env: Mapping[str, str] | None = None) -> Discovery:
     settings = DiscoverySettings.from_env(env)
-    return discover(aws.ec2_client(settings.region, settings.endpoint_url), settings)
+    client = aws.ec2_client(settings.region, settings.endpoint_url, f"{ENV_PREFIX}REGION")
+    return discover(client, settings)
 
 
 def group_name(role: str) -> str:
