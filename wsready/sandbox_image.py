@@ -177,7 +177,7 @@ def _ensure_key(directory: Path) -> Path:
 
 def _build(tarball: Path, pub: str, mirrors: AptMirrors, log) -> None:
     started = time.monotonic()
-    log(f"Building the sandbox image from {mirrors.debian} (takes about a minute)...")
+    log(f"Building the sandbox image from {mirrors.debian} (about a minute on an idle machine)...")
     sandbox_state.STATE_ROOT.mkdir(parents=True, exist_ok=True)
     build_dir = Path(tempfile.mkdtemp(prefix=".build-", dir=sandbox_state.STATE_ROOT))
     partial = tarball.with_name(tarball.name + ".partial")
@@ -201,20 +201,39 @@ def _build(tarball: Path, pub: str, mirrors: AptMirrors, log) -> None:
     log(f"Sandbox image ready in {time.monotonic() - started:.0f}s ({size_mb:.0f} MB): {tarball}")
 
 
+class DebootstrapProgress:
+    """Which debootstrap `I:` lines to show: each new phase, then one every `every_s`."""
+
+    def __init__(self, every_s: float = 5.0) -> None:
+        self.every_s = every_s
+        self.phases: set[str] = set()
+        self.last_shown: float | None = None
+
+    def show(self, line: str, now: float) -> str | None:
+        words = line.split()
+        if len(words) < 2 or words[0] != "I:":
+            return None
+        new_phase = words[1] not in self.phases
+        if not new_phase and self.last_shown is not None and now - self.last_shown < self.every_s:
+            return None
+        self.phases.add(words[1])
+        self.last_shown = now
+        return " ".join(words[1:])
+
+
 def _debootstrap(root: Path, mirror: str, log, started: float) -> None:
-    """Run debootstrap, printing one line per phase (Retrieving, Extracting, ...)."""
+    """Run debootstrap, printing each new phase and, within a phase, a line every 5 seconds."""
     cmd = ["debootstrap", "--variant=minbase", f"--include={PACKAGES}", SUITE, str(root), mirror]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
-    seen: set[str] = set()
+    progress = DebootstrapProgress()
     tail: list[str] = []
     try:
         for line in proc.stdout:
             tail = [*tail[-20:], line.rstrip()]
-            words = line.split()
-            if len(words) >= 2 and words[0] == "I:" and words[1] not in seen:
-                seen.add(words[1])
-                log(f"  [{time.monotonic() - started:4.0f}s] debootstrap: {words[1].lower()}")
+            now = time.monotonic()
+            if shown := progress.show(line, now):
+                log(f"  [{now - started:4.0f}s] {shown}")
     except BaseException:
         proc.terminate()  # interrupted: let it stop before its tree is removed
         proc.wait()

@@ -59,3 +59,24 @@ def test_sources_list_for_the_image_has_updates_and_security():
 def test_cache_dir_follows_xdg_cache_home(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert sandbox_image.cache_dir() == tmp_path / "wsready"
+
+
+def test_debootstrap_progress_shows_new_phases_and_a_line_every_few_seconds():
+    progress = sandbox_image.DebootstrapProgress(every_s=5)
+    lines = [
+        (0.0, "I: Retrieving InRelease"),
+        (0.1, "I: Checking Release signature"),
+        (1.0, "I: Retrieving libc6 2.36-9"),  # same phase, too soon
+        (2.0, "W: some warning"),  # not progress
+        (6.5, "I: Retrieving systemd 252.36-1"),  # same phase, 5 s later
+        (6.6, "I: Extracting base-files..."),
+    ]
+    shown = [progress.show(text, now) for now, text in lines]
+    assert shown == [
+        "Retrieving InRelease",
+        "Checking Release signature",
+        None,
+        None,
+        "Retrieving systemd 252.36-1",
+        "Extracting base-files...",
+    ]
