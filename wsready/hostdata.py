@@ -31,6 +31,8 @@ OUR_PREFIXES = (
 )  # fmt: skip
 
 WORLD = ("0.0.0.0/0", "::/0")
+HIDDEN = "<hidden>"  # shown instead of a value that may be a secret
+SECRET_WORDS = ("secret", "token", "password", "passwd")
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 _APP_NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 _USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
@@ -225,7 +227,8 @@ def _app_env(key: str, value: Any, _data: Data) -> None:
         if not isinstance(name, str) or not _ENV_NAME.match(name):
             raise ConfigError(f"{key}[{name!r}]", name, "is not a valid environment name")
         if not isinstance(item, str) or "\n" in item:
-            raise ConfigError(f"{key}[{name!r}]", item, "must be a one-line string")
+            # Environment values often are secrets: never echo them.
+            raise ConfigError(f"{key}[{name!r}]", HIDDEN, "must be a one-line string")
 
 
 def _app_jwt_secret(key: str, value: Any, data: Data) -> None:
@@ -233,7 +236,7 @@ def _app_jwt_secret(key: str, value: Any, data: Data) -> None:
         return
     # The value is a secret: name it in the error, never echo it.
     if not isinstance(value, str) or len(value) < 32:
-        shown = None if value is None else "<hidden>"
+        shown = None if value is None else HIDDEN
         raise ConfigError(
             key, shown, 'must be a secret of at least 32 characters when app_auth = "jwt"'
         )

@@ -131,6 +131,18 @@ def test_jwt_secret_is_never_echoed() -> None:
     assert message.startswith("app_jwt_secret = '<hidden>': ")
 
 
+def test_secret_looking_typo_is_not_echoed() -> None:
+    (message,) = _errors_for({"app_jwt_secert": "do-not-print-me"})
+    assert "do-not-print-me" not in message
+    assert message.startswith("app_jwt_secert = '<hidden>': ")
+    assert "did you mean app_jwt_secret?" in message
+
+
+def test_app_env_values_are_not_echoed() -> None:
+    (message,) = _errors_for({"app_env": {"API_KEY": "line1\nline2-secret"}})
+    assert "secret" not in message and message.startswith("app_env['API_KEY'] = '<hidden>'")
+
+
 def test_ssh_from_world_allowed_when_explicit() -> None:
     assert _errors_for({"sg_ssh_cidrs": ["0.0.0.0/0"], "sg_allow_ssh_from_world": True}) == []
 
