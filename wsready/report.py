@@ -82,8 +82,9 @@ def to_table(report: CheckReport) -> str:
     for outcome in report.outcomes:
         counts[outcome.status.name] = counts.get(outcome.status.name, 0) + 1
     tally = ", ".join(f"{count} {name}" for name, count in sorted(counts.items()))
+    plural = "" if len(report.outcomes) == 1 else "s"
     lines.append(
-        f"{report.status.name}: {len(report.outcomes)} targets ({tally}) in "
+        f"{report.status.name}: {len(report.outcomes)} target{plural} ({tally}) in "
         f"{report.duration_s:.2f}s"
     )
     return "\n".join(lines)
