@@ -428,7 +428,9 @@ def _unknown_keys(data: Data, known: set[str]) -> list[ConfigError]:
             continue
         close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]}?" if close else ""
-        errors.append(ConfigError(key, data[key], f"is not a wsready data key (see all.py){hint}"))
+        names = key + " " + " ".join(close)  # a misspelt secret key still holds a secret
+        shown = HIDDEN if any(word in names for word in SECRET_WORDS) else data[key]
+        errors.append(ConfigError(key, shown, f"is not a wsready data key (see all.py){hint}"))
     return errors
 
 
