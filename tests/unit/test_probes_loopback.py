@@ -362,3 +362,13 @@ def test_tls_days_left(days: int, state: str, verify: bool) -> None:
             assert _by_name(results)["health"].ok
     finally:
         next(server, None)
+
+
+def test_cli_slow_health_is_a_warning(app: NodeApp, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("WSR_TEST_TOKEN", TOKEN)
+    argv = [app.url, "--token-env", "WSR_TEST_TOKEN", "--warn-latency", "0.000001"]
+    code = main(["diagnose", *argv])
+    out = capsys.readouterr().out
+    assert code == ExitStatus.WARNING
+    assert "Broken layer: http — Degraded: health 200" in out
+    assert "Status: WARNING (1)" in out

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from wsready import targets, validate
 from wsready.diagnose import Diagnosis, diagnose
 from wsready.exitstatus import ExitStatus
-from wsready.probes import ProbeResult, Target, run_probes
+from wsready.probes import ProbeResult, Target, Thresholds, run_probes
 from wsready.validate import ConfigError
 
 
@@ -45,6 +45,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--insecure", action="store_true", help="do not verify TLS certificates (self-signed)"
     )
     parser.add_argument("--ca-file", metavar="FILE", help="CA bundle to verify TLS with")
+    parser.add_argument(
+        "--warn-latency", type=float, default=1.0, metavar="S", help="slow /api/health (1.0)"
+    )
+    parser.add_argument(
+        "--tls-warn-days", type=int, default=21, metavar="N", help="certificate WARNING (21)"
+    )
+    parser.add_argument(
+        "--tls-crit-days", type=int, default=7, metavar="N", help="certificate CRITICAL (7)"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -105,13 +114,23 @@ def to_json(target: Target, results: Sequence[ProbeResult], diagnosis: Diagnosis
     return target.redact(json.dumps(document, indent=2, default=str))
 
 
+def build_thresholds(args: argparse.Namespace) -> Thresholds:
+    validate.positive_number("--warn-latency", args.warn_latency)
+    if args.tls_crit_days < 0:
+        raise ConfigError("--tls-crit-days", args.tls_crit_days, "must be 0 or more")
+    if args.tls_warn_days < args.tls_crit_days:
+        raise ConfigError("--tls-warn-days", args.tls_warn_days, "must be >= --tls-crit-days")
+    return Thresholds(args.warn_latency, args.tls_warn_days, args.tls_crit_days)
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         target = build_target(args)
+        thresholds = build_thresholds(args)
     except ConfigError as error:
         print(f"wsready diagnose: error: {error}", file=sys.stderr)
         return ExitStatus.UNKNOWN
-    results = run_probes(target, timeout_s=args.timeout, idle=args.idle)
+    results = run_probes(target, timeout_s=args.timeout, idle=args.idle, thresholds=thresholds)
     diagnosis = diagnose(target, results)
     if args.json:
         print(to_json(target, results, diagnosis))
