@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 
 import pytest
 
@@ -134,3 +135,32 @@ def test_unreachable_host_is_reported_not_raised():
     assert not report.ready
     assert report.findings[0].check == "ssh" and not report.findings[0].ok
     assert report.findings[0].detail.startswith("(local user)@127.0.0.1: ")
+
+
+def test_cli_reports_every_host_in_inventory_order_and_exits_2(tmp_path):
+    ports = []
+    for _ in range(2):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+    inventory = tmp_path / "inv.py"
+    inventory.write_text(
+        "web = [\n"
+        + "".join(
+            f"    ('web{n}', {{'ssh_hostname': '127.0.0.1', 'ssh_port': {port}}}),\n"
+            for n, port in enumerate(ports, 1)
+        )
+        + "]\n"
+    )
+
+    result = subprocess.run(
+        ["wsready", "onboard", "--inventory", str(inventory)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 2
+    headers = [line for line in result.stdout.splitlines() if not line.startswith(" ")]
+    assert headers == ["web1: NOT READY", "web2: NOT READY"]
+    assert "next:" not in result.stdout

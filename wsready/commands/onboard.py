@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 from wsready import onboard
 from wsready.exitstatus import ExitStatus
 
 DEFAULT_INVENTORY = "inventory/ec2.py"
+PARALLEL_HOSTS = 8  # hosts checked at once (each holds one SSH connection)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,14 +38,13 @@ def run(args: argparse.Namespace) -> int:
     except onboard.InventoryError as error:
         print(f"wsready onboard: {error}", file=sys.stderr)
         return ExitStatus.UNKNOWN
-    reports = []
-    for name, data in hosts:
-        report = onboard.onboard_host(name, data)
-        reports.append(report)
-        if not args.json:
-            _print(report, args.inventory)
+    with ThreadPoolExecutor(max_workers=PARALLEL_HOSTS) as pool:
+        reports = list(pool.map(lambda host: onboard.onboard_host(*host), hosts))
     if args.json:
         print(json.dumps([_as_dict(report, args.inventory) for report in reports], indent=2))
+    else:
+        for report in reports:
+            _print(report, args.inventory)
     return ExitStatus.OK if all(report.ready for report in reports) else ExitStatus.CRITICAL
 
 
