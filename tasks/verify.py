@@ -40,9 +40,16 @@ def target_for(data, host_name: str) -> Target:
         token=os.environ.get(token_env) if token_env else None,
         origin=origins[0] if origins else None,
         name=host_name,
-        # A self-signed sandbox certificate cannot be verified; a given one must be.
-        tls_verify=bool(data.get("nginx_tls_cert_file")),
+        tls_verify=_tls_verify(data),
     )
+
+
+def _tls_verify(data) -> bool | str:
+    """A given certificate is verified (with verify_tls_ca_file when set); a pair generated
+    on the host is self-signed and cannot be."""
+    if not data.get("nginx_tls_cert_file"):
+        return False
+    return data.get("verify_tls_ca_file") or True
 
 
 def failures(results: list[ProbeResult]) -> list[ProbeResult]:

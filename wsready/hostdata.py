@@ -350,6 +350,20 @@ def _verify_timeout_s(key: str, value: Any, _data: Data) -> None:
         raise ConfigError(key, value, "must be at most 300 seconds")
 
 
+def _local_dir(key: str, value: Any, _data: Data) -> None:
+    if not isinstance(value, str) or not Path(value).is_dir():
+        raise ConfigError(key, value, "must be the path of an existing local directory")
+
+
+def _monitor_targets(key: str, value: Any, _data: Data) -> None:
+    if value is None:
+        return
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not value:
+        raise ConfigError(key, value, "must be None or a non-empty list of URLs")
+    for index, item in enumerate(value):
+        check.url(f"{key}[{index}]", item, schemes=("http", "https", "ws", "wss"))
+
+
 def _verify_retries(key: str, value: Any, _data: Data) -> None:
     _integer(key, value, 0, 20)
 
@@ -416,6 +430,16 @@ CHECKS: dict[str, Check] = {
     "verify_token_env": _optional(
         _pattern(_ENV_NAME, "must be the name of an environment variable")
     ),
+    "verify_tls_ca_file": _optional(_local_file),
+    "monitor_interval_s": lambda key, value, _data: _integer(key, value, 10, 86400) and None,
+    "monitor_targets": _monitor_targets,
+    "monitor_alert_webhook": _optional(_http_url),
+    "monitor_token_env": _optional(
+        _pattern(_ENV_NAME, "must be the name of an environment variable")
+    ),
+    "monitor_token_file": _optional(_local_file),
+    "monitor_wheelhouse": _optional(_local_dir),
+    "monitor_prometheus_file": _absolute_path,
 }
 
 CHECKS.update(monitor_data.CHECKS)  # the fleet monitor's keys (tasks/monitor.py)

@@ -102,6 +102,11 @@ BAD = [
     ({"nginx_extra_directives": "gzip on;"}, "nginx_extra_directives", "'gzip on;'"),
     ({"nginx_tls": True, "nginx_tls_port": 80}, "nginx_tls_port", "80"),
     ({"nginx_listen_prot": 8080}, "nginx_listen_prot", "8080"),
+    ({"verify_tls_ca_file": "/nonexistent/ca.pem"}, "verify_tls_ca_file", "'/nonexistent/ca.pem'"),
+    ({"monitor_interval_s": 5}, "monitor_interval_s", "5"),
+    ({"monitor_targets": ["10.0.1.5"]}, "monitor_targets[0]", "'10.0.1.5'"),
+    ({"monitor_wheelhouse": "/nonexistent/wheels"}, "monitor_wheelhouse", "'/nonexistent/wheels'"),
+    ({"monitor_prometheus_file": "wsready.prom"}, "monitor_prometheus_file", "'wsready.prom'"),
 ]
 
 

@@ -16,6 +16,9 @@ def test_target_uses_verify_address_port_and_tls() -> None:
     assert target_for(data, "h").url == "http://10.200.1.2:80"
     tls = target_for({**data, "nginx_tls": True}, "h")
     assert tls.url == "https://10.200.1.2:443" and tls.tls_verify is False
+    given = {**data, "nginx_tls": True, "nginx_tls_cert_file": "/c.pem"}
+    assert target_for(given, "h").tls_verify is True
+    assert target_for({**given, "verify_tls_ca_file": "/ca.pem"}, "h").tls_verify == "/ca.pem"
 
 
 def test_retries_until_ok_with_backoff() -> None:
