@@ -213,3 +213,27 @@ def test_check_the_sandbox_fleet_from_its_inventory(fleet) -> None:  # noqa: ANN
     for target in report["targets"]:
         assert target["url"].startswith("http://10.200.")
         assert {p["probe"]: p["ok"] for p in target["probes"]}["upgrade"] is True
+
+
+@pytest.mark.e2e
+def test_check_names_the_broken_host_and_layer_in_the_sandbox_fleet(fleet) -> None:  # noqa: ANN001
+    """Stop the app on one host: that host is CRITICAL at layer `app` (502), the other OK."""
+    from tests.e2e.conftest import host_ssh
+
+    broken, healthy = fleet.hosts[1], fleet.hosts[0]
+    host_ssh(broken, "systemctl stop wsready-app")
+    try:
+        result = wsready_check("--inventory", str(fleet.inventory), "--json", "--retries", "0")
+        report = json.loads(result.stdout)
+        assert result.returncode == 2, result.stdout + result.stderr
+        by_name = {target["target"]: target for target in report["targets"]}
+        assert by_name[healthy.name]["status"] == "OK"
+        assert by_name[broken.name]["status"] == "CRITICAL"
+        assert by_name[broken.name]["diagnosis"]["layer"] == "app"
+        assert "502" in by_name[broken.name]["diagnosis"]["title"]
+    finally:
+        host_ssh(broken, "systemctl start wsready-app")
+    deadline = time.monotonic() + 30
+    while wsready_check("--inventory", str(fleet.inventory)).returncode != 0:
+        assert time.monotonic() < deadline, "the fleet did not come back after restarting the app"
+        time.sleep(1)
