@@ -1,9 +1,11 @@
 """nginx in front of the app: `/ws/` with WebSocket upgrade headers, `/api/` and `/` to REST.
 
 Safety: the rendered site is uploaded aside (`CANDIDATE`), tested with `nginx -t` inside a
-copy of /etc/nginx, and only then renamed into place and reloaded. A config nginx refuses
-never becomes active: the deploy fails with nginx's own message and the old config keeps
-serving. Reloads happen only when something nginx reads has changed.
+copy of /etc/nginx, and only then renamed into place and reloaded (files/nginx/
+activate-config.sh, one command on the host). A config nginx refuses never becomes active:
+the deploy fails with nginx's own message and the old config keeps serving. `STAMP` records
+the config nginx has loaded, so a run killed between rename and reload is finished by the
+next. Reloads happen only when something nginx reads has changed.
 
 TLS (`nginx_tls`): the certificate and key from `nginx_tls_cert_file`/`nginx_tls_key_file`
 are uploaded (0600), or a self-signed pair for the host address is generated on the host.
@@ -21,7 +23,7 @@ from urllib.parse import urlsplit
 from pyinfra import host
 from pyinfra.api import deploy, operation
 from pyinfra.api.util import get_template
-from pyinfra.facts.files import File, Sha256File
+from pyinfra.facts.files import File, FileContents, Sha256File
 from pyinfra.facts.server import Which
 from pyinfra.operations import apt, dnf, files, server, systemd
 from pyinfra.operations.util import any_changed
@@ -31,6 +33,7 @@ TEMPLATE = ROOT / "files" / "nginx" / "wsready.conf.j2"
 ACTIVATE_SCRIPT = ROOT / "files" / "nginx" / "activate-config.sh"
 
 CANDIDATE = "/etc/wsready/nginx/wsready.conf"
+STAMP = "/etc/wsready/nginx/loaded.sha256"
 LIVE = "/etc/nginx/conf.d/wsready.conf"
 ACTIVATE = "/usr/local/sbin/wsready-nginx-activate"
 TLS_DIR = "/etc/wsready/tls"
@@ -84,12 +87,14 @@ def render_site(data) -> str:
 
 
 @operation()
-def activate_config(candidate: str, live: str, expected_sha256: str, activate: str):
-    """Test `candidate` with nginx -t and rename it over `live`, unless live already matches."""
-    if host.get_fact(Sha256File, path=live) == expected_sha256:
-        host.noop(f"{live} already holds this config")
+def activate_config(candidate: str, live: str, stamp: str, expected_sha256: str, activate: str):
+    """Test `candidate` with nginx -t, rename it over `live` and reload nginx, unless `live`
+    already holds it and nginx has loaded it (`stamp`)."""
+    loaded = host.get_fact(FileContents, path=stamp) or []
+    if host.get_fact(Sha256File, path=live) == expected_sha256 and loaded == [expected_sha256]:
+        host.noop(f"{live} already holds this config and nginx has loaded it")
         return
-    yield f"{activate} {candidate} {live}"
+    yield f"{activate} {candidate} {live} {stamp}"
 
 
 def _install_nginx() -> None:
@@ -131,6 +136,8 @@ def _tls_files(address: str):
     )
     cert_file, key_file = host.data.nginx_tls_cert_file, host.data.nginx_tls_key_file
     if cert_file:
+        # Relative paths mean the directory pyinfra runs in, as in the preflight check.
+        cert_file, key_file = str(Path(cert_file).resolve()), str(Path(key_file).resolve())
         return [
             files.put(
                 name="Upload the TLS certificate (0600).",
@@ -214,17 +221,16 @@ def configure_nginx() -> None:
         **context,
     )
     rendered = render_site(data.dict())
-    changes.append(
-        activate_config(
-            name="Test the candidate config with nginx -t, then make it the active site.",
-            candidate=CANDIDATE,
-            live=LIVE,
-            expected_sha256=hashlib.sha256(rendered.encode()).hexdigest(),
-            activate=ACTIVATE,
-        )
+    activate_config(
+        name="Test the candidate config with nginx -t, then make it the active site.",
+        candidate=CANDIDATE,
+        live=LIVE,
+        stamp=STAMP,
+        expected_sha256=hashlib.sha256(rendered.encode()).hexdigest(),
+        activate=ACTIVATE,
     )
     systemd.service(
-        name="Reload nginx because its config changed.",
+        name="Reload nginx because the default site or the TLS files changed.",
         service="nginx",
         running=True,
         reloaded=True,

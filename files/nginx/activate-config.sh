@@ -1,14 +1,17 @@
 #!/bin/sh
-# Usage: wsready-nginx-activate CANDIDATE LIVE
+# Usage: wsready-nginx-activate CANDIDATE LIVE STAMP
 #
 # Installed by wsready (tasks/nginx.py). Tests CANDIDATE with `nginx -t` inside a copy of
 # /etc/nginx in which it already replaces LIVE; only when nginx accepts it is it moved into
-# place (atomic rename). When nginx refuses it, LIVE and the running nginx are untouched and
-# nginx's own message is printed, with the paths it would have in /etc/nginx.
+# place (atomic rename) and nginx reloaded. When nginx refuses it, LIVE and the running nginx
+# are untouched and nginx's own message is printed, with the paths it would have in
+# /etc/nginx. STAMP receives the sha256 of LIVE only once nginx has loaded it, so a run
+# interrupted before the reload is completed by the next one.
 set -eu
 
 candidate=$1
 live=$2
+stamp=$3
 conf_root=/etc/nginx
 
 work=$(mktemp -d /tmp/wsready-nginx-test.XXXXXX)
@@ -45,4 +48,7 @@ if ! output=$(nginx -t 2>&1); then
     exit 1
 fi
 rm -f "$live.wsready-previous"
-echo "wsready: nginx accepted $live"
+systemctl reload-or-restart nginx
+sha256sum < "$live" | cut -d' ' -f1 > "$stamp.new"
+mv -f "$stamp.new" "$stamp"
+echo "wsready: nginx accepted and loaded $live"

@@ -13,6 +13,7 @@ import os
 import re
 import socket
 import ssl
+import subprocess
 import threading
 
 import pytest
@@ -333,3 +334,40 @@ def test_tls_self_signed_serves_wss_and_redirects_http(fleet: Fleet) -> None:
     assert back.returncode == 0, back.output
     rules = host_ssh(host, "ufw status")
     assert "443" not in rules, rules
+
+
+def test_tls_with_given_certificate_is_uploaded_0600_and_verified(
+    fleet: Fleet, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    host = fleet.hosts[1]
+    work = tmp_path_factory.mktemp("tls")
+    cert, key = work / "cert.pem", work / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+         "-subj", f"/CN={host.address}", "-addext", f"subjectAltName=IP:{host.address}",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    result = redeploy(
+        fleet,
+        "--limit", host.name,
+        "--data", "nginx_tls=true",
+        "--data", f"nginx_tls_cert_file={cert}",
+        "--data", f"nginx_tls_key_file={key}",
+        "--data", f"verify_tls_ca_file={cert}",
+    )  # fmt: skip
+    try:
+        assert result.returncode == 0, result.output
+        assert "all probes passed" in result.output
+        remote = host_ssh(
+            host, "stat -c '%a' /etc/wsready/tls/key.pem; sha256sum < /etc/wsready/tls/key.pem"
+        )
+        mode, digest = remote.split("\n")[:2]
+        assert mode == "600"
+        assert digest.split()[0] == hashlib.sha256(key.read_bytes()).hexdigest()
+        assert key.read_text() not in result.output
+        response = requests.get(f"https://{host.address}/api/health", verify=str(cert), timeout=10)
+        assert response.status_code == 200
+    finally:
+        back = redeploy(fleet, "--limit", host.name)
+    assert back.returncode == 0, back.output
