@@ -9,76 +9,33 @@ The host is redeployed with the fleet's own data (auth off) afterwards.
 from __future__ import annotations
 
 import secrets
-import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Fleet, redeploy, run_deploy
-from tests.e2e.variants import inventory_variant, rest_status, socket_answer
+from tests.e2e.conftest import Fleet, redeploy
+from tests.e2e.variants import (
+    AUDIENCE,
+    JwtHost,
+    deploy_with_jwt,
+    mint_with_cli,
+    rest_status,
+    socket_answer,
+)
 from wsready import tokens
 
 pytestmark = pytest.mark.e2e
-
-AUDIENCE = "wsready-e2e"
-TOKEN_ENV = "WSREADY_E2E_TOKEN"
-
-
-@dataclass
-class JwtHost:
-    name: str
-    address: str
-    inventory: Path
-    secret: str
-    token: str  # minted by `wsready token`
-
-
-def redacted(text: str, *hidden: str) -> str:
-    for value in hidden:
-        text = text.replace(value, "[hidden]")
-    return text
-
-
-def mint_with_cli(inventory: Path, ttl_s: int = 600) -> str:
-    completed = subprocess.run(
-        ["wsready", "token", "--inventory", str(inventory), "--ttl", str(ttl_s)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert completed.stderr == ""
-    return completed.stdout.strip()
-
-
-def deploy_with_jwt(fleet: Fleet, host_name: str, inventory_path: Path) -> JwtHost:
-    """Deploy `host_name` with app_auth="jwt" and a fresh secret; verify uses a minted token."""
-    secret = secrets.token_urlsafe(32)
-    inventory = inventory_variant(
-        fleet.inventory,
-        inventory_path,
-        [host_name],
-        app_auth="jwt",
-        app_jwt_secret=secret,
-        app_jwt_audience=AUDIENCE,
-        verify_token_env=TOKEN_ENV,
-    )
-    token = mint_with_cli(inventory)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(TOKEN_ENV, token)
-        result = run_deploy(inventory)
-    assert result.returncode == 0, redacted(str(result), secret, token)
-    address = next(host.address for host in fleet.hosts if host.name == host_name)
-    return JwtHost(host_name, address, inventory, secret, token)
 
 
 @pytest.fixture(scope="module")
 def jwt_host(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JwtHost]:
     host = fleet.hosts[0]
     try:
-        yield deploy_with_jwt(fleet, host.name, tmp_path_factory.mktemp("auth") / "auth.py")
+        jwt_host, _deploy = deploy_with_jwt(
+            fleet, host.name, tmp_path_factory.mktemp("auth") / "auth.py"
+        )
+        yield jwt_host
     finally:
         restored = redeploy(fleet, "--limit", host.name)
         assert restored.returncode == 0, str(restored)

@@ -3,20 +3,27 @@ what a host answers (REST status, Socket.IO CONNECT answer, served release)."""
 
 from __future__ import annotations
 
+import secrets
 import shutil
+import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 import websocket
 
+from tests.e2e.conftest import DeployResult, Fleet, run_deploy
 from wsready import inventory_file
 from wsready.probes.packets import connect_packet, parse_open, parse_socket
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED_APP = ROOT / "files" / "app"
+AUDIENCE = "wsready-e2e"
+TOKEN_ENV = "WSREADY_E2E_TOKEN"
 
 
 def write_inventory(path: Path, hosts: dict[str, dict[str, Any]]) -> Path:
@@ -105,6 +112,55 @@ def socket_answer(address: str, token: str | None, path: str = "/ws") -> str:
                 return "4" + packet.type
     finally:
         ws.close()
+
+
+@dataclass
+class JwtHost:
+    name: str
+    address: str
+    inventory: Path
+    secret: str
+    token: str  # minted by `wsready token`
+
+
+def redacted(text: str, *hidden: str) -> str:
+    for value in hidden:
+        text = text.replace(value, "[hidden]")
+    return text
+
+
+def mint_with_cli(inventory: Path, ttl_s: int = 600) -> str:
+    completed = subprocess.run(
+        ["wsready", "token", "--inventory", str(inventory), "--ttl", str(ttl_s)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert completed.stderr == ""
+    return completed.stdout.strip()
+
+
+def deploy_with_jwt(
+    fleet: Fleet, host_name: str, inventory_path: Path, *pyinfra_args: str
+) -> tuple[JwtHost, DeployResult]:
+    """Deploy `host_name` with app_auth="jwt" and a fresh secret; verify uses a minted token."""
+    secret = secrets.token_urlsafe(32)
+    inventory = inventory_variant(
+        fleet.inventory,
+        inventory_path,
+        [host_name],
+        app_auth="jwt",
+        app_jwt_secret=secret,
+        app_jwt_audience=AUDIENCE,
+        verify_token_env=TOKEN_ENV,
+    )
+    token = mint_with_cli(inventory)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(TOKEN_ENV, token)
+        result = run_deploy(inventory, *pyinfra_args)
+    assert result.returncode == 0, redacted(str(result), secret, token)
+    address = next(host.address for host in fleet.hosts if host.name == host_name)
+    return JwtHost(host_name, address, inventory, secret, token), result
 
 
 def wait_until(check: Callable[[], bool], timeout_s: float, interval_s: float = 0.1) -> float:
