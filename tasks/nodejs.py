@@ -2,7 +2,8 @@
 
 Debian / Ubuntu, by `nodejs_source`:
 - "nodesource": NodeSource's apt repository for `nodejs_major` (key in /etc/apt/keyrings,
-  a `signed-by` source, an apt pin so that repository wins over the distribution's nodejs);
+  checked against its fingerprint, a `signed-by` source, an apt pin so that repository
+  wins over the distribution's nodejs);
 - "distro": the distribution's own nodejs and npm;
 - "binary": an official build archive from `nodejs_binary_url` (sha256-checked), unpacked
   into `nodejs_binary_dir/<version>` and linked into /usr/local/bin. The npm registry's
@@ -31,6 +32,9 @@ from pyinfra.operations.util import any_changed
 from wsready import hostdata
 
 NODESOURCE_KEY_URL = "https://deb.nodesource.com/gpgkey/nodesource-repo.gpg.key"
+# Fingerprint of NodeSource's repository signing key: a fetched key that does not match it
+# is never installed.
+NODESOURCE_KEY_FINGERPRINT = "6F71F525282841EEDAF851B42F59B5F99B1BE0B4"
 NODESOURCE_KEYRING = "/etc/apt/keyrings/nodesource.gpg"
 NODESOURCE_LIST = "/etc/apt/sources.list.d/nodesource.list"
 NODESOURCE_PIN = "/etc/apt/preferences.d/nodesource"
@@ -79,15 +83,18 @@ def _deb_major(version: str) -> int | None:
 
 
 @operation()
-def nodesource_keyring(key_url: str, keyring: str, proxy_url: str | None = None):
-    """Fetch NodeSource's signing key once and store it dearmored for `signed-by`."""
+def nodesource_keyring(key_url: str, keyring: str, fingerprint: str, proxy_url: str | None = None):
+    """Fetch NodeSource's signing key once, check its fingerprint, store it for `signed-by`."""
     if host.get_fact(File, path=keyring):
         host.noop(f"{keyring} already exists")
         return
     proxy = f"--proxy {shlex.quote(proxy_url)} " if proxy_url else ""
     partial = shlex.quote(f"{keyring}.partial")
+    refuse = f"echo 'the key at {key_url} is not {fingerprint}' >&2; rm -f {partial}; exit 1"
     yield (
         f"curl -fsSL {proxy}{shlex.quote(key_url)} | gpg --dearmor --yes -o {partial}"
+        f" && {{ gpg --show-keys --with-colons {partial} | grep -q '^fpr:*{fingerprint}:'"
+        f" || {{ {refuse}; }}; }}"
         f" && chmod 0644 {partial} && mv -f {partial} {shlex.quote(keyring)}"
     )
 
@@ -175,6 +182,7 @@ def _install_nodesource(major: int, proxy_url: str | None) -> None:
         name="Install the NodeSource signing key.",
         key_url=NODESOURCE_KEY_URL,
         keyring=NODESOURCE_KEYRING,
+        fingerprint=NODESOURCE_KEY_FINGERPRINT,
         proxy_url=proxy_url,
     )
     source = files.put(
