@@ -96,7 +96,7 @@ def test_deploy_killed_during_the_app_step_converges_on_the_next_run(
     fleet: Fleet, host, tmp_path: Path
 ):
     """A new release with a new lock hash (an .npmrc), so the app step runs `npm ci`: pyinfra
-    is killed one second into it. The old release must keep serving; the next run converges."""
+    is killed half a second into it. The old release must keep serving; the next run converges."""
     source = app_variant(tmp_path / "app", "interrupted deploy")
     (source / ".npmrc").write_text("fund=false\n")
     old_version = served_version(host.address)
@@ -113,7 +113,7 @@ def test_deploy_killed_during_the_app_step_converges_on_the_next_run(
         for line in process.stdout:
             seen.append(line)
             if "Starting operation" in line and "Install dependencies" in line:
-                time.sleep(1.0)
+                time.sleep(0.5)
                 process.send_signal(signal.SIGKILL)
                 break
     finally:
@@ -128,7 +128,7 @@ def test_deploy_killed_during_the_app_step_converges_on_the_next_run(
     rerun = redeploy(fleet, "--limit", host.name, "--data", f"app_source={source}")
     new_version = served_version(host.address)
     print(
-        f"\ndeploy killed {killed_at:.1f} s in (1 s into npm ci) on {host.name}: meanwhile "
+        f"\ndeploy killed {killed_at:.1f} s in (0.5 s into npm ci) on {host.name}: meanwhile "
         f"serving {serving_meanwhile} (old {old_version}), failed probes {failed_meanwhile}, "
         f"npm ci processes left running on the host: {npm_left}; "
         f"next run exit {rerun.returncode} in {rerun.seconds:.1f} s, now serving {new_version}"
