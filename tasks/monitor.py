@@ -17,7 +17,7 @@ import shlex
 from io import StringIO
 from pathlib import Path
 
-from pyinfra import host, inventory
+from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 from pyinfra.facts.files import File
@@ -57,7 +57,7 @@ def fleet_hosts() -> list[tuple[str, dict]]:
     """(name, data) of every inventory host outside the monitors group, defaults applied."""
     return [
         (each.name, hostdata.with_defaults(each.data.dict()))
-        for each in inventory
+        for each in host.state.inventory
         if MONITOR_GROUP not in each.groups
     ]
 
@@ -100,7 +100,7 @@ def check_arguments(data: dict, has_token: bool) -> str:
     if has_token:
         extra += f" --token-env {TOKEN_VARIABLE}"
     if data["monitor_alert_webhook"]:
-        extra += f" --alert-webhook ${{{WEBHOOK_VARIABLE}}}"
+        extra += f" --alert-webhook-env {WEBHOOK_VARIABLE}"
     return extra
 
 

@@ -116,6 +116,17 @@ def post_webhook(url: str, body: dict[str, Any]) -> None:
     response.raise_for_status()
 
 
+def delivery_error(error: Exception) -> str:
+    """Why a POST failed, without the webhook URL (its path is often the secret)."""
+    if isinstance(error, requests.HTTPError) and error.response is not None:
+        return f"the webhook answered HTTP {error.response.status_code}"
+    if isinstance(error, requests.Timeout):
+        return f"no answer within {WEBHOOK_TIMEOUT_S:g} s"
+    if isinstance(error, requests.ConnectionError):
+        return "cannot connect to the webhook"
+    return type(error).__name__
+
+
 def process(
     report: CheckReport,
     state_path: str,
@@ -135,7 +146,7 @@ def process(
                 warn(
                     f"wsready check: alert for {transition.outcome.label} "
                     f"({transition.old or 'NEW'} -> {transition.new}) not delivered: "
-                    f"{type(error).__name__}: {error}; it will be sent again next run"
+                    f"{delivery_error(error)}; it will be sent again next run"
                 )
                 continue
         delivered.append(transition)

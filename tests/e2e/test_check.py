@@ -99,13 +99,16 @@ def receiver() -> Iterator[Receiver]:
     server.close()
 
 
-def wsready_check(*args: str) -> subprocess.CompletedProcess[str]:
+def wsready_check(
+    *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "wsready.cli", "check", *args],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=ROOT,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -163,9 +166,15 @@ def test_undeliverable_webhook_is_reported_and_does_not_change_the_exit(
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens: the target is down
     hook = f"http://127.0.0.1:{free_port()}/hook"  # and so is the receiver
     state = tmp_path / "state.json"
-    result = wsready_check("--retries", "0", "--state", str(state), "--alert-webhook", hook, closed)
+    result = wsready_check(
+        "--retries", "0", "--state", str(state), "--alert-webhook-env", "WSREADY_E2E_HOOK", closed,
+        env={"WSREADY_E2E_HOOK": hook},
+    )  # fmt: skip
     assert result.returncode == 2
-    assert f"alert for {closed} (NEW -> CRITICAL) not delivered" in result.stderr
+    assert result.stderr == (
+        f"wsready check: alert for {closed} (NEW -> CRITICAL) not delivered: "
+        "cannot connect to the webhook; it will be sent again next run\n"
+    )
     assert not state.exists() or closed not in json.loads(state.read_text())["targets"]
 
 

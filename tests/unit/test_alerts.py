@@ -126,7 +126,10 @@ def test_undelivered_alert_is_sent_again_next_run(tmp_path: Path) -> None:
     run(state, report(ExitStatus.OK), Recorder())
     run(state, report(ExitStatus.CRITICAL), Recorder(fail=True), warnings)
     assert len(warnings) == 1
-    assert "alert for web-1 (OK -> CRITICAL) not delivered" in warnings[0]
+    assert warnings[0] == (
+        "wsready check: alert for web-1 (OK -> CRITICAL) not delivered: ConnectionError; "
+        "it will be sent again next run"
+    )
     assert json.loads(state.read_text())["targets"]["web-1"]["status"] == "OK"
     retry = Recorder()
     run(state, report(ExitStatus.CRITICAL), retry)
@@ -162,3 +165,23 @@ def test_bad_state_files_are_refused(tmp_path: Path, content: str, why: str) -> 
 def test_state_in_a_missing_directory_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         alerts.load_state(str(tmp_path / "nope" / "state.json"))
+
+
+def test_delivery_errors_never_show_the_webhook_url() -> None:
+    import requests
+
+    secret = "http://hooks.example.test/services/T000/B000/XXXXSECRET"
+    response = requests.Response()
+    response.status_code = 404
+    response.url = secret
+    cases = {
+        requests.HTTPError(f"404 Client Error for url: {secret}", response=response): (
+            "the webhook answered HTTP 404"
+        ),
+        requests.ConnectionError(f"Max retries exceeded with url: {secret}"): (
+            "cannot connect to the webhook"
+        ),
+        requests.Timeout(f"Read timed out: {secret}"): "no answer within 10 s",
+    }
+    for error, text in cases.items():
+        assert alerts.delivery_error(error) == text

@@ -76,6 +76,28 @@ def test_bad_input_is_one_line_and_exit_3(
     assert captured.err.count("\n") == 1
 
 
+def test_webhook_from_the_environment_is_checked_without_printing_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["check", "--state", "/tmp/wsready-state.json", "http://127.0.0.1"]
+    monkeypatch.delenv("WSREADY_TEST_HOOK", raising=False)
+    assert cli.main([*base, "--alert-webhook-env", "WSREADY_TEST_HOOK"]) == 3
+    assert capsys.readouterr().err == (
+        "wsready check: error: --alert-webhook-env = 'WSREADY_TEST_HOOK': "
+        "environment variable is not set or empty\n"
+    )
+    monkeypatch.setenv("WSREADY_TEST_HOOK", "hooks.example.test/SECRET")
+    assert cli.main([*base, "--alert-webhook-env", "WSREADY_TEST_HOOK"]) == 3
+    err = capsys.readouterr().err
+    assert err == (
+        "wsready check: error: --alert-webhook-env = 'WSREADY_TEST_HOOK': "
+        "does not hold an http(s):// URL\n"
+    )
+    both = [*base, "--alert-webhook-env", "WSREADY_TEST_HOOK", "--alert-webhook", "http://x"]
+    assert cli.main(both) == 3
+    assert "or --alert-webhook, not both" in capsys.readouterr().err
+
+
 def test_inventory_that_is_a_directory_or_invalid_exits_3(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

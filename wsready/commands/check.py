@@ -6,6 +6,7 @@ Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad input, or a target the check co
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from wsready import alerts, prometheus, report, targets, validate
@@ -50,6 +51,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--alert-webhook", metavar="URL", help="POST JSON on a state change (needs --state)"
     )
+    parser.add_argument(
+        "--alert-webhook-env",
+        metavar="VAR",
+        help="environment variable holding the webhook URL (keeps it out of process lists)",
+    )
     parser.add_argument("--state", metavar="FILE", help="JSON file with each target's last status")
     parser.set_defaults(handler=run)
 
@@ -93,6 +99,24 @@ def prepare(args: argparse.Namespace) -> tuple[CheckOptions, list]:
         raise ConfigError("URL", None, "give at least one URL or --inventory FILE")
     if args.group and not args.inventory:
         raise ConfigError("--group", args.group, "needs --inventory")
+    if args.alert_webhook_env is not None:
+        if args.alert_webhook is not None:
+            raise ConfigError(
+                "--alert-webhook-env", args.alert_webhook_env, "or --alert-webhook, not both"
+            )
+        args.alert_webhook = os.environ.get(args.alert_webhook_env) or None
+        if args.alert_webhook is None:
+            raise ConfigError(
+                "--alert-webhook-env",
+                args.alert_webhook_env,
+                "environment variable is not set or empty",
+            )
+        try:
+            validate.url("--alert-webhook-env", args.alert_webhook)
+        except ConfigError:  # the URL may hold a secret: do not print it
+            raise ConfigError(
+                "--alert-webhook-env", args.alert_webhook_env, "does not hold an http(s):// URL"
+            ) from None
     if args.alert_webhook is not None:
         validate.url("--alert-webhook", args.alert_webhook)
         if not args.state:

@@ -1,0 +1,131 @@
+"""tasks.monitor at the operation level: facts in, commands out, no host contacted."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+import fakehost
+import pytest
+from pyinfra.api import Config, Inventory, State
+from pyinfra.api.exceptions import DeployError
+from pyinfra.connectors.util import CommandOutput
+from pyinfra.context import ctx_host, ctx_state
+
+from tasks.monitor import install_monitor
+
+MONITOR = "mon-1"
+WEB = ("web-1", {"ssh_hostname": "10.200.1.2", "ssh_key": "/secret/key"})
+DEBIAN = {
+    "server.Which": {"apt-get": "/usr/bin/apt-get", "useradd": "/usr/sbin/useradd"},
+    "server.Os": "Linux",
+}
+
+
+def plan(data: dict, facts: dict | None = None, in_monitors: bool = True) -> list:
+    """fakehost.run, but with an inventory that has a `monitors` group and a fleet host."""
+    groups = {"monitors": ([MONITOR], {})} if in_monitors else {}
+    inventory = Inventory(([(MONITOR, data), WEB], {}), **groups)
+    state = State(inventory, Config())
+    host = inventory.get_host(MONITOR)
+    fake = fakehost.FakeFacts({**DEBIAN, **(facts or {})})
+
+    def get_fact(_state, _host, cls, args=None, kwargs=None, **_ignored):
+        return fake.get(cls, args, kwargs)
+
+    results = []
+    with (
+        mock.patch("pyinfra.api.host.get_fact", get_fact),
+        ctx_state.use(state),
+        ctx_host.use(host),
+    ):
+        install_monitor()
+        state.is_executing = True
+        for op_hash in host.op_hash_order:
+            op_data = state.get_op_data_for_host(host, op_hash)
+            commands = [fakehost._render(command) for command in op_data.command_generator()]
+            op_data.operation_meta.set_complete(True, commands, CommandOutput([]))
+            results.append(fakehost.OpResult(sorted(state.get_op_meta(op_hash).names)[0], commands))
+    return results
+
+
+def uploaded(results: list, dest: str) -> list[str]:
+    for command in fakehost.commands(results):
+        if isinstance(command, dict) and command.get("upload") == dest and "lines" in command:
+            return command["lines"]
+    raise AssertionError(f"nothing uploaded to {dest}")
+
+
+def shell(results: list) -> str:
+    return "\n".join(c for c in fakehost.commands(results) if isinstance(c, str))
+
+
+def test_a_host_outside_monitors_gets_nothing() -> None:
+    assert fakehost.changed(plan({}, in_monitors=False)) == []
+
+
+def test_pip_uses_the_proxy_and_the_system_ca_bundle() -> None:
+    facts = {"files.File": {"/etc/ssl/certs/ca-certificates.crt": {"size": 1}}}
+    results = plan({"proxy_url": "http://10.200.1.1:8888"}, facts)
+    commands = shell(results)
+    assert "python3 -m venv /opt/wsready-monitor/venv" in commands
+    assert (
+        "/opt/wsready-monitor/venv/bin/pip install --quiet --disable-pip-version-check "
+        "--no-cache-dir --proxy http://10.200.1.1:8888 --cert /etc/ssl/certs/ca-certificates.crt "
+        "/opt/wsready-monitor/src"
+    ) in commands
+
+
+def test_wheelhouse_installs_without_an_index(tmp_path) -> None:
+    (tmp_path / "wsready-0.1.0-py3-none-any.whl").write_text("")
+    results = plan({"monitor_wheelhouse": str(tmp_path), "proxy_url": "http://p:3128"})
+    commands = shell(results)
+    assert (
+        "--no-index --find-links /opt/wsready-monitor/wheels /opt/wsready-monitor/src" in commands
+    )
+    assert "--proxy" not in commands
+
+
+def test_targets_file_holds_the_fleet_but_not_the_monitor_nor_secrets() -> None:
+    lines = uploaded(plan({}), "/etc/wsready-monitor/targets.py")
+    text = "\n".join(lines)
+    assert "'web-1'" in text and "'10.200.1.2'" in text
+    assert MONITOR not in text
+    assert "/secret/key" not in text
+
+
+def test_token_and_webhook_only_in_the_0600_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPS_TOKEN", "tok-123")
+    data = {"monitor_token_env": "OPS_TOKEN", "monitor_alert_webhook": "https://hooks.test/S3"}
+    results = plan(data)
+    assert uploaded(results, "/etc/wsready-monitor/env") == [
+        "WSREADY_MONITOR_TOKEN=tok-123",
+        "WSREADY_MONITOR_WEBHOOK=https://hooks.test/S3",
+    ]
+    assert "chmod 600 /etc/wsready-monitor/env" in shell(results)
+    unit = "\n".join(
+        str(c) for c in fakehost.commands(results) if "wsready-monitor.service" in str(c)
+    )
+    assert "tok-123" not in unit and "hooks.test" not in unit
+    names = " ".join(result.name for result in results)
+    assert "tok-123" not in names and "hooks.test" not in names
+
+
+def test_token_variable_missing_where_pyinfra_runs_is_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OPS_TOKEN", raising=False)
+    with pytest.raises(DeployError, match="monitor_token_env = 'OPS_TOKEN': that environment"):
+        plan({"monitor_token_env": "OPS_TOKEN"})
+
+
+def test_nothing_to_check_is_an_error() -> None:
+    groups = {"monitors": ([MONITOR], {})}
+    inventory = Inventory(([(MONITOR, {})], {}), **groups)
+    state = State(inventory, Config())
+    with (
+        ctx_state.use(state),
+        ctx_host.use(inventory.get_host(MONITOR)),
+        mock.patch("pyinfra.api.host.get_fact", lambda *a, **k: "/usr/bin/apt-get"),
+        pytest.raises(DeployError, match="monitor has nothing to check"),
+    ):
+        install_monitor()
