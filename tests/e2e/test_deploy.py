@@ -259,6 +259,21 @@ def test_config_refused_by_nginx_fails_the_deploy_and_old_config_keeps_serving(
     assert restored.returncode == 0, restored.output
 
 
+def test_hand_edited_or_unloaded_config_is_restored_by_the_next_deploy(fleet: Fleet) -> None:
+    host = fleet.hosts[0]
+    expected = host_ssh(host, "sha256sum < /etc/wsready/nginx/wsready.conf").split()[0]
+    host_ssh(host, "echo '# edited by hand' >> /etc/nginx/conf.d/wsready.conf")
+    host_ssh(host, "rm /etc/wsready/nginx/loaded.sha256")  # as if killed before the reload
+
+    result = redeploy(fleet, "--limit", host.name)
+
+    assert result.returncode == 0, result.output
+    changed = _changed_rows(result.output)
+    assert any("Test the candidate config with nginx -t" in row for row in changed), changed
+    assert host_ssh(host, "sha256sum < /etc/nginx/conf.d/wsready.conf").split()[0] == expected
+    assert host_ssh(host, "cat /etc/wsready/nginx/loaded.sha256").strip() == expected
+
+
 # --- bad data -----------------------------------------------------------------------------
 
 BAD_DATA = {
