@@ -150,3 +150,12 @@ def test_unknown_group_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path / "fleet.py", INVENTORY)
     with pytest.raises(ConfigError, match="--group = 'db'"):
         targets.from_inventory(path, group="db")
+
+
+def test_unreadable_inventory_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests run as root, who reads any file: the permission answer is simulated."""
+    path = write(tmp_path / "fleet.py", INVENTORY)
+    monkeypatch.setattr(targets.os, "access", lambda file, mode: False)
+    with pytest.raises(ConfigError) as caught:
+        targets.from_inventory(path)
+    assert str(caught.value) == f"--inventory = {path!r}: file is not readable"
