@@ -11,7 +11,8 @@ not seen before; releases that differ only in code share node_modules. `current`
 switched atomically (ln -sfn + mv -T) only after both steps succeeded, so a failed step
 leaves the previous release serving. The newest releases are kept (KEEP_RELEASES).
 
-The service restarts only when the release, the unit or the environment file changed;
+The service restarts only when the release, the unit, the environment file or the Node.js
+runtime (binary path and version) changed;
 daemon-reload runs only when the unit changed. Secrets travel only inside the environment
 file's content (0600), never in a command line or an operation name.
 """
@@ -29,7 +30,8 @@ from pyinfra import host
 from pyinfra.api import deploy, operation
 from pyinfra.api.command import FileUploadCommand, StringCommand
 from pyinfra.api.util import get_file_sha1
-from pyinfra.facts.files import Directory, File, Link, Sha1File
+from pyinfra.facts.files import Directory, File, FileContents, Link, Sha1File
+from pyinfra.facts.server import Command
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
@@ -115,6 +117,25 @@ def switch_current(app_dir: str, release: str):
         f"touch {_q(app_dir + '/' + target)} && ln -sfn {_q(target)} {_q(staged)}"
         f" && mv -T {_q(staged)} {_q(app_dir + '/current')}"
     )
+
+
+# systemd's own search path for a bare `ExecStart=node`.
+NODE_LOOKUP = (
+    'node="$(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin command -v node)"'
+    ' && echo "$(readlink -f "$node") $("$node" --version)"'
+)
+
+
+@operation()
+def record_node_runtime(marker: str):
+    """Note which Node.js binary and version the unit runs; a change (an upgrade, another
+    nodejs_source) rewrites `marker`, which restarts the service onto the new runtime."""
+    runtime = (host.get_fact(Command, command=NODE_LOOKUP) or "").strip()
+    recorded = "\n".join(host.get_fact(FileContents, path=marker) or []).strip()
+    if recorded == runtime:
+        host.noop(f"Node.js runtime unchanged: {runtime}")
+        return
+    yield f"echo {_q(runtime)} > {_q(marker)}"
 
 
 def prune_command(app_dir: str, current: str, keep: int = KEEP_RELEASES) -> str:
@@ -229,13 +250,16 @@ def deploy_app() -> None:
         entry=release.entry,
         limit_nofile=data["app_limit_nofile"],
     )
+    runtime = record_node_runtime(
+        name="Record the Node.js runtime the service runs.", marker=f"{env_dir}/node-runtime"
+    )
     systemd.daemon_reload(name="Reload systemd (the unit changed).", _if=unit.did_change)
     systemd.service(
-        name=f"Restart {name} (release, unit or environment changed).",
+        name=f"Restart {name} (release, unit, environment or Node.js changed).",
         service=f"{name}.service",
         running=True,
         restarted=True,
-        _if=any_changed(switched, unit, env),
+        _if=any_changed(switched, unit, env, runtime),
     )
     systemd.service(
         name=f"Keep {name} running and enabled at boot.",

@@ -20,13 +20,18 @@ SERVICE = f"{APP}.service"
 APP_DIR = "/opt/wsready-app"
 ENV_FILE = f"/etc/{APP}/env"
 UNIT_FILE = f"/etc/systemd/system/{SERVICE}"
-RESTART = f"Deploy the Socket.IO app | Restart {APP} (release, unit or environment changed)."
+RESTART = (
+    f"Deploy the Socket.IO app | Restart {APP} (release, unit, environment or Node.js changed)."
+)
 RELOAD = "Deploy the Socket.IO app | Reload systemd (the unit changed)."
 
+RUNTIME = "/opt/nodejs/22.23.3/bin/node v22.23.3"
+MARKER = f"/etc/{APP}/node-runtime"
 BASE_FACTS = {
     "server.LinuxDistribution": {"name": "Debian", "major": 12, "minor": None},
     "server.Os": "Linux",
     "server.Which": {"useradd": "/usr/sbin/useradd", "usermod": "/usr/sbin/usermod"},
+    "server.Command": {"*": RUNTIME},
 }
 
 
@@ -74,6 +79,7 @@ def deployed_facts(data: dict, source: Path = BUNDLED_APP) -> dict:
         },
         "files.Sha1File": {ENV_FILE: sha1[ENV_FILE], UNIT_FILE: sha1[UNIT_FILE]},
         "files.Link": {f"{APP_DIR}/current": {"link_target": f"releases/{release.hash}"}},
+        "files.FileContents": {MARKER: [RUNTIME]},
         "systemd.SystemdStatus": {"*": {SERVICE: True}},
         "systemd.SystemdEnabled": {"*": {SERVICE: True}},
     }
@@ -106,8 +112,9 @@ def test_fresh_host_gets_user_release_dependencies_env_unit_and_start() -> None:
         f"Create /etc/{APP} (readable by wsready only).",
         f"Write the app environment file {ENV_FILE} (0600).",
         f"Install the systemd unit {SERVICE}.",
+        "Record the Node.js runtime the service runs.",
         "Reload systemd (the unit changed).",
-        f"Restart {APP} (release, unit or environment changed).",
+        f"Restart {APP} (release, unit, environment or Node.js changed).",
         f"Keep {APP} running and enabled at boot.",
     ]
     commands = fakehost.commands(results)
@@ -184,7 +191,7 @@ def test_env_change_restarts_without_daemon_reload() -> None:
     results = fakehost.run(deploy_app, facts, {**DATA, "app_jwt_audience": "other"})
     assert [name.rsplit(" | ", 1)[1] for name in fakehost.changed(results)] == [
         f"Write the app environment file {ENV_FILE} (0600).",
-        f"Restart {APP} (release, unit or environment changed).",
+        f"Restart {APP} (release, unit, environment or Node.js changed).",
     ]
     restart = next(r for r in results if r.name == RESTART)
     assert restart.commands == [f"systemctl restart {SERVICE}"]
@@ -210,7 +217,7 @@ def test_code_change_reuses_dependencies(app_copy: Path) -> None:
         f"Switch {APP_DIR}/current to release {new.hash}.",
         "Remove releases older than the newest 3.",
         f"Write the app environment file {ENV_FILE} (0600).",  # APP_VERSION
-        f"Restart {APP} (release, unit or environment changed).",
+        f"Restart {APP} (release, unit, environment or Node.js changed).",
     ]
     assert not any("npm ci" in str(c) for c in fakehost.commands(results))
 
@@ -233,4 +240,14 @@ def test_service_down_but_unchanged_is_started_not_restarted() -> None:
     assert fakehost.commands(results) == [f"systemctl start {SERVICE}"]
     assert fakehost.changed(results) == [
         f"Deploy the Socket.IO app | Keep {APP} running and enabled at boot."
+    ]
+
+
+def test_new_node_runtime_restarts_the_service() -> None:
+    facts = deployed_facts(DATA)
+    facts["server.Command"] = {"*": "/usr/bin/node-22 v22.12.0"}
+    results = fakehost.run(deploy_app, facts, DATA)
+    assert fakehost.commands(results) == [
+        f"echo '/usr/bin/node-22 v22.12.0' > {MARKER}",
+        f"systemctl restart {SERVICE}",
     ]
