@@ -8,7 +8,8 @@ the config nginx has loaded, so a run killed between rename and reload is finish
 next. Reloads happen only when something nginx reads has changed.
 
 TLS (`nginx_tls`): the certificate and key from `nginx_tls_cert_file`/`nginx_tls_key_file`
-are uploaded (0600), or a self-signed pair for the host address is generated on the host.
+are uploaded (0600), or a self-signed pair for the host address is generated on the host
+(once: delete /etc/wsready/tls on the host to have it generated again).
 With `nginx_tls_redirect`, plain HTTP answers 301 to HTTPS except `/api/health`, which stays
 reachable over HTTP for load-balancer health checks (it carries no token and no data).
 """

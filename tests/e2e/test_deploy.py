@@ -187,10 +187,11 @@ def test_second_run_restarts_reloads_and_rewrites_nothing(fleet: Fleet) -> None:
     print(f"no-change re-run: {result.seconds:.1f}s")
     assert result.returncode == 0, result.output
     after = [_host_state(host) for host in fleet.hosts]
+    changed = _changed_rows(result.output)
     for host, old, new in zip(fleet.hosts, before, after, strict=True):
         for aspect in old:
-            assert new[aspect] == old[aspect], f"{host.name}: {aspect} changed"
-    assert _changed_rows(result.output) == []
+            assert new[aspect] == old[aspect], f"{host.name}: {aspect} changed; ops: {changed}"
+    assert changed == []
 
 
 # --- firewall -----------------------------------------------------------------------------
