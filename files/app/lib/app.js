@@ -54,7 +54,7 @@ function createApp(config, { log = console.log } = {}) {
       else socket.emit('echo', payload);
     });
     socket.on('disconnect', (reason) => {
-      log(`WebSocket client disconnected: ${socket.id} (${reason})`);
+      log(`WebSocket client disconnected: ${socket.id} (transport ${socket.conn.transport.name}, ${reason})`);
     });
   });
 

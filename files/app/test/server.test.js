@@ -142,7 +142,7 @@ test('events flow both ways: welcome from the server, echo acknowledged', async 
   client.socket.close();
   await disconnected;
   assert.ok(lines.includes(`WebSocket client connected: ${id} (transport websocket, clients 1)`));
-  assert.ok(lines.includes(`WebSocket client disconnected: ${id} (client namespace disconnect)`));
+  assert.ok(lines.includes(`WebSocket client disconnected: ${id} (transport websocket, client namespace disconnect)`));
 });
 
 test('WS_PATH and CORS origins come from the environment', async (t) => {
