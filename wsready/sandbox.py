@@ -4,6 +4,7 @@
     hosts = sandbox.up(1, Path("/tmp/me/sandbox.py"))    # writes a pyinfra inventory
     sandbox.ssh(hosts[0], "systemctl is-active ssh")      # -> CompletedProcess
     sandbox.power_off(hosts[0].name); sandbox.power_on(hosts[0].name)   # same rootfs
+    sandbox.host("wsr-3"), sandbox.status(), sandbox.memory_kb("wsr-3")
     sandbox.down(Path("/tmp/me/sandbox.py"))             # or sandbox.down(all_hosts=True)
 
 Each host `wsr-X` is `systemd-nspawn -b` on its own rootfs copy of the cached image, in netns
@@ -42,6 +43,8 @@ __all__ = [
     "SandboxHost",
     "SandboxUnavailable",
     "down",
+    "host",
+    "memory_kb",
     "power_off",
     "power_on",
     "ssh",
@@ -264,6 +267,11 @@ def power_on(name: str, ready_timeout_s: float = READY_TIMEOUT_S) -> SandboxHost
         _boot(state)
         _wait_ready(state, ready_timeout_s)
     return SandboxHost.of(state)
+
+
+def host(name: str) -> SandboxHost:
+    """The sandbox host called `name` (e.g. in a subprocess that only knows the name)."""
+    return SandboxHost.of(_load(name))
 
 
 def _load(name: str) -> HostState:

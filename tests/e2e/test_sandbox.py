@@ -96,6 +96,8 @@ def test_status_reports_the_host_running(host):
     row = next(r for r in sandbox.status() if r.name == host.name)
     assert (row.address, row.running, row.systemd_state) == (host.address, True, "running")
     assert row.uptime_s is not None and row.uptime_s > 0
+    assert sandbox.host(host.name) == host
+    assert 5_000 < sandbox.memory_kb(host.name) < 200_000  # kB: systemd, journald, sshd, ...
 
 
 def test_status_command_prints_the_host_row(host):
