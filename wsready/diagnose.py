@@ -283,7 +283,8 @@ def _auth(seen: _Seen) -> Diagnosis | None:
     evidence = seen.lines("upgrade", "open", "connect", "rest-auth", "auth-match")
     if connect.detail.get("accepted") is False:
         message = connect.detail.get("message", "")
-        rest_accepted = seen.get("rest-auth") and seen.get("rest-auth").detail.get("accepted")
+        rest = seen.get("rest-auth")
+        rest_accepted = rest is not None and rest.detail.get("accepted") is True
         if rest_accepted:
             why = (
                 "REST accepts this token but the socket refuses it: the socket does not use "
@@ -307,7 +308,7 @@ def _auth(seen: _Seen) -> Diagnosis | None:
             )
         return _critical(
             "auth",
-            "auth-refused",
+            "auth-mismatch" if rest_accepted else "auth-refused",
             f"Socket.IO refused the token (44 {message}): an auth error, not a transport "
             f"error — {why}",
             ["Transport works: the upgrade gave 101 and Engine.IO opened", *evidence],

@@ -257,7 +257,7 @@ def test_rest_valid_token_refused_on_the_socket_is_critical() -> None:
             **{"auth-match": fail("auth-match", "REST accepts, socket refuses")},
         ),
     )
-    assert diagnosis.status == ExitStatus.CRITICAL
+    assert (diagnosis.code, diagnosis.status) == ("auth-mismatch", ExitStatus.CRITICAL)
     assert "REST accepts this token but the socket refuses it" in diagnosis.title
     assert "same function as the REST middleware" in diagnosis.fix
 

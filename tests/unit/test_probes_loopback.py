@@ -2,15 +2,18 @@
 
 The bundled Node app (files/app, real socket.io) runs on 127.0.0.1 random ports; small
 Python HTTP servers stand in for a broken proxy in front of it (no upgrade headers, 502,
-a self-signed TLS listener, a server that echoes the token back).
+a self-signed TLS listener, a server that echoes the token back), and a python-socketio server
+plays an app whose REST and socket token checks disagree.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import http.server
 import json
+import logging
 import os
 import re
 import shutil
@@ -22,10 +25,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import socketio
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from werkzeug.serving import make_server
 
 from wsready.cli import main
 from wsready.diagnose import diagnose
@@ -372,3 +377,56 @@ def test_cli_slow_health_is_a_warning(app: NodeApp, capsys, monkeypatch) -> None
     assert code == ExitStatus.WARNING
     assert "Broken layer: http — Degraded: health 200" in out
     assert "Status: WARNING (1)" in out
+
+
+@contextlib.contextmanager
+def split_auth_server(rest_accepts: bool, socket_accepts: bool) -> Iterator[str]:
+    """A real python-socketio server whose REST and socket token checks disagree."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    sio = socketio.Server(async_mode="threading")
+
+    @sio.event
+    def connect(sid, environ, auth):
+        if not socket_accepts:
+            raise socketio.exceptions.ConnectionRefusedError("unauthorized")
+
+    def rest(environ, start_response):
+        if environ["PATH_INFO"] == "/api/health":
+            status, body = "200 OK", {"status": "ok", "websocket": "enabled"}
+        elif rest_accepts:
+            status, body = "200 OK", {"subject": "probe"}
+        else:
+            status, body = "401 Unauthorized", {"error": "unauthorized"}
+        start_response(status, [("Content-Type", "application/json")])
+        return [json.dumps(body).encode()]
+
+    server = make_server(
+        "127.0.0.1", 0, socketio.WSGIApp(sio, rest, socketio_path="ws"), threaded=True
+    )
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("rest_accepts", "socket_accepts", "match"),
+    [
+        (True, False, "REST accepts, socket refuses"),
+        (False, True, "REST refuses, socket accepts"),
+    ],
+)
+def test_rest_and_socket_must_agree_on_the_token(
+    rest_accepts: bool, socket_accepts: bool, match: str
+) -> None:
+    with split_auth_server(rest_accepts, socket_accepts) as url:
+        target = Target(url, token=TOKEN)
+        results = run_probes(target, timeout_s=3)
+    seen = _by_name(results)
+    assert seen["upgrade"].ok and seen["open"].ok
+    assert not seen["auth-match"].ok
+    assert seen["auth-match"].actual == match
+    diagnosis = diagnose(target, results)
+    assert (diagnosis.code, diagnosis.status) == ("auth-mismatch", ExitStatus.CRITICAL)
