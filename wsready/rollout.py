@@ -57,6 +57,11 @@ class RolloutReport:
         return all(batch.ok for batch in self.batches) and not self.untouched
 
 
+def count(number: int, noun: str, plural: str | None = None) -> str:
+    """`1 host`, `3 hosts`; `2 batches` with plural="batches"."""
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
+
+
 def plan(hosts: Sequence[str], batch_size: int) -> list[list[str]]:
     """Hosts in inventory order, cut into batches of `batch_size` (the last may be smaller)."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -120,7 +125,7 @@ def summary(report: RolloutReport) -> list[str]:
     ]
     if report.ok:
         hosts = sum(len(batch.hosts) for batch in report.batches)
-        lines.append(f"rollout ok: {hosts} hosts in {report.total_s:.1f} s")
+        lines.append(f"rollout ok: {count(hosts, 'host')} in {report.total_s:.1f} s")
         return lines
     failed = report.batches[-1]
     lines.append(f"rollout STOPPED at batch {failed.index} after {report.total_s:.1f} s")

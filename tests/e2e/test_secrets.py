@@ -143,7 +143,7 @@ def test_token_check_diagnose_and_rollout_output_hold_no_secret(deployed: Deploy
             "diagnose", url, "--json", "--token-env", TOKEN_ENV, token=deployed.wrong_token
         ),
         "rollout (token minted inside)": run_cli(
-            "rollout", str(jwt_host.inventory), "--probe-retries", "0", token=jwt_host.token
+            "rollout", str(jwt_host.inventory), "--probe-retries", "0"
         ),
     }  # fmt: skip
     print()
@@ -154,7 +154,9 @@ def test_token_check_diagnose_and_rollout_output_hold_no_secret(deployed: Deploy
     assert runs["check"].returncode == 0, runs["check"].stdout + runs["check"].stderr
     assert runs["diagnose (refused token)"].returncode == 2
     assert "44" in runs["diagnose (refused token)"].stdout
-    assert runs["rollout (token minted inside)"].returncode == 0
+    rollout = runs["rollout (token minted inside)"]
+    assert rollout.returncode == 0, rollout.stdout + rollout.stderr
+    assert f"{TOKEN_ENV}: a token minted for the verify step" in rollout.stdout
     for name, completed in runs.items():
         output = completed.stdout + completed.stderr
         if name == "token":

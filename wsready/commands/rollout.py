@@ -6,7 +6,8 @@
 Each batch runs `pyinfra -y INVENTORY DEPLOY --limit HOST … [PYINFRA ARGS]`, then the probes
 from this machine against each host of the batch. The first failure stops the rollout: it
 names the host and the broken layer, lists the hosts left untouched and exits 2. Hosts with
-app_auth = "jwt" are probed with a short-lived token minted from their own secret.
+app_auth = "jwt" are probed with a short-lived token minted from their own secret, and the
+deploy's verify step gets one too when the variable named by verify_token_env is not set.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from wsready import inventory_file, rollout, tokens
@@ -111,10 +113,44 @@ def check_host(
     return rollout.HostVerdict(name, False, target.redact(reason), time.monotonic() - started)
 
 
-def deploy_batch(args: argparse.Namespace, hosts: list[str]) -> int:
-    argv = rollout.pyinfra_argv(args.inventory, args.deploy, hosts, args.pyinfra_args)
+def verify_environment(
+    hosts: dict[str, dict[str, Any]], batch: list[str], environ: Mapping[str, str]
+) -> dict[str, str]:
+    """Tokens for the deploy's own verify step: for each `verify_token_env` variable the
+    batch's jwt hosts name and `environ` lacks, one token minted from their shared secret.
+    ConfigError when hosts sharing a variable have different secrets."""
+    by_variable: dict[str, dict[str, dict[str, Any]]] = {}
+    for name in batch:
+        variable = hosts[name].get("verify_token_env")
+        wanted = variable and not environ.get(variable)
+        if wanted and tokens.jwt_settings(name, hosts[name]).auth == "jwt":
+            by_variable.setdefault(variable, {})[name] = hosts[name]
+    minted = {}
+    for variable, members in by_variable.items():
+        settings = tokens.fleet_settings(members)
+        minted[variable] = tokens.mint(
+            settings.secret, PROBE_TOKEN_TTL_S, audience=settings.audience
+        )
+    return minted
+
+
+def deploy_batch(
+    args: argparse.Namespace, hosts: dict[str, dict[str, Any]], batch: list[str]
+) -> int:
+    argv = rollout.pyinfra_argv(args.inventory, args.deploy, batch, args.pyinfra_args)
+    try:
+        minted = verify_environment(hosts, batch, os.environ)
+    except ConfigError as error:
+        _say(
+            f"cannot mint a token for the verify step: {error}"
+            " (or give these hosts different verify_token_env variables)"
+        )
+        return ExitStatus.UNKNOWN
+    for variable in minted:
+        _say(f"{variable}: a token minted for the verify step ({PROBE_TOKEN_TTL_S} s)")
     _say(f"$ {' '.join(argv)}")
-    return subprocess.run(argv, stdin=subprocess.DEVNULL).returncode
+    env = {**os.environ, **minted}
+    return subprocess.run(argv, stdin=subprocess.DEVNULL, env=env).returncode
 
 
 def run(args: argparse.Namespace) -> int:
@@ -137,10 +173,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"wsready rollout: {error}", file=sys.stderr)
         return ExitStatus.UNKNOWN
     shape = " ".join(f"[{', '.join(batch)}]" for batch in batches)
-    _say(f"{len(hosts)} hosts in {len(batches)} batches: {shape}")
+    sizes = (
+        f"{rollout.count(len(hosts), 'host')} in {rollout.count(len(batches), 'batch', 'batches')}"
+    )
+    _say(f"{sizes}: {shape}")
     report = rollout.run(
         batches,
-        deploy=lambda batch: deploy_batch(args, batch),
+        deploy=lambda batch: deploy_batch(args, hosts, batch),
         check=lambda name: check_host(
             name, hosts[name], fallback, args.probe_timeout, args.probe_retries
         ),
