@@ -17,12 +17,33 @@ from urllib.parse import urlsplit
 
 from wsready import sandbox_state
 
-PORT = 8888
+PORT = 8888  # preferred; the next free port when something listens on *:8888
+WILDCARDS = ("0.0.0.0", "*", "[::]")
 DEFAULT_NPM_REGISTRY = "https://registry.npmjs.org/"
 
 
 def proxy_url(state: sandbox_state.HostState) -> str:
-    return f"http://{state.gateway}:{PORT}"
+    return f"http://{state.gateway}:{state.proxy_port}"
+
+
+def free_port(listening: str, address: str, preferred: int = PORT, tries: int = 100) -> int:
+    """First port from `preferred` that no listener in `ss -Hltn` output holds for `address`.
+
+    A wildcard listener (e.g. the tinyproxy.service the Debian package starts on *:8888)
+    blocks binding that port on any address.
+    """
+    taken = set()
+    for line in listening.splitlines():
+        words = line.split()
+        if len(words) < 4:
+            continue
+        host, _, port = words[3].rpartition(":")
+        if host.split("%")[0] in (*WILDCARDS, address) and port.isdigit():
+            taken.add(int(port))
+    for port in range(preferred, preferred + tries):
+        if port not in taken:
+            return port
+    raise RuntimeError(f"no free port for the proxy on {address} in {preferred}-{port}")
 
 
 def render_filter(hosts: Iterable[str]) -> str:
@@ -32,13 +53,15 @@ def render_filter(hosts: Iterable[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_config(listen: str, client: str, filter_file: Path, log_file: Path) -> str:
+def render_config(
+    listen: str, client: str, filter_file: Path, log_file: Path, port: int = PORT
+) -> str:
     return f"""\
 # tinyproxy for one wsready sandbox host; run in the foreground by `wsready sandbox up`.
 User tinyproxy
 Group tinyproxy
 Listen {listen}
-Port {PORT}
+Port {port}
 Timeout 600
 MaxClients 50
 LogFile "{log_file}"
@@ -73,7 +96,10 @@ def start(state: sandbox_state.HostState, allowed_hosts: Iterable[str]) -> sandb
     config = directory / "tinyproxy.conf"
     log_file = directory / "tinyproxy.log"
     filter_file.write_text(render_filter(allowed_hosts))
-    config.write_text(render_config(state.gateway, state.address, filter_file, log_file))
+    state.proxy_port = free_port(_listening(), state.gateway)
+    config.write_text(
+        render_config(state.gateway, state.address, filter_file, log_file, state.proxy_port)
+    )
     log_file.touch()
     shutil.chown(log_file, user="tinyproxy", group="tinyproxy")
     proc = subprocess.Popen(
@@ -84,19 +110,21 @@ def start(state: sandbox_state.HostState, allowed_hosts: Iterable[str]) -> sandb
         start_new_session=True,
     )
     process = sandbox_state.Process.of(proc.pid)
-    _wait_listening(state.gateway, process, directory)
+    _wait_listening(f"{state.gateway}:{state.proxy_port}", process, directory)
     return process
 
 
-def _wait_listening(address: str, process: sandbox_state.Process, directory: Path) -> None:
+def _listening() -> str:
+    return subprocess.run(["ss", "-Hltn"], capture_output=True, text=True, check=True).stdout
+
+
+def _wait_listening(needle: str, process: sandbox_state.Process, directory: Path) -> None:
     deadline = time.monotonic() + 10
-    needle = f"{address}:{PORT}"
     while time.monotonic() < deadline:
         if not process.alive():
             error = (directory / "tinyproxy.stderr").read_text().strip()
-            raise RuntimeError(f"tinyproxy for {address} exited: {error}")
-        listening = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True).stdout
-        if needle in listening:
+            raise RuntimeError(f"tinyproxy for {needle} exited: {error}")
+        if f" {needle} " in _listening():
             return
         time.sleep(0.05)
     raise RuntimeError(f"tinyproxy did not listen on {needle} within 10s")

@@ -114,6 +114,7 @@ class HostState:
     ssh_key: str = ""  # private key that logs in as root
     nspawn: Process | None = None
     proxy: Process | None = None
+    proxy_port: int = 8888  # tinyproxy listens on gateway:proxy_port
     created_at: float = field(default_factory=time.time)
 
     @property
@@ -159,6 +160,7 @@ class HostState:
             index=data["index"],
             inventory=data["inventory"],
             ssh_key=data.get("ssh_key", ""),
+            proxy_port=data.get("proxy_port", 8888),
             nspawn=Process(**data["nspawn"]) if data.get("nspawn") else None,
             proxy=Process(**data["proxy"]) if data.get("proxy") else None,
             created_at=data.get("created_at", 0.0),

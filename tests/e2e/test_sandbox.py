@@ -185,3 +185,20 @@ def test_teardown_never_deletes_through_a_mount(tmp_path, monkeypatch):
     sandbox_mounts.remove_tree(tree)  # the real thing unmounts first, then deletes
     assert not tree.exists()
     assert sandbox_mounts.mounts_under(tmp_path) == []
+
+
+def test_proxy_moves_to_the_next_port_when_8888_is_taken_on_all_addresses(tmp_path, monkeypatch):
+    """As after `apt-get install tinyproxy` on a systemd machine: its service holds *:8888."""
+    real_listening = sandbox_proxy._listening
+    monkeypatch.setattr(
+        sandbox_proxy, "_listening", lambda: real_listening() + "LISTEN 0 1024 *:8888 *:*\n"
+    )
+    inventory = tmp_path / "sandbox.py"
+    (moved,) = sandbox.up(1, inventory)
+    try:
+        assert moved.proxy_url == f"http://{moved.gateway}:8889"
+        assert f"'proxy_url': '{moved.proxy_url}'" in inventory.read_text()
+        registry = sandbox_proxy.npm_registry_host()
+        assert _curl(moved, f"https://{registry}/express").stdout == "200"
+    finally:
+        sandbox.down(inventory)

@@ -52,3 +52,32 @@ def test_proxy_url_uses_the_gateway():
     from wsready.sandbox_state import HostState
 
     assert sandbox_proxy.proxy_url(HostState("wsr-9", 9, "/i.py")) == "http://10.200.9.1:8888"
+    moved = HostState("wsr-9", 9, "/i.py", proxy_port=8889)
+    assert sandbox_proxy.proxy_url(moved) == "http://10.200.9.1:8889"
+
+
+SS_OUTPUT = """\
+LISTEN 0      1024   10.200.5.1:8888 0.0.0.0:*
+LISTEN 0      128       0.0.0.0:22   0.0.0.0:*
+LISTEN 0      511     127.0.0.1:8889 0.0.0.0:*
+"""
+
+
+def test_port_8888_is_used_when_only_other_gateways_hold_it():
+    assert sandbox_proxy.free_port(SS_OUTPUT, "10.200.6.1") == 8888
+
+
+def test_a_wildcard_listener_pushes_the_proxy_to_the_next_port():
+    # the tinyproxy.service started by Debian's package listens on *:8888
+    for wildcard in ("0.0.0.0:8888", "*:8888", "[::]:8888"):
+        listening = SS_OUTPUT + f"LISTEN 0 1024 {wildcard} 0.0.0.0:*\n"
+        assert sandbox_proxy.free_port(listening, "10.200.6.1") == 8889
+
+
+def test_the_same_address_and_port_is_taken():
+    assert sandbox_proxy.free_port(SS_OUTPUT, "10.200.5.1") == 8889
+
+
+def test_config_uses_the_chosen_port():
+    config = sandbox_proxy.render_config("10.200.4.1", "10.200.4.2", Path("/f"), Path("/l"), 8890)
+    assert ("Port", "8890") in _directives(config)
