@@ -7,7 +7,8 @@
         result = redeploy(fleet, "--data", "verify_retries=0")
 
 Tests that change a host must put it back (or redeploy) before they end: the fleet is
-shared by every e2e test file in the session.
+shared by every e2e test file in the session. test_deploy.py runs first among them: it
+checks the fresh deploy and that a second run changes nothing.
 """
 
 from __future__ import annotations
@@ -83,6 +84,16 @@ def host_ssh(host: sandbox.SandboxHost, command: str, check: bool = True) -> str
             f"{host.name}: `{command}` exited {result.returncode}:\n{result.stdout}{result.stderr}"
         )
     return result.stdout
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run test_deploy.py before the other e2e files (they change and restore the fleet)."""
+    here = Path(__file__).resolve().parent
+    first = [item for item in items if item.path == here / "test_deploy.py"]
+    chosen = {id(item) for item in first}
+    rest = [item for item in items if id(item) not in chosen]
+    at = next((k for k, item in enumerate(rest) if here in item.path.parents), len(rest))
+    items[:] = rest[:at] + first + rest[at:]
 
 
 @pytest.fixture(scope="session")
