@@ -1,6 +1,7 @@
 """Bookkeeping for sandbox hosts: where each host lives and which processes wsready started.
 
-One JSON file per host, `/var/lib/wsready/sandbox/wsr-X/state.json`, next to its rootfs.
+One JSON file per host, `/var/lib/wsready/sandbox/wsr-X/state.json`, next to its rootfs
+(`WSREADY_SANDBOX_ROOT` moves that directory, e.g. to keep a test's `down --all` to itself).
 A PID is only ever signalled when its start time still matches the one recorded at start,
 so a PID reused by someone else's process is never touched.
 """

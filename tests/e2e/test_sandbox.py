@@ -202,3 +202,28 @@ def test_proxy_moves_to_the_next_port_when_8888_is_taken_on_all_addresses(tmp_pa
         assert _curl(moved, f"https://{registry}/express").stdout == "200"
     finally:
         sandbox.down(inventory)
+
+
+def test_cli_up_then_down_all_removes_every_host_of_its_state_root(tmp_path):
+    """`down --all` over a private state root, so hosts of other people are not touched."""
+    env = {**os.environ, "WSREADY_SANDBOX_ROOT": str(tmp_path / "root")}
+    inventory = tmp_path / "sandbox.py"
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["wsready", "sandbox", *args], env=env, capture_output=True, text=True, timeout=300
+        )
+
+    started = cli("up", "--inventory", str(inventory))
+    assert started.returncode == 0, started.stderr
+    name, address = started.stdout.split()[:2]
+    assert inventory.is_file() and f"'ssh_hostname': '{address}'" in inventory.read_text()
+    removed = cli("down", "--all")
+    assert removed.returncode == 0, removed.stderr
+    assert removed.stdout.startswith(f"Removed {name} in ")
+    index = int(name.removeprefix("wsr-"))
+    traces = _traces(name, index)
+    traces["files"] = [str(p) for p in (tmp_path / "root").iterdir()]
+    assert traces == {key: [] for key in traces}
+    assert not inventory.exists()
+    assert cli("status").stdout.strip() == "No sandbox hosts."
