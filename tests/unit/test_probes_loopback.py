@@ -20,6 +20,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -346,6 +347,32 @@ def _certificate(days: int) -> ssl.SSLContext:
     return context
 
 
+PROBE_SCRIPT = """
+import json, sys
+from wsready.diagnose import diagnose
+from wsready.probes import Target, run_probes
+target = Target(sys.argv[1], tls_verify=sys.argv[2] == "verify")
+results = run_probes(target, timeout_s=3)
+print(json.dumps({
+    "results": {result.probe: result.to_dict() for result in results},
+    "layer": diagnose(target, results).layer,
+}))
+"""
+
+
+def probe_in_fresh_interpreter(url: str, verify: bool) -> dict:
+    """run_probes in a new Python process. Other unit tests import pyinfra_cli, whose gevent
+    monkey-patching breaks TLS client code (RecursionError in SSLContext) in this process."""
+    completed = subprocess.run(
+        [sys.executable, "-c", PROBE_SCRIPT, url, "verify" if verify else "insecure"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout)
+
+
 @pytest.mark.parametrize(
     ("days", "state", "verify"),
     [(60, "ok", False), (15, "WARN", False), (3, "FAIL", False), (60, "FAIL", True)],
@@ -354,19 +381,18 @@ def test_tls_days_left(days: int, state: str, verify: bool) -> None:
     server = serve(lambda handler: HEALTH, context=_certificate(days))
     url = next(server)
     try:
-        target = Target(url, tls_verify=verify)
-        results = run_probes(target, timeout_s=3)
-        tls = _by_name(results)["tls"]
-        assert tls.state == state, str(tls)
-        if verify:
-            assert "certificate not trusted" in tls.actual
-            assert _by_name(results)["health"].skipped
-            assert diagnose(target, results).layer == "tls"
-        else:
-            assert abs(tls.detail["days_left"] - days) < 0.1
-            assert _by_name(results)["health"].ok
+        seen = probe_in_fresh_interpreter(url, verify)
     finally:
         next(server, None)
+    tls, health = seen["results"]["tls"], seen["results"]["health"]
+    assert tls["state"] == state, tls["text"]
+    if verify:
+        assert "certificate not trusted" in tls["actual"]
+        assert health["skipped"]
+        assert seen["layer"] == "tls"
+    else:
+        assert abs(tls["detail"]["days_left"] - days) < 0.1
+        assert health["ok"], health["text"]
 
 
 def test_cli_slow_health_is_a_warning(app: NodeApp, capsys, monkeypatch) -> None:
