@@ -21,6 +21,7 @@ from wsready.exitstatus import ExitStatus
         (["http://h", "--path", "ws"], "--path = 'ws': must be a path starting with '/'"),
         (["http://h", "--origin", "app.example"], "--origin = 'app.example'"),
         (["http://h", "--insecure", "--ca-file", "ca.pem"], "not both"),
+        (["https://h", "--ca-file", "/nonexistent/ca.pem"], "is not a readable file"),
         (["http://h", "--warn-latency", "0"], "--warn-latency = 0.0: must be a number"),
         (["http://h", "--tls-warn-days", "3"], "--tls-warn-days = 3: must be >= --tls-crit-days"),
         (["http://h", "--tls-crit-days", "-1"], "--tls-crit-days = -1: must be 0 or more"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -72,6 +73,8 @@ def build_target(args: argparse.Namespace) -> Target:
     if args.insecure:
         changes["tls_verify"] = False
     elif args.ca_file:
+        if not os.access(args.ca_file, os.R_OK) or not os.path.isfile(args.ca_file):
+            raise ConfigError("--ca-file", args.ca_file, "is not a readable file")
         changes["tls_verify"] = args.ca_file
     return dataclasses.replace(target, **changes) if changes else target
 
