@@ -7,6 +7,7 @@
 """
 
 from wsready.probes.model import Probe, ProbeResult, Target, Thresholds
-from wsready.probes.runner import plan_probes, run_probes
+from wsready.probes.plan import plan_probes
+from wsready.probes.runner import run_probes
 
 __all__ = ["Probe", "ProbeResult", "Target", "Thresholds", "plan_probes", "run_probes"]

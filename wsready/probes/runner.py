@@ -1,4 +1,4 @@
-"""The probe plan for a target (layer order) and the loop that runs it."""
+"""Run a target's probe plan in layer order: skip what depends on a failure, redact."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Callable
 from wsready.probes import auth, http, network, websocket
 from wsready.probes.context import Clock, RunContext, finish, skip
 from wsready.probes.model import Probe, ProbeResult, Target, Thresholds
+from wsready.probes.plan import plan_probes
 from wsready.validate import ConfigError
 
 Runner = Callable[[Probe, RunContext], ProbeResult]
@@ -26,139 +27,6 @@ RUNNERS: dict[str, Runner] = {
     "rest-auth": http.rest_auth,
     "auth-agreement": auth.agreement,
 }
-
-
-def plan_probes(
-    target: Target,
-    timeout_s: float = 10.0,
-    idle: bool = False,
-    thresholds: Thresholds | None = None,
-) -> list[Probe]:
-    """The probes for `target`, in layer order, each with its `needs`."""
-    limits = thresholds or Thresholds()
-    t = timeout_s
-    transport = ("tcp", "tls") if target.secure else ("tcp",)
-    address = f"{target.host}:{target.port}"
-    probes = [
-        Probe("dns", "dns", "dns", target.host, "name", "resolves", t),
-        Probe("tcp", "tcp", "tcp", address, "connect", "succeeds", t, ("dns",)),
-    ]
-    if target.secure:
-        expected = f">= {limits.tls_warn_days} (critical < {limits.tls_crit_days})"
-        probes.append(Probe("tls", "tls", "tls", address, "days left", expected, t, ("tcp",)))
-    probes += [
-        Probe(
-            "health",
-            "http",
-            "http-health",
-            target.http_url(target.health_path),
-            "status",
-            "== 200",
-            t,
-            transport,
-        ),
-        Probe(
-            "upgrade",
-            "websocket",
-            "ws-upgrade",
-            target.ws_url(target.engineio_path("websocket")),
-            "status",
-            "== 101",
-            t,
-            transport,
-        ),
-        Probe(
-            "open",
-            "engine.io",
-            "eio-open",
-            target.ws_url(target.engineio_path("websocket")),
-            "first packet",
-            "== 0{sid,pingInterval,pingTimeout,upgrades}",
-            t,
-            ("upgrade",),
-        ),
-        Probe(
-            "connect",
-            "socket.io",
-            "sio-connect",
-            f"namespace / at {target.socketio_path}",
-            "CONNECT answer",
-            "== 40 (accepted)",
-            t,
-            ("open",),
-        ),
-        Probe(
-            "ping",
-            "heartbeat",
-            "eio-heartbeat",
-            target.ws_url(target.socketio_path),
-            "server ping",
-            "arrives within pingInterval",
-            t,
-            ("connect",),
-        ),
-    ]
-    if idle:
-        probes.append(
-            Probe(
-                "idle",
-                "proxy idle",
-                "idle",
-                target.ws_url(target.socketio_path),
-                "connection",
-                "survives pingInterval + pingTimeout",
-                t,
-                ("connect",),
-            )
-        )
-    probes.append(
-        Probe(
-            "polling",
-            "polling",
-            "eio-polling",
-            target.http_url(target.engineio_path("polling")),
-            "answer",
-            "== 200 + 0{",
-            t,
-            transport,
-        )
-    )
-    if target.origin:
-        probes.append(
-            Probe(
-                "cors",
-                "cors",
-                "cors",
-                target.http_url(target.engineio_path("polling")),
-                "Origin allowed",
-                f"== {target.origin}",
-                t,
-                transport,
-            )
-        )
-    if target.token is not None:
-        probes += [
-            Probe(
-                "rest-auth",
-                "auth",
-                "rest-auth",
-                target.http_url(target.rest_auth_path),
-                "status with token",
-                "== 200",
-                t,
-                transport,
-            ),
-            Probe(
-                "auth-match",
-                "auth",
-                "auth-agreement",
-                "REST and socket",
-                "token",
-                "REST accepts ⇔ socket accepts",
-                t,
-            ),
-        ]
-    return probes
 
 
 def _failed_need(probe: Probe, results: dict[str, ProbeResult]) -> str | None:
