@@ -1,8 +1,8 @@
 """Facts in, commands out: every fixtures/*.json case, as in pyinfra's own operation tests.
 
-Each fixture names a deploy function ("module:function"), host data, facts, and either the
-exact commands expected or an error message. Covers the paths that cannot run here
-(NodeSource, Amazon Linux 2023) and the no-change runs that must produce no commands.
+Each fixture names a deploy function ("module:function"), host data, facts and the exact
+commands expected (uploads as {"upload": dest, "lines": content}). Covers the paths that
+cannot run here (NodeSource, Amazon Linux 2023) and no-change runs that must yield nothing.
 """
 
 from __future__ import annotations
