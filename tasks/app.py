@@ -154,13 +154,19 @@ def prune_command(app_dir: str, current: str, keep: int = KEEP_RELEASES) -> str:
     )
 
 
+_ARCHIVES: dict[str, str] = {}
+
+
 def _release_archive(release: app_release.Release) -> str:
-    """Write the release archive to a local temporary file removed when pyinfra exits."""
-    directory = tempfile.mkdtemp(prefix="wsready-release-")
-    atexit.register(shutil.rmtree, directory, ignore_errors=True)
-    path = Path(directory) / f"{release.hash}.tar.gz"
-    path.write_bytes(app_release.archive_bytes(release))
-    return str(path)
+    """The release archive as a local temporary file (one per release for the whole fleet),
+    removed when pyinfra exits."""
+    if release.hash not in _ARCHIVES:
+        directory = tempfile.mkdtemp(prefix="wsready-release-")
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        path = Path(directory) / f"{release.hash}.tar.gz"
+        path.write_bytes(app_release.archive_bytes(release))
+        _ARCHIVES[release.hash] = str(path)
+    return _ARCHIVES[release.hash]
 
 
 @deploy("Deploy the Socket.IO app")
