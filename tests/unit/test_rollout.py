@@ -229,3 +229,28 @@ def test_counts_read_as_english():
     assert rollout.count(3, "host") == "3 hosts"
     assert rollout.count(1, "batch", "batches") == "1 batch"
     assert rollout.count(2, "batch", "batches") == "2 batches"
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (["--batch", "0"], "--batch = 0"),
+        (["--deploy", "absent.py"], "--deploy = 'absent.py'"),
+        (["--probe-retries", "-1"], "--probe-retries = -1"),
+        (["--token-env", "WSREADY_UNIT_UNSET"], "--token-env = 'WSREADY_UNIT_UNSET'"),
+    ],
+)
+def test_bad_input_exits_unknown_before_any_deploy(tmp_path, capsys, monkeypatch, extra, named):
+    from wsready import cli
+    from wsready.commands import rollout as command
+
+    monkeypatch.delenv("WSREADY_UNIT_UNSET", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "deploy.py").write_text("")
+    inventory = tmp_path / "fleet.py"
+    inventory.write_text('hosts = ["web1", "web2"]\n')
+    monkeypatch.setattr(command.subprocess, "run", lambda *a, **k: pytest.fail("deployed"))
+    assert cli.main(["rollout", str(inventory), *extra]) == 3
+    out, err = capsys.readouterr()
+    assert named in err
+    assert "deploying" not in out

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -160,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
         batches = rollout.plan(list(hosts), args.batch)
         if not os.path.isfile(args.deploy):
             raise ConfigError("--deploy", args.deploy, "no such deploy file")
+        if shutil.which("pyinfra") is None:
+            raise ConfigError("pyinfra", None, "is not on PATH (pip install -e . installs it)")
         if args.probe_retries < 0:
             raise ConfigError("--probe-retries", args.probe_retries, "must be 0 or more")
         fallback = None
