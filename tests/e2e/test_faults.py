@@ -73,6 +73,7 @@ def test_node_killed_with_sigkill_is_healthy_again_within_5_s(fleet: Fleet, host
 
 
 def test_rebooted_host_serves_again_by_itself(fleet: Fleet, host):
+    """Power off and on (same disk): nginx, the app and the firewall start at boot."""
     target = target_of(fleet, host)
     version = served_version(host.address)
     started = time.monotonic()
@@ -89,6 +90,7 @@ def test_rebooted_host_serves_again_by_itself(fleet: Fleet, host):
     )
     assert host_ssh(host, "systemctl is-enabled nginx wsready-app").split() == ["enabled"] * 2
     assert host_ssh(host, "systemctl is-active nginx wsready-app").split() == ["active"] * 2
+    assert host_ssh(host, "ufw status").startswith("Status: active")  # the firewall, too
     assert served_version(host.address) == version
 
 
