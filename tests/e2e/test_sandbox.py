@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,35 +25,58 @@ pytestmark = pytest.mark.e2e
 NOT_A_REGISTRY = "not-a-registry.invalid"  # refused by the filter, never resolved or contacted
 
 
-def _traces(name: str, index: int) -> dict[str, list[str]]:
-    """Everything on this machine that mentions one sandbox host."""
-    mentions = re.compile(rf"{re.escape(name)}(?!\d)|\b10\.200\.{index}\.").search
+@dataclass
+class Footprint:
+    """What one sandbox host put on this machine, by identity (PID + start time, netns inode,
+    link ifindex), so an index reused at once by someone else's host is not mistaken for ours.
+    """
 
-    def lines(*cmd: str) -> list[str]:
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-        return [line for line in out.splitlines() if mentions(line)]
+    name: str
+    state_dir: Path
+    processes: list[sandbox_state.Process]
+    netns_inode: int
+    ifindex: int
 
-    processes = [
-        f"{pid}: {cmdline}"
-        for pid in os.listdir("/proc")
-        if pid.isdigit()
-        for cmdline in [_cmdline(pid)]
-        if mentions(cmdline)
-    ]
-    with open("/proc/mounts") as mounts:
-        mounted = [line for line in mounts if mentions(line)]
-    return {
-        "netns": lines("ip", "netns", "list"),
-        "links": lines("ip", "-o", "link", "show"),
-        "addresses": lines("ip", "-o", "addr", "show"),
-        "iptables": lines("iptables-save"),
-        "mounts": mounted,
-        "processes": processes,
-        "files": [str(p) for p in [sandbox_state.STATE_ROOT / name] if p.exists()],
-    }
+    @classmethod
+    def capture(cls, name: str, state_dir: Path) -> Footprint:
+        roots = [int(pid) for pid in os.listdir("/proc") if pid.isdigit()]
+        roots = [pid for pid in roots if str(state_dir) + "/" in _cmdline(pid)]
+        pids, todo = [], list(roots)
+        while todo:
+            pid = todo.pop()
+            pids.append(pid)
+            todo += sandbox_state.children(pid)
+        return cls(
+            name=name,
+            state_dir=state_dir,
+            processes=[sandbox_state.Process.of(pid) for pid in pids],
+            netns_inode=os.stat(f"/run/netns/{name}").st_ino,
+            ifindex=int(Path(f"/sys/class/net/v{name}/ifindex").read_text()),
+        )
+
+    def left_behind(self) -> dict[str, list[str]]:
+        netns_dir = Path("/run/netns")
+        netns = [p.name for p in netns_dir.iterdir()] if netns_dir.is_dir() else []
+        links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True)
+        rules = subprocess.run(["iptables-save"], capture_output=True, text=True, check=True)
+        mentions = re.compile(rf"{re.escape(self.name)}(?!\d)").search
+        with open("/proc/self/mountinfo") as mountinfo:
+            mounts = [
+                line
+                for line in mountinfo
+                if f"net:[{self.netns_inode}]" in line or str(self.state_dir) in line
+            ]
+        return {
+            "processes": [f"{p.pid}: {_cmdline(str(p.pid))}" for p in self.processes if p.alive()],
+            "netns": [n for n in netns if os.stat(netns_dir / n).st_ino == self.netns_inode],
+            "links": [ln for ln in links.stdout.splitlines() if ln.startswith(f"{self.ifindex}:")],
+            "mounts": mounts,
+            "iptables": [line for line in rules.stdout.splitlines() if mentions(line)],
+            "files": [str(self.state_dir)] if self.state_dir.exists() else [],
+        }
 
 
-def _cmdline(pid: str) -> str:
+def _cmdline(pid: str | int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except (FileNotFoundError, ProcessLookupError):
@@ -156,13 +180,15 @@ def test_power_cycle_boots_the_same_rootfs(host):
 
 def test_down_leaves_nothing_behind(host):
     """Last in this module: removes the module's host (the fixture's own `down` is a no-op)."""
-    index = int(host.name.removeprefix("wsr-"))
-    during = _traces(host.name, index)
-    assert during["netns"] and during["links"] and during["processes"]  # the probe sees them
+    footprint = Footprint.capture(host.name, sandbox_state.STATE_ROOT / host.name)
+    assert len(footprint.processes) >= 4  # nspawn, systemd, sshd..., tinyproxy
+    present = footprint.left_behind()  # the same probe sees the live host
+    assert all(present[key] for key in ("processes", "netns", "links", "files")), present
     started = time.monotonic()
     assert sandbox.down(host.inventory) == [host.name]
     print(f"\nsandbox down (1 host): {time.monotonic() - started:.1f}s")
-    assert _traces(host.name, index) == {key: [] for key in during}
+    left = footprint.left_behind()
+    assert left == {key: [] for key in left}
     assert not Path(host.inventory).exists()
 
 
@@ -218,12 +244,13 @@ def test_cli_up_then_down_all_removes_every_host_of_its_state_root(tmp_path):
     assert started.returncode == 0, started.stderr
     name, address = started.stdout.split()[:2]
     assert inventory.is_file() and f"'ssh_hostname': '{address}'" in inventory.read_text()
+    footprint = Footprint.capture(name, tmp_path / "root" / name)
+    assert len(footprint.processes) >= 4
     removed = cli("down", "--all")
     assert removed.returncode == 0, removed.stderr
     assert removed.stdout.startswith(f"Removed {name} in ")
-    index = int(name.removeprefix("wsr-"))
-    traces = _traces(name, index)
-    traces["files"] = [str(p) for p in (tmp_path / "root").iterdir()]
-    assert traces == {key: [] for key in traces}
+    left = footprint.left_behind()
+    assert left == {key: [] for key in left}
+    assert list((tmp_path / "root").iterdir()) == []
     assert not inventory.exists()
     assert cli("status").stdout.strip() == "No sandbox hosts."
