@@ -286,6 +286,14 @@ BAD_DATA = {
     "app_socketio_path": ("ws", "app_socketio_path = 'ws'"),
     "nginx_ipv6": ("yes", "nginx_ipv6 = 'yes'"),
     "nginx_listen_prot": ("8080", "did you mean nginx_listen_port?"),
+    "firewall_enabled": ("1", "firewall_enabled = 1"),
+    "nginx_tls": ("maybe", "nginx_tls = 'maybe'"),
+    "proxy_url": ("ftp://10.0.0.1:21", "proxy_url = 'ftp://10.0.0.1:21'"),
+    "sg_ssh_cidrs": ('["0.0.0.0/0"]', "sg_ssh_cidrs[0] = '0.0.0.0/0'"),
+    "app_cors_origins": ('["*"]', "app_cors_origins[0] = '*'"),
+    "nginx_proxy_read_timeout_s": ("30", "nginx_proxy_read_timeout_s = 30"),
+    "verify_retries": ("-1", "verify_retries = -1"),
+    "app_user": ("root", "app_user = 'root'"),
 }
 
 
