@@ -3,6 +3,7 @@ parsable Prometheus file; the token sits only in a 0600 root file."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -24,6 +25,7 @@ TOKEN_VARIABLE = "WSREADY_E2E_MONITOR_TOKEN"
 TOKEN = "monitor-e2e-token-7f3a"
 INTERVAL_S = 10
 DOWN_TARGET = "http://127.0.0.1:1"  # nothing listens there: must show up as CRITICAL
+DEAD_WEBHOOK = "http://127.0.0.1:9/hook"  # on the monitor itself; nothing listens either
 
 
 def build_wheelhouse(directory: Path) -> Path:
@@ -81,6 +83,7 @@ def install_and_prove(inventory: Path, host: sandbox.SandboxHost, tmp_path: Path
         "monitor_interval_s": INTERVAL_S,
         "monitor_targets": [f"http://{host.address}", DOWN_TARGET],
         "monitor_token_env": TOKEN_VARIABLE,
+        "monitor_alert_webhook": DEAD_WEBHOOK,
         "monitor_wheelhouse": str(build_wheelhouse(tmp_path / "wheels")),
     }
     inventory = monitor_inventory(inventory, host.name, extra, tmp_path / "monitor_fleet.py")
@@ -95,9 +98,12 @@ def install_and_prove(inventory: Path, host: sandbox.SandboxHost, tmp_path: Path
     assert host_ssh(host, "systemctl is-enabled wsready-monitor.timer").strip() == "enabled"
     assert host_ssh(host, "systemctl is-active wsready-monitor.timer").strip() == "active"
     assert host_ssh(host, "stat -c '%a %U' /etc/wsready-monitor/env").strip() == "600 root"
-    assert f"WSREADY_MONITOR_TOKEN={TOKEN}\n" == host_ssh(host, "cat /etc/wsready-monitor/env")
+    assert host_ssh(host, "cat /etc/wsready-monitor/env") == (
+        f"WSREADY_MONITOR_TOKEN={TOKEN}\nWSREADY_MONITOR_WEBHOOK={DEAD_WEBHOOK}\n"
+    )
     unit = host_ssh(host, "systemctl cat wsready-monitor.service")
     assert TOKEN not in unit and "--token-env WSREADY_MONITOR_TOKEN" in unit
+    assert DEAD_WEBHOOK not in unit and "--alert-webhook-env WSREADY_MONITOR_WEBHOOK" in unit
 
     first = wait_for(lambda: prom_state(host), 90, f"{PROM_FILE} on {host.name}")
     fresher = wait_for(
@@ -118,8 +124,13 @@ def install_and_prove(inventory: Path, host: sandbox.SandboxHost, tmp_path: Path
         assert samples[("wsready_probe_success", (("probe", probe), ("target", own)))] == 1
     assert samples[("wsready_probe_success", (("probe", "tcp"), ("target", DOWN_TARGET)))] == 0
     assert now - samples[("wsready_check_timestamp_seconds", ())] <= INTERVAL_S * 2 + 30
-    state = host_ssh(host, "cat /var/lib/wsready-monitor/state.json")
-    assert '"CRITICAL"' in state and '"OK"' in state
+    # The webhook URL reached the check through systemd: each run tries the alert for the dead
+    # target, fails, says so without the URL, and keeps that target's state for a retry.
+    journal = host_ssh(host, "journalctl -u wsready-monitor.service -o cat --no-pager")
+    refused = f"alert for {DOWN_TARGET} (NEW -> CRITICAL) not delivered: cannot connect"
+    assert journal.count(refused) >= 2 and DEAD_WEBHOOK not in journal
+    state = json.loads(host_ssh(host, "cat /var/lib/wsready-monitor/state.json"))["targets"]
+    assert state[own]["status"] == "OK" and DOWN_TARGET not in state
     runs = host_ssh(
         host, "journalctl -u wsready-monitor.service -o cat --no-pager | grep -c 'targets ('"
     )
