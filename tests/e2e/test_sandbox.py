@@ -6,17 +6,16 @@ which forwards to the package registries or refuses (403 Filtered) before connec
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from pyinfra.api import State
-from pyinfra.context import ctx_state
-from pyinfra_cli.inventory import make_inventory
 
 from wsready import sandbox, sandbox_image, sandbox_mounts, sandbox_proxy, sandbox_state
 
@@ -135,10 +134,16 @@ def test_status_command_prints_the_host_row(host):
 
 
 def test_inventory_lists_the_host_for_pyinfra(host):
-    with ctx_state.use(State()):
-        inventory = make_inventory(host.inventory)
-    data = inventory.get_host(host.name).data
-    assert (data.ssh_hostname, data.proxy_url) == (host.address, host.proxy_url)
+    """pyinfra itself reads the file (in its own process: pyinfra_cli gevent-patches importers)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pyinfra", host.inventory, "debug-inventory", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    data = next(h["data"] for h in json.loads(result.stdout) if h["name"] == host.name)
+    assert (data["ssh_hostname"], data["proxy_url"]) == (host.address, host.proxy_url)
 
 
 def test_npm_registry_is_reachable_through_the_proxy(host):
