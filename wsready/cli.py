@@ -24,19 +24,22 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(ExitStatus.UNKNOWN, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `only`, just that command's module is imported (cron runs of
+    `wsready check` should not pay for paramiko or boto3)."""
     parser = ArgumentParser(
         prog="wsready",
         description="Provision, prove, diagnose and monitor Socket.IO behind nginx.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
-    for name in COMMANDS:
+    for name in (only,) if only in COMMANDS else COMMANDS:
         importlib.import_module(f"wsready.commands.{name}").register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv[0] if argv else None).parse_args(argv)
     return int(args.handler(args))
 
 
