@@ -246,3 +246,16 @@ def test_check_names_the_broken_host_and_layer_in_the_sandbox_fleet(fleet) -> No
     while wsready_check("--inventory", str(fleet.inventory)).returncode != 0:
         assert time.monotonic() < deadline, "the fleet did not come back after restarting the app"
         time.sleep(1)
+
+
+def test_unwritable_prometheus_file_is_unknown_unless_a_target_is_critical(
+    app: LoopbackApp,
+) -> None:
+    unwritable = "/proc/wsready.prom"  # the directory exists, but nothing can be created in it
+    healthy = wsready_check("--prometheus", unwritable, f"http://127.0.0.1:{app.port}")
+    assert healthy.returncode == 3
+    assert f"wsready check: error: --prometheus {unwritable}:" in healthy.stderr
+    closed = f"http://127.0.0.1:{free_port()}"
+    down = wsready_check("--retries", "0", "--prometheus", unwritable, closed)
+    assert down.returncode == 2  # the CRITICAL target is still what the exit status says
+    assert f"wsready check: error: --prometheus {unwritable}:" in down.stderr

@@ -10,7 +10,7 @@ import os
 import sys
 
 from wsready import alerts, prometheus, report, targets, validate
-from wsready.check import CheckOptions, check_all
+from wsready.check import CheckOptions, check_all, worst
 from wsready.exitstatus import ExitStatus
 from wsready.validate import ConfigError
 
@@ -68,19 +68,20 @@ def run(args: argparse.Namespace) -> int:
         return ExitStatus.UNKNOWN
     result = check_all(chosen, options)
     print(report.to_json(result) if args.json else report.to_table(result))
+    statuses = [result.status]
     if args.prometheus:
         try:
             prometheus.write(result, args.prometheus)
         except OSError as error:
-            print(f"wsready check: error: --prometheus {args.prometheus}: {error}", file=sys.stderr)
-            return ExitStatus.UNKNOWN
+            _stderr(f"wsready check: error: --prometheus {args.prometheus}: {error}")
+            statuses.append(ExitStatus.UNKNOWN)  # a CRITICAL target still outranks it
     if args.state:
         try:
             alerts.process(result, args.state, args.alert_webhook, warn=_stderr)
         except (OSError, ConfigError) as error:
-            print(f"wsready check: error: --state {args.state}: {error}", file=sys.stderr)
-            return ExitStatus.UNKNOWN
-    return result.status
+            _stderr(f"wsready check: error: --state {args.state}: {error}")
+            statuses.append(ExitStatus.UNKNOWN)
+    return worst(statuses)
 
 
 def prepare(args: argparse.Namespace) -> tuple[CheckOptions, list]:
