@@ -2,11 +2,13 @@
 
 Each step is one module in tasks/, reading the data keys documented in
 inventory/group_data/all.py. The preflight refuses bad data for the whole fleet before
-anything changes; the last step proves the result from outside the host.
+anything changes; `verify_deploy` proves the result from outside the host; hosts in the
+`monitors` group then get the scheduled `wsready check` (tasks/monitor.py).
 """
 
 from tasks.app import deploy_app
 from tasks.firewall import configure_firewall
+from tasks.monitor import install_monitor
 from tasks.nginx import configure_nginx
 from tasks.nodejs import install_nodejs
 from tasks.preflight import check_host_data
@@ -22,3 +24,4 @@ install_nodejs()
 deploy_app()
 configure_nginx()
 verify_deploy()
+install_monitor()
