@@ -7,9 +7,17 @@ Layout on the host (`app_dir`):
     current -> releases/<hash>    what systemd runs (WorkingDirectory)
 
 A release is uploaded once, as one archive. `npm ci --omit=dev` runs only for a lock file
-not seen before; releases that differ only in code share node_modules. `current` is
-switched atomically (ln -sfn + mv -T) only after both steps succeeded, so a failed step
-leaves the previous release serving. The newest releases are kept (KEEP_RELEASES).
+not seen before, into a temporary directory renamed into place on success, under a lock
+(`app_dir/.install.lock`): an `npm ci` left running by a killed deploy is waited for, and
+its leftovers removed, before the next one starts. Releases that differ only in code share
+node_modules. `current` is switched atomically (ln -sfn + mv -T) only after both steps
+succeeded, so a failed step leaves the previous release serving. The newest releases are
+kept (KEEP_RELEASES).
+
+The switch first copies the environment file and the unit aside (`/etc/<app_name>/rollback/`,
+root-only) and notes the previous release there: when the new release then fails its
+probes, tasks/verify.py runs `rollback_command` (current, environment and unit back as they
+were, restart) — see `plan_rollback`.
 
 The service restarts only when the release, the unit, the environment file or the Node.js
 runtime (binary path and version) changed;
@@ -23,6 +31,7 @@ import atexit
 import shlex
 import shutil
 import tempfile
+from dataclasses import dataclass
 from io import StringIO
 from pathlib import Path
 
@@ -42,6 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_APP = ROOT / "files" / "app"
 UNIT_TEMPLATE = ROOT / "files" / "systemd" / "app.service.j2"
 KEEP_RELEASES = 3
+INSTALL_LOCK_WAIT_S = 900  # how long an install waits for one left running by a killed deploy
 # CA bundles handed to npm through NODE_EXTRA_CA_CERTS (official Node builds ignore the
 # system store; proxies that inspect TLS add their CA there).
 SYSTEM_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
@@ -84,6 +94,37 @@ def unpack_release(archive: str, release_dir: str, deps_dir: str):
     )
 
 
+def install_command(release_dir: str, deps_dir: str, has_npmrc: bool) -> str:
+    """Shell: under an exclusive lock on `app_dir/.install.lock`, `npm ci --omit=dev` into a
+    temporary directory next to `deps_dir`, renamed onto it only after npm succeeded.
+
+    A deploy killed during `npm ci` leaves npm running on the host, holding the lock: the next
+    install waits for it (up to INSTALL_LOCK_WAIT_S), then finds the tree installed or removes
+    the leftover temporary directories and installs again. `deps_dir` is never half-written."""
+    deps_root, name = deps_dir.rsplit("/", 1)
+    lock = f"{deps_root.rsplit('/', 1)[0]}/.install.lock"
+    copies = ["package.json", "package-lock.json"] + ([".npmrc"] if has_npmrc else [])
+    sources = " ".join(_q(f"{release_dir}/{file}") for file in copies)
+    ca = " ".join(
+        f"[ -r {path} ] && export NODE_EXTRA_CA_CERTS={path};" for path in SYSTEM_CA_BUNDLES
+    )
+    work = f'.tmp-{name}-"$$"'
+    install = (
+        f"cd {_q(deps_root)}"
+        f" && if [ -e {_q(name + '/.installed')} ]; then"
+        f" echo 'dependencies {name} were installed by another run'; exit 0; fi"
+        f" && rm -rf .tmp-* && mkdir {work} && cp {sources} {work}/"
+        f" && cd {work} && {{ {ca} true; }}"
+        f" && npm ci --omit=dev --no-audit --no-fund --globalconfig {NPMRC}"
+        f" && touch .installed && cd .. && rm -rf {_q(name)} && mv -T {work} {_q(name)}"
+    )
+    return (
+        f"flock -w {INSTALL_LOCK_WAIT_S} -E 75 {_q(lock)} sh -c {_q(install)}"
+        f" || {{ status=$?; [ $status -ne 75 ] || echo 'wsready: another npm ci still holds"
+        f" {lock} after {INSTALL_LOCK_WAIT_S} s' >&2; exit $status; }}"
+    )
+
+
 @operation()
 def install_dependencies(release_dir: str, deps_dir: str, has_npmrc: bool):
     """`npm ci --omit=dev` into `deps_dir` from the release's lock file, once per lock file."""
@@ -91,32 +132,42 @@ def install_dependencies(release_dir: str, deps_dir: str, has_npmrc: bool):
     if host.get_fact(File, path=marker):
         host.noop(f"dependencies already installed in {deps_dir}")
         return
-    copies = ["package.json", "package-lock.json"] + ([".npmrc"] if has_npmrc else [])
-    sources = " ".join(_q(f"{release_dir}/{name}") for name in copies)
-    ca = " ".join(
-        f"[ -r {path} ] && export NODE_EXTRA_CA_CERTS={path};" for path in SYSTEM_CA_BUNDLES
-    )
-    yield (
-        f"rm -rf {_q(deps_dir)} && mkdir -p {_q(deps_dir)} && cp {sources} {_q(deps_dir)}/"
-        f" && cd {_q(deps_dir)} && {{ {ca} true; }}"
-        f" && npm ci --omit=dev --no-audit --no-fund --globalconfig {NPMRC}"
-        f" && touch {_q(marker)}"
+    yield install_command(release_dir, deps_dir, has_npmrc)
+
+
+def switch_command(
+    app_dir: str, target: str, previous: str | None, snapshot_dir: str, keep: tuple[str, ...]
+) -> str:
+    """Shell: `app_dir/current` -> `target`, atomically (ln -sfn + mv -T). When it pointed at
+    `previous`, first copy the files in `keep` to `snapshot_dir` (root-only) and note
+    `previous` there: what a rollback restores."""
+    snapshot = ""
+    if previous:
+        snap = _q(snapshot_dir)
+        snapshot = (
+            f"rm -rf {snap} && mkdir -p -m 0700 {snap}"
+            + "".join(
+                f" && {{ [ ! -e {_q(path)} ] || cp -p {_q(path)} {snap}/; }}" for path in keep
+            )
+            + f" && echo {_q(previous)} > {snap}/release && "
+        )
+    staged = f"{app_dir}/.current.new"
+    return (
+        f"{snapshot}touch {_q(app_dir + '/' + target)} && ln -sfn {_q(target)} {_q(staged)}"
+        f" && mv -T {_q(staged)} {_q(app_dir + '/current')}"
     )
 
 
 @operation()
-def switch_current(app_dir: str, release: str):
-    """Point `app_dir/current` at `releases/<release>`, atomically (ln -sfn + mv -T)."""
+def switch_current(app_dir: str, release: str, snapshot_dir: str, keep: tuple[str, ...] = ()):
+    """Point `app_dir/current` at `releases/<release>` (see `switch_command`)."""
     target = f"releases/{release}"
     link = host.get_fact(Link, path=f"{app_dir}/current")
     if link and link.get("link_target") == target:
         host.noop(f"current already points at {target}")
         return
-    staged = f"{app_dir}/.current.new"
-    yield (
-        f"touch {_q(app_dir + '/' + target)} && ln -sfn {_q(target)} {_q(staged)}"
-        f" && mv -T {_q(staged)} {_q(app_dir + '/current')}"
-    )
+    previous = link.get("link_target") if link else None
+    yield switch_command(app_dir, target, previous, snapshot_dir, keep)
 
 
 # systemd's own search path for a bare `ExecStart=node`.
@@ -154,6 +205,75 @@ def prune_command(app_dir: str, current: str, keep: int = KEEP_RELEASES) -> str:
     )
 
 
+@dataclass(frozen=True)
+class AppPaths:
+    """Where the app's pieces live on the host, from host data."""
+
+    name: str
+    app_dir: str
+    etc: str = "/etc"
+
+    @property
+    def env_dir(self) -> str:
+        return f"{self.etc}/{self.name}"
+
+    @property
+    def env_file(self) -> str:
+        return f"{self.env_dir}/env"
+
+    @property
+    def unit_file(self) -> str:
+        return f"{self.etc}/systemd/system/{self.name}.service"
+
+    @property
+    def snapshot_dir(self) -> str:
+        return f"{self.env_dir}/rollback"
+
+    @classmethod
+    def from_data(cls, data) -> AppPaths:
+        return cls(data["app_name"], data["app_dir"].rstrip("/"))
+
+
+def rollback_command(paths: AppPaths, previous: str) -> str:
+    """Shell: `current` back to `releases/<previous>`, the environment file and unit back
+    from the snapshot the switch took, daemon-reload, restart. The failed release stays in
+    releases/ for inspection (pruned like any other)."""
+    target = f"releases/{previous}"
+    snap = paths.snapshot_dir
+    restores = "".join(
+        f" && {{ [ ! -e {_q(f'{snap}/{Path(path).name}')} ]"
+        f" || cp -p {_q(f'{snap}/{Path(path).name}')} {_q(path)}; }}"
+        for path in (paths.env_file, paths.unit_file)
+    )
+    return (
+        f"cd {_q(paths.app_dir)}"
+        f" && {{ [ -d {_q(target)} ] || {{ echo 'wsready: {target} is no longer on the host'"
+        " >&2; exit 1; }; }"
+        f" && touch {_q(target)} && ln -sfn {_q(target)} .current.new && mv -T .current.new current"
+        f"{restores} && systemctl daemon-reload && systemctl restart {_q(paths.name + '.service')}"
+    )
+
+
+@dataclass(frozen=True)
+class RollbackPlan:
+    """Read at plan time: what this run's release switch does, and how to undo it."""
+
+    switch: app_release.Switch
+    command: str | None  # None when there is nothing to roll back (see switch.why_no_rollback)
+
+
+def plan_rollback(data) -> RollbackPlan:
+    """The release switch this run makes on the current host (from `current` as it is before
+    the run) and the command that puts the previous release back."""
+    data = hostdata.with_defaults(data)
+    paths = AppPaths.from_data(data)
+    release = app_release.scan(data["app_source"] or BUNDLED_APP)
+    link = host.get_fact(Link, path=f"{paths.app_dir}/current")
+    switch = app_release.Switch.from_link(release.hash, link and link.get("link_target"))
+    command = None if switch.why_no_rollback() else rollback_command(paths, switch.previous)
+    return RollbackPlan(switch, command)
+
+
 _ARCHIVES: dict[str, str] = {}
 
 
@@ -172,9 +292,9 @@ def _release_archive(release: app_release.Release) -> str:
 @deploy("Deploy the Socket.IO app")
 def deploy_app() -> None:
     data = hostdata.with_defaults(host.data.dict())
-    name, user = data["app_name"], data["app_user"]
-    app_dir = data["app_dir"].rstrip("/")
-    env_dir, env_file = f"/etc/{name}", f"/etc/{name}/env"
+    paths = AppPaths.from_data(data)
+    name, user, app_dir = paths.name, data["app_user"], paths.app_dir
+    env_dir, env_file = paths.env_dir, paths.env_file
     release = app_release.scan(data["app_source"] or BUNDLED_APP)
     release_dir = f"{app_dir}/releases/{release.hash}"
     deps_dir = f"{app_dir}/deps/{release.deps_hash}"
@@ -220,6 +340,8 @@ def deploy_app() -> None:
         name=f"Switch {app_dir}/current to release {release.hash}.",
         app_dir=app_dir,
         release=release.hash,
+        snapshot_dir=paths.snapshot_dir,
+        keep=(env_file, paths.unit_file),
     )
     server.shell(
         name=f"Remove releases older than the newest {KEEP_RELEASES}.",
@@ -244,7 +366,7 @@ def deploy_app() -> None:
     unit = files.template(
         name=f"Install the systemd unit {name}.service.",
         src=str(UNIT_TEMPLATE),
-        dest=f"/etc/systemd/system/{name}.service",
+        dest=paths.unit_file,
         mode="0644",
         app_name=name,
         app_user=user,

@@ -4,6 +4,13 @@ Runs at execute time on the machine running pyinfra (python.call), against
 `verify_address` (or the SSH address) on nginx's port. Failed probes are retried
 `verify_retries` times with a short backoff (the app may be restarting); if they still fail
 the deploy fails, listing each failed condition as `upgrade status (404) == 101`.
+
+With `app_rollback_on_failure`, a failure after this run switched the app to a new release
+first puts the previous release back on that host (tasks/app.py's `rollback_command`, run
+over the host's own connection), probes again, and then fails the deploy all the same,
+saying which probes failed on the new release, which release now serves and whether it
+passes. A run that did not change the release (nginx or the firewall broke) or the first
+release on a host has nothing to roll back: the message says so.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.operations import python
 
+from tasks.app import RollbackPlan, plan_rollback
 from wsready.probes import ProbeResult, Target, run_probes
 
 BACKOFF_S = (1.0, 2.0, 3.0, 5.0)
@@ -80,15 +88,61 @@ def probe_until_ok(
         sleep(BACKOFF_S[min(attempt - 1, len(BACKOFF_S) - 1)])
 
 
-def _verify(target: Target, timeout_s: float, retries: int) -> None:
+def _failed_text(results: list[ProbeResult]) -> str:
+    return "; ".join(str(result) for result in failures(results))
+
+
+def roll_back(
+    target: Target,
+    plan: RollbackPlan | None,
+    timeout_s: float,
+    retries: int,
+    run_shell=None,
+    probe=probe_until_ok,
+) -> str:
+    """Undo this run's release switch on the current host when there is one; returns what
+    happened, as the end of the deploy's failure message."""
+    if plan is None:
+        return "app_rollback_on_failure is off: no rollback"
+    why_not = plan.switch.why_no_rollback()
+    if why_not:
+        return why_not
+    previous = plan.switch.previous
+    logger.warning(f"{target.label}: rolling back to release {previous}")
+    started = time.monotonic()
+    ok, output = (run_shell or host.run_shell_command)(plan.command)
+    if not ok:
+        return f"rollback to release {previous} FAILED: {output.stderr.strip() or 'no message'}"
+    results, attempts = probe(target, timeout_s, retries)
+    seconds = time.monotonic() - started
+    report = format_report(target, results)
+    if failures(results):
+        logger.error(f"{report}\n  (release {previous}, after {attempts} attempts)")
+        return (
+            f"rolled back to release {previous}, which FAILS its probes too "
+            f"({seconds:.1f} s): {_failed_text(results)}"
+        )
+    logger.warning(f"{report}\n  release {previous} passes (attempt {attempts})")
+    return (
+        f"rolled back to release {previous}: it passes the probes again "
+        f"({seconds:.1f} s after the rollback started); release {plan.switch.new} stays in "
+        "releases/ for inspection"
+    )
+
+
+def _verify(
+    target: Target, timeout_s: float, retries: int, rollback: RollbackPlan | None = None
+) -> None:
     results, attempts = probe_until_ok(target, timeout_s, retries)
     report = format_report(target, results)
     failed = failures(results)
     if failed:
         logger.error(f"{report}\n  (after {attempts} attempts)")
+        release = f" on release {rollback.switch.new}" if rollback else ""
+        outcome = roll_back(target, rollback, timeout_s, retries)
         raise VerifyError(
-            f"{target.label}: {len(failed)} probe(s) failed: "
-            + "; ".join(str(result) for result in failed)
+            f"{target.label}: {len(failed)} probe(s) failed{release}: "
+            f"{_failed_text(results)}; {outcome}"
         )
     logger.info(f"{report}\n  all probes passed (attempt {attempts})")
 
@@ -100,10 +154,12 @@ def verify_deploy() -> None:
         host.noop("verify_enabled is False: no probes")
         return
     target = target_for(data, host.name)
+    rollback = plan_rollback(data) if data.get("app_rollback_on_failure", True) else None
     python.call(
         name="Probe the service from this machine: health, the /ws upgrade, Socket.IO.",
         function=_verify,
         target=target,
         timeout_s=data["verify_timeout_s"],
         retries=data["verify_retries"],
+        rollback=rollback,
     )

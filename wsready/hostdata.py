@@ -396,6 +396,7 @@ CHECKS: dict[str, Check] = {
     "app_jwt_secret": _app_jwt_secret,
     "app_jwt_audience": _app_jwt_audience,
     "app_static_token_hashes": _app_static_token_hashes,
+    "app_rollback_on_failure": _boolean,
     "nginx_server_name": _nginx_server_name,
     "nginx_listen_port": _port,
     "nginx_ipv6": _boolean,

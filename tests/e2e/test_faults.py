@@ -1,8 +1,9 @@
 """Faults on a sandbox host, each with its recovery time measured and printed.
 
 The node process killed with SIGKILL, the host powered off and on, a deploy killed in the
-middle of the app step, and a release that does not start. Every test leaves the fleet host
-on the bundled release and healthy again ("healthy" = every probe that runs passes).
+middle of the app step, and a release that does not start (rolled back automatically). Every
+test leaves the fleet host on the bundled release and healthy again ("healthy" = every probe
+that runs passes).
 """
 
 from __future__ import annotations
@@ -10,14 +11,21 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import DEPLOY_FILE, ROOT, Fleet, host_ssh, redeploy
-from tests.e2e.variants import app_variant, crash_at_start, served_version, wait_until
-from wsready import inventory_file, sandbox, targets
+from tests.e2e.variants import (
+    app_variant,
+    crash_at_start,
+    served_version,
+    upgrade_status,
+    wait_until,
+)
+from wsready import app_release, inventory_file, sandbox, targets
 from wsready.probes import Target, run_probes
 
 pytestmark = pytest.mark.e2e
@@ -39,6 +47,10 @@ def healthy(target: Target) -> bool:
 
 def failed_probes(target: Target) -> list[str]:
     return [str(r) for r in run_probes(target, timeout_s=2) if not r.ok and not r.skipped]
+
+
+def current_release(host: sandbox.SandboxHost) -> str:
+    return host_ssh(host, "readlink /opt/wsready-app/current").strip()
 
 
 def unit_show(host: sandbox.SandboxHost, *properties: str) -> list[str]:
@@ -129,14 +141,21 @@ def test_deploy_killed_during_the_app_step_converges_on_the_next_run(
 
     rerun = redeploy(fleet, "--limit", host.name, "--data", f"app_source={source}")
     new_version = served_version(host.address)
+    # The rerun's install waited for the orphaned npm ci (it holds the install lock) and
+    # left no temporary tree behind.
+    npm_after = host_ssh(host, "pgrep -c -f 'npm ci' || true").strip()
+    deps_after = host_ssh(host, "ls -A /opt/wsready-app/deps").split()
     print(
         f"\ndeploy killed {killed_at:.1f} s in (0.5 s into npm ci) on {host.name}: meanwhile "
         f"serving {serving_meanwhile} (old {old_version}), failed probes {failed_meanwhile}, "
         f"npm ci processes left running on the host: {npm_left}; "
-        f"next run exit {rerun.returncode} in {rerun.seconds:.1f} s, now serving {new_version}"
+        f"next run exit {rerun.returncode} in {rerun.seconds:.1f} s, now serving {new_version}; "
+        f"npm ci left after it: {npm_after}; deps: {deps_after}"
     )
     assert serving_meanwhile == old_version
     assert failed_meanwhile == []
+    assert npm_after == "0"
+    assert not [name for name in deps_after if name.startswith(".tmp-")], deps_after
     assert rerun.returncode == 0, str(rerun)
     assert "all probes passed" in rerun.output
     assert new_version not in (None, old_version)
@@ -147,30 +166,83 @@ def test_deploy_killed_during_the_app_step_converges_on_the_next_run(
     assert served_version(host.address) == old_version
 
 
-def test_release_that_fails_its_probes_fails_the_deploy(fleet: Fleet, host, tmp_path: Path):
+def watch_versions(address: str, stop: threading.Event, seen: list) -> None:
+    """Append (monotonic time, served version or None) every 0.2 s until `stop` (bounded by
+    the deploy's own timeout)."""
+    while not stop.is_set():
+        seen.append((time.monotonic(), served_version(address, timeout_s=1.0)))
+        stop.wait(0.2)
+
+
+def outage(seen: list, old_version: str) -> float | None:
+    """Seconds from the first answer that is not the old release to the old release serving
+    again, from `watch_versions` samples; None when it never stopped serving."""
+    down = next((k for k, (_t, version) in enumerate(seen) if version != old_version), None)
+    if down is None:
+        return None
+    back = next((t for t, version in seen[down:] if version == old_version), None)
+    if back is None:
+        raise AssertionError(f"old release never served again: {seen[down:][-5:]}")
+    return back - seen[down][0]
+
+
+def test_release_that_crashes_at_start_is_rolled_back(fleet: Fleet, host, tmp_path: Path):
+    """The deploy switches to a release that exits at start: the probes fail (502), the
+    previous release is put back and restarted, and the deploy still exits non-zero."""
     source = app_variant(tmp_path / "app", "crashes at start", crash_at_start)
+    broken_hash = app_release.scan(source).hash
     old_version = served_version(host.address)
-    broken = redeploy(fleet, "--limit", host.name, "--data", f"app_source={source}")
+    target = target_of(fleet, host)
+    stop, seen = threading.Event(), []
+    watcher = threading.Thread(target=watch_versions, args=(host.address, stop, seen))
+    watcher.start()
+    try:
+        broken = redeploy(fleet, "--limit", host.name, "--data", f"app_source={source}")
+    finally:
+        stop.set()
+        watcher.join(timeout=10)
+    down_s = outage(seen, old_version) or 0.0
     serving_after = served_version(host.address)
-    failed_after = failed_probes(target_of(fleet, host))
+    failed_after = failed_probes(target)
+    upgrade_after = upgrade_status(host.address)
+    message = next(line for line in broken.output.splitlines() if "probe(s) failed" in line)
     print(
-        f"\nbroken release on {host.name}: deploy exit {broken.returncode} in "
-        f"{broken.seconds:.1f} s; afterwards /api/health version = {serving_after} "
-        f"(old {old_version}); failing probes: {failed_after}"
+        f"\nbroken release {broken_hash} on {host.name}: deploy exit {broken.returncode} in "
+        f"{broken.seconds:.1f} s; the old release was not served for {down_s:.1f} s (from the "
+        f"first failed /api/health to the old release answering again, sampled every 0.2 s); "
+        f"afterwards version {serving_after} (old {old_version}), /ws {upgrade_after}, "
+        f"failing probes {failed_after}\n  {message.strip()}"
     )
     assert broken.returncode != 0
-    assert "probe(s) failed" in broken.output
-    assert "health status (502" in broken.output
-    # Release directories switch `current` before the probes run: the broken release is
-    # what the host runs until the next good deploy.
-    assert serving_after is None
-    assert failed_after
-
-    started = time.monotonic()
-    restored = redeploy(fleet, "--limit", host.name)
-    print(
-        f"redeploy of the previous release: exit {restored.returncode} in "
-        f"{time.monotonic() - started:.1f} s, serving {served_version(host.address)}"
+    assert f"probe(s) failed on release {broken_hash}: " in message
+    assert "health status (502) == 200" in message
+    assert f"rolled back to release {old_version}: it passes the probes again" in message
+    assert serving_after == old_version
+    assert upgrade_after == 101
+    assert failed_after == []
+    assert current_release(host) == f"releases/{old_version}"
+    # The failed release stays on the host for inspection.
+    assert (
+        host_ssh(host, f"test -d /opt/wsready-app/releases/{broken_hash} && echo kept") == "kept\n"
     )
+    assert 0 < down_s < 60
+
+    restored = redeploy(fleet, "--limit", host.name)
     assert restored.returncode == 0, str(restored)
+    assert served_version(host.address) == old_version
+
+
+def test_failure_outside_the_release_has_nothing_to_roll_back(fleet: Fleet, host):
+    """Same release, probes fail for another reason (here: verify_address points them at this
+    machine's own loopback, where nothing serves port 80): the deploy fails and says there
+    was no release to roll back."""
+    old_version = served_version(host.address)
+    result = redeploy(
+        fleet, "--limit", host.name, "--data", "verify_retries=0", "--data", "verify_timeout_s=2",
+        "--data", "verify_address=127.0.0.1",
+    )  # fmt: skip
+    print(f"\nprobe failure with an unchanged release: exit {result.returncode}")
+    assert result.returncode != 0
+    assert "was already current before this run: nothing to roll back" in result.output
+    assert "rolled back" not in result.output
     assert served_version(host.address) == old_version

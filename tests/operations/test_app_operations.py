@@ -126,6 +126,7 @@ def test_fresh_host_gets_user_release_dependencies_env_unit_and_start() -> None:
         f"ln -sfn releases/{release.hash} {APP_DIR}/.current.new"
         f" && mv -T {APP_DIR}/.current.new {APP_DIR}/current"
     )
+    assert switch.startswith("touch ")  # a fresh host: nothing to keep for a rollback
     # The switch comes after npm ci: a failed install leaves the old release serving.
     assert commands.index(npm) < commands.index(switch)
     assert "chmod 600 /etc/wsready-app/env" in commands
@@ -220,6 +221,13 @@ def test_code_change_reuses_dependencies(app_copy: Path) -> None:
         f"Restart {APP} (release, unit, environment or Node.js changed).",
     ]
     assert not any("npm ci" in str(c) for c in fakehost.commands(results))
+    # The switch keeps what the previous release ran with, for a rollback.
+    switch = next(c for c in fakehost.commands(results) if "mv -T" in str(c) and "current" in c)
+    assert switch.startswith(
+        f"rm -rf /etc/{APP}/rollback && mkdir -p -m 0700 /etc/{APP}/rollback"
+        f" && {{ [ ! -e {ENV_FILE} ] || cp -p {ENV_FILE} /etc/{APP}/rollback/; }}"
+        f" && {{ [ ! -e {UNIT_FILE} ] || cp -p {UNIT_FILE} /etc/{APP}/rollback/; }}"
+    )
 
 
 def test_lock_change_runs_npm_ci(app_copy: Path) -> None:
@@ -229,7 +237,9 @@ def test_lock_change_runs_npm_ci(app_copy: Path) -> None:
     new = app_release.scan(app_copy)
     results = fakehost.run(deploy_app, facts, {**DATA, "app_source": str(app_copy)})
     npm = [c for c in fakehost.commands(results) if "npm ci" in str(c)]
-    assert len(npm) == 1 and f"{APP_DIR}/deps/{new.deps_hash}" in npm[0]
+    assert len(npm) == 1 and f"cd {APP_DIR}/deps && if [ -e {new.deps_hash}/.installed ]" in npm[0]
+    assert npm[0].startswith(f"flock -w 900 -E 75 {APP_DIR}/.install.lock sh -c ")
+    assert f"mv -T .tmp-{new.deps_hash}-" in npm[0]  # renamed into place only after npm ci
     assert RESTART in fakehost.changed(results)
 
 

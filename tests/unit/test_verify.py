@@ -1,10 +1,18 @@
-"""Post-deploy verification: retries, target from host data, Gatus-style failure lines."""
+"""Post-deploy verification: retries, target from host data, Gatus-style failure lines,
+and the rollback of a release that fails its probes."""
 
 from __future__ import annotations
 
-from tasks.verify import failures, format_report, probe_until_ok, target_for
+import pytest
+from pyinfra.connectors.util import CommandOutput, OutputLine
+
+from tasks.app import RollbackPlan
+from tasks.verify import failures, format_report, probe_until_ok, roll_back, target_for
 from wsready import hostdata
-from wsready.probes import ProbeResult
+from wsready.app_release import Switch
+from wsready.probes import ProbeResult, Target
+
+TARGET = Target(url="http://10.200.1.2:80", name="wsr-1")
 
 
 def _result(ok: bool, probe: str = "upgrade", actual: str = "404") -> ProbeResult:
@@ -46,3 +54,55 @@ def test_report_lists_every_probe() -> None:
     data = hostdata.with_defaults({"verify_address": "10.200.1.2"})
     report = format_report(target_for(data, "wsr-1"), [_result(False), _result(True, "health")])
     assert "FAIL    upgrade status (404) == 101" in report and "ok      health" in report
+
+
+def _plan(new: str = "new1", previous: str | None = "old1") -> RollbackPlan:
+    return RollbackPlan(Switch(new, previous), "roll back" if previous not in (None, new) else None)
+
+
+def _output(stderr: str = "") -> CommandOutput:
+    return CommandOutput([OutputLine("stderr", line) for line in stderr.splitlines()])
+
+
+def test_rollback_runs_the_command_probes_again_and_says_the_old_release_passes() -> None:
+    ran: list[str] = []
+    outcome = roll_back(
+        TARGET, _plan(), 1, 0,
+        run_shell=lambda command: ran.append(command) or (True, _output()),
+        probe=lambda *_a: ([_result(True, actual="101")], 1),
+    )  # fmt: skip
+    assert ran == ["roll back"]
+    assert outcome.startswith("rolled back to release old1: it passes the probes again (")
+    assert "release new1 stays in releases/ for inspection" in outcome
+
+
+def test_rollback_says_when_the_old_release_fails_too_or_the_command_fails() -> None:
+    failing = roll_back(
+        TARGET, _plan(), 1, 0,
+        run_shell=lambda _c: (True, _output()), probe=lambda *_a: ([_result(False)], 2),
+    )  # fmt: skip
+    assert failing.startswith("rolled back to release old1, which FAILS its probes too (")
+    assert failing.endswith("upgrade status (404) == 101")
+    refused = roll_back(
+        TARGET, _plan(), 1, 0,
+        run_shell=lambda _c: (False, _output("wsready: releases/old1 is no longer on the host")),
+        probe=lambda *_a: pytest.fail("no probes after a failed rollback"),
+    )  # fmt: skip
+    assert refused == (
+        "rollback to release old1 FAILED: wsready: releases/old1 is no longer on the host"
+    )
+
+
+@pytest.mark.parametrize(
+    ("plan", "said"),
+    [
+        (None, "app_rollback_on_failure is off: no rollback"),
+        (_plan(previous=None), "release new1 is the first on this host: nothing to roll back"),
+        (_plan(previous="new1"), "release new1 was already current before this run: nothing"),
+    ],
+)
+def test_nothing_to_roll_back_runs_nothing(plan, said) -> None:
+    def refuse(*_args):
+        raise AssertionError("nothing may run")
+
+    assert roll_back(TARGET, plan, 1, 0, run_shell=refuse, probe=refuse).startswith(said)
