@@ -17,15 +17,24 @@ from __future__ import annotations
 
 import os
 import time
+from functools import partial
 
-from pyinfra import host, logger
+from pyinfra import host, logger, state
 from pyinfra.api import deploy
+from pyinfra.api.arguments import pop_global_arguments
 from pyinfra.operations import python
 
 from tasks.app import RollbackPlan, plan_rollback
 from wsready.probes import ProbeResult, Target, run_probes
 
 BACKOFF_S = (1.0, 2.0, 3.0, 5.0)
+# How operations on the host gain root (pyinfra --sudo, host data `_sudo`, ...); the rollback
+# runs outside an operation and is given the same. Passwords are left out: the callback's
+# arguments appear in pyinfra's -vvv output.
+PRIVILEGE_ARGUMENTS = (
+    "_sudo", "_sudo_user", "_use_sudo_login", "_preserve_sudo_env",
+    "_su_user", "_use_su_login", "_preserve_su_env", "_su_shell", "_doas", "_doas_user",
+)  # fmt: skip
 
 
 class VerifyError(RuntimeError):
@@ -99,9 +108,11 @@ def roll_back(
     retries: int,
     run_shell=None,
     probe=probe_until_ok,
+    run_as: dict | None = None,
 ) -> str:
-    """Undo this run's release switch on the current host when there is one; returns what
-    happened, as the end of the deploy's failure message."""
+    """Undo this run's release switch on the current host when there is one (its command
+    run with `run_as`, the host's privilege arguments); returns what happened, as the end of
+    the deploy's failure message."""
     if plan is None:
         return "app_rollback_on_failure is off: no rollback"
     why_not = plan.switch.why_no_rollback()
@@ -110,7 +121,7 @@ def roll_back(
     previous = plan.switch.previous
     logger.warning(f"{target.label}: rolling back to release {previous}")
     started = time.monotonic()
-    ok, output = (run_shell or host.run_shell_command)(plan.command)
+    ok, output = (run_shell or partial(host.run_shell_command, **(run_as or {})))(plan.command)
     if not ok:
         return f"rollback to release {previous} FAILED: {output.stderr.strip() or 'no message'}"
     results, attempts = probe(target, timeout_s, retries)
@@ -131,7 +142,11 @@ def roll_back(
 
 
 def _verify(
-    target: Target, timeout_s: float, retries: int, rollback: RollbackPlan | None = None
+    target: Target,
+    timeout_s: float,
+    retries: int,
+    rollback: RollbackPlan | None = None,
+    run_as: dict | None = None,
 ) -> None:
     results, attempts = probe_until_ok(target, timeout_s, retries)
     report = format_report(target, results)
@@ -139,12 +154,18 @@ def _verify(
     if failed:
         logger.error(f"{report}\n  (after {attempts} attempts)")
         release = f" on release {rollback.switch.new}" if rollback else ""
-        outcome = roll_back(target, rollback, timeout_s, retries)
+        outcome = roll_back(target, rollback, timeout_s, retries, run_as=run_as)
         raise VerifyError(
             f"{target.label}: {len(failed)} probe(s) failed{release}: "
             f"{_failed_text(results)}; {outcome}"
         )
     logger.info(f"{report}\n  all probes passed (attempt {attempts})")
+
+
+def privilege_arguments() -> dict:
+    """The current host's PRIVILEGE_ARGUMENTS as its operations get them (CLI, deploy, data)."""
+    arguments, _found = pop_global_arguments(state, host, {})
+    return {key: arguments[key] for key in PRIVILEGE_ARGUMENTS if arguments.get(key)}
 
 
 @deploy("Verify the deploy from outside the host")
@@ -162,4 +183,5 @@ def verify_deploy() -> None:
         timeout_s=data["verify_timeout_s"],
         retries=data["verify_retries"],
         rollback=rollback,
+        run_as=privilege_arguments() if rollback else None,
     )

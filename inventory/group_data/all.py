@@ -46,8 +46,9 @@ app_auth = "off"
 app_jwt_secret = None  # secret string; lands only in the 0600 environment file
 app_jwt_audience = None  # optional `aud` the token must carry
 app_static_token_hashes = []  # hex sha256 of each accepted static token
-# When the probes after a deploy fail and this run switched to a new release: put the previous
-# release (and its environment file and unit) back, restart, probe again; the deploy still fails.
+# When the probes after a deploy (verify_enabled) fail and this run switched to a new release:
+# put the previous release (and its environment file and unit) back, restart, probe again;
+# the deploy still fails. See docs/app.md.
 app_rollback_on_failure = True
 
 # --- nginx (tasks/nginx.py, files/nginx/) -----------------------------------------------------
