@@ -38,8 +38,21 @@ STAMP = "/etc/wsready/nginx/loaded.sha256"
 LIVE = "/etc/nginx/conf.d/wsready.conf"
 ACTIVATE = "/usr/local/sbin/wsready-nginx-activate"
 TLS_DIR = "/etc/wsready/tls"
-TLS_CERT = f"{TLS_DIR}/cert.pem"
+TLS_CERT = f"{TLS_DIR}/cert.pem"  # the pair given in nginx_tls_cert_file / _key_file
 TLS_KEY = f"{TLS_DIR}/key.pem"
+# The generated pair has paths of its own: a given certificate left on the host must never
+# be mistaken for it when the data goes back to self-signed (or the other way round).
+SELF_SIGNED_CERT = f"{TLS_DIR}/self-signed-cert.pem"
+SELF_SIGNED_KEY = f"{TLS_DIR}/self-signed-key.pem"
+
+
+def tls_pair(data) -> tuple[str, str]:
+    """Where nginx finds the certificate and key for this host's data."""
+    if data["nginx_tls_cert_file"]:
+        return TLS_CERT, TLS_KEY
+    return SELF_SIGNED_CERT, SELF_SIGNED_KEY
+
+
 DEFAULT_SITE = "/etc/nginx/sites-enabled/default"
 
 
@@ -63,6 +76,7 @@ def site_context(data) -> dict:
         rest_address = _server_address(parts.hostname, parts.port or default_port)
         rest_pass = f"{parts.scheme}://wsready_rest"
     tls_port = data["nginx_tls_port"]
+    tls_cert, tls_key = tls_pair(data)
     return {
         "app_address": _server_address(data["app_bind"], data["app_port"]),
         "rest_address": rest_address,
@@ -77,8 +91,8 @@ def site_context(data) -> dict:
         "tls_redirect": data["nginx_tls_redirect"],
         "tls_port": tls_port,
         "tls_port_suffix": "" if tls_port == 443 else f":{tls_port}",
-        "tls_cert": TLS_CERT,
-        "tls_key": TLS_KEY,
+        "tls_cert": tls_cert,
+        "tls_key": tls_key,
     }
 
 
@@ -157,7 +171,7 @@ def _tls_files(address: str):
                 mode="0600",
             ),
         ]
-    if host.get_fact(File, path=TLS_CERT) and host.get_fact(File, path=TLS_KEY):
+    if host.get_fact(File, path=SELF_SIGNED_CERT) and host.get_fact(File, path=SELF_SIGNED_KEY):
         host.noop(f"the self-signed TLS pair in {TLS_DIR} already exists")
         return []
     try:
@@ -177,7 +191,7 @@ def _tls_files(address: str):
             commands=[
                 "umask 077 && openssl req -x509 -newkey rsa:2048 -nodes -days 825 "
                 f"-subj '/CN={address}' -addext 'subjectAltName={san}' "
-                f"-keyout {TLS_KEY} -out {TLS_CERT} 2>&1"
+                f"-keyout {SELF_SIGNED_KEY} -out {SELF_SIGNED_CERT} 2>&1"
             ],
         )
     ]

@@ -330,11 +330,10 @@ def test_tls_self_signed_serves_wss_and_redirects_http(fleet: Fleet) -> None:
         assert result.returncode == 0, result.output
         assert "all probes passed" in result.output
 
-        modes = host_ssh(host, "stat -c '%a %U' /etc/wsready/tls/cert.pem /etc/wsready/tls/key.pem")
+        pair = "/etc/wsready/tls/self-signed-cert.pem /etc/wsready/tls/self-signed-key.pem"
+        modes = host_ssh(host, f"stat -c '%a %U' {pair}")
         assert modes.split("\n")[:2] == ["600 root", "600 root"]
-        san = host_ssh(
-            host, "openssl x509 -noout -ext subjectAltName -in /etc/wsready/tls/cert.pem"
-        )
+        san = host_ssh(host, f"openssl x509 -noout -ext subjectAltName -in {pair.split()[0]}")
         assert f"IP Address:{host.address}" in san
 
         redirect = requests.get(

@@ -226,7 +226,7 @@ def test_wss_with_a_self_signed_certificate_reports_days_left(
     try:
         assert result.returncode == 0, result.output[-3000:]
         ca_file = tmp_path / "sandbox-cert.pem"  # the public certificate only
-        ca_file.write_text(host_ssh(host, "cat /etc/wsready/tls/cert.pem"))
+        ca_file.write_text(host_ssh(host, "cat /etc/wsready/tls/self-signed-cert.pem"))
         wss = f"wss://{host.address}/ws"
         exit_code, document, _ = run_cli(wss, "--timeout", "3", "--ca-file", str(ca_file))
         assert exit_code == 0, document["diagnosis"]

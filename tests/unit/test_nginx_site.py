@@ -45,7 +45,8 @@ def test_rest_upstream_gets_api_and_root() -> None:
 
 def test_tls_serves_443_and_redirects_all_but_health() -> None:
     site = _site(nginx_tls=True)
-    assert "listen 443 ssl http2;" in site and "ssl_certificate /etc/wsready/tls/cert.pem;" in site
+    assert "listen 443 ssl http2;" in site
+    assert "ssl_certificate /etc/wsready/tls/self-signed-cert.pem;" in site
     assert "return 301 https://$host$request_uri;" in site
     assert "location = /api/health {" in site
     assert "return 301" not in _site(nginx_tls=True, nginx_tls_redirect=False)
@@ -55,3 +56,14 @@ def test_tls_serves_443_and_redirects_all_but_health() -> None:
 def test_extra_directives_land_in_every_server_block() -> None:
     site = _site(nginx_tls=True, nginx_extra_directives=["client_max_body_size 5m;"])
     assert site.count("    client_max_body_size 5m;\n") == 2
+
+
+def test_given_and_self_signed_pairs_never_share_paths(tmp_path) -> None:
+    """Going back from a given certificate to self-signed must not serve the given one."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    given = _site(nginx_tls=True, nginx_tls_cert_file=str(cert), nginx_tls_key_file=str(key))
+    generated = _site(nginx_tls=True)
+    assert "ssl_certificate /etc/wsready/tls/cert.pem;" in given
+    assert "ssl_certificate_key /etc/wsready/tls/key.pem;" in given
+    assert "ssl_certificate /etc/wsready/tls/self-signed-cert.pem;" in generated
+    assert "ssl_certificate_key /etc/wsready/tls/self-signed-key.pem;" in generated
