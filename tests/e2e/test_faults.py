@@ -135,7 +135,7 @@ def test_deploy_killed_during_the_app_step_converges_on_the_next_run(
         process.wait(timeout=30)
     killed_at = time.monotonic() - started
     assert process.returncode == -signal.SIGKILL, "".join(seen)
-    npm_left = host_ssh(host, "pgrep -c -f 'npm ci' || true").strip()
+    npm_left = host_ssh(host, "pgrep -c -f '[n]pm ci' || true").strip()
     serving_meanwhile = served_version(host.address)
     failed_meanwhile = failed_probes(target_of(fleet, host))
 
@@ -143,7 +143,7 @@ def test_deploy_killed_during_the_app_step_converges_on_the_next_run(
     new_version = served_version(host.address)
     # The rerun's install waited for the orphaned npm ci (it holds the install lock) and
     # left no temporary tree behind.
-    npm_after = host_ssh(host, "pgrep -c -f 'npm ci' || true").strip()
+    npm_after = host_ssh(host, "pgrep -c -f '[n]pm ci' || true").strip()
     deps_after = host_ssh(host, "ls -A /opt/wsready-app/deps").split()
     print(
         f"\ndeploy killed {killed_at:.1f} s in (0.5 s into npm ci) on {host.name}: meanwhile "
