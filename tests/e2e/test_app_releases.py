@@ -67,7 +67,7 @@ def test_releases_reuse_dependencies_survive_a_failed_install_and_are_pruned(
     broken = broken_lock(app_variant(tmp_path / "broken", "broken-lock"))
     failed = redeploy(fleet, *limit, "--data", f"app_source={broken}")
     assert failed.returncode != 0
-    assert "EINTEGRITY" in failed.output
+    assert "EINTEGRITY" in failed.output, failed.output
     assert current(host) == f"releases/{release.hash}"
     assert served(host)["version"] == release.hash
     assert host_ssh(host, "systemctl show -p MainPID --value wsready-app").strip() == pid
