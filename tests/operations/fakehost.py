@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -106,12 +106,22 @@ class OpResult:
 
 
 def run(
-    deploy_fn: Callable[[], Any], facts: Mapping[str, Any], data: Mapping[str, Any] | None = None
+    deploy_fn: Callable[[], Any],
+    facts: Mapping[str, Any],
+    data: Mapping[str, Any] | None = None,
+    *,
+    name: str = HOST,
+    others: Sequence[tuple[str, Mapping[str, Any]]] = (),
+    groups: Mapping[str, tuple[list[str], dict]] | None = None,
 ) -> list[OpResult]:
-    """Plan `deploy_fn` for one host with `data`, then execute it against `facts`."""
-    inventory = Inventory(([(HOST, dict(data or {}))], {}))
+    """Plan `deploy_fn` for host `name` with `data`, then execute it against `facts`.
+
+    `others` are more (name, data) hosts in the inventory and `groups` its groups
+    (group name -> (host names, group data)), for deploys that read the rest of the fleet.
+    """
+    inventory = Inventory(([(name, dict(data or {})), *others], {}), **(groups or {}))
     state = State(inventory, Config())
-    host = inventory.get_host(HOST)
+    host = inventory.get_host(name)
     fake = FakeFacts(facts)
 
     def get_fact(_state, _host, cls, args=None, kwargs=None, **_ignored):

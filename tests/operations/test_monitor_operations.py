@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from unittest import mock
-
 import fakehost
 import pytest
-from pyinfra.api import Config, Inventory, State
 from pyinfra.api.exceptions import DeployError
-from pyinfra.connectors.util import CommandOutput
-from pyinfra.context import ctx_host, ctx_state
 
 from tasks.monitor import install_monitor
 
@@ -22,30 +17,10 @@ DEBIAN = {
 
 
 def plan(data: dict, facts: dict | None = None, in_monitors: bool = True) -> list:
-    """fakehost.run, but with an inventory that has a `monitors` group and a fleet host."""
+    """fakehost.run with an inventory that has a `monitors` group and a fleet host."""
     groups = {"monitors": ([MONITOR], {})} if in_monitors else {}
-    inventory = Inventory(([(MONITOR, data), WEB], {}), **groups)
-    state = State(inventory, Config())
-    host = inventory.get_host(MONITOR)
-    fake = fakehost.FakeFacts({**DEBIAN, **(facts or {})})
-
-    def get_fact(_state, _host, cls, args=None, kwargs=None, **_ignored):
-        return fake.get(cls, args, kwargs)
-
-    results = []
-    with (
-        mock.patch("pyinfra.api.host.get_fact", get_fact),
-        ctx_state.use(state),
-        ctx_host.use(host),
-    ):
-        install_monitor()
-        state.is_executing = True
-        for op_hash in host.op_hash_order:
-            op_data = state.get_op_data_for_host(host, op_hash)
-            commands = [fakehost._render(command) for command in op_data.command_generator()]
-            op_data.operation_meta.set_complete(True, commands, CommandOutput([]))
-            results.append(fakehost.OpResult(sorted(state.get_op_meta(op_hash).names)[0], commands))
-    return results
+    facts = {**DEBIAN, **(facts or {})}
+    return fakehost.run(install_monitor, facts, data, name=MONITOR, others=[WEB], groups=groups)
 
 
 def uploaded(results: list, dest: str) -> list[str]:
@@ -120,12 +95,5 @@ def test_token_variable_missing_where_pyinfra_runs_is_an_error(
 
 def test_nothing_to_check_is_an_error() -> None:
     groups = {"monitors": ([MONITOR], {})}
-    inventory = Inventory(([(MONITOR, {})], {}), **groups)
-    state = State(inventory, Config())
-    with (
-        ctx_state.use(state),
-        ctx_host.use(inventory.get_host(MONITOR)),
-        mock.patch("pyinfra.api.host.get_fact", lambda *a, **k: "/usr/bin/apt-get"),
-        pytest.raises(DeployError, match="monitor has nothing to check"),
-    ):
-        install_monitor()
+    with pytest.raises(DeployError, match="monitor has nothing to check"):
+        fakehost.run(install_monitor, DEBIAN, {}, name=MONITOR, groups=groups)
