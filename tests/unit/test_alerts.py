@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.unit.checkfakes import FakeDiagnosis
 from wsready import alerts
 from wsready.check import CheckReport, TargetOutcome
 from wsready.exitstatus import ExitStatus
 from wsready.probes import ProbeResult, Target
 from wsready.validate import ConfigError
-
-
-@dataclass
-class FakeDiagnosis:
-    layer: str
-    title: str
-    status: ExitStatus
-    evidence: list[str] = field(default_factory=list)
-    fix: str = ""
-
 
 DOWN = FakeDiagnosis(
     "tcp",

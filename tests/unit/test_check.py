@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
 
 import pytest
 
+from tests.unit.checkfakes import FakeDiagnosis
 from wsready.check import CheckOptions, check_all, check_target, latency_status, worst
 from wsready.exitstatus import ExitStatus
 from wsready.probes import ProbeResult, Target
 from wsready.validate import ConfigError
-
-
-@dataclass
-class FakeDiagnosis:
-    layer: str
-    title: str
-    status: ExitStatus
-    evidence: list[str] = field(default_factory=list)
-    fix: str = ""
 
 
 def result(ok: bool, duration_s: float = 0.01, probe: str = "health") -> ProbeResult:

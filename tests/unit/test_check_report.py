@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 
+from tests.unit.checkfakes import FakeDiagnosis
 from wsready.check import CheckReport, TargetOutcome
 from wsready.exitstatus import ExitStatus
 from wsready.probes import ProbeResult, Target
 from wsready.report import to_json, to_table
-
-
-@dataclass
-class FakeDiagnosis:
-    layer: str
-    title: str
-    status: ExitStatus
-    evidence: list[str] = field(default_factory=list)
-    fix: str = ""
 
 
 def sample() -> CheckReport:
