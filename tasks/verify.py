@@ -162,6 +162,18 @@ def _verify(
     logger.info(f"{report}\n  all probes passed (attempt {attempts})")
 
 
+def _verify_step(state, host, **arguments) -> bool:
+    """`_verify` as pyinfra's callback: a failure is the deploy's error message and a failed
+    operation, not a Python traceback (pyinfra passes `state` and `host` to a callback that
+    names them, and takes its return value as the operation's status)."""
+    try:
+        _verify(**arguments)
+    except VerifyError as error:
+        host.log_styled(f"VerifyError: {error}", fg="red", log_func=logger.error)
+        return False
+    return True
+
+
 def privilege_arguments() -> dict:
     """The current host's PRIVILEGE_ARGUMENTS as its operations get them (CLI, deploy, data)."""
     arguments, _found = pop_global_arguments(state, host, {})
@@ -178,7 +190,7 @@ def verify_deploy() -> None:
     rollback = plan_rollback(data) if data.get("app_rollback_on_failure", True) else None
     python.call(
         name="Probe the service from this machine: health, the /ws upgrade, Socket.IO.",
-        function=_verify,
+        function=_verify_step,
         target=target,
         timeout_s=data["verify_timeout_s"],
         retries=data["verify_retries"],

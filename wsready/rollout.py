@@ -24,11 +24,37 @@ class HostVerdict:
     duration_s: float = 0.0
 
 
+@dataclass(frozen=True)
+class DeployRun:
+    """One batch's deploy: pyinfra's exit code and, per host, the verify step's own error
+    line (which probes failed, and whether the release was rolled back)."""
+
+    exit_code: int
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+VERIFY_ERROR = "VerifyError: "
+
+
+def verify_errors(output_lines: Sequence[str], hosts: Sequence[str]) -> dict[str, str]:
+    """The `VerifyError: HOST: …` lines of a deploy's output, by host."""
+    errors: dict[str, str] = {}
+    for line in output_lines:
+        if VERIFY_ERROR not in line:
+            continue
+        message = line.split(VERIFY_ERROR, 1)[1].strip()
+        host = message.split(":", 1)[0]
+        if host in hosts:
+            errors[host] = message.split(":", 1)[1].strip()
+    return errors
+
+
 @dataclass
 class BatchReport:
     index: int  # 1-based
     hosts: list[str]
     deploy_exit: int | None = None
+    deploy_errors: dict[str, str] = field(default_factory=dict)
     deploy_s: float = 0.0
     verdicts: list[HostVerdict] = field(default_factory=list)
     total_s: float = 0.0
@@ -42,8 +68,11 @@ class BatchReport:
         failed = [verdict for verdict in self.verdicts if not verdict.ok]
         if failed or self.deploy_exit == 0:
             return failed
-        reason = f"deploy exited {self.deploy_exit} (see pyinfra's output); probes pass"
-        return [HostVerdict(host, False, reason) for host in self.hosts]
+        generic = f"deploy exited {self.deploy_exit} (see pyinfra's output)"
+        return [
+            HostVerdict(host, False, f"{self.deploy_errors.get(host, generic)}; probes pass now")
+            for host in self.hosts
+        ]
 
 
 @dataclass
@@ -84,7 +113,7 @@ def pyinfra_argv(
 
 def run(
     batches: Sequence[Sequence[str]],
-    deploy: Callable[[list[str]], int],
+    deploy: Callable[[list[str]], DeployRun],
     check: Callable[[str], HostVerdict],
     say: Callable[[str], None] = print,
     clock: Callable[[], float] = time.monotonic,
@@ -99,7 +128,8 @@ def run(
         reports.append(report)
         batch_started = clock()
         say(f"{label}: deploying")
-        report.deploy_exit = deploy(list(hosts))
+        deployed = deploy(list(hosts))
+        report.deploy_exit, report.deploy_errors = deployed.exit_code, deployed.errors
         report.deploy_s = clock() - batch_started
         say(f"{label}: deploy exited {report.deploy_exit} after {report.deploy_s:.1f} s")
         for host in hosts:

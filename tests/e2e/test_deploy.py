@@ -230,6 +230,7 @@ def test_failing_probes_fail_the_deploy_with_the_actual_value(fleet: Fleet) -> N
         assert result.returncode != 0, result.output
         assert re.search(r"FAIL +tcp connect \(.+\) succeeds", result.output), result.output
         assert f"{host.name}: " in result.output and "probe(s) failed" in result.output
+        assert "Traceback" not in result.output, result.output
     finally:
         restored = redeploy(fleet, "--limit", host.name)
     assert restored.returncode == 0, restored.output

@@ -119,6 +119,9 @@ def test_broken_release_stops_at_the_first_batch(three_hosts: ThreeHosts, tmp_pa
     assert "rollout: rollout STOPPED at batch 1 after" in output
     failed = [line for line in lines if line.startswith(f"rollout: failed: {spare}: ")]
     assert failed, lines
+    # The closing summary itself says what the verify step found and did.
+    assert "probe(s) failed on release" in failed[0], failed
+    assert f"rolled back to release {old[spare]}" in failed[0], failed
     # The failed host's deploy names the probes that failed on the new release and the
     # rollback; afterwards its probes pass again on the old release.
     verify_error = [line for line in output.splitlines() if f"{spare}: " in line and

@@ -16,14 +16,15 @@ HOSTS = ["web1", "web2", "web3", "web4", "web5"]
 class FakeFleet:
     """Records deploys and checks in order; hosts in `broken` fail their probes."""
 
-    def __init__(self, broken=(), deploy_exit=0):
+    def __init__(self, broken=(), deploy_exit=0, deploy_errors=None):
         self.broken = set(broken)
         self.deploy_exit = deploy_exit
+        self.deploy_errors = deploy_errors or {}
         self.events: list[tuple[str, object]] = []
 
     def deploy(self, hosts):
         self.events.append(("deploy", tuple(hosts)))
-        return self.deploy_exit
+        return rollout.DeployRun(self.deploy_exit, self.deploy_errors)
 
     def check(self, host):
         self.events.append(("check", host))
@@ -116,7 +117,29 @@ def test_failed_deploy_with_passing_probes_still_stops_and_blames_the_batch():
     assert len(report.batches) == 1
     failures = report.batches[0].failures()
     assert [verdict.host for verdict in failures] == ["web1", "web2"]
-    assert "deploy exited 1" in failures[0].reason
+    assert failures[0].reason == "deploy exited 1 (see pyinfra's output); probes pass now"
+
+
+def test_rolled_back_host_is_named_with_the_verify_steps_own_words():
+    rolled_back = "1 probe(s) failed on release b: health status (502) == 200; rolled back to a"
+    fleet = FakeFleet(deploy_exit=1, deploy_errors={"web2": rolled_back})
+    report = rollout.run(rollout.plan(HOSTS, 2), fleet.deploy, fleet.check, say=lambda _: None)
+    closing = rollout.summary(report)
+    assert f"failed: web2: {rolled_back}; probes pass now" in closing
+    assert "failed: web1: deploy exited 1 (see pyinfra's output); probes pass now" in closing
+
+
+def test_verify_errors_are_read_from_pyinfra_output_by_host():
+    output = [
+        "    [web1] Success\n",
+        "    [web2] VerifyError: web2: 2 probe(s) failed on release b: x; rolled back to a\n",
+        "VerifyError: elsewhere: not in this batch\n",
+        "    [web3] VerifyError: web3: 1 probe(s) failed: upgrade status (404) == 101\n",
+    ]
+    assert rollout.verify_errors(output, ["web1", "web2", "web3"]) == {
+        "web2": "2 probe(s) failed on release b: x; rolled back to a",
+        "web3": "1 probe(s) failed: upgrade status (404) == 101",
+    }
 
 
 def test_transcript_has_timings_and_names_failure_and_untouched_hosts():

@@ -106,3 +106,26 @@ def test_nothing_to_roll_back_runs_nothing(plan, said) -> None:
         raise AssertionError("nothing may run")
 
     assert roll_back(TARGET, plan, 1, 0, run_shell=refuse, probe=refuse).startswith(said)
+
+
+class _LoggingHost:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def log_styled(self, message: str, **_style) -> None:
+        self.lines.append(message)
+
+
+def test_failed_verify_is_a_failed_operation_with_the_message_not_a_traceback(monkeypatch):
+    import tasks.verify as verify
+
+    def fail(**_arguments):
+        raise verify.VerifyError("wsr-1: 1 probe(s) failed: upgrade status (404) == 101")
+
+    monkeypatch.setattr(verify, "_verify", fail)
+    host = _LoggingHost()
+    assert verify._verify_step(None, host, target=None) is False
+    assert host.lines == ["VerifyError: wsr-1: 1 probe(s) failed: upgrade status (404) == 101"]
+
+    monkeypatch.setattr(verify, "_verify", lambda **_arguments: None)
+    assert verify._verify_step(None, _LoggingHost(), target=None) is True

@@ -137,7 +137,9 @@ def verify_environment(
 
 def deploy_batch(
     args: argparse.Namespace, hosts: dict[str, dict[str, Any]], batch: list[str]
-) -> int:
+) -> rollout.DeployRun:
+    """pyinfra for one batch, its output passed through as it comes and kept for the
+    verify step's error lines."""
     argv = rollout.pyinfra_argv(args.inventory, args.deploy, batch, args.pyinfra_args)
     try:
         minted = verify_environment(hosts, batch, os.environ)
@@ -146,12 +148,21 @@ def deploy_batch(
             f"cannot mint a token for the verify step: {error}"
             " (or give these hosts different verify_token_env variables)"
         )
-        return ExitStatus.UNKNOWN
+        return rollout.DeployRun(ExitStatus.UNKNOWN)
     for variable in minted:
         _say(f"{variable}: a token minted for the verify step ({PROBE_TOKEN_TTL_S} s)")
     _say(f"$ {' '.join(argv)}")
     env = {**os.environ, **minted}
-    return subprocess.run(argv, stdin=subprocess.DEVNULL, env=env).returncode
+    lines: list[str] = []
+    with subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=env, text=True, bufsize=1,
+    ) as process:  # fmt: skip
+        for line in process.stdout:
+            sys.stdout.write(line)
+            lines.append(line)
+    sys.stdout.flush()
+    return rollout.DeployRun(process.returncode, rollout.verify_errors(lines, batch))
 
 
 def run(args: argparse.Namespace) -> int:
