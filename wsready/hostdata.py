@@ -373,8 +373,22 @@ _port = _simple(check.port)
 _cidr_list = _simple(check.cidr_list)
 _http_url = _simple(check.url)
 
+
+def _proxy_url(key: str, value: Any, data: Data) -> None:
+    """An http(s) proxy without credentials: they would land in world-readable apt and npm
+    settings and on command lines that pyinfra prints at -vvv."""
+    _http_url(key, value, data)
+    if urlsplit(value).username is not None:
+        raise ConfigError(
+            key,
+            HIDDEN,
+            "must not carry credentials (user:password@): allow the hosts by address on the "
+            "proxy instead",
+        )
+
+
 CHECKS: dict[str, Check] = {
-    "proxy_url": _optional(_http_url),
+    "proxy_url": _optional(_proxy_url),
     "nodejs_source": _choice("nodesource", "distro", "binary"),
     "nodejs_major": _nodejs_major,
     "nodejs_binary_url": _nodejs_binary_url,

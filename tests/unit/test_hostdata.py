@@ -48,6 +48,7 @@ BAD = [
     ({"nginx_tls": "false"}, "nginx_tls", "'false'"),
     ({"proxy_url": "ftp://proxy:3128"}, "proxy_url", "'ftp://proxy:3128'"),
     ({"proxy_url": "http://:3128"}, "proxy_url", "'http://:3128'"),
+    ({"proxy_url": "http://ops:hunter2@proxy:3128"}, "proxy_url", "'<hidden>'"),
     ({"nginx_rest_upstream": "127.0.0.1:8080"}, "nginx_rest_upstream", "'127.0.0.1:8080'"),
     (
         {"nginx_rest_upstream": "http://127.0.0.1:8080/api"},
@@ -203,3 +204,9 @@ def test_production_inventory_imports_and_validates() -> None:
             errors = hostdata.validate({**group_data, **host_data})
             assert errors == [], (name, host_name, [str(e) for e in errors])
             assert "*" not in {**group_data, **host_data}.get("app_cors_origins", [])
+
+
+def test_proxy_credentials_are_refused_without_echoing_them() -> None:
+    (message,) = _errors_for({"proxy_url": "http://ops:hunter2@proxy:3128"})
+    assert "must not carry credentials" in message
+    assert "hunter2" not in message and "ops:" not in message
