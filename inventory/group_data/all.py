@@ -8,6 +8,7 @@ validates all of them before it changes anything on any host.
 # --- network egress -------------------------------------------------------------------------
 # HTTP(S) proxy the host must use to reach package registries (apt, npm) and that the app
 # gets as HTTP_PROXY/HTTPS_PROXY. For EC2 hosts in private subnets. None: direct access.
+# No credentials in it (they would be readable on the host): allow the hosts by address.
 proxy_url = None
 
 # --- Node.js (tasks/nodejs.py) ----------------------------------------------------------------
