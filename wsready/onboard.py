@@ -8,21 +8,16 @@ command output is pure and separate from the SSH transport, so both are testable
 
 from __future__ import annotations
 
-import fnmatch
-import json
-import os
 import re
 import shlex
-import subprocess
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import paramiko
 
-from wsready import hostdata
+from wsready import hostdata, inventory
+from wsready.validate import ConfigError
 
 MIN_FREE_BYTES = 1 << 30
 SUPPORTED_OS = {
@@ -252,32 +247,14 @@ class InventoryError(ValueError):
     """The inventory cannot be loaded, or --limit matches no host."""
 
 
-def load_hosts(inventory: str, limit: str | None = None) -> list[tuple[str, dict[str, Any]]]:
-    """(name, data) of every host pyinfra loads from `inventory`, group data included.
+def load_hosts(path: str, limit: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """(name, data) of every host pyinfra loads from inventory `path`, group data included.
 
-    pyinfra itself loads the file (`pyinfra INVENTORY debug-inventory --json`), so the data
-    is exactly what a deploy sees. `limit` is a host name, group name or glob, as with
-    `pyinfra --limit`.
+    `limit` is a host name, group name or glob, as with `pyinfra --limit`. An inventory with
+    no hosts (an EC2 fleet with no tagged instance yet) gives an empty list.
     """
-    if not Path(inventory).is_file():
-        raise InventoryError(f"inventory = {inventory!r}: no such file")
-    result = subprocess.run(
-        [sys.executable, "-m", "pyinfra", inventory, "debug-inventory", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYINFRA_PROGRESS": "off"},
-    )
-    if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["pyinfra failed"])[-1].strip()
-        raise InventoryError(f"inventory = {inventory!r} did not load: {last}")
-    hosts = json.loads(result.stdout)
-    if limit:
-        hosts = [
-            host
-            for host in hosts
-            if limit in host["groups"] or fnmatch.fnmatch(host["name"], limit)
-        ]
-        if not hosts:
-            raise InventoryError(f"limit = {limit!r}: matches no host or group in {inventory}")
-    return [(host["name"], host["data"]) for host in hosts]
+    try:
+        hosts = inventory.load(path, limit, require_hosts=False)
+    except ConfigError as error:
+        raise InventoryError(str(error)) from None
+    return [(host.name, host.data) for host in hosts]

@@ -9,13 +9,12 @@ groups, `group_data/` next to the file); hosts in the `monitors` group are not c
 from __future__ import annotations
 
 import os
-import runpy
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from wsready import inventory_file, validate
+from wsready import inventory, validate
 from wsready.probes import Target
 from wsready.validate import ConfigError
 
@@ -159,11 +158,7 @@ def urls_as_hosts(urls: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def load_inventory_hosts(path: str) -> list[tuple[str, list[str], dict[str, Any]]]:
-    """(name, groups, data) of every host in inventory file `path`, with pyinfra's precedence.
-
-    Read with `wsready.inventory_file` rather than `pyinfra_cli`, which monkey-patches the
-    process with gevent and would turn the check's threads into greenlets.
-    """
+    """(name, groups, data) of every host in inventory file `path`, as pyinfra loads them."""
     file = Path(path)
     if not file.exists():
         raise ConfigError("--inventory", path, "file does not exist")
@@ -173,21 +168,4 @@ def load_inventory_hosts(path: str) -> list[tuple[str, list[str], dict[str, Any]
         raise ConfigError("--inventory", path, "file is not readable")
     if file.suffix != ".py":
         raise ConfigError("--inventory", path, "must be a pyinfra inventory (.py) file")
-    hosts = inventory_file.load(file)
-    members = _group_members(file)
-    return [
-        (name, [group for group, names in members.items() if name in names], data)
-        for name, data in hosts.items()
-    ]
-
-
-def _group_members(file: Path) -> dict[str, set[str]]:
-    """Group name → host names, as pyinfra reads groups from an inventory file."""
-    members: dict[str, set[str]] = {}
-    for group, value in runpy.run_path(str(file)).items():
-        hosts = value[0] if isinstance(value, tuple) and len(value) == 2 else value
-        if group.startswith("_") or not isinstance(hosts, list):
-            continue
-        if all(isinstance(host, (str, tuple)) for host in hosts):
-            members[group] = {host[0] if isinstance(host, tuple) else host for host in hosts}
-    return members
+    return [(host.name, list(host.groups), host.data) for host in inventory.load(path)]

@@ -15,7 +15,7 @@ from typing import Any
 
 import jwt
 
-from wsready import inventory_file, validate
+from wsready import inventory, validate
 from wsready.validate import ConfigError
 
 DEFAULT_SUBJECT = "wsready"
@@ -34,9 +34,9 @@ class JwtSettings:
     audience: str | None
 
 
-def load_host_data(inventory: str | os.PathLike[str]) -> dict[str, dict]:
-    """Each host's data from pyinfra inventory file `inventory`, resolved as pyinfra does."""
-    return inventory_file.load(inventory)
+def load_host_data(path: str | os.PathLike[str]) -> dict[str, dict]:
+    """Each host's data from pyinfra inventory file `path`, as pyinfra loads it."""
+    return inventory.host_data(path)
 
 
 def jwt_settings(host: str, data: dict[str, Any]) -> JwtSettings:

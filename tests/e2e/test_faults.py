@@ -25,7 +25,8 @@ from tests.e2e.variants import (
     upgrade_status,
     wait_until,
 )
-from wsready import app_release, inventory_file, sandbox, targets
+from wsready import app_release, sandbox, targets
+from wsready.inventory import host_data
 from wsready.probes import Target, run_probes
 
 pytestmark = pytest.mark.e2e
@@ -36,7 +37,7 @@ REBOOT_LIMIT_S = 60.0
 
 
 def target_of(fleet: Fleet, host: sandbox.SandboxHost) -> Target:
-    data = inventory_file.load(fleet.inventory)[host.name]
+    data = host_data(fleet.inventory)[host.name]
     return targets.target_for_host(host.name, data)
 
 

@@ -14,7 +14,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import Fleet, host_ssh, run_deploy
-from wsready import inventory_file, sandbox
+from wsready import sandbox
+from wsready.inventory import host_data
 
 pytestmark = pytest.mark.e2e
 
@@ -50,7 +51,7 @@ def build_wheelhouse(directory: Path) -> Path:
 
 def monitor_inventory(fleet_inventory: Path, monitor: str, extra: dict, path: Path) -> Path:
     """The fleet's inventory with `monitor` in the monitors group and `extra` host data."""
-    hosts = inventory_file.load(fleet_inventory)
+    hosts = host_data(fleet_inventory)
     entries = [
         (name, {**data, **extra} if name == monitor else data) for name, data in hosts.items()
     ]

@@ -25,7 +25,8 @@ from tests.e2e.variants import (
     write_inventory,
     wrong_socketio_path,
 )
-from wsready import inventory_file, sandbox
+from wsready import sandbox
+from wsready.inventory import host_data
 
 pytestmark = pytest.mark.e2e
 
@@ -48,7 +49,7 @@ def three_hosts(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Itera
         first = run_deploy(spare_inventory)
         assert first.returncode == 0, str(first)
         print(f"\nspare host {spare.name} deployed in {first.seconds:.1f} s")
-        hosts = {**inventory_file.load(spare_inventory), **inventory_file.load(fleet.inventory)}
+        hosts = {**host_data(spare_inventory), **host_data(fleet.inventory)}
         names = [spare.name, *(host.name for host in fleet.hosts)]
         addresses = {spare.name: spare.address} | {h.name: h.address for h in fleet.hosts}
         inventory = write_inventory(directory / "three.py", {name: hosts[name] for name in names})

@@ -17,7 +17,7 @@ import requests
 import websocket
 
 from tests.e2e.conftest import DeployResult, Fleet, run_deploy
-from wsready import inventory_file
+from wsready.inventory import host_data
 from wsready.probes.packets import connect_packet, parse_open, parse_socket
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +38,7 @@ def write_inventory(path: Path, hosts: dict[str, dict[str, Any]]) -> Path:
 
 def inventory_variant(source: Path, path: Path, names: list[str], **data: Any) -> Path:
     """The hosts `names` of inventory `source`, in that order, with `data` added to each."""
-    hosts = inventory_file.load(source)
+    hosts = host_data(source)
     return write_inventory(path, {name: {**hosts[name], **data} for name in names})
 
 

@@ -21,7 +21,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from wsready import inventory_file, rollout, tokens
+from wsready import inventory, rollout, tokens
 from wsready.exitstatus import ExitStatus
 from wsready.validate import ConfigError
 
@@ -168,7 +168,7 @@ def deploy_batch(
 def run(args: argparse.Namespace) -> int:
     args = split_rest(args)
     try:
-        hosts = inventory_file.load(args.inventory)
+        hosts = inventory.host_data(args.inventory)
         batches = rollout.plan(list(hosts), args.batch)
         if not os.path.isfile(args.deploy):
             raise ConfigError("--deploy", args.deploy, "no such deploy file")
