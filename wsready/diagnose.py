@@ -40,6 +40,13 @@ class Diagnosis:
         return data
 
 
+def evidence_line(result: ProbeResult) -> str:
+    """One line of evidence, marked with whether it held: `[FAIL] upgrade status (404) == 101`."""
+    if result.skipped:
+        return f"[skipped] {result.probe}: {result.actual}"
+    return f"[{result.state}] {result}"
+
+
 class _Seen:
     """Probe results by name, with the questions the rules ask of them."""
 
@@ -67,7 +74,7 @@ class _Seen:
         return None if result is None else result.detail.get("error")
 
     def lines(self, *names: str) -> list[str]:
-        return [str(self.by_name[name]) for name in names if name in self.by_name]
+        return [evidence_line(self.by_name[name]) for name in names if name in self.by_name]
 
     @property
     def where(self) -> str:
@@ -167,7 +174,8 @@ def _websocket_evidence(seen: _Seen) -> list[str]:
     evidence = seen.lines("health", "upgrade", "open", "polling")
     upgrade = seen.get("upgrade")
     if upgrade is not None and upgrade.detail.get("body"):
-        evidence.insert(evidence.index(str(upgrade)) + 1, f"upgrade body: {upgrade.detail['body']}")
+        after_upgrade = evidence.index(evidence_line(upgrade)) + 1
+        evidence.insert(after_upgrade, f"upgrade body: {upgrade.detail['body']}")
     if seen.ok("health"):
         evidence.insert(0, f"{RUNBOOK_SYMPTOM} (the runbook's exact situation)")
     return evidence

@@ -75,7 +75,10 @@ def url(key: str, value: Any, schemes: Iterable[str] = ("http", "https")) -> str
     schemes = tuple(schemes)
     if not isinstance(value, str):
         raise ConfigError(key, value, f"must be a URL ({'/'.join(schemes)}://HOST...)")
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError as error:  # e.g. "Invalid IPv6 URL" for an unclosed bracket
+        raise ConfigError(key, value, f"is not a valid URL ({error})") from None
     if parts.scheme not in schemes:
         raise ConfigError(key, value, f"scheme must be one of: {', '.join(schemes)}")
     if not parts.hostname:

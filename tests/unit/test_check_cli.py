@@ -27,6 +27,7 @@ def wsready_check(*args: str) -> subprocess.CompletedProcess[str]:
         (["ftp://10.200.1.2"], "wsready check: error: URL = 'ftp://10.200.1.2': scheme must be"),
         (["not a url"], "wsready check: error: URL = 'not a url': scheme must be"),
         (["http://h:70000"], "wsready check: error: URL = 'http://h:70000': has an invalid port"),
+        (["http://[::1"], "wsready check: error: URL = 'http://[::1': is not a valid URL"),
         (
             ["--timeout", "-1", "http://127.0.0.1"],
             "wsready check: error: --timeout = -1.0: must be a number greater than 0",

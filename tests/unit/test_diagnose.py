@@ -224,7 +224,8 @@ def test_runbook_situation_is_named_as_such() -> None:
     assert diagnosis.title.startswith(RUNBOOK_SYMPTOM)
     assert "WebSocket server not running" in diagnosis.fix
     evidence = "\n".join(diagnosis.evidence)
-    assert "health (200)" in evidence and "upgrade (502)" in evidence
+    assert "[ok] health (200)" in evidence and "[FAIL] upgrade (502)" in evidence
+    assert "[skipped] open: upgrade failed" in evidence
 
 
 def test_path_mismatch_while_rest_works_quotes_the_runbook() -> None:

@@ -56,6 +56,7 @@ def test_cidr_list_names_the_index() -> None:
         ("ftp://proxy:8888", "scheme"),
         ("http://", "no host"),
         ("http://proxy:99999", "invalid port"),
+        ("http://[::1", "not a valid URL"),
         ("proxy:8888", "scheme"),
         (None, "must be a URL"),
     ],

@@ -82,7 +82,7 @@ def build_target(args: argparse.Namespace) -> Target:
 def format_table(results: Sequence[ProbeResult]) -> str:
     """One line per probe: layer, probe, ok/FAIL/WARN/skipped, the Gatus-style condition."""
     rows = [("LAYER", "PROBE", "STATE", "RESULT")]
-    rows += [(r.layer, r.probe, r.state, str(r).removeprefix(r.probe + " ")) for r in results]
+    rows += [(r.layer, r.probe, r.state, _condition(r)) for r in results]
     widths = [max(len(row[column]) for row in rows) for column in range(3)]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True))
@@ -90,6 +90,11 @@ def format_table(results: Sequence[ProbeResult]) -> str:
         + row[3]
         for row in rows
     )
+
+
+def _condition(result: ProbeResult) -> str:
+    """The result without the probe name (its own column), and for a skipped probe, why."""
+    return result.actual if result.skipped else str(result).removeprefix(result.probe + " ")
 
 
 def format_diagnosis(diagnosis: Diagnosis) -> str:
