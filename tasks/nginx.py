@@ -9,7 +9,7 @@ next. Reloads happen only when something nginx reads has changed.
 
 TLS (`nginx_tls`): the certificate and key from `nginx_tls_cert_file`/`nginx_tls_key_file`
 are uploaded (0600), or a self-signed pair for the host address is generated on the host
-(once: delete /etc/wsready/tls on the host to have it generated again).
+(again when it no longer names the host's address or expires within 30 days).
 With `nginx_tls_redirect`, plain HTTP answers 301 to HTTPS except `/api/health`, which stays
 reachable over HTTP for load-balancer health checks (it carries no token and no data).
 """
@@ -25,9 +25,11 @@ from pyinfra import host
 from pyinfra.api import deploy, operation
 from pyinfra.api.util import get_template
 from pyinfra.facts.files import File, FileContents, Sha256File
-from pyinfra.facts.server import Which
+from pyinfra.facts.server import Command, Which
 from pyinfra.operations import apt, dnf, files, server, systemd
 from pyinfra.operations.util import any_changed
+
+from wsready import self_signed
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "files" / "nginx" / "wsready.conf.j2"
@@ -172,13 +174,15 @@ def _tls_files(address: str):
             ),
         ]
     if host.get_fact(File, path=SELF_SIGNED_CERT) and host.get_fact(File, path=SELF_SIGNED_KEY):
-        host.noop(f"the self-signed TLS pair in {TLS_DIR} already exists")
-        return []
-    try:
-        ipaddress.ip_address(address)
-        san = f"IP:{address}"
-    except ValueError:
-        san = f"DNS:{address}"
+        report = host.get_fact(Command, command=self_signed.inspection_command(SELF_SIGNED_CERT))
+        reason = self_signed.renewal_reason(report or "", address)
+        if reason is None:
+            host.noop(f"the self-signed TLS pair in {TLS_DIR} names {address} and is current")
+            return []
+        action = f"Generate the self-signed TLS certificate for {address} again ({reason})."
+    else:
+        action = f"Generate a self-signed TLS certificate for {address}."
+    san = self_signed.subject_alt_name(address)
     if host.get_fact(Which, command="apt-get"):
         apt.packages(
             name="Install openssl to make a self-signed certificate.",
@@ -187,7 +191,7 @@ def _tls_files(address: str):
         )
     return [
         server.shell(
-            name=f"Generate a self-signed TLS certificate for {address}.",
+            name=action,
             commands=[
                 "umask 077 && openssl req -x509 -newkey rsa:2048 -nodes -days 825 "
                 f"-subj '/CN={address}' -addext 'subjectAltName={san}' "

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
+import ipaddress
 import json
 import os
 import re
@@ -15,11 +16,13 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 
 import pytest
 import requests
 import socketio
 import websocket
+from cryptography import x509
 
 from tests.e2e.conftest import Fleet, host_ssh, redeploy
 from wsready.probes import Target, run_probes
@@ -324,6 +327,20 @@ def test_bad_data_is_refused_before_any_host_changes(fleet: Fleet) -> None:
 # --- TLS ----------------------------------------------------------------------------------
 
 
+def served_alt_names(address: str, expected: str, within_s: float = 10.0) -> list:
+    """The IP addresses in the certificate nginx serves on 443, polled until they are
+    [`expected`] or `within_s` has passed (a reload reaches new workers asynchronously)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        pem = ssl.get_server_certificate((address, 443), timeout=10)
+        certificate = x509.load_pem_x509_certificate(pem.encode())
+        extension = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        names = extension.value.get_values_for_type(x509.IPAddress)
+        if names == [ipaddress.ip_address(expected)] or time.monotonic() > deadline:
+            return names
+        time.sleep(0.2)
+
+
 def test_tls_self_signed_serves_wss_and_redirects_http(fleet: Fleet) -> None:
     host = fleet.hosts[1]
     result = redeploy(fleet, "--limit", host.name, "--data", "nginx_tls=true")
@@ -353,6 +370,22 @@ def test_tls_self_signed_serves_wss_and_redirects_http(fleet: Fleet) -> None:
             assert connection.recv().startswith("0{")
         finally:
             connection.close()
+
+        # The host's address changed since the pair was made: the next deploy makes it again.
+        host_ssh(
+            host,
+            "cd /etc/wsready/tls && openssl req -x509 -newkey rsa:2048 -nodes -days 825 "
+            "-subj /CN=192.0.2.9 -addext subjectAltName=IP:192.0.2.9 "
+            "-keyout self-signed-key.pem -out self-signed-cert.pem 2>/dev/null "
+            "&& systemctl reload nginx",
+        )
+        assert served_alt_names(host.address, "192.0.2.9") == [ipaddress.ip_address("192.0.2.9")]
+        again = redeploy(fleet, "--limit", host.name, "--data", "nginx_tls=true")
+        assert again.returncode == 0, again.output
+        assert f"again (it does not name {host.address})" in again.output
+        served = served_alt_names(host.address, host.address)
+        assert served == [ipaddress.ip_address(host.address)]
+        assert host_ssh(host, f"stat -c '%a %U' {pair}").split("\n")[:2] == ["600 root"] * 2
     finally:
         back = redeploy(fleet, "--limit", host.name)
     assert back.returncode == 0, back.output
