@@ -50,12 +50,15 @@ class Process:
         """Reap it if it is our child, else poll until it has exited. True when gone."""
         deadline = time.monotonic() + timeout_s
         while True:
+            # Seen exited before the reap, so a child that turned zombie between the two
+            # looks is still reaped here rather than left behind.
+            exited = not self.alive()
             try:
                 if os.waitpid(self.pid, os.WNOHANG)[0] == self.pid:
                     return True
             except ChildProcessError:
                 pass
-            if not self.alive():
+            if exited:
                 return True
             if time.monotonic() >= deadline:
                 return False
