@@ -63,6 +63,10 @@ class SandboxError(RuntimeError):
     """A sandbox operation could not be carried out; the message says why."""
 
 
+class HostNotReady(SandboxError):
+    """A booted host did not get SSH and a running systemd in time."""
+
+
 @dataclass(frozen=True)
 class SandboxHost:
     name: str
@@ -166,10 +170,29 @@ def _start_host(
     state.proxy = sandbox_proxy.start(state, allowed)
     state.save()
     with _boot_lock(fcntl.LOCK_SH):
-        _boot(state)
-        systemd, failed = _wait_ready(state, timeout_s)
+        systemd, failed = _boot_until_ready(state, image, timeout_s, log)
     note = f" (failed units: {', '.join(failed)})" if failed else ""
     log(f"  {state.name} {state.address}: {systemd} in {time.monotonic() - started:.1f}s{note}")
+
+
+def _boot_until_ready(
+    state: HostState, image: sandbox_image.Image, timeout_s: float, log: Log
+) -> tuple[str, list[str]]:
+    """Boot and wait for systemd. A host that is not up within half of `timeout_s` (a boot
+    takes 4-8 s, about 40 s under heavy load) is logged with its boot report, killed,
+    unpacked afresh and booted once more with the other half."""
+    first_s = timeout_s / 2
+    _boot(state)
+    try:
+        return _wait_ready(state, first_s)
+    except HostNotReady as error:
+        log(f"  {error}\n  {state.name}: booting it once more from a fresh copy")
+    _kill_container(state)
+    sandbox_mounts.remove_tree(NSPAWN_RUN / "propagate" / state.name)
+    sandbox_mounts.remove_tree(state.rootfs)
+    sandbox_image.unpack(image, state.rootfs, state.name)
+    _boot(state)
+    return _wait_ready(state, timeout_s - first_s)
 
 
 def _boot(state: HostState) -> None:
@@ -211,7 +234,33 @@ def _wait_ready(state: HostState, timeout_s: float) -> tuple[str, list[str]]:
         if result.returncode != 255:  # ssh itself worked: systemd said something else
             raise SandboxError(f"{state.name}: systemd is {last!r} after boot")
         time.sleep(0.3)
-    raise SandboxError(f"{state.name}: not ready within {timeout_s:.0f}s (last: {last!r})")
+    raise HostNotReady(
+        f"{state.name}: not ready within {timeout_s:.0f}s (last: {last!r}); inside it:\n"
+        + _boot_report(state)
+    )
+
+
+# What a host that did not come up has to say for itself, read from inside without SSH.
+_BOOT_REPORT = (
+    "systemctl is-system-running; systemctl list-jobs --no-pager; "
+    "systemctl --failed --no-pager; systemctl status ssh.service --no-pager -n 10; "
+    "journalctl -b --no-pager -p warning -n 20"
+)
+
+
+def _boot_report(state: HostState) -> str:
+    """systemd's view from inside the container (nsenter into its PID 1), for the error."""
+    container = _container_pid1(state.nspawn) if state.nspawn else None
+    if container is None:
+        return "(the container has no PID 1 any more)"
+    try:
+        result = subprocess.run(
+            ["nsenter", f"--target={container.pid}", "--all", "--", "sh", "-c", _BOOT_REPORT],
+            capture_output=True, text=True, timeout=20, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"(could not look inside: {error})"
+    return (result.stdout + result.stderr)[:6000]
 
 
 # --- ssh --------------------------------------------------------------------------------------

@@ -259,3 +259,40 @@ def test_cli_up_then_down_all_removes_every_host_of_its_state_root(tmp_path):
     assert list((tmp_path / "root").iterdir()) == []
     assert not inventory.exists()
     assert cli("status").stdout.strip() == "No sandbox hosts."
+
+
+def test_host_that_does_not_come_up_is_booted_once_more_from_a_fresh_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first copy of the image gets sshd masked, so that boot never answers SSH: `up`
+    logs what systemd inside says, then boots a fresh copy, which comes up."""
+    real_unpack = sandbox_image.unpack
+    copies: list[Path] = []
+
+    def unpack_first_copy_broken(image, rootfs: Path, hostname: str) -> None:
+        real_unpack(image, rootfs, hostname)
+        copies.append(rootfs)
+        if len(copies) == 1:
+            (rootfs / "etc/systemd/system/ssh.service").symlink_to("/dev/null")
+
+    monkeypatch.setattr(sandbox_image, "unpack", unpack_first_copy_broken)
+    inventory = tmp_path / "sandbox.py"
+    said: list[str] = []
+    started = time.monotonic()
+    hosts = sandbox.up(1, inventory, log=said.append, ready_timeout_s=40)
+    try:
+        elapsed = time.monotonic() - started
+        log = "\n".join(said)
+        name = hosts[0].name
+        footprint = Footprint.capture(name, sandbox_state.STATE_ROOT / name)
+        assert len(copies) == 2, log
+        assert f"{name}: not ready within 20s" in log
+        assert "ssh.service" in log and "masked" in log, log
+        assert f"{name}: booting it once more from a fresh copy" in log
+        assert re.search(rf"{name} {re.escape(hosts[0].address)}: running in [\d.]+s", log), log
+        assert sandbox.ssh(hosts[0], "systemctl is-active ssh").stdout.strip() == "active"
+        print(f"\nbroken first boot given up after 20 s; up in {elapsed:.1f}s all told")
+    finally:
+        sandbox.down(inventory)
+    left = footprint.left_behind()
+    assert left == {key: [] for key in left}
