@@ -473,6 +473,6 @@ def memory_kb(name: str) -> int | None:
             for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
                 if line.startswith("Pss:"):
                     total += int(line.split()[1])
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # the process has just exited
             continue
     return total

@@ -90,12 +90,12 @@ def children(pid: int) -> list[int]:
     kids: list[int] = []
     try:
         tasks = list(Path(f"/proc/{pid}/task").iterdir())
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # the process has just exited
         return kids
     for task in tasks:
         try:
             kids += [int(word) for word in (task / "children").read_text().split()]
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):
             continue
     return kids
 
