@@ -72,6 +72,7 @@ class SandboxHost:
     name: str
     address: str  # 10.200.X.2: SSH, HTTP, probes
     gateway: str  # 10.200.X.1: the host machine's side, where the proxy listens
+    lan_address: str  # 10.201.0.X: where the other sandbox hosts reach this one
     proxy_url: str
     ssh_key: str
     rootfs: str
@@ -83,6 +84,7 @@ class SandboxHost:
             name=state.name,
             address=state.address,
             gateway=state.gateway,
+            lan_address=state.lan_address,
             proxy_url=sandbox_proxy.proxy_url(state),
             ssh_key=state.ssh_key,
             rootfs=str(state.rootfs),
@@ -157,6 +159,7 @@ def _reserve(count: int, inventory: Path, key: Path) -> list[HostState]:
         except BaseException:
             for state in states:
                 _teardown(state)
+            sandbox_net.remove_lan_if_unused()
             sandbox_net.tidy_netns_dir()
             raise
     return states
@@ -401,6 +404,7 @@ def _remove_hosts(states: list[HostState]) -> None:
         with ThreadPoolExecutor(max_workers=len(states)) as pool:
             list(pool.map(_teardown, states))
     with sandbox_net.allocation_lock():
+        sandbox_net.remove_lan_if_unused()
         sandbox_net.tidy_netns_dir()
     _tidy_nspawn_dirs()
 

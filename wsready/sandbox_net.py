@@ -4,6 +4,11 @@ Host side `vwsr-X` = 10.200.X.1/30, inside `eth0` = 10.200.X.2/30 with the defau
 .1. The host side neither forwards nor speaks IPv6, so the only thing the sandbox can reach is
 the host machine itself (its proxy on 10.200.X.1): no NAT and no firewall rule is needed.
 
+The sandbox LAN: inside, `eth1` = 10.201.0.X/24 is plugged into a bridge that lives in a
+namespace of its own (`wsr-lan`) with no other link, so sandbox hosts reach each other as
+hosts of one VPC subnet do (a monitor checking the fleet), and still nothing else. The LAN
+namespace is made with the first host and removed with the last.
+
 Indexes are allocated under an exclusive lock, scanning every trace an index may leave
 (netns, links, addresses, state directories), so concurrent `up`s never collide.
 """
@@ -22,6 +27,9 @@ from pathlib import Path
 from wsready import sandbox_state
 
 MAX_INDEX = 250
+LAN_NETNS = "wsr-lan"
+LAN_BRIDGE = "br0"
+LAN_PREFIX_LENGTH = 24
 LOCK_FILE = Path("/run/wsready/sandbox.lock")
 _ADDRESS = re.compile(r"\b10\.200\.(\d{1,3})\.\d{1,3}\b")
 
@@ -87,13 +95,48 @@ def create(state: sandbox_state.HostState) -> None:
         _ip("-n", ns, "addr", "add", f"{state.address}/30", "dev", "eth0")
         _ip("-n", ns, "link", "set", "eth0", "up")
         _ip("-n", ns, "route", "add", "default", "via", state.gateway)
+        _plug_into_lan(state)
     except BaseException:
         delete(state)
         raise
 
 
+def _plug_into_lan(state: sandbox_state.HostState) -> None:
+    """`eth1` inside the host, its peer a port of the LAN bridge (call it holding the lock)."""
+    if not Path(f"/run/netns/{LAN_NETNS}").exists():
+        _ip("netns", "add", LAN_NETNS)
+        _ip("-n", LAN_NETNS, "link", "add", LAN_BRIDGE, "type", "bridge")
+        _ip("-n", LAN_NETNS, "link", "set", LAN_BRIDGE, "up")
+    port = f"p{state.name}"
+    _ip("-n", state.netns, "link", "add", "eth1", "type", "veth", "peer", "name", port,
+        "netns", LAN_NETNS)  # fmt: skip
+    _ip("-n", LAN_NETNS, "link", "set", port, "master", LAN_BRIDGE, "up")
+    _ip("-n", state.netns, "addr", "add", f"{state.lan_address}/{LAN_PREFIX_LENGTH}",
+        "dev", "eth1")  # fmt: skip
+    _ip("-n", state.netns, "link", "set", "eth1", "up")
+
+
+def lan_ports() -> list[str]:
+    """Names of the LAN bridge's ports (one per sandbox host), [] without a LAN."""
+    if not Path(f"/run/netns/{LAN_NETNS}").exists():
+        return []
+    out = _ip("-n", LAN_NETNS, "-o", "link", "show", "master", LAN_BRIDGE)
+    return [line.split(":")[1].strip().split("@")[0] for line in out.splitlines()]
+
+
+def remove_lan_if_unused() -> None:
+    """Delete the LAN namespace once no sandbox host namespace is left (hold the lock)."""
+    netns_dir = Path("/run/netns")
+    if not (netns_dir / LAN_NETNS).exists():
+        return
+    if any(sandbox_state.index_of(entry.name) is not None for entry in netns_dir.iterdir()):
+        return
+    _ip("netns", "del", LAN_NETNS)
+
+
 def delete(state: sandbox_state.HostState) -> None:
-    """Remove the veth and the netns when they exist (deleting either end removes both)."""
+    """Remove the veth and the netns when they exist (deleting either end removes both; the
+    netns takes `eth1` and its LAN port with it)."""
     if Path(f"/sys/class/net/{state.veth}").exists():
         _ip("link", "del", state.veth)
     if Path(f"/run/netns/{state.netns}").exists():

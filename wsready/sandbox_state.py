@@ -145,6 +145,11 @@ class HostState:
     def gateway(self) -> str:
         return f"10.200.{self.index}.1"
 
+    @property
+    def lan_address(self) -> str:
+        """On the sandbox LAN that all sandbox hosts share (like a VPC subnet)."""
+        return f"10.201.0.{self.index}"
+
     def save(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         data = dataclasses.asdict(self)

@@ -1,5 +1,6 @@
-"""tasks/monitor.py on a real sandbox host: the timer runs `wsready check` and keeps a fresh,
-parsable Prometheus file; the token sits only in a 0600 root file."""
+"""tasks/monitor.py on a real sandbox host: the timer runs `wsready check` on itself, a dead
+target and another fleet host (over the sandbox LAN) and keeps a fresh, parsable Prometheus
+file; the token sits only in a 0600 root file."""
 
 from __future__ import annotations
 
@@ -78,11 +79,15 @@ def wait_for(predicate, timeout_s: float, what: str):  # noqa: ANN001
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
-def install_and_prove(inventory: Path, host: sandbox.SandboxHost, tmp_path: Path) -> None:
-    """Install the monitor on `host` (checking itself and a dead target) and prove the timer."""
+def install_and_prove(
+    inventory: Path, host: sandbox.SandboxHost, tmp_path: Path, peer: sandbox.SandboxHost | None
+) -> None:
+    """Install the monitor on `host` and prove the timer. It checks itself, a dead target and
+    `peer`, another fleet host, over the sandbox LAN (as a monitor in a VPC would)."""
+    peer_url = f"http://{peer.lan_address}" if peer else None
     extra = {
         "monitor_interval_s": INTERVAL_S,
-        "monitor_targets": [f"http://{host.address}", DOWN_TARGET],
+        "monitor_targets": [f"http://{host.address}", DOWN_TARGET, *([peer_url] if peer else [])],
         "monitor_token_env": TOKEN_VARIABLE,
         "monitor_alert_webhook": DEAD_WEBHOOK,
         "monitor_wheelhouse": str(build_wheelhouse(tmp_path / "wheels")),
@@ -119,10 +124,12 @@ def install_and_prove(inventory: Path, host: sandbox.SandboxHost, tmp_path: Path
         for sample in family.samples
     }
     own = f"http://{host.address}"
-    assert samples[("wsready_target_status", (("target", own),))] == 0
+    healthy = [own, *([peer_url] if peer_url else [])]
+    for target in healthy:
+        assert samples[("wsready_target_status", (("target", target),))] == 0, target
+        for probe in ("health", "upgrade", "connect", "rest-auth"):  # rest-auth: token arrived
+            assert samples[("wsready_probe_success", (("probe", probe), ("target", target)))] == 1
     assert samples[("wsready_target_status", (("target", DOWN_TARGET),))] == 2
-    for probe in ("health", "upgrade", "connect", "rest-auth"):  # rest-auth: the token arrived
-        assert samples[("wsready_probe_success", (("probe", probe), ("target", own)))] == 1
     assert samples[("wsready_probe_success", (("probe", "tcp"), ("target", DOWN_TARGET)))] == 0
     assert now - samples[("wsready_check_timestamp_seconds", ())] <= INTERVAL_S * 2 + 30
     # The webhook URL reached the check through systemd: each run tries the alert for the dead
@@ -131,7 +138,8 @@ def install_and_prove(inventory: Path, host: sandbox.SandboxHost, tmp_path: Path
     refused = f"alert for {DOWN_TARGET} (NEW -> CRITICAL) not delivered: cannot connect"
     assert journal.count(refused) >= 2 and DEAD_WEBHOOK not in journal
     state = json.loads(host_ssh(host, "cat /var/lib/wsready-monitor/state.json"))["targets"]
-    assert state[own]["status"] == "OK" and DOWN_TARGET not in state
+    assert all(state[target]["status"] == "OK" for target in healthy)
+    assert DOWN_TARGET not in state
     runs = host_ssh(
         host, "journalctl -u wsready-monitor.service -o cat --no-pager | grep -c 'targets ('"
     )
@@ -150,9 +158,9 @@ def remove_monitor(host: sandbox.SandboxHost) -> None:
 
 def test_monitor_timer_writes_a_fresh_prometheus_file(fleet: Fleet, tmp_path: Path) -> None:
     assert fleet.deploy.returncode == 0, str(fleet.deploy)
-    monitor = fleet.hosts[0]
+    monitor, peer = fleet.hosts[0], fleet.hosts[1]
     try:
-        install_and_prove(fleet.inventory, monitor, tmp_path)
+        install_and_prove(fleet.inventory, monitor, tmp_path, peer)
     finally:
         remove_monitor(monitor)
 
@@ -164,7 +172,7 @@ if __name__ == "__main__":
     own = sandbox.SandboxHost.of(sandbox.HostState.load(sys.argv[2]))
     with tempfile.TemporaryDirectory() as scratch:
         try:
-            install_and_prove(Path(sys.argv[1]), own, Path(scratch))
+            install_and_prove(Path(sys.argv[1]), own, Path(scratch), peer=None)
             print("monitor proven on", own.name)
         finally:
             if "--keep" not in sys.argv:

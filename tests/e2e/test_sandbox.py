@@ -17,7 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from wsready import sandbox, sandbox_image, sandbox_mounts, sandbox_proxy, sandbox_state
+from wsready import (
+    sandbox,
+    sandbox_image,
+    sandbox_mounts,
+    sandbox_net,
+    sandbox_proxy,
+    sandbox_state,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -296,3 +303,43 @@ def test_host_that_does_not_come_up_is_booted_once_more_from_a_fresh_copy(
         sandbox.down(inventory)
     left = footprint.left_behind()
     assert left == {key: [] for key in left}
+
+
+def _tcp_banner(host: sandbox.SandboxHost, address: str, port: int = 22) -> str:
+    """What `address:port` says first, as seen from inside `host` ('' when unreachable)."""
+    result = sandbox.ssh(
+        host,
+        f"timeout 3 bash -c 'exec 3<>/dev/tcp/{address}/{port}; head -c 7 <&3' 2>/dev/null",
+        check=False,
+    )
+    return result.stdout
+
+
+def test_hosts_reach_each_other_on_the_sandbox_lan_only(tmp_path: Path) -> None:
+    inventory = tmp_path / "sandbox.py"
+    first, second = sandbox.up(2, inventory, log=lambda _message: None)
+    try:
+        assert (first.lan_address, second.lan_address) == (
+            f"10.201.0.{first.address.split('.')[2]}",
+            f"10.201.0.{second.address.split('.')[2]}",
+        )
+        assert _tcp_banner(first, second.lan_address) == "SSH-2.0"
+        assert _tcp_banner(second, first.lan_address) == "SSH-2.0"
+        # The host machine still forwards nothing between the sandboxes' own links.
+        assert _tcp_banner(first, second.address) == ""
+        ports = sandbox_net.lan_ports()
+        assert {f"p{first.name}", f"p{second.name}"} <= set(ports)
+    finally:
+        sandbox.down(inventory)
+    assert not {f"p{first.name}", f"p{second.name}"} & set(sandbox_net.lan_ports())
+    others = (
+        [
+            entry.name
+            for entry in Path("/run/netns").glob("*")
+            if sandbox_state.index_of(entry.name) is not None
+        ]
+        if Path("/run/netns").is_dir()
+        else []
+    )
+    if not others:  # the last sandbox host is gone: so is the LAN
+        assert not Path(f"/run/netns/{sandbox_net.LAN_NETNS}").exists()
