@@ -3,20 +3,31 @@
 With `proxy_url`: apt uses it (an apt.conf.d file), dnf too (dnf.conf `proxy=`), npm uses
 it (NPMRC, passed to every npm call as `--globalconfig`, so a user's own ~/.npmrc still
 applies on top) and the app gets HTTP_PROXY/HTTPS_PROXY/NO_PROXY in its environment file
-(tasks/app.py). Without it the apt and npm files are removed. Re-runs change nothing.
+(tasks/app.py). Without it the apt and npm files are removed, and the dnf.conf `proxy=` line
+only when it is the one wsready wrote (recorded in DNF_PROXY_RECORD): a proxy line someone
+else put there stays. Re-runs change nothing.
 """
 
 from __future__ import annotations
 
+import re
 from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.facts.files import FileContents
 from pyinfra.facts.server import Which
 from pyinfra.operations import files
 
 APT_PROXY_CONF = "/etc/apt/apt.conf.d/90wsready-proxy"
 NPMRC = "/etc/wsready/npmrc"
+DNF_CONF = "/etc/dnf/dnf.conf"
+DNF_PROXY_RECORD = "/etc/wsready/dnf-proxy"  # the proxy= value wsready wrote into DNF_CONF
+
+
+def sed_literal(text: str) -> str:
+    """`text` as a sed basic regular expression matching exactly itself."""
+    return re.sub(r"([.\[\]*^$\\])", r"\\\1", text)
 
 
 def apt_proxy_conf(proxy_url: str) -> str:
@@ -49,13 +60,6 @@ def configure_proxy() -> None:
                 group="root",
                 mode="0644",
             )
-        if host.get_fact(Which, command="dnf"):
-            files.line(
-                name="Send dnf downloads through the proxy.",
-                path="/etc/dnf/dnf.conf",
-                line="^proxy=.*$",
-                replace=f"proxy={proxy_url}",
-            )
         files.directory(
             name="Create the settings directory /etc/wsready.",
             path="/etc/wsready",
@@ -63,6 +67,21 @@ def configure_proxy() -> None:
             group="root",
             mode="0755",
         )
+        if host.get_fact(Which, command="dnf"):
+            files.line(
+                name="Send dnf downloads through the proxy.",
+                path=DNF_CONF,
+                line="^proxy=.*$",
+                replace=f"proxy={proxy_url}",
+            )
+            files.put(
+                name="Record the dnf proxy line wsready wrote.",
+                src=StringIO(proxy_url + "\n"),
+                dest=DNF_PROXY_RECORD,
+                user="root",
+                group="root",
+                mode="0644",
+            )
         files.put(
             name="Send npm registry traffic through the proxy.",
             src=StringIO(npmrc(proxy_url)),
@@ -82,3 +101,20 @@ def configure_proxy() -> None:
             path=NPMRC,
             present=False,
         )
+        if host.get_fact(Which, command="dnf"):
+            _remove_dnf_proxy_line()
+
+
+def _remove_dnf_proxy_line() -> None:
+    """Take out the dnf.conf proxy line wsready wrote, and only that one."""
+    recorded = host.get_fact(FileContents, path=DNF_PROXY_RECORD)
+    if not recorded:
+        host.noop("no dnf proxy line of wsready's to remove")
+        return
+    files.line(
+        name="Remove the dnf proxy line wsready wrote (no proxy_url).",
+        path=DNF_CONF,
+        line=f"^proxy={sed_literal(recorded[0].strip())}$",
+        present=False,
+    )
+    files.file(name="Forget the recorded dnf proxy line.", path=DNF_PROXY_RECORD, present=False)

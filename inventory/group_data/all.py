@@ -6,8 +6,9 @@ validates all of them before it changes anything on any host.
 """
 
 # --- network egress -------------------------------------------------------------------------
-# HTTP(S) proxy the host must use to reach package registries (apt, npm) and that the app
-# gets as HTTP_PROXY/HTTPS_PROXY. For EC2 hosts in private subnets. None: direct access.
+# HTTP(S) proxy the host must use to reach package registries (apt, dnf, npm) and that the
+# app gets as HTTP_PROXY/HTTPS_PROXY. For EC2 hosts in private subnets. None: direct access
+# (wsready's proxy settings are removed; a dnf.conf proxy line it did not write stays).
 # No credentials in it (they would be readable on the host): allow the hosts by address.
 proxy_url = None
 

@@ -8,7 +8,8 @@ Facts are keyed by "<module>.<Class>" (e.g. "files.File"). A fact with one argum
 differs from its default is looked up by that argument's value ({"/etc/x": {...}}); a fact
 without arguments takes the value as is; "*" matches any arguments. Facts not given get the
 fact's own default (for File/Link/Directory: absent). JSON has no dates: the Date fact and
-"mtime" fields are given as ISO strings and turned into datetimes here.
+"mtime" fields are given as ISO strings and turned into datetimes here. The timestamp in
+`sed -i` backup names is the literal TIMESTAMP.
 """
 
 from __future__ import annotations
@@ -130,6 +131,8 @@ def run(
     results = []
     with (
         mock.patch("pyinfra.api.host.get_fact", get_fact),
+        # sed -i backups are named after the time: fixed, so commands compare exactly
+        mock.patch("pyinfra.operations.util.files.get_timestamp", lambda: "TIMESTAMP"),
         ctx_state.use(state),
         ctx_host.use(host),
     ):
