@@ -60,9 +60,19 @@ def indexes_in(netns: Iterable[str], links: Iterable[str], addresses: str) -> se
     return used
 
 
-def used_indexes() -> set[int]:
+def netns_names() -> list[str]:
+    """Every network namespace `ip netns` knows (anyone's)."""
     netns_dir = Path("/run/netns")
-    netns = [p.name for p in netns_dir.iterdir()] if netns_dir.is_dir() else []
+    return [entry.name for entry in netns_dir.iterdir()] if netns_dir.is_dir() else []
+
+
+def host_netns_names() -> list[str]:
+    """The namespaces of sandbox hosts (`wsr-N`), not the LAN's."""
+    return [name for name in netns_names() if sandbox_state.index_of(name) is not None]
+
+
+def used_indexes() -> set[int]:
+    netns = netns_names()
     links = [
         line.split(":")[1].strip().split("@")[0]
         for line in _ip("-o", "link", "show").splitlines()
@@ -126,12 +136,8 @@ def lan_ports() -> list[str]:
 
 def remove_lan_if_unused() -> None:
     """Delete the LAN namespace once no sandbox host namespace is left (hold the lock)."""
-    netns_dir = Path("/run/netns")
-    if not (netns_dir / LAN_NETNS).exists():
-        return
-    if any(sandbox_state.index_of(entry.name) is not None for entry in netns_dir.iterdir()):
-        return
-    _ip("netns", "del", LAN_NETNS)
+    if LAN_NETNS in netns_names() and not host_netns_names():
+        _ip("netns", "del", LAN_NETNS)
 
 
 def delete(state: sandbox_state.HostState) -> None:

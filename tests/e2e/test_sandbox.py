@@ -332,14 +332,5 @@ def test_hosts_reach_each_other_on_the_sandbox_lan_only(tmp_path: Path) -> None:
     finally:
         sandbox.down(inventory)
     assert not {f"p{first.name}", f"p{second.name}"} & set(sandbox_net.lan_ports())
-    others = (
-        [
-            entry.name
-            for entry in Path("/run/netns").glob("*")
-            if sandbox_state.index_of(entry.name) is not None
-        ]
-        if Path("/run/netns").is_dir()
-        else []
-    )
-    if not others:  # the last sandbox host is gone: so is the LAN
+    if not sandbox_net.host_netns_names():  # the last sandbox host is gone: so is the LAN
         assert not Path(f"/run/netns/{sandbox_net.LAN_NETNS}").exists()
