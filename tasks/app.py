@@ -40,16 +40,19 @@ from pyinfra.api import deploy, operation
 from pyinfra.api.command import FileUploadCommand, StringCommand
 from pyinfra.api.util import get_file_sha1
 from pyinfra.facts.files import Directory, File, FileContents, Link, Sha1File
+from pyinfra.facts.hardware import Cpus
 from pyinfra.facts.server import Command
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from tasks.proxy import NPMRC
-from wsready import app_env, app_release, hostdata
+from tasks.redis import LOCAL_REDIS_UNIT, install_local_redis
+from wsready import app_env, app_release, capacity, hostdata, redis_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_APP = ROOT / "files" / "app"
-UNIT_TEMPLATE = ROOT / "files" / "systemd" / "app.service.j2"
+UNIT_TEMPLATE = ROOT / "files" / "systemd" / "app@.service.j2"
+TARGET_TEMPLATE = ROOT / "files" / "systemd" / "app.target.j2"
 KEEP_RELEASES = 3
 INSTALL_LOCK_WAIT_S = 900  # how long an install waits for one left running by a killed deploy
 # CA bundles handed to npm through NODE_EXTRA_CA_CERTS (official Node builds ignore the
@@ -223,7 +226,20 @@ class AppPaths:
 
     @property
     def unit_file(self) -> str:
+        """The template unit: instance `name@i` is worker i."""
+        return f"{self.etc}/systemd/system/{self.name}@.service"
+
+    @property
+    def target_file(self) -> str:
+        return f"{self.etc}/systemd/system/{self.name}.target"
+
+    @property
+    def legacy_unit_file(self) -> str:
+        """The single-process unit of releases before workers (removed by the deploy)."""
         return f"{self.etc}/systemd/system/{self.name}.service"
+
+    def worker_units(self, count: int) -> list[str]:
+        return [f"{self.name}@{index}.service" for index in range(count)]
 
     @property
     def snapshot_dir(self) -> str:
@@ -243,14 +259,14 @@ def rollback_command(paths: AppPaths, previous: str) -> str:
     restores = "".join(
         f" && {{ [ ! -e {_q(f'{snap}/{Path(path).name}')} ]"
         f" || cp -p {_q(f'{snap}/{Path(path).name}')} {_q(path)}; }}"
-        for path in (paths.env_file, paths.unit_file)
+        for path in (paths.env_file, paths.unit_file, paths.target_file)
     )
     return (
         f"cd {_q(paths.app_dir)}"
         f" && {{ [ -d {_q(target)} ] || {{ echo 'wsready: {target} is no longer on the host'"
         " >&2; exit 1; }; }"
         f" && touch {_q(target)} && ln -sfn {_q(target)} .current.new && mv -T .current.new current"
-        f"{restores} && systemctl daemon-reload && systemctl restart {_q(paths.name + '.service')}"
+        f"{restores} && systemctl daemon-reload && systemctl restart {_q(paths.name + '.target')}"
     )
 
 
@@ -356,15 +372,22 @@ def deploy_app() -> None:
         group=user,
         mode="0750",
     )
+    sized = capacity.plan(data, host.get_fact(Cpus) or 1)
+    redis = redis_endpoint(data, sized.app_workers)
+    if redis and redis.local:
+        install_local_redis()
     env = secret_file(
         name=f"Write the app environment file {env_file} (0600).",
-        content=app_env.render_env_file(app_env.app_environment(data, release.hash)),
+        content=app_env.render_env_file(
+            app_env.app_environment(data, release.hash, sized.app_workers, redis)
+        ),
         dest=env_file,
         user=user,
         group=user,
     )
+    local_redis = bool(redis and redis.local)
     unit = files.template(
-        name=f"Install the systemd unit {name}.service.",
+        name=f"Install the systemd template unit {name}@.service (one instance per worker).",
         src=str(UNIT_TEMPLATE),
         dest=paths.unit_file,
         mode="0644",
@@ -377,21 +400,80 @@ def deploy_app() -> None:
         env_file=env_file,
         entry=release.entry,
         limit_nofile=data["app_limit_nofile"],
+        redis_unit=LOCAL_REDIS_UNIT if local_redis else None,
+        redis_group=redis_plan.LOCAL_GROUP if local_redis else None,
+    )
+    workers = paths.worker_units(sized.app_workers)
+    target = files.template(
+        name=f"Install {name}.target ({sized.app_workers} worker(s)).",
+        src=str(TARGET_TEMPLATE),
+        dest=paths.target_file,
+        mode="0644",
+        app_name=name,
+        workers=list(range(sized.app_workers)),
+    )
+    legacy = retire_legacy_unit(
+        name=f"Stop and remove the single-process unit {name}.service of older deploys.",
+        unit=f"{name}.service",
+        path=paths.legacy_unit_file,
+    )
+    retired = retire_workers(
+        name=f"Stop workers beyond {name}@{sized.app_workers - 1}.",
+        app_name=name,
+        count=sized.app_workers,
     )
     runtime = record_node_runtime(
         name="Record the Node.js runtime the service runs.", marker=f"{env_dir}/node-runtime"
     )
-    systemd.daemon_reload(name="Reload systemd (the unit changed).", _if=unit.did_change)
-    systemd.service(
-        name=f"Restart {name} (release, unit, environment or Node.js changed).",
-        service=f"{name}.service",
-        running=True,
-        restarted=True,
-        _if=any_changed(switched, unit, env, runtime),
+    systemd.daemon_reload(
+        name="Reload systemd (the units changed).", _if=any_changed(unit, target, legacy, retired)
     )
-    systemd.service(
-        name=f"Keep {name} running and enabled at boot.",
-        service=f"{name}.service",
-        running=True,
-        enabled=True,
+    server.shell(
+        name=f"Restart the {name} workers (release, unit, environment or Node.js changed).",
+        commands=[f"systemctl restart {' '.join(workers)}"],
+        _if=any_changed(switched, unit, env, runtime, legacy),
     )
+    for worker in workers:
+        systemd.service(
+            name=f"Keep {worker} running and enabled at boot.",
+            service=worker,
+            running=True,
+            enabled=True,
+        )
+    systemd.service(name=f"Enable {name}.target at boot.", service=f"{name}.target", enabled=True)
+
+
+def redis_endpoint(data, workers: int) -> redis_plan.RedisEndpoint | None:
+    """The adapter's Redis for the current host (see wsready.redis_plan)."""
+    group = host.state.inventory.get_group(redis_plan.REDIS_GROUP, None) or []
+    redis_hosts = [(each.name, hostdata.with_defaults(each.data.dict())) for each in group]
+    return redis_plan.endpoint(data, redis_hosts, workers)
+
+
+@operation()
+def retire_legacy_unit(unit: str, path: str):
+    """Stop, disable and delete the single-process unit `path` (it held worker 0's port)."""
+    if not host.get_fact(File, path=path):
+        host.noop(f"{path} is not on the host")
+        return
+    yield f"systemctl disable --now {_q(unit)} && rm -f {_q(path)}"
+
+
+WORKER_INSTANCES = "systemctl list-units --all --plain --no-legend --type=service {pattern}"
+
+
+@operation()
+def retire_workers(app_name: str, count: int):
+    """Stop and disable the instances `app_name@i` with i >= count (fewer workers now)."""
+    listing = host.get_fact(Command, command=WORKER_INSTANCES.format(pattern=_q(f"{app_name}@*")))
+    extra = sorted(
+        unit
+        for unit in (line.split()[0] for line in (listing or "").splitlines() if line.strip())
+        if unit.startswith(f"{app_name}@")
+        and unit.removeprefix(f"{app_name}@").removesuffix(".service").isdigit()
+        and int(unit.removeprefix(f"{app_name}@").removesuffix(".service")) >= count
+    )
+    if not extra:
+        host.noop(f"no {app_name} worker beyond {count - 1} is loaded")
+        return
+    yield f"systemctl disable --now {' '.join(_q(unit) for unit in extra)}"

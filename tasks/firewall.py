@@ -15,6 +15,9 @@ from pyinfra.api import FactBase, deploy
 from pyinfra.facts.server import Which
 from pyinfra.operations import apt, dnf, files, server, systemd
 
+from tasks.redis import is_redis_host
+from wsready import hostdata, redis_plan
+
 NFT_FILE = "/etc/wsready/firewall.nft"
 NFT_UNIT = "/etc/systemd/system/wsready-firewall.service"
 
@@ -56,9 +59,12 @@ def parse_ufw_state(lines: list[str]) -> dict:
     return state
 
 
-def wanted_rules(data) -> list[Rule]:
-    """Allow rules in the order they must exist: SSH first."""
+def wanted_rules(data, redis_clients: list[str] | None = None) -> list[Rule]:
+    """Allow rules in the order they must exist: SSH first. A Redis host (`redis_clients`
+    given) opens `redis_port` to those CIDRs only, and no web port."""
     rules: list[Rule] = [("tcp", data["firewall_ssh_port"], c) for c in data["firewall_ssh_cidrs"]]
+    if redis_clients is not None:
+        return rules + [("tcp", data["redis_port"], cidr) for cidr in redis_clients]
     ports = [data["nginx_listen_port"]]
     if data["nginx_tls"]:
         ports.append(data["nginx_tls_port"])
@@ -68,12 +74,19 @@ def wanted_rules(data) -> list[Rule]:
 
 
 def managed_ports(data) -> set[int]:
-    return {data["firewall_ssh_port"], data["nginx_listen_port"], data["nginx_tls_port"]}
+    return {
+        data["firewall_ssh_port"],
+        data["nginx_listen_port"],
+        data["nginx_tls_port"],
+        data["redis_port"],
+    }
 
 
-def ufw_changes(data, state: dict) -> tuple[list[Rule], list[Rule]]:
+def ufw_changes(
+    data, state: dict, redis_clients: list[str] | None = None
+) -> tuple[list[Rule], list[Rule]]:
     """(rules to add, rules to delete): stale allow rules on our ports go, others stay."""
-    wanted = wanted_rules(data)
+    wanted = wanted_rules(data, redis_clients)
     add = [rule for rule in wanted if rule not in state["rules"]]
     delete = sorted(
         rule
@@ -88,7 +101,7 @@ def _ufw_rule(rule: Rule) -> str:
     return f"allow proto {proto} from {source} to any port {port}"
 
 
-def nftables_ruleset(data) -> str:
+def nftables_ruleset(data, redis_clients: list[str] | None = None) -> str:
     """Our own table: default drop on input, established/loopback/ICMP and our ports allowed."""
     lines = [
         "# Managed by wsready (tasks/firewall.py).",
@@ -101,19 +114,19 @@ def nftables_ruleset(data) -> str:
         '        iifname "lo" accept',
         "        meta l4proto { icmp, ipv6-icmp } accept",
     ]
-    for proto, port, source in wanted_rules(data):
+    for proto, port, source in wanted_rules(data, redis_clients):
         family = "ip6" if ":" in source else "ip"
         lines.append(f"        {family} saddr {source} {proto} dport {port} accept")
     lines += ["    }", "}", ""]
     return "\n".join(lines)
 
 
-def _configure_ufw(data) -> None:
+def _configure_ufw(data, redis_clients: list[str] | None) -> None:
     apt.packages(
         name="Install ufw.", packages=["ufw"], no_recommends=True, update=True, cache_time=86400
     )
     state = host.get_fact(UfwState) or {"enabled": False, "input_policy": "", "rules": set()}
-    add, delete = ufw_changes(data, state)
+    add, delete = ufw_changes(data, state, redis_clients)
     if not add and not delete:
         host.noop("ufw already holds exactly the wanted rules")
     for rule in add:
@@ -135,12 +148,12 @@ def _configure_ufw(data) -> None:
         )
 
 
-def _configure_nftables(data) -> None:
+def _configure_nftables(data, redis_clients: list[str] | None) -> None:
     dnf.packages(name="Install nftables.", packages=["nftables"])
     files.directory(name="Create /etc/wsready.", path="/etc/wsready", mode="0755")
     ruleset = files.put(
         name="Write the wsready nftables table.",
-        src=StringIO(nftables_ruleset(data)),
+        src=StringIO(nftables_ruleset(data, redis_clients)),
         dest=NFT_FILE,
         mode="0600",
     )
@@ -171,9 +184,21 @@ def configure_firewall() -> None:
         host.noop("firewall_enabled is False: the host firewall is left alone")
         return
     data = host.data.dict()
+    clients = redis_clients() if is_redis_host() else None
     if host.get_fact(Which, command="apt-get"):
-        _configure_ufw(data)
+        _configure_ufw(data, clients)
     elif host.get_fact(Which, command="dnf"):
-        _configure_nftables(data)
+        _configure_nftables(data, clients)
     else:
         raise ValueError(f"{host.name}: neither apt-get (ufw) nor dnf (nftables) found")
+
+
+def redis_clients() -> list[str]:
+    """CIDRs that may reach this Redis host: every app host of the inventory (its private
+    address), then `redis_allow_cidrs`."""
+    app_hosts = [
+        (each.name, hostdata.with_defaults(each.data.dict()))
+        for each in host.state.inventory
+        if redis_plan.REDIS_GROUP not in each.groups
+    ]
+    return redis_plan.client_cidrs(app_hosts, host.data.redis_allow_cidrs)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from io import StringIO
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -25,19 +26,37 @@ from pyinfra import host
 from pyinfra.api import deploy, operation
 from pyinfra.api.util import get_template
 from pyinfra.facts.files import File, FileContents, Sha256File
+from pyinfra.facts.hardware import Cpus
 from pyinfra.facts.server import Command, Which
 from pyinfra.operations import apt, dnf, files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from wsready import self_signed
+from wsready import capacity, self_signed
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "files" / "nginx" / "wsready.conf.j2"
+MAIN_TEMPLATE = ROOT / "files" / "nginx" / "nginx.conf.j2"
 ACTIVATE_SCRIPT = ROOT / "files" / "nginx" / "activate-config.sh"
 
 CANDIDATE = "/etc/wsready/nginx/wsready.conf"
 STAMP = "/etc/wsready/nginx/loaded.sha256"
 LIVE = "/etc/nginx/conf.d/wsready.conf"
+MAIN_CANDIDATE = "/etc/wsready/nginx/nginx.conf"
+MAIN_STAMP = "/etc/wsready/nginx/nginx-loaded.sha256"
+MAIN_LIVE = "/etc/nginx/nginx.conf"
+# What differs between the distributions' own nginx.conf files.
+MAIN_BY_FAMILY = {
+    "debian": {
+        "user": "www-data",
+        "modules_include": "/etc/nginx/modules-enabled/*.conf",
+        "sites_include": "/etc/nginx/sites-enabled/*",
+    },
+    "rhel": {
+        "user": "nginx",
+        "modules_include": "/usr/share/nginx/modules/*.conf",
+        "sites_include": None,
+    },
+}
 ACTIVATE = "/usr/local/sbin/wsready-nginx-activate"
 TLS_DIR = "/etc/wsready/tls"
 TLS_CERT = f"{TLS_DIR}/cert.pem"  # the pair given in nginx_tls_cert_file / _key_file
@@ -68,8 +87,9 @@ def _server_address(address: str, port: int) -> str:
     return f"{address}:{port}"
 
 
-def site_context(data) -> dict:
-    """Template variables from host data (a mapping with every key of all.py)."""
+def site_context(data, workers: int = 1) -> dict:
+    """Template variables from host data (a mapping with every key of all.py) for a host
+    running `workers` app workers."""
     rest = data["nginx_rest_upstream"]
     rest_address = rest_pass = None
     if rest:
@@ -80,7 +100,11 @@ def site_context(data) -> dict:
     tls_port = data["nginx_tls_port"]
     tls_cert, tls_key = tls_pair(data)
     return {
-        "app_address": _server_address(data["app_bind"], data["app_port"]),
+        "app_addresses": [
+            _server_address(data["app_bind"], data["app_port"] + index) for index in range(workers)
+        ],
+        "listen_options": _listen_options(data),
+        "trusted_proxies": list(data["nginx_trusted_proxies"]),
         "rest_address": rest_address,
         "rest_pass": rest_pass or "http://wsready_app",
         "socketio_path": data["app_socketio_path"],
@@ -98,9 +122,32 @@ def site_context(data) -> dict:
     }
 
 
-def render_site(data) -> str:
+def _listen_options(data) -> str:
+    options = ""
+    if data["nginx_listen_backlog"] is not None:
+        options += f" backlog={data['nginx_listen_backlog']}"
+    if data["nginx_reuseport"]:
+        options += " reuseport"
+    return options
+
+
+def render_site(data, workers: int = 1) -> str:
     """The site config exactly as `files.template` writes it."""
-    return get_template(str(TEMPLATE)).render(site_context(data))
+    return get_template(str(TEMPLATE)).render(site_context(data, workers))
+
+
+def main_context(data, sized: capacity.Plan, family: str) -> dict:
+    """nginx.conf variables: the distribution's paths and the sized limits."""
+    return {
+        **MAIN_BY_FAMILY[family],
+        "worker_processes": sized.nginx_worker_processes,
+        "worker_connections": data["nginx_worker_connections"],
+        "worker_rlimit_nofile": data["nginx_worker_rlimit_nofile"],
+    }
+
+
+def render_main(data, sized: capacity.Plan, family: str) -> str:
+    return get_template(str(MAIN_TEMPLATE)).render(main_context(data, sized, family))
 
 
 @operation()
@@ -229,17 +276,36 @@ def configure_nginx() -> None:
         group="root",
         mode="0755",
     )
-    context = site_context(data.dict())
-    files.template(
-        name="Render the wsready site config aside, as a candidate.",
-        src=str(TEMPLATE),
+    values = data.dict()
+    sized = capacity.plan(values, host.get_fact(Cpus) or 1)
+    family = "debian" if host.get_fact(Which, command="apt-get") else "rhel"
+    main = render_main(values, sized, family)
+    files.put(
+        name=f"Write nginx.conf aside, as a candidate ({sized.nginx_worker_processes} workers x "
+        f"{values['nginx_worker_connections']} connections).",
+        src=StringIO(main),
+        dest=MAIN_CANDIDATE,
+        user="root",
+        group="root",
+        mode="0644",
+    )
+    activate_config(
+        name="Test the candidate nginx.conf with nginx -t, then make it the active one.",
+        candidate=MAIN_CANDIDATE,
+        live=MAIN_LIVE,
+        stamp=MAIN_STAMP,
+        expected_sha256=hashlib.sha256(main.encode()).hexdigest(),
+        activate=ACTIVATE,
+    )
+    rendered = render_site(values, sized.app_workers)
+    files.put(
+        name="Write the wsready site config aside, as a candidate.",
+        src=StringIO(rendered),
         dest=CANDIDATE,
         user="root",
         group="root",
         mode="0644",
-        **context,
     )
-    rendered = render_site(data.dict())
     activate_config(
         name="Test the candidate config with nginx -t, then make it the active site.",
         candidate=CANDIDATE,

@@ -11,8 +11,9 @@ from __future__ import annotations
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
+from pyinfra.facts.hardware import Cpus
 
-from wsready import hostdata
+from wsready import capacity, hostdata
 
 
 def fleet_errors(hosts, defaults) -> list[str]:
@@ -36,3 +37,10 @@ def check_host_data() -> None:
     for key, value in defaults.items():
         if key not in present:
             setattr(host.data, key, value)
+    # Limits that depend on the host's size (plan time: still before any change anywhere).
+    limits = capacity.errors(host.data.dict(), host.get_fact(Cpus) or 1)
+    if limits:
+        raise DeployError(
+            "host data refused, nothing was changed on any host:\n  "
+            + "\n  ".join(f"{host.name}: {error}" for error in limits)
+        )

@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from wsready.redis_plan import RedisEndpoint
 from wsready.validate import ConfigError
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -25,8 +26,14 @@ def proxy_environment(proxy_url: str | None) -> dict[str, str]:
     return env
 
 
-def app_environment(data: Mapping[str, Any], version: str) -> dict[str, str]:
-    """Every variable server.js reads, then proxy variables, then `app_env` extras."""
+def app_environment(
+    data: Mapping[str, Any],
+    version: str,
+    workers: int = 1,
+    redis: RedisEndpoint | None = None,
+) -> dict[str, str]:
+    """Every variable server.js reads, then proxy variables, then `app_env` extras.
+    Each worker adds its own APP_WORKER (the systemd instance)."""
     env = {
         "NODE_ENV": "production",
         "APP_PORT": str(data["app_port"]),
@@ -40,6 +47,13 @@ def app_environment(data: Mapping[str, Any], version: str) -> dict[str, str]:
         "JWT_SECRET": data["app_jwt_secret"] or "",
         "JWT_AUDIENCE": data["app_jwt_audience"] or "",
         "STATIC_TOKEN_SHA256": ",".join(data["app_static_token_hashes"]),
+        "APP_WORKERS": str(workers),
+        "APP_MAX_CLIENTS": str(data["app_max_clients"]),
+        "APP_LOG_CONNECTIONS": "1" if data["app_log_connections"] else "0",
+        "MAX_HTTP_BUFFER_SIZE": str(data["app_max_http_buffer_size"]),
+        "LISTEN_BACKLOG": str(data["app_listen_backlog"]),
+        "REDIS_URL": redis.url if redis else "",
+        "REDIS_PASSWORD": (redis.password or "") if redis else "",
     }
     env.update(proxy_environment(data["proxy_url"]))
     for name, value in (data["app_env"] or {}).items():

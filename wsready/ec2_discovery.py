@@ -104,6 +104,8 @@ def _host_data(
         "aws_region": client.meta.region_name,
         "ec2_security_group_ids": group_ids,
     }
+    if instance.get("PrivateIpAddress"):
+        data["private_address"] = instance["PrivateIpAddress"]  # Redis firewall, adapter
     if len(group_ids) == 1:
         data["sg_id"] = group_ids[0]
     if settings.endpoint_url:

@@ -28,6 +28,7 @@ DEFAULTS_FILE = Path(__file__).resolve().parent.parent / "inventory" / "group_da
 # Data keys with these prefixes belong to wsready; an unknown one is almost always a typo.
 OUR_PREFIXES = (
     "proxy_", "nodejs_", "app_", "nginx_", "firewall_", "sg_", "aws_", "verify_", "monitor_",
+    "kernel_", "redis_",
 )  # fmt: skip
 
 WORLD = ("0.0.0.0/0", "::/0")
@@ -43,6 +44,9 @@ _SG_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
 _INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
 _AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.xz")
+_SYSCTL_NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_-]+)+")
+_SYSCTL_VALUE = re.compile(r"[0-9]+( [0-9]+)*")
+MAX_APP_WORKERS = 64
 
 Data = Mapping[str, Any]
 Check = Callable[[str, Any, Data], None]
@@ -170,11 +174,95 @@ def _app_user(key: str, value: Any, _data: Data) -> None:
 
 def _app_port(key: str, value: Any, data: Data) -> None:
     check.port(key, value)
+    workers = data.get("app_workers")
+    count = workers if isinstance(workers, int) and 1 <= workers <= MAX_APP_WORKERS else 1
+    last = value + count - 1
+    if last > 65535:
+        raise ConfigError(key, value, f"leaves no room for {count} workers (ports up to {last})")
     public = {data.get("nginx_listen_port")}
     if data.get("nginx_tls"):
         public.add(data.get("nginx_tls_port"))
-    if value in public:
-        raise ConfigError(key, value, "must differ from the ports nginx listens on")
+    clash = sorted(port for port in public if isinstance(port, int) and value <= port <= last)
+    if clash:
+        raise ConfigError(
+            key,
+            value,
+            f"the workers' ports {value}-{last} must not include {clash[0]}, where nginx listens",
+        )
+
+
+def _app_workers(key: str, value: Any, _data: Data) -> None:
+    if value is not None:
+        _integer(key, value, 1, MAX_APP_WORKERS)
+
+
+def _app_redis_url(key: str, value: Any, _data: Data) -> None:
+    if value is None:
+        return
+    check.url(key, value, schemes=("redis", "rediss"))
+    parts = urlsplit(value)
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(
+            key, HIDDEN, "must not carry credentials: the password goes in redis_password"
+        )
+    if parts.path not in ("", "/") and not re.fullmatch(r"/[0-9]{1,2}", parts.path):
+        raise ConfigError(key, value, "must be redis://HOST:PORT[/DB] (DB a number)")
+    if parts.query or parts.fragment:
+        raise ConfigError(key, value, "must be redis://HOST:PORT[/DB] without query or fragment")
+
+
+def _redis_password(key: str, value: Any, _data: Data) -> None:
+    if value is None:
+        return
+    # A secret: named in the error, never echoed.
+    if not isinstance(value, str) or len(value) < 32 or not value.isprintable() or " " in value:
+        raise ConfigError(
+            key, HIDDEN, "must be a secret of at least 32 printable characters without spaces"
+        )
+
+
+def _ip_address(key: str, value: Any, _data: Data) -> None:
+    if value is None:
+        return
+    try:
+        address = ipaddress.ip_address(value)
+    except (ValueError, TypeError):
+        raise ConfigError(key, value, "must be an IP address such as 10.0.1.5") from None
+    if "%" in value:
+        raise ConfigError(key, value, "must not carry a scope id (%...)")
+    if str(address) != value:
+        raise ConfigError(key, value, f"must be written as {address}")
+
+
+def _nginx_worker_processes(key: str, value: Any, _data: Data) -> None:
+    if value is None or value == "auto":
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 256:
+        raise ConfigError(key, value, 'must be None, "auto" or a whole number from 1 to 256')
+
+
+def _nginx_worker_rlimit_nofile(key: str, value: Any, data: Data) -> None:
+    if value is None:
+        return
+    _integer(key, value, 1024, 1_048_576)
+    connections = data.get("nginx_worker_connections")
+    if isinstance(connections, int) and value < connections:
+        raise ConfigError(key, value, f"must be at least nginx_worker_connections ({connections})")
+
+
+def _kernel_sysctls(key: str, value: Any, _data: Data) -> None:
+    if not isinstance(value, Mapping):
+        raise ConfigError(key, value, 'must be a dict such as {"net.core.somaxconn": 4096}')
+    for name, item in value.items():
+        if not isinstance(name, str) or not _SYSCTL_NAME.fullmatch(name):
+            raise ConfigError(
+                f"{key}[{name!r}]", name, "is not a sysctl name such as net.core.somaxconn"
+            )
+        text = str(item) if isinstance(item, int) and not isinstance(item, bool) else item
+        if not isinstance(text, str) or not _SYSCTL_VALUE.fullmatch(text):
+            raise ConfigError(
+                f"{key}[{name!r}]", item, "must be a number or numbers separated by single spaces"
+            )
 
 
 def _app_bind(key: str, value: Any, _data: Data) -> None:
@@ -405,6 +493,12 @@ CHECKS: dict[str, Check] = {
     "app_ping_interval_ms": _ping_ms,
     "app_ping_timeout_ms": _ping_ms,
     "app_limit_nofile": _app_limit_nofile,
+    "app_workers": _app_workers,
+    "app_max_clients": lambda key, value, _data: _integer(key, value, 1, 10_000_000) and None,
+    "app_redis_url": _app_redis_url,
+    "app_log_connections": _boolean,
+    "app_max_http_buffer_size": lambda key, value, _d: _integer(key, value, 1024, 1 << 30) and None,
+    "app_listen_backlog": lambda key, value, _data: _integer(key, value, 1, 65535) and None,
     "app_env": _app_env,
     "app_auth": _choice("off", "jwt", "static"),
     "app_jwt_secret": _app_jwt_secret,
@@ -422,6 +516,20 @@ CHECKS: dict[str, Check] = {
     "nginx_tls_redirect": _boolean,
     "nginx_tls_port": _nginx_tls_port,
     "nginx_extra_directives": _nginx_extra_directives,
+    "nginx_worker_processes": _nginx_worker_processes,
+    "nginx_worker_connections": lambda key, value, _d: _integer(key, value, 64, 1_048_576) and None,
+    "nginx_worker_rlimit_nofile": _nginx_worker_rlimit_nofile,
+    "nginx_listen_backlog": _optional(
+        lambda key, value, _data: _integer(key, value, 1, 65535) and None
+    ),
+    "nginx_trusted_proxies": _cidr_list,
+    "nginx_reuseport": _boolean,
+    "kernel_sysctls": _kernel_sysctls,
+    "redis_address": _verify_address,
+    "redis_port": _port,
+    "redis_password": _redis_password,
+    "redis_allow_cidrs": _cidr_list,
+    "private_address": _ip_address,
     "firewall_enabled": _boolean,
     "firewall_ssh_port": _port,
     "firewall_ssh_cidrs": _firewall_ssh_cidrs,

@@ -128,7 +128,10 @@ def up(
     hosts = [SandboxHost.of(s) for s in states]
     sandbox_inventory.write(
         inventory,
-        [(h.name, sandbox_inventory.host_data(h.address, h.ssh_key, h.proxy_url)) for h in hosts],
+        [
+            (h.name, sandbox_inventory.host_data(h.address, h.ssh_key, h.proxy_url, h.lan_address))
+            for h in hosts
+        ],
     )
     log(f"{len(hosts)} sandbox host(s) up in {time.monotonic() - started:.1f}s: {inventory}")
     return hosts

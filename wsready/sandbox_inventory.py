@@ -20,7 +20,7 @@ NODEJS_BINARY_URL = (
 NODEJS_BINARY_SHA256 = "00b5c43d88958dbbf45339c4d5e9a76289c7e25876fd08270b379e485e151fc5"
 
 
-def host_data(address: str, ssh_key: str, proxy_url: str) -> dict[str, Any]:
+def host_data(address: str, ssh_key: str, proxy_url: str, lan_address: str) -> dict[str, Any]:
     return {
         "ssh_hostname": address,
         "ssh_user": "root",
@@ -33,6 +33,8 @@ def host_data(address: str, ssh_key: str, proxy_url: str) -> dict[str, Any]:
         "nodejs_binary_url": NODEJS_BINARY_URL,
         "nodejs_binary_sha256": NODEJS_BINARY_SHA256,
         "app_cors_origins": [f"http://{address}"],
+        # The sandbox LAN plays the VPC's private subnet (Redis, the monitor's checks).
+        "private_address": lan_address,
     }
 
 

@@ -33,14 +33,28 @@ app_source = None
 app_name = "wsready-app"  # systemd unit name and log identifier
 app_user = "wsready"  # system user the service runs as
 app_dir = "/opt/wsready-app"
-app_port = 3000  # the app listens on app_bind:app_port, never on a public address
+app_port = 3000  # worker i listens on app_bind:(app_port + i), never on a public address
 app_bind = "127.0.0.1"
+# App worker processes on each host: systemd instances app_name@0 .. app_name@(N-1) on
+# consecutive loopback ports, behind one nginx upstream. None: one per CPU of the host.
+app_workers = None
+# Concurrent Socket.IO clients one host must hold. The preflight refuses limits below it
+# (nginx workers x connections, app workers x LimitNOFILE); /api/health reports it.
+app_max_clients = 20000
+# Redis for the Socket.IO Redis adapter, so a broadcast reaches the clients of every worker
+# and every host: "redis://HOST:PORT". None: the first host of the inventory's `redis` group
+# (at its redis_address) when there is one; else, with more than one worker, a Redis on the
+# host itself, reached over a unix socket only the app's user may use; else no adapter.
+app_redis_url = None
+app_log_connections = False  # one journal line per connect/disconnect (costly at scale)
+app_max_http_buffer_size = 1000000  # Socket.IO maxHttpBufferSize, bytes per message
+app_listen_backlog = 4096  # each worker's accept queue (bounded by net.core.somaxconn)
 app_socketio_path = "/ws"  # Socket.IO `path`; nginx proxies exactly this location
 # Browser origins allowed by CORS (Socket.IO and REST). Never "*" in production.
 app_cors_origins = ["http://localhost"]
 app_ping_interval_ms = 25000  # Engine.IO pingInterval
 app_ping_timeout_ms = 20000  # Engine.IO pingTimeout
-app_limit_nofile = 65536  # systemd LimitNOFILE
+app_limit_nofile = 65536  # systemd LimitNOFILE per worker (systemd lowers it to a lower hard cap)
 app_env = {}  # extra environment variables for the service (written to the 0600 env file)
 # Token check shared by REST (/api/* except /api/health) and the socket: "off", "jwt"
 # (HS256 with app_jwt_secret) or "static" (sha256 hashes in app_static_token_hashes).
@@ -62,6 +76,20 @@ nginx_ipv6 = True  # also listen on [::]
 nginx_rest_upstream = None
 # Must exceed (app_ping_interval_ms + app_ping_timeout_ms) / 1000 or idle sockets drop.
 nginx_proxy_read_timeout_s = 75
+# Worker processes: None sizes them for app_max_clients (each proxied WebSocket holds two
+# connections: client and upstream), at least one per CPU; "auto" is nginx's one per CPU.
+nginx_worker_processes = None
+nginx_worker_connections = 16384  # per nginx worker (Debian's default is 768)
+# Open files per nginx worker (worker_rlimit_nofile); None: not set (systemd's limit).
+# Must not exceed the host's hard limit: nginx cannot raise it.
+nginx_worker_rlimit_nofile = 17408
+nginx_listen_backlog = 4096  # accept queue of nginx's listening sockets; None: nginx's 511
+# One listening socket per nginx worker (`listen ... reuseport`): the kernel spreads new
+# connections evenly over the workers instead of waking whichever is free.
+nginx_reuseport = True
+# Addresses of load balancers in front of nginx (e.g. the VPC's CIDR for an ALB): from
+# them, the client address is taken from X-Forwarded-For (logs, X-Real-IP for the app).
+nginx_trusted_proxies = []
 nginx_tls = False  # serve 443 (wss://) too
 nginx_tls_cert_file = None  # local paths of PEM certificate and key; None with nginx_tls:
 nginx_tls_key_file = None  # a self-signed pair is generated on the host (sandboxes)
@@ -71,6 +99,28 @@ nginx_tls_port = 443
 # 5m;"). Not parsed by wsready: `nginx -t` on the host judges them before any reload, and a
 # refused config leaves the previous one serving.
 nginx_extra_directives = []
+
+# --- kernel (tasks/kernel.py) --------------------------------------------------------------
+# sysctl settings for many concurrent connections, written to /etc/sysctl.d/60-wsready.conf
+# and applied where /proc/sys is writable (skipped with a notice in containers).
+kernel_sysctls = {
+    "net.core.somaxconn": 4096,
+    "net.ipv4.tcp_max_syn_backlog": 4096,
+    "net.ipv4.ip_local_port_range": "1024 65000",
+}
+
+# --- Redis for the Socket.IO adapter (tasks/redis.py; hosts in the `redis` group) ------------
+# Hosts of the `redis` group get Debian's redis-server, bound to redis_address only, with
+# redis_password required, and reachable (firewall, security group) from the app hosts only.
+# Private address the app hosts use; None: the host's private_address, else its SSH address.
+redis_address = None
+redis_port = 6379
+redis_password = None  # secret, at least 32 characters; lands only in 0600/0640 files
+# Who may connect besides the app hosts' private_address (CIDRs).
+redis_allow_cidrs = []
+# This host's address inside the private network (VPC), from which it reaches the redis
+# group; None: its SSH address.
+private_address = None
 
 # --- host firewall (tasks/firewall.py) --------------------------------------------------------
 firewall_enabled = True

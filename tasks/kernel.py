@@ -1,0 +1,73 @@
+"""Kernel settings for many concurrent connections (`kernel_sysctls`).
+
+Written to /etc/sysctl.d/60-wsready.conf (so they hold after a reboot) and applied now with
+`sysctl -p` when a value differs. Where /proc/sys is read-only (a container), applying is
+skipped with a one-line notice: the host's own settings apply there.
+"""
+
+from __future__ import annotations
+
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.api import deploy, operation
+from pyinfra.facts.server import Command
+from pyinfra.operations import files
+
+from wsready.validate import ConfigError
+
+SYSCTL_FILE = "/etc/sysctl.d/60-wsready.conf"
+WRITABLE = "[ -w /proc/sys/net/core/somaxconn ] && echo writable || echo read-only"
+
+
+def render(sysctls: dict) -> str:
+    lines = ["# Managed by wsready (tasks/kernel.py, data key kernel_sysctls)."]
+    for name, value in sysctls.items():
+        text = str(value)
+        if any(char in text + name for char in "\n\r=#"):
+            raise ConfigError(f"kernel_sysctls[{name!r}]", value, "must be one line")
+        lines.append(f"{name} = {text}")
+    return "\n".join(lines) + "\n"
+
+
+def _normal(value) -> str:
+    return " ".join(str(value).split())
+
+
+@operation()
+def apply_sysctls(path: str, sysctls: dict):
+    """`sysctl -p path` when a running value differs from `sysctls`, if /proc/sys is
+    writable; otherwise say why nothing is applied."""
+    names = " ".join(sysctls)
+    current = host.get_fact(Command, command=f"sysctl -n {names} 2>/dev/null; true") or ""
+    running = [_normal(line) for line in current.splitlines()]
+    wanted = [_normal(value) for value in sysctls.values()]
+    if running == wanted:
+        host.noop(f"the kernel already runs the {len(sysctls)} settings of {path}")
+        return
+    if (host.get_fact(Command, command=WRITABLE) or "").strip() != "writable":
+        host.noop(
+            f"/proc/sys is read-only here (a container): {path} is not applied; the host's "
+            "own kernel settings hold"
+        )
+        return
+    yield f"sysctl -q -p {path}"
+
+
+@deploy("Tune the kernel for many connections")
+def tune_kernel() -> None:
+    sysctls = dict(host.data.kernel_sysctls)
+    if not sysctls:
+        host.noop("kernel_sysctls is empty: the kernel is left alone")
+        return
+    files.put(
+        name=f"Write {SYSCTL_FILE}.",
+        src=StringIO(render(sysctls)),
+        dest=SYSCTL_FILE,
+        user="root",
+        group="root",
+        mode="0644",
+    )
+    apply_sysctls(
+        name=f"Apply {SYSCTL_FILE} where the kernel allows it.", path=SYSCTL_FILE, sysctls=sysctls
+    )

@@ -1,0 +1,154 @@
+"""Redis for the Socket.IO Redis adapter: Debian's `redis-server` with a config of our own.
+
+Two shapes (see wsready/redis_plan.py for which one an app host uses):
+- a host of the `redis` group (`configure_redis_host`): Redis listens on `redis_address`
+  (the private address) and loopback only, port `redis_port`, with `redis_password`
+  required; the host firewall lets in only the app hosts' private addresses (tasks/
+  firewall.py) and the security group likewise;
+- an app host with several workers and no `redis` group (`install_local_redis`): Redis
+  listens on no TCP port at all, only on a unix socket of group `redis`, which the app's
+  workers join (SupplementaryGroups in their unit).
+
+Pub/sub only: nothing is persisted. The config is wsready's own file, given to Debian's
+unit through a drop-in; the password file part is uploaded without diff, 0640 root:redis.
+"""
+
+from __future__ import annotations
+
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.api.exceptions import DeployError
+from pyinfra.operations import apt, files, systemd
+from pyinfra.operations.util import any_changed
+
+from wsready import redis_plan
+
+LOCAL_REDIS_UNIT = "redis-server.service"
+CONFIG = "/etc/redis/wsready.conf"
+PASSWORD_CONFIG = "/etc/redis/wsready-auth.conf"  # holds the secret: 0640 root:redis
+DROP_IN = "/etc/systemd/system/redis-server.service.d/wsready.conf"
+COMMON = [
+    "# Managed by wsready (tasks/redis.py); edits are replaced by the next deploy.",
+    "# Pub/sub for the Socket.IO adapter: nothing is persisted.",
+    'save ""',
+    "appendonly no",
+    "protected-mode yes",
+    "supervised systemd",
+    "daemonize no",
+    'logfile ""',
+    "pidfile /run/redis/redis-server.pid",
+    "maxclients 10000",
+]
+
+
+def local_config() -> str:
+    """No TCP at all: a unix socket the `redis` group may use."""
+    lines = COMMON + [
+        "port 0",
+        f"unixsocket {redis_plan.LOCAL_SOCKET}",
+        "unixsocketperm 770",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def network_config(address: str, port: int) -> str:
+    """Listening on the private address and loopback, password required (included file)."""
+    binds = " ".join(dict.fromkeys([address, "127.0.0.1"]))
+    lines = COMMON + [f"bind {binds}", f"port {port}", f"include {PASSWORD_CONFIG}"]
+    return "\n".join(lines) + "\n"
+
+
+def password_config(password: str) -> str:
+    if any(char in password for char in " \t\r\n\"'\\"):
+        # Refused by the preflight already; never render one that could break the file.
+        raise DeployError("redis_password: must not contain spaces, quotes or backslashes")
+    return f"requirepass {password}\n"
+
+
+def _drop_in() -> str:
+    return (
+        "# Managed by wsready (tasks/redis.py): Redis runs wsready's own config.\n"
+        "[Service]\nExecStart=\n"
+        f"ExecStart=/usr/bin/redis-server {CONFIG}\n"
+    )
+
+
+def _install_and_configure(config: str, password: str | None = None) -> None:
+    apt.packages(
+        name="Install redis-server without recommended packages.",
+        packages=["redis-server"],
+        no_recommends=True,
+        update=True,
+        cache_time=86400,
+    )
+    written = files.put(
+        name=f"Write the Redis config {CONFIG}.",
+        src=StringIO(config),
+        dest=CONFIG,
+        user="root",
+        group="redis",
+        mode="0640",
+    )
+    changes = [written]
+    if password is not None:
+        from tasks.app import secret_file  # the one uploader of secret files (no diff)
+
+        changes.append(
+            secret_file(
+                name=f"Write the Redis password file {PASSWORD_CONFIG} (0640 root:redis).",
+                content=password_config(password),
+                dest=PASSWORD_CONFIG,
+                user="root",
+                group="redis",
+                mode="640",
+            )
+        )
+    drop_in = files.put(
+        name="Make Debian's redis-server unit run wsready's config.",
+        src=StringIO(_drop_in()),
+        dest=DROP_IN,
+        user="root",
+        group="root",
+        mode="0644",
+        create_remote_dir=True,
+    )
+    systemd.daemon_reload(
+        name="Reload systemd (the Redis drop-in changed).", _if=drop_in.did_change
+    )
+    systemd.service(
+        name="Restart Redis (its config changed).",
+        service=LOCAL_REDIS_UNIT,
+        running=True,
+        restarted=True,
+        _if=any_changed(drop_in, *changes),
+    )
+    systemd.service(
+        name="Keep Redis running and enabled at boot.",
+        service=LOCAL_REDIS_UNIT,
+        running=True,
+        enabled=True,
+    )
+
+
+@deploy("Install a Redis for this host's workers (unix socket only)")
+def install_local_redis() -> None:
+    _install_and_configure(local_config())
+
+
+@deploy("Configure Redis for the fleet's Socket.IO adapter")
+def configure_redis_host() -> None:
+    data = host.data
+    if not data.redis_password:
+        raise DeployError(
+            f"{host.name}: redis_password = None: a host of the `redis` group needs a password "
+            "(at least 32 characters, in secret group data)"
+        )
+    address = redis_plan.server_address(host.name, data.dict())
+    _install_and_configure(network_config(address, data.redis_port), data.redis_password)
+
+
+def is_redis_host() -> bool:
+    """The current host is in the `redis` group: it runs Redis for the fleet, no app."""
+    return redis_plan.REDIS_GROUP in host.groups
