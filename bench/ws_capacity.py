@@ -207,7 +207,8 @@ def summarize(
             for name in sorted({*rss_before, *rss_holding})
         }
     if health is not None:
-        row["health"] = {k: health.get(k) for k in ("clients", "connections", "workers")}
+        keys = ("clients", "connections", "workers", "error")
+        row["health"] = {k: health[k] for k in keys if k in health}
     if duration_s is not None:
         row["duration_s"] = round(duration_s, 1)
     return row
@@ -355,6 +356,32 @@ class _Fleet:
             gen.stderr.close()
 
 
+def ports_in_use(address: str, port: int) -> int | None:
+    """Local TCP sockets towards address:port in any state (TIME-WAIT too); None without ss."""
+    host = f"[{address}]" if ":" in address else address
+    try:
+        result = subprocess.run(
+            ["ss", "-Htan", "dst", f"{host}:{port}"], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return len(result.stdout.splitlines()) if result.returncode == 0 else None
+
+
+def wait_for_ports(address: str, port: int, clients: int, timeout_s: float, log: Log) -> None:
+    """Wait (bounded) until `clients` ephemeral ports towards address:port are free, e.g.
+    while the previous run's sockets leave TIME-WAIT; logs and goes on when they do not."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        used = ports_in_use(address, port)
+        if used is None or used + clients <= MAX_CLIENTS:
+            return
+        if time.monotonic() >= deadline:
+            log(f"{used} sockets to {address}:{port} still in use: expect address errors")
+            return
+        time.sleep(1)  # TIME-WAIT expiry has no event to wait on; bounded by the deadline
+
+
 def _node() -> str:
     node = shutil.which("node")
     if node is None:
@@ -393,7 +420,7 @@ def run_load(
     connect and while they are held. Raises CapacityError when a bound is hit or a generator
     fails; the generators are always stopped.
     """
-    check_target(url)
+    address, port = check_target(url)
     if not 1 <= clients <= MAX_CLIENTS:
         raise CapacityError(f"clients must be 1..{MAX_CLIENTS} (one source address)")
     processes = processes or default_processes(clients)
@@ -413,6 +440,7 @@ def run_load(
         f"ramp {ramp_per_s:g} clients/s ({per_process_ramp:g}/s each), "
         f"transports {','.join(transports)}"
     )
+    wait_for_ports(address, port, clients, min(60.0, max_seconds / 4), log)
     rss_before = server_rss() if server_rss else None
     fleet = _Fleet(log)
     last_progress = [time.monotonic()]
@@ -647,6 +675,23 @@ def http_health(url: str, timeout_s: float = 5.0) -> Callable[[], dict[str, Any]
     return read
 
 
+def ssh_health(run: SshRunner, port: int = APP_PORT) -> Callable[[], dict[str, Any]]:
+    """GET /api/health from the first app worker on the host's loopback (not through nginx,
+    which may be out of connections under load): host-wide clients and workers."""
+
+    def read() -> dict[str, Any]:
+        result = run(f"curl -sS --max-time 5 http://127.0.0.1:{port}/api/health")
+        try:
+            answer = json.loads(result.stdout)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            return {"error": f"exit {result.returncode}: {(result.stdout + result.stderr)[:200]}"}
+        return answer
+
+    return read
+
+
 # --- loopback servers -------------------------------------------------------------------------
 
 
@@ -778,7 +823,7 @@ def sandbox_rows(
                     config=config,
                     **_load_options(args, run_deadline),
                     server_rss=ssh_rss(run),
-                    server_health=http_health(url),
+                    server_health=ssh_health(run),
                     log=log,
                 )
                 rows.append(row)
@@ -894,9 +939,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.url:
             if args.sandbox_host:
                 run = sandbox_runner(args.sandbox_host)
-                trigger, rss = ssh_trigger(run, args.event), ssh_rss(run)
+                trigger, rss, health = ssh_trigger(run, args.event), ssh_rss(run), ssh_health(run)
             else:
                 trigger, rss = http_trigger(args.broadcast_url, args.event), None
+                health = http_health(args.url)
             emit(
                 run_load(
                     args.url,
@@ -907,7 +953,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     config=args.config,
                     **_load_options(args, run_deadline),
                     server_rss=rss,
-                    server_health=http_health(args.url),
+                    server_health=health,
                 )
             )
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -153,7 +154,7 @@ def test_summarize_builds_the_row_from_every_generator() -> None:
     assert row["errors_by_kind"] == {"connect: x": 3, "dropped: y": 1}
     assert row["ramp_achieved_per_s"] == 18.0  # 9 opened in 0.5 s
     assert row["processes"] == 2 and row["ramp_per_s"] == 100.0
-    assert row["health"] == {"clients": 5, "connections": None, "workers": {"up": 2, "total": 2}}
+    assert row["health"] == {"clients": 5, "workers": {"up": 2, "total": 2}}
 
 
 def test_summarize_without_payload_time_or_broadcast_or_rss() -> None:
@@ -292,3 +293,51 @@ def test_nobody_listening_is_errors_not_a_hang() -> None:
     assert row["connected"] == 0 and row["errors"] == 20
     assert row["broadcast_received"] is None
     assert all(kind.startswith("connect: websocket error") for kind in row["errors_by_kind"])
+
+
+def test_ports_in_use_counts_sockets_towards_one_destination() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+        try:
+            used = wc.ports_in_use("127.0.0.1", port)
+        finally:
+            for client in clients:
+                client.close()
+    if used is None:
+        pytest.skip("no ss on this machine")
+    assert used == 3
+
+
+# --- the CLI --------------------------------------------------------------------------------
+
+
+def test_cli_refuses_a_foreign_target(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [
+        "--clients",
+        "5",
+        "--url",
+        "http://192.0.2.1",
+        "--broadcast-url",
+        "http://127.0.0.1:9/b",
+    ]
+    assert wc.main(argv) == 1
+    assert "refused" in capsys.readouterr().err
+
+
+def test_cli_url_needs_a_way_to_broadcast() -> None:
+    with pytest.raises(SystemExit):
+        wc.parse_args(["--clients", "5", "--url", "http://127.0.0.1:3000"])
+
+
+@needs_node
+def test_cli_loopback_prints_one_json_row(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--loopback", "test-server", "--clients", "50", "--processes", "2", "--hold-s", "0"]
+    assert wc.main([*argv, "--max-seconds", "30"]) == 0
+    out, err = capsys.readouterr()
+    (line,) = out.splitlines()
+    row = json.loads(line)
+    assert (row["config"], row["connected"], row["errors"]) == ("loopback-test-server", 50, 0)
+    assert "ramp 1000 clients/s (500/s each)" in err
