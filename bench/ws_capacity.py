@@ -50,14 +50,22 @@ TEST_SERVER_JS = ROOT / "bench" / "ws_test_server.js"
 APP_SERVER_JS = ROOT / "files" / "app" / "server.js"
 
 # Data overrides per configuration (`pyinfra --data key=value`, values JSON-encoded).
-# "stock": the same deploy with the tuning off (Debian's nginx defaults, one app worker).
-# "wsready": the defaults of inventory/group_data/all.py.
+# "stock": the same deploy with the tuning off: Debian's nginx defaults (worker_processes
+# auto, 768 connections, no rlimit, backlog 511, no reuseport), one app worker with Node's
+# default backlog, no sysctls; app_max_clients says what that can hold (2 CPUs x 768 / 2),
+# or the capacity preflight refuses the deploy. "wsready": the defaults of
+# inventory/group_data/all.py.
 CONFIGS: dict[str, dict[str, Any]] = {
     "stock": {
         "app_workers": 1,
+        "app_max_clients": 768,
+        "app_listen_backlog": 511,
         "nginx_worker_processes": "auto",
         "nginx_worker_connections": 768,
         "nginx_worker_rlimit_nofile": None,
+        "nginx_listen_backlog": None,
+        "nginx_reuseport": False,
+        "kernel_sysctls": {},
     },
     "wsready": {},
 }
@@ -621,23 +629,32 @@ def http_trigger(broadcast_url: str, event: str = "bench") -> Trigger:
     return trigger
 
 
+# Process groups whose RSS is the server's: app workers, nginx (master and workers), Redis.
+RSS_GROUPS = {"app": "node", "nginx": "nginx", "redis": "redis-server"}
+
+
 def ps_rss_command() -> str:
-    return "ps -o rss= -C node; echo --; ps -o rss= -C nginx"
+    """One `ps -o rss= -C NAME` per group of RSS_GROUPS, each followed by a `--` line."""
+    return "; ".join(f"ps -o rss= -C {command}; echo --" for command in RSS_GROUPS.values())
 
 
 def parse_ps_rss(text: str) -> dict[str, int]:
-    """{"app": bytes, "nginx": bytes} from ps_rss_command()'s output (RSS in KiB per line)."""
-    app, _, nginx = text.partition("--")
-    kib = [sum(int(n) for n in part.split() if n.isdigit()) for part in (app, nginx)]
-    return {"app": kib[0] * 1024, "nginx": kib[1] * 1024}
+    """Bytes per group from ps_rss_command()'s output (RSS in KiB, one line per process)."""
+    parts = text.split("--")
+    if len(parts) < len(RSS_GROUPS):
+        raise CapacityError(f"unexpected ps output: {text[:200]!r}")
+    return {
+        name: 1024 * sum(int(n) for n in part.split() if n.isdigit())
+        for name, part in zip(RSS_GROUPS, parts, strict=False)
+    }
 
 
 def ssh_rss(run: SshRunner) -> RssReader:
-    """RSS of the host's node (app workers) and nginx processes, read over SSH."""
+    """RSS of the host's app workers, nginx and Redis (RSS_GROUPS), read over SSH."""
 
     def read() -> dict[str, int]:
         result = run(ps_rss_command())
-        if "--" not in result.stdout:
+        if result.stdout.count("--") < len(RSS_GROUPS):
             raise CapacityError(f"ps over ssh failed: {result.stderr.strip()[:300]}")
         return parse_ps_rss(result.stdout)
 

@@ -200,11 +200,25 @@ def test_broadcast_command_posts_a_json_body_stamped_by_the_host_clock() -> None
 
 
 def test_ps_rss_is_summed_per_process_group() -> None:
-    assert wc.parse_ps_rss(" 1000\n 2000\n--\n 300\n 400\n") == {
+    assert wc.ps_rss_command() == (
+        "ps -o rss= -C node; echo --; ps -o rss= -C nginx; echo --; "
+        "ps -o rss= -C redis-server; echo --"
+    )
+    assert wc.parse_ps_rss(" 1000\n 2000\n--\n 300\n 400\n--\n--\n") == {
         "app": 3000 * 1024,
         "nginx": 700 * 1024,
+        "redis": 0,
     }
-    assert wc.parse_ps_rss("--\n") == {"app": 0, "nginx": 0}
+    # The real command's output shape, through a shell with ps replaced.
+    out = subprocess.run(
+        ["bash", "-c", "ps() { echo ' 10'; echo ' 20'; }; " + wc.ps_rss_command()],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert wc.parse_ps_rss(out) == {"app": 30 * 1024, "nginx": 30 * 1024, "redis": 30 * 1024}
+    with pytest.raises(wc.CapacityError):
+        wc.parse_ps_rss("garbage")
 
 
 def test_ssh_trigger_fails_loudly_when_the_app_refuses() -> None:
