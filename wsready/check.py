@@ -12,11 +12,13 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from wsready import validate
 from wsready.diagnose import Diagnosis, diagnose
 from wsready.exitstatus import ExitStatus
 from wsready.probes import ProbeResult, Target, Thresholds, run_probes
+from wsready.probes.http import HEALTH_FIGURES
 
 RunProbes = Callable[[Target, float], list[ProbeResult]]
 Diagnose = Callable[[Target, list[ProbeResult]], Diagnosis]
@@ -83,6 +85,15 @@ class TargetOutcome:
     @property
     def label(self) -> str:
         return target_label(self.target)
+
+    @property
+    def health(self) -> dict[str, Any]:
+        """The host's figures from /api/health (clients, max_clients, workers_up,
+        workers_total, redis): only those its answer carried, none from older apps."""
+        for result in self.results:
+            if result.probe == "health":
+                return {key: result.detail[key] for key in HEALTH_FIGURES if key in result.detail}
+        return {}
 
 
 @dataclass

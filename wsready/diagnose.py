@@ -4,7 +4,9 @@ The runbook (`websocket-server-not-running.md`) separates a *transport* error (t
 never opens: server not running, wrong path, proxy without upgrade headers, firewall) from an
 *auth* error (the socket opened, then the token was refused). `diagnose` makes that call
 from what the probes actually saw, layer by layer: DNS → TCP → TLS → HTTP/WebSocket →
-Engine.IO → Socket.IO → auth → CORS → heartbeat/idle → polling.
+Engine.IO → Socket.IO → auth → CORS → heartbeat/idle → polling. Since the scale-out, the
+health answer also says what the host itself sees: a failing upgrade while workers are down
+or the host is at its client limit is `capacity`, and Redis down is `redis` (a WARNING).
 """
 
 from __future__ import annotations
@@ -15,9 +17,15 @@ from typing import Any
 
 from wsready.exitstatus import ExitStatus
 from wsready.probes import ProbeResult, Target
+from wsready.probes.http import HEALTH_FIGURES, NEAR_LIMIT
 
 RUNBOOK_SYMPTOM = "TransportError: websocket error while REST works"
 GATEWAY_ERRORS = (502, 503, 504)
+# How a socket fails when the host has no room: an error status, or the connection is
+# reset / closed / left unanswered (nginx out of worker_connections, the app refusing).
+OVERLOAD_STATUSES = (500, 502, 503, 504)
+OVERLOAD_ERRORS = ("timeout", "closed", "network")
+APP_UNIT = "wsready-app"  # app_name's default: units wsready-app@0 … and wsready-app.target
 
 
 @dataclass
@@ -72,6 +80,13 @@ class _Seen:
     def error(self, name: str) -> str | None:
         result = self.get(name)
         return None if result is None else result.detail.get("error")
+
+    def figures(self) -> dict[str, Any]:
+        """What a healthy /api/health said about the host (clients, workers, redis)."""
+        health = self.get("health")
+        if health is None or not self.ok("health"):
+            return {}
+        return {key: health.detail[key] for key in HEALTH_FIGURES if key in health.detail}
 
     def lines(self, *names: str) -> list[str]:
         return [evidence_line(self.by_name[name]) for name in names if name in self.by_name]
@@ -168,6 +183,73 @@ def _app_down(seen: _Seen) -> Diagnosis | None:
             FIX_APP_DOWN,
         )
     return None
+
+
+def _host_strain(figures: dict[str, Any]) -> tuple[str, str, str] | None:
+    """(code, what the host says, fix) when health reports workers down or clients at the
+    limit; None when it does not (or an older app does not report them)."""
+    up, total = figures.get("workers_up"), figures.get("workers_total")
+    if up is not None and total is not None and up < total:
+        units = f"{APP_UNIT}@0" if total == 1 else f"{APP_UNIT}@0 … {APP_UNIT}@{total - 1}"
+        return (
+            "workers-down",
+            f"{total - up} of {total} app workers are down (health: workers {up}/{total})",
+            f"Start the missing worker: on the host `systemctl list-units '{APP_UNIT}@*' --all` "
+            f"shows which of {units} is not running; then `systemctl status {APP_UNIT}@i`, "
+            f"`journalctl -u {APP_UNIT}@i -n 50` and `systemctl restart {APP_UNIT}@i` (all: "
+            f"`systemctl restart {APP_UNIT}.target`). The unit is app_name@i.",
+        )
+    clients, limit = figures.get("clients"), figures.get("max_clients")
+    if clients is not None and limit and clients >= NEAR_LIMIT * limit:
+        return (
+            "capacity-limit",
+            f"the host is at its client limit (health: clients {clients}/{limit}, "
+            f">= {NEAR_LIMIT:.0%} of max_clients)",
+            "Give the host room, then redeploy: raise app_max_clients (APP_MAX_CLIENTS) and "
+            "app_workers (one per core), and nginx_worker_connections / "
+            "nginx_worker_processes with them (each WebSocket holds two nginx connections) — "
+            "or add a host to the fleet (`wsready onboard`) and spread the clients.",
+        )
+    return None
+
+
+def _figures_line(figures: dict[str, Any]) -> str:
+    return "health figures: " + ", ".join(f"{key}={value}" for key, value in figures.items())
+
+
+def _overloaded(result: ProbeResult) -> bool:
+    """This socket probe failed the way a host without room fails (not 404, 400, 44 …)."""
+    if result.ok or result.skipped:
+        return False
+    status = result.detail.get("status")
+    if status is not None:
+        return status in OVERLOAD_STATUSES
+    return result.detail.get("error") in OVERLOAD_ERRORS
+
+
+def _capacity(seen: _Seen) -> Diagnosis | None:
+    """The upgrade (or Engine.IO open, Socket.IO CONNECT) fails like an overload while health
+    answers and says workers are down or the host is at its limit."""
+    strain = _host_strain(seen.figures())
+    failed = next(
+        (seen.get(name) for name in ("upgrade", "open", "connect") if seen.failed(name)), None
+    )
+    if strain is None or failed is None or not _overloaded(failed):
+        return None
+    polling_status = seen.status("polling")
+    if polling_status is not None and polling_status < 500 and not seen.ok("polling"):
+        return None  # polling reaches something that is not Socket.IO: a path, not capacity
+    code, host_says, fix = strain
+    return _critical(
+        "capacity",
+        code,
+        f"The {failed.probe} on {seen.path} fails ({failed.actual}) while {host_says}",
+        [
+            *seen.lines("health", "upgrade", "open", "connect", "polling"),
+            _figures_line(seen.figures()),
+        ],
+        fix,
+    )
 
 
 def _websocket_evidence(seen: _Seen) -> list[str]:
@@ -387,9 +469,47 @@ def _rest(seen: _Seen) -> Diagnosis | None:
     )
 
 
+def _cors_failed(seen: _Seen) -> Diagnosis | None:
+    return _cors(seen) if seen.target.origin and seen.failed("cors") else None
+
+
+def _redis(seen: _Seen) -> Diagnosis | None:
+    """Health says Redis is down: every probe may pass, but broadcasts stop at this host."""
+    figures = seen.figures()
+    if figures.get("redis") != "down":
+        return None
+    return Diagnosis(
+        "redis",
+        "Redis is down for the app (health: redis=down): this host serves its own clients, "
+        "but broadcasts no longer reach clients on other workers or hosts",
+        [*seen.lines("health"), _figures_line(figures)],
+        "Check the Redis host is up and reachable from every app host: app_redis_url "
+        "(REDIS_URL in the app's environment) and its password, the Redis host's firewall and "
+        "its security group allowing 6379/tcp from the app hosts; from an app host, "
+        "`redis-cli -h HOST -a PASSWORD ping` must answer PONG. The app reconnects by itself "
+        "(health says redis=ok again, no restart needed).",
+        ExitStatus.WARNING,
+        "redis-down",
+    )
+
+
+def _capacity_warning(seen: _Seen) -> Diagnosis | None:
+    """Every socket probe passes, but workers are down or the host is at its limit."""
+    strain = _host_strain(seen.figures())
+    if strain is None:
+        return None
+    code, host_says, fix = strain
+    return Diagnosis(
+        "capacity",
+        f"Degraded: {host_says}; the probes still connect",
+        [*seen.lines("health"), _figures_line(seen.figures())],
+        fix,
+        ExitStatus.WARNING,
+        code,
+    )
+
+
 def _degraded(seen: _Seen) -> Diagnosis | None:
-    if seen.target.origin and seen.failed("cors"):
-        return _cors(seen)
     warnings = [result for result in seen.by_name.values() if result.ok and result.warning]
     if seen.failed("polling"):
         return Diagnosis(
@@ -417,10 +537,14 @@ RULES: tuple[Callable[[_Seen], Diagnosis | None], ...] = (
     _tcp,
     _tls,
     _app_down,
+    _capacity,
     _websocket,
     _auth,
     _idle,
     _rest,
+    _cors_failed,
+    _redis,
+    _capacity_warning,
     _degraded,
 )
 

@@ -14,6 +14,23 @@ from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 from wsready.check import CheckReport
 from wsready.validate import ConfigError
 
+# Gauges of what /api/health says about the host, set only when its answer carried them.
+HOST_GAUGES = {
+    "clients": "Clients connected to the host's app workers, as /api/health reports them.",
+    "max_clients": "Clients the host is sized for (APP_MAX_CLIENTS).",
+    "workers_up": "App workers answering on the host.",
+    "workers_total": "App workers the host runs (APP_WORKERS).",
+    "redis_up": "1 if the app reaches its Redis adapter, 0 if not (absent without Redis).",
+}
+
+
+def host_samples(figures: dict) -> dict[str, float]:
+    """HOST_GAUGES values from a target's health figures; redis "off" gives no sample."""
+    samples = {key: figures[key] for key in HOST_GAUGES if key in figures}
+    if figures.get("redis") in ("ok", "down"):
+        samples["redis_up"] = 1 if figures["redis"] == "ok" else 0
+    return samples
+
 
 def build_registry(report: CheckReport) -> CollectorRegistry:
     """The metrics of one check run."""
@@ -41,8 +58,13 @@ def build_registry(report: CheckReport) -> CollectorRegistry:
         "Unix time the check run started.",
         registry=registry,
     )
+    host: dict[str, Gauge] = {}  # made on first use: no empty families for older apps
     for outcome in report.outcomes:
         status.labels(target=outcome.label).set(int(outcome.status))
+        for key, value in host_samples(outcome.health).items():
+            if key not in host:
+                host[key] = Gauge(f"wsready_{key}", HOST_GAUGES[key], ["target"], registry=registry)
+            host[key].labels(target=outcome.label).set(value)
         for result in outcome.results:
             if result.skipped:
                 continue

@@ -22,6 +22,7 @@ def outcome_dict(outcome: TargetOutcome) -> dict[str, Any]:
         "latency_s": None if outcome.latency_s is None else round(outcome.latency_s, 4),
         "latency_note": outcome.latency_note,
         "error": outcome.error,
+        "health": outcome.health or None,
         "diagnosis": None
         if diagnosis is None
         else {

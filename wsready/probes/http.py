@@ -49,8 +49,66 @@ def _response_detail(response: requests.Response) -> dict[str, Any]:
     }
 
 
+# The host's figures /api/health carries since the scale-out (absent from older apps), as
+# put in the health result's detail: JSON, the report, Prometheus and diagnose read them there.
+HEALTH_FIGURES = ("clients", "max_clients", "workers_up", "workers_total", "redis")
+HEALTHY_STATUSES = ("ok", "degraded")  # degraded: served, with a warning (redis, workers)
+REDIS_STATES = ("off", "ok", "down")
+NEAR_LIMIT = 0.95  # clients at or above this share of max_clients: the host is at its limit
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def health_figures(data: dict[str, Any]) -> dict[str, Any]:
+    """The new health fields that are present and well-formed, under HEALTH_FIGURES names."""
+    workers = data.get("workers") if isinstance(data.get("workers"), dict) else {}
+    figures = {
+        "clients": _count(data.get("clients")),
+        "max_clients": _count(data.get("max_clients")),
+        "workers_up": _count(workers.get("up")),
+        "workers_total": _count(workers.get("total")),
+        "redis": data.get("redis") if data.get("redis") in REDIS_STATES else None,
+    }
+    return {key: value for key, value in figures.items() if value is not None}
+
+
+def degraded_reasons(figures: dict[str, Any]) -> list[str]:
+    """Why the host is degraded or at its limit, from its figures; empty when it is not."""
+    reasons = []
+    if figures.get("redis") == "down":
+        reasons.append("redis down")
+    up, total = figures.get("workers_up"), figures.get("workers_total")
+    if up is not None and total is not None and up < total:
+        reasons.append(f"{total - up} of {total} workers down")
+    clients, limit = figures.get("clients"), figures.get("max_clients")
+    if clients is not None and limit and clients >= NEAR_LIMIT * limit:
+        reasons.append(f"clients {clients}/{limit} >= {NEAR_LIMIT:.0%} of max_clients")
+    return reasons
+
+
+def _health_text(data: dict[str, Any], figures: dict[str, Any], latency: float) -> str:
+    """`200, status=ok, websocket=enabled, 4 ms`; with the host's figures when it sent them:
+    `200, status=degraded, redis=down, workers=1/2, clients 120/20000, 4 ms`."""
+    parts = ["200", f"status={data['status']}"]
+    if not figures:
+        parts.append(f"websocket={data['websocket']}")
+    if "redis" in figures:
+        parts.append(f"redis={figures['redis']}")
+    if "workers_up" in figures and "workers_total" in figures:
+        parts.append(f"workers={figures['workers_up']}/{figures['workers_total']}")
+    if "clients" in figures:
+        parts.append(f"clients {figures['clients']}/{figures.get('max_clients', '?')}")
+    return ", ".join([*parts, f"{latency * 1000:.0f} ms"])
+
+
 def health(probe: Probe, ctx: RunContext) -> ProbeResult:
-    """`GET /api/health` → 200 with JSON `{"status": "ok", "websocket": …}`, and its latency."""
+    """`GET /api/health` → 200 with JSON `{"status": "ok", "websocket": …}`, and its latency.
+
+    `"status": "degraded"` (Redis down, a worker down) passes with a WARNING, as does a slow
+    answer or clients at NEAR_LIMIT of max_clients; the host's figures go into the detail.
+    """
     clock = Clock()
     try:
         response = _get(probe, ctx)
@@ -64,7 +122,11 @@ def health(probe: Probe, ctx: RunContext) -> ProbeResult:
         data = response.json()
     except ValueError:
         data = None
-    if not isinstance(data, dict) or data.get("status") != "ok" or "websocket" not in data:
+    if (
+        not isinstance(data, dict)
+        or data.get("status") not in HEALTHY_STATUSES
+        or "websocket" not in data
+    ):
         return finish(
             probe,
             clock,
@@ -72,11 +134,16 @@ def health(probe: Probe, ctx: RunContext) -> ProbeResult:
             f"200, body {snippet(response.text, 60)!r}",
             detail=detail,
             subject="body",
-            expected='has status="ok" and websocket',
+            expected='has status="ok" (or "degraded") and websocket',
         )
     detail["json"] = {key: data.get(key) for key in ("status", "websocket")}
-    warn = latency > ctx.thresholds.latency_warn_s
-    text = f"200, status={data['status']}, websocket={data['websocket']}, {latency * 1000:.0f} ms"
+    figures = health_figures(data)
+    reasons = degraded_reasons(figures)
+    detail.update(figures)
+    if reasons or data["status"] == "degraded":
+        detail["degraded"] = reasons or ["status=degraded"]
+    warn = bool(detail.get("degraded")) or latency > ctx.thresholds.latency_warn_s
+    text = _health_text(data, figures, latency)
     return finish(probe, clock, True, text, detail=detail, warning=warn)
 
 

@@ -133,10 +133,13 @@ def engine_open(probe: Probe, ctx: RunContext) -> ProbeResult:
     try:
         text = _receive(ctx, time.monotonic() + probe.timeout_s)
     except Closed as error:
-        return finish(probe, clock, False, f"closed before any packet ({error})")
+        text = f"closed before any packet ({error})"
+        return finish(probe, clock, False, text, detail={"error": "closed"})
     except Exception as error:  # noqa: BLE001 - timeout or socket error, reported as such
-        text = "no packet" if _timed_out(error) else type(error).__name__
-        return finish(probe, clock, False, f"{text} in {probe.timeout_s:g} s")
+        timed_out = _timed_out(error)
+        text = "no packet" if timed_out else type(error).__name__
+        detail = {"error": "timeout" if timed_out else "network"}
+        return finish(probe, clock, False, f"{text} in {probe.timeout_s:g} s", detail=detail)
     try:
         opened = parse_open(text)
     except PacketError as error:
@@ -174,11 +177,14 @@ def socketio_connect(probe: Probe, ctx: RunContext) -> ProbeResult:
                 continue
             break
     except Closed as error:
+        detail["error"] = "closed"
         return finish(probe, clock, False, f"closed before CONNECT answer ({error})", detail=detail)
     except PacketError as error:
         return finish(probe, clock, False, str(error), detail=detail)
     except Exception as error:  # noqa: BLE001 - timeout or socket error, reported as such
-        what = "no CONNECT answer" if _timed_out(error) else type(error).__name__
+        timed_out = _timed_out(error)
+        detail["error"] = "timeout" if timed_out else "network"
+        what = "no CONNECT answer" if timed_out else type(error).__name__
         return finish(probe, clock, False, f"{what} in {probe.timeout_s:g} s", detail=detail)
     data = packet.data if isinstance(packet.data, dict) else {}
     if packet.type == SIO_CONNECT:
