@@ -25,6 +25,7 @@ GATEWAY_ERRORS = (502, 503, 504)
 # reset / closed / left unanswered (nginx out of worker_connections, the app refusing).
 OVERLOAD_STATUSES = (500, 502, 503, 504)
 OVERLOAD_ERRORS = ("timeout", "closed", "network")
+SOCKET_STEPS = {"upgrade": "upgrade", "open": "Engine.IO open", "connect": "Socket.IO CONNECT"}
 APP_UNIT = "wsready-app"  # app_name's default: units wsready-app@0 … and wsready-app.target
 
 
@@ -194,7 +195,7 @@ def _host_strain(figures: dict[str, Any]) -> tuple[str, str, str] | None:
         return (
             "workers-down",
             f"{total - up} of {total} app workers are down (health: workers {up}/{total})",
-            f"Start the missing worker: on the host `systemctl list-units '{APP_UNIT}@*' --all` "
+            f"Start the missing workers: on the host `systemctl list-units '{APP_UNIT}@*' --all` "
             f"shows which of {units} is not running; then `systemctl status {APP_UNIT}@i`, "
             f"`journalctl -u {APP_UNIT}@i -n 50` and `systemctl restart {APP_UNIT}@i` (all: "
             f"`systemctl restart {APP_UNIT}.target`). The unit is app_name@i.",
@@ -213,10 +214,6 @@ def _host_strain(figures: dict[str, Any]) -> tuple[str, str, str] | None:
     return None
 
 
-def _figures_line(figures: dict[str, Any]) -> str:
-    return "health figures: " + ", ".join(f"{key}={value}" for key, value in figures.items())
-
-
 def _overloaded(result: ProbeResult) -> bool:
     """This socket probe failed the way a host without room fails (not 404, 400, 44 …)."""
     if result.ok or result.skipped:
@@ -231,9 +228,7 @@ def _capacity(seen: _Seen) -> Diagnosis | None:
     """The upgrade (or Engine.IO open, Socket.IO CONNECT) fails like an overload while health
     answers and says workers are down or the host is at its limit."""
     strain = _host_strain(seen.figures())
-    failed = next(
-        (seen.get(name) for name in ("upgrade", "open", "connect") if seen.failed(name)), None
-    )
+    failed = next((seen.get(name) for name in SOCKET_STEPS if seen.failed(name)), None)
     if strain is None or failed is None or not _overloaded(failed):
         return None
     polling_status = seen.status("polling")
@@ -243,11 +238,9 @@ def _capacity(seen: _Seen) -> Diagnosis | None:
     return _critical(
         "capacity",
         code,
-        f"The {failed.probe} on {seen.path} fails ({failed.actual}) while {host_says}",
-        [
-            *seen.lines("health", "upgrade", "open", "connect", "polling"),
-            _figures_line(seen.figures()),
-        ],
+        f"The {SOCKET_STEPS[failed.probe]} on {seen.path} fails ({failed.actual}) "
+        f"while {host_says}",
+        seen.lines("health", "upgrade", "open", "connect", "polling"),
         fix,
     )
 
@@ -482,11 +475,12 @@ def _redis(seen: _Seen) -> Diagnosis | None:
         "redis",
         "Redis is down for the app (health: redis=down): this host serves its own clients, "
         "but broadcasts no longer reach clients on other workers or hosts",
-        [*seen.lines("health"), _figures_line(figures)],
-        "Check the Redis host is up and reachable from every app host: app_redis_url "
-        "(REDIS_URL in the app's environment) and its password, the Redis host's firewall and "
-        "its security group allowing 6379/tcp from the app hosts; from an app host, "
-        "`redis-cli -h HOST -a PASSWORD ping` must answer PONG. The app reconnects by itself "
+        seen.lines("health"),
+        "Check that Redis is up and reachable from every app host: app_redis_url (else the "
+        "inventory's `redis` group) and redis_password, the Redis host's firewall and its "
+        "security group allowing 6379/tcp (redis_port) from the app hosts; from an app host, "
+        "`redis-cli -h HOST -a PASSWORD ping` (a local Redis: `redis-cli -s "
+        "/run/redis/redis-server.sock ping`) must answer PONG. The app reconnects by itself "
         "(health says redis=ok again, no restart needed).",
         ExitStatus.WARNING,
         "redis-down",
@@ -502,7 +496,7 @@ def _capacity_warning(seen: _Seen) -> Diagnosis | None:
     return Diagnosis(
         "capacity",
         f"Degraded: {host_says}; the probes still connect",
-        [*seen.lines("health"), _figures_line(seen.figures())],
+        seen.lines("health"),
         fix,
         ExitStatus.WARNING,
         code,

@@ -167,7 +167,9 @@ def test_engineio_open_closed_at_the_limit_is_capacity() -> None:
         connect=skipped("connect", "socket.io"),
         ping=skipped("ping", "heartbeat"),
     )
-    assert diagnose(TARGET, results).code == "capacity-limit"
+    diagnosis = diagnose(TARGET, results)
+    assert diagnosis.code == "capacity-limit"
+    assert diagnosis.title.startswith("The Engine.IO open on /ws fails (closed before any packet)")
 
 
 @pytest.mark.parametrize(
