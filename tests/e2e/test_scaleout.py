@@ -1,0 +1,256 @@
+"""Scale-out on real sandbox hosts: every worker of one host, and several hosts through Redis.
+
+One host (the shared fleet, deployed with the defaults): 2 workers on 2 CPUs and a Redis of
+its own on a unix socket. A fleet of three (two app hosts and one host of the `redis`
+group, on the sandbox LAN): a broadcast from either app host reaches the clients of both.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+import socketio
+
+from tests.e2e.conftest import ROOT, Fleet, host_ssh, run_deploy
+from wsready import sandbox
+
+pytestmark = pytest.mark.e2e
+
+APP = "wsready-app"
+REDIS_PASSWORD = "e2e-redis-password-0123456789abcdef"  # a throwaway host's, not a secret
+
+
+def wait_for(condition: Callable[[], object], timeout_s: float, what: str) -> object:
+    """Poll `condition` until it returns something truthy; fail naming `what`."""
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = condition()
+        except (requests.RequestException, OSError, ValueError) as error:
+            last = error
+        if last and not isinstance(last, Exception):
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"{what}: not within {timeout_s:g} s (last seen: {last!r})")
+
+
+def health(address: str) -> dict:
+    return requests.get(f"http://{address}/api/health", timeout=5).json()
+
+
+class Listener:
+    """One Socket.IO client over the WebSocket transport that records `bench` broadcasts."""
+
+    def __init__(self, address: str) -> None:
+        self.received: list[dict] = []
+        self.arrived = threading.Event()
+        self.client = socketio.Client(reconnection=True, reconnection_delay=0.2)
+        self.client.on("bench", self._on_bench)
+        self.client.connect(
+            f"http://{address}", socketio_path="/ws", transports=["websocket"], wait_timeout=10
+        )
+
+    def _on_bench(self, data: dict) -> None:
+        self.received.append(data)
+        self.arrived.set()
+
+    @property
+    def worker(self) -> str:
+        """The worker that holds this client: the prefix of its Engine.IO session id."""
+        return self.client.eio.sid.split("-", 1)[0]
+
+    def close(self) -> None:
+        self.client.disconnect()
+
+
+@pytest.fixture
+def listeners() -> Iterator[list[Listener]]:
+    made: list[Listener] = []
+    yield made
+    for listener in made:
+        listener.close()
+
+
+def broadcast(host: sandbox.SandboxHost, worker: int, marker: str) -> dict:
+    """POST /api/broadcast to one worker over loopback on the host, as an operator would."""
+    body = json.dumps({"event": "bench", "data": {"marker": marker}})
+    answer = host_ssh(
+        host,
+        "curl -sS -X POST -H 'Content-Type: application/json' "
+        f"-d '{body}' http://127.0.0.1:{3000 + worker}/api/broadcast",
+    )
+    return json.loads(answer)
+
+
+def received(listeners: list[Listener], marker: str) -> bool:
+    return all(any(item.get("marker") == marker for item in each.received) for each in listeners)
+
+
+def test_every_worker_serves_and_a_broadcast_reaches_the_clients_of_all(
+    fleet: Fleet, listeners: list[Listener]
+) -> None:
+    host = fleet.hosts[0]
+    assert (
+        host_ssh(host, f"systemctl is-active {APP}@0 {APP}@1 redis-server").split()
+        == ["active"] * 3
+    )
+    listeners += [Listener(host.address) for _ in range(8)]
+    workers = {listener.worker for listener in listeners}
+    assert workers == {"0", "1"}, f"least_conn spreads new clients over both workers: {workers}"
+    state = wait_for(
+        lambda: (h := health(host.address))["clients"] >= 8 and h,
+        10,
+        "health counts the clients of both workers",
+    )
+    assert state["workers"] == {"up": 2, "total": 2}
+    assert state["redis"] == "ok" and state["status"] == "ok"
+    for worker in (0, 1):
+        marker = f"from-worker-{worker}"
+        assert broadcast(host, worker, marker)["sent"] is True
+        wait_for(lambda m=marker: received(listeners, m), 10, f"broadcast {marker} everywhere")
+
+
+def test_polling_session_stays_on_the_worker_that_made_it(fleet: Fleet) -> None:
+    address = fleet.hosts[0].address
+    base = f"http://{address}/ws/?EIO=4&transport=polling"
+    for _ in range(6):
+        opened = requests.get(base, timeout=5)
+        sid = json.loads(opened.text[1:])["sid"]
+        # Socket.IO CONNECT, then a poll: both must reach the worker holding the session.
+        posted = requests.post(f"{base}&sid={sid}", data="40", timeout=5)
+        assert posted.status_code == 200, (sid, posted.status_code, posted.text)
+        polled = requests.get(f"{base}&sid={sid}", timeout=5)
+        assert polled.status_code == 200 and polled.text.startswith("40"), (sid, polled.text)
+
+
+def test_a_killed_worker_restarts_and_its_clients_come_back(
+    fleet: Fleet, listeners: list[Listener]
+) -> None:
+    host = fleet.hosts[0]
+    listeners += [Listener(host.address) for _ in range(6)]
+    on_zero = [listener for listener in listeners if listener.worker == "0"]
+    assert on_zero, "some clients are on worker 0"
+    before = int(host_ssh(host, f"systemctl show -p NRestarts --value {APP}@0"))
+    sessions = {id(each): each.client.eio.sid for each in on_zero}
+    host_ssh(host, f"kill -KILL $(systemctl show -p MainPID --value {APP}@0.service)")
+    wait_for(
+        lambda: all(
+            each.client.connected and each.client.eio.sid not in (None, sessions[id(each)])
+            for each in on_zero
+        ),
+        20,
+        "worker 0's clients reconnected with new sessions",
+    )
+    wait_for(
+        lambda: health(host.address)["workers"] == {"up": 2, "total": 2},
+        20,
+        "health says 2/2 workers again",
+    )
+    assert int(host_ssh(host, f"systemctl show -p NRestarts --value {APP}@0")) == before + 1
+    marker = "after-the-kill"
+    broadcast(host, 1, marker)
+    wait_for(lambda: received(listeners, marker), 10, "a broadcast after the restart")
+
+
+def test_redis_down_is_degraded_and_diagnosed_as_redis(fleet: Fleet) -> None:
+    host = fleet.hosts[0]
+    host_ssh(host, "systemctl stop redis-server")
+    try:
+        state = wait_for(
+            lambda: (h := health(host.address))["redis"] == "down" and h,
+            15,
+            "health reports Redis down",
+        )
+        assert state["status"] == "degraded"
+        diagnosis = subprocess.run(
+            [sys.executable, "-m", "wsready.cli", "diagnose", f"http://{host.address}", "--json"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        report = json.loads(diagnosis.stdout)
+        assert report["diagnosis"]["layer"] == "redis", diagnosis.stdout
+        assert diagnosis.returncode == 1, "WARNING: the host still serves its own clients"
+    finally:
+        host_ssh(host, "systemctl start redis-server")
+    wait_for(lambda: health(host.address)["status"] == "ok", 20, "health ok once Redis is back")
+
+
+# --- two app hosts and one Redis host ------------------------------------------------------
+
+
+def _redis_inventory(hosts: list[sandbox.SandboxHost], source: Path, path: Path) -> None:
+    """The sandbox's own inventory, regrouped: `app` (the first two), `redis` (the third)."""
+    namespace: dict = {}
+    exec(compile(source.read_text(), str(source), "exec"), namespace)  # noqa: S102
+    entries = {name: data for name, data in namespace["sandbox"]}
+    redis_name = hosts[2].name
+    entries[redis_name] = {**entries[redis_name], "redis_password": REDIS_PASSWORD}
+    for name in entries:
+        entries[name]["redis_password"] = REDIS_PASSWORD
+    app = [(h.name, entries[h.name]) for h in hosts[:2]]
+    path.write_text(f"app = {app!r}\nredis = {[(redis_name, entries[redis_name])]!r}\n")
+
+
+@pytest.fixture(scope="module")
+def redis_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[sandbox.SandboxHost]]:
+    directory = tmp_path_factory.mktemp("redis-fleet")
+    own = directory / "sandbox.py"
+    try:
+        hosts = sandbox.up(3, own)
+        inventory = directory / "fleet.py"
+        _redis_inventory(hosts, own, inventory)
+        result = run_deploy(inventory)
+        assert result.returncode == 0, result
+        yield hosts
+    finally:
+        sandbox.down(own)
+
+
+def test_a_broadcast_from_either_app_host_reaches_clients_on_both(
+    redis_fleet: list[sandbox.SandboxHost], listeners: list[Listener]
+) -> None:
+    first, second, redis_host = redis_fleet
+    assert host_ssh(redis_host, "systemctl is-active redis-server").strip() == "active"
+    assert "nginx" not in host_ssh(redis_host, "ls /etc/systemd/system/multi-user.target.wants")
+    for host in (first, second):
+        state = health(host.address)
+        assert state["redis"] == "ok", state
+        listeners += [Listener(host.address) for _ in range(4)]
+    for host, worker in ((first, 0), (second, 1)):
+        marker = f"from-{host.name}-worker-{worker}"
+        assert broadcast(host, worker, marker)["sent"] is True
+        wait_for(lambda m=marker: received(listeners, m), 10, f"{marker} on both hosts")
+
+
+def test_redis_host_answers_only_the_app_hosts(redis_fleet: list[sandbox.SandboxHost]) -> None:
+    first, _second, redis_host = redis_fleet
+    ping = f"redis-cli -h {redis_host.lan_address} -a {REDIS_PASSWORD} --no-auth-warning ping"
+    # An app host reaches it over the private network (redis-cli from the redis-tools the
+    # app host does not have: speak RESP with bash's /dev/tcp instead).
+    resp = (
+        f"exec 3<>/dev/tcp/{redis_host.lan_address}/6379 && "
+        f"printf 'AUTH {REDIS_PASSWORD}\\r\\nPING\\r\\n' >&3 && timeout 3 head -c 12 <&3"
+    )
+    assert "+PONG" in host_ssh(first, f"bash -c {json.dumps(resp)}")
+    assert "PONG" in host_ssh(redis_host, ping)
+    # Not from this machine (outside the fleet): not listening on the address it reaches...
+    with pytest.raises(OSError):
+        socket.create_connection((redis_host.address, 6379), timeout=3).close()
+    # ...and the firewall admits only the app hosts' private addresses on 6379.
+    rules = host_ssh(redis_host, "ufw status")
+    allowed = sorted(set(re.findall(r"6379/tcp\s+ALLOW\s+(\S+)", rules)))
+    assert allowed == sorted({first.lan_address, redis_fleet[1].lan_address}), rules
+    assert not re.search(r"^80/tcp", rules, re.M), rules
