@@ -831,14 +831,12 @@ def sandbox_rows(
                 remaining = run_deadline - time.monotonic()
                 seconds = deploy(inventory, CONFIGS[config], timeout_s=min(900, remaining))
                 log(f"[{config}] deployed in {seconds:.0f}s")
-                row = run_load(
+                row = measure(
+                    args,
                     url,
-                    args.clients,
-                    args.processes,
-                    args.ramp,
+                    config,
                     ssh_trigger(run, args.event),
-                    config=config,
-                    **_load_options(args, run_deadline),
+                    run_deadline,
                     server_rss=ssh_rss(run),
                     server_health=ssh_health(run),
                     log=log,
@@ -851,17 +849,56 @@ def sandbox_rows(
         emit(ratio_row(rows[0], rows[1]))
 
 
-def _load_options(args: argparse.Namespace, run_deadline: float) -> dict[str, Any]:
-    return {
+def measure(
+    args: argparse.Namespace,
+    url: str,
+    config: str,
+    trigger: Trigger,
+    run_deadline: float,
+    *,
+    server_rss: RssReader | None,
+    server_health: Callable[[], Mapping[str, Any]] | None,
+    log: Log,
+) -> dict[str, Any]:
+    """One row for one configuration, after a small unreported warm-up load (a freshly
+    restarted server is slower on its first connections: JIT, lazy loading)."""
+    options: dict[str, Any] = {
         "path": args.path,
         "transports": args.transports.split(","),
         "event": args.event,
-        "hold_s": args.hold_s,
         "connect_timeout_s": args.connect_timeout_s,
         "broadcast_timeout_s": args.broadcast_timeout_s,
-        "max_seconds": max(1.0, run_deadline - time.monotonic()),
         "token_env": args.token_env,
+        "log": log,
     }
+    if args.warmup_clients:
+        warm = run_load(
+            url,
+            min(args.warmup_clients, args.clients),
+            1,
+            min(args.ramp, 250.0),
+            trigger,
+            config=f"{config}-warmup",
+            max_seconds=max(1.0, min(120.0, run_deadline - time.monotonic())),
+            **options,
+        )
+        log(
+            f"[{config}] warm-up: {warm['connected']}/{warm['clients']} connected, "
+            f"p99 {warm['connect_p99_ms']} ms"
+        )
+    return run_load(
+        url,
+        args.clients,
+        args.processes,
+        args.ramp,
+        trigger,
+        config=config,
+        hold_s=args.hold_s,
+        max_seconds=max(1.0, run_deadline - time.monotonic()),
+        server_rss=server_rss,
+        server_health=server_health,
+        **options,
+    )
 
 
 # --- CLI --------------------------------------------------------------------------------------
@@ -885,7 +922,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"generator processes (default: one per {DEFAULT_CLIENTS_PER_PROCESS} clients)",
     )
     parser.add_argument(
-        "--ramp", type=float, default=1000.0, help="new clients per second, all processes"
+        "--ramp", type=float, default=500.0, help="new clients per second, all processes"
+    )
+    parser.add_argument(
+        "--warmup-clients",
+        type=int,
+        default=200,
+        help="clients of an unreported load before each measured one (0: none)",
     )
     parser.add_argument("--hold-s", type=float, default=30.0, help="seconds to hold all clients")
     parser.add_argument("--max-seconds", type=float, default=1800.0, help="bound on the whole run")
@@ -941,16 +984,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.loopback:
             with loopback_server(args.loopback) as server:
                 emit(
-                    run_load(
+                    measure(
+                        args,
                         server.url,
-                        args.clients,
-                        args.processes,
-                        args.ramp,
+                        args.config or f"loopback-{args.loopback}",
                         http_trigger(server.broadcast_url, args.event),
-                        config=args.config or f"loopback-{args.loopback}",
-                        **_load_options(args, run_deadline),
+                        run_deadline,
                         server_rss=local_rss({"app": server.pid}),
                         server_health=http_health(server.url),
+                        log=log,
                     )
                 )
         elif args.url:
@@ -961,16 +1003,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 trigger, rss = http_trigger(args.broadcast_url, args.event), None
                 health = http_health(args.url)
             emit(
-                run_load(
+                measure(
+                    args,
                     args.url,
-                    args.clients,
-                    args.processes,
-                    args.ramp,
+                    args.config,
                     trigger,
-                    config=args.config,
-                    **_load_options(args, run_deadline),
+                    run_deadline,
                     server_rss=rss,
                     server_health=health,
+                    log=log,
                 )
             )
         else:

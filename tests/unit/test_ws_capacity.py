@@ -277,7 +277,8 @@ def test_every_client_connects_holds_through_pings_and_gets_the_broadcast() -> N
 
 @needs_node
 def test_a_server_that_drops_every_tenth_client_is_reported() -> None:
-    row = _load(["--drop-every", "10"], clients=200)
+    # The hold lets the last drop (right after its connect) land before the snapshot.
+    row = _load(["--drop-every", "10"], clients=200, hold_s=0.5)
     assert row["errors"] == 20, row
     assert row["connected"] == 180
     assert row["broadcast_received"] == 180
@@ -354,4 +355,5 @@ def test_cli_loopback_prints_one_json_row(capsys: pytest.CaptureFixture[str]) ->
     (line,) = out.splitlines()
     row = json.loads(line)
     assert (row["config"], row["connected"], row["errors"]) == ("loopback-test-server", 50, 0)
-    assert "ramp 1000 clients/s (500/s each)" in err
+    assert "ramp 500 clients/s (250/s each)" in err
+    assert "warm-up: 50/50 connected" in err
