@@ -167,8 +167,9 @@ def _tls(seen: _Seen) -> Diagnosis | None:
 
 FIX_APP_DOWN = (
     "Runbook issue 1, 'WebSocket server not running': nginx answers but the Node app behind "
-    "it does not. On the host: `systemctl status wsready-app`, `journalctl -u wsready-app -n 50`"
-    ", `ss -ltnp | grep :3000`; start it (`systemctl restart wsready-app`) or redeploy."
+    "it does not. On the host: `systemctl status 'wsready-app@*'`, "
+    "`journalctl -u 'wsready-app@*' -n 50`, `ss -ltnp | grep :300`; start the workers "
+    "(`systemctl restart wsready-app.target`) or redeploy."
 )
 
 
@@ -412,7 +413,7 @@ def _auth(seen: _Seen) -> Diagnosis | None:
             "socketio-connect",
             "Socket.IO did not answer CONNECT on namespace /",
             evidence,
-            "Check the app's logs (`journalctl -u wsready-app`) for middleware errors.",
+            "Check the app's logs (`journalctl -u 'wsready-app@*'`) for middleware errors.",
         )
     return None
 
