@@ -2,7 +2,11 @@
 
 They cover the token check shared by REST and Socket.IO (jwt: none / expired / not yet valid /
 wrong signature / wrong audience / valid; static hashes), the health JSON, the event echo and
-the environment settings, against the real server on a loopback port.
+the environment settings, against the real server on a loopback port; and the scale-out
+(test/cluster.test.js): two server.js workers sharing a real redis-server that the test starts
+on a free loopback port (broadcast across workers, health summed over siblings, Redis outage
+and recovery). That test needs `redis-server` on PATH (scripts/setup installs it) and fails,
+never skips, without it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ def test_node_test_suite_passes() -> None:
     )
     test_files = sorted(str(path) for path in (APP_DIR / "test").glob("*.test.js"))
     assert len(test_files) >= 2, test_files
+    assert str(APP_DIR / "test" / "cluster.test.js") in test_files, test_files
     result = subprocess.run(
         [node, "--test", *test_files],
         cwd=APP_DIR,
@@ -33,3 +38,6 @@ def test_node_test_suite_passes() -> None:
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "# fail 0" in summary, summary
     assert "# pass 0" not in summary, summary
+    # Nothing may pass by not running: no skipped, todo or cancelled node tests.
+    for quiet in ("# skipped 0", "# todo 0", "# cancelled 0"):
+        assert quiet in summary, summary

@@ -1,11 +1,15 @@
 'use strict';
 // Express and Socket.IO on one HTTP server: REST on /api/*, Socket.IO on config.wsPath.
 
+const crypto = require('node:crypto');
 const http = require('node:http');
 const cors = require('cors');
 const express = require('express');
 const { Server } = require('socket.io');
 const { createTokenValidator, restAuth, socketAuth } = require('./auth');
+const { broadcastRoute } = require('./broadcast');
+const { createHealth } = require('./health');
+const { attachRedis } = require('./redis');
 
 /** "*" (or nothing) means any origin; otherwise the exact list. */
 function corsOrigin(origins) {
@@ -24,17 +28,21 @@ function createApp(config, { log = console.log } = {}) {
     cors: { origin, methods: ['GET', 'POST'] },
     pingInterval: config.pingIntervalMs,
     pingTimeout: config.pingTimeoutMs,
+    maxHttpBufferSize: config.maxHttpBufferSize,
   });
+  // Engine.IO session ids name their worker ("1-…"), so nginx can route sid=1-… to worker 1.
+  io.engine.generateId = () => `${config.worker}-${crypto.randomBytes(15).toString('base64url')}`;
+  const redis = config.redis ? attachRedis(io, config.redis, { password: config.redisPassword, log }) : null;
+  const health = createHealth(config, () => ({
+    connections: io.engine.clientsCount,
+    redis: redis ? redis.state() : 'off',
+  }));
 
   app.use(cors({ origin }));
-  app.get('/api/health', (req, res) => {
-    res.json({
-      status: 'ok',
-      websocket: 'enabled',
-      connections: io.engine.clientsCount,
-      version: config.version,
-    });
+  app.get('/api/health', (req, res, next) => {
+    health(req.query.scope === 'worker' ? 'worker' : 'host').then((body) => res.json(body), next);
   });
+  app.use(broadcastRoute(io, config, { log }));
   app.use('/api', restAuth(validate, { log }));
   app.get('/api/whoami', (req, res) => {
     res.json({ auth: config.auth.mode, subject: res.locals.subject ?? null });
@@ -42,11 +50,14 @@ function createApp(config, { log = console.log } = {}) {
   app.use('/api', (req, res) => res.status(404).json({ error: 'not found' }));
 
   io.use(socketAuth(validate, { log }));
+  // One line per connect/disconnect only when asked (APP_LOG_CONNECTIONS=1): at 20k clients
+  // per host the journal would otherwise be mostly these.
+  const logConnection = config.logConnections ? log : () => {};
   io.on('connection', (socket) => {
     const transport = socket.conn.transport.name;
-    log(`WebSocket client connected: ${socket.id} (transport ${transport}, clients ${io.engine.clientsCount})`);
+    logConnection(`WebSocket client connected: ${socket.id} (transport ${transport}, clients ${io.engine.clientsCount})`);
     socket.conn.once('upgrade', () => {
-      log(`WebSocket client upgraded: ${socket.id} (transport ${socket.conn.transport.name})`);
+      logConnection(`WebSocket client upgraded: ${socket.id} (transport ${socket.conn.transport.name})`);
     });
     socket.emit('welcome', { id: socket.id });
     socket.on('echo', (payload, ack) => {
@@ -54,26 +65,29 @@ function createApp(config, { log = console.log } = {}) {
       else socket.emit('echo', payload);
     });
     socket.on('disconnect', (reason) => {
-      log(`WebSocket client disconnected: ${socket.id} (transport ${socket.conn.transport.name}, ${reason})`);
+      logConnection(`WebSocket client disconnected: ${socket.id} (transport ${socket.conn.transport.name}, ${reason})`);
     });
   });
 
   function listen() {
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen(config.port, config.bind, () => {
+      server.listen({ port: config.listenPort, host: config.bind, backlog: config.listenBacklog }, () => {
         server.off('error', reject);
         const { address, port } = server.address();
         const host = address.includes(':') ? `[${address}]` : address;
         log(`Socket.IO listening on http://${host}:${port} path ${config.wsPath} (auth ${config.auth.mode})`);
+        const redisNote = config.redis ? `Redis adapter ${config.redis.label}` : 'no Redis adapter (REDIS_URL empty)';
+        log(`Worker ${config.worker} of ${config.workers}, ${redisNote}`);
         resolve(port);
       });
     });
   }
 
   /** Disconnect every socket, stop accepting connections, wait for the server to close. */
-  function close() {
-    return new Promise((resolve) => io.close(() => resolve()));
+  async function close() {
+    await new Promise((resolve) => io.close(() => resolve()));
+    if (redis) await redis.close();
   }
 
   return { app, server, io, listen, close };

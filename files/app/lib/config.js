@@ -3,6 +3,7 @@
 // with a message naming the variable, instead of a server that half works.
 
 const AUTH_MODES = ['off', 'jwt', 'static'];
+const REDIS_SCHEMES = ['redis:', 'rediss:', 'unix:'];
 
 class ConfigError extends Error {}
 
@@ -10,7 +11,8 @@ function integer(env, name, fallback, min, max) {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
+  // Decimal digits only: Number() would also take "1e6", "0x10" or " 12".
+  if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
     throw new ConfigError(`${name}=${JSON.stringify(raw)}: must be an integer from ${min} to ${max}`);
   }
   return value;
@@ -21,6 +23,46 @@ function list(raw) {
     .split(',')
     .map((item) => item.trim())
     .filter(Boolean);
+}
+
+function flag(env, name, fallback) {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw !== '0' && raw !== '1') {
+    throw new ConfigError(`${name}=${JSON.stringify(raw)}: must be 0 or 1`);
+  }
+  return raw === '1';
+}
+
+/**
+ * REDIS_URL -> {url, label} for redis:// and rediss://, {socketPath, label} for unix:///path;
+ * null when empty. `label` is safe to log: no user name, no password. A bad value is never
+ * echoed, since a URL may carry a password.
+ */
+function redisTarget(raw) {
+  if (!raw) return null;
+  const shape = 'must be redis://host:port[/db], rediss://host:port[/db] or unix:///path/to.sock';
+  let url;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`REDIS_URL: ${shape} (value not shown: it may hold a password)`);
+  }
+  if (!REDIS_SCHEMES.includes(url.protocol)) {
+    throw new ConfigError(`REDIS_URL: ${shape} (unsupported scheme; value not shown)`);
+  }
+  if (url.protocol === 'unix:') {
+    if (url.host || !url.pathname || url.pathname === '/') {
+      throw new ConfigError(`REDIS_URL: ${shape} (unix: needs an absolute socket path, no host)`);
+    }
+    return { socketPath: decodeURIComponent(url.pathname), label: `unix://${url.pathname}` };
+  }
+  if (!url.hostname) throw new ConfigError(`REDIS_URL: ${shape} (no host)`);
+  if (url.pathname && url.pathname !== '/' && !/^\/\d{1,2}$/.test(url.pathname)) {
+    throw new ConfigError(`REDIS_URL: ${shape} (the path is the database number, 0..99)`);
+  }
+  const port = url.port || '6379';
+  return { url: raw, label: `${url.protocol}//${url.hostname}:${port}${url.pathname === '/' ? '' : url.pathname}` };
 }
 
 function loadConfig(env = process.env) {
@@ -45,14 +87,37 @@ function loadConfig(env = process.env) {
   if (auth === 'static' && staticHashes.length === 0) {
     throw new ConfigError('STATIC_TOKEN_SHA256: required when APP_AUTH=static');
   }
+  const port = integer(env, 'APP_PORT', 3000, 0, 65535);
+  const workers = integer(env, 'APP_WORKERS', 1, 1, 1024);
+  const worker = integer(env, 'APP_WORKER', 0, 0, 1023);
+  if (worker >= workers) {
+    throw new ConfigError(`APP_WORKER=${JSON.stringify(env.APP_WORKER)}: must be below APP_WORKERS (${workers})`);
+  }
+  if (port === 0 && workers > 1) {
+    // Worker i listens on APP_PORT + i: with an ephemeral first port its siblings are unknowable.
+    throw new ConfigError(`APP_PORT="0": an ephemeral port works only with APP_WORKERS=1 (not ${workers})`);
+  }
+  if (port + workers - 1 > 65535) {
+    throw new ConfigError(`APP_WORKERS=${JSON.stringify(env.APP_WORKERS)}: APP_PORT ${port} + ${workers - 1} passes port 65535`);
+  }
   return {
-    port: integer(env, 'APP_PORT', 3000, 0, 65535),
+    port,
+    workers,
+    worker,
+    /** The port this worker listens on: APP_PORT + APP_WORKER (0 stays 0: ephemeral). */
+    listenPort: port === 0 ? 0 : port + worker,
     bind: env.APP_BIND || '127.0.0.1',
     wsPath,
     corsOrigins: list(env.CORS_ORIGINS),
     pingIntervalMs: integer(env, 'PING_INTERVAL_MS', 25000, 1, 3600000),
     pingTimeoutMs: integer(env, 'PING_TIMEOUT_MS', 20000, 1, 3600000),
     version: env.APP_VERSION || 'dev',
+    maxClients: integer(env, 'APP_MAX_CLIENTS', 20000, 1, 100000000),
+    logConnections: flag(env, 'APP_LOG_CONNECTIONS', false),
+    maxHttpBufferSize: integer(env, 'MAX_HTTP_BUFFER_SIZE', 1000000, 1, 1073741824),
+    listenBacklog: integer(env, 'LISTEN_BACKLOG', 4096, 1, 1048576),
+    redis: redisTarget(env.REDIS_URL || ''),
+    redisPassword: env.REDIS_PASSWORD || '',
     auth: {
       mode: auth,
       jwtSecret: env.JWT_SECRET || '',
@@ -62,4 +127,4 @@ function loadConfig(env = process.env) {
   };
 }
 
-module.exports = { loadConfig, ConfigError, AUTH_MODES };
+module.exports = { loadConfig, ConfigError, AUTH_MODES, redisTarget };

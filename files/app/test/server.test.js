@@ -50,12 +50,24 @@ test('health answers without a token and counts connections', async (t) => {
   const before = await rest(base, '/api/health');
   assert.deepEqual(before, {
     status: 200,
-    body: { status: 'ok', websocket: 'enabled', connections: 0, version: 'abc123' },
+    body: {
+      status: 'ok',
+      websocket: 'enabled',
+      version: 'abc123',
+      worker: 0,
+      connections: 0,
+      clients: 0,
+      max_clients: 20000,
+      workers: { up: 1, total: 1 },
+      redis: 'off',
+    },
   });
   const token = jwt.sign({ sub: 'probe' }, SECRET, { expiresIn: 60 });
   const client = await socketConnect(base, { token });
   assert.equal(client.connected, true);
   assert.equal((await rest(base, '/api/health')).body.connections, 1);
+  assert.equal((await rest(base, '/api/health')).body.clients, 1);
+  assert.match(client.socket.io.engine.id, /^0-[\w-]{20}$/, 'the Engine.IO sid names worker 0');
   client.socket.close();
   assert.match(lines[0], /^Socket\.IO listening on http:\/\/127\.0\.0\.1:\d+ path \/ws \(auth jwt\)$/);
 });
@@ -123,7 +135,7 @@ test('static tokens: REST and socket share the hash list', async (t) => {
 });
 
 test('events flow both ways: welcome from the server, echo acknowledged', async (t) => {
-  const { service, base, lines } = await startServer({ APP_AUTH: 'off' });
+  const { service, base, lines } = await startServer({ APP_AUTH: 'off', APP_LOG_CONNECTIONS: '1' });
   t.after(() => service.close());
   const client = await socketConnect(base);
   assert.equal(client.connected, true);
@@ -143,6 +155,23 @@ test('events flow both ways: welcome from the server, echo acknowledged', async 
   await disconnected;
   assert.ok(lines.includes(`WebSocket client connected: ${id} (transport websocket, clients 1)`));
   assert.ok(lines.includes(`WebSocket client disconnected: ${id} (transport websocket, client namespace disconnect)`));
+});
+
+test('connections are not logged by default (APP_LOG_CONNECTIONS unset)', async (t) => {
+  const { service, base, lines } = await startServer({ APP_AUTH: 'off' });
+  t.after(() => service.close());
+  const client = await socketConnect(base);
+  assert.equal(client.connected, true);
+  const gone = new Promise((resolve) => client.socket.once('disconnect', resolve));
+  client.socket.close();
+  await gone;
+  // The server has seen the disconnect once its count is back to 0.
+  const deadline = Date.now() + 3000;
+  while (service.io.engine.clientsCount !== 0) {
+    assert.ok(Date.now() < deadline, 'the server still counts the client');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert.deepEqual(lines.filter((line) => line.startsWith('WebSocket client')), []);
 });
 
 test('WS_PATH and CORS origins come from the environment', async (t) => {

@@ -1,0 +1,92 @@
+'use strict';
+// GET /api/health: this worker's figures, plus its siblings' asked over loopback
+// (GET http://APP_BIND:(APP_PORT+j)/api/health?scope=worker, SIBLING_TIMEOUT_MS each, in parallel).
+
+const http = require('node:http');
+
+const SIBLING_TIMEOUT_MS = 300;
+
+/** Where a sibling is reached: its bind address, or loopback when it binds every address. */
+function siblingHost(bind) {
+  if (bind === '0.0.0.0' || bind === '') return '127.0.0.1';
+  if (bind === '::' || bind === '[::]') return '::1';
+  return bind.replace(/^\[(.*)\]$/, '$1');
+}
+
+/** Resolve the sibling's scope=worker JSON, or null (refused, timed out, not a sibling answer). */
+function askSibling(host, port, index, timeoutMs = SIBLING_TIMEOUT_MS) {
+  return new Promise((resolve) => {
+    let settled = false;
+    const done = (value) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(value);
+    };
+    const req = http.get(
+      { host, port, path: '/api/health?scope=worker', headers: { accept: 'application/json' }, agent: false },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => {
+          body += chunk;
+          if (body.length > 65536) req.destroy();
+        });
+        res.on('end', () => {
+          if (res.statusCode !== 200) return done(null);
+          try {
+            const answer = JSON.parse(body);
+            const valid = answer && answer.worker === index && Number.isInteger(answer.connections);
+            done(valid ? answer : null);
+          } catch {
+            done(null);
+          }
+        });
+        res.on('error', () => done(null));
+      },
+    );
+    req.on('error', () => done(null));
+    const timer = setTimeout(() => {
+      done(null);
+      req.destroy();
+    }, timeoutMs);
+  });
+}
+
+/**
+ * Build health(scope) -> the contract's JSON. `own()` gives {connections, redis} of this worker.
+ */
+function createHealth(config, own, { ask = askSibling } = {}) {
+  const host = siblingHost(config.bind);
+
+  function answer(connections, clients, up, total, redis) {
+    const degraded = redis === 'down' || up < total;
+    return {
+      status: degraded ? 'degraded' : 'ok',
+      websocket: 'enabled',
+      version: config.version,
+      worker: config.worker,
+      connections,
+      clients,
+      max_clients: config.maxClients,
+      workers: { up, total },
+      redis,
+    };
+  }
+
+  return async function health(scope) {
+    const { connections, redis } = own();
+    if (scope === 'worker' || config.workers === 1) {
+      return answer(connections, connections, 1, 1, redis);
+    }
+    const siblings = [];
+    for (let j = 0; j < config.workers; j += 1) {
+      if (j !== config.worker) siblings.push(ask(host, config.port + j, j));
+    }
+    const answers = (await Promise.all(siblings)).filter(Boolean);
+    const clients = answers.reduce((sum, sibling) => sum + sibling.connections, connections);
+    return answer(connections, clients, 1 + answers.length, config.workers, redis);
+  };
+}
+
+module.exports = { createHealth, askSibling, siblingHost, SIBLING_TIMEOUT_MS };

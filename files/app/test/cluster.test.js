@@ -1,0 +1,311 @@
+'use strict';
+// Two real workers (server.js processes, APP_WORKERS=2, APP_WORKER=0/1 on consecutive loopback
+// ports) sharing a real redis-server that this test starts on a free loopback port: broadcasts
+// cross workers, health aggregates the siblings, a Redis outage degrades but does not break a
+// worker, and the workers recover by themselves when Redis returns.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const { spawn, spawnSync } = require('node:child_process');
+const { io: connect } = require('socket.io-client');
+
+const SERVER = path.join(__dirname, '..', 'server.js');
+const REDIS_PASSWORD = 'cluster-test-redis-pw-7f3a';
+const children = new Set();
+
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
+/** Poll `check` (sync or async) until it returns a truthy value; fail with `what` after timeoutMs. */
+async function waitFor(what, check, timeoutMs = 10000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      last = await check();
+      if (last) return last;
+    } catch (error) {
+      last = error.message;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function canListen(port) {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/** A free loopback port P such that P .. P+count-1 are all free. */
+async function freePorts(count) {
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    const base = 20000 + Math.floor(Math.random() * 40000);
+    const free = await Promise.all(Array.from({ length: count }, (_, i) => canListen(base + i)));
+    if (free.every(Boolean)) return base;
+  }
+  throw new Error(`no ${count} consecutive free loopback ports found`);
+}
+
+function spawnLogged(command, args, options) {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+  children.add(child);
+  const output = { stdout: '', stderr: '' };
+  child.stdout.on('data', (chunk) => (output.stdout += chunk));
+  child.stderr.on('data', (chunk) => (output.stderr += chunk));
+  const exited = new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      children.delete(child);
+      resolve({ code, signal });
+    });
+    child.on('error', (error) => {
+      children.delete(child);
+      resolve({ error });
+    });
+  });
+  return { child, output, exited };
+}
+
+function requireRedisServer() {
+  const probe = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
+  assert.ok(
+    !probe.error && probe.status === 0,
+    'redis-server is not installed: the cluster test needs a real Redis (Debian: apt-get install -y redis-server; ' +
+      'scripts/setup installs it; the system service is not used)',
+  );
+}
+
+/** redis-server on 127.0.0.1:port, no persistence, files in a temporary directory. */
+async function startRedis(port, dir) {
+  const redis = spawnLogged(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
+      '--requirepass', REDIS_PASSWORD],
+    { cwd: dir },
+  );
+  await waitFor(`redis-server on port ${port}`, () => {
+    if (redis.child.exitCode !== null) throw new Error(`redis-server exited: ${redis.output.stdout.slice(-500)}`);
+    return redis.output.stdout.includes('Ready to accept connections');
+  });
+  return redis;
+}
+
+function startWorker(worker, { port, workers, redisPort }) {
+  return spawnLogged(process.execPath, [SERVER], {
+    env: {
+      PATH: process.env.PATH,
+      APP_PORT: String(port),
+      APP_WORKERS: String(workers),
+      APP_WORKER: String(worker),
+      APP_VERSION: 'cluster-test',
+      REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+      REDIS_PASSWORD,
+    },
+  });
+}
+
+async function health(port, scope) {
+  const response = await fetch(`http://127.0.0.1:${port}/api/health${scope ? `?scope=${scope}` : ''}`);
+  assert.equal(response.status, 200);
+  return response.json();
+}
+
+async function broadcast(port, body, headers = {}) {
+  const response = await fetch(`http://127.0.0.1:${port}/api/broadcast`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+/** A connected socket.io-client that records every event it receives. */
+async function client(port) {
+  const socket = connect(`http://127.0.0.1:${port}`, {
+    path: '/ws',
+    transports: ['websocket'],
+    reconnection: false,
+    timeout: 3000,
+  });
+  const received = [];
+  socket.onAny((event, data) => received.push({ event, data }));
+  await new Promise((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('connect_error', reject);
+  });
+  return { socket, received, got: (event) => received.filter((entry) => entry.event === event) };
+}
+
+async function stop(proc) {
+  if (proc.child.exitCode !== null || proc.child.signalCode !== null) return;
+  proc.child.kill('SIGTERM');
+  await proc.exited;
+}
+
+test('two workers share Redis: broadcast, health, sid, outage and recovery', { timeout: 90000 }, async (t) => {
+  requireRedisServer();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsready-redis-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const port = await freePorts(2);
+  let redisPort;
+  do redisPort = await freePorts(1);
+  while (redisPort === port || redisPort === port + 1);
+
+  let redis = await startRedis(redisPort, dir);
+  const workers = [0, 1].map((i) => startWorker(i, { port, workers: 2, redisPort }));
+  const clients = [];
+  t.after(async () => {
+    for (const c of clients) c.socket.close();
+    await Promise.all([...workers, redis].map(stop));
+  });
+  const ports = [port, port + 1];
+
+  const ok = (h) => h.status === 'ok' && h.redis === 'ok' && h.workers.up === 2 && h.workers.total === 2;
+  for (const p of ports) await waitFor(`worker on ${p} healthy`, async () => ok(await health(p)));
+
+  // Each worker's Engine.IO session ids start with its index.
+  const a = await client(ports[0]);
+  const b = await client(ports[1]);
+  clients.push(a, b);
+  assert.match(a.socket.io.engine.id, /^0-/);
+  assert.match(b.socket.io.engine.id, /^1-/);
+
+  // Health on either worker: its own connections, clients summed over the siblings.
+  for (const [i, p] of ports.entries()) {
+    const h = await waitFor('both clients counted', async () => {
+      const answer = await health(p);
+      return answer.clients === 2 ? answer : null;
+    });
+    assert.deepEqual(h, {
+      status: 'ok',
+      websocket: 'enabled',
+      version: 'cluster-test',
+      worker: i,
+      connections: 1,
+      clients: 2,
+      max_clients: 20000,
+      workers: { up: 2, total: 2 },
+      redis: 'ok',
+    });
+    const own = await health(p, 'worker');
+    assert.deepEqual([own.worker, own.clients, own.workers], [i, 1, { up: 1, total: 1 }]);
+  }
+
+  // A broadcast POSTed to worker 1 reaches the clients of worker 0 and worker 1.
+  assert.deepEqual(await broadcast(ports[1], { event: 'news', data: { n: 1 } }), {
+    status: 200,
+    body: { sent: true, worker: 1 },
+  });
+  await waitFor('news on both workers', () => a.got('news').length === 1 && b.got('news').length === 1);
+  assert.deepEqual(a.got('news')[0].data, { n: 1 });
+  assert.deepEqual(b.got('news')[0].data, { n: 1 });
+
+  // Through a proxy (nginx adds these headers): refused. Bad bodies: 400 naming the problem.
+  for (const header of [{ 'X-Forwarded-For': '203.0.113.9' }, { 'X-Real-IP': '203.0.113.9' }]) {
+    const refused = await broadcast(ports[0], { event: 'news', data: 'proxied' }, header);
+    assert.equal(refused.status, 403, JSON.stringify(header));
+  }
+  for (const [body, error] of [
+    [{ event: 'connect' }, /reserved/],
+    [{ event: 'disconnect', data: 1 }, /reserved/],
+    [{ event: '' }, /non-empty string/],
+    [{ event: 42 }, /non-empty string/],
+    [{ event: 'x'.repeat(65) }, /at most 64/],
+    [['news'], /JSON object/],
+  ]) {
+    const answer = await broadcast(ports[0], body);
+    assert.equal(answer.status, 400, JSON.stringify(body));
+    assert.match(answer.body.error, error);
+  }
+  assert.equal((await broadcast(ports[0], { event: 'x'.repeat(64) })).status, 200);
+
+  // Redis killed: both workers degraded, redis down, nobody crashed, local clients still served.
+  redis.child.kill('SIGKILL');
+  await redis.exited;
+  for (const p of ports) {
+    await waitFor(`worker on ${p} degraded`, async () => {
+      const h = await health(p);
+      return h.status === 'degraded' && h.redis === 'down' && h.workers.up === 2;
+    });
+  }
+  assert.ok(a.socket.connected && b.socket.connected, 'clients stay connected while Redis is down');
+  assert.deepEqual(await broadcast(ports[0], { event: 'local', data: 'only-worker-0' }), {
+    status: 200,
+    body: { sent: true, worker: 0 },
+  });
+  await waitFor('a local broadcast during the outage', () => a.got('local').length === 1);
+
+  // Redis back on the same port: ok again without a restart, and broadcasts cross workers again.
+  redis = await startRedis(redisPort, dir);
+  for (const p of ports) await waitFor(`worker on ${p} healthy again`, async () => ok(await health(p)), 15000);
+  assert.equal((await broadcast(ports[0], { event: 'again', data: 2 })).status, 200);
+  await waitFor('a broadcast from worker 0 on both workers after recovery', () =>
+    a.got('again').length === 1 && b.got('again').length === 1);
+
+  // A sibling gone: the other worker reports it.
+  await stop(workers[1]);
+  await waitFor('worker 0 sees its sibling gone', async () => {
+    const h = await health(ports[0]);
+    return h.status === 'degraded' && h.workers.up === 1 && h.workers.total === 2 && h.redis === 'ok';
+  });
+
+  for (const [i, worker] of workers.entries()) {
+    const { stdout, stderr } = worker.output;
+    assert.ok(!stdout.includes(REDIS_PASSWORD) && !stderr.includes(REDIS_PASSWORD), `worker ${i} logged the password`);
+    assert.equal(stderr, '', `worker ${i} wrote to stderr`);
+    // State changes only: connected, lost, connected again - not one line per reconnect attempt.
+    const redisLines = stdout.split('\n').filter((line) => line.startsWith('Redis '));
+    assert.deepEqual(
+      redisLines.map((line) => /: (connected again|connected|connection lost|unreachable)/.exec(line)[1]),
+      ['connected', 'connection lost', 'connected again'],
+      `worker ${i}:\n${stdout}`,
+    );
+    assert.ok(!stdout.includes('WebSocket client connected'), 'connections logged without APP_LOG_CONNECTIONS=1');
+  }
+  assert.equal(workers[0].child.exitCode, null, 'worker 0 still running');
+  assert.deepEqual(await workers[1].exited, { code: 0, signal: null });
+});
+
+test('Redis down at start: the worker serves, reports it, and joins Redis once it is up', { timeout: 60000 }, async (t) => {
+  requireRedisServer();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsready-redis-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const port = await freePorts(1);
+  let redisPort;
+  do redisPort = await freePorts(1);
+  while (redisPort === port);
+
+  const worker = startWorker(0, { port, workers: 1, redisPort });
+  let redis = null;
+  let c = null;
+  t.after(async () => {
+    if (c) c.socket.close();
+    await Promise.all([worker, redis].filter(Boolean).map(stop));
+  });
+  const h = await waitFor('a degraded answer', async () => {
+    const answer = await health(port);
+    return answer.redis === 'down' ? answer : null;
+  });
+  assert.equal(h.status, 'degraded');
+  c = await client(port);
+  assert.equal((await broadcast(port, { event: 'local', data: 1 })).status, 200);
+  await waitFor('a local broadcast without Redis', () => c.got('local').length === 1);
+
+  redis = await startRedis(redisPort, dir);
+  await waitFor('redis ok', async () => {
+    const answer = await health(port);
+    return answer.status === 'ok' && answer.redis === 'ok';
+  }, 15000);
+  assert.equal(worker.output.stderr, '');
+  const redisLines = worker.output.stdout.split('\n').filter((line) => line.startsWith('Redis '));
+  assert.equal(redisLines.length, 2, worker.output.stdout);
+  assert.match(redisLines[0], /^Redis redis:\/\/127\.0\.0\.1:\d+: unreachable \(.+\); serving this worker's clients only/);
+  assert.match(redisLines[1], /^Redis redis:\/\/127\.0\.0\.1:\d+: connected, broadcasts reach every worker$/);
+});
