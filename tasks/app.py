@@ -357,7 +357,7 @@ def deploy_app() -> None:
         app_dir=app_dir,
         release=release.hash,
         snapshot_dir=paths.snapshot_dir,
-        keep=(env_file, paths.unit_file),
+        keep=(env_file, paths.unit_file, paths.target_file),
     )
     server.shell(
         name=f"Remove releases older than the newest {KEEP_RELEASES}.",

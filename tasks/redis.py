@@ -20,6 +20,7 @@ from io import StringIO
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
+from pyinfra.facts.server import Which
 from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
@@ -134,6 +135,14 @@ def _install_and_configure(config: str, password: str | None = None) -> None:
 
 @deploy("Install a Redis for this host's workers (unix socket only)")
 def install_local_redis() -> None:
+    if not host.get_fact(Which, command="apt-get"):
+        # Refused at plan time: apt-get failing at execute time would stop the deploy after
+        # the release switch.
+        raise DeployError(
+            f"{host.name}: several app workers need Redis, and a local one is installed only "
+            "with apt-get (Debian/Ubuntu): set app_workers = 1, app_redis_url, or add a "
+            "`redis` group"
+        )
     _install_and_configure(local_config())
 
 

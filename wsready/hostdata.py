@@ -215,9 +215,17 @@ def _redis_password(key: str, value: Any, _data: Data) -> None:
     if value is None:
         return
     # A secret: named in the error, never echoed.
-    if not isinstance(value, str) or len(value) < 32 or not value.isprintable() or " " in value:
+    if (
+        not isinstance(value, str)
+        or len(value) < 32
+        or not value.isprintable()
+        or any(char in value for char in " \"'\\")  # redis.conf would parse them
+    ):
         raise ConfigError(
-            key, HIDDEN, "must be a secret of at least 32 printable characters without spaces"
+            key,
+            HIDDEN,
+            "must be a secret of at least 32 printable characters without spaces, quotes "
+            "or backslashes",
         )
 
 
@@ -225,6 +233,8 @@ def _ip_address(key: str, value: Any, _data: Data) -> None:
     if value is None:
         return
     try:
+        if not isinstance(value, str):  # ip_address() takes integers too
+            raise TypeError(value)
         address = ipaddress.ip_address(value)
     except (ValueError, TypeError):
         raise ConfigError(key, value, "must be an IP address such as 10.0.1.5") from None
@@ -424,8 +434,9 @@ def _verify_address(key: str, value: Any, _data: Data) -> None:
     if value is None:
         return
     try:
-        ipaddress.ip_address(value)
-        return
+        if isinstance(value, str):  # ip_address() takes integers too
+            ipaddress.ip_address(value)
+            return
     except ValueError:
         pass
     if not isinstance(value, str) or not _HOSTNAME.match(value):
