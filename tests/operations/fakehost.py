@@ -9,7 +9,8 @@ differs from its default is looked up by that argument's value ({"/etc/x": {...}
 without arguments takes the value as is; "*" matches any arguments. Facts not given get the
 fact's own default (for File/Link/Directory: absent). JSON has no dates: the Date fact and
 "mtime" fields are given as ISO strings and turned into datetimes here. The timestamp in
-`sed -i` backup names is the literal TIMESTAMP.
+`sed -i` backup names is the literal TIMESTAMP. Each result carries the reasons an operation
+gave for changing nothing (`host.noop`), so a case can assert why nothing ran.
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ def _render(command) -> Any:
 class OpResult:
     name: str
     commands: list[Any]
+    noops: list[str] = field(default_factory=list)  # why the operation changed nothing
 
 
 def run(
@@ -140,10 +142,14 @@ def run(
         state.is_executing = True
         for op_hash in host.op_hash_order:
             op_data = state.get_op_data_for_host(host, op_hash)
-            commands = [_render(command) for command in op_data.command_generator()]
+            noops: list[str] = []
+            with mock.patch.object(
+                type(host), "noop", lambda _host, why, into=noops: into.append(why)
+            ):
+                commands = [_render(command) for command in op_data.command_generator()]
             op_data.operation_meta.set_complete(True, commands, CommandOutput([]))
             name = sorted(state.get_op_meta(op_hash).names)[0]
-            results.append(OpResult(name=name, commands=commands))
+            results.append(OpResult(name=name, commands=commands, noops=noops))
     return results
 
 

@@ -1,5 +1,8 @@
 """tasks.app.deploy_app at operation level: what runs on a fresh host, on a host that is
-already up to date (nothing, in particular no restart), and after each kind of change."""
+already up to date (nothing, in particular no restart), and after each kind of change.
+The app runs as systemd template instances `wsready-app@<i>.service` (one per worker, as
+many as the host has CPUs unless `app_workers` says otherwise), grouped by
+`wsready-app.target`; the single `wsready-app.service` of older deploys is retired."""
 
 from __future__ import annotations
 
@@ -9,21 +12,37 @@ from pathlib import Path
 
 import fakehost
 import pytest
+from pyinfra.api.exceptions import DeployError
 
-from tasks.app import BUNDLED_APP, deploy_app
+from tasks.app import (
+    BUNDLED_APP,
+    NODE_LOOKUP,
+    WORKER_INSTANCES,
+    deploy_app,
+    retire_legacy_unit,
+    retire_workers,
+)
 from wsready import app_release
 
 SECRET = "jwt-secret-for-operation-tests-0123456789abcdef"
 DATA = {"app_auth": "jwt", "app_jwt_secret": SECRET, "app_jwt_audience": "wsready"}
 APP = "wsready-app"
-SERVICE = f"{APP}.service"
+WORKER0 = f"{APP}@0.service"
+WORKER1 = f"{APP}@1.service"
+TARGET = f"{APP}.target"
+LEGACY = f"{APP}.service"  # the single-process unit of deploys before workers
 APP_DIR = "/opt/wsready-app"
 ENV_FILE = f"/etc/{APP}/env"
-UNIT_FILE = f"/etc/systemd/system/{SERVICE}"
+UNIT_FILE = f"/etc/systemd/system/{APP}@.service"
+TARGET_FILE = f"/etc/systemd/system/{TARGET}"
+LEGACY_FILE = f"/etc/systemd/system/{LEGACY}"
 RESTART = (
-    f"Deploy the Socket.IO app | Restart {APP} (release, unit, environment or Node.js changed)."
+    f"Deploy the Socket.IO app | Restart the {APP} workers"
+    " (release, unit, environment or Node.js changed)."
 )
-RELOAD = "Deploy the Socket.IO app | Reload systemd (the unit changed)."
+RELOAD = "Deploy the Socket.IO app | Reload systemd (the units changed)."
+# What `retire_workers` asks systemd: the loaded instances of the template.
+LISTING = WORKER_INSTANCES.format(pattern=f"'{APP}@*'")
 
 RUNTIME = "/opt/nodejs/22.23.3/bin/node v22.23.3"
 MARKER = f"/etc/{APP}/node-runtime"
@@ -31,12 +50,30 @@ BASE_FACTS = {
     "server.LinuxDistribution": {"name": "Debian", "major": 12, "minor": None},
     "server.Os": "Linux",
     "server.Which": {"useradd": "/usr/sbin/useradd", "usermod": "/usr/sbin/usermod"},
-    "server.Command": {"*": RUNTIME},
+    "server.Command": {NODE_LOOKUP: RUNTIME},
+    "hardware.Cpus": 1,
 }
 
 
+def _listing(*units: str) -> str:
+    """`systemctl list-units --plain --no-legend` lines for `units`, all running."""
+    return "\n".join(f"{unit} loaded active running {APP} worker" for unit in units)
+
+
+def _on_cpus(facts: dict, cpus: int) -> dict:
+    """`facts` on a host with `cpus` CPUs and apt-get (a local Redis for several workers)."""
+    which = {**facts["server.Which"], "apt-get": "/usr/bin/apt-get"}
+    return {**facts, "hardware.Cpus": cpus, "server.Which": which}
+
+
+NOW = "2026-11-25T12:00:00"
+APT_STAMP = "/var/lib/apt/periodic/update-success-stamp"
+REDIS_CONF = "/etc/redis/wsready.conf"
+REDIS_DROP_IN = "/etc/systemd/system/redis-server.service.d/wsready.conf"
+
+
 def _stat(user: str = "root", group: str = "root", mode: int = 755) -> dict:
-    return {"user": user, "group": group, "mode": mode, "size": 1}
+    return {"user": user, "group": group, "mode": mode, "size": 1, "mtime": NOW}
 
 
 def _uploads(results) -> dict[str, str]:
@@ -47,10 +84,12 @@ def _uploads(results) -> dict[str, str]:
     }
 
 
-def deployed_facts(data: dict, source: Path = BUNDLED_APP) -> dict:
-    """Facts of a host where `data` with the app in `source` is fully deployed and running."""
-    fresh = fakehost.run(deploy_app, BASE_FACTS, {**data, "app_source": str(source)})
+def deployed_facts(data: dict, source: Path = BUNDLED_APP, base: dict = BASE_FACTS) -> dict:
+    """Facts of a host where `data` with the app in `source` is fully deployed and running
+    (as many workers as `base` gives the host CPUs)."""
+    fresh = fakehost.run(deploy_app, base, {**data, "app_source": str(source)})
     uploads = _uploads(fresh)
+    workers = [f"{APP}@{index}.service" for index in range(base["hardware.Cpus"])]
     release = app_release.scan(source)
     sha1 = {path: hashlib.sha1(content.encode()).hexdigest() for path, content in uploads.items()}
     directories = {
@@ -59,8 +98,9 @@ def deployed_facts(data: dict, source: Path = BUNDLED_APP) -> dict:
     }
     directories[f"/etc/{APP}"] = _stat(group="wsready", mode=750)
     directories[f"{APP_DIR}/releases/{release.hash}"] = _stat()
-    return {
-        **BASE_FACTS,
+    facts = {
+        **base,
+        "server.Command": {**base["server.Command"], LISTING: _listing(*workers)},
         "server.Groups": ["root", "wsready"],
         "server.Users": {
             "wsready": {
@@ -76,13 +116,25 @@ def deployed_facts(data: dict, source: Path = BUNDLED_APP) -> dict:
             f"{APP_DIR}/deps/{release.deps_hash}/.installed": _stat(mode=644),
             ENV_FILE: _stat(user="wsready", group="wsready", mode=600),
             UNIT_FILE: _stat(mode=644),
+            TARGET_FILE: _stat(mode=644),
         },
-        "files.Sha1File": {ENV_FILE: sha1[ENV_FILE], UNIT_FILE: sha1[UNIT_FILE]},
+        "files.Sha1File": {path: sha1[path] for path in (ENV_FILE, UNIT_FILE, TARGET_FILE)},
         "files.Link": {f"{APP_DIR}/current": {"link_target": f"releases/{release.hash}"}},
         "files.FileContents": {MARKER: [RUNTIME]},
-        "systemd.SystemdStatus": {"*": {SERVICE: True}},
-        "systemd.SystemdEnabled": {"*": {SERVICE: True}},
+        "systemd.SystemdStatus": {"*": {**dict.fromkeys(workers, True), TARGET: True}},
+        "systemd.SystemdEnabled": {"*": {**dict.fromkeys(workers, True), TARGET: True}},
     }
+    if REDIS_CONF in uploads:  # several workers: the local Redis is installed and running
+        facts["files.File"].update({REDIS_CONF: _stat(group="redis", mode=640)})
+        facts["files.File"].update({REDIS_DROP_IN: _stat(mode=644), APT_STAMP: _stat(mode=644)})
+        facts["files.Sha1File"].update({path: sha1[path] for path in (REDIS_CONF, REDIS_DROP_IN)})
+        directories["/etc/redis"] = _stat(group="redis")
+        directories[str(Path(REDIS_DROP_IN).parent)] = _stat()
+        facts["deb.DebPackages"] = {"redis-server": ["5:7.0.15-1"]}
+        facts["server.Date"] = NOW  # apt's lists are fresh (cache_time): no apt-get update
+        for name in ("systemd.SystemdStatus", "systemd.SystemdEnabled"):
+            facts[name]["*"]["redis-server.service"] = True
+    return facts
 
 
 @pytest.fixture
@@ -111,12 +163,20 @@ def test_fresh_host_gets_user_release_dependencies_env_unit_and_start() -> None:
         "Remove releases older than the newest 3.",
         f"Create /etc/{APP} (readable by wsready only).",
         f"Write the app environment file {ENV_FILE} (0600).",
-        f"Install the systemd unit {SERVICE}.",
+        f"Install the systemd template unit {APP}@.service (one instance per worker).",
+        f"Install {TARGET} (1 worker(s)).",
         "Record the Node.js runtime the service runs.",
-        "Reload systemd (the unit changed).",
-        f"Restart {APP} (release, unit, environment or Node.js changed).",
-        f"Keep {APP} running and enabled at boot.",
+        "Reload systemd (the units changed).",
+        f"Restart the {APP} workers (release, unit, environment or Node.js changed).",
+        f"Keep {WORKER0} running and enabled at boot.",
+        f"Enable {TARGET} at boot.",
     ]
+    # Nothing to retire on a fresh host, and each operation says why.
+    noops = {result.name.removeprefix(prefix): result.noops for result in results}
+    assert noops[f"Stop and remove the single-process unit {LEGACY} of older deploys."] == [
+        f"{LEGACY_FILE} is not on the host"
+    ]
+    assert noops[f"Stop workers beyond {APP}@0."] == [f"no {APP} worker beyond 0 is loaded"]
     commands = fakehost.commands(results)
     assert "useradd -d /opt/wsready-app -s /usr/sbin/nologin -g wsready -r -M wsready" in commands
     npm = next(c for c in commands if isinstance(c, str) and "npm ci" in c)
@@ -131,29 +191,93 @@ def test_fresh_host_gets_user_release_dependencies_env_unit_and_start() -> None:
     assert commands.index(npm) < commands.index(switch)
     assert "chmod 600 /etc/wsready-app/env" in commands
     assert "chown wsready:wsready /etc/wsready-app/env" in commands
+    # One restart command for every worker, after daemon-reload; then each instance and the
+    # target are kept running and enabled.
+    assert commands[commands.index("systemctl daemon-reload") :] == [
+        "systemctl daemon-reload",
+        f"systemctl restart {WORKER0}",
+        f"systemctl start {WORKER0}",
+        f"systemctl enable {WORKER0}",
+        f"systemctl start {TARGET}",
+        f"systemctl enable {TARGET}",
+    ]
+    assert not any("redis" in str(command) for command in commands)  # one worker: no Redis
+
+
+def test_two_cpus_get_two_workers_one_restart_and_a_local_redis() -> None:
+    results = fakehost.run(deploy_app, _on_cpus(BASE_FACTS, 2), DATA)
+    commands = fakehost.commands(results)
+    names = [name.rsplit(" | ", 1)[1] for name in fakehost.changed(results)]
+    assert names[names.index(f"Install {TARGET} (2 worker(s)).") :] == [
+        f"Install {TARGET} (2 worker(s)).",
+        "Record the Node.js runtime the service runs.",
+        "Reload systemd (the units changed).",
+        f"Restart the {APP} workers (release, unit, environment or Node.js changed).",
+        f"Keep {WORKER0} running and enabled at boot.",
+        f"Keep {WORKER1} running and enabled at boot.",
+        f"Enable {TARGET} at boot.",
+    ]
+    assert f"systemctl restart {WORKER0} {WORKER1}" in commands
+    assert [c for c in commands if isinstance(c, str) and c.startswith("systemctl restart")] == [
+        f"systemctl restart {WORKER0} {WORKER1}"
+    ]
+    # The local Redis comes before the environment file that points the workers at it.
+    redis = commands.index("systemctl enable redis-server.service")
+    env = next(i for i, c in enumerate(commands) if isinstance(c, dict) and c["upload"] == ENV_FILE)
+    assert redis < env
+    uploads = _uploads(results)
+    assert 'REDIS_URL="unix:///run/redis/redis-server.sock"' in uploads[ENV_FILE].splitlines()
+    assert "port 0" in uploads["/etc/redis/wsready.conf"].splitlines()
+    unit = uploads[UNIT_FILE].splitlines()
+    assert "SupplementaryGroups=redis" in unit
+    assert "After=network-online.target redis-server.service" in unit
+    assert "Wants=wsready-app@0.service wsready-app@1.service" in uploads[TARGET_FILE]
+
+
+def test_several_workers_without_apt_get_are_refused_before_any_change() -> None:
+    facts = {**BASE_FACTS, "hardware.Cpus": 2}  # e.g. Amazon Linux: no apt-get
+    with pytest.raises(DeployError, match="app_workers = 1, app_redis_url, or add a `redis`"):
+        fakehost.run(deploy_app, facts, DATA)
+    # One worker needs no Redis: the same host deploys.
+    assert fakehost.changed(fakehost.run(deploy_app, facts, {**DATA, "app_workers": 1}))
+
+
+def test_app_workers_overrides_the_cpu_count() -> None:
+    results = fakehost.run(deploy_app, _on_cpus(BASE_FACTS, 8), {**DATA, "app_workers": 2})
+    commands = fakehost.commands(results)
+    assert f"systemctl restart {WORKER0} {WORKER1}" in commands
+    assert 'APP_WORKERS="2"' in _uploads(results)[ENV_FILE].splitlines()
 
 
 def test_unit_file_content() -> None:
-    unit = _uploads(fakehost.run(deploy_app, BASE_FACTS, {**DATA, "app_limit_nofile": 20000}))[
-        UNIT_FILE
-    ].splitlines()
+    uploads = _uploads(fakehost.run(deploy_app, BASE_FACTS, {**DATA, "app_limit_nofile": 20000}))
+    unit = uploads[UNIT_FILE].splitlines()
     for line in (
         "User=wsready",
+        "Group=wsready",
         "WorkingDirectory=/opt/wsready-app/current",
         "EnvironmentFile=/etc/wsready-app/env",
+        "Environment=APP_WORKER=%i",  # the instance is the worker index
         "ExecStart=node server.js",
         "Restart=always",
         "RestartSec=1",
         "LimitNOFILE=20000",
+        "SyslogIdentifier=wsready-app@%i",
+        "PartOf=wsready-app.target",
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
         "ProtectHome=yes",
         "PrivateTmp=yes",
         "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
-        "WantedBy=multi-user.target",
+        "WantedBy=wsready-app.target",
     ):
         assert line in unit
     assert not any(line.startswith("MemoryDenyWriteExecute") for line in unit)
+    assert not any(line.startswith("SupplementaryGroups") for line in unit)  # no local Redis
+    assert "After=network-online.target" in unit
+    target = uploads[TARGET_FILE].splitlines()
+    assert "Wants=wsready-app@0.service" in target
+    assert "WantedBy=multi-user.target" in target  # the target starts the workers at boot
 
 
 def test_env_file_content_and_secret_only_there() -> None:
@@ -171,8 +295,16 @@ def test_env_file_content_and_secret_only_there() -> None:
         'NO_PROXY="localhost,127.0.0.1,::1"',
         'FEATURE_X="on"',
         f'APP_VERSION="{app_release.scan(BUNDLED_APP).hash}"',
+        'APP_WORKERS="1"',
+        'APP_MAX_CLIENTS="20000"',
+        'APP_LOG_CONNECTIONS="0"',
+        'MAX_HTTP_BUFFER_SIZE="1000000"',
+        'LISTEN_BACKLOG="4096"',
+        'REDIS_URL=""',  # one worker, no redis group, no app_redis_url: no adapter
+        'REDIS_PASSWORD=""',
     ):
         assert line in env
+    assert not any(line.startswith("APP_WORKER=") for line in env)  # the unit sets it
     # The secret is in the uploaded content only: no command line, no operation name.
     for result in results:
         assert SECRET not in result.name
@@ -181,10 +313,57 @@ def test_env_file_content_and_secret_only_there() -> None:
                 assert SECRET not in command
 
 
+REDIS_SECRET = "redis-password-for-operation-tests-0123456789"
+
+
+def _no_secret_outside_uploads(results, secret: str) -> None:
+    for result in results:
+        assert secret not in result.name
+        for command in result.commands:
+            if isinstance(command, str):
+                assert secret not in command
+
+
+def test_env_file_points_at_an_explicit_redis_url() -> None:
+    data = {**DATA, "app_redis_url": "redis://10.0.9.9:6380/2", "redis_password": REDIS_SECRET}
+    results = fakehost.run(deploy_app, _on_cpus(BASE_FACTS, 2), data)
+    env = _uploads(results)[ENV_FILE].splitlines()
+    assert 'REDIS_URL="redis://10.0.9.9:6380/2"' in env
+    assert f'REDIS_PASSWORD="{REDIS_SECRET}"' in env
+    assert not any("redis-server" in str(c) for c in fakehost.commands(results))  # no local one
+    _no_secret_outside_uploads(results, REDIS_SECRET)
+
+
+def test_env_file_points_at_the_redis_group_host() -> None:
+    redis_data = {
+        "ssh_hostname": "203.0.113.50",
+        "private_address": "10.0.1.50",
+        "redis_password": REDIS_SECRET,
+    }
+    results = fakehost.run(
+        deploy_app,
+        _on_cpus(BASE_FACTS, 2),
+        DATA,
+        others=[("redis1", redis_data)],
+        groups={"redis": (["redis1"], {})},
+    )
+    env = _uploads(results)[ENV_FILE].splitlines()
+    assert 'REDIS_URL="redis://10.0.1.50:6379"' in env
+    assert f'REDIS_PASSWORD="{REDIS_SECRET}"' in env
+    assert not any("redis-server" in str(c) for c in fakehost.commands(results))
+    assert "SupplementaryGroups=redis" not in _uploads(results)[UNIT_FILE]
+    _no_secret_outside_uploads(results, REDIS_SECRET)
+
+
 def test_nothing_changed_means_no_commands_and_no_restart() -> None:
     results = fakehost.run(deploy_app, deployed_facts(DATA), DATA)
     assert fakehost.changed(results) == []
     assert fakehost.commands(results) == []
+
+
+def test_two_workers_converged_run_nothing() -> None:
+    facts = deployed_facts(DATA, base=_on_cpus(BASE_FACTS, 2))
+    assert fakehost.commands(fakehost.run(deploy_app, facts, DATA)) == []
 
 
 def test_env_change_restarts_without_daemon_reload() -> None:
@@ -192,10 +371,10 @@ def test_env_change_restarts_without_daemon_reload() -> None:
     results = fakehost.run(deploy_app, facts, {**DATA, "app_jwt_audience": "other"})
     assert [name.rsplit(" | ", 1)[1] for name in fakehost.changed(results)] == [
         f"Write the app environment file {ENV_FILE} (0600).",
-        f"Restart {APP} (release, unit, environment or Node.js changed).",
+        f"Restart the {APP} workers (release, unit, environment or Node.js changed).",
     ]
     restart = next(r for r in results if r.name == RESTART)
-    assert restart.commands == [f"systemctl restart {SERVICE}"]
+    assert restart.commands == [f"systemctl restart {WORKER0}"]
 
 
 def test_unit_change_reloads_systemd_and_restarts() -> None:
@@ -204,6 +383,46 @@ def test_unit_change_reloads_systemd_and_restarts() -> None:
     changed = fakehost.changed(results)
     assert RELOAD in changed and RESTART in changed
     assert len(changed) == 3  # unit, daemon-reload, restart
+    assert fakehost.commands(results)[-2:] == [
+        "systemctl daemon-reload",
+        f"systemctl restart {WORKER0}",
+    ]
+
+
+def test_more_cpus_add_a_worker_fewer_retire_the_extra_ones() -> None:
+    """2 -> 3 workers: target and environment change, all three restart; 3 -> 2: worker 2
+    is stopped and disabled, the other two restart with APP_WORKERS=2."""
+    facts = deployed_facts(DATA, base=_on_cpus(BASE_FACTS, 2))
+    grown = fakehost.run(deploy_app, {**facts, "hardware.Cpus": 3}, DATA)
+    commands = fakehost.commands(grown)
+    assert f"systemctl restart {WORKER0} {WORKER1} {APP}@2.service" in commands
+    assert "systemctl daemon-reload" in commands  # the target changed
+    assert not any("disable --now" in str(c) for c in commands)
+
+    facts = deployed_facts(DATA, base=_on_cpus(BASE_FACTS, 3))
+    shrunk = fakehost.run(deploy_app, {**facts, "hardware.Cpus": 2}, DATA)
+    commands = fakehost.commands(shrunk)
+    retire = f"systemctl disable --now {APP}@2.service"
+    restart = f"systemctl restart {WORKER0} {WORKER1}"
+    reload = commands.index("systemctl daemon-reload")
+    assert commands.index(retire) < reload < commands.index(restart)
+    assert not any(isinstance(c, str) and "redis" in c for c in commands)  # still installed
+    assert 'APP_WORKERS="2"' in _uploads(shrunk)[ENV_FILE].splitlines()
+
+
+def test_a_host_of_older_deploys_loses_its_single_unit_before_the_workers_start() -> None:
+    facts = deployed_facts(DATA)
+    del facts["files.File"][UNIT_FILE], facts["files.File"][TARGET_FILE]
+    facts["files.File"][LEGACY_FILE] = _stat(mode=644)
+    results = fakehost.run(deploy_app, facts, DATA)
+    commands = fakehost.commands(results)
+    retire = f"systemctl disable --now {LEGACY} && rm -f {LEGACY_FILE}"
+    assert retire in commands
+    # Worker 0 takes the port the old unit held: stop it first, reload, then restart.
+    assert commands.index(retire) < commands.index("systemctl daemon-reload")
+    assert commands.index("systemctl daemon-reload") < commands.index(
+        f"systemctl restart {WORKER0}"
+    )
 
 
 def test_code_change_reuses_dependencies(app_copy: Path) -> None:
@@ -218,8 +437,9 @@ def test_code_change_reuses_dependencies(app_copy: Path) -> None:
         f"Switch {APP_DIR}/current to release {new.hash}.",
         "Remove releases older than the newest 3.",
         f"Write the app environment file {ENV_FILE} (0600).",  # APP_VERSION
-        f"Restart {APP} (release, unit, environment or Node.js changed).",
+        f"Restart the {APP} workers (release, unit, environment or Node.js changed).",
     ]
+    assert f"systemctl restart {WORKER0}" in fakehost.commands(results)
     assert not any("npm ci" in str(c) for c in fakehost.commands(results))
     # The switch keeps what the previous release ran with, for a rollback.
     switch = next(c for c in fakehost.commands(results) if "mv -T" in str(c) and "current" in c)
@@ -227,6 +447,8 @@ def test_code_change_reuses_dependencies(app_copy: Path) -> None:
         f"rm -rf /etc/{APP}/rollback && mkdir -p -m 0700 /etc/{APP}/rollback"
         f" && {{ [ ! -e {ENV_FILE} ] || cp -p {ENV_FILE} /etc/{APP}/rollback/; }}"
         f" && {{ [ ! -e {UNIT_FILE} ] || cp -p {UNIT_FILE} /etc/{APP}/rollback/; }}"
+        f" && {{ [ ! -e {TARGET_FILE} ] || cp -p {TARGET_FILE} /etc/{APP}/rollback/; }}"
+        f" && echo releases/"
     )
 
 
@@ -245,19 +467,83 @@ def test_lock_change_runs_npm_ci(app_copy: Path) -> None:
 
 def test_service_down_but_unchanged_is_started_not_restarted() -> None:
     facts = deployed_facts(DATA)
-    facts["systemd.SystemdStatus"] = {"*": {SERVICE: False}}
+    facts["systemd.SystemdStatus"]["*"][WORKER0] = False
     results = fakehost.run(deploy_app, facts, DATA)
-    assert fakehost.commands(results) == [f"systemctl start {SERVICE}"]
+    assert fakehost.commands(results) == [f"systemctl start {WORKER0}"]
     assert fakehost.changed(results) == [
-        f"Deploy the Socket.IO app | Keep {APP} running and enabled at boot."
+        f"Deploy the Socket.IO app | Keep {WORKER0} running and enabled at boot."
     ]
 
 
 def test_new_node_runtime_restarts_the_service() -> None:
     facts = deployed_facts(DATA)
-    facts["server.Command"] = {"*": "/usr/bin/node-22 v22.12.0"}
+    facts["server.Command"] = {**facts["server.Command"], NODE_LOOKUP: "/usr/bin/node-22 v22.12.0"}
     results = fakehost.run(deploy_app, facts, DATA)
     assert fakehost.commands(results) == [
         f"echo '/usr/bin/node-22 v22.12.0' > {MARKER}",
-        f"systemctl restart {SERVICE}",
+        f"systemctl restart {WORKER0}",
     ]
+
+
+# --- retire_workers / retire_legacy_unit on their own: facts in, commands or why not out ---
+
+
+def _retire_workers(listing: str | None, count: int):
+    facts = {"server.Command": {LISTING: listing}} if listing is not None else {}
+    (result,) = fakehost.run(
+        lambda: retire_workers(name="Retire.", app_name=APP, count=count), facts
+    )
+    return result
+
+
+def test_retire_workers_stops_and_disables_every_instance_at_or_beyond_count() -> None:
+    listing = "\n".join(
+        [
+            f"{APP}@0.service loaded active running {APP} worker 0",
+            f"{APP}@3.service loaded failed failed {APP} worker 3",
+            f"{APP}@2.service loaded active running {APP} worker 2",
+            f"{APP}@1.service loaded active running {APP} worker 1",
+        ]
+    )
+    result = _retire_workers(listing, 2)
+    assert result.commands == [f"systemctl disable --now {APP}@2.service {APP}@3.service"]
+    assert result.noops == []
+
+
+def test_retire_workers_ignores_other_units_and_non_numeric_instances() -> None:
+    listing = "\n".join(
+        [
+            f"{APP}@0.service loaded active running w",
+            f"{APP}@x.service loaded inactive dead not a worker",
+            f"{APP}-extra@5.service loaded active running another template",
+            "",
+        ]
+    )
+    result = _retire_workers(listing, 1)
+    assert result.commands == []
+    assert result.noops == [f"no {APP} worker beyond 0 is loaded"]
+
+
+def test_retire_workers_without_any_instance_says_so() -> None:
+    result = _retire_workers(None, 2)
+    assert result.commands == []
+    assert result.noops == [f"no {APP} worker beyond 1 is loaded"]
+
+
+def _retire_legacy(facts: dict):
+    (result,) = fakehost.run(
+        lambda: retire_legacy_unit(name="Retire.", unit=LEGACY, path=LEGACY_FILE), facts
+    )
+    return result
+
+
+def test_retire_legacy_unit_stops_disables_and_deletes_it() -> None:
+    result = _retire_legacy({"files.File": {LEGACY_FILE: _stat(mode=644)}})
+    assert result.commands == [f"systemctl disable --now {LEGACY} && rm -f {LEGACY_FILE}"]
+    assert result.noops == []
+
+
+def test_retire_legacy_unit_absent_is_a_noop_that_says_why() -> None:
+    result = _retire_legacy({})
+    assert result.commands == []
+    assert result.noops == [f"{LEGACY_FILE} is not on the host"]

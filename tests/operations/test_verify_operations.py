@@ -25,8 +25,13 @@ def test_a_new_release_over_an_old_one_can_be_rolled_back() -> None:
     plan = planned("releases/0123456789ab")
     assert (plan.switch.new, plan.switch.previous) == (NEW, "0123456789ab")
     assert plan.command.startswith("cd /opt/wsready-app && { [ -d releases/0123456789ab ] || {")
-    assert plan.command.endswith("systemctl daemon-reload && systemctl restart wsready-app.service")
-    assert "cp -p /etc/wsready-app/rollback/env /etc/wsready-app/env" in plan.command
+    assert plan.command.endswith("systemctl daemon-reload && systemctl restart wsready-app.target")
+    for restored in ("env", "wsready-app@.service", "wsready-app.target"):
+        assert f"cp -p /etc/wsready-app/rollback/{restored} /etc/" in plan.command
+    assert (
+        "cp -p /etc/wsready-app/rollback/wsready-app@.service"
+        " /etc/systemd/system/wsready-app@.service" in plan.command
+    )
 
 
 def test_first_release_or_same_release_has_no_rollback_command() -> None:

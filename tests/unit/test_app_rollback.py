@@ -38,7 +38,8 @@ def sh(command: str, env: dict, **kwargs) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def host_tree(tmp_path: Path):
-    """app_dir with releases old and new, `current` -> old, environment file and unit."""
+    """app_dir with releases old and new, `current` -> old, environment file, the template
+    unit and the target."""
     paths = AppPaths(NAME, str(tmp_path / "opt" / NAME), etc=str(tmp_path / "etc"))
     for release in ("old", "new"):
         (Path(paths.app_dir) / "releases" / release).mkdir(parents=True)
@@ -48,24 +49,28 @@ def host_tree(tmp_path: Path):
     Path(paths.env_file).chmod(0o600)
     Path(paths.unit_file).parent.mkdir(parents=True)
     Path(paths.unit_file).write_text("ExecStart=node server.js\n")
+    Path(paths.target_file).write_text(f"Wants={NAME}@0.service\n")
     log = tmp_path / "calls.log"
     return paths, fake_tools(tmp_path / "bin", log), log
 
 
 def test_switch_keeps_the_previous_state_and_rollback_restores_it(host_tree) -> None:
     paths, env, log = host_tree
-    keep = (paths.env_file, paths.unit_file)
+    keep = (paths.env_file, paths.unit_file, paths.target_file)  # what deploy_app keeps
     switched = sh(switch_command(paths.app_dir, "releases/new", "releases/old",
                                  paths.snapshot_dir, keep), env)  # fmt: skip
     assert switched.returncode == 0, switched.stderr
     snapshot = Path(paths.snapshot_dir)
-    assert sorted(p.name for p in snapshot.iterdir()) == ["demo-app.service", "env", "release"]
+    assert sorted(p.name for p in snapshot.iterdir()) == [
+        "demo-app.target", "demo-app@.service", "env", "release",
+    ]  # fmt: skip
     assert (snapshot / "release").read_text() == "releases/old\n"
     assert oct(snapshot.stat().st_mode & 0o777) == "0o700"
     assert oct((snapshot / "env").stat().st_mode & 0o777) == "0o600"
     # What the new release's deploy then writes:
     Path(paths.env_file).write_text('APP_VERSION="new"\n')
     Path(paths.unit_file).write_text("ExecStart=node main.js\n")
+    Path(paths.target_file).write_text(f"Wants={NAME}@0.service {NAME}@1.service\n")
     assert os.readlink(f"{paths.app_dir}/current") == "releases/new"
 
     rolled = sh(rollback_command(paths, "old"), env)
@@ -73,9 +78,11 @@ def test_switch_keeps_the_previous_state_and_rollback_restores_it(host_tree) -> 
     assert os.readlink(f"{paths.app_dir}/current") == "releases/old"
     assert Path(paths.env_file).read_text() == 'APP_VERSION="old"\n'
     assert Path(paths.unit_file).read_text() == "ExecStart=node server.js\n"
+    assert Path(paths.target_file).read_text() == f"Wants={NAME}@0.service\n"
+    # The target restarts every worker (they are PartOf it).
     assert log.read_text().splitlines() == [
         "systemctl daemon-reload",
-        "systemctl restart demo-app.service",
+        "systemctl restart demo-app.target",
     ]
     assert (Path(paths.app_dir) / "releases" / "new").is_dir()  # kept for inspection
 

@@ -58,3 +58,44 @@ def test_nftables_table_is_our_own_with_default_drop() -> None:
     assert "ip saddr 10.0.0.0/8 tcp dport 80 accept" in ruleset
     assert "ip6 saddr fd00::/8 tcp dport 80 accept" in ruleset
     assert ruleset.index("dport 22") < ruleset.index("dport 80")
+
+
+APP_HOSTS = ["10.0.1.5/32", "10.0.1.6/32"]
+
+
+def test_a_redis_host_opens_ssh_then_redis_to_its_clients_only() -> None:
+    data = _data(firewall_ssh_cidrs=["203.0.113.0/24"], nginx_tls=True, redis_port=6390)
+    assert wanted_rules(data, APP_HOSTS) == [
+        ("tcp", 22, "203.0.113.0/24"),
+        ("tcp", 6390, "10.0.1.5/32"),
+        ("tcp", 6390, "10.0.1.6/32"),
+    ]  # no port 80 or 443: a Redis host serves no web traffic
+    assert wanted_rules(_data(), []) == [("tcp", 22, "0.0.0.0/0"), ("tcp", 22, "::/0")]
+
+
+def test_a_redis_host_deletes_web_rules_and_redis_rules_of_former_clients() -> None:
+    state = parse_ufw_state(
+        UFW_FILES + ["### tuple ### allow tcp 6379 0.0.0.0/0 any 10.0.1.99/32 in"]
+    )
+    add, delete = ufw_changes(_data(), state, APP_HOSTS)
+    assert add == [("tcp", 6379, "10.0.1.5/32"), ("tcp", 6379, "10.0.1.6/32")]
+    assert delete == [
+        ("tcp", 80, "0.0.0.0/0"),
+        ("tcp", 80, "::/0"),
+        ("tcp", 443, "198.51.100.0/24"),
+        ("tcp", 6379, "10.0.1.99/32"),
+    ]
+
+
+def test_an_app_host_never_opens_the_redis_port() -> None:
+    state = parse_ufw_state(["### tuple ### allow tcp 6379 0.0.0.0/0 any 0.0.0.0/0 in"])
+    add, delete = ufw_changes(_data(), state)
+    assert not any(rule[1] == 6379 for rule in add)
+    assert delete == [("tcp", 6379, "0.0.0.0/0")]
+
+
+def test_nftables_for_a_redis_host() -> None:
+    ruleset = nftables_ruleset(_data(), ["10.0.1.5/32", "fd00::5/128"])
+    assert "ip saddr 10.0.1.5/32 tcp dport 6379 accept" in ruleset
+    assert "ip6 saddr fd00::5/128 tcp dport 6379 accept" in ruleset
+    assert "dport 80" not in ruleset

@@ -108,13 +108,115 @@ BAD = [
     ({"monitor_targets": ["10.0.1.5"]}, "monitor_targets[0]", "'10.0.1.5'"),
     ({"monitor_wheelhouse": "/nonexistent/wheels"}, "monitor_wheelhouse", "'/nonexistent/wheels'"),
     ({"monitor_prometheus_file": "wsready.prom"}, "monitor_prometheus_file", "'wsready.prom'"),
-]
+    # Scale-out keys.
+    ({"app_workers": 0}, "app_workers", "0"),
+    ({"app_workers": 65}, "app_workers", "65"),
+    ({"app_workers": "2"}, "app_workers", "'2'"),
+    ({"app_workers": True}, "app_workers", "True"),
+    ({"app_max_clients": 0}, "app_max_clients", "0"),
+    ({"app_max_clients": 2.5}, "app_max_clients", "2.5"),
+    ({"app_port": 65535, "app_workers": 2}, "app_port", "65535"),
+    ({"app_port": 79, "app_workers": 2}, "app_port", "79"),  # worker 1 on nginx's 80
+    ({"app_redis_url": "http://10.0.0.5:6379"}, "app_redis_url", "'http://10.0.0.5:6379'"),
+    ({"app_redis_url": "redis://10.0.0.5:6379/db"}, "app_redis_url", "'redis://10.0.0.5:6379/db'"),
+    (
+        {"app_redis_url": "redis://10.0.0.5:6379?timeout=1"},
+        "app_redis_url",
+        "'redis://10.0.0.5:6379?timeout=1'",
+    ),
+    ({"app_redis_url": "redis://:pw-in-url@10.0.0.5:6379"}, "app_redis_url", "'<hidden>'"),
+    ({"app_log_connections": "0"}, "app_log_connections", "'0'"),
+    ({"app_max_http_buffer_size": 100}, "app_max_http_buffer_size", "100"),
+    ({"app_listen_backlog": 0}, "app_listen_backlog", "0"),
+    ({"redis_password": "short"}, "redis_password", "'<hidden>'"),
+    ({"kernel_sysctls": {"net.core.somaxconn": "1;rm"}}, "kernel_sysctls['net.core.somaxconn']",
+     "'1;rm'"),
+    ({"kernel_sysctls": {"net.core.somaxconn": True}}, "kernel_sysctls['net.core.somaxconn']",
+     "True"),
+    ({"kernel_sysctls": {"Net Core;rm": 1}}, "kernel_sysctls['Net Core;rm']", "'Net Core;rm'"),
+    ({"kernel_sysctls": ["net.core.somaxconn"]}, "kernel_sysctls", "['net.core.somaxconn']"),
+    ({"private_address": "fe80::1%eth0"}, "private_address", "'fe80::1%eth0'"),
+    ({"private_address": "10.0.1.x"}, "private_address", "'10.0.1.x'"),
+    ({"private_address": "FD00::1"}, "private_address", "'FD00::1'"),  # written as fd00::1
+    ({"private_address": 167772161}, "private_address", "167772161"),
+    ({"redis_address": 167772161}, "redis_address", "167772161"),
+    ({"redis_address": "redis://10.0.0.5"}, "redis_address", "'redis://10.0.0.5'"),
+    ({"redis_port": 0}, "redis_port", "0"),
+    ({"redis_allow_cidrs": ["10.0.0.5/24"]}, "redis_allow_cidrs[0]", "'10.0.0.5/24'"),
+    ({"nginx_worker_processes": 0}, "nginx_worker_processes", "0"),
+    ({"nginx_worker_processes": "two"}, "nginx_worker_processes", "'two'"),
+    ({"nginx_worker_processes": True}, "nginx_worker_processes", "True"),
+    ({"nginx_worker_connections": 10}, "nginx_worker_connections", "10"),
+    ({"nginx_worker_rlimit_nofile": 16000}, "nginx_worker_rlimit_nofile", "16000"),
+    (
+        {"nginx_worker_connections": 4096, "nginx_worker_rlimit_nofile": 4000},
+        "nginx_worker_rlimit_nofile",
+        "4000",
+    ),
+    ({"nginx_listen_backlog": 0}, "nginx_listen_backlog", "0"),
+    ({"nginx_reuseport": "yes"}, "nginx_reuseport", "'yes'"),
+    ({"nginx_trusted_proxies": ["10.0.0.1/8"]}, "nginx_trusted_proxies[0]", "'10.0.0.1/8'"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("data", "key", "shown"), BAD, ids=[b[1] for b in BAD])
 def test_bad_value_is_named_with_key_and_value(data: dict, key: str, shown: str) -> None:
     messages = _errors_for(data)
     assert any(message.startswith(f"{key} = {shown}: ") for message in messages), messages
+
+
+def test_rlimit_below_worker_connections_says_which() -> None:
+    (message,) = _errors_for({"nginx_worker_rlimit_nofile": 16000})
+    assert message == (
+        "nginx_worker_rlimit_nofile = 16000: must be at least nginx_worker_connections (16384)"
+    )
+
+
+def test_private_address_scope_id_is_refused_by_name() -> None:
+    (message,) = _errors_for({"private_address": "fe80::1%eth0"})
+    assert message.endswith("must not carry a scope id (%...)")
+
+
+def test_redis_url_with_credentials_hides_them() -> None:
+    for url in ("redis://:hunter2-secret@10.0.0.5:6379", "redis://ops:hunter2-secret@h:6379"):
+        (message,) = _errors_for({"app_redis_url": url})
+        assert "hunter2-secret" not in message and "ops" not in message
+        assert message == (
+            "app_redis_url = '<hidden>': must not carry credentials: the password goes in "
+            "redis_password"
+        )
+
+
+def test_redis_password_is_never_echoed() -> None:
+    for bad in ("too-short-secret", "x" * 40 + " with-space", "x" * 40 + "\t", 12345):
+        (message,) = _errors_for({"redis_password": bad})
+        assert message.startswith("redis_password = '<hidden>': ")
+        assert str(bad) not in message
+
+
+def test_scale_out_overrides_pass() -> None:
+    data = {
+        "app_workers": 4,
+        "app_max_clients": 50_000,
+        "app_redis_url": "redis://10.0.0.5:6379/0",
+        "redis_password": "r" * 40,
+        "app_log_connections": True,
+        "app_max_http_buffer_size": 100_000,
+        "app_listen_backlog": 1024,
+        "nginx_worker_processes": "auto",
+        "nginx_worker_connections": 32_768,
+        "nginx_worker_rlimit_nofile": 32_768,
+        "nginx_listen_backlog": None,
+        "nginx_reuseport": False,
+        "nginx_trusted_proxies": ["10.0.0.0/16"],
+        "kernel_sysctls": {"net.core.somaxconn": "8192", "net.ipv4.ip_local_port_range": "1 2"},
+        "private_address": "10.0.1.5",
+        "redis_address": "10.0.0.5",
+        "redis_allow_cidrs": ["10.0.2.0/24"],
+    }
+    assert _errors_for(data) == []
+    assert _errors_for({"kernel_sysctls": {}, "nginx_worker_rlimit_nofile": None}) == []
+    assert _errors_for({"private_address": "fd00::1", "app_redis_url": "rediss://r:6380"}) == []
 
 
 def test_typo_gets_a_suggestion() -> None:

@@ -1,20 +1,36 @@
-"""The rendered nginx site: WebSocket headers, upstreams, TLS and redirect."""
+"""The rendered nginx site: WebSocket headers, upstreams over the app workers (sticky by
+Engine.IO session id), listen options, TLS and redirect; the rendered nginx.conf."""
 
 from __future__ import annotations
 
-from tasks.nginx import render_site
-from wsready import hostdata
+import re
+
+import pytest
+
+from tasks.nginx import main_context, render_main, render_site
+from wsready import capacity, hostdata
 
 
-def _site(**overrides) -> str:
-    return render_site(hostdata.with_defaults(overrides))
+def _site(workers: int = 1, **overrides) -> str:
+    return render_site(hostdata.with_defaults(overrides), workers)
+
+
+def _block(text: str, opening: str) -> str:
+    """From `opening` to its closing brace (blocks here nest no braces)."""
+    start = text.index(opening)
+    return text[start : text.index("}", start) + 1]
+
+
+def _lines(block: str) -> list[str]:
+    return [line.strip() for line in block.splitlines() if line.strip()]
 
 
 def test_socketio_location_has_upgrade_headers_and_no_uri() -> None:
     site = _site()
     block = site[site.index("location /ws/ {") : site.index("}", site.index("location /ws/ {"))]
     for line in (
-        "proxy_pass http://wsready_app;",
+        # The sid routing map picks the worker; without a URI part the request URI passes as is.
+        "proxy_pass http://$wsready_socketio_upstream;",
         "proxy_http_version 1.1;",
         "proxy_set_header Upgrade $http_upgrade;",
         "proxy_set_header Connection $wsready_connection_upgrade;",
@@ -29,11 +45,95 @@ def test_socketio_location_has_upgrade_headers_and_no_uri() -> None:
         assert line in block, line
     assert "map $http_upgrade $wsready_connection_upgrade" in site
     assert "server 127.0.0.1:3000;" in site
+    assert 'proxy_set_header Connection "";' not in block  # upgrades keep their header
+
+
+def test_one_worker_upstream_and_sid_map() -> None:
+    site = _site()
+    assert _lines(_block(site, "upstream wsready_app {")) == [
+        "upstream wsready_app {",
+        "least_conn;",
+        "server 127.0.0.1:3000;",
+        "keepalive 32;",
+        "}",
+    ]
+    assert _lines(_block(site, "map $arg_sid $wsready_socketio_upstream {")) == [
+        "map $arg_sid $wsready_socketio_upstream {",
+        "default wsready_app;",
+        '"~^0-" 127.0.0.1:3000;',
+        "}",
+    ]
+
+
+def test_two_workers_upstream_and_sid_map_route_each_session_to_its_worker() -> None:
+    site = _site(2)
+    assert _lines(_block(site, "upstream wsready_app {")) == [
+        "upstream wsready_app {",
+        "least_conn;",
+        "server 127.0.0.1:3000;",
+        "server 127.0.0.1:3001;",
+        "keepalive 32;",
+        "}",
+    ]
+    assert _lines(_block(site, "map $arg_sid $wsready_socketio_upstream {")) == [
+        "map $arg_sid $wsready_socketio_upstream {",
+        "default wsready_app;",
+        '"~^0-" 127.0.0.1:3000;',
+        '"~^1-" 127.0.0.1:3001;',
+        "}",
+    ]
+
+
+def test_workers_on_an_ipv6_loopback_get_bracketed_addresses() -> None:
+    site = _site(2, app_bind="::1", app_port=4000)
+    assert "server [::1]:4000;" in site and "server [::1]:4001;" in site
+    assert '"~^1-" [::1]:4001;' in site
+
+
+def test_sid_patterns_do_not_confuse_worker_1_with_worker_10() -> None:
+    site = _site(11)
+    patterns = re.findall(r'"~(\^\d+-)" 127\.0\.0\.1:(\d+);', site)
+    assert len(patterns) == 11
+    for pattern, port in patterns:
+        index = int(port) - 3000
+        assert re.match(pattern, f"{index}-AbC_d")
+        assert not any(re.match(pattern, f"{other}-AbC_d") for other in range(11) if other != index)
+
+
+def test_rest_locations_reuse_upstream_connections() -> None:
+    site = _site(2)
+    for opening in ("location /api/ {", "location / {"):
+        assert _lines(_block(site, opening)) == [
+            opening,
+            "proxy_pass http://wsready_app;",
+            "proxy_http_version 1.1;",
+            'proxy_set_header Connection "";',  # keepalive to the workers
+            "proxy_set_header Host $host;",
+            "proxy_set_header X-Real-IP $remote_addr;",
+            "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+            "proxy_set_header X-Forwarded-Proto $scheme;",
+            "}",
+        ]
 
 
 def test_listens_on_ipv4_and_ipv6_unless_disabled() -> None:
-    assert "listen 80;" in _site() and "listen [::]:80;" in _site()
+    assert "listen 80 backlog=4096 reuseport;" in _site()
+    assert "listen [::]:80 backlog=4096 reuseport;" in _site()
     assert "[::]" not in _site(nginx_ipv6=False)
+
+
+def test_listen_options_come_from_data() -> None:
+    assert "    listen 80;\n" in _site(nginx_listen_backlog=None, nginx_reuseport=False)
+    site = _site(nginx_listen_backlog=1024, nginx_reuseport=False)
+    assert "listen 80 backlog=1024;" in site and "listen [::]:80 backlog=1024;" in site
+    assert "listen 80 reuseport;" in _site(nginx_listen_backlog=None)
+
+
+def test_trusted_proxies_set_the_real_ip_from_x_forwarded_for() -> None:
+    assert "set_real_ip_from" not in _site()
+    site = _site(nginx_trusted_proxies=["10.0.0.0/16"])
+    assert "set_real_ip_from 10.0.0.0/16;" in site
+    assert "real_ip_header X-Forwarded-For;" in site and "real_ip_recursive on;" in site
 
 
 def test_rest_upstream_gets_api_and_root() -> None:
@@ -45,7 +145,8 @@ def test_rest_upstream_gets_api_and_root() -> None:
 
 def test_tls_serves_443_and_redirects_all_but_health() -> None:
     site = _site(nginx_tls=True)
-    assert "listen 443 ssl http2;" in site
+    assert "listen 443 ssl http2 backlog=4096 reuseport;" in site
+    assert "listen [::]:443 ssl http2 backlog=4096 reuseport;" in site
     assert "ssl_certificate /etc/wsready/tls/self-signed-cert.pem;" in site
     assert "return 301 https://$host$request_uri;" in site
     assert "location = /api/health {" in site
@@ -67,3 +168,37 @@ def test_given_and_self_signed_pairs_never_share_paths(tmp_path) -> None:
     assert "ssl_certificate_key /etc/wsready/tls/key.pem;" in given
     assert "ssl_certificate /etc/wsready/tls/self-signed-cert.pem;" in generated
     assert "ssl_certificate_key /etc/wsready/tls/self-signed-key.pem;" in generated
+
+
+@pytest.mark.parametrize(
+    ("family", "user", "modules", "sites"),
+    [
+        ("debian", "www-data", "/etc/nginx/modules-enabled/*.conf", "/etc/nginx/sites-enabled/*"),
+        ("rhel", "nginx", "/usr/share/nginx/modules/*.conf", None),
+    ],
+)
+def test_nginx_conf_carries_the_sized_limits(family, user, modules, sites) -> None:
+    data = hostdata.with_defaults({})
+    sized = capacity.plan(data, 2)
+    lines = _lines(render_main(data, sized, family))
+    for line in (
+        f"user {user};",
+        "worker_processes 4;",  # 20000 clients x 2 connections x 1.25 / 16384, at least 2 CPUs
+        "worker_rlimit_nofile 17408;",
+        "worker_connections 16384;",
+        f"include {modules};",
+        "include /etc/nginx/conf.d/*.conf;",
+        "include /etc/nginx/mime.types;",
+    ):
+        assert line in lines, line
+    assert (f"include {sites};" in lines) if sites else not any("sites-" in x for x in lines)
+    assert main_context(data, sized, family)["worker_processes"] == 4
+
+
+def test_nginx_conf_without_rlimit_and_with_auto_workers() -> None:
+    data = hostdata.with_defaults(
+        {"nginx_worker_rlimit_nofile": None, "nginx_worker_processes": "auto"}
+    )
+    text = render_main(data, capacity.plan(data, 8), "debian")
+    assert "worker_rlimit_nofile" not in text
+    assert "worker_processes auto;" in _lines(text)

