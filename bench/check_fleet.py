@@ -1,11 +1,23 @@
-"""How long `wsready check` takes over a fleet: 1 target, N one at a time, N at once.
+"""How long `wsready check` takes over a fleet, and what one target's probe costs.
 
-Starts one loopback Node process serving N Socket.IO targets whose /api/health answers after
-DELAY_MS, then times the real CLI (real probes) three ways and prints the figures:
+    python bench/check_fleet.py [--targets 1000] [--concurrency 64] [--runs 3]
+                                [--slow-targets 50] [--delay-ms 500] [--repeat 50]
 
-    python bench/check_fleet.py [--targets 50] [--delay-ms 500]
+Three parts, all against loopback Node processes (bench/slow_fleet_server.js, Socket.IO 4.8
+from files/app at path /ws), all through the real CLI or the real probes:
 
-Loopback only; bounded: at most 200 targets, each CLI run limited to 300 s.
+1. fleet: `--targets` targets whose /api/health answers at once; the CLI checks all of them
+   with the full handshake (DNS, TCP, /api/health, WebSocket upgrade, Engine.IO open,
+   Socket.IO CONNECT, polling) at `--concurrency` (and once at the CLI's default 16).
+   Target: 1,000 targets in <= 3 s.
+2. probe: one target's full probe (`run_probes`, in this process) against a bare
+   websocket-client Socket.IO handshake (upgrade, open packet, CONNECT `40`, close) to the
+   same server, interleaved, `--repeat` times each; medians. Target: probe <= 2x bare.
+3. slow: `--slow-targets` targets whose /api/health answers after `--delay-ms` (one target
+   takes a known time): 1 target, all one at a time, all at once (0 skips this part).
+
+Prints one JSON object per line: a row per run, then a summary. Loopback only; bounded:
+at most 1000 fleet targets, 200 slow targets, 200 repeats, 5 runs; each CLI run at most 300 s.
 """
 
 from __future__ import annotations
@@ -13,14 +25,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 SERVER = ROOT / "bench" / "slow_fleet_server.js"
 RUN_LIMIT_S = 300
+DEFAULT_CONCURRENCY = 16  # `wsready check`'s own default
+
+
+def emit(row: dict) -> None:
+    print(json.dumps(row), flush=True)
 
 
 def start_fleet(count: int, delay_ms: int) -> tuple[subprocess.Popen[str], list[int]]:
@@ -38,50 +59,193 @@ def start_fleet(count: int, delay_ms: int) -> tuple[subprocess.Popen[str], list[
     return server, json.loads(line)["ports"]
 
 
-def timed_check(urls: list[str], concurrency: int) -> tuple[float, float, str]:
-    """Wall seconds of `wsready check`, the check's own duration, and its overall status."""
+def stop(server: subprocess.Popen[str]) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=10)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed_check(urls: list[str], concurrency: int, server_pid: int) -> dict:
+    """One `wsready check` run: wall s (with the CLI's start-up), the check's own duration,
+    statuses, and the CPU seconds of the check process and of the fleet's server."""
     command = [
         sys.executable, "-m", "wsready.cli", "check", "--json", "--retries", "0",
         "--timeout", "10", "--concurrency", str(concurrency), *urls,
     ]  # fmt: skip
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_before = cpu_seconds(server_pid)
     started = time.monotonic()
     result = subprocess.run(
         command, capture_output=True, text=True, timeout=RUN_LIMIT_S, cwd=ROOT, check=False
     )
     wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode not in (0, 1, 2):
         raise SystemExit(f"wsready check failed (exit {result.returncode}): {result.stderr}")
     report = json.loads(result.stdout)
-    slowest = max(target["duration_s"] for target in report["targets"])
-    return wall, report["duration_s"], f"{report['status']}, slowest target {slowest:.2f}s"
+    check_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {
+        "targets": len(urls),
+        "concurrency": concurrency,
+        "wall_s": round(wall, 3),
+        "check_s": report["duration_s"],
+        "status": report["status"],
+        "statuses": dict(Counter(target["status"] for target in report["targets"])),
+        "slowest_target_s": max(target["duration_s"] for target in report["targets"]),
+        "check_cpu_s": round(check_cpu, 2),
+        "server_cpu_s": round(cpu_seconds(server_pid) - server_before, 2),
+        "loadavg_1m": float(Path("/proc/loadavg").read_text().split()[0]),
+    }
+
+
+def bare_handshake(port: int) -> float:
+    """A bare websocket-client Socket.IO handshake: upgrade, open packet, CONNECT, close."""
+    import websocket
+
+    started = time.perf_counter()
+    ws = websocket.create_connection(
+        f"ws://127.0.0.1:{port}/ws/?EIO=4&transport=websocket",
+        timeout=10,
+        suppress_origin=True,
+        http_no_proxy=["*"],
+    )
+    try:
+        if not ws.recv().startswith("0{"):
+            raise SystemExit("bare handshake: no Engine.IO open packet")
+        ws.send("40")
+        if not ws.recv().startswith("40"):
+            raise SystemExit("bare handshake: no Socket.IO CONNECT answer")
+    finally:
+        ws.close(timeout=1)
+    return time.perf_counter() - started
+
+
+def probe_vs_bare(ports: list[int], repeat: int) -> dict:
+    """Medians of one target's full probe and of a bare handshake, interleaved, same server."""
+    from wsready.probes import Target, run_probes
+
+    bare, full, per_probe = [], [], {}
+    for i in range(repeat + 5):  # the first 5 of each warm up imports and caches
+        port = ports[i % len(ports)]
+        bare_s = bare_handshake(port)
+        started = time.perf_counter()
+        results = run_probes(Target(f"http://127.0.0.1:{port}"), 10.0)
+        full_s = time.perf_counter() - started
+        failed = [result.probe for result in results if not result.ok and not result.skipped]
+        if failed:
+            raise SystemExit(f"probe of 127.0.0.1:{port} failed: {failed}")
+        if i < 5:
+            continue
+        bare.append(bare_s)
+        full.append(full_s)
+        for result in results:
+            if not result.skipped:
+                per_probe.setdefault(result.probe, []).append(result.duration_s)
+    probe_ms = statistics.median(full) * 1000
+    bare_ms = statistics.median(bare) * 1000
+    return {
+        "part": "probe",
+        "repeat": repeat,
+        "probe_median_ms": round(probe_ms, 2),
+        "bare_handshake_median_ms": round(bare_ms, 2),
+        "probe_over_bare": round(probe_ms / bare_ms, 2),
+        "probe_steps_median_ms": {
+            name: round(statistics.median(values) * 1000, 2) for name, values in per_probe.items()
+        },
+    }
+
+
+def fleet(args: argparse.Namespace) -> list[dict]:
+    server, ports = start_fleet(args.targets, 0)
+    try:
+        urls = [f"http://127.0.0.1:{port}" for port in ports]
+        rows = []
+        for concurrency in [DEFAULT_CONCURRENCY] + [args.concurrency] * args.runs:
+            row = {"part": "fleet", **timed_check(urls, concurrency, server.pid)}
+            emit(row)
+            rows.append(row)
+        probe = probe_vs_bare(ports, args.repeat)
+        emit(probe)
+    finally:
+        stop(server)
+    return rows + [probe]
+
+
+def slow(args: argparse.Namespace) -> list[dict]:
+    server, ports = start_fleet(args.slow_targets, args.delay_ms)
+    try:
+        urls = [f"http://127.0.0.1:{port}" for port in ports]
+        rows = []
+        for name, chosen, concurrency in (
+            ("1 target", urls[:1], 1),
+            ("one at a time", urls, 1),
+            ("all at once", urls, len(urls)),
+        ):
+            row = {"part": "slow", "run": name, "delay_ms": args.delay_ms}
+            row.update(timed_check(chosen, concurrency, server.pid))
+            emit(row)
+            rows.append(row)
+    finally:
+        stop(server)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--targets", type=int, default=50)
-    parser.add_argument("--delay-ms", type=int, default=500)
+    parser.add_argument("--targets", type=int, default=1000, help="fleet size (1-1000)")
+    parser.add_argument("--concurrency", type=int, default=64, help="for the fleet runs")
+    parser.add_argument("--runs", type=int, default=3, help="fleet runs at --concurrency (1-5)")
+    parser.add_argument("--repeat", type=int, default=50, help="probe/bare pairs (5-200)")
+    parser.add_argument("--slow-targets", type=int, default=50, help="0-200; 0 skips")
+    parser.add_argument("--delay-ms", type=int, default=500, help="slow /api/health delay")
     args = parser.parse_args(argv)
-    if not 1 <= args.targets <= 200:
-        parser.error(f"--targets {args.targets}: must be 1 to 200")
-    server, ports = start_fleet(args.targets, args.delay_ms)
-    try:
-        urls = [f"http://127.0.0.1:{port}" for port in ports]
-        print(f"{len(urls)} loopback targets, /api/health delayed {args.delay_ms} ms, "
-              f"{os.cpu_count()} CPUs")  # fmt: skip
-        runs = {
-            "1 target": timed_check(urls[:1], 1),
-            f"{len(urls)} targets, --concurrency 1": timed_check(urls, 1),
-            f"{len(urls)} targets, --concurrency {len(urls)}": timed_check(urls, len(urls)),
-        }
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-    print(f"{'run':<32} {'wall s':>7} {'check s':>8}  result")
-    for name, (wall, check, status) in runs.items():
-        print(f"{name:<32} {wall:>7.2f} {check:>8.2f}  {status}")
-    one, sequential, concurrent = (check for _wall, check, _status in runs.values())
-    print(f"concurrent / one target: {concurrent / one:.2f}x")
-    print(f"sequential / concurrent: {sequential / concurrent:.1f}x faster at once")
+    if not 1 <= args.targets <= 1000:
+        parser.error(f"--targets {args.targets}: must be 1 to 1000")
+    if not 1 <= args.concurrency <= 256:
+        parser.error(f"--concurrency {args.concurrency}: must be 1 to 256")
+    if not 1 <= args.runs <= 5:
+        parser.error(f"--runs {args.runs}: must be 1 to 5")
+    if not 5 <= args.repeat <= 200:
+        parser.error(f"--repeat {args.repeat}: must be 5 to 200")
+    if not 0 <= args.slow_targets <= 200:
+        parser.error(f"--slow-targets {args.slow_targets}: must be 0 to 200")
+    if not 1 <= args.delay_ms <= 10000:
+        parser.error(f"--delay-ms {args.delay_ms}: must be 1 to 10000")
+
+    rows = fleet(args)
+    slow_rows = slow(args) if args.slow_targets else []
+    at_concurrency = [row for row in rows if row.get("concurrency") == args.concurrency]
+    if args.concurrency == DEFAULT_CONCURRENCY:
+        at_concurrency = at_concurrency[1:] or at_concurrency
+    best = min(at_concurrency, key=lambda row: row["check_s"])
+    probe = rows[-1]
+    summary = {
+        "part": "summary",
+        "cpus": os.cpu_count(),
+        "fleet_targets": args.targets,
+        "fleet_concurrency": args.concurrency,
+        "fleet_check_s_median": statistics.median(row["check_s"] for row in at_concurrency),
+        "fleet_wall_s_median": statistics.median(row["wall_s"] for row in at_concurrency),
+        "fleet_best_check_s": best["check_s"],
+        "fleet_all_ok": all(row["status"] == "OK" for row in rows[:-1]),
+        "fleet_target_3s_met": statistics.median(row["wall_s"] for row in at_concurrency) <= 3,
+        "probe_over_bare": probe["probe_over_bare"],
+        "probe_target_2x_met": probe["probe_over_bare"] <= 2,
+    }
+    if slow_rows:
+        one, sequential, concurrent = (row["check_s"] for row in slow_rows)
+        summary["slow_concurrent_over_one"] = round(concurrent / one, 2)
+        summary["slow_sequential_over_concurrent"] = round(sequential / concurrent, 1)
+    emit(summary)
     return 0
 
 

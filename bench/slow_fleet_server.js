@@ -14,8 +14,8 @@ const { Server } = appRequire('socket.io');
 
 const count = Number(process.argv[2] || 50);
 const delayMs = Number(process.argv[3] || 500);
-if (!Number.isInteger(count) || count < 1 || count > 200) {
-  console.error(`COUNT=${process.argv[2]}: must be an integer from 1 to 200`);
+if (!Number.isInteger(count) || count < 1 || count > 1000) {
+  console.error(`COUNT=${process.argv[2]}: must be an integer from 1 to 1000`);
   process.exit(2);
 }
 if (!Number.isInteger(delayMs) || delayMs < 0 || delayMs > 10000) {
@@ -26,10 +26,13 @@ if (!Number.isInteger(delayMs) || delayMs < 0 || delayMs > 10000) {
 function listen() {
   const server = http.createServer((req, res) => {
     if (req.url.startsWith('/api/health')) {
-      setTimeout(() => {
+      const answer = () => {
         res.writeHead(200, { 'Content-Type': 'application/json' });
         res.end(JSON.stringify({ status: 'ok', websocket: 'enabled' }));
-      }, delayMs);
+      };
+      // setTimeout(fn, 0) still waits >= 1 ms: DELAY_MS 0 answers at once.
+      if (delayMs > 0) setTimeout(answer, delayMs);
+      else answer();
       return;
     }
     res.writeHead(404);
