@@ -2,34 +2,39 @@
 
 Each step is one module in tasks/, reading the data keys documented in
 inventory/group_data/all.py. The preflight refuses bad data for the whole fleet before
-anything changes; hosts of the `redis` group get Redis for the fleet's Socket.IO adapter and
-nothing else; app hosts get Node.js, the app's workers and nginx, then `verify_deploy`
-proves the result from outside the host; hosts in the `monitors` group then get the
-scheduled `wsready check` (tasks/monitor.py).
+anything changes. One run is one transaction per host (tasks/transaction.py): nginx's new
+config is tested before the app changes, and when the probes of `verify_deploy` fail,
+everything the run changed on that host is put back. Hosts of the `redis` group get Redis
+for the fleet's Socket.IO adapter and nothing else; hosts in the `monitors` group then get
+the scheduled `wsready check` (tasks/monitor.py).
 """
 
 from tasks.app import deploy_app
 from tasks.firewall import configure_firewall
 from tasks.kernel import tune_kernel
 from tasks.monitor import install_monitor
-from tasks.nginx import configure_nginx
+from tasks.nginx import activate_nginx, prepare_nginx
 from tasks.nodejs import install_nodejs
 from tasks.preflight import check_host_data
 from tasks.proxy import configure_proxy
 from tasks.redis import configure_redis_host, is_redis_host
 from tasks.security_group import sync_security_group
-from tasks.verify import verify_deploy
+from tasks.transaction import install_rollback
+from tasks.verify import commit_unverified, verify_deploy
 
 check_host_data()
+install_rollback()
 configure_proxy()
 sync_security_group()
 configure_firewall()
 tune_kernel()
 if is_redis_host():
     configure_redis_host()
+    commit_unverified("a Redis host: the app hosts' probes prove it")
 else:
     install_nodejs()
+    prepare_nginx()
     deploy_app()
-    configure_nginx()
+    activate_nginx()
     verify_deploy()
 install_monitor()

@@ -14,39 +14,42 @@ node_modules. `current` is switched atomically (ln -sfn + mv -T) only after both
 succeeded, so a failed step leaves the previous release serving. The newest releases are
 kept (KEEP_RELEASES).
 
-The switch first copies the environment file and the unit aside (`/etc/<app_name>/rollback/`,
-root-only) and notes the previous release there: when the new release then fails its
-probes, tasks/verify.py runs `rollback_command` (current, environment and unit back as they
-were, restart) — see `plan_rollback`.
+Every live change (the `current` link, the environment file, the units, retired units) is
+recorded first in the run's transaction (tasks/transaction.py), with the app's active
+units: when the probes then fail, tasks/verify.py puts all of it back.
 
-The service restarts only when the release, the unit, the environment file or the Node.js
-runtime (binary path and version) changed;
-daemon-reload runs only when the unit changed. Secrets travel only inside the environment
+The app runs as `app_workers` systemd instances `<app_name>@<i>` of one template unit,
+grouped by `<app_name>.target`. The workers restart only when the release, the units, the
+environment file or the Node.js runtime (binary path and version) changed; daemon-reload
+runs only when a unit changed. `config_fingerprint` (environment file and units) lands in
+the environment as APP_CONFIG_FINGERPRINT; /api/health reports it, so the verify step knows
+when the host answers with this run's config. Secrets travel only inside the environment
 file's content (0600), never in a command line or an operation name.
 """
 
 from __future__ import annotations
 
 import atexit
+import hashlib
 import shlex
 import shutil
 import tempfile
 from dataclasses import dataclass
-from io import StringIO
 from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy, operation
-from pyinfra.api.command import FileUploadCommand, StringCommand
-from pyinfra.api.util import get_file_sha1
-from pyinfra.facts.files import Directory, File, FileContents, Link, Sha1File
+from pyinfra.api.util import get_template
+from pyinfra.facts.files import Directory, File, FileContents, Link
 from pyinfra.facts.hardware import Cpus
 from pyinfra.facts.server import Command
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
+from tasks import transaction
 from tasks.proxy import NPMRC
 from tasks.redis import LOCAL_REDIS_UNIT, install_local_redis
+from tasks.transaction import managed_file
 from wsready import app_env, app_release, capacity, hostdata, redis_plan
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,24 +65,6 @@ SYSTEM_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/c
 
 def _q(value: str) -> str:
     return shlex.quote(value)
-
-
-@operation()
-def secret_file(content: str, dest: str, user: str, group: str, mode: str = "600"):
-    """Upload `content` to `dest` like files.put, but never show it (`pyinfra --diff` prints
-    files.put changes line by line; this content holds secrets)."""
-    remote = host.get_fact(File, path=dest)
-    if not remote or host.get_fact(Sha1File, path=dest) != get_file_sha1(StringIO(content)):
-        yield FileUploadCommand(
-            StringIO(content), dest, remote_temp_filename=host.get_temp_filename(dest)
-        )
-        remote = {}
-    if remote.get("user") != user or remote.get("group") != group:
-        yield StringCommand("chown", f"{user}:{group}", _q(dest))
-    if remote.get("mode") != int(mode):
-        yield StringCommand("chmod", mode, _q(dest))
-    if remote:
-        host.noop(f"{dest} is up to date")
 
 
 @operation()
@@ -138,39 +123,27 @@ def install_dependencies(release_dir: str, deps_dir: str, has_npmrc: bool):
     yield install_command(release_dir, deps_dir, has_npmrc)
 
 
-def switch_command(
-    app_dir: str, target: str, previous: str | None, snapshot_dir: str, keep: tuple[str, ...]
-) -> str:
-    """Shell: `app_dir/current` -> `target`, atomically (ln -sfn + mv -T). When it pointed at
-    `previous`, first copy the files in `keep` to `snapshot_dir` (root-only) and note
-    `previous` there: what a rollback restores."""
-    snapshot = ""
-    if previous:
-        snap = _q(snapshot_dir)
-        snapshot = (
-            f"rm -rf {snap} && mkdir -p -m 0700 {snap}"
-            + "".join(
-                f" && {{ [ ! -e {_q(path)} ] || cp -p {_q(path)} {snap}/; }}" for path in keep
-            )
-            + f" && echo {_q(previous)} > {snap}/release && "
-        )
+def switch_command(app_dir: str, target: str, app_name: str) -> str:
+    """Shell: record `app_dir/current` and the app's active units in the run's transaction,
+    then point `current` at `target`, atomically (ln -sfn + mv -T)."""
     staged = f"{app_dir}/.current.new"
     return (
-        f"{snapshot}touch {_q(app_dir + '/' + target)} && ln -sfn {_q(target)} {_q(staged)}"
+        f"{transaction.save_command([app_dir + '/current'], 'app')}"
+        f" && {transaction.units_command(app_name)}"
+        f" && touch {_q(app_dir + '/' + target)} && ln -sfn {_q(target)} {_q(staged)}"
         f" && mv -T {_q(staged)} {_q(app_dir + '/current')}"
     )
 
 
 @operation()
-def switch_current(app_dir: str, release: str, snapshot_dir: str, keep: tuple[str, ...] = ()):
+def switch_current(app_dir: str, release: str, app_name: str):
     """Point `app_dir/current` at `releases/<release>` (see `switch_command`)."""
     target = f"releases/{release}"
     link = host.get_fact(Link, path=f"{app_dir}/current")
     if link and link.get("link_target") == target:
         host.noop(f"current already points at {target}")
         return
-    previous = link.get("link_target") if link else None
-    yield switch_command(app_dir, target, previous, snapshot_dir, keep)
+    yield switch_command(app_dir, target, app_name)
 
 
 # systemd's own search path for a bare `ExecStart=node`.
@@ -241,53 +214,9 @@ class AppPaths:
     def worker_units(self, count: int) -> list[str]:
         return [f"{self.name}@{index}.service" for index in range(count)]
 
-    @property
-    def snapshot_dir(self) -> str:
-        return f"{self.env_dir}/rollback"
-
     @classmethod
     def from_data(cls, data) -> AppPaths:
         return cls(data["app_name"], data["app_dir"].rstrip("/"))
-
-
-def rollback_command(paths: AppPaths, previous: str) -> str:
-    """Shell: `current` back to `releases/<previous>`, the environment file and unit back
-    from the snapshot the switch took, daemon-reload, restart. The failed release stays in
-    releases/ for inspection (pruned like any other)."""
-    target = f"releases/{previous}"
-    snap = paths.snapshot_dir
-    restores = "".join(
-        f" && {{ [ ! -e {_q(f'{snap}/{Path(path).name}')} ]"
-        f" || cp -p {_q(f'{snap}/{Path(path).name}')} {_q(path)}; }}"
-        for path in (paths.env_file, paths.unit_file, paths.target_file)
-    )
-    return (
-        f"cd {_q(paths.app_dir)}"
-        f" && {{ [ -d {_q(target)} ] || {{ echo 'wsready: {target} is no longer on the host'"
-        " >&2; exit 1; }; }"
-        f" && touch {_q(target)} && ln -sfn {_q(target)} .current.new && mv -T .current.new current"
-        f"{restores} && systemctl daemon-reload && systemctl restart {_q(paths.name + '.target')}"
-    )
-
-
-@dataclass(frozen=True)
-class RollbackPlan:
-    """Read at plan time: what this run's release switch does, and how to undo it."""
-
-    switch: app_release.Switch
-    command: str | None  # None when there is nothing to roll back (see switch.why_no_rollback)
-
-
-def plan_rollback(data) -> RollbackPlan:
-    """The release switch this run makes on the current host (from `current` as it is before
-    the run) and the command that puts the previous release back."""
-    data = hostdata.with_defaults(data)
-    paths = AppPaths.from_data(data)
-    release = app_release.scan(data["app_source"] or BUNDLED_APP)
-    link = host.get_fact(Link, path=f"{paths.app_dir}/current")
-    switch = app_release.Switch.from_link(release.hash, link and link.get("link_target"))
-    command = None if switch.why_no_rollback() else rollback_command(paths, switch.previous)
-    return RollbackPlan(switch, command)
 
 
 _ARCHIVES: dict[str, str] = {}
@@ -356,8 +285,7 @@ def deploy_app() -> None:
         name=f"Switch {app_dir}/current to release {release.hash}.",
         app_dir=app_dir,
         release=release.hash,
-        snapshot_dir=paths.snapshot_dir,
-        keep=(env_file, paths.unit_file, paths.target_file),
+        app_name=name,
     )
     server.shell(
         name=f"Remove releases older than the newest {KEEP_RELEASES}.",
@@ -376,45 +304,37 @@ def deploy_app() -> None:
     redis = redis_endpoint(data, sized.app_workers)
     if redis and redis.local:
         install_local_redis()
-    env = secret_file(
+    config = app_config(data, release, sized.app_workers, redis)
+    env = managed_file(
         name=f"Write the app environment file {env_file} (0600).",
-        content=app_env.render_env_file(
-            app_env.app_environment(data, release.hash, sized.app_workers, redis)
-        ),
+        content=config.env_file,
         dest=env_file,
         user=user,
         group=user,
+        action="app",
     )
-    local_redis = bool(redis and redis.local)
-    unit = files.template(
+    unit = managed_file(
         name=f"Install the systemd template unit {name}@.service (one instance per worker).",
-        src=str(UNIT_TEMPLATE),
+        content=config.unit,
         dest=paths.unit_file,
-        mode="0644",
-        app_name=name,
-        app_user=user,
-        app_dir=app_dir,
-        app_bind=data["app_bind"],
-        app_port=data["app_port"],
-        socketio_path=data["app_socketio_path"],
-        env_file=env_file,
-        entry=release.entry,
-        limit_nofile=data["app_limit_nofile"],
-        redis_unit=LOCAL_REDIS_UNIT if local_redis else None,
-        redis_group=redis_plan.LOCAL_GROUP if local_redis else None,
+        user="root",
+        group="root",
+        mode="644",
+        action="app",
     )
     workers = paths.worker_units(sized.app_workers)
-    target = files.template(
+    target = managed_file(
         name=f"Install {name}.target ({sized.app_workers} worker(s)).",
-        src=str(TARGET_TEMPLATE),
+        content=config.target,
         dest=paths.target_file,
-        mode="0644",
-        app_name=name,
-        workers=list(range(sized.app_workers)),
+        user="root",
+        group="root",
+        mode="644",
+        action="app",
     )
     legacy = retire_legacy_unit(
         name=f"Stop and remove the single-process unit {name}.service of older deploys.",
-        unit=f"{name}.service",
+        app_name=name,
         path=paths.legacy_unit_file,
     )
     retired = retire_workers(
@@ -430,7 +350,7 @@ def deploy_app() -> None:
     )
     server.shell(
         name=f"Restart the {name} workers (release, unit, environment or Node.js changed).",
-        commands=[f"systemctl restart {' '.join(workers)}"],
+        commands=[f"{transaction.units_command(name)} && systemctl restart {' '.join(workers)}"],
         _if=any_changed(switched, unit, env, runtime, legacy),
     )
     for worker in workers:
@@ -440,7 +360,53 @@ def deploy_app() -> None:
             running=True,
             enabled=True,
         )
-    systemd.service(name=f"Enable {name}.target at boot.", service=f"{name}.target", enabled=True)
+    systemd.service(
+        name=f"Enable {name}.target at boot.",
+        service=f"{name}.target",
+        running=None,  # its workers are kept running above; a target's state is "active"
+        enabled=True,
+    )
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """What the deploy writes for the app's service, and its fingerprint."""
+
+    env_file: str
+    unit: str
+    target: str
+    fingerprint: str
+
+
+def app_config(data, release: app_release.Release, workers: int, redis) -> AppConfig:
+    """The environment file and units for `data`; the fingerprint covers all three (the
+    environment without its own fingerprint line) and is the 16 first hex digits of their
+    sha256, reported by /api/health as `config`."""
+    paths = AppPaths.from_data(data)
+    local_redis = bool(redis and redis.local)
+    unit = get_template(str(UNIT_TEMPLATE)).render(
+        app_name=paths.name,
+        app_user=data["app_user"],
+        app_dir=paths.app_dir,
+        app_bind=data["app_bind"],
+        app_port=data["app_port"],
+        socketio_path=data["app_socketio_path"],
+        env_file=paths.env_file,
+        entry=release.entry,
+        limit_nofile=data["app_limit_nofile"],
+        redis_unit=LOCAL_REDIS_UNIT if local_redis else None,
+        redis_group=redis_plan.LOCAL_GROUP if local_redis else None,
+    )
+    target = get_template(str(TARGET_TEMPLATE)).render(
+        app_name=paths.name, workers=list(range(workers))
+    )
+    environment = app_env.app_environment(data, release.hash, workers, redis)
+    digest = hashlib.sha256()
+    for part in (app_env.render_env_file(environment), unit, target):
+        digest.update(part.encode())
+    fingerprint = digest.hexdigest()[:16]
+    environment["APP_CONFIG_FINGERPRINT"] = fingerprint
+    return AppConfig(app_env.render_env_file(environment), unit, target, fingerprint)
 
 
 def redis_endpoint(data, workers: int) -> redis_plan.RedisEndpoint | None:
@@ -451,12 +417,15 @@ def redis_endpoint(data, workers: int) -> redis_plan.RedisEndpoint | None:
 
 
 @operation()
-def retire_legacy_unit(unit: str, path: str):
-    """Stop, disable and delete the single-process unit `path` (it held worker 0's port)."""
+def retire_legacy_unit(app_name: str, path: str):
+    """Stop, disable and delete the single-process unit `path` (it held worker 0's port),
+    recorded first in the run's transaction."""
     if not host.get_fact(File, path=path):
         host.noop(f"{path} is not on the host")
         return
-    yield f"systemctl disable --now {_q(unit)} && rm -f {_q(path)}"
+    yield transaction.units_command(app_name)
+    yield transaction.save_command([path], "app")
+    yield f"systemctl disable --now {_q(app_name + '.service')} && rm -f {_q(path)}"
 
 
 WORKER_INSTANCES = "systemctl list-units --all --plain --no-legend --type=service {pattern}"
@@ -476,4 +445,6 @@ def retire_workers(app_name: str, count: int):
     if not extra:
         host.noop(f"no {app_name} worker beyond {count - 1} is loaded")
         return
+    yield transaction.units_command(app_name)
+    yield transaction.save_command([], "app")
     yield f"systemctl disable --now {' '.join(_q(unit) for unit in extra)}"

@@ -15,11 +15,20 @@ from pyinfra.api import FactBase, deploy
 from pyinfra.facts.server import Which
 from pyinfra.operations import apt, dnf, files, server, systemd
 
+from tasks import transaction
 from tasks.redis import is_redis_host
+from tasks.transaction import managed_file
 from wsready import hostdata, redis_plan
 
 NFT_FILE = "/etc/wsready/firewall.nft"
 NFT_UNIT = "/etc/systemd/system/wsready-firewall.service"
+# What ufw keeps its rules and state in (recorded before a change, restored by a rollback).
+UFW_FILES = (
+    "/etc/ufw/user.rules",
+    "/etc/ufw/user6.rules",
+    "/etc/ufw/ufw.conf",
+    "/etc/default/ufw",
+)
 
 Rule = tuple[str, int, str]  # (proto, port, source CIDR)
 
@@ -129,6 +138,11 @@ def _configure_ufw(data, redis_clients: list[str] | None) -> None:
     add, delete = ufw_changes(data, state, redis_clients)
     if not add and not delete:
         host.noop("ufw already holds exactly the wanted rules")
+    if add or delete or state["input_policy"] != "DROP" or not state["enabled"]:
+        server.shell(
+            name="Record ufw's rules in the run's transaction before changing them.",
+            commands=[transaction.save_command(UFW_FILES, "firewall")],
+        )
     for rule in add:
         server.shell(
             name=f"Allow {rule[0]}/{rule[1]} from {rule[2]} in ufw.",
@@ -151,11 +165,14 @@ def _configure_ufw(data, redis_clients: list[str] | None) -> None:
 def _configure_nftables(data, redis_clients: list[str] | None) -> None:
     dnf.packages(name="Install nftables.", packages=["nftables"])
     files.directory(name="Create /etc/wsready.", path="/etc/wsready", mode="0755")
-    ruleset = files.put(
+    ruleset = managed_file(
         name="Write the wsready nftables table.",
-        src=StringIO(nftables_ruleset(data, redis_clients)),
+        content=nftables_ruleset(data, redis_clients),
         dest=NFT_FILE,
-        mode="0600",
+        user="root",
+        group="root",
+        mode="600",
+        action="firewall",
     )
     unit = files.put(
         name="Install the unit that loads the wsready nftables table at boot.",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from dataclasses import dataclass
 from io import StringIO
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -31,6 +32,8 @@ from pyinfra.facts.server import Command, Which
 from pyinfra.operations import apt, dnf, files, server, systemd
 from pyinfra.operations.util import any_changed
 
+from tasks import transaction
+from tasks.transaction import managed_file
 from wsready import capacity, self_signed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +45,6 @@ CANDIDATE = "/etc/wsready/nginx/wsready.conf"
 STAMP = "/etc/wsready/nginx/loaded.sha256"
 LIVE = "/etc/nginx/conf.d/wsready.conf"
 MAIN_CANDIDATE = "/etc/wsready/nginx/nginx.conf"
-MAIN_STAMP = "/etc/wsready/nginx/nginx-loaded.sha256"
 MAIN_LIVE = "/etc/nginx/nginx.conf"
 # What differs between the distributions' own nginx.conf files.
 MAIN_BY_FAMILY = {
@@ -131,9 +133,10 @@ def _listen_options(data) -> str:
     return options
 
 
-def render_site(data, workers: int = 1) -> str:
-    """The site config exactly as `files.template` writes it."""
-    return get_template(str(TEMPLATE)).render(site_context(data, workers))
+def render_site(data, workers: int = 1, fingerprint: str = "") -> str:
+    """The site config for `workers` app workers; with `fingerprint`, every answer of the
+    site carries it in the `X-Wsready-Config` header."""
+    return get_template(str(TEMPLATE)).render(site_context(data, workers), fingerprint=fingerprint)
 
 
 def main_context(data, sized: capacity.Plan, family: str) -> dict:
@@ -150,15 +153,63 @@ def render_main(data, sized: capacity.Plan, family: str) -> str:
     return get_template(str(MAIN_TEMPLATE)).render(main_context(data, sized, family))
 
 
-@operation()
-def activate_config(candidate: str, live: str, stamp: str, expected_sha256: str, activate: str):
-    """Test `candidate` with nginx -t, rename it over `live` and reload nginx, unless `live`
-    already holds it and nginx has loaded it (`stamp`)."""
+@dataclass(frozen=True)
+class NginxConfig:
+    """nginx.conf and the wsready site as this run renders them, and their fingerprint."""
+
+    main: str
+    site: str
+    fingerprint: str
+
+    @property
+    def files(self) -> list[tuple[str, str, str]]:
+        """(candidate path, live path, content), in activation order."""
+        return [(MAIN_CANDIDATE, MAIN_LIVE, self.main), (CANDIDATE, LIVE, self.site)]
+
+    @property
+    def expected_stamp(self) -> list[str]:
+        return [hashlib.sha256(content.encode()).hexdigest() for _c, _l, content in self.files]
+
+
+def nginx_config(data, sized: capacity.Plan, family: str) -> NginxConfig:
+    """Both files for `data`. The fingerprint (16 hex digits of the sha256 of nginx.conf and
+    of the site without it) is sent by every answer of the site as `X-Wsready-Config`."""
+    main = render_main(data, sized, family)
+    bare = render_site(data, sized.app_workers)
+    fingerprint = hashlib.sha256((main + bare).encode()).hexdigest()[:16]
+    return NginxConfig(main, render_site(data, sized.app_workers, fingerprint), fingerprint)
+
+
+def _loaded(config: NginxConfig, stamp: str) -> bool:
+    """The live files hold `config` and nginx has loaded them (stamp written after reload)."""
+    live = [host.get_fact(Sha256File, path=path) for _c, path, _content in config.files]
     loaded = host.get_fact(FileContents, path=stamp) or []
-    if host.get_fact(Sha256File, path=live) == expected_sha256 and loaded == [expected_sha256]:
-        host.noop(f"{live} already holds this config and nginx has loaded it")
+    return live == config.expected_stamp and loaded == config.expected_stamp
+
+
+def _pairs(config: NginxConfig) -> str:
+    return " ".join(f"{candidate} {live}" for candidate, live, _content in config.files)
+
+
+@operation()
+def test_config(config: NginxConfig, stamp: str, activate: str):
+    """`nginx -t` on the candidates (in a copy of /etc/nginx), unless nginx already runs them:
+    a config nginx refuses stops the deploy before anything live changes."""
+    if _loaded(config, stamp):
+        host.noop("nginx already runs this config: nothing to test")
         return
-    yield f"{activate} {candidate} {live} {stamp}"
+    yield f"{activate} test {_pairs(config)}"
+
+
+@operation()
+def activate_config(config: NginxConfig, stamp: str, activate: str):
+    """Record the live files in the run's transaction, then test the candidates again,
+    rename them over the live files and reload nginx once, unless nginx already runs them."""
+    if _loaded(config, stamp):
+        host.noop(f"{LIVE} and {MAIN_LIVE} already hold this config and nginx has loaded it")
+        return
+    yield transaction.save_command([live for _c, live, _content in config.files], "nginx")
+    yield f"{activate} activate {stamp} {_pairs(config)}"
 
 
 def _install_nginx() -> None:
@@ -203,22 +254,19 @@ def _tls_files(address: str):
         # Relative paths mean the directory pyinfra runs in, as in the preflight check.
         cert_file, key_file = str(Path(cert_file).resolve()), str(Path(key_file).resolve())
         return [
-            files.put(
-                name="Upload the TLS certificate (0600).",
-                src=cert_file,
-                dest=TLS_CERT,
+            managed_file(
+                name=f"Upload the TLS {what} (0600).",
+                content=Path(path).read_text(),
+                dest=dest,
                 user="root",
                 group="root",
-                mode="0600",
-            ),
-            files.put(
-                name="Upload the TLS private key (0600).",
-                src=key_file,
-                dest=TLS_KEY,
-                user="root",
-                group="root",
-                mode="0600",
-            ),
+                mode="600",
+                action="nginx",
+            )
+            for what, path, dest in (
+                ("certificate", cert_file, TLS_CERT),
+                ("private key", key_file, TLS_KEY),
+            )
         ]
     if host.get_fact(File, path=SELF_SIGNED_CERT) and host.get_fact(File, path=SELF_SIGNED_KEY):
         report = host.get_fact(Command, command=self_signed.inspection_command(SELF_SIGNED_CERT))
@@ -240,6 +288,7 @@ def _tls_files(address: str):
         server.shell(
             name=action,
             commands=[
+                f"{transaction.save_command([SELF_SIGNED_CERT, SELF_SIGNED_KEY], 'nginx')} && "
                 "umask 077 && openssl req -x509 -newkey rsa:2048 -nodes -days 825 "
                 f"-subj '/CN={address}' -addext 'subjectAltName={san}' "
                 f"-keyout {SELF_SIGNED_KEY} -out {SELF_SIGNED_CERT} 2>&1"
@@ -248,8 +297,21 @@ def _tls_files(address: str):
     ]
 
 
-@deploy("Configure nginx")
-def configure_nginx() -> None:
+_RELOAD_WHEN: dict[str, list] = {}  # host name -> prepare's operations that need a reload
+
+
+def planned_config(data) -> NginxConfig:
+    """This run's config for the current host (host data with every key of all.py)."""
+    sized = capacity.plan(data, host.get_fact(Cpus) or 1)
+    family = "debian" if host.get_fact(Which, command="apt-get") else "rhel"
+    return nginx_config(data, sized, family)
+
+
+@deploy("Prepare nginx")
+def prepare_nginx() -> None:
+    """Install nginx, write the TLS files and the candidate configs, and test them with
+    nginx -t. Nothing nginx serves changes yet: a refused config stops the deploy here,
+    before the app changes."""
     data = host.data
     nginx_was_installed = bool(host.get_fact(Which, command="nginx"))
     _install_nginx()
@@ -260,6 +322,7 @@ def configure_nginx() -> None:
     if data.nginx_tls:
         address = data.get("verify_address") or data.get("ssh_hostname") or host.name
         changes += _tls_files(address)
+    _RELOAD_WHEN[host.name] = changes
 
     files.put(
         name="Install the script that tests an nginx config before activating it.",
@@ -277,41 +340,31 @@ def configure_nginx() -> None:
         mode="0755",
     )
     values = data.dict()
-    sized = capacity.plan(values, host.get_fact(Cpus) or 1)
-    family = "debian" if host.get_fact(Which, command="apt-get") else "rhel"
-    main = render_main(values, sized, family)
-    files.put(
-        name=f"Write nginx.conf aside, as a candidate ({sized.nginx_worker_processes} workers x "
-        f"{values['nginx_worker_connections']} connections).",
-        src=StringIO(main),
-        dest=MAIN_CANDIDATE,
-        user="root",
-        group="root",
-        mode="0644",
-    )
-    activate_config(
-        name="Test the candidate nginx.conf with nginx -t, then make it the active one.",
-        candidate=MAIN_CANDIDATE,
-        live=MAIN_LIVE,
-        stamp=MAIN_STAMP,
-        expected_sha256=hashlib.sha256(main.encode()).hexdigest(),
+    config = planned_config(values)
+    for candidate, live, content in config.files:
+        files.put(
+            name=f"Write {Path(live).name} aside, as a candidate.",
+            src=StringIO(content),
+            dest=candidate,
+            user="root",
+            group="root",
+            mode="0644",
+        )
+    test_config(
+        name=f"Test the candidate nginx.conf and site with nginx -t (config {config.fingerprint}).",
+        config=config,
+        stamp=STAMP,
         activate=ACTIVATE,
     )
-    rendered = render_site(values, sized.app_workers)
-    files.put(
-        name="Write the wsready site config aside, as a candidate.",
-        src=StringIO(rendered),
-        dest=CANDIDATE,
-        user="root",
-        group="root",
-        mode="0644",
-    )
+
+
+@deploy("Activate nginx")
+def activate_nginx() -> None:
+    config = planned_config(host.data.dict())
     activate_config(
-        name="Test the candidate config with nginx -t, then make it the active site.",
-        candidate=CANDIDATE,
-        live=LIVE,
+        name=f"Make the tested nginx config active and reload nginx (config {config.fingerprint}).",
+        config=config,
         stamp=STAMP,
-        expected_sha256=hashlib.sha256(rendered.encode()).hexdigest(),
         activate=ACTIVATE,
     )
     systemd.service(
@@ -319,5 +372,5 @@ def configure_nginx() -> None:
         service="nginx",
         running=True,
         reloaded=True,
-        _if=any_changed(*changes),
+        _if=any_changed(*_RELOAD_WHEN.pop(host.name, [])),
     )

@@ -24,6 +24,7 @@ from pyinfra.facts.server import Which
 from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
+from tasks.transaction import managed_file
 from wsready import redis_plan
 
 LOCAL_REDIS_UNIT = "redis-server.service"
@@ -94,10 +95,8 @@ def _install_and_configure(config: str, password: str | None = None) -> None:
     )
     changes = [written]
     if password is not None:
-        from tasks.app import secret_file  # the one uploader of secret files (no diff)
-
         changes.append(
-            secret_file(
+            managed_file(
                 name=f"Write the Redis password file {PASSWORD_CONFIG} (0640 root:redis).",
                 content=password_config(password),
                 dest=PASSWORD_CONFIG,

@@ -1,33 +1,55 @@
-"""Prove the deploy from outside the host: the same probes as `wsready check`.
+"""Prove the deploy from outside the host, then commit it or put everything back.
 
 Runs at execute time on the machine running pyinfra (python.call), against
-`verify_address` (or the SSH address) on nginx's port. Failed probes are retried
-`verify_retries` times with a short backoff (the app may be restarting); if they still fail
-the deploy fails, listing each failed condition as `upgrade status (404) == 101`.
+`verify_address` (or the SSH address) on nginx's port:
 
-With `app_rollback_on_failure`, a failure after this run switched the app to a new release
-first puts the previous release back on that host (tasks/app.py's `rollback_command`, run
-over the host's own connection), probes again, and then fails the deploy all the same,
-saying which probes failed on the new release, which release now serves and whether it
-passes. A run that did not change the release (nginx or the firewall broke) or the first
-release on a host has nothing to roll back: the message says so.
+1. **Wait for this run's config.** `systemctl reload nginx` returns before the new nginx
+   workers serve, and the app's workers take a moment to restart. Every answer of the
+   wsready site carries `X-Wsready-Config` (the fingerprint of nginx.conf and the site) and
+   /api/health reports the app's release (`version`), its config fingerprint (`config`) and
+   how many workers run it (`workers.current`): the probes judge nothing until
+   `FINGERPRINT_MATCHES` answers in a row show this run's fingerprints, within
+   `verify_timeout_s` x (1 + `verify_retries`). A host that never shows them fails.
+2. **Probe** (the same probes as `wsready check`), retried `verify_retries` times with a
+   short backoff; with `app_auth` on, the token matrix too: the socket and REST accept the
+   token (`verify_token_env`, or one minted here from `app_jwt_secret`, never printed) and
+   refuse a client without one.
+3. **Commit or roll back.** Passed: the host's pending transactions are dropped
+   (tasks/transaction.py). Failed: with `app_rollback_on_failure`, everything the run
+   changed (and any run killed before its verify) is put back on that host, which is then
+   probed again; the deploy fails all the same, saying what failed and whether the restored
+   state passes.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from functools import partial
 
+import requests
 from pyinfra import host, logger, state
 from pyinfra.api import deploy
 from pyinfra.api.arguments import pop_global_arguments
+from pyinfra.facts.files import FileContents, Link
+from pyinfra.facts.hardware import Cpus
+from pyinfra.facts.server import Command
 from pyinfra.operations import python
 
-from tasks.app import RollbackPlan, plan_rollback
+from tasks import transaction
+from tasks.app import BUNDLED_APP, AppPaths, app_config, redis_endpoint
+from tasks.nginx import LIVE, planned_config
+from wsready import app_release, capacity, hostdata, tokens
 from wsready.probes import ProbeResult, Target, run_probes
 
 BACKOFF_S = (1.0, 2.0, 3.0, 5.0)
+FINGERPRINT_HEADER = "X-Wsready-Config"
+FINGERPRINT_MATCHES = 3  # answers in a row: old nginx workers may still answer for a moment
+FINGERPRINT_POLL_S = 0.1
+VERIFY_TOKEN_TTL_S = 300
 # How operations on the host gain root (pyinfra --sudo, host data `_sudo`, ...); the rollback
 # runs outside an operation and is given the same. Passwords are left out: the callback's
 # arguments appear in pyinfra's -vvv output.
@@ -41,7 +63,35 @@ class VerifyError(RuntimeError):
     """The deployed service does not answer as it must."""
 
 
-def target_for(data, host_name: str) -> Target:
+@dataclass(frozen=True)
+class Fingerprints:
+    """What the host answers with once it serves this run's config."""
+
+    site: str | None  # X-Wsready-Config; None: not checked
+    release: str | None = None  # /api/health `version`; None: not checked (REST elsewhere)
+    config: str | None = None  # /api/health `config`
+    workers: int | None = None  # /api/health `workers.current` == `workers.total` == this
+
+    def mismatch(self, header: str | None, health: dict | None) -> str | None:
+        """What differs from an answer, or None when it shows every fingerprint."""
+        if self.site is not None and header != self.site:
+            return f"{FINGERPRINT_HEADER} {header!r}, expected {self.site!r}"
+        if self.release is None:
+            return None
+        if not isinstance(health, dict):
+            return f"/api/health answered {health or 'no JSON'}"
+        if health.get("version") != self.release:
+            return f"release {health.get('version')!r}, expected {self.release!r}"
+        if health.get("config") != self.config:
+            return f"app config {health.get('config')!r}, expected {self.config!r}"
+        workers = health.get("workers") if isinstance(health.get("workers"), dict) else {}
+        seen = (workers.get("current"), workers.get("total"))
+        if self.workers is not None and seen != (self.workers, self.workers):
+            return f"workers current/total {seen[0]}/{seen[1]}, expected {self.workers}"
+        return None
+
+
+def target_for(data, host_name: str, token: str | None = None) -> Target:
     """The URL the outside world uses for this host, from host data."""
     address = data.get("verify_address") or data.get("ssh_hostname") or host_name
     shown = f"[{address}]" if ":" in address else address
@@ -54,7 +104,7 @@ def target_for(data, host_name: str) -> Target:
     return Target(
         url=url,
         socketio_path=data["app_socketio_path"],
-        token=os.environ.get(token_env) if token_env else None,
+        token=token or (os.environ.get(token_env) if token_env else None),
         origin=origins[0] if origins else None,
         name=host_name,
         tls_verify=_tls_verify(data),
@@ -101,73 +151,160 @@ def _failed_text(results: list[ProbeResult]) -> str:
     return "; ".join(str(result) for result in failures(results))
 
 
-def roll_back(
+def _health_answer(target: Target, timeout_s: float) -> tuple[str | None, dict | str]:
+    """(X-Wsready-Config, JSON or what came instead) of one GET /api/health, without proxies
+    or redirects."""
+    with requests.Session() as session:
+        session.trust_env = False
+        response = session.get(
+            target.http_url(target.health_path),
+            timeout=timeout_s,
+            verify=target.tls_verify,
+            allow_redirects=False,
+        )
+    try:
+        body = response.json()
+    except ValueError:
+        body = f"{response.status_code} without JSON"
+    return response.headers.get(FINGERPRINT_HEADER), body
+
+
+def fingerprint_budget(timeout_s: float) -> float:
+    """How long a host may take to answer with a new config: nginx's reload and the app's
+    restart take a second or two; a config that never comes up fails after this."""
+    return 2 * timeout_s
+
+
+def wait_for_fingerprints(
     target: Target,
-    plan: RollbackPlan | None,
-    timeout_s: float,
-    retries: int,
-    run_shell=None,
-    probe=probe_until_ok,
-    run_as: dict | None = None,
-) -> str:
-    """Undo this run's release switch on the current host when there is one (its command
-    run with `run_as`, the host's privilege arguments); returns what happened, as the end of
-    the deploy's failure message."""
-    if plan is None:
+    expected: Fingerprints,
+    budget_s: float,
+    answer=_health_answer,
+    clock=time.monotonic,
+    sleep=time.sleep,
+) -> str | None:
+    """Poll /api/health until FINGERPRINT_MATCHES answers in a row show `expected`; None
+    then, else why not (the last difference seen) once `budget_s` is spent."""
+    deadline = clock() + budget_s
+    in_a_row, last = 0, "no answer"
+    while True:
+        try:
+            header, body = answer(target, min(5.0, max(0.5, budget_s)))
+            difference = expected.mismatch(header, body)
+        except requests.RequestException as error:
+            difference = f"{type(error).__name__}"
+        if difference is None:
+            in_a_row += 1
+            if in_a_row >= FINGERPRINT_MATCHES:
+                return None
+            continue
+        in_a_row, last = 0, difference
+        if clock() >= deadline:
+            return last
+        sleep(FINGERPRINT_POLL_S)
+
+
+def auth_matrix(target: Target, timeout_s: float) -> list[str]:
+    """With auth on and a token: a client without one must be refused by the socket (44)
+    and by REST (401/403). Returns what failed."""
+    bare = replace(target, token=None)
+    problems = []
+    results = {result.probe: result for result in run_probes(bare, timeout_s=timeout_s)}
+    connect = results.get("connect")
+    if connect is None or connect.detail.get("accepted") is not False:
+        seen = "skipped" if connect is None or connect.skipped else str(connect)
+        problems.append(f"no-token connect ({seen}) == 44 refused")
+    with requests.Session() as session:
+        session.trust_env = False
+        try:
+            status = session.get(
+                bare.http_url(bare.rest_auth_path),
+                timeout=timeout_s,
+                verify=bare.tls_verify,
+                allow_redirects=False,
+            ).status_code
+        except requests.RequestException as error:
+            status = type(error).__name__
+    if status not in (401, 403):
+        problems.append(f"no-token REST status ({status}) == 401")
+    return problems
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the verify step needs, read at plan time."""
+
+    target: Target  # without the token: it is made when the probes run
+    timeout_s: float
+    retries: int
+    fingerprints: Fingerprints
+    previous: Fingerprints | None  # what the host served before this run (after a rollback)
+    auth: bool  # app_auth is on and a token is known: prove the matrix
+    rollback: str | None  # the command that puts the host back; None: rollback off
+    commit: str
+    # Makes the probe token at execute time (minted tokens are short-lived); never shown.
+    token: Callable[[], str | None] = field(default=lambda: None, repr=False)
+
+
+def roll_back(plan: Plan, run_shell, probe=probe_until_ok) -> str:
+    """Put back every pending transaction on the host, probe again; what happened."""
+    if plan.rollback is None:
         return "app_rollback_on_failure is off: no rollback"
-    why_not = plan.switch.why_no_rollback()
-    if why_not:
-        return why_not
-    previous = plan.switch.previous
-    logger.warning(f"{target.label}: rolling back to release {previous}")
+    logger.warning(f"{plan.target.label}: putting back what this deploy changed")
     started = time.monotonic()
-    ok, output = (run_shell or partial(host.run_shell_command, **(run_as or {})))(plan.command)
+    ok, output = run_shell(plan.rollback)
+    said = " ".join(line.strip() for line in output.stdout_lines if line.strip())
     if not ok:
-        return f"rollback to release {previous} FAILED: {output.stderr.strip() or 'no message'}"
-    results, attempts = probe(target, timeout_s, retries)
+        return f"rollback FAILED: {output.stderr.strip() or said or 'no message'}"
+    if plan.previous is not None:
+        wait_for_fingerprints(plan.target, plan.previous, fingerprint_budget(plan.timeout_s))
+    results, attempts = probe(plan.target, plan.timeout_s, plan.retries)
     seconds = time.monotonic() - started
-    report = format_report(target, results)
+    report = format_report(plan.target, results)
     if failures(results):
-        logger.error(f"{report}\n  (release {previous}, after {attempts} attempts)")
+        logger.error(f"{report}\n  (after the rollback, {attempts} attempts)")
         return (
-            f"rolled back to release {previous}, which FAILS its probes too "
+            f"rolled back ({said}), and the restored state FAILS its probes too "
             f"({seconds:.1f} s): {_failed_text(results)}"
         )
-    logger.warning(f"{report}\n  release {previous} passes (attempt {attempts})")
+    logger.warning(f"{report}\n  the restored state passes (attempt {attempts})")
     return (
-        f"rolled back to release {previous}: it passes the probes again "
-        f"({seconds:.1f} s after the rollback started); release {plan.switch.new} stays in "
-        "releases/ for inspection"
+        f"rolled back: the host serves what it served before and passes the probes again "
+        f"({seconds:.1f} s after the rollback started; {said})"
     )
 
 
-def _verify(
-    target: Target,
-    timeout_s: float,
-    retries: int,
-    rollback: RollbackPlan | None = None,
-    run_as: dict | None = None,
-) -> None:
-    results, attempts = probe_until_ok(target, timeout_s, retries)
-    report = format_report(target, results)
-    failed = failures(results)
-    if failed:
+def _verify(plan: Plan, run_shell) -> None:
+    target = replace(plan.target, token=plan.token())
+    plan = replace(plan, target=target)
+    budget = fingerprint_budget(plan.timeout_s)
+    problem = wait_for_fingerprints(target, plan.fingerprints, budget)
+    if problem is not None:
+        failed = f"the host never answered with this run's config within {budget:g} s ({problem})"
+    else:
+        results, attempts = probe_until_ok(target, plan.timeout_s, plan.retries)
+        report = format_report(target, results)
+        failed = _failed_text(results)
+        if not failed and plan.auth:
+            failed = "; ".join(auth_matrix(target, plan.timeout_s))
+            report += "\n  token accepted; a client without a token is refused" * (not failed)
+        if not failed:
+            ok, output = run_shell(plan.commit)
+            if not ok:
+                raise VerifyError(f"{target.label}: probes passed, but {output.stderr.strip()}")
+            logger.info(f"{report}\n  all probes passed (attempt {attempts})")
+            return
         logger.error(f"{report}\n  (after {attempts} attempts)")
-        release = f" on release {rollback.switch.new}" if rollback else ""
-        outcome = roll_back(target, rollback, timeout_s, retries, run_as=run_as)
-        raise VerifyError(
-            f"{target.label}: {len(failed)} probe(s) failed{release}: "
-            f"{_failed_text(results)}; {outcome}"
-        )
-    logger.info(f"{report}\n  all probes passed (attempt {attempts})")
+    outcome = roll_back(plan, run_shell)
+    raise VerifyError(f"{target.label}: {failed}; {outcome}")
 
 
-def _verify_step(state, host, **arguments) -> bool:
+def _verify_step(state, host, plan: Plan, run_as: dict | None = None) -> bool:
     """`_verify` as pyinfra's callback: a failure is the deploy's error message and a failed
     operation, not a Python traceback (pyinfra passes `state` and `host` to a callback that
     names them, and takes its return value as the operation's status)."""
     try:
-        _verify(**arguments)
+        _verify(plan, partial(host.run_shell_command, **(run_as or {})))
     except VerifyError as error:
         host.log_styled(f"VerifyError: {error}", fg="red", log_func=logger.error)
         return False
@@ -180,20 +317,105 @@ def privilege_arguments() -> dict:
     return {key: arguments[key] for key in PRIVILEGE_ARGUMENTS if arguments.get(key)}
 
 
+def _site_fingerprint(lines: list[str]) -> str | None:
+    """The X-Wsready-Config value of a live site config, if it sends one."""
+    for line in lines:
+        words = line.split()
+        if words[:2] == ["add_header", FINGERPRINT_HEADER] and len(words) >= 3:
+            return words[2].strip('";')
+    return None
+
+
+def token_source(data) -> Callable[[], str | None] | None:
+    """verify_token_env's token, else one minted from app_jwt_secret when the probes run
+    (VERIFY_TOKEN_TTL_S), else None (no token to prove the auth matrix with)."""
+    token_env = data.get("verify_token_env")
+    if token_env:
+        return lambda: os.environ.get(token_env)
+    if data["app_auth"] == "jwt" and data["app_jwt_secret"]:
+        secret, audience = data["app_jwt_secret"], data["app_jwt_audience"]
+        return lambda: tokens.mint(secret, VERIFY_TOKEN_TTL_S, audience=audience)
+    return None
+
+
+def previous_fingerprints(data, own_health: bool) -> Fingerprints | None:
+    """What the host serves before this run (plan-time facts), or None on a first deploy."""
+    site = _site_fingerprint(host.get_fact(FileContents, path=LIVE) or [])
+    link = host.get_fact(Link, path=f"{data['app_dir'].rstrip('/')}/current")
+    if site is None and not link:
+        return None
+    if not own_health or not link:
+        return Fingerprints(site)
+    name = data["app_name"]
+    env_file = AppPaths.from_data(data).env_file
+    # Only the fingerprint line: the file holds secrets, which must not become a fact.
+    config = host.get_fact(
+        Command,
+        command=f"sed -n 's/^APP_CONFIG_FINGERPRINT=\"\\(.*\\)\"$/\\1/p' {shlex.quote(env_file)}"
+        " 2>/dev/null; true",
+    )
+    workers = host.get_fact(
+        Command,
+        command="systemctl list-units --plain --no-legend --state=active "
+        f"{shlex.quote(name + '@*.service')} | wc -l",
+    )
+    return Fingerprints(
+        site,
+        release=link["link_target"].rsplit("/", 1)[-1],
+        config=(config or "").strip() or None,
+        workers=int(workers) if config and (workers or "").strip().isdigit() else None,
+    )
+
+
+def plan_verify(data) -> Plan:
+    """Read at plan time: the target, this run's fingerprints, the previous ones."""
+    token = token_source(data)
+    sized = capacity.plan(data, host.get_fact(Cpus) or 1)
+    release = app_release.scan(data["app_source"] or BUNDLED_APP)
+    app = app_config(data, release, sized.app_workers, redis_endpoint(data, sized.app_workers))
+    own_health = not data["nginx_rest_upstream"]  # /api/ goes to the app itself
+    fingerprints = Fingerprints(
+        site=planned_config(data).fingerprint,
+        release=release.hash if own_health else None,
+        config=app.fingerprint if own_health else None,
+        workers=sized.app_workers if own_health else None,
+    )
+    rollback = None
+    if data["app_rollback_on_failure"]:
+        rollback = transaction.rollback_command(data["app_name"])
+    return Plan(
+        target=target_for(data, host.name),
+        timeout_s=data["verify_timeout_s"],
+        retries=data["verify_retries"],
+        fingerprints=fingerprints,
+        previous=previous_fingerprints(data, own_health),
+        auth=data["app_auth"] != "off" and token is not None,
+        rollback=rollback,
+        commit=transaction.commit_command(),
+        token=token or (lambda: None),
+    )
+
+
 @deploy("Verify the deploy from outside the host")
 def verify_deploy() -> None:
-    data = host.data.dict()
-    if not data.get("verify_enabled", True):
-        host.noop("verify_enabled is False: no probes")
+    data = hostdata.with_defaults(host.data.dict())
+    if not data["verify_enabled"]:
+        commit_unverified("verify_enabled is False: no probes")
         return
-    target = target_for(data, host.name)
-    rollback = plan_rollback(data) if data.get("app_rollback_on_failure", True) else None
+    plan = plan_verify(data)
     python.call(
         name="Probe the service from this machine: health, the /ws upgrade, Socket.IO.",
         function=_verify_step,
-        target=target,
-        timeout_s=data["verify_timeout_s"],
-        retries=data["verify_retries"],
-        rollback=rollback,
-        run_as=privilege_arguments() if rollback else None,
+        plan=plan,
+        run_as=privilege_arguments() or None,
     )
+
+
+def _commit(state, host) -> bool:
+    ok, _output = host.run_shell_command(transaction.commit_command())
+    return ok
+
+
+def commit_unverified(why: str) -> None:
+    """Drop the host's pending transactions without probes (nothing there to roll back to)."""
+    python.call(name=f"Commit the run's changes ({why}).", function=_commit)

@@ -1,25 +1,35 @@
 #!/bin/sh
-# Usage: wsready-nginx-activate CANDIDATE LIVE STAMP
+# Usage: wsready-nginx-activate test CANDIDATE LIVE [CANDIDATE LIVE ...]
+#        wsready-nginx-activate activate STAMP CANDIDATE LIVE [CANDIDATE LIVE ...]
 #
-# Installed by wsready (tasks/nginx.py). Tests CANDIDATE with `nginx -t` inside a copy of
-# /etc/nginx in which it already replaces LIVE; only when nginx accepts it is it moved into
-# place (atomic rename) and nginx reloaded. When nginx refuses it, LIVE and the running nginx
-# are untouched and nginx's own message is printed, with the paths it would have in
-# /etc/nginx. STAMP receives the sha256 of LIVE only once nginx has loaded it, so a run
-# interrupted before the reload is completed by the next one.
+# Installed by wsready (tasks/nginx.py). `test` runs `nginx -t` on a copy of /etc/nginx in
+# which every CANDIDATE already replaces its LIVE file, and changes nothing. `activate` does
+# the same test, then moves each candidate into place (atomic renames) and reloads nginx
+# once. When nginx refuses them, the LIVE files and the running nginx are untouched and
+# nginx's own message is printed, with the paths it would have in /etc/nginx. STAMP
+# receives the sha256 of each LIVE file (one line each) only once nginx has loaded them, so
+# a run interrupted before the reload is completed by the next one.
 set -eu
 
-candidate=$1
-live=$2
-stamp=$3
+mode=$1
+shift
+stamp=
+if [ "$mode" = activate ]; then
+    stamp=$1
+    shift
+fi
 conf_root=/etc/nginx
 
 work=$(mktemp -d /tmp/wsready-nginx-test.XXXXXX)
 trap 'rm -rf "$work"' EXIT INT TERM
 
 cp -a "$conf_root/." "$work/"
-mkdir -p "$(dirname "$work/${live#"$conf_root"/}")"
-cp "$candidate" "$work/${live#"$conf_root"/}"
+pairs="$*"
+while [ $# -ge 2 ]; do
+    mkdir -p "$(dirname "$work/${2#"$conf_root"/}")"
+    cp "$1" "$work/${2#"$conf_root"/}"
+    shift 2
+done
 grep -rlI -- "$conf_root/" "$work" | while IFS= read -r file; do
     sed -i "s#$conf_root/#$work/#g" "$file"
 done
@@ -29,26 +39,42 @@ if ! output=$(nginx -t -c "$work/nginx.conf" 2>&1); then
     echo "wsready: nginx -t refused the new config; the previous config stays active" >&2
     exit 1
 fi
-
-if [ -e "$live" ]; then
-    cp -p "$live" "$live.wsready-previous"
+if [ "$mode" = test ]; then
+    echo "wsready: nginx -t accepts the candidate config"
+    exit 0
 fi
-cp "$candidate" "$live.wsready-new"
-mv -f "$live.wsready-new" "$live"
 
-# The live tree exactly as nginx will load it; put the previous file back if it fails.
+# shellcheck disable=SC2086
+set -- $pairs
+while [ $# -ge 2 ]; do
+    if [ -e "$2" ]; then cp -p "$2" "$2.wsready-previous"; fi
+    cp "$1" "$2.wsready-new"
+    mv -f "$2.wsready-new" "$2"
+    shift 2
+done
+
+# The live tree exactly as nginx will load it; put the previous files back if it fails.
 if ! output=$(nginx -t 2>&1); then
-    if [ -e "$live.wsready-previous" ]; then
-        mv -f "$live.wsready-previous" "$live"
-    else
-        rm -f "$live"
-    fi
+    # shellcheck disable=SC2086
+    set -- $pairs
+    while [ $# -ge 2 ]; do
+        if [ -e "$2.wsready-previous" ]; then mv -f "$2.wsready-previous" "$2"; else rm -f "$2"; fi
+        shift 2
+    done
     printf '%s\n' "$output" >&2
     echo "wsready: nginx -t refused the live tree; the previous config was put back" >&2
     exit 1
 fi
-rm -f "$live.wsready-previous"
+# shellcheck disable=SC2086
+set -- $pairs
+sums=""
+while [ $# -ge 2 ]; do
+    rm -f "$2.wsready-previous"
+    sums="$sums$(sha256sum < "$2" | cut -d' ' -f1)
+"
+    shift 2
+done
 systemctl reload-or-restart nginx
-sha256sum < "$live" | cut -d' ' -f1 > "$stamp.new"
+printf '%s' "$sums" > "$stamp.new"
 mv -f "$stamp.new" "$stamp"
-echo "wsready: nginx accepted and loaded $live"
+echo "wsready: nginx accepted and loaded the new config"

@@ -112,6 +112,9 @@ function loadConfig(env = process.env) {
     pingIntervalMs: integer(env, 'PING_INTERVAL_MS', 25000, 1, 3600000),
     pingTimeoutMs: integer(env, 'PING_TIMEOUT_MS', 20000, 1, 3600000),
     version: env.APP_VERSION || 'dev',
+    // Fingerprint of the deployed configuration (environment file, units), set by the deploy:
+    // /api/health reports it so probes know which configuration answered.
+    configFingerprint: env.APP_CONFIG_FINGERPRINT || '',
     maxClients: integer(env, 'APP_MAX_CLIENTS', 20000, 1, 100000000),
     logConnections: flag(env, 'APP_LOG_CONNECTIONS', false),
     maxHttpBufferSize: integer(env, 'MAX_HTTP_BUFFER_SIZE', 1000000, 1, 1073741824),

@@ -59,17 +59,19 @@ function askSibling(host, port, index, timeoutMs = SIBLING_TIMEOUT_MS) {
 function createHealth(config, own, { ask = askSibling } = {}) {
   const host = siblingHost(config.bind);
 
-  function answer(connections, clients, up, total, redis) {
+  function answer(connections, clients, up, total, redis, current) {
     const degraded = redis === 'down' || up < total;
     return {
       status: degraded ? 'degraded' : 'ok',
       websocket: 'enabled',
       version: config.version,
+      config: config.configFingerprint,
       worker: config.worker,
       connections,
       clients,
       max_clients: config.maxClients,
-      workers: { up, total },
+      // current: workers (this one included) running this worker's release and config.
+      workers: { up, total, current },
       redis,
     };
   }
@@ -77,7 +79,7 @@ function createHealth(config, own, { ask = askSibling } = {}) {
   return async function health(scope) {
     const { connections, redis } = own();
     if (scope === 'worker' || config.workers === 1) {
-      return answer(connections, connections, 1, 1, redis);
+      return answer(connections, connections, 1, 1, redis, 1);
     }
     const siblings = [];
     for (let j = 0; j < config.workers; j += 1) {
@@ -85,7 +87,10 @@ function createHealth(config, own, { ask = askSibling } = {}) {
     }
     const answers = (await Promise.all(siblings)).filter(Boolean);
     const clients = answers.reduce((sum, sibling) => sum + sibling.connections, connections);
-    return answer(connections, clients, 1 + answers.length, config.workers, redis);
+    const current = answers.filter(
+      (sibling) => sibling.version === config.version && sibling.config === config.configFingerprint,
+    ).length;
+    return answer(connections, clients, 1 + answers.length, config.workers, redis, 1 + current);
   };
 }
 

@@ -105,6 +105,7 @@ function startWorker(worker, { port, workers, redisPort }) {
       APP_WORKERS: String(workers),
       APP_WORKER: String(worker),
       APP_VERSION: 'cluster-test',
+      APP_CONFIG_FINGERPRINT: 'cfg-a',
       REDIS_URL: `redis://127.0.0.1:${redisPort}`,
       REDIS_PASSWORD,
     },
@@ -187,15 +188,16 @@ test('two workers share Redis: broadcast, health, sid, outage and recovery', { t
       status: 'ok',
       websocket: 'enabled',
       version: 'cluster-test',
+      config: 'cfg-a',
       worker: i,
       connections: 1,
       clients: 2,
       max_clients: 20000,
-      workers: { up: 2, total: 2 },
+      workers: { up: 2, total: 2, current: 2 },
       redis: 'ok',
     });
     const own = await health(p, 'worker');
-    assert.deepEqual([own.worker, own.clients, own.workers], [i, 1, { up: 1, total: 1 }]);
+    assert.deepEqual([own.worker, own.clients, own.workers], [i, 1, { up: 1, total: 1, current: 1 }]);
   }
 
   // A broadcast POSTed to worker 1 reaches the clients of worker 0 and worker 1.

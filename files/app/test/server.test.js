@@ -54,11 +54,12 @@ test('health answers without a token and counts connections', async (t) => {
       status: 'ok',
       websocket: 'enabled',
       version: 'abc123',
+      config: '',
       worker: 0,
       connections: 0,
       clients: 0,
       max_clients: 20000,
-      workers: { up: 1, total: 1 },
+      workers: { up: 1, total: 1, current: 1 },
       redis: 'off',
     },
   });

@@ -1,0 +1,32 @@
+'use strict';
+// /api/health's figures from this worker and its siblings (siblings given as plain answers).
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { createHealth } = require('../lib/health');
+
+const CONFIG = { bind: '127.0.0.1', port: 3000, worker: 0, workers: 3, maxClients: 100, version: 'r1', configFingerprint: 'c1' };
+
+function sibling(worker, version, config, connections = 2) {
+  return { worker, version, config, connections };
+}
+
+test('workers.current counts the workers on this release and configuration', async () => {
+  const answers = { 1: sibling(1, 'r1', 'c1'), 2: sibling(2, 'r1', 'c0') };
+  const health = createHealth(CONFIG, () => ({ connections: 1, redis: 'off' }), {
+    ask: async (_host, _port, index) => answers[index],
+  });
+  const body = await health('host');
+  assert.equal(body.config, 'c1');
+  assert.deepEqual(body.workers, { up: 3, total: 3, current: 2 });
+  assert.equal(body.clients, 5);
+  assert.equal(body.status, 'ok');
+});
+
+test('a missing sibling is degraded and not current', async () => {
+  const health = createHealth(CONFIG, () => ({ connections: 0, redis: 'ok' }), {
+    ask: async (_host, _port, index) => (index === 1 ? sibling(1, 'r0', 'c1') : null),
+  });
+  const body = await health('host');
+  assert.deepEqual(body.workers, { up: 2, total: 3, current: 1 });
+  assert.equal(body.status, 'degraded');
+});

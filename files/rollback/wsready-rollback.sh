@@ -1,0 +1,98 @@
+#!/bin/sh
+# Usage: wsready-rollback TRANSACTIONS APP_NAME
+#
+# Installed by wsready (tasks/transaction.py). Puts back what the pending deploy
+# transactions under TRANSACTIONS changed, newest first, so the host ends as it was before
+# the oldest of them: every recorded file (or its absence) restored, then, per concern that
+# changed, the app's units that were active restarted (others stopped and disabled), nginx
+# tested and reloaded, the firewall reloaded. Removes the transactions when done. Prints
+# what it did; exits non-zero when a step failed (the rest is still attempted).
+set -u
+root=$1
+app=$2
+status=0
+
+if [ ! -d "$root" ] || [ -z "$(ls -A "$root" 2>/dev/null)" ]; then
+    echo "wsready-rollback: no pending transaction: nothing to put back"
+    exit 0
+fi
+
+actions=""
+units=""
+have_units=no
+for run in $(ls -1 "$root" | sort -r); do
+    dir="$root/$run"
+    [ -d "$dir" ] || continue
+    restored=0
+    if [ -d "$dir/files" ]; then
+        for rel in $(cd "$dir/files" && find . \( -type f -o -type l \) -print | sed 's#^\./##'); do
+            path="/$rel"
+            mkdir -p "$(dirname "$path")"
+            if cp -a "$dir/files/$rel" "$path.wsready-rollback" && mv -fT "$path.wsready-rollback" "$path"; then
+                restored=$((restored + 1))
+            else
+                echo "wsready-rollback: could not restore $path" >&2
+                status=1
+            fi
+        done
+    fi
+    if [ -d "$dir/absent" ]; then
+        for rel in $(cd "$dir/absent" && find . -type f -print | sed 's#^\./##'); do
+            rm -f "/$rel" && restored=$((restored + 1))
+        done
+    fi
+    echo "wsready-rollback: transaction $run: $restored file(s) put back"
+    actions="$actions $(cat "$dir/actions" 2>/dev/null | tr '\n' ' ')"
+    if [ -e "$dir/units" ]; then
+        units=$(cat "$dir/units")
+        have_units=yes
+    fi
+done
+
+case "$actions" in *app*)
+    systemctl daemon-reload || status=1
+    if [ "$have_units" = yes ]; then
+        active=$(systemctl list-units --plain --no-legend --state=active "$app@*.service" "$app.service" | awk '{print $1}')
+        for unit in $active; do
+            if ! printf '%s\n' "$units" | grep -qxF "$unit"; then
+                systemctl disable --now "$unit" >/dev/null 2>&1 || systemctl stop "$unit" || status=1
+                echo "wsready-rollback: stopped $unit (not running before)"
+            fi
+        done
+        if [ -n "$units" ]; then
+            for unit in $units; do
+                systemctl enable "$unit" >/dev/null 2>&1 || true
+            done
+            # shellcheck disable=SC2086
+            systemctl restart $units || status=1
+            echo "wsready-rollback: restarted" $units
+        fi
+    fi
+    ;;
+esac
+
+case "$actions" in *nginx*)
+    if output=$(nginx -t 2>&1); then
+        systemctl reload-or-restart nginx || status=1
+        echo "wsready-rollback: nginx reloaded with the restored config"
+    else
+        printf '%s\n' "$output" >&2
+        echo "wsready-rollback: nginx -t refused the restored config; nginx not reloaded" >&2
+        status=1
+    fi
+    ;;
+esac
+
+case "$actions" in *firewall*)
+    if command -v ufw >/dev/null 2>&1; then
+        ufw reload >/dev/null || status=1
+        echo "wsready-rollback: ufw reloaded with the restored rules"
+    elif [ -e /etc/wsready/firewall.nft ]; then
+        nft -f /etc/wsready/firewall.nft || status=1
+        echo "wsready-rollback: nftables table reloaded"
+    fi
+    ;;
+esac
+
+rm -rf "$root"
+exit $status
