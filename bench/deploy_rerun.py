@@ -6,8 +6,9 @@ For 1 host and then for `--hosts` hosts in parallel (when more than 1), starts i
 hosts (root, systemd-nspawn), runs `pyinfra -y INVENTORY deploy.py` once on the fresh hosts,
 then `--reruns` more times with nothing to change (probes included), and prints one JSON row
 per fleet size, then a summary with the ratio N hosts / 1 host. With `--profile`, one more
-no-change run of the largest fleet is timed under cProfile and its top functions by
-cumulative time are printed (a JSON row). The hosts are removed at the end, also on failure.
+no-change run per fleet size with `-vv`: when planning ends, facts and commands per host, and
+the facts read more than once per host (a JSON row). The hosts are removed at the end, also
+on failure.
 Targets: a no-change re-run <= 3 s for one host; N hosts <= 1.5x one host.
 Bounded: at most 5 hosts and 6 re-runs, each run at most 15 minutes.
 """
@@ -17,12 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pstats
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,12 +39,10 @@ def emit(row: dict) -> None:
     print(json.dumps(row), flush=True)
 
 
-def timed_deploy(inventory: Path, profile: Path | None = None) -> tuple[float, str]:
+def timed_deploy(inventory: Path, verbose: bool = False) -> tuple[float, str]:
     """Seconds of one deploy and its output; raises with pyinfra's last lines when it fails."""
-    command = [sys.executable]
-    if profile is not None:
-        command += ["-m", "cProfile", "-o", str(profile)]
-    command += ["-m", "pyinfra", "-y", str(inventory), "deploy.py"]
+    command = [sys.executable, "-m", "pyinfra", "-y", *(["-vv"] if verbose else [])]
+    command += [str(inventory), "deploy.py"]
     started = time.monotonic()
     result = subprocess.run(
         command, cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT_S
@@ -56,27 +55,54 @@ def timed_deploy(inventory: Path, profile: Path | None = None) -> tuple[float, s
     return seconds, output
 
 
-def changed_count(output: str) -> int | None:
-    """Operations pyinfra reports as changed in its results table (None if not found)."""
-    for line in output.splitlines():
-        if line.strip().startswith("Changed:"):  # pyinfra 3 summary line
-            try:
-                return int(line.split(":", 1)[1].split()[0])
-            except (ValueError, IndexError):
-                return None
+def grand_total(output: str) -> dict | None:
+    """pyinfra's last results line: operations x hosts that executed (success) / had no change.
+    A no-change run still counts the probes (a python.call) as executed."""
+    for line in reversed(output.splitlines()):
+        if "Grand total" in line:
+            cells = line.split("Grand total", 1)[1].split()
+            if len(cells) == 4:  # total, success, error, no change
+                total, success, error, no_change = (0 if c == "-" else int(c) for c in cells)
+                return {"total": total, "success": success, "error": error, "no_change": no_change}
     return None
 
 
-def top_functions(profile: Path, count: int = 25) -> list[dict]:
-    stats = pstats.Stats(str(profile))
-    rows = []
-    for (filename, line, name), (_cc, calls, _tt, cumtime, _callers) in stats.stats.items():
-        rows.append((cumtime, calls, f"{Path(filename).name}:{line}({name})"))
-    rows.sort(reverse=True)
-    return [
-        {"function": where, "calls": calls, "cumulative_s": round(cumtime, 3)}
-        for cumtime, calls, where in rows[:count]
-    ]
+def timed_phases(inventory: Path) -> dict:
+    """One no-change run with `-vv`, read as it streams: when planning ends (plan-time facts
+    are read host after host), and the facts and commands each host paid for."""
+    command = [sys.executable, "-m", "pyinfra", "-y", "-vv", str(inventory), "deploy.py"]
+    started = time.monotonic()
+    plan_s = None
+    facts: Counter[str] = Counter()
+    commands: Counter[str] = Counter()
+    fact_names: Counter[str] = Counter()
+    with subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            text = line.strip()
+            if plan_s is None and "Beginning operation run" in text:
+                plan_s = time.monotonic() - started
+            host = text[1 : text.index("]")] if text.startswith("[") else None
+            if host and "] Loaded fact " in text:
+                facts[host] += 1
+                fact_names[text.split("] Loaded fact ", 1)[1]] += 1
+            elif host and "] >>> " in text:
+                commands[host] += 1
+        process.wait(timeout=RUN_TIMEOUT_S)
+    hosts = len(facts) or 1
+    return {
+        "vv_run_s": round(time.monotonic() - started, 2),
+        "plan_s": None if plan_s is None else round(plan_s, 2),
+        "facts_per_host": round(sum(facts.values()) / hosts, 1),
+        "commands_per_host": round(sum(commands.values()) / hosts, 1),
+        "facts_read_more_than_once_per_host": {
+            name: round(count / hosts, 1)
+            for name, count in fact_names.most_common()
+            if count > hosts
+        },
+    }
 
 
 def measure(hosts: int, reruns: int, work: Path, profile: bool) -> dict:
@@ -95,13 +121,10 @@ def measure(hosts: int, reruns: int, work: Path, profile: bool) -> dict:
             fresh_s=round(fresh, 1),
             no_change_s=[round(seconds, 2) for seconds in times],
             no_change_median_s=round(statistics.median(times), 2),
-            no_change_changed_ops=changed_count(output),
+            last_run_ops=grand_total(output),
         )
         if profile:
-            profile_file = work / f"rerun-{hosts}.prof"
-            seconds, _ = timed_deploy(inventory, profile_file)
-            row["profiled_run_s"] = round(seconds, 2)
-            row["profile_top"] = top_functions(profile_file)
+            row["profile"] = timed_phases(inventory)
     finally:
         started = time.monotonic()
         sandbox.down(inventory)
@@ -115,17 +138,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=5, choices=range(1, MAX_HOSTS + 1))
     parser.add_argument("--reruns", type=int, default=3, choices=range(1, 7))
-    parser.add_argument("--profile", action="store_true", help="cProfile one more re-run")
+    parser.add_argument(
+        "--profile", action="store_true", help="one more -vv re-run: plan time, facts per host"
+    )
     args = parser.parse_args(argv)
 
     sizes = [1] if args.hosts == 1 else [1, args.hosts]
     rows = []
     with tempfile.TemporaryDirectory(prefix="wsready-bench-") as work:
         for hosts in sizes:
-            row = measure(hosts, args.reruns, Path(work), args.profile and hosts == sizes[-1])
-            emit({key: value for key, value in row.items() if key != "profile_top"})
-            if "profile_top" in row:
-                emit({"hosts": hosts, "profile_top": row["profile_top"]})
+            row = measure(hosts, args.reruns, Path(work), args.profile)
+            emit({key: value for key, value in row.items() if key != "profile"})
+            if "profile" in row:
+                emit({"hosts": hosts, "profile": row["profile"]})
             rows.append(row)
     one = rows[0]
     summary = {
