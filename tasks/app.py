@@ -57,6 +57,9 @@ BUNDLED_APP = ROOT / "files" / "app"
 UNIT_TEMPLATE = ROOT / "files" / "systemd" / "app@.service.j2"
 TARGET_TEMPLATE = ROOT / "files" / "systemd" / "app.target.j2"
 KEEP_RELEASES = 3
+# Operations that change what runs: a failure there must not stop the host before its
+# verify step, which judges the result and puts the whole transaction back.
+ACTIVATION = {"_ignore_errors": True}
 INSTALL_LOCK_WAIT_S = 900  # how long an install waits for one left running by a killed deploy
 # CA bundles handed to npm through NODE_EXTRA_CA_CERTS (official Node builds ignore the
 # system store; proxies that inspect TLS add their CA there).
@@ -286,11 +289,13 @@ def deploy_app() -> None:
         app_dir=app_dir,
         release=release.hash,
         app_name=name,
+        **ACTIVATION,
     )
     server.shell(
         name=f"Remove releases older than the newest {KEEP_RELEASES}.",
         commands=[prune_command(app_dir, release.hash)],
         _if=switched.did_change,
+        **ACTIVATION,
     )
 
     files.directory(
@@ -299,6 +304,7 @@ def deploy_app() -> None:
         user="root",
         group=user,
         mode="0750",
+        **ACTIVATION,
     )
     sized = capacity.plan(data, host.get_fact(Cpus) or 1)
     redis = redis_endpoint(data, sized.app_workers)
@@ -312,6 +318,7 @@ def deploy_app() -> None:
         user=user,
         group=user,
         action="app",
+        **ACTIVATION,
     )
     unit = managed_file(
         name=f"Install the systemd template unit {name}@.service (one instance per worker).",
@@ -321,6 +328,7 @@ def deploy_app() -> None:
         group="root",
         mode="644",
         action="app",
+        **ACTIVATION,
     )
     workers = paths.worker_units(sized.app_workers)
     target = managed_file(
@@ -331,27 +339,35 @@ def deploy_app() -> None:
         group="root",
         mode="644",
         action="app",
+        **ACTIVATION,
     )
     legacy = retire_legacy_unit(
         name=f"Stop and remove the single-process unit {name}.service of older deploys.",
         app_name=name,
         path=paths.legacy_unit_file,
+        **ACTIVATION,
     )
     retired = retire_workers(
         name=f"Stop workers beyond {name}@{sized.app_workers - 1}.",
         app_name=name,
         count=sized.app_workers,
+        **ACTIVATION,
     )
     runtime = record_node_runtime(
-        name="Record the Node.js runtime the service runs.", marker=f"{env_dir}/node-runtime"
+        name="Record the Node.js runtime the service runs.",
+        marker=f"{env_dir}/node-runtime",
+        **ACTIVATION,
     )
     systemd.daemon_reload(
-        name="Reload systemd (the units changed).", _if=any_changed(unit, target, legacy, retired)
+        name="Reload systemd (the units changed).",
+        _if=any_changed(unit, target, legacy, retired),
+        **ACTIVATION,
     )
     server.shell(
         name=f"Restart the {name} workers (release, unit, environment or Node.js changed).",
         commands=[f"{transaction.units_command(name)} && systemctl restart {' '.join(workers)}"],
         _if=any_changed(switched, unit, env, runtime, legacy),
+        **ACTIVATION,
     )
     for worker in workers:
         systemd.service(
@@ -359,12 +375,14 @@ def deploy_app() -> None:
             service=worker,
             running=True,
             enabled=True,
+            **ACTIVATION,
         )
     systemd.service(
         name=f"Enable {name}.target at boot.",
         service=f"{name}.target",
         running=None,  # its workers are kept running above; a target's state is "active"
         enabled=True,
+        **ACTIVATION,
     )
 
 

@@ -33,6 +33,7 @@ from pyinfra.operations import apt, dnf, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from tasks import transaction
+from tasks.app import ACTIVATION
 from tasks.transaction import managed_file
 from wsready import capacity, self_signed
 
@@ -366,6 +367,7 @@ def activate_nginx() -> None:
         config=config,
         stamp=STAMP,
         activate=ACTIVATE,
+        **ACTIVATION,
     )
     systemd.service(
         name="Reload nginx because the default site or the TLS files changed.",
@@ -373,4 +375,5 @@ def activate_nginx() -> None:
         running=True,
         reloaded=True,
         _if=any_changed(*_RELOAD_WHEN.pop(host.name, [])),
+        **ACTIVATION,
     )

@@ -278,7 +278,9 @@ def _verify(plan: Plan, run_shell) -> None:
     target = replace(plan.target, token=plan.token())
     plan = replace(plan, target=target)
     budget = fingerprint_budget(plan.timeout_s)
+    started = time.monotonic()
     problem = wait_for_fingerprints(target, plan.fingerprints, budget)
+    waited = time.monotonic() - started
     if problem is not None:
         failed = f"the host never answered with this run's config within {budget:g} s ({problem})"
     else:
@@ -292,7 +294,10 @@ def _verify(plan: Plan, run_shell) -> None:
             ok, output = run_shell(plan.commit)
             if not ok:
                 raise VerifyError(f"{target.label}: probes passed, but {output.stderr.strip()}")
-            logger.info(f"{report}\n  all probes passed (attempt {attempts})")
+            logger.info(
+                f"{report}\n  all probes passed (attempt {attempts}); the host answered with "
+                f"this run's config (site {plan.fingerprints.site}) after {waited:.2f} s"
+            )
             return
         logger.error(f"{report}\n  (after {attempts} attempts)")
     outcome = roll_back(plan, run_shell)
