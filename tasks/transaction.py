@@ -50,8 +50,9 @@ def save_command(paths: list[str] | tuple[str, ...], action: str, run_id: str = 
     d = shlex.quote(run_dir(run_id))
     steps = [f"mkdir -p -m 0700 {d}", f"echo {action} >> {d}/actions"]
     for path in paths:
-        if not path.startswith("/") or "\n" in path:
-            raise ValueError(f"not an absolute one-line path: {path!r}")
+        # wsready-rollback walks the saved tree with `find` and word splitting.
+        if not path.startswith("/") or any(char.isspace() for char in path):
+            raise ValueError(f"not an absolute path without whitespace: {path!r}")
         p = shlex.quote(path)
         saved, absent = shlex.quote(f"files{path}"), shlex.quote(f"absent{path}")
         steps.append(

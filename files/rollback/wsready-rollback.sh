@@ -7,9 +7,13 @@
 # changed, the app's units that were active restarted (others stopped and disabled), nginx
 # tested and reloaded, the firewall reloaded. Removes the transactions when done. Prints
 # what it did; exits non-zero when a step failed (the rest is still attempted).
+#
+# WSREADY_ROLLBACK_ROOT (default empty) is put before every path restored or removed (and
+# the firewall files read): tests run the script against a directory tree, not /.
 set -u
 root=$1
 app=$2
+prefix=${WSREADY_ROLLBACK_ROOT:-}
 status=0
 
 if [ ! -d "$root" ] || [ -z "$(ls -A "$root" 2>/dev/null)" ]; then
@@ -20,13 +24,13 @@ fi
 actions=""
 units=""
 have_units=no
-for run in $(ls -1 "$root" | sort -r); do
-    dir="$root/$run"
-    [ -d "$dir" ] || continue
+# Run ids sort by time (tasks/transaction.py RUN_ID) and hold no whitespace.
+for dir in $(find "$root" -mindepth 1 -maxdepth 1 -type d | sort -r); do
+    run=${dir##*/}
     restored=0
     if [ -d "$dir/files" ]; then
         for rel in $(cd "$dir/files" && find . \( -type f -o -type l \) -print | sed 's#^\./##'); do
-            path="/$rel"
+            path="$prefix/$rel"
             mkdir -p "$(dirname "$path")"
             if cp -a "$dir/files/$rel" "$path.wsready-rollback" && mv -fT "$path.wsready-rollback" "$path"; then
                 restored=$((restored + 1))
@@ -38,11 +42,13 @@ for run in $(ls -1 "$root" | sort -r); do
     fi
     if [ -d "$dir/absent" ]; then
         for rel in $(cd "$dir/absent" && find . -type f -print | sed 's#^\./##'); do
-            rm -f "/$rel" && restored=$((restored + 1))
+            rm -f "$prefix/$rel" && restored=$((restored + 1))
         done
     fi
     echo "wsready-rollback: transaction $run: $restored file(s) put back"
-    actions="$actions $(cat "$dir/actions" 2>/dev/null | tr '\n' ' ')"
+    if [ -e "$dir/actions" ]; then
+        actions="$actions $(tr '\n' ' ' < "$dir/actions")"
+    fi
     if [ -e "$dir/units" ]; then
         units=$(cat "$dir/units")
         have_units=yes
@@ -65,6 +71,7 @@ case "$actions" in *app*)
             done
             # shellcheck disable=SC2086
             systemctl restart $units || status=1
+            # shellcheck disable=SC2086
             echo "wsready-rollback: restarted" $units
         fi
     fi
@@ -85,11 +92,22 @@ esac
 
 case "$actions" in *firewall*)
     if command -v ufw >/dev/null 2>&1; then
-        ufw reload >/dev/null || status=1
-        echo "wsready-rollback: ufw reloaded with the restored rules"
-    elif [ -e /etc/wsready/firewall.nft ]; then
-        nft -f /etc/wsready/firewall.nft || status=1
+        # `ufw reload` skips a firewall its restored ufw.conf calls disabled: the rules the
+        # run enabled would stay in the kernel.
+        if grep -qx 'ENABLED=no' "$prefix/etc/ufw/ufw.conf" 2>/dev/null; then
+            ufw disable >/dev/null || status=1
+            echo "wsready-rollback: ufw disabled again (it was before)"
+        else
+            ufw reload >/dev/null || status=1
+            echo "wsready-rollback: ufw reloaded with the restored rules"
+        fi
+    elif [ -e "$prefix/etc/wsready/firewall.nft" ]; then
+        nft -f "$prefix/etc/wsready/firewall.nft" || status=1
         echo "wsready-rollback: nftables table reloaded"
+    elif command -v nft >/dev/null 2>&1; then
+        # The table did not exist before this run: take it out of the kernel too.
+        nft delete table inet wsready 2>/dev/null || true
+        echo "wsready-rollback: nftables table removed (there was none before)"
     fi
     ;;
 esac
