@@ -14,6 +14,7 @@ import fakehost
 import pytest
 from pyinfra.api.exceptions import DeployError
 
+from tasks import transaction
 from tasks.app import (
     BUNDLED_APP,
     NODE_LOOKUP,
@@ -41,6 +42,19 @@ RESTART = (
     " (release, unit, environment or Node.js changed)."
 )
 RELOAD = "Deploy the Socket.IO app | Reload systemd (the units changed)."
+# Before the workers restart (or stop), which of them run is noted in the run's transaction.
+UNITS = transaction.units_command(APP)
+
+
+def restart(*units: str) -> str:
+    return f"{UNITS} && systemctl restart {' '.join(units)}"
+
+
+def saved(*paths: str) -> str:
+    """The command that records `paths` in the run's transaction before they change."""
+    return transaction.save_command(list(paths), "app")
+
+
 # What `retire_workers` asks systemd: the loaded instances of the template.
 LISTING = WORKER_INSTANCES.format(pattern=f"'{APP}@*'")
 
@@ -186,20 +200,26 @@ def test_fresh_host_gets_user_release_dependencies_env_unit_and_start() -> None:
         f"ln -sfn releases/{release.hash} {APP_DIR}/.current.new"
         f" && mv -T {APP_DIR}/.current.new {APP_DIR}/current"
     )
-    assert switch.startswith("touch ")  # a fresh host: nothing to keep for a rollback
+    # `current` and the running units are recorded first (absent on a fresh host: a rollback
+    # removes the link again).
+    assert switch.startswith(f"{saved(APP_DIR + '/current')} && {UNITS} && touch ")
     # The switch comes after npm ci: a failed install leaves the old release serving.
     assert commands.index(npm) < commands.index(switch)
     assert "chmod 600 /etc/wsready-app/env" in commands
     assert "chown wsready:wsready /etc/wsready-app/env" in commands
+    # Every live file is recorded right before it is written.
+    for path in (ENV_FILE, UNIT_FILE, TARGET_FILE):
+        upload = next(i for i, c in enumerate(commands) if isinstance(c, dict)
+                      and c["upload"] == path)  # fmt: skip
+        assert commands[upload - 1] == saved(path)
     # One restart command for every worker, after daemon-reload; then each instance and the
     # target are kept running and enabled.
     assert commands[commands.index("systemctl daemon-reload") :] == [
         "systemctl daemon-reload",
-        f"systemctl restart {WORKER0}",
+        restart(WORKER0),
         f"systemctl start {WORKER0}",
         f"systemctl enable {WORKER0}",
-        f"systemctl start {TARGET}",
-        f"systemctl enable {TARGET}",
+        f"systemctl enable {TARGET}",  # enabled only: its workers run already
     ]
     assert not any("redis" in str(command) for command in commands)  # one worker: no Redis
 
@@ -217,9 +237,8 @@ def test_two_cpus_get_two_workers_one_restart_and_a_local_redis() -> None:
         f"Keep {WORKER1} running and enabled at boot.",
         f"Enable {TARGET} at boot.",
     ]
-    assert f"systemctl restart {WORKER0} {WORKER1}" in commands
-    assert [c for c in commands if isinstance(c, str) and c.startswith("systemctl restart")] == [
-        f"systemctl restart {WORKER0} {WORKER1}"
+    assert [c for c in commands if isinstance(c, str) and "systemctl restart" in c] == [
+        restart(WORKER0, WORKER1)
     ]
     # The local Redis comes before the environment file that points the workers at it.
     redis = commands.index("systemctl enable redis-server.service")
@@ -245,7 +264,7 @@ def test_several_workers_without_apt_get_are_refused_before_any_change() -> None
 def test_app_workers_overrides_the_cpu_count() -> None:
     results = fakehost.run(deploy_app, _on_cpus(BASE_FACTS, 8), {**DATA, "app_workers": 2})
     commands = fakehost.commands(results)
-    assert f"systemctl restart {WORKER0} {WORKER1}" in commands
+    assert restart(WORKER0, WORKER1) in commands
     assert 'APP_WORKERS="2"' in _uploads(results)[ENV_FILE].splitlines()
 
 
@@ -373,20 +392,24 @@ def test_env_change_restarts_without_daemon_reload() -> None:
         f"Write the app environment file {ENV_FILE} (0600).",
         f"Restart the {APP} workers (release, unit, environment or Node.js changed).",
     ]
-    restart = next(r for r in results if r.name == RESTART)
-    assert restart.commands == [f"systemctl restart {WORKER0}"]
+    restarted = next(r for r in results if r.name == RESTART)
+    assert restarted.commands == [restart(WORKER0)]
+    written = next(r for r in results if "environment file" in r.name)
+    assert written.commands[0] == saved(ENV_FILE)  # recorded before the upload
 
 
 def test_unit_change_reloads_systemd_and_restarts() -> None:
     facts = deployed_facts(DATA)
     results = fakehost.run(deploy_app, facts, {**DATA, "app_limit_nofile": 4096})
     changed = fakehost.changed(results)
-    assert RELOAD in changed and RESTART in changed
-    assert len(changed) == 3  # unit, daemon-reload, restart
-    assert fakehost.commands(results)[-2:] == [
-        "systemctl daemon-reload",
-        f"systemctl restart {WORKER0}",
+    assert [name.rsplit(" | ", 1)[1] for name in changed] == [
+        # APP_CONFIG_FINGERPRINT covers the units: the environment file changes with them.
+        f"Write the app environment file {ENV_FILE} (0600).",
+        f"Install the systemd template unit {APP}@.service (one instance per worker).",
+        "Reload systemd (the units changed).",
+        f"Restart the {APP} workers (release, unit, environment or Node.js changed).",
     ]
+    assert fakehost.commands(results)[-2:] == ["systemctl daemon-reload", restart(WORKER0)]
 
 
 def test_more_cpus_add_a_worker_fewer_retire_the_extra_ones() -> None:
@@ -395,7 +418,7 @@ def test_more_cpus_add_a_worker_fewer_retire_the_extra_ones() -> None:
     facts = deployed_facts(DATA, base=_on_cpus(BASE_FACTS, 2))
     grown = fakehost.run(deploy_app, {**facts, "hardware.Cpus": 3}, DATA)
     commands = fakehost.commands(grown)
-    assert f"systemctl restart {WORKER0} {WORKER1} {APP}@2.service" in commands
+    assert restart(WORKER0, WORKER1, f"{APP}@2.service") in commands
     assert "systemctl daemon-reload" in commands  # the target changed
     assert not any("disable --now" in str(c) for c in commands)
 
@@ -403,9 +426,13 @@ def test_more_cpus_add_a_worker_fewer_retire_the_extra_ones() -> None:
     shrunk = fakehost.run(deploy_app, {**facts, "hardware.Cpus": 2}, DATA)
     commands = fakehost.commands(shrunk)
     retire = f"systemctl disable --now {APP}@2.service"
-    restart = f"systemctl restart {WORKER0} {WORKER1}"
     reload = commands.index("systemctl daemon-reload")
-    assert commands.index(retire) < reload < commands.index(restart)
+    assert commands.index(retire) < reload < commands.index(restart(WORKER0, WORKER1))
+    # The running units are noted before worker 2 stops, so a rollback restarts it.
+    assert commands[commands.index(retire) - 2 : commands.index(retire)] == [
+        UNITS,
+        transaction.save_command([], "app"),
+    ]
     assert not any(isinstance(c, str) and "redis" in c for c in commands)  # still installed
     assert 'APP_WORKERS="2"' in _uploads(shrunk)[ENV_FILE].splitlines()
 
@@ -418,11 +445,14 @@ def test_a_host_of_older_deploys_loses_its_single_unit_before_the_workers_start(
     commands = fakehost.commands(results)
     retire = f"systemctl disable --now {LEGACY} && rm -f {LEGACY_FILE}"
     assert retire in commands
+    # Recorded first (units running, the unit file), so a rollback brings it back.
+    assert commands[commands.index(retire) - 2 : commands.index(retire)] == [
+        UNITS,
+        saved(LEGACY_FILE),
+    ]
     # Worker 0 takes the port the old unit held: stop it first, reload, then restart.
     assert commands.index(retire) < commands.index("systemctl daemon-reload")
-    assert commands.index("systemctl daemon-reload") < commands.index(
-        f"systemctl restart {WORKER0}"
-    )
+    assert commands.index("systemctl daemon-reload") < commands.index(restart(WORKER0))
 
 
 def test_code_change_reuses_dependencies(app_copy: Path) -> None:
@@ -439,16 +469,14 @@ def test_code_change_reuses_dependencies(app_copy: Path) -> None:
         f"Write the app environment file {ENV_FILE} (0600).",  # APP_VERSION
         f"Restart the {APP} workers (release, unit, environment or Node.js changed).",
     ]
-    assert f"systemctl restart {WORKER0}" in fakehost.commands(results)
+    assert restart(WORKER0) in fakehost.commands(results)
     assert not any("npm ci" in str(c) for c in fakehost.commands(results))
-    # The switch keeps what the previous release ran with, for a rollback.
+    # The switch records `current` and the running units in the run's transaction first.
     switch = next(c for c in fakehost.commands(results) if "mv -T" in str(c) and "current" in c)
-    assert switch.startswith(
-        f"rm -rf /etc/{APP}/rollback && mkdir -p -m 0700 /etc/{APP}/rollback"
-        f" && {{ [ ! -e {ENV_FILE} ] || cp -p {ENV_FILE} /etc/{APP}/rollback/; }}"
-        f" && {{ [ ! -e {UNIT_FILE} ] || cp -p {UNIT_FILE} /etc/{APP}/rollback/; }}"
-        f" && {{ [ ! -e {TARGET_FILE} ] || cp -p {TARGET_FILE} /etc/{APP}/rollback/; }}"
-        f" && echo releases/"
+    assert switch == (
+        f"{saved(APP_DIR + '/current')} && {UNITS} && touch {APP_DIR}/releases/{new.hash}"
+        f" && ln -sfn releases/{new.hash} {APP_DIR}/.current.new"
+        f" && mv -T {APP_DIR}/.current.new {APP_DIR}/current"
     )
 
 
@@ -481,7 +509,7 @@ def test_new_node_runtime_restarts_the_service() -> None:
     results = fakehost.run(deploy_app, facts, DATA)
     assert fakehost.commands(results) == [
         f"echo '/usr/bin/node-22 v22.12.0' > {MARKER}",
-        f"systemctl restart {WORKER0}",
+        restart(WORKER0),
     ]
 
 
@@ -506,7 +534,11 @@ def test_retire_workers_stops_and_disables_every_instance_at_or_beyond_count() -
         ]
     )
     result = _retire_workers(listing, 2)
-    assert result.commands == [f"systemctl disable --now {APP}@2.service {APP}@3.service"]
+    assert result.commands == [
+        UNITS,
+        transaction.save_command([], "app"),  # tags the run's app action for the rollback
+        f"systemctl disable --now {APP}@2.service {APP}@3.service",
+    ]
     assert result.noops == []
 
 
@@ -532,14 +564,18 @@ def test_retire_workers_without_any_instance_says_so() -> None:
 
 def _retire_legacy(facts: dict):
     (result,) = fakehost.run(
-        lambda: retire_legacy_unit(name="Retire.", unit=LEGACY, path=LEGACY_FILE), facts
+        lambda: retire_legacy_unit(name="Retire.", app_name=APP, path=LEGACY_FILE), facts
     )
     return result
 
 
 def test_retire_legacy_unit_stops_disables_and_deletes_it() -> None:
     result = _retire_legacy({"files.File": {LEGACY_FILE: _stat(mode=644)}})
-    assert result.commands == [f"systemctl disable --now {LEGACY} && rm -f {LEGACY_FILE}"]
+    assert result.commands == [
+        UNITS,
+        saved(LEGACY_FILE),
+        f"systemctl disable --now {LEGACY} && rm -f {LEGACY_FILE}",
+    ]
     assert result.noops == []
 
 

@@ -7,10 +7,12 @@ that must produce no command at all.
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import fakehost
 
-from tasks.firewall import NFT_FILE, configure_firewall
+from tasks import transaction
+from tasks.firewall import NFT_FILE, UFW_FILES, configure_firewall
 from tasks.nginx import (
     ACTIVATE,
     ACTIVATE_SCRIPT,
@@ -18,11 +20,14 @@ from tasks.nginx import (
     LIVE,
     MAIN_CANDIDATE,
     MAIN_LIVE,
-    MAIN_STAMP,
+    SELF_SIGNED_CERT,
+    SELF_SIGNED_KEY,
     STAMP,
-    configure_nginx,
-    render_main,
-    render_site,
+    TLS_CERT,
+    TLS_KEY,
+    activate_nginx,
+    nginx_config,
+    prepare_nginx,
 )
 from wsready import capacity, hostdata
 
@@ -76,6 +81,9 @@ def test_ufw_on_a_fresh_host_allows_ssh_first_then_denies_and_enables() -> None:
         "ufw default deny incoming",
         "ufw --force enable",
     ]
+    # ufw's files are recorded in the run's transaction before the first rule changes.
+    save = commands.index(transaction.save_command(UFW_FILES, "firewall"))
+    assert save < commands.index(ufw[0])
 
 
 def test_ufw_converged_runs_nothing() -> None:
@@ -87,6 +95,7 @@ def test_ufw_narrowed_adds_new_rules_before_deleting_stale_ones() -> None:
     facts = {**_installed("ufw", "0.36.2-1"), "firewall.UfwState": UFW_CONVERGED}
     commands, _ = _run(configure_firewall, facts, firewall_allow_cidrs=["198.51.100.0/24"])
     assert commands == [
+        transaction.save_command(UFW_FILES, "firewall"),  # recorded before the change
         "ufw allow proto tcp from 198.51.100.0/24 to any port 80",
         "ufw delete allow proto tcp from 0.0.0.0/0 to any port 80",
         "ufw delete allow proto tcp from ::/0 to any port 80",
@@ -101,18 +110,21 @@ def test_al2023_gets_an_nftables_table_of_its_own() -> None:
     commands, _ = _run(configure_firewall, AL2023, nginx_tls=True)
     assert "dnf install -y nftables" in commands
     (upload,) = [c for c in commands if isinstance(c, dict) and c["upload"] == NFT_FILE]
+    assert commands[commands.index(upload) - 1] == transaction.save_command([NFT_FILE], "firewall")
     ruleset = "\n".join(upload["lines"])
     assert "policy drop;" in ruleset and "tcp dport 443 accept" in ruleset
     assert commands[-1] == f"nft -f {NFT_FILE}"
     assert "systemctl enable wsready-firewall.service" in commands
 
 
-def _nginx_converged_facts(cpus: int = 2, **data) -> dict:
+def _config(cpus: int = 2, **data):
     values = hostdata.with_defaults(data)
-    sized = capacity.plan(values, cpus)
-    rendered = render_site(values, sized.app_workers).encode()
-    main = render_main(values, sized, "debian").encode()
-    digest, main_digest = hashlib.sha256(rendered).hexdigest(), hashlib.sha256(main).hexdigest()
+    return nginx_config(values, capacity.plan(values, cpus), "debian")
+
+
+def _nginx_converged_facts(cpus: int = 2, **data) -> dict:
+    """A Debian host where nginx runs the config of `data` (live files, candidates, stamp)."""
+    config = _config(cpus, **data)
     script = ACTIVATE_SCRIPT.read_bytes()
     return {
         **_installed("nginx", "1.22.1-9"),
@@ -128,65 +140,100 @@ def _nginx_converged_facts(cpus: int = 2, **data) -> dict:
         "files.Directory": {"/etc/wsready/nginx": _stat(755), "/usr/local/sbin": _stat(755)},
         "files.Sha1File": {
             ACTIVATE: hashlib.sha1(script).hexdigest(),
-            CANDIDATE: hashlib.sha1(rendered).hexdigest(),
-            MAIN_CANDIDATE: hashlib.sha1(main).hexdigest(),
+            CANDIDATE: hashlib.sha1(config.site.encode()).hexdigest(),
+            MAIN_CANDIDATE: hashlib.sha1(config.main.encode()).hexdigest(),
         },
-        "files.Sha256File": {LIVE: digest, MAIN_LIVE: main_digest},
-        "files.FileContents": {STAMP: [digest], MAIN_STAMP: [main_digest]},
+        "files.Sha256File": dict(zip((MAIN_LIVE, LIVE), config.expected_stamp, strict=True)),
+        "files.FileContents": {STAMP: config.expected_stamp},
     }
 
 
-SITE_CHANGED = [
-    "Configure nginx | Write the wsready site config aside, as a candidate.",
-    "Configure nginx | Test the candidate config with nginx -t, then make it the active site.",
-]
+def configure_nginx() -> None:
+    """prepare_nginx and activate_nginx as deploy.py runs them (the app deploys in between)."""
+    prepare_nginx()
+    activate_nginx()
 
 
-def test_nginx_converged_runs_nothing_and_reloads_nothing() -> None:
-    assert _run(configure_nginx, _nginx_converged_facts()) == ([], [])
+PAIRS = f"{MAIN_CANDIDATE} {MAIN_LIVE} {CANDIDATE} {LIVE}"
+TEST = f"{ACTIVATE} test {PAIRS}"
+ACTIVATE_COMMAND = f"{ACTIVATE} activate {STAMP} {PAIRS}"
+SAVE_LIVE = transaction.save_command([MAIN_LIVE, LIVE], "nginx")
 
 
-def test_nginx_site_change_is_tested_then_activated_without_a_second_reload() -> None:
-    facts = _nginx_converged_facts()
-    commands, changed = _run(configure_nginx, facts, nginx_proxy_read_timeout_s=90)
-    assert commands[-1] == f"{ACTIVATE} {CANDIDATE} {LIVE} {STAMP}"
-    assert [c for c in commands if isinstance(c, dict)][0]["upload"] == CANDIDATE
-    assert not any("reload" in str(c) for c in commands)
-    assert changed == SITE_CHANGED
-
-
-def test_nginx_conf_change_is_uploaded_aside_then_tested_and_activated() -> None:
-    facts = _nginx_converged_facts()
-    commands, changed = _run(configure_nginx, facts, nginx_worker_connections=20000,
-                             nginx_worker_rlimit_nofile=21000)  # fmt: skip
-    (upload,) = [c for c in commands if isinstance(c, dict)]
-    assert upload["upload"] == MAIN_CANDIDATE
-    assert "worker_connections 20000;" in [line.strip() for line in upload["lines"]]
-    assert "worker_rlimit_nofile 21000;" in upload["lines"]
-    # Sized for app_max_clients: 20000 x 2 connections x 1.25 headroom / 20000 per worker.
-    assert "worker_processes 3;" in upload["lines"]
-    assert commands[-1] == f"{ACTIVATE} {MAIN_CANDIDATE} {MAIN_LIVE} {MAIN_STAMP}"
-    assert MAIN_LIVE == "/etc/nginx/nginx.conf"
-    assert not any("reload" in str(c) for c in commands)  # the activate script reloads
-    assert changed == [
-        "Configure nginx | Write nginx.conf aside, as a candidate (3 workers x 20000 connections).",
-        "Configure nginx | Test the candidate nginx.conf with nginx -t, then make it the active "
-        "one.",
+def _test_and_activate(config) -> list[str]:
+    return [
+        f"Prepare nginx | Test the candidate nginx.conf and site with nginx -t"
+        f" (config {config.fingerprint}).",
+        f"Activate nginx | Make the tested nginx config active and reload nginx"
+        f" (config {config.fingerprint}).",
     ]
 
 
-def test_nginx_conf_loaded_but_stamp_missing_is_activated_again() -> None:
+def test_nginx_converged_runs_nothing_and_says_why() -> None:
+    results = fakehost.run(configure_nginx, _nginx_converged_facts(), hostdata.with_defaults({}))
+    assert fakehost.commands(results) == [] and fakehost.changed(results) == []
+    noops = [why for result in results for why in result.noops]
+    assert "nginx already runs this config: nothing to test" in noops
+    assert f"{LIVE} and {MAIN_LIVE} already hold this config and nginx has loaded it" in noops
+
+
+def test_nginx_site_change_is_tested_then_recorded_then_activated() -> None:
+    facts = _nginx_converged_facts()
+    commands, changed = _run(configure_nginx, facts, nginx_proxy_read_timeout_s=90)
+    config = _config(nginx_proxy_read_timeout_s=90)
+    (upload,) = [c for c in commands if isinstance(c, dict)]
+    assert upload["upload"] == CANDIDATE
+    assert f'    add_header X-Wsready-Config "{config.fingerprint}" always;' in upload["lines"]
+    # The test before anything live changes; the live files recorded before the rename.
+    assert commands[-3:] == [TEST, SAVE_LIVE, ACTIVATE_COMMAND]
+    assert SAVE_LIVE.startswith("mkdir -p -m 0700 /etc/wsready/transaction/")
+    assert f"cp -a {MAIN_LIVE} " in SAVE_LIVE and f"cp -a {LIVE} " in SAVE_LIVE
+    assert not any("reload" in str(c) for c in commands)  # the activate script reloads
+    assert changed == ["Prepare nginx | Write wsready.conf aside, as a candidate.",
+                       *_test_and_activate(config)]  # fmt: skip
+
+
+def test_nginx_conf_change_changes_the_fingerprint_in_the_site_too() -> None:
+    facts = _nginx_converged_facts()
+    commands, _changed = _run(configure_nginx, facts, nginx_worker_connections=20000,
+                              nginx_worker_rlimit_nofile=21000)  # fmt: skip
+    main, site = [c for c in commands if isinstance(c, dict)]
+    assert main["upload"] == MAIN_CANDIDATE and site["upload"] == CANDIDATE
+    assert "worker_connections 20000;" in [line.strip() for line in main["lines"]]
+    assert "worker_rlimit_nofile 21000;" in main["lines"]
+    # Sized for app_max_clients: 20000 x 2 connections x 1.25 headroom / 20000 per worker.
+    assert "worker_processes 3;" in main["lines"]
+    new = _config(nginx_worker_connections=20000, nginx_worker_rlimit_nofile=21000)
+    assert new.fingerprint != _config().fingerprint
+    assert f'    add_header X-Wsready-Config "{new.fingerprint}" always;' in site["lines"]
+    assert commands[-3:] == [TEST, SAVE_LIVE, ACTIVATE_COMMAND]
+    assert MAIN_LIVE == "/etc/nginx/nginx.conf"
+
+
+def test_nginx_files_live_but_stamp_old_is_activated_again() -> None:
     """A run killed between rename and reload: the next one finishes it."""
     facts = _nginx_converged_facts()
-    facts["files.FileContents"] = {STAMP: facts["files.FileContents"][STAMP]}
-    commands, _ = _run(configure_nginx, facts)
-    assert commands == [f"{ACTIVATE} {MAIN_CANDIDATE} {MAIN_LIVE} {MAIN_STAMP}"]
+    facts["files.FileContents"] = {STAMP: facts["files.FileContents"][STAMP][:1]}
+    commands, changed = _run(configure_nginx, facts)
+    assert commands == [TEST, SAVE_LIVE, ACTIVATE_COMMAND]
+    assert changed == _test_and_activate(_config())
+
+
+def test_candidates_are_tested_before_the_app_changes_and_activated_after() -> None:
+    """deploy.py: prepare (nginx -t) runs before deploy_app, activate after it."""
+    source = (Path(ACTIVATE_SCRIPT).parents[2] / "deploy.py").read_text()
+    order = [source.index(f"\n    {step}()") for step in
+             ("prepare_nginx", "deploy_app", "activate_nginx", "verify_deploy")]  # fmt: skip
+    assert order == sorted(order)
 
 
 def test_more_cpus_mean_more_upstream_servers() -> None:
     facts = {**_nginx_converged_facts(cpus=2), "hardware.Cpus": 3}
     commands, changed = _run(configure_nginx, facts)
-    assert changed == SITE_CHANGED  # nginx.conf: still 4 workers (sized for the clients)
+    assert changed == [
+        "Prepare nginx | Write wsready.conf aside, as a candidate.",
+        *_test_and_activate(_config(cpus=3)),
+    ]  # nginx.conf: still 4 workers (sized for the clients)
     (upload,) = [c for c in commands if isinstance(c, dict)]
     assert [line.strip() for line in upload["lines"] if "server 127.0.0.1:" in line] == [
         "server 127.0.0.1:3000;",
@@ -201,12 +248,28 @@ def test_nginx_on_al2023_installs_with_dnf() -> None:
     assert "rm -f /etc/nginx/sites-enabled/default" in commands
 
 
-def test_nginx_tls_without_files_generates_a_self_signed_pair_for_the_address() -> None:
-    facts = _nginx_converged_facts(nginx_tls=True)
+def test_nginx_tls_without_files_records_then_generates_a_self_signed_pair() -> None:
+    facts = _nginx_converged_facts(nginx_tls=True, verify_address="203.0.113.7")
     commands, _ = _run(configure_nginx, facts, nginx_tls=True, verify_address="203.0.113.7")
     (openssl,) = [c for c in commands if isinstance(c, str) and "openssl req" in c]
+    assert openssl.startswith(
+        transaction.save_command([SELF_SIGNED_CERT, SELF_SIGNED_KEY], "nginx") + " && umask 077"
+    )
     assert "-subj '/CN=203.0.113.7'" in openssl
     assert "subjectAltName=IP:203.0.113.7" in openssl
+    assert commands[-1] == "systemctl reload nginx.service"  # the config itself is converged
+
+
+def test_nginx_tls_given_files_are_recorded_before_upload(tmp_path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_text("CERT\n")
+    key.write_text("KEY\n")
+    data = {"nginx_tls": True, "nginx_tls_cert_file": str(cert), "nginx_tls_key_file": str(key)}
+    commands, _ = _run(configure_nginx, _nginx_converged_facts(**data), **data)
+    for path in (TLS_CERT, TLS_KEY):
+        (upload,) = [i for i, c in enumerate(commands) if isinstance(c, dict)
+                     and c["upload"] == path]  # fmt: skip
+        assert commands[upload - 1] == transaction.save_command([path], "nginx")
     assert commands[-1] == "systemctl reload nginx.service"
 
 
@@ -241,6 +304,7 @@ def test_ufw_on_a_converged_web_host_turned_redis_host_closes_port_80() -> None:
     facts = {**_installed("ufw", "0.36.2-1"), "firewall.UfwState": UFW_CONVERGED}
     commands = _redis_host_firewall(facts)
     assert commands == [
+        transaction.save_command(UFW_FILES, "firewall"),
         "ufw allow proto tcp from 10.0.1.5/32 to any port 6379",
         "ufw allow proto tcp from 10.0.1.6/32 to any port 6379",
         "ufw delete allow proto tcp from 0.0.0.0/0 to any port 80",

@@ -1,5 +1,6 @@
-"""Release switch, rollback and dependency install: the shell tasks/app.py runs on a host,
-run for real in a temporary directory (fake `systemctl` and `npm` on PATH)."""
+"""Release switch (recorded in the run's transaction, put back by wsready-rollback) and
+dependency install: the shell tasks/app.py runs on a host, run for real in a temporary
+directory (fake `systemctl` and `npm` on PATH)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.app import AppPaths, install_command, rollback_command, switch_command
+from tasks import transaction
+from tasks.app import AppPaths, install_command, switch_command
 from wsready.app_release import Switch
 
 NAME = "demo-app"
@@ -37,73 +39,70 @@ def sh(command: str, env: dict, **kwargs) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def host_tree(tmp_path: Path):
-    """app_dir with releases old and new, `current` -> old, environment file, the template
-    unit and the target."""
+def host_tree(tmp_path: Path, monkeypatch):
+    """app_dir with releases old and new, `current` -> old; the run's transaction under
+    tmp_path; fake `systemctl` that answers list-units with two running workers."""
+    monkeypatch.setattr(transaction, "TRANSACTIONS", str(tmp_path / "transaction"))
     paths = AppPaths(NAME, str(tmp_path / "opt" / NAME), etc=str(tmp_path / "etc"))
     for release in ("old", "new"):
         (Path(paths.app_dir) / "releases" / release).mkdir(parents=True)
     os.symlink("releases/old", f"{paths.app_dir}/current")
-    Path(paths.env_dir).mkdir(parents=True)
-    Path(paths.env_file).write_text('APP_VERSION="old"\n')
-    Path(paths.env_file).chmod(0o600)
-    Path(paths.unit_file).parent.mkdir(parents=True)
-    Path(paths.unit_file).write_text("ExecStart=node server.js\n")
-    Path(paths.target_file).write_text(f"Wants={NAME}@0.service\n")
     log = tmp_path / "calls.log"
-    return paths, fake_tools(tmp_path / "bin", log), log
+    env = fake_tools(tmp_path / "bin", log)
+    (tmp_path / "bin" / "systemctl").write_text(
+        f'#!/bin/sh\necho "systemctl $*" >> {log}\n'
+        f'case "$1" in list-units) printf "%s\\n" "{NAME}@0.service loaded active running w"'
+        f' "{NAME}@1.service loaded active running w" ;; esac\n'
+    )
+    run = tmp_path / "transaction" / transaction.RUN_ID
+    return paths, env, log, run
 
 
-def test_switch_keeps_the_previous_state_and_rollback_restores_it(host_tree) -> None:
-    paths, env, log = host_tree
-    keep = (paths.env_file, paths.unit_file, paths.target_file)  # what deploy_app keeps
-    switched = sh(switch_command(paths.app_dir, "releases/new", "releases/old",
-                                 paths.snapshot_dir, keep), env)  # fmt: skip
+def test_switch_records_current_and_the_units_then_switches_atomically(host_tree) -> None:
+    paths, env, log, run = host_tree
+    switched = sh(switch_command(paths.app_dir, "releases/new", NAME), env)
     assert switched.returncode == 0, switched.stderr
-    snapshot = Path(paths.snapshot_dir)
-    assert sorted(p.name for p in snapshot.iterdir()) == [
-        "demo-app.target", "demo-app@.service", "env", "release",
-    ]  # fmt: skip
-    assert (snapshot / "release").read_text() == "releases/old\n"
-    assert oct(snapshot.stat().st_mode & 0o777) == "0o700"
-    assert oct((snapshot / "env").stat().st_mode & 0o777) == "0o600"
-    # What the new release's deploy then writes:
-    Path(paths.env_file).write_text('APP_VERSION="new"\n')
-    Path(paths.unit_file).write_text("ExecStart=node main.js\n")
-    Path(paths.target_file).write_text(f"Wants={NAME}@0.service {NAME}@1.service\n")
     assert os.readlink(f"{paths.app_dir}/current") == "releases/new"
+    assert not Path(f"{paths.app_dir}/.current.new").exists()  # renamed, not copied
+    saved = run / f"files{paths.app_dir}" / "current"
+    assert saved.is_symlink() and os.readlink(saved) == "releases/old"
+    assert (run / "units").read_text().split() == [f"{NAME}@0.service", f"{NAME}@1.service"]
+    assert (run / "actions").read_text().split() == ["app"]
+    assert oct(run.stat().st_mode & 0o777) == "0o700"
+    # A second switch in the same run (e.g. a retry) keeps what was live before the run.
+    again = sh(switch_command(paths.app_dir, "releases/old", NAME), env)
+    assert again.returncode == 0, again.stderr
+    assert os.readlink(saved) == "releases/old" and os.readlink(f"{paths.app_dir}/current") == (
+        "releases/old"
+    )
+    assert log.read_text().count("list-units") == 1  # the units are noted once per run
 
-    rolled = sh(rollback_command(paths, "old"), env)
+
+def test_rollback_script_puts_the_release_link_back(host_tree) -> None:
+    paths, env, log, run = host_tree
+    assert sh(switch_command(paths.app_dir, "releases/new", NAME), env).returncode == 0
+    rolled = subprocess.run(
+        ["sh", str(transaction.ROLLBACK_SCRIPT), str(run.parent), NAME],
+        env={**env, "WSREADY_ROLLBACK_ROOT": ""},  # the recorded paths are in tmp already
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert rolled.returncode == 0, rolled.stderr
     assert os.readlink(f"{paths.app_dir}/current") == "releases/old"
-    assert Path(paths.env_file).read_text() == 'APP_VERSION="old"\n'
-    assert Path(paths.unit_file).read_text() == "ExecStart=node server.js\n"
-    assert Path(paths.target_file).read_text() == f"Wants={NAME}@0.service\n"
-    # The target restarts every worker (they are PartOf it).
-    assert log.read_text().splitlines() == [
-        "systemctl daemon-reload",
-        "systemctl restart demo-app.target",
-    ]
+    assert f"systemctl restart {NAME}@0.service {NAME}@1.service" in log.read_text()
     assert (Path(paths.app_dir) / "releases" / "new").is_dir()  # kept for inspection
+    assert not run.parent.exists()
 
 
-def test_first_switch_takes_no_snapshot(host_tree) -> None:
-    paths, env, _log = host_tree
+def test_first_switch_records_current_as_absent(host_tree) -> None:
+    paths, env, _log, run = host_tree
     os.unlink(f"{paths.app_dir}/current")
-    command = switch_command(paths.app_dir, "releases/new", None, paths.snapshot_dir, ())
-    assert sh(command, env).returncode == 0
-    assert not Path(paths.snapshot_dir).exists()
-
-
-def test_rollback_to_a_release_no_longer_on_the_host_changes_nothing(host_tree) -> None:
-    paths, env, log = host_tree
-    os.replace(f"{paths.app_dir}/current", f"{paths.app_dir}/current.bak")
-    os.symlink("releases/new", f"{paths.app_dir}/current")
-    rolled = sh(rollback_command(paths, "gone"), env)
-    assert rolled.returncode == 1
-    assert "releases/gone is no longer on the host" in rolled.stderr
+    switched = sh(switch_command(paths.app_dir, "releases/new", NAME), env)
+    assert switched.returncode == 0, switched.stderr
+    assert (run / f"absent{paths.app_dir}" / "current").is_file()
+    assert not (run / "files").exists()
     assert os.readlink(f"{paths.app_dir}/current") == "releases/new"
-    assert not log.exists()
 
 
 def test_switch_plan_says_when_there_is_nothing_to_roll_back() -> None:
