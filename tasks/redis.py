@@ -10,7 +10,7 @@ Two shapes (see wsready/redis_plan.py for which one an app host uses):
   workers join (SupplementaryGroups in their unit).
 
 Pub/sub only: nothing is persisted. The config is wsready's own file, given to Debian's
-unit through a drop-in; the password file part is uploaded without diff, 0640 root:redis.
+unit through a drop-in; the password file is uploaded without diff, 0600 redis:redis (only Redis reads it).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from wsready import redis_plan
 
 LOCAL_REDIS_UNIT = "redis-server.service"
 CONFIG = "/etc/redis/wsready.conf"
-PASSWORD_CONFIG = "/etc/redis/wsready-auth.conf"  # holds the secret: 0640 root:redis
+PASSWORD_CONFIG = "/etc/redis/wsready-auth.conf"  # holds the secret: 0600 redis:redis
 DROP_IN = "/etc/systemd/system/redis-server.service.d/wsready.conf"
 COMMON = [
     "# Managed by wsready (tasks/redis.py); edits are replaced by the next deploy.",
@@ -97,12 +97,12 @@ def _install_and_configure(config: str, password: str | None = None) -> None:
     if password is not None:
         changes.append(
             managed_file(
-                name=f"Write the Redis password file {PASSWORD_CONFIG} (0640 root:redis).",
+                name=f"Write the Redis password file {PASSWORD_CONFIG} (0600 redis:redis).",
                 content=password_config(password),
                 dest=PASSWORD_CONFIG,
-                user="root",
+                user="redis",
                 group="redis",
-                mode="640",
+                mode="600",
             )
         )
     drop_in = files.put(

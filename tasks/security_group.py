@@ -14,6 +14,8 @@ from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.operations import python
 
+from tasks.firewall import redis_clients
+from tasks.redis import is_redis_host
 from wsready.sg_sync import GroupSyncer, SyncSpec
 
 EXECUTE_SYNCER = GroupSyncer()
@@ -30,12 +32,15 @@ def sync_security_group() -> None:
     if not host.data.get("sg_enabled", False):
         host.noop("EC2 security group sync is off (sg_enabled = False)")
         return
-    spec = SyncSpec.from_data(host.data, address=host.data.get("ssh_hostname") or host.name)
+    clients = redis_clients() if is_redis_host() else None
+    spec = SyncSpec.from_data(
+        host.data, address=host.data.get("ssh_hostname") or host.name, redis_clients=clients
+    )
     if is_dry_run():
         DRY_RUN_SYNCER.sync(spec, host.name, _logger_for(host), dry_run=True)
         return
     python.call(
-        name=f"Open the ports nginx serves in the EC2 security group {spec.describe()}",
+        name=f"Open the ports this host serves in the EC2 security group {spec.describe()}",
         function=_sync,
         spec=spec,
     )

@@ -107,21 +107,36 @@ def desired_rules(
     return list(rules.values())
 
 
-def desired_from_data(data: Mapping[str, Any]) -> list[Rule]:
-    """`desired_rules` from host data keys (names and defaults as in group_data/all.py)."""
-    ports = [
-        Port(validate.port("nginx_listen_port", data.get("nginx_listen_port", 80)), "nginx http")
-    ]
-    if validate.boolean("nginx_tls", data.get("nginx_tls", False)):
-        ports.append(
-            Port(validate.port("nginx_tls_port", data.get("nginx_tls_port", 443)), "nginx https")
-        )
-    allow = data.get("sg_allow_cidrs", list(WORLD))
+def desired_from_data(
+    data: Mapping[str, Any], redis_clients: list[str] | None = None
+) -> list[Rule]:
+    """`desired_rules` from host data keys (names and defaults as in group_data/all.py).
+    A host of the `redis` group (`redis_clients` given) opens `redis_port` to those CIDRs
+    only, and no web port."""
+    if redis_clients is not None:
+        ports = [Port(validate.port("redis_port", data.get("redis_port", 6379)), "redis")]
+        allow = redis_clients
+    else:
+        ports = [
+            Port(
+                validate.port("nginx_listen_port", data.get("nginx_listen_port", 80)),
+                "nginx http",
+            )
+        ]
+        if validate.boolean("nginx_tls", data.get("nginx_tls", False)):
+            ports.append(
+                Port(
+                    validate.port("nginx_tls_port", data.get("nginx_tls_port", 443)),
+                    "nginx https",
+                )
+            )
+        allow = data.get("sg_allow_cidrs", list(WORLD))
     ssh = data.get("sg_ssh_cidrs", [])
     return desired_rules(
         ports,
         allow,
         ssh,
+        allow_key="redis clients" if redis_clients is not None else "sg_allow_cidrs",
         ssh_port=validate.port("firewall_ssh_port", data.get("firewall_ssh_port", 22)),
         allow_ssh_from_world=validate.boolean(
             "sg_allow_ssh_from_world", data.get("sg_allow_ssh_from_world", False)

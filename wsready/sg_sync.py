@@ -32,13 +32,19 @@ class SyncSpec:
     purge_all: bool = False
 
     @classmethod
-    def from_data(cls, data: Mapping[str, Any], address: str | None = None) -> SyncSpec:
-        """Raises `ConfigError` naming the key for bad values."""
+    def from_data(
+        cls,
+        data: Mapping[str, Any],
+        address: str | None = None,
+        redis_clients: list[str] | None = None,
+    ) -> SyncSpec:
+        """Raises `ConfigError` naming the key for bad values. `redis_clients`: the host is
+        in the `redis` group and its group admits those CIDRs to redis_port only."""
         endpoint = data.get("aws_endpoint_url")
         if endpoint is not None:
             validate.url("aws_endpoint_url", endpoint)
         return cls(
-            desired=tuple(desired_from_data(data)),
+            desired=tuple(desired_from_data(data, redis_clients)),
             region=data.get("aws_region"),
             endpoint_url=endpoint,
             sg_id=data.get("sg_id"),

@@ -95,7 +95,7 @@ def test_disabled_sync_makes_no_aws_call(tmp_path, ec2, group_id, host_data):
     result = pyinfra(tmp_path, host_data, env={"AWS_EC2_METADATA_DISABLED": "true"})
 
     assert result.returncode == 0, result.stderr
-    assert "Open the ports nginx serves" not in result.stderr  # no operation was added
+    assert "Open the ports this host serves" not in result.stderr  # no operation was added
     assert "no AWS credentials" not in result.stderr
     assert rules_in(ec2, group_id) == set()
 
@@ -128,3 +128,23 @@ def test_hosts_sharing_a_group_must_want_the_same_rules(aws_env, ec2, group_id):
 
     assert refused is False
     assert lines[-1].startswith(f"error: {group_id} is shared with web1, which wants different")
+
+
+def test_a_redis_host_group_admits_only_the_app_hosts_to_redis(aws_env, ec2, group_id):
+    data = {
+        "aws_region": REGION,
+        "aws_endpoint_url": aws_env,
+        "sg_id": group_id,
+        "sg_ssh_cidrs": ["198.51.100.0/24"],
+    }
+    clients = ["10.0.1.10/32", "10.0.1.11/32"]
+    syncer, lines = GroupSyncer(), []
+
+    ok = syncer.sync(SyncSpec.from_data(data, redis_clients=clients), "redis1", lines.append)
+
+    assert ok, lines
+    assert rules_in(ec2, group_id) == {
+        ("tcp", 6379, "10.0.1.10/32", "wsready: redis"),
+        ("tcp", 6379, "10.0.1.11/32", "wsready: redis"),
+        ("tcp", 22, "198.51.100.0/24", "wsready: ssh"),
+    }

@@ -254,3 +254,9 @@ def test_redis_host_answers_only_the_app_hosts(redis_fleet: list[sandbox.Sandbox
     allowed = sorted(set(re.findall(r"6379/tcp\s+ALLOW\s+(\S+)", rules)))
     assert allowed == sorted({first.lan_address, redis_fleet[1].lan_address}), rules
     assert not re.search(r"^80/tcp", rules, re.M), rules
+
+
+def test_redis_password_is_readable_by_redis_only(redis_fleet: list[sandbox.SandboxHost]) -> None:
+    redis_host = redis_fleet[2]
+    mode = host_ssh(redis_host, "stat -c '%a %U %G' /etc/redis/wsready-auth.conf").split()
+    assert mode == ["600", "redis", "redis"]

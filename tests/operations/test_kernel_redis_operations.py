@@ -77,8 +77,8 @@ def test_a_redis_host_binds_its_private_address_and_keeps_the_password_out_of_si
     assert "bind 10.0.0.5 127.0.0.1" in uploads[CONFIG]
     assert uploads[PASSWORD_CONFIG] == [f"requirepass {SECRET}"]
     commands = fakehost.commands(results)
-    assert f"chown root:redis {PASSWORD_CONFIG}" in commands
-    assert f"chmod 640 {PASSWORD_CONFIG}" in commands
+    assert f"chown redis:redis {PASSWORD_CONFIG}" in commands
+    assert f"chmod 600 {PASSWORD_CONFIG}" in commands
     for result in results:
         assert SECRET not in result.name
         assert not any(isinstance(c, str) and SECRET in c for c in result.commands)
