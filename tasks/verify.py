@@ -261,15 +261,17 @@ def roll_back(plan: Plan, run_shell, probe=probe_until_ok) -> str:
     results, attempts = probe(plan.target, plan.timeout_s, plan.retries)
     seconds = time.monotonic() - started
     report = format_report(plan.target, results)
+    previous = plan.previous.release if plan.previous and plan.previous.release else None
+    rolled = f"rolled back to release {previous}" if previous else "rolled back"
     if failures(results):
         logger.error(f"{report}\n  (after the rollback, {attempts} attempts)")
         return (
-            f"rolled back ({said}), and the restored state FAILS its probes too "
+            f"{rolled} ({said}), and the restored state FAILS its probes too "
             f"({seconds:.1f} s): {_failed_text(results)}"
         )
     logger.warning(f"{report}\n  the restored state passes (attempt {attempts})")
     return (
-        f"rolled back: the host serves what it served before and passes the probes again "
+        f"{rolled}: it passes the probes again; the host serves what it served before "
         f"({seconds:.1f} s after the rollback started; {said})"
     )
 
@@ -287,6 +289,9 @@ def _verify(plan: Plan, run_shell) -> None:
         results, attempts = probe_until_ok(target, plan.timeout_s, plan.retries)
         report = format_report(target, results)
         failed = _failed_text(results)
+        if failed:
+            on = plan.fingerprints.release or plan.fingerprints.site
+            failed = f"{len(failures(results))} probe(s) failed on release {on}: {failed}"
         if not failed and plan.auth:
             failed = "; ".join(auth_matrix(target, plan.timeout_s))
             report += "\n  token accepted; a client without a token is refused" * (not failed)
