@@ -270,7 +270,8 @@ def test_fingerprints_never_reached_roll_back_without_probing_the_new_config(mon
     message = str(raised.value)
     assert message.startswith(
         f"wsr-1: the host never answered with this run's config within 20 s ({difference}); "
-        "rolled back: the host serves what it served before and passes the probes again ("
+        "rolled back to release rel-old: it passes the probes again; the host serves what it"
+        " served before ("
     )
     assert "wsready-rollback: transaction r1: 3 file(s) put back" in message
     # After the rollback: wait for the previous fingerprints, then probe once.
@@ -286,12 +287,15 @@ def test_failing_probes_roll_back_and_probe_the_restored_state(monkeypatch) -> N
     assert shell.ran == ["ROLLBACK"]
     assert len(fakes.probed) == 2
     message = str(raised.value)
-    assert message.startswith("wsr-1: upgrade status (403) == 101; rolled back: the host serves")
+    assert message.startswith(
+        "wsr-1: 1 probe(s) failed on release rel-new: upgrade status (403) == 101; "
+        "rolled back to release rel-old: it passes the probes again;"
+    )
 
 
 def test_restored_state_failing_too_is_said(monkeypatch) -> None:
     Fakes(monkeypatch, probes=[False, False])
-    with pytest.raises(VerifyError, match=r"and the restored state FAILS its probes too \("):
+    with pytest.raises(VerifyError, match=r"rel-old \(.*\), and the restored state FAILS its"):
         verify._verify(_plan(), Shell())
 
 
@@ -302,7 +306,7 @@ def test_auth_matrix_problems_fail_the_deploy(monkeypatch) -> None:
     with pytest.raises(VerifyError) as raised:
         verify._verify(_plan(auth=True), shell)
     assert shell.ran == ["ROLLBACK"]
-    assert str(raised.value).startswith(f"wsr-1: {problem}; rolled back")
+    assert str(raised.value).startswith(f"wsr-1: {problem}; rolled back to release rel-old: ")
     assert [target.token for target in fakes.matrix_targets] == ["the-probe-token"]
 
 
@@ -342,7 +346,7 @@ def test_a_failed_rollback_command_is_reported_and_nothing_is_probed(monkeypatch
 def test_rollback_without_previous_fingerprints_probes_at_once(monkeypatch) -> None:
     fakes = Fakes(monkeypatch, probes=[True])
     outcome = roll_back(_plan(previous=None), Shell())
-    assert outcome.startswith("rolled back: the host serves what it served before")
+    assert outcome.startswith("rolled back: it passes the probes again; the host serves what")
     assert fakes.waited == []
 
 
