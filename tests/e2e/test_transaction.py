@@ -94,7 +94,8 @@ def test_a_change_that_breaks_one_layer_is_put_back(
     fleet: Fleet, host_before: dict, layer: str, tmp_path: Path
 ) -> None:
     host = fleet.hosts[1]
-    limit = ["--limit", host.name]
+    # A shorter probe budget: the breakages that never come up fail after 2 x 4 s.
+    limit = ["--limit", host.name, "--data", "verify_timeout_s=4"]
     if layer == "app env":
         result = redeploy(fleet, *limit, *_data(app_env={"NODE_OPTIONS": "--no-such-flag"}))
     elif layer == "unit":
@@ -136,7 +137,12 @@ def test_a_deploy_killed_before_its_verify_is_finished_by_the_next_run(
 
     # The same data again changes nothing, fails its probes and puts back the killed run too.
     again = redeploy(
-        fleet, "--limit", host.name, *_data(app_env={"NODE_OPTIONS": "--no-such-flag"})
+        fleet,
+        "--data",
+        "verify_timeout_s=4",
+        "--limit",
+        host.name,
+        *_data(app_env={"NODE_OPTIONS": "--no-such-flag"}),
     )
     _assert_failed_and_restored(fleet, host_before, again, "killed run")
     # The next plain run converges to a proven state and changes nothing.
