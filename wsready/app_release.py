@@ -14,7 +14,7 @@ import json
 import os
 import tarfile
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from wsready.validate import ConfigError
 
@@ -89,35 +89,6 @@ def scan(source: Path | str, key: str = "app_source") -> Release:
         deps_hash=deps.hexdigest()[:HASH_LENGTH],
         entry=_entry_point(source, key),
     )
-
-
-@dataclass(frozen=True)
-class Switch:
-    """What a deploy does to `app_dir/current`, known at plan time: the release it switches
-    to and the one `current` pointed at before the run (None on a fresh host)."""
-
-    new: str
-    previous: str | None
-
-    @classmethod
-    def from_link(cls, new: str, link_target: str | None) -> Switch:
-        """From `current`'s link target as read before the run (`releases/<hash>`)."""
-        return cls(new, PurePosixPath(link_target).name if link_target else None)
-
-    @property
-    def changes(self) -> bool:
-        return self.previous != self.new
-
-    def why_no_rollback(self) -> str | None:
-        """Why there is nothing to roll back to, or None when `previous` can be restored."""
-        if self.previous is None:
-            return f"release {self.new} is the first on this host: nothing to roll back"
-        if not self.changes:
-            return (
-                f"release {self.new} was already current before this run: nothing to roll back"
-                " (the failure is not the release)"
-            )
-        return None
 
 
 def archive_bytes(release: Release) -> bytes:

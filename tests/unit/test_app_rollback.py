@@ -13,7 +13,6 @@ import pytest
 
 from tasks import transaction
 from tasks.app import AppPaths, install_command, switch_command
-from wsready.app_release import Switch
 
 NAME = "demo-app"
 
@@ -103,17 +102,6 @@ def test_first_switch_records_current_as_absent(host_tree) -> None:
     assert (run / f"absent{paths.app_dir}" / "current").is_file()
     assert not (run / "files").exists()
     assert os.readlink(f"{paths.app_dir}/current") == "releases/new"
-
-
-def test_switch_plan_says_when_there_is_nothing_to_roll_back() -> None:
-    assert Switch.from_link("abc", "releases/old1").previous == "old1"
-    assert Switch.from_link("abc", "releases/old1").why_no_rollback() is None
-    fresh = Switch.from_link("abc", None)
-    assert fresh.changes and fresh.previous is None
-    assert fresh.why_no_rollback() == "release abc is the first on this host: nothing to roll back"
-    same = Switch.from_link("abc", "releases/abc")
-    assert not same.changes
-    assert "already current before this run: nothing to roll back" in same.why_no_rollback()
 
 
 @pytest.fixture
