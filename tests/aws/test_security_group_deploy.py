@@ -100,7 +100,7 @@ def test_disabled_sync_makes_no_aws_call(tmp_path, ec2, group_id, host_data):
     assert rules_in(ec2, group_id) == set()
 
 
-def test_hosts_sharing_a_group_sync_it_once(aws_env, ec2, group_id, changing_calls):
+def test_hosts_sharing_a_group_sync_it_once(aws_env, ec2, group_id):
     first = run_instance(ec2, group_id)
     second = run_instance(ec2, group_id)
     data = {"aws_region": REGION, "aws_endpoint_url": aws_env, "sg_enabled": True}
