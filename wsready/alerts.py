@@ -1,6 +1,7 @@
 """`--state FILE` and `--alert-webhook URL`: a message when a target changes state, not every run.
 
-The state file holds the last status of every target (JSON). A run compares each target's
+The state file holds the last status of every target (JSON), and its last runs
+(wsready/history.py, for the status page). A run compares each target's
 new status with it; on a change (OK→CRITICAL, CRITICAL→OK, any move to or from WARNING or
 UNKNOWN) it POSTs one JSON message with the diagnosis to the webhook. A target seen for the
 first time alerts only when it is not OK.
@@ -23,6 +24,7 @@ from typing import Any
 
 import requests
 
+from wsready import history
 from wsready.check import CheckReport, TargetOutcome
 from wsready.report import outcome_dict
 from wsready.validate import ConfigError
@@ -60,7 +62,10 @@ def load_state(path: str) -> dict[str, dict[str, Any]]:
 def save_state(path: str, targets: dict[str, dict[str, Any]]) -> None:
     """Write the state atomically: a temporary file in the same directory, then os.replace."""
     directory = os.path.dirname(os.path.abspath(path))
-    body = json.dumps({"version": STATE_VERSION, "targets": targets}, indent=2, sort_keys=True)
+    # Compact: with HISTORY_LIMIT runs per target, indentation would triple the size.
+    body = json.dumps(
+        {"version": STATE_VERSION, "targets": targets}, separators=(",", ":"), sort_keys=True
+    )
     with tempfile.NamedTemporaryFile(
         "w", dir=directory, prefix=".wsready-state-", delete=False, encoding="utf-8"
     ) as handle:
@@ -154,11 +159,12 @@ def process(
         t.outcome.label for t in delivered
     }
     now = datetime.fromtimestamp(report.started_at, UTC).isoformat()
+    history.record_run(current, report, now)  # every run is history, delivered or not
     for outcome in report.outcomes:
         if outcome.label in undelivered:
             continue
         old = previous.get(outcome.label, {})
         since = old.get("since") if old.get("status") == outcome.status.name else now
-        current[outcome.label] = {"status": outcome.status.name, "since": since, "checked_at": now}
+        current[outcome.label].update(status=outcome.status.name, since=since, checked_at=now)
     save_state(state_path, current)
     return delivered

@@ -12,6 +12,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 
 from wsready.check import CheckReport
+from wsready.history import tls_days_left
 from wsready.validate import ConfigError
 
 # Gauges of what /api/health says about the host, set only when its answer carried them.
@@ -59,8 +60,19 @@ def build_registry(report: CheckReport) -> CollectorRegistry:
         registry=registry,
     )
     host: dict[str, Gauge] = {}  # made on first use: no empty families for older apps
+    tls: Gauge | None = None  # likewise: only when some target is checked over TLS
     for outcome in report.outcomes:
         status.labels(target=outcome.label).set(int(outcome.status))
+        days = tls_days_left(outcome)
+        if days is not None:
+            if tls is None:
+                tls = Gauge(
+                    "wsready_tls_days_left",
+                    "Days until the target's TLS certificate expires (negative: expired).",
+                    ["target"],
+                    registry=registry,
+                )
+            tls.labels(target=outcome.label).set(days)
         for key, value in host_samples(outcome.health).items():
             if key not in host:
                 host[key] = Gauge(f"wsready_{key}", HOST_GAUGES[key], ["target"], registry=registry)

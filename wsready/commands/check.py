@@ -8,8 +8,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
-from wsready import alerts, prometheus, report, targets, validate
+from wsready import alerts, prometheus, report, statuspage, targets, validate
 from wsready.check import CheckOptions, check_all, worst
 from wsready.exitstatus import ExitStatus
 from wsready.validate import ConfigError
@@ -56,7 +57,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="VAR",
         help="environment variable holding the webhook URL (keeps it out of process lists)",
     )
-    parser.add_argument("--state", metavar="FILE", help="JSON file with each target's last status")
+    parser.add_argument(
+        "--state", metavar="FILE", help="JSON file with each target's last status and runs"
+    )
+    parser.add_argument(
+        "--html",
+        metavar="FILE",
+        help="write a self-contained status page (history from --state), atomically",
+    )
+    parser.add_argument(
+        "--html-refresh",
+        type=int,
+        default=statuspage.DEFAULT_REFRESH_S,
+        metavar="S",
+        help=f"the page reloads itself every S seconds ({statuspage.DEFAULT_REFRESH_S})",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -75,11 +90,19 @@ def run(args: argparse.Namespace) -> int:
         except OSError as error:
             _stderr(f"wsready check: error: --prometheus {args.prometheus}: {error}")
             statuses.append(ExitStatus.UNKNOWN)  # a CRITICAL target still outranks it
+    state: dict = {}
     if args.state:
         try:
             alerts.process(result, args.state, args.alert_webhook, warn=_stderr)
+            state = alerts.load_state(args.state)
         except (OSError, ConfigError) as error:
             _stderr(f"wsready check: error: --state {args.state}: {error}")
+            statuses.append(ExitStatus.UNKNOWN)
+    if args.html:
+        try:
+            statuspage.write(result, args.html, state, refresh_s=args.html_refresh)
+        except OSError as error:
+            _stderr(f"wsready check: error: --html {args.html}: {error}")
             statuses.append(ExitStatus.UNKNOWN)
     return worst(statuses)
 
@@ -126,10 +149,23 @@ def prepare(args: argparse.Namespace) -> tuple[CheckOptions, list]:
         prometheus.check_path(args.prometheus)
     if args.state is not None:
         alerts.load_state(args.state)
+    if args.html is not None:
+        check_html_path(args.html, args.html_refresh)
     token = targets.read_token(args.token_env)
     if args.inventory:
         return options, targets.from_inventory(args.inventory, token=token, group=args.group)
     return options, targets.from_urls(args.urls, token=token)
+
+
+def check_html_path(path: str, refresh_s: int) -> None:
+    """Refuse a page that cannot be written, before any probe runs."""
+    file = Path(path)
+    if not file.parent.is_dir():
+        raise ConfigError("--html", path, f"directory {file.parent} does not exist")
+    if file.is_dir():
+        raise ConfigError("--html", path, "is a directory")
+    if not 5 <= refresh_s <= 86400:
+        raise ConfigError("--html-refresh", refresh_s, "must be 5 to 86400 seconds")
 
 
 def _stderr(line: str) -> None:
