@@ -174,6 +174,7 @@ def summarize(
     rss_before: Mapping[str, int] | None = None,
     rss_holding: Mapping[str, int] | None = None,
     health: Mapping[str, Any] | None = None,
+    idle: Mapping[str, Any] | None = None,
     hold_s: float = 0.0,
     duration_s: float | None = None,
 ) -> dict[str, Any]:
@@ -206,6 +207,13 @@ def summarize(
         "errors_by_kind": _merge_counts([r.get("error_kinds", {}) for r in results]),
         "generator_rss_bytes_max": max((r.get("memory_rss_bytes", 0) for r in results), default=0),
     }
+    # The generators' own event-loop lateness and CPU: a connect time includes those stalls.
+    delays = [r["loop_delay_p99_ms"] for r in results if r.get("loop_delay_p99_ms") is not None]
+    if delays:
+        row["generator_loop_delay_p99_ms_max"] = max(delays)
+        row["generator_loop_delay_max_ms"] = max(r.get("loop_delay_max_ms", 0) for r in results)
+    if any(r.get("cpu_s") is not None for r in results):
+        row["generator_cpu_s"] = round(sum(r.get("cpu_s") or 0 for r in results), 1)
     if rss_before is not None and rss_holding is not None and connected > 0:
         row["server_rss_bytes_per_client"] = round(
             (sum(rss_holding.values()) - sum(rss_before.values())) / connected
@@ -214,6 +222,8 @@ def summarize(
             name: {"before": rss_before.get(name, 0), "holding": rss_holding.get(name, 0)}
             for name in sorted({*rss_before, *rss_holding})
         }
+    if idle is not None:
+        row.update(idle)
     if health is not None:
         keys = ("clients", "connections", "workers", "error")
         row["health"] = {k: health[k] for k in keys if k in health}
@@ -449,6 +459,9 @@ def run_load(
         f"transports {','.join(transports)}"
     )
     wait_for_ports(address, port, clients, min(60.0, max_seconds / 4), log)
+    idle = None
+    if server_health is not None:
+        idle = wait_idle(server_health, min(IDLE_WAIT_S, max_seconds / 4), log, config)
     rss_before = server_rss() if server_rss else None
     fleet = _Fleet(log)
     last_progress = [time.monotonic()]
@@ -542,9 +555,46 @@ def run_load(
         rss_before=rss_before,
         rss_holding=rss_holding,
         health=health,
+        idle=idle,
         hold_s=hold_s,
         duration_s=time.monotonic() - started,
     )
+
+
+# At most this long for the previous load's clients to be gone: a deploy's polling probes
+# leave Engine.IO sessions that expire only after pingInterval + pingTimeout (25 + 20 s).
+IDLE_WAIT_S = 60.0
+IDLE_POLL_S = 0.5
+
+
+def wait_idle(
+    server_health: Callable[[], Mapping[str, Any]],
+    timeout_s: float,
+    log: Log,
+    config: str = "",
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, Any]:
+    """Poll the server's health until it reports 0 clients, so that the RSS read next ("before")
+    is the idle server, not one still holding a warm-up's or a previous run's clients (read
+    while they were there, stock's RSS per client came out negative). Bounded by timeout_s;
+    a health answer without a client count (older apps) is not waited on.
+    Returns {"clients_before": N or None, "idle_wait_s": seconds}."""
+    started = clock()
+    deadline = started + timeout_s
+    while True:
+        answer = server_health()
+        clients = answer.get("clients") if isinstance(answer, Mapping) else None
+        if not isinstance(clients, int) or clients == 0 or clock() >= deadline:
+            break
+        sleep(IDLE_POLL_S)
+    waited = clock() - started
+    if isinstance(clients, int) and clients:
+        log(f"[{config or 'run'}] still {clients} clients after {waited:.0f}s; RSS read anyway")
+    return {
+        "clients_before": clients if isinstance(clients, int) else None,
+        "idle_wait_s": round(waited, 1),
+    }
 
 
 # --- server side: triggers, RSS, health -------------------------------------------------------

@@ -16,7 +16,7 @@
 
 const path = require('node:path');
 const readline = require('node:readline');
-const { performance } = require('node:perf_hooks');
+const { monitorEventLoopDelay, performance } = require('node:perf_hooks');
 
 const { io } = require(path.join(__dirname, '..', 'files', 'app', 'node_modules', 'socket.io-client'));
 
@@ -109,6 +109,10 @@ function main() {
   let releasing = false;
 
   const nowEpochMs = () => performance.timeOrigin + performance.now();
+  // How late this process's own event loop ran: a connect time includes these stalls.
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
+  const cpuStart = process.cpuUsage();
 
   function count(kind) {
     const key = errors.has(kind) || errors.size < MAX_ERROR_KINDS ? kind : 'other';
@@ -227,6 +231,9 @@ function main() {
       payload_t: payloadT,
       error_kinds: Object.fromEntries(errors),
       memory_rss_bytes: process.memoryUsage.rss(),
+      loop_delay_p99_ms: Math.round(loopDelay.percentile(99) / 1e4) / 100,
+      loop_delay_max_ms: Math.round(loopDelay.max / 1e4) / 100,
+      cpu_s: Math.round((process.cpuUsage(cpuStart).user + process.cpuUsage(cpuStart).system) / 1e4) / 100,
     };
   }
 

@@ -63,6 +63,42 @@ def _prometheus_file(key: str, value: Any, _data: Data) -> None:
         raise ConfigError(key, value, "must be an absolute path ending in .prom")
 
 
+_STATUS_PATH = re.compile(r"(/[A-Za-z0-9._~-]+)+")
+# htpasswd lines with a hash nginx's auth_basic reads (its own apr1, or the system's crypt):
+# a plain password is refused.
+_HTPASSWD_LINE = re.compile(
+    r"[A-Za-z0-9._@-]{1,64}:(\$apr1\$|\$2[aby]\$|\$5\$|\$6\$|\$y\$|\{SSHA\})[!-~]{8,300}"
+)
+
+
+def _status_path(key: str, value: Any, data: Data) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or not _STATUS_PATH.fullmatch(value):
+        raise ConfigError(key, value, "must be None or a URL path such as /status")
+    for taken in ("/api", data.get("app_socketio_path") or "/ws"):
+        if value == taken or value.startswith(taken + "/"):
+            raise ConfigError(key, value, f"is the app's ({taken}): choose another path")
+
+
+def _status_allow_cidrs(key: str, value: Any, _data: Data) -> None:
+    if not validate.cidr_list(key, value):
+        raise ConfigError(key, value, "must name at least one CIDR (who may see the page)")
+
+
+def _status_htpasswd(key: str, value: Any, _data: Data) -> None:
+    if value is None:
+        return
+    lines = value.strip().splitlines() if isinstance(value, str) else []
+    if not lines or not all(_HTPASSWD_LINE.fullmatch(line.strip()) for line in lines):
+        raise ConfigError(  # a secret: named, never echoed
+            key,
+            "<hidden>",
+            "must be htpasswd lines USER:HASH (`openssl passwd -apr1` or -6; "
+            "plain passwords are refused)",
+        )
+
+
 CHECKS: dict[str, Callable[[str, Any, Data], None]] = {
     "monitor_interval_s": _interval,
     "monitor_targets": _targets,
@@ -71,4 +107,7 @@ CHECKS: dict[str, Callable[[str, Any, Data], None]] = {
     "monitor_token_file": _token_file,
     "monitor_wheelhouse": _wheelhouse,
     "monitor_prometheus_file": _prometheus_file,
+    "monitor_status_path": _status_path,
+    "monitor_status_allow_cidrs": _status_allow_cidrs,
+    "monitor_status_htpasswd": _status_htpasswd,
 }

@@ -166,3 +166,13 @@ monitor_token_file = None
 monitor_wheelhouse = None
 # node_exporter textfile collector file, written atomically after every run.
 monitor_prometheus_file = "/var/lib/node_exporter/textfile/wsready.prom"
+# The status page (`wsready check --html`, rewritten every run), served by the monitor host's
+# nginx at this path of its site. None: no page served. Hosts outside `monitors` never serve it.
+monitor_status_path = "/status"
+# Who may see it: source CIDRs (default: private and loopback ranges only; others get 403).
+monitor_status_allow_cidrs = [
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "fc00::/7", "::1/128",
+]  # fmt: skip
+# Secret data: htpasswd lines "USER:HASH" (`openssl passwd -apr1` or `-6`; plain passwords
+# are refused) to ask for basic auth as well. Lands in a 0640 root:www-data file, never shown.
+monitor_status_htpasswd = None
