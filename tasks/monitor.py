@@ -20,16 +20,19 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
+from pyinfra.api.util import get_template
 from pyinfra.facts.files import File
 from pyinfra.facts.server import Which
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from wsready import hostdata, targets
+from tasks.transaction import managed_file
+from wsready import hostdata, statuspage, targets
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_TEMPLATE = ROOT / "files" / "systemd" / "monitor.service.j2"
 TIMER_TEMPLATE = ROOT / "files" / "systemd" / "monitor.timer.j2"
+STATUS_TEMPLATE = ROOT / "files" / "nginx" / "status.conf.j2"
 # What `pip install` needs of this project: the package and its build description.
 SOURCE_FILES = ("pyproject.toml", "README.md")
 
@@ -51,6 +54,90 @@ WEBHOOK_VARIABLE = "WSREADY_MONITOR_WEBHOOK"
 CHECK_TIMEOUT_S = 10
 CHECK_RETRIES = 1
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # pip's own bundle misses local CAs
+# The status page: written by the check into its state directory (0755, the page 0644), served
+# by the site's nginx through a location file that the wsready site includes on monitor hosts.
+STATUS_PAGE = f"/var/lib/{STATE_DIRECTORY}/status.html"
+STATUS_DIR = "/etc/wsready/status"
+STATUS_LOCATION = f"{STATUS_DIR}/location.conf"
+STATUS_CANDIDATE = f"{STATUS_DIR}/location.conf.candidate"  # not matched by the include
+STATUS_INCLUDE = f"{STATUS_DIR}/*.conf"  # a glob: nginx -t passes before the file exists
+STATUS_HTPASSWD = f"{STATUS_DIR}/htpasswd"
+NGINX_GROUP = "www-data"  # nginx's workers read the htpasswd file (Debian; apt-only monitor)
+
+
+def status_include(data, groups) -> str | None:
+    """What the wsready site includes for the status page: only on hosts of the monitors
+    group with `monitor_status_path` set; None everywhere else (no page served)."""
+    data = hostdata.with_defaults(dict(data))
+    return STATUS_INCLUDE if MONITOR_GROUP in groups and data["monitor_status_path"] else None
+
+
+def status_location(data: dict) -> str:
+    """The nginx location serving the page: allowed CIDRs only, optional basic auth."""
+    return get_template(str(STATUS_TEMPLATE)).render(
+        status_path=data["monitor_status_path"],
+        allow_cidrs=list(data["monitor_status_allow_cidrs"]),
+        htpasswd_file=STATUS_HTPASSWD if data["monitor_status_htpasswd"] else None,
+        page_file=STATUS_PAGE,
+        csp=statuspage.HEADER_CSP,
+    )
+
+
+def _serve_status(data: dict) -> None:
+    """Write the location (and htpasswd) for the site's include, test nginx, reload it."""
+    files.directory(
+        name="Create the directory of the status page's nginx location.",
+        path=STATUS_DIR,
+        user="root",
+        group="root",
+        mode="0755",
+    )
+    changes = []
+    if data["monitor_status_htpasswd"]:
+        changes.append(
+            managed_file(
+                name="Write the status page's htpasswd file (0640 root:www-data, not shown).",
+                content=data["monitor_status_htpasswd"].strip() + "\n",
+                dest=STATUS_HTPASSWD,
+                user="root",
+                group=NGINX_GROUP,
+                mode="640",
+            )
+        )
+    else:
+        changes.append(
+            files.file(
+                name="Remove the status page's htpasswd file (no basic auth asked).",
+                path=STATUS_HTPASSWD,
+                present=False,
+            )
+        )
+    candidate = files.put(
+        name=f"Write the status page's nginx location ({data['monitor_status_path']}) aside.",
+        src=StringIO(status_location(data)),
+        dest=STATUS_CANDIDATE,
+        user="root",
+        group="root",
+        mode="0644",
+    )
+    live = host.get_fact(File, path=STATUS_LOCATION)
+    server.shell(
+        name="Test the status page's location with nginx -t, make it live and reload nginx.",
+        commands=[
+            f"cp -p {STATUS_LOCATION} {STATUS_LOCATION}.previous 2>/dev/null || true; "
+            f"cp {STATUS_CANDIDATE} {STATUS_LOCATION} && if nginx -t -q; then "
+            f"rm -f {STATUS_LOCATION}.previous; systemctl reload nginx; else "
+            f"mv {STATUS_LOCATION}.previous {STATUS_LOCATION} 2>/dev/null || "
+            f"rm -f {STATUS_LOCATION}; exit 1; fi"
+        ],
+        _if=None if not live else any_changed(candidate, *changes),
+    )
+
+
+def _stop_serving_status() -> None:
+    """`monitor_status_path = None`: the site no longer includes it; remove the files."""
+    for path in (STATUS_LOCATION, STATUS_CANDIDATE, STATUS_HTPASSWD):
+        files.file(name=f"Remove {path} (no status page asked).", path=path, present=False)
 
 
 def fleet_hosts() -> list[tuple[str, dict]]:
@@ -244,6 +331,8 @@ def install_monitor() -> None:
         "retries": CHECK_RETRIES,
         "start_timeout_s": max(60, data["monitor_interval_s"]),
         "extra_args": check_arguments(data, bool(environment and TOKEN_VARIABLE in environment)),
+        "status_page": STATUS_PAGE,
+        "status_refresh_s": max(10, data["monitor_interval_s"]),
         "interval_s": data["monitor_interval_s"],
         "service": SERVICE,
     }
@@ -273,3 +362,7 @@ def install_monitor() -> None:
         restarted=True,
         _if=any_changed(*units, *config_changes),
     )
+    if data["monitor_status_path"]:
+        _serve_status(data)
+    else:
+        _stop_serving_status()

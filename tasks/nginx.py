@@ -34,6 +34,7 @@ from pyinfra.operations.util import any_changed
 
 from tasks import transaction
 from tasks.app import ACTIVATION
+from tasks.monitor import status_include
 from tasks.transaction import managed_file
 from wsready import capacity, self_signed
 
@@ -134,10 +135,15 @@ def _listen_options(data) -> str:
     return options
 
 
-def render_site(data, workers: int = 1, fingerprint: str = "") -> str:
+def render_site(
+    data, workers: int = 1, fingerprint: str = "", status_include: str | None = None
+) -> str:
     """The site config for `workers` app workers; with `fingerprint`, every answer of the
-    site carries it in the `X-Wsready-Config` header."""
-    return get_template(str(TEMPLATE)).render(site_context(data, workers), fingerprint=fingerprint)
+    site carries it in the `X-Wsready-Config` header; with `status_include`, the monitor's
+    status page location (tasks/monitor.py) is included."""
+    return get_template(str(TEMPLATE)).render(
+        site_context(data, workers), fingerprint=fingerprint, status_include=status_include
+    )
 
 
 def main_context(data, sized: capacity.Plan, family: str) -> dict:
@@ -172,13 +178,16 @@ class NginxConfig:
         return [hashlib.sha256(content.encode()).hexdigest() for _c, _l, content in self.files]
 
 
-def nginx_config(data, sized: capacity.Plan, family: str) -> NginxConfig:
+def nginx_config(
+    data, sized: capacity.Plan, family: str, status_include: str | None = None
+) -> NginxConfig:
     """Both files for `data`. The fingerprint (16 hex digits of the sha256 of nginx.conf and
     of the site without it) is sent by every answer of the site as `X-Wsready-Config`."""
     main = render_main(data, sized, family)
-    bare = render_site(data, sized.app_workers)
+    bare = render_site(data, sized.app_workers, status_include=status_include)
     fingerprint = hashlib.sha256((main + bare).encode()).hexdigest()[:16]
-    return NginxConfig(main, render_site(data, sized.app_workers, fingerprint), fingerprint)
+    site = render_site(data, sized.app_workers, fingerprint, status_include)
+    return NginxConfig(main, site, fingerprint)
 
 
 def _loaded(config: NginxConfig, stamp: str) -> bool:
@@ -305,7 +314,7 @@ def planned_config(data) -> NginxConfig:
     """This run's config for the current host (host data with every key of all.py)."""
     sized = capacity.plan(data, host.get_fact(Cpus) or 1)
     family = "debian" if host.get_fact(Which, command="apt-get") else "rhel"
-    return nginx_config(data, sized, family)
+    return nginx_config(data, sized, family, status_include(data, host.groups))
 
 
 @deploy("Prepare nginx")

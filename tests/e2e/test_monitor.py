@@ -1,17 +1,24 @@
 """tasks/monitor.py on a real sandbox host: the timer runs `wsready check` on itself, a dead
 target and another fleet host (over the sandbox LAN) and keeps a fresh, parsable Prometheus
-file; the token sits only in a 0600 root file."""
+file; the token sits only in a 0600 root file. The status page: the monitor host's nginx
+serves it at /status (allowed CIDR + basic auth); with the other fleet host's app stopped it
+shows that host CRITICAL with the app layer and its fix, the monitor itself OK; a client
+outside the allowed CIDRs gets 403; headless chromium renders it; restarted, the host is OK
+again on the page."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import Fleet, host_ssh, run_deploy
@@ -28,6 +35,8 @@ TOKEN = "monitor-e2e-token-7f3a"
 INTERVAL_S = 10
 DOWN_TARGET = "http://127.0.0.1:1"  # nothing listens there: must show up as CRITICAL
 DEAD_WEBHOOK = "http://127.0.0.1:9/hook"  # on the monitor itself; nothing listens either
+STATUS_USER, STATUS_PASSWORD = "ops", "status-e2e-pass-4b1d"
+SCREENSHOT = os.environ.get("WSREADY_STATUS_SCREENSHOT")  # keep the e2e page's screenshot
 
 
 def build_wheelhouse(directory: Path) -> Path:
@@ -85,21 +94,37 @@ def install_and_prove(
     """Install the monitor on `host` and prove the timer. It checks itself, a dead target and
     `peer`, another fleet host, over the sandbox LAN (as a monitor in a VPC would)."""
     peer_url = f"http://{peer.lan_address}" if peer else None
+    htpasswd = subprocess.run(
+        ["openssl", "passwd", "-apr1", STATUS_PASSWORD],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     extra = {
         "monitor_interval_s": INTERVAL_S,
         "monitor_targets": [f"http://{host.address}", DOWN_TARGET, *([peer_url] if peer else [])],
         "monitor_token_env": TOKEN_VARIABLE,
         "monitor_alert_webhook": DEAD_WEBHOOK,
         "monitor_wheelhouse": str(build_wheelhouse(tmp_path / "wheels")),
+        # Only this machine (its side of the host's veth) may see the page: the other fleet
+        # host, on the sandbox LAN, is a client outside the allowed CIDRs.
+        "monitor_status_allow_cidrs": [f"{host.gateway}/32"],
+        "monitor_status_htpasswd": f"{STATUS_USER}:{htpasswd}",
     }
     inventory = monitor_inventory(inventory, host.name, extra, tmp_path / "monitor_fleet.py")
     os.environ[TOKEN_VARIABLE] = TOKEN
     try:
-        result = run_deploy(inventory, deploy_file=DEPLOY_MONITOR)
+        # The whole deploy (its nginx step includes the status location on a monitor host),
+        # on the monitor host only.
+        result = run_deploy(inventory, "--limit", host.name)
     finally:
         del os.environ[TOKEN_VARIABLE]
     assert result.returncode == 0, str(result)
     assert TOKEN not in result.output
+    assert htpasswd not in result.output and STATUS_PASSWORD not in result.output
+    assert host_ssh(host, "stat -c '%a %U %G' /etc/wsready/status/htpasswd").strip() == (
+        "640 root www-data"
+    )
 
     assert host_ssh(host, "systemctl is-enabled wsready-monitor.timer").strip() == "enabled"
     assert host_ssh(host, "systemctl is-active wsready-monitor.timer").strip() == "active"
@@ -139,21 +164,143 @@ def install_and_prove(
     assert journal.count(refused) >= 2 and DEAD_WEBHOOK not in journal
     state = json.loads(host_ssh(host, "cat /var/lib/wsready-monitor/state.json"))["targets"]
     assert all(state[target]["status"] == "OK" for target in healthy)
-    assert DOWN_TARGET not in state
+    assert "status" not in state[DOWN_TARGET]  # its alert was never delivered
+    assert [run["status"] for run in state[DOWN_TARGET]["history"]][-2:] == ["CRITICAL"] * 2
+    assert all(run["status"] == "OK" for t in healthy for run in state[t]["history"])
     runs = host_ssh(
         host, "journalctl -u wsready-monitor.service -o cat --no-pager | grep -c 'targets ('"
     )
     assert int(runs.strip()) >= 2
 
 
-def remove_monitor(host: sandbox.SandboxHost) -> None:
-    """Leave the shared host as the deploy made it: no timer, no units."""
+def status_page(
+    host: sandbox.SandboxHost, auth: tuple[str, str] | None = None
+) -> requests.Response:
+    return requests.get(f"http://{host.address}/status", auth=auth, timeout=5)
+
+
+def sections(page: str) -> dict[str, dict[str, str]]:
+    """target -> {status, layer, html} of each target's <section> on the page."""
+    found = re.findall(
+        r'(<section class="target[^>]*data-target="([^"]+)" data-status="([^"]+)" '
+        r'data-layer="([^"]*)".*?</section>)',
+        page,
+        re.S,
+    )
+    return {
+        name: {"status": status, "layer": layer, "html": html}
+        for html, name, status, layer in found
+    }
+
+
+def page_shows(host: sandbox.SandboxHost, wanted: dict[str, str]) -> str | None:
+    """The page once every target in `wanted` has the wanted status, else None."""
+    response = status_page(host, (STATUS_USER, STATUS_PASSWORD))
+    if response.status_code != 200:
+        return None
+    shown = sections(response.text)
+    if all(shown.get(target, {}).get("status") == status for target, status in wanted.items()):
+        return response.text
+    return None
+
+
+def render_in_chromium(page: str, directory: Path) -> str:
+    """The DOM of `page` in headless chromium (a screenshot kept when asked)."""
+    browser = shutil.which("chromium")
+    assert browser, "Debian's chromium is needed (run scripts/setup)"
+    file = directory / "status.html"
+    file.write_text(page)
+    flags = [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+    ]  # fmt: skip
+    dom = subprocess.run(
+        [
+            browser,
+            *flags,
+            f"--user-data-dir={directory / 'profile-dom'}",
+            "--dump-dom",
+            file.as_uri(),
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    if SCREENSHOT:
+        subprocess.run(
+            [
+                browser,
+                *flags,
+                f"--user-data-dir={directory / 'profile-shot'}",
+                "--window-size=900,1600",
+                f"--screenshot={SCREENSHOT}",
+                file.as_uri(),
+            ],  # fmt: skip
+            capture_output=True,
+            timeout=120,
+            check=True,
+        )
+    return dom
+
+
+def prove_status_page(host: sandbox.SandboxHost, peer: sandbox.SandboxHost, tmp_path: Path) -> None:
+    """The peer's app stopped: the page shows it CRITICAL (app layer, fix), the monitor OK;
+    outside the CIDRs 403, without the password 401; the peer restarted shows OK again."""
+    own, peer_url = f"http://{host.address}", f"http://{peer.lan_address}"
+    assert status_page(host).status_code == 401  # allowed address, no password
+    outside = host_ssh(
+        peer,
+        f"curl -s -o /dev/null -w '%{{http_code}}' -u {STATUS_USER}:{STATUS_PASSWORD} "
+        f"http://{host.lan_address}/status",
+        check=False,
+    )
+    assert outside == "403", outside  # the right password, from outside the allowed CIDRs
+    page = wait_for(lambda: page_shows(host, {own: "OK", peer_url: "OK"}), 60, "a page")
+    headers = status_page(host, (STATUS_USER, STATUS_PASSWORD)).headers
+    assert headers["Content-Security-Policy"].startswith("default-src 'none'; style-src 'sha256-")
+
+    host_ssh(peer, "systemctl stop wsready-app.target")
+    try:
+        page = wait_for(
+            lambda: page_shows(host, {own: "OK", peer_url: "CRITICAL"}),
+            INTERVAL_S * 3 + 30,
+            "the page to show the stopped app",
+        )
+        shown = sections(page)
+        assert shown[peer_url]["layer"] == "app"
+        assert "Broken layer: <strong>app</strong>" in shown[peer_url]["html"]
+        assert "systemctl restart wsready-app.target" in shown[peer_url]["html"]  # the fix
+        assert shown[own]["layer"] == "" and "Broken layer" not in shown[own]["html"]
+        assert shown[DOWN_TARGET]["status"] == "CRITICAL" and shown[DOWN_TARGET]["layer"] == "tcp"
+        dom = sections(render_in_chromium(page, tmp_path))
+        assert {name: item["status"] for name, item in dom.items()} == {
+            own: "OK", peer_url: "CRITICAL", DOWN_TARGET: "CRITICAL"
+        }  # fmt: skip
+        assert "systemctl restart wsready-app.target" in dom[peer_url]["html"]
+    finally:
+        host_ssh(peer, "systemctl start wsready-app.target")
+    page = wait_for(
+        lambda: page_shows(host, {own: "OK", peer_url: "OK"}),
+        INTERVAL_S * 3 + 30,
+        "the page to show the peer OK again",
+    )
+    assert "not OK" in sections(page)[peer_url]["html"]  # the CRITICAL runs in its sparkline
+
+
+def remove_monitor(host: sandbox.SandboxHost, fleet_inventory: Path | None = None) -> None:
+    """Leave the shared host as the deploy made it: no timer, no units, no status page; the
+    fleet's own deploy puts its nginx site back (without the status include)."""
     host_ssh(
         host,
         "systemctl disable --now wsready-monitor.timer; cd /etc/systemd/system && "
-        "rm -f wsready-monitor.service wsready-monitor.timer && systemctl daemon-reload",
+        "rm -f wsready-monitor.service wsready-monitor.timer && systemctl daemon-reload; "
+        "rm -rf /etc/wsready/status",
         check=False,
     )
+    if fleet_inventory is not None:
+        result = run_deploy(fleet_inventory, "--limit", host.name)
+        assert result.returncode == 0, str(result)
 
 
 def test_monitor_timer_writes_a_fresh_prometheus_file(fleet: Fleet, tmp_path: Path) -> None:
@@ -161,8 +308,9 @@ def test_monitor_timer_writes_a_fresh_prometheus_file(fleet: Fleet, tmp_path: Pa
     monitor, peer = fleet.hosts[0], fleet.hosts[1]
     try:
         install_and_prove(fleet.inventory, monitor, tmp_path, peer)
+        prove_status_page(monitor, peer, tmp_path)
     finally:
-        remove_monitor(monitor)
+        remove_monitor(monitor, fleet.inventory)
 
 
 if __name__ == "__main__":

@@ -97,3 +97,55 @@ def test_nothing_to_check_is_an_error() -> None:
     groups = {"monitors": ([MONITOR], {})}
     with pytest.raises(DeployError, match="monitor has nothing to check"):
         fakehost.run(install_monitor, DEBIAN, {}, name=MONITOR, groups=groups)
+
+
+HASH = "ops:$apr1$abcdefgh$0123456789abcdefghijkl"
+
+
+def test_the_check_writes_the_status_page_and_nginx_serves_it_to_private_ranges() -> None:
+    results = plan({})
+    unit = "\n".join(str(c) for c in fakehost.commands(results) if "ExecStart" in str(c))
+    assert "--html /var/lib/wsready-monitor/status.html --html-refresh 60" in unit
+    location = "\n".join(uploaded(results, "/etc/wsready/status/location.conf.candidate"))
+    assert "location = /status {" in location
+    assert "allow 10.0.0.0/8;" in location and "allow 192.168.0.0/16;" in location
+    assert "deny all;" in location and "auth_basic" not in location
+    assert "alias /var/lib/wsready-monitor/status.html;" in location
+    assert "Content-Security-Policy \"default-src 'none'; style-src 'sha256-" in location
+    assert "if nginx -t -q; then" in shell(results)  # tested before nginx reloads it
+
+
+def test_basic_auth_file_is_0640_root_www_data_and_never_shown() -> None:
+    results = plan({"monitor_status_htpasswd": HASH, "monitor_status_allow_cidrs": ["0.0.0.0/0"]})
+    assert uploaded(results, "/etc/wsready/status/htpasswd") == [HASH]
+    commands = shell(results)
+    assert "chown root:www-data /etc/wsready/status/htpasswd" in commands
+    assert "chmod 640 /etc/wsready/status/htpasswd" in commands
+    location = "\n".join(uploaded(results, "/etc/wsready/status/location.conf.candidate"))
+    assert "auth_basic_user_file /etc/wsready/status/htpasswd;" in location
+    assert "allow 0.0.0.0/0;" in location and "10.0.0.0/8" not in location
+    assert all("$apr1$" not in result.name for result in results)
+
+
+def test_no_status_path_removes_the_location() -> None:
+    results = plan({"monitor_status_path": None})
+    assert "rm -f /etc/wsready/status/location.conf" in shell(results) or any(
+        "Remove /etc/wsready/status/location.conf" in r.name for r in results
+    )
+    with pytest.raises(AssertionError, match="nothing uploaded"):
+        uploaded(results, "/etc/wsready/status/location.conf.candidate")
+
+
+def test_only_monitor_hosts_include_the_status_location_in_their_site() -> None:
+    from tasks.monitor import status_include
+    from tasks.nginx import render_site
+    from wsready import hostdata
+
+    data = hostdata.with_defaults({})
+    assert status_include(data, ["monitors"]) == "/etc/wsready/status/*.conf"
+    assert status_include(data, ["fleet"]) is None
+    assert status_include({**data, "monitor_status_path": None}, ["monitors"]) is None
+    assert "include /etc/wsready/status/*.conf;" in render_site(
+        data, 1, "", "/etc/wsready/status/*.conf"
+    )
+    assert "/etc/wsready/status" not in render_site(data, 1)
