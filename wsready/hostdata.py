@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import ipaddress
 import re
 import runpy
 from collections.abc import Callable, Mapping
@@ -21,7 +20,7 @@ from urllib.parse import urlsplit
 
 from wsready import monitor_data
 from wsready import validate as check
-from wsready.validate import ConfigError
+from wsready.validate import HIDDEN, ConfigError
 
 DEFAULTS_FILE = Path(__file__).resolve().parent.parent / "inventory" / "group_data" / "all.py"
 
@@ -32,20 +31,30 @@ OUR_PREFIXES = (
 )  # fmt: skip
 
 WORLD = ("0.0.0.0/0", "::/0")
-HIDDEN = "<hidden>"  # shown instead of a value that may be a secret
 SECRET_WORDS = ("secret", "token", "password", "passwd")
-_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
-_APP_NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
-_USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SERVER_NAME = re.compile(r"^[A-Za-z0-9_.*~^\\$()|:\[\]-]+( [A-Za-z0-9_.*~^\\$()|:\[\]-]+)*$")
-_HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$")
-_SG_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
-_INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
-_AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+# Every pattern is applied with fullmatch (`$` would let a trailing newline through).
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+_APP_NAME = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
+_USER_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+# nginx server names, space-separated: "_", a host name (a leading "*." or a trailing ".*"
+# wildcard) or a ~regex without backslash, quote, ';', braces, '#' or space.
+_SERVER_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_SERVER_TOKEN = (
+    rf"_|(?:\*\.)?{_SERVER_LABEL}(?:\.{_SERVER_LABEL})*(?:\.\*)?|~[A-Za-z0-9_.*^$()|:\[\]-]+"
+)
+_SERVER_NAME = re.compile(rf"(?:{_SERVER_TOKEN})(?: (?:{_SERVER_TOKEN}))*")
+_SG_ID = re.compile(r"sg-[0-9a-f]{8,17}")
+_INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
+_AWS_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
+# One simple nginx directive: a name, arguments without quotes, braces, '#' or backslash, ';'.
+_NGINX_DIRECTIVE = re.compile(r"[a-z][a-z0-9_]*(?: +[!$%&()*+,./0-9:<=>?@A-Z\[\]^_a-z|~-]+)* *;")
+# Where path keys may point (tasks chown/chmod them): never a system directory itself.
+APP_DIR_ROOTS = ("/opt", "/srv", "/var/lib")
+NODEJS_DIR_ROOTS = ("/opt", "/usr/local/lib")
 _ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.xz")
-_SYSCTL_NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_-]+)+")
-_SYSCTL_VALUE = re.compile(r"[0-9]+( [0-9]+)*")
+_SYSCTL_NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_-]+){1,8}")
+_SYSCTL_VALUE = re.compile(r"[0-9]{1,19}( [0-9]{1,19}){0,7}")
 MAX_APP_WORKERS = 64
 
 Data = Mapping[str, Any]
@@ -106,29 +115,26 @@ def _choice(*allowed: str) -> Check:
     return run
 
 
-def _absolute_path(key: str, value: Any, _data: Data = None) -> None:
-    if not isinstance(value, str) or not value.startswith("/") or value.rstrip("/") == "":
-        raise ConfigError(key, value, "must be an absolute path such as /opt/wsready-app")
-    if any(char in value for char in " \t\n;'\"$`\\") or "/../" in value + "/":
-        raise ConfigError(key, value, "must not contain spaces, quotes, '..' or shell characters")
+def _directory_under(*roots: str) -> Check:
+    def run(key: str, value: Any, _data: Data) -> None:
+        check.host_path(key, value, roots)
+
+    return run
 
 
 def _hex64(key: str, value: Any) -> None:
-    if not isinstance(value, str) or not _HEX64.match(value):
-        raise ConfigError(key, value, "must be a sha256 digest: 64 hexadecimal characters")
+    check.name(key, value, _HEX64, "must be a sha256 digest: 64 hexadecimal characters")
 
 
 def _pattern(regex: re.Pattern[str], why: str) -> Check:
     def run(key: str, value: Any, _data: Data) -> None:
-        if not isinstance(value, str) or not regex.match(value):
-            raise ConfigError(key, value, why)
+        check.name(key, value, regex, why)
 
     return run
 
 
 def _local_file(key: str, value: Any, _data: Data) -> None:
-    if not isinstance(value, str) or not Path(value).is_file():
-        raise ConfigError(key, value, "must be the path of an existing local file")
+    check.local_path(key, value)
 
 
 # --- key-specific checks -----------------------------------------------------------------------
@@ -143,7 +149,7 @@ def _nodejs_binary_url(key: str, value: Any, data: Data) -> None:
         if data.get("nodejs_source") == "binary":
             raise ConfigError(key, value, 'is required when nodejs_source = "binary"')
         return
-    check.url(key, value)
+    check.url(key, value, query=False)
     if not urlsplit(value).path.endswith(_ARCHIVE_SUFFIXES):
         raise ConfigError(key, value, "must point to a .tar.gz, .tgz or .tar.xz archive")
 
@@ -159,15 +165,13 @@ def _nodejs_binary_sha256(key: str, value: Any, data: Data) -> None:
 def _app_source(key: str, value: Any, _data: Data) -> None:
     if value is None:
         return
-    if not isinstance(value, str) or not Path(value).is_dir():
-        raise ConfigError(key, value, "must be an existing local directory holding the Node app")
+    check.local_path(key, value, directory=True)
     if not (Path(value) / "package.json").is_file():
         raise ConfigError(key, value, "has no package.json")
 
 
 def _app_user(key: str, value: Any, _data: Data) -> None:
-    if not isinstance(value, str) or not _USER_NAME.match(value):
-        raise ConfigError(key, value, "must be a system user name such as wsready")
+    check.name(key, value, _USER_NAME, "must be a system user name such as wsready")
     if value == "root":
         raise ConfigError(key, value, "the service must not run as root")
 
@@ -199,12 +203,12 @@ def _app_workers(key: str, value: Any, _data: Data) -> None:
 def _app_redis_url(key: str, value: Any, _data: Data) -> None:
     if value is None:
         return
-    check.url(key, value, schemes=("redis", "rediss"))
-    parts = urlsplit(value)
-    if parts.username is not None or parts.password is not None:
+    if isinstance(value, str) and "@" in value:
         raise ConfigError(
             key, HIDDEN, "must not carry credentials: the password goes in redis_password"
         )
+    check.url(key, value, schemes=("redis", "rediss"), query=False)
+    parts = urlsplit(value)
     if parts.path not in ("", "/") and not re.fullmatch(r"/[0-9]{1,2}", parts.path):
         raise ConfigError(key, value, "must be redis://HOST:PORT[/DB] (DB a number)")
     if parts.query or parts.fragment:
@@ -212,36 +216,14 @@ def _app_redis_url(key: str, value: Any, _data: Data) -> None:
 
 
 def _redis_password(key: str, value: Any, _data: Data) -> None:
-    if value is None:
-        return
-    # A secret: named in the error, never echoed.
-    if (
-        not isinstance(value, str)
-        or len(value) < 32
-        or not value.isprintable()
-        or any(char in value for char in " \"'\\")  # redis.conf would parse them
-    ):
-        raise ConfigError(
-            key,
-            HIDDEN,
-            "must be a secret of at least 32 printable characters without spaces, quotes "
-            "or backslashes",
-        )
+    if value is not None:  # a secret: named in the error, never echoed
+        check.secret(key, value, max_length=512)  # no spaces or quotes: redis.conf parses them
 
 
 def _ip_address(key: str, value: Any, _data: Data) -> None:
     if value is None:
         return
-    try:
-        if not isinstance(value, str):  # ip_address() takes integers too
-            raise TypeError(value)
-        address = ipaddress.ip_address(value)
-    except (ValueError, TypeError):
-        raise ConfigError(key, value, "must be an IP address such as 10.0.1.5") from None
-    if "%" in value:
-        raise ConfigError(key, value, "must not carry a scope id (%...)")
-    if str(address) != value:
-        raise ConfigError(key, value, f"must be written as {address}")
+    check.ip_address(key, value)  # no scope id, canonical, never an integer
 
 
 def _nginx_worker_processes(key: str, value: Any, _data: Data) -> None:
@@ -268,7 +250,8 @@ def _kernel_sysctls(key: str, value: Any, _data: Data) -> None:
             raise ConfigError(
                 f"{key}[{name!r}]", name, "is not a sysctl name such as net.core.somaxconn"
             )
-        text = str(item) if isinstance(item, int) and not isinstance(item, bool) else item
+        number = isinstance(item, int) and not isinstance(item, bool)
+        text = str(item) if number else item
         if not isinstance(text, str) or not _SYSCTL_VALUE.fullmatch(text):
             raise ConfigError(
                 f"{key}[{name!r}]", item, "must be a number or numbers separated by single spaces"
@@ -276,10 +259,7 @@ def _kernel_sysctls(key: str, value: Any, _data: Data) -> None:
 
 
 def _app_bind(key: str, value: Any, _data: Data) -> None:
-    try:
-        address = ipaddress.ip_address(value)
-    except ValueError:
-        raise ConfigError(key, value, "must be an IP address such as 127.0.0.1") from None
+    address = check.ip_address(key, value, "127.0.0.1")
     if not address.is_loopback:
         raise ConfigError(key, value, "must be a loopback address: only nginx may reach the app")
 
@@ -297,15 +277,19 @@ def _origin(key: str, value: Any) -> None:
         raise ConfigError(
             key, value, "'*' lets any web page use the socket; list the real origins instead"
         )
-    check.url(key, value)
-    parts = urlsplit(value)
-    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
-        raise ConfigError(key, value, "must be an origin (scheme://host[:port]) without a path")
+    try:
+        check.url(key, value, path=False, query=False)
+    except ConfigError as error:
+        raise ConfigError(
+            key, value, f"must be an origin (scheme://host[:port]): {error.why}"
+        ) from None
 
 
 def _app_cors_origins(key: str, value: Any, _data: Data) -> None:
     if isinstance(value, str) or not isinstance(value, (list, tuple)):
         raise ConfigError(key, value, "must be a list of origins such as ['https://app.example']")
+    if not value:
+        raise ConfigError(key, value, "must list at least one origin (an empty list is no CORS)")
     for index, item in enumerate(value):
         _origin(f"{key}[{index}]", item)
 
@@ -322,27 +306,29 @@ def _app_env(key: str, value: Any, _data: Data) -> None:
     if not isinstance(value, Mapping):
         raise ConfigError(key, value, "must be a dict of NAME: value strings")
     for name, item in value.items():
-        if not isinstance(name, str) or not _ENV_NAME.match(name):
+        if not isinstance(name, str) or not _ENV_NAME.fullmatch(name):
             raise ConfigError(f"{key}[{name!r}]", name, "is not a valid environment name")
-        if not isinstance(item, str) or "\n" in item:
+        if not isinstance(item, str) or not item.isprintable() or len(item) > 4096:
             # Environment values often are secrets: never echo them.
-            raise ConfigError(f"{key}[{name!r}]", HIDDEN, "must be a one-line string")
+            raise ConfigError(
+                f"{key}[{name!r}]",
+                HIDDEN,
+                "must be a one-line string of printable characters (no newline, CR or NUL)",
+            )
 
 
 def _app_jwt_secret(key: str, value: Any, data: Data) -> None:
     if data.get("app_auth") != "jwt" and value is None:
         return
-    # The value is a secret: name it in the error, never echo it.
-    if not isinstance(value, str) or len(value) < 32:
-        shown = None if value is None else HIDDEN
-        raise ConfigError(
-            key, shown, 'must be a secret of at least 32 characters when app_auth = "jwt"'
-        )
+    try:
+        check.secret(key, value)
+    except ConfigError as error:
+        raise ConfigError(key, error.value, f'{error.why} when app_auth = "jwt"') from None
 
 
 def _app_jwt_audience(key: str, value: Any, _data: Data) -> None:
     if value is not None:
-        _string(key, value)
+        check.text(key, value)
 
 
 def _app_static_token_hashes(key: str, value: Any, data: Data) -> None:
@@ -355,21 +341,23 @@ def _app_static_token_hashes(key: str, value: Any, data: Data) -> None:
 
 
 def _nginx_server_name(key: str, value: Any, _data: Data) -> None:
-    if not isinstance(value, str) or not _SERVER_NAME.match(value):
-        raise ConfigError(key, value, "must be nginx server names separated by single spaces")
+    if not isinstance(value, str) or len(value) > 1024 or not _SERVER_NAME.fullmatch(value):
+        raise ConfigError(
+            key,
+            value,
+            "must be nginx server names separated by single spaces (ASCII; no backslash, "
+            "quote, ';', braces or '#': write a regex's \\. as [.])",
+        )
 
 
 def _nginx_rest_upstream(key: str, value: Any, _data: Data) -> None:
     if value is None:
         return
-    check.url(key, value)
-    parts = urlsplit(value)
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ConfigError(key, value, "must be scheme://host[:port] without a path")
+    check.url(key, value, path=False, query=False)
 
 
 def _nginx_proxy_read_timeout_s(key: str, value: Any, data: Data) -> None:
-    check.positive_number(key, value)
+    check.positive_number(key, value, high=86400)
     interval, timeout = data.get("app_ping_interval_ms"), data.get("app_ping_timeout_ms")
     if all(isinstance(v, int) and not isinstance(v, bool) for v in (interval, timeout)):
         needed = (interval + timeout) / 1000
@@ -405,12 +393,18 @@ def _nginx_tls_port(key: str, value: Any, data: Data) -> None:
 
 
 def _nginx_extra_directives(key: str, value: Any, _data: Data) -> None:
-    # Deliberately not parsed: `nginx -t` on the host is the judge of their content.
+    # Their meaning is judged by `nginx -t` on the host; their shape here: one simple
+    # directive each, so no line can close the server block or open another.
     if isinstance(value, str) or not isinstance(value, (list, tuple)):
         raise ConfigError(key, value, "must be a list of nginx directive lines")
     for index, item in enumerate(value):
-        if not isinstance(item, str) or "\n" in item:
-            raise ConfigError(f"{key}[{index}]", item, "must be a one-line string")
+        if not isinstance(item, str) or len(item) > 1024 or not _NGINX_DIRECTIVE.fullmatch(item):
+            raise ConfigError(
+                f"{key}[{index}]",
+                item,
+                "must be one simple directive such as 'client_max_body_size 5m;' (ASCII, no "
+                "quotes, braces, '#', backslash or newline)",
+            )
 
 
 def _firewall_ssh_cidrs(key: str, value: Any, data: Data) -> None:
@@ -431,36 +425,12 @@ def _sg_ssh_cidrs(key: str, value: Any, data: Data) -> None:
 
 
 def _verify_address(key: str, value: Any, _data: Data) -> None:
-    if value is None:
-        return
-    try:
-        if isinstance(value, str):  # ip_address() takes integers too
-            ipaddress.ip_address(value)
-            return
-    except ValueError:
-        pass
-    if not isinstance(value, str) or not _HOSTNAME.match(value):
-        raise ConfigError(key, value, "must be a host name or IP address, without scheme or port")
+    if value is not None:
+        check.host(key, value)
 
 
 def _verify_timeout_s(key: str, value: Any, _data: Data) -> None:
-    check.positive_number(key, value)
-    if value > 300:
-        raise ConfigError(key, value, "must be at most 300 seconds")
-
-
-def _local_dir(key: str, value: Any, _data: Data) -> None:
-    if not isinstance(value, str) or not Path(value).is_dir():
-        raise ConfigError(key, value, "must be the path of an existing local directory")
-
-
-def _monitor_targets(key: str, value: Any, _data: Data) -> None:
-    if value is None:
-        return
-    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not value:
-        raise ConfigError(key, value, "must be None or a non-empty list of URLs")
-    for index, item in enumerate(value):
-        check.url(f"{key}[{index}]", item, schemes=("http", "https", "ws", "wss"))
+    check.positive_number(key, value, high=300)
 
 
 def _verify_retries(key: str, value: Any, _data: Data) -> None:
@@ -470,33 +440,38 @@ def _verify_retries(key: str, value: Any, _data: Data) -> None:
 _boolean = _simple(check.boolean)
 _port = _simple(check.port)
 _cidr_list = _simple(check.cidr_list)
-_http_url = _simple(check.url)
+
+
+def _endpoint_url(key: str, value: Any, _data: Data) -> None:
+    """scheme://HOST[:PORT] only: no path, query, credentials, quotes or spaces."""
+    check.url(key, value, path=False, query=False)
 
 
 def _proxy_url(key: str, value: Any, data: Data) -> None:
-    """An http(s) proxy without credentials: they would land in world-readable apt and npm
-    settings and on command lines that pyinfra prints at -vvv."""
-    _http_url(key, value, data)
-    if urlsplit(value).username is not None:
+    """http(s)://HOST[:PORT] without credentials: they would land in world-readable apt and
+    npm settings and on command lines that pyinfra prints at -vvv. Nothing else either: the
+    value is written into apt and npm config and passed to curl/pip/wget options."""
+    if isinstance(value, str) and "@" in value:
         raise ConfigError(
             key,
             HIDDEN,
             "must not carry credentials (user:password@): allow the hosts by address on the "
             "proxy instead",
         )
+    _endpoint_url(key, value, data)
 
 
-CHECKS: dict[str, Check] = {
+_CHECKS: dict[str, Check] = {
     "proxy_url": _optional(_proxy_url),
     "nodejs_source": _choice("nodesource", "distro", "binary"),
     "nodejs_major": _nodejs_major,
     "nodejs_binary_url": _nodejs_binary_url,
     "nodejs_binary_sha256": _nodejs_binary_sha256,
-    "nodejs_binary_dir": _absolute_path,
+    "nodejs_binary_dir": _directory_under(*NODEJS_DIR_ROOTS),
     "app_source": _app_source,
     "app_name": _pattern(_APP_NAME, "must be a unit-safe name such as wsready-app"),
     "app_user": _app_user,
-    "app_dir": _absolute_path,
+    "app_dir": _directory_under(*APP_DIR_ROOTS),
     "app_port": _app_port,
     "app_bind": _app_bind,
     "app_socketio_path": _app_socketio_path,
@@ -550,10 +525,12 @@ CHECKS: dict[str, Check] = {
     "sg_allow_cidrs": _cidr_list,
     "sg_ssh_cidrs": _sg_ssh_cidrs,
     "sg_allow_ssh_from_world": _boolean,
+    "sg_ssh_max_public_prefix_v4": lambda key, value, _data: _integer(key, value, 0, 32) and None,
+    "sg_ssh_max_public_prefix_v6": lambda key, value, _d: _integer(key, value, 0, 128) and None,
     "sg_purge": _boolean,
     "sg_purge_all": _boolean,
     "aws_region": _optional(_pattern(_AWS_REGION, "must be an AWS region such as eu-north-1")),
-    "aws_endpoint_url": _optional(_http_url),
+    "aws_endpoint_url": _optional(_endpoint_url),
     "instance_id": _optional(
         _pattern(_INSTANCE_ID, "must be an EC2 instance id such as i-0123456789abcdef0")
     ),
@@ -565,18 +542,22 @@ CHECKS: dict[str, Check] = {
         _pattern(_ENV_NAME, "must be the name of an environment variable")
     ),
     "verify_tls_ca_file": _optional(_local_file),
-    "monitor_interval_s": lambda key, value, _data: _integer(key, value, 10, 86400) and None,
-    "monitor_targets": _monitor_targets,
-    "monitor_alert_webhook": _optional(_http_url),
-    "monitor_token_env": _optional(
-        _pattern(_ENV_NAME, "must be the name of an environment variable")
-    ),
-    "monitor_token_file": _optional(_local_file),
-    "monitor_wheelhouse": _optional(_local_dir),
-    "monitor_prometheus_file": _absolute_path,
 }
 
-CHECKS.update(monitor_data.CHECKS)  # the fleet monitor's keys (tasks/monitor.py)
+
+def _one_rule_per_key(*tables: Mapping[str, Check]) -> dict[str, Check]:
+    """The tables joined; a key ruled by two of them is a programming error, not an override."""
+    joined: dict[str, Check] = {}
+    for table in tables:
+        twice = sorted(set(joined) & set(table))
+        if twice:
+            raise RuntimeError(f"host data keys with two rules: {', '.join(twice)}")
+        joined.update(table)
+    return joined
+
+
+# The fleet monitor's keys are ruled in wsready/monitor_data.py (tasks/monitor.py), only there.
+CHECKS: dict[str, Check] = _one_rule_per_key(_CHECKS, monitor_data.CHECKS)
 
 
 def _unknown_keys(data: Data, known: set[str]) -> list[ConfigError]:

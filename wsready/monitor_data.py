@@ -10,7 +10,10 @@ from typing import Any
 from wsready import validate
 from wsready.validate import ConfigError
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+# node_exporter's textfile collector directories (upstream's and Debian's): the deploy makes
+# the file's directory group-writable by the monitor, so it must be one made for that.
+PROMETHEUS_ROOTS = ("/var/lib/node_exporter", "/var/lib/prometheus/node-exporter")
 Data = Mapping[str, Any]
 
 
@@ -25,19 +28,18 @@ def _targets(key: str, value: Any, _data: Data) -> None:
     if isinstance(value, str) or not isinstance(value, (list, tuple)) or not value:
         raise ConfigError(key, value, "must be None or a non-empty list of http(s):// URLs")
     for index, url in enumerate(value):
-        validate.url(f"{key}[{index}]", url, schemes=("http", "https", "ws", "wss"))
+        validate.url(f"{key}[{index}]", url, schemes=("http", "https", "ws", "wss"), query=False)
 
 
 def _webhook(key: str, value: Any, _data: Data) -> None:
-    if value is not None:
-        validate.url(key, value)
+    if value is not None:  # its path often is the secret: never echoed
+        validate.url(key, value, secret=True)
 
 
 def _token_env(key: str, value: Any, data: Data) -> None:
     if value is None:
         return
-    if not isinstance(value, str) or not _ENV_NAME.match(value):
-        raise ConfigError(key, value, "must be the name of an environment variable")
+    validate.name(key, value, _ENV_NAME, "must be the name of an environment variable")
     if data.get("monitor_token_file"):
         raise ConfigError(key, value, "set monitor_token_env or monitor_token_file, not both")
 
@@ -45,15 +47,13 @@ def _token_env(key: str, value: Any, data: Data) -> None:
 def _token_file(key: str, value: Any, _data: Data) -> None:
     if value is None:
         return
-    if not isinstance(value, str) or not Path(value).is_file():
-        raise ConfigError(key, value, "must be the path of an existing local file")
+    validate.local_path(key, value)
 
 
 def _wheelhouse(key: str, value: Any, _data: Data) -> None:
     if value is None:
         return
-    if not isinstance(value, str) or not Path(value).is_dir():
-        raise ConfigError(key, value, "must be the path of an existing local directory of wheels")
+    validate.local_path(key, value, directory=True)
     if not any(Path(value).glob("*.whl")):
         raise ConfigError(key, value, "holds no .whl files (make it with `pip wheel -w DIR`)")
 
@@ -61,6 +61,7 @@ def _wheelhouse(key: str, value: Any, _data: Data) -> None:
 def _prometheus_file(key: str, value: Any, _data: Data) -> None:
     if not isinstance(value, str) or not value.startswith("/") or not value.endswith(".prom"):
         raise ConfigError(key, value, "must be an absolute path ending in .prom")
+    validate.host_path(key, value, PROMETHEUS_ROOTS, file=True)
 
 
 _STATUS_PATH = re.compile(r"(/[A-Za-z0-9._~-]+)+")

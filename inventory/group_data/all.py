@@ -134,6 +134,11 @@ sg_id = None  # None: looked up from instance_id, or from the host's IP
 sg_allow_cidrs = ["0.0.0.0/0", "::/0"]
 sg_ssh_cidrs = []  # who may SSH in through the group; never the world unless the next key
 sg_allow_ssh_from_world = False
+# The widest public range SSH may be opened to, all SSH CIDRs together (sg_ssh_cidrs, or a
+# port-22 rule from any other key or option): IPv4 /16 = 65,536 addresses, IPv6 /48 = one
+# site. Wider needs sg_allow_ssh_from_world = True. Private ranges do not count.
+sg_ssh_max_public_prefix_v4 = 16
+sg_ssh_max_public_prefix_v6 = 48
 sg_purge = False  # revoke rules wsready added that are no longer wanted
 sg_purge_all = False  # like sg_purge, but also unwanted CIDR rules wsready did not add
 aws_region = None  # None: boto3's standard chain (AWS_REGION, profile, ...)

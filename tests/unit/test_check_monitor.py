@@ -25,7 +25,7 @@ def test_monitor_defaults_are_valid() -> None:
         ({"monitor_targets": "http://a"}, "monitor_targets = 'http://a': must be None or"),
         ({"monitor_targets": []}, "monitor_targets = []"),
         ({"monitor_targets": ["ftp://a"]}, "monitor_targets[0] = 'ftp://a': scheme must be"),
-        ({"monitor_alert_webhook": "hook"}, "monitor_alert_webhook = 'hook'"),
+        ({"monitor_alert_webhook": "hook"}, "monitor_alert_webhook = '<hidden>'"),
         ({"monitor_token_env": "MY-TOKEN"}, "monitor_token_env = 'MY-TOKEN'"),
         ({"monitor_token_file": "/nonexistent/t"}, "monitor_token_file = '/nonexistent/t'"),
         ({"monitor_prometheus_file": "wsready.prom"}, "must be an absolute path ending in .prom"),

