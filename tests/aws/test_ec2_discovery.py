@@ -48,6 +48,7 @@ def test_running_tagged_instances_become_one_group_per_role(ec2, fleet, group_id
         "aws_region": REGION,
         "ec2_security_group_ids": [group_id],
         "sg_id": group_id,
+        "private_address": web1["PrivateIpAddress"],  # the Redis firewall and adapter use it
     }
     assert found.skipped == []
 
