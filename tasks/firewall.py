@@ -8,6 +8,7 @@ an nftables table of our own (`inet wsready`) with the same rules, re-applied at
 
 from __future__ import annotations
 
+import shlex
 from io import StringIO
 
 from pyinfra import host
@@ -18,7 +19,7 @@ from pyinfra.operations import apt, dnf, files, server, systemd
 from tasks import transaction
 from tasks.redis import is_redis_host
 from tasks.transaction import managed_file
-from wsready import hostdata, redis_plan
+from wsready import hostdata, redis_plan, validate
 
 NFT_FILE = "/etc/wsready/firewall.nft"
 NFT_UNIT = "/etc/systemd/system/wsready-firewall.service"
@@ -105,9 +106,19 @@ def ufw_changes(
     return add, delete
 
 
-def _ufw_rule(rule: Rule) -> str:
+def checked_rule(rule: Rule) -> Rule:
+    """The rule if every part of it parses (tcp/udp, a port, a canonical CIDR without scope
+    id); else ValueError. What reaches ufw's command line or the nft file is only this."""
     proto, port, source = rule
-    return f"allow proto {proto} from {source} to any port {port}"
+    validate.choice("firewall rule protocol", proto, ("tcp", "udp"))
+    validate.port("firewall rule port", port)
+    validate.cidr("firewall rule source", source)
+    return rule
+
+
+def _ufw_rule(rule: Rule) -> str:
+    proto, port, source = checked_rule(rule)
+    return f"allow proto {proto} from {shlex.quote(source)} to any port {port:d}"
 
 
 def nftables_ruleset(data, redis_clients: list[str] | None = None) -> str:
@@ -123,7 +134,7 @@ def nftables_ruleset(data, redis_clients: list[str] | None = None) -> str:
         '        iifname "lo" accept',
         "        meta l4proto { icmp, ipv6-icmp } accept",
     ]
-    for proto, port, source in wanted_rules(data, redis_clients):
+    for proto, port, source in map(checked_rule, wanted_rules(data, redis_clients)):
         family = "ip6" if ":" in source else "ip"
         lines.append(f"        {family} saddr {source} {proto} dport {port} accept")
     lines += ["    }", "}", ""]

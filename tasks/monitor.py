@@ -13,6 +13,7 @@ service as its environment. Hosts outside `monitors` are left untouched.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from io import StringIO
 from pathlib import Path
@@ -27,7 +28,7 @@ from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from tasks.transaction import managed_file
-from wsready import hostdata, statuspage, targets
+from wsready import hostdata, statuspage, targets, validate
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_TEMPLATE = ROOT / "files" / "systemd" / "monitor.service.j2"
@@ -175,10 +176,34 @@ def secret_environment(data: dict) -> str:
     elif data["monitor_token_file"]:
         token = Path(data["monitor_token_file"]).read_text(encoding="utf-8").strip()
     if token:
+        if not _TOKEN.fullmatch(token):  # a newline would add a variable of its own
+            source = data["monitor_token_env"] or data["monitor_token_file"]
+            raise DeployError(
+                f"{host.name}: the monitor token from {source!r} = '<hidden>': must be one "
+                "word of printable ASCII (no spaces, quotes, backslashes or newlines)"
+            )
         lines.append(f"{TOKEN_VARIABLE}={token}")
     if data["monitor_alert_webhook"]:
-        lines.append(f"{WEBHOOK_VARIABLE}={data['monitor_alert_webhook']}")
+        webhook = validate.url("monitor_alert_webhook", data["monitor_alert_webhook"], secret=True)
+        lines.append(f"{WEBHOOK_VARIABLE}={webhook}")
     return "".join(line + "\n" for line in lines)
+
+
+_TOKEN = re.compile(r"[\x21-\x7e]{1,8192}")
+_UNIT_WORD = re.compile(r"[A-Za-z0-9_@+=:,./-]{1,255}")
+
+
+def unit_context(context: dict) -> dict:
+    """The template values, each one word systemd takes literally: no newline (a line of its
+    own), space, `%` (a specifier), `$` (expanded in Exec lines), quote or backslash."""
+    for name, value in context.items():
+        words = str(value).split(" ") if name == "extra_args" else [str(value)]
+        for word in words:
+            if word and not _UNIT_WORD.fullmatch(word) or (not word and name != "extra_args"):
+                raise DeployError(
+                    f"{host.name}: {name} = {value!r} cannot be written into a systemd unit"
+                )
+    return context
 
 
 def check_arguments(data: dict, has_token: bool) -> str:
@@ -302,13 +327,13 @@ def install_monitor() -> None:
             group=MONITOR_USER,
             mode="0640",
         ),
-        files.put(
+        managed_file(  # never diffed: it holds the token and the webhook URL
             name="Write the monitor's token and webhook file (0600, read by systemd).",
-            src=StringIO(environment),
+            content=environment,
             dest=ENV_FILE,
             user="root",
             group="root",
-            mode="0600",
+            mode="600",
         ),
     ]
     files.directory(
@@ -336,6 +361,7 @@ def install_monitor() -> None:
         "interval_s": data["monitor_interval_s"],
         "service": SERVICE,
     }
+    unit_context(context)  # every value one literal word for systemd
     units = [
         files.template(
             name="Install the monitor's check service.",

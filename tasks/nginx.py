@@ -250,6 +250,11 @@ def _remove_default_site(nginx_was_installed: bool):
     )
 
 
+def _single_quoted(value: str) -> str:
+    """`value` as one shell word in single quotes, whatever it holds (the address is data)."""
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
 def _tls_files(address: str):
     """Upload or generate the certificate pair; returns the operations that may change it."""
     files.directory(
@@ -300,7 +305,8 @@ def _tls_files(address: str):
             commands=[
                 f"{transaction.save_command([SELF_SIGNED_CERT, SELF_SIGNED_KEY], 'nginx')} && "
                 "umask 077 && openssl req -x509 -newkey rsa:2048 -nodes -days 825 "
-                f"-subj '/CN={address}' -addext 'subjectAltName={san}' "
+                f"-subj {_single_quoted('/CN=' + address)} "
+                f"-addext {_single_quoted('subjectAltName=' + san)} "
                 f"-keyout {SELF_SIGNED_KEY} -out {SELF_SIGNED_CERT} 2>&1"
             ],
         )

@@ -29,6 +29,7 @@ from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import apt, dnf, files
 from pyinfra.operations.util import any_changed
 
+from tasks.proxy import config_proxy_url
 from wsready import hostdata
 
 NODESOURCE_KEY_URL = "https://deb.nodesource.com/gpgkey/nodesource-repo.gpg.key"
@@ -217,6 +218,17 @@ def _install_distro() -> None:
     )
 
 
+def download_proxy(proxy_url: str | None) -> str | None:
+    """The proxy for pyinfra's files.download, which puts it on curl's/wget's command line
+    unquoted: only an http(s)://HOST[:PORT] that needs no quoting is handed over."""
+    if proxy_url is None:
+        return None
+    proxy_url = config_proxy_url(proxy_url)
+    if shlex.quote(proxy_url) != proxy_url:
+        raise DeployError(f"proxy_url = {proxy_url!r}: would need shell quoting")
+    return proxy_url
+
+
 def _install_binary(data) -> None:
     url, sha256 = data["nodejs_binary_url"], data["nodejs_binary_sha256"]
     if not url or not sha256:
@@ -227,7 +239,7 @@ def _install_binary(data) -> None:
     root = data["nodejs_binary_dir"].rstrip("/")
     node_dir = f"{root}/{binary_version(url, sha256)}"
     downloads = f"{root}/.downloads"
-    proxy_url = data["proxy_url"]
+    proxy_url = download_proxy(data["proxy_url"])
 
     need_node = not host.get_fact(File, path=f"{node_dir}/bin/node")
     need_npm = bool(npm_url) and not host.get_fact(

@@ -19,6 +19,8 @@ from pyinfra.facts.files import FileContents
 from pyinfra.facts.server import Which
 from pyinfra.operations import files
 
+from wsready import validate
+
 APT_PROXY_CONF = "/etc/apt/apt.conf.d/90wsready-proxy"
 NPMRC = "/etc/wsready/npmrc"
 DNF_CONF = "/etc/dnf/dnf.conf"
@@ -30,7 +32,15 @@ def sed_literal(text: str) -> str:
     return re.sub(r"([.\[\]*^$\\])", r"\\\1", text)
 
 
+def config_proxy_url(proxy_url: str) -> str:
+    """`proxy_url` as it may be written into apt.conf, npmrc, dnf.conf or handed to a command
+    option: http(s)://HOST[:PORT] and nothing else, so it holds no newline, quote, ';', brace,
+    space or shell character (ConfigError otherwise, whatever the preflight let through)."""
+    return validate.url("proxy_url", proxy_url, path=False, query=False)
+
+
 def apt_proxy_conf(proxy_url: str) -> str:
+    proxy_url = config_proxy_url(proxy_url)
     return (
         "// Written by wsready (tasks/proxy.py): package downloads go through proxy_url.\n"
         f'Acquire::http::Proxy "{proxy_url}";\n'
@@ -39,6 +49,7 @@ def apt_proxy_conf(proxy_url: str) -> str:
 
 
 def npmrc(proxy_url: str) -> str:
+    proxy_url = config_proxy_url(proxy_url)
     return (
         "# Written by wsready (tasks/proxy.py): npm registry traffic goes through proxy_url.\n"
         f"proxy={proxy_url}\n"
@@ -72,7 +83,7 @@ def configure_proxy() -> None:
                 name="Send dnf downloads through the proxy.",
                 path=DNF_CONF,
                 line="^proxy=.*$",
-                replace=f"proxy={proxy_url}",
+                replace=f"proxy={config_proxy_url(proxy_url)}",
             )
             files.put(
                 name="Record the dnf proxy line wsready wrote.",
