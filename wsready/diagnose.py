@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from wsready.exitstatus import ExitStatus
 from wsready.probes import ProbeResult, Target
@@ -41,6 +42,10 @@ class Diagnosis:
     status: ExitStatus
     code: str = "ok"
     notes: list[str] = field(default_factory=list)
+    # When the evidence cannot decide: the possible causes, most likely first, each a dict
+    # {layer, cause, tell} (`tell`: what tells it apart from the others). With candidates
+    # in more than one layer, `layer` is "undecided".
+    candidates: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -101,8 +106,27 @@ class _Seen:
         return self.target.socketio_path
 
 
-def _critical(layer: str, code: str, title: str, evidence: list[str], fix: str) -> Diagnosis:
-    return Diagnosis(layer, title, evidence, fix, ExitStatus.CRITICAL, code)
+def _critical(
+    layer: str,
+    code: str,
+    title: str,
+    evidence: list[str],
+    fix: str,
+    candidates: list[dict[str, str]] | None = None,
+) -> Diagnosis:
+    return Diagnosis(layer, title, evidence, fix, ExitStatus.CRITICAL, code, [], candidates or [])
+
+
+def _candidate(layer: str, cause: str, tell: str) -> dict[str, str]:
+    return {"layer": layer, "cause": cause, "tell": tell}
+
+
+def _undecided(
+    code: str, title: str, evidence: list[str], candidates: list[dict[str, str]], fix: str
+) -> Diagnosis:
+    """The evidence fits several layers: name them in order instead of picking one."""
+    layers = " or ".join(dict.fromkeys(candidate["layer"] for candidate in candidates))
+    return _critical("undecided", code, f"{layers}: {title}", evidence, fix, candidates)
 
 
 def _dns(seen: _Seen) -> Diagnosis | None:
@@ -122,47 +146,237 @@ def _tcp(seen: _Seen) -> Diagnosis | None:
     if not seen.failed("tcp"):
         return None
     evidence = seen.lines("dns", "tcp")
+    port = seen.target.port
     if seen.error("tcp") == "refused":
         return _critical(
             "tcp",
             "connection-refused",
             f"Connection refused on {seen.where}: nothing is listening",
             evidence,
-            f"Start the server that should listen on port {seen.target.port} (nginx): "
+            f"Start the server that should listen on port {port} (nginx): "
             "`systemctl status nginx`, `ss -ltnp | grep :"
-            f"{seen.target.port}` on the host (runbook: 'Server listening on port 80').",
+            f"{port}` on the host (runbook: 'Server listening on port 80'). If something "
+            "listens there, a firewall REJECT rule answers for it: remove the rule.",
+            [
+                _candidate(
+                    "tcp",
+                    f"nothing listens on port {port} (nginx stopped, failed or on another port)",
+                    f"`ss -ltnp 'sport = :{port}'` on the host shows no listener",
+                ),
+                _candidate(
+                    "tcp",
+                    f"a firewall rule rejects port {port} (REJECT answers like a closed port)",
+                    f"a listener shows in `ss -ltnp 'sport = :{port}'` and `iptables -S` / "
+                    "`nft list ruleset` / `ufw status` has a REJECT for the port",
+                ),
+            ],
         )
     return _critical(
         "tcp",
         "connection-timeout",
         f"No answer from {seen.where}: packets are dropped (firewall or security group)",
         evidence,
-        f"Open port {seen.target.port}/tcp in the EC2 security group (`wsready sg plan`, "
-        f"`wsready sg apply`) and in the host firewall (`ufw allow {seen.target.port}/tcp`) "
+        f"Open port {port}/tcp in the EC2 security group (`wsready sg plan`, "
+        f"`wsready sg apply`) and in the host firewall (`ufw allow {port}/tcp`) "
         "— runbook checklist: 'Firewall allows WebSocket connections'.",
+        [
+            _candidate(
+                "tcp",
+                "the host firewall drops the port",
+                "`iptables -S` / `nft list ruleset` / `ufw status` on the host shows a DROP; "
+                f"`curl http://127.0.0.1:{port}/api/health` on the host itself works",
+            ),
+            _candidate(
+                "tcp",
+                "the EC2 security group (or a network ACL) does not allow the port",
+                "`wsready sg plan` lists the missing ingress rule; from another host of the "
+                "same subnet the port answers",
+            ),
+            _candidate(
+                "tcp",
+                "the host is down or the address is wrong",
+                "SSH to the address does not answer either; the DNS evidence shows the address",
+            ),
+        ],
     )
+
+
+TLS_RENEW = "Renew the certificate (nginx_tls_cert_file / nginx_tls_key_file) and redeploy."
 
 
 def _tls(seen: _Seen) -> Diagnosis | None:
     if not seen.failed("tls"):
         return None
     result = seen.get("tls")
-    if result is not None and "days_left" in result.detail:
-        title = f"TLS certificate expires in {result.detail['days_left']} days (or has expired)"
-        fix = "Renew the certificate (nginx_tls_cert_file / nginx_tls_key_file) and redeploy."
-    elif result is not None and result.detail.get("error") == "verify":
-        title = f"TLS certificate of {seen.where} is not trusted: {result.detail.get('reason')}"
+    detail = result.detail if result is not None else {}
+    host = seen.target.host
+    if "days_left" in detail:
+        code = "tls-expiring"
+        title = f"TLS certificate expires in {detail['days_left']} days (or has expired)"
+        fix = TLS_RENEW
+    elif detail.get("error") == "verify":
+        reason = detail.get("reason")
+        kind = detail.get("verify", "untrusted")
+        code = f"tls-{kind}"
+        if kind == "expired":
+            title = f"TLS certificate of {seen.where} has expired ({reason})"
+            fix = TLS_RENEW + " `openssl x509 -noout -enddate -in CERT` shows the date."
+        elif kind == "name":
+            title = f"TLS certificate of {seen.where} is not valid for {host} ({reason})"
+            fix = (
+                f"Serve a certificate whose subjectAltName covers {host} "
+                "(nginx_tls_cert_file), or connect with the name the certificate is for; "
+                "`openssl x509 -noout -ext subjectAltName -in CERT` lists its names."
+            )
+        else:
+            title = f"TLS certificate of {seen.where} is not trusted: {reason}"
+            fix = (
+                "Serve a certificate the clients trust for this name (nginx_tls_cert_file), or "
+                "probe a self-signed sandbox with --insecure / --ca-file."
+            )
+    elif detail.get("plain_http"):
+        code = "tls-plain-http"
+        title = (
+            f"Plain HTTP answers on the TLS port {seen.target.port}: the server there does "
+            "not speak TLS"
+        )
         fix = (
-            "Serve a certificate the clients trust for this name (nginx_tls_cert_file), or "
-            "probe a self-signed sandbox with --insecure / --ca-file."
+            f"Serve TLS on port {seen.target.port} (nginx `listen {seen.target.port} ssl` with "
+            "ssl_certificate: nginx_tls = True, nginx_tls_port), or use the http:// / ws:// "
+            "URL if this port is meant to be plain."
         )
     else:
+        code = "tls-handshake"
         title = f"TLS handshake with {seen.where} fails"
         fix = (
             "Serve a certificate the clients trust for this name (nginx_tls_cert_file), or "
             "probe a self-signed sandbox with --insecure / a CA bundle."
         )
-    return _critical("tls", "tls", title, seen.lines("tls"), fix)
+    return _critical("tls", code, title, seen.lines("tls"), fix)
+
+
+ANSWERING = ("server", "health", "upgrade", "polling", "cors", "rest-auth")
+
+
+def _server(seen: _Seen) -> Diagnosis | None:
+    """The port accepts connections, but what owns it does not answer HTTP at all."""
+    if not seen.failed("server") or any(seen.status(name) for name in ANSWERING):
+        return None  # a server that only dislikes the bare request still answers the others
+    port = seen.target.port
+    closed = seen.error("server") in ("closed", "not-http")
+    what = "closes them without an HTTP answer" if closed else "never answers"
+    return _critical(
+        "server",
+        "server-closes" if closed else "server-silent",
+        f"Port {port} accepts connections but the server {what} (not even nginx's own 400)",
+        seen.lines("tcp", "server", "health"),
+        f"The process on port {port} is hung, stopped or out of connections: on the host "
+        f"`ss -ltnp 'sport = :{port}'` names it; for nginx `systemctl status nginx` (a "
+        "stopped process shows state T in `ps -o pid,stat,cmd -C nginx`), "
+        "`tail /var/log/nginx/error.log` ('worker_connections are not enough'), then "
+        "`systemctl restart nginx`.",
+    )
+
+
+def _who_answered(seen: _Seen) -> Diagnosis | None:
+    """Whose answers these are: wsready's site sends X-Wsready-Config on every answer. When
+    a probe failed, no answer carried it, and nothing answered like our stack does (health
+    JSON, Socket.IO on polling, Engine.IO's own error, a gateway error from a proxy whose
+    app is down), the failure is about who owns the port or the request, not our paths.
+    A Socket.IO service deployed without wsready is still judged by the other rules."""
+    answered = [
+        seen.get(name)
+        for name in ANSWERING
+        if seen.get(name) is not None
+        and not seen.get(name).skipped
+        and "fingerprint" in seen.get(name).detail
+    ]
+    failures = [r for r in seen.by_name.values() if not r.ok and not r.skipped]
+    if not answered or not failures or seen.ok("polling") or seen.ok("health"):
+        return None
+    if any(result.detail.get("fingerprint") for result in answered):
+        return None
+    if any(
+        result.detail.get("status") in GATEWAY_ERRORS or result.detail.get("engineio_error")
+        for result in answered
+    ):
+        return None
+    servers = [result.detail.get("server") or "" for result in answered]
+    server = next((name for name in servers if name), "")
+    port = seen.target.port
+    evidence = [
+        f"no answer carries X-Wsready-Config (wsready's site sends it on every answer); "
+        f"Server: {server or '(none)'}",
+        *seen.lines("server", "health", "upgrade", "polling"),
+    ]
+    if "nginx" not in server.lower():
+        return _critical(
+            "listener",
+            "other-server",
+            f"Something else answers port {port} (Server: {server or 'none'}), not wsready's nginx",
+            evidence,
+            f"Find what owns the port — `ss -ltnp 'sport = :{port}'` on the host — stop and "
+            "disable it (or move it to another port), then `systemctl restart nginx` and "
+            "check `systemctl status nginx` (it fails to start while the port is taken).",
+        )
+    return _critical(
+        "site",
+        "other-site",
+        f"nginx answers port {port}, but not with wsready's site: another server block takes "
+        "these requests",
+        evidence,
+        "On the host `nginx -T | grep -nE 'server_name|listen|default_server'` shows the "
+        "server blocks: remove the one that takes these requests (e.g. "
+        "/etc/nginx/sites-enabled/default or a conf.d file with `default_server`), or give "
+        "wsready's site the name the clients use (nginx_server_name); then "
+        "`nginx -t && systemctl reload nginx` (a redeploy does both). A wsready deploy from "
+        "before X-Wsready-Config also looks like this: redeploy it.",
+    )
+
+
+REDIRECTS = range(300, 400)
+
+
+def _redirect(seen: _Seen) -> Diagnosis | None:
+    """A redirect on the upgrade or polling request: WebSocket clients never follow one."""
+    redirected = next(
+        (
+            seen.get(name)
+            for name in ("upgrade", "polling", "health")
+            if seen.failed(name) and seen.status(name) in REDIRECTS
+        ),
+        None,
+    )
+    if redirected is None:
+        return None
+    status = redirected.detail["status"]
+    location = redirected.detail.get("location") or "(no Location)"
+    evidence = seen.lines("health", "upgrade", "polling")
+    moved = urlsplit(location)
+    path = seen.path
+    if not seen.target.secure and moved.scheme in ("https", "wss"):
+        netloc = moved.netloc or seen.where
+        wss = f"wss://{netloc}{path}"
+        return _critical(
+            "redirect",
+            "https-redirect",
+            f"http:// is redirected to https:// ({status} on {path} to {location}): "
+            "WebSocket clients do not follow redirects, so ws:// fails with "
+            "TransportError: websocket error",
+            evidence,
+            f"Connect with {wss} (Socket.IO clients: io('https://{netloc}', "
+            f"{{path: '{path}'}})); check it with `wsready diagnose {wss}`. Or keep plain "
+            "ws:// served as well: nginx_tls_redirect = False, then redeploy.",
+        )
+    return _critical(
+        "redirect",
+        "redirect",
+        f"{path} is redirected ({status} to {location}): WebSocket clients do not follow redirects",
+        evidence,
+        f"Remove the redirect in front of {path} (an nginx `return`/`rewrite` in "
+        f"`location {path}/`, a load balancer or maintenance rule), or point the clients at "
+        "the URL it redirects to.",
+    )
 
 
 FIX_APP_DOWN = (
@@ -175,6 +389,12 @@ FIX_APP_DOWN = (
 
 def _app_down(seen: _Seen) -> Diagnosis | None:
     health, upgrade = seen.status("health"), seen.status("upgrade")
+    polling = seen.status("polling")
+    if polling is not None and polling < 500 and not seen.ok("polling"):
+        # The app answered polling, but not as Socket.IO (e.g. Express's 404): it is up and
+        # Socket.IO is elsewhere. nginx's 502s come from workers it took out of the upstream
+        # after failed upgrades (max_fails / fail_timeout): a path, not a down app.
+        return None
     if health in GATEWAY_ERRORS and upgrade in GATEWAY_ERRORS:
         return _critical(
             "app",
@@ -183,8 +403,44 @@ def _app_down(seen: _Seen) -> Diagnosis | None:
             f"{upgrade} on {seen.path})",
             seen.lines("health", "upgrade", "polling"),
             FIX_APP_DOWN,
+            [
+                _candidate(
+                    "app",
+                    "the workers are stopped",
+                    f"`systemctl is-active '{APP_UNIT}@*'` says inactive (or failed)",
+                ),
+                _candidate(
+                    "app",
+                    "the workers crash at start and systemd restarts them in a loop",
+                    f"`systemctl status {APP_UNIT}@0` says activating (auto-restart) and "
+                    f"`systemctl show -p NRestarts {APP_UNIT}@0` grows; "
+                    f"`journalctl -u {APP_UNIT}@0 -n 20` says why (e.g. Configuration error)",
+                ),
+            ],
         )
     return None
+
+
+def _no_answer(seen: _Seen, name: str) -> bool:
+    return seen.error(name) == "timeout" or seen.status(name) == 504
+
+
+def _app_slow(seen: _Seen) -> Diagnosis | None:
+    """nginx answers by itself, but neither /api/health nor the upgrade gets an answer."""
+    if not (seen.ok("server") and _no_answer(seen, "health") and _no_answer(seen, "upgrade")):
+        return None
+    return _critical(
+        "app",
+        "app-slow",
+        f"nginx answers, but the app answers neither /api/health nor the upgrade on "
+        f"{seen.path} in time: it is hung or too slow",
+        seen.lines("server", "health", "upgrade", "polling"),
+        "The app accepts connections but does not answer: a blocked event loop, workers "
+        f"stopped (SIGSTOP: state T in `ps -o pid,stat,cmd -C node`) or starved of CPU. On "
+        f"the host: `systemctl status '{APP_UNIT}@*'`, `top`, "
+        f"`journalctl -u '{APP_UNIT}@*' -n 50`; `systemctl restart {APP_UNIT}.target` "
+        "brings them back. nginx gives up after proxy_read_timeout with a 504.",
+    )
 
 
 def _host_strain(figures: dict[str, Any]) -> tuple[str, str, str] | None:
@@ -228,9 +484,40 @@ def _overloaded(result: ProbeResult) -> bool:
 def _capacity(seen: _Seen) -> Diagnosis | None:
     """The upgrade (or Engine.IO open, Socket.IO CONNECT) fails like an overload while health
     answers and says workers are down or the host is at its limit."""
-    strain = _host_strain(seen.figures())
+    figures = seen.figures()
+    strain = _host_strain(figures)
     failed = next((seen.get(name) for name in SOCKET_STEPS if seen.failed(name)), None)
-    if strain is None or failed is None or not _overloaded(failed):
+    if failed is None or not _overloaded(failed):
+        return None
+    if strain is None and not figures and seen.ok("health") and "status" not in failed.detail:
+        # An older app says nothing about workers or clients: an overload and a WebSocket
+        # server that is not running look the same from here.
+        return _undecided(
+            "overload-or-websocket",
+            f"the {SOCKET_STEPS[failed.probe]} on {seen.path} fails ({failed.actual}) while "
+            "REST works, and /api/health does not say whether the host has room",
+            seen.lines("health", "upgrade", "open", "connect", "polling"),
+            [
+                _candidate(
+                    "capacity",
+                    "the host is out of room (workers down, clients at the limit, nginx "
+                    "worker_connections used up)",
+                    "/api/health of an app with the scale-out fields reports workers and "
+                    "clients; `tail /var/log/nginx/error.log` says 'worker_connections are "
+                    "not enough'",
+                ),
+                _candidate(
+                    "websocket",
+                    f"nothing serves the WebSocket at {seen.path} (Socket.IO not running or "
+                    "not attached there)",
+                    "the failure stays the same with no other clients connected; "
+                    f"`journalctl -u '{APP_UNIT}@*'` shows no connection",
+                ),
+            ],
+            "Look at the host first: `systemctl status 'wsready-app@*'`, "
+            "`tail /var/log/nginx/error.log`, then the fix of the layer it shows.",
+        )
+    if strain is None:
         return None
     polling_status = seen.status("polling")
     if polling_status is not None and polling_status < 500 and not seen.ok("polling"):
@@ -531,7 +818,11 @@ RULES: tuple[Callable[[_Seen], Diagnosis | None], ...] = (
     _dns,
     _tcp,
     _tls,
+    _server,
+    _who_answered,
+    _redirect,
     _app_down,
+    _app_slow,
     _capacity,
     _websocket,
     _auth,

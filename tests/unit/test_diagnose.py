@@ -190,14 +190,16 @@ CASES = {
         "websocket",
         "rest-ok-websocket-broken",
     ),
-    "j REST healthy, /ws hangs": (
+    # An app whose health says nothing about workers or clients: a hang on /ws fits an
+    # overloaded host and a WebSocket server that is not running alike (issue 12, part 4).
+    "j REST healthy, /ws hangs, health without figures: undecided": (
         {
             "upgrade": fail("upgrade", "no response in 5 s", error="timeout"),
             "polling": fail("polling", "no response in 5 s", error="timeout"),
             **SOCKET_SKIPPED,
         },
-        "websocket",
-        "rest-ok-websocket-broken",
+        "undecided",
+        "overload-or-websocket",
     ),
 }
 

@@ -176,6 +176,7 @@ def test_healthy_app_passes_every_layer(app: NodeApp) -> None:
     assert states == {
         "dns": "ok",
         "tcp": "ok",
+        "server": "ok",
         "health": "ok",
         "upgrade": "ok",
         "open": "ok",
@@ -302,7 +303,13 @@ def test_cli_hides_the_token_and_reports_json(app: NodeApp, capsys, monkeypatch)
     document = json.loads(out.out)
     assert document["diagnosis"]["status"] == "OK"
     assert document["target"]["token_sent"] is True
-    assert [r["probe"] for r in document["results"]][:4] == ["dns", "tcp", "health", "upgrade"]
+    assert [r["probe"] for r in document["results"]][:5] == [
+        "dns",
+        "tcp",
+        "server",
+        "health",
+        "upgrade",
+    ]
     assert TOKEN not in out.out + out.err
 
 

@@ -47,13 +47,24 @@ def test_token_is_not_in_repr() -> None:
 
 def test_plan_in_layer_order_with_optional_probes() -> None:
     plain = [probe.name for probe in plan_probes(Target("http://h"))]
-    assert plain == ["dns", "tcp", "health", "upgrade", "open", "connect", "ping", "polling"]
+    assert plain == [
+        "dns",
+        "tcp",
+        "server",
+        "health",
+        "upgrade",
+        "open",
+        "connect",
+        "ping",
+        "polling",
+    ]
     full = Target("https://h", token="t", origin="http://app.example")
     names = [probe.name for probe in plan_probes(full, idle=True)]
     assert names == [
         "dns",
         "tcp",
         "tls",
+        "server",
         "health",
         "upgrade",
         "open",

@@ -40,11 +40,29 @@ def _request_failed(probe: Probe, clock: Clock, error: requests.RequestException
     return finish(probe, clock, False, text, detail={"error": kind})
 
 
+FINGERPRINT_HEADER = "X-Wsready-Config"  # sent by wsready's nginx site on every answer
+
+
+def who_answered(headers: Any) -> dict[str, Any]:
+    """Who answered, from response headers (any case-insensitive mapping): `server`,
+    `fingerprint` (X-Wsready-Config, None when absent: not wsready's site) and, for a
+    redirect, `location`. The keys are always present: diagnose tells "absent" from "not
+    looked at" by them."""
+    lowered = {str(key).lower(): value for key, value in dict(headers or {}).items()}
+    detail = {
+        "server": lowered.get("server", ""),
+        "fingerprint": lowered.get(FINGERPRINT_HEADER.lower()),
+    }
+    if lowered.get("location"):
+        detail["location"] = lowered["location"]
+    return detail
+
+
 def _response_detail(response: requests.Response) -> dict[str, Any]:
     return {
         "status": response.status_code,
         "content_type": response.headers.get("Content-Type", ""),
-        "server": response.headers.get("Server", ""),
+        **who_answered(response.headers),
         "body": snippet(response.text),
     }
 
@@ -117,7 +135,7 @@ def health(probe: Probe, ctx: RunContext) -> ProbeResult:
     latency = clock.elapsed
     detail = {**_response_detail(response), "latency_s": round(latency, 4)}
     if response.status_code != 200:
-        return finish(probe, clock, False, str(response.status_code), detail=detail)
+        return finish(probe, clock, False, _status_text(detail), detail=detail)
     try:
         data = response.json()
     except ValueError:
@@ -161,8 +179,15 @@ def polling(probe: Probe, ctx: RunContext) -> ProbeResult:
     packets = split_polling_payload(response.text)
     if response.status_code == 200 and packets and packets[0].startswith("0{"):
         return finish(probe, clock, True, f"200, {snippet(packets[0], 60)}", detail=detail)
-    text = f"{response.status_code}, body {snippet(response.text, 60)!r}"
+    text = _status_text(detail) if "location" in detail else None
+    text = text or f"{response.status_code}, body {snippet(response.text, 60)!r}"
     return finish(probe, clock, False, text, detail=detail)
+
+
+def _status_text(detail: dict[str, Any]) -> str:
+    """`502`, or for a redirect `301 to https://…` (the redirect is evidence, not followed)."""
+    location = detail.get("location")
+    return f"{detail['status']} to {location}" if location else str(detail["status"])
 
 
 def cors(probe: Probe, ctx: RunContext) -> ProbeResult:
@@ -209,6 +234,15 @@ def refused_upgrade_body(target: Target, ws_url: str, timeout_s: float) -> bytes
 
     Only called after a non-101 answer; `None` when even this fails.
     """
+    answer = refused_upgrade(target, ws_url, timeout_s)
+    return None if answer is None else answer[2]
+
+
+def refused_upgrade(
+    target: Target, ws_url: str, timeout_s: float
+) -> tuple[int, dict[str, str], bytes] | None:
+    """Repeat a refused upgrade with requests, never following a redirect: (status,
+    headers, up to 2 KiB of body); `None` when even this fails or it gives 101."""
     url = "http" + ws_url.removeprefix("ws")  # ws:// → http://, wss:// → https://
     headers = {
         "Upgrade": "websocket",
@@ -232,6 +266,7 @@ def refused_upgrade_body(target: Target, ws_url: str, timeout_s: float) -> bytes
             ) as response:
                 if response.status_code == 101:
                     return None
-                return response.raw.read(2048, decode_content=True)
+                body = response.raw.read(2048, decode_content=True)
+                return response.status_code, dict(response.headers), body
     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
         return None

@@ -8,10 +8,12 @@ import errno
 import ipaddress
 import socket
 import ssl
+import time
 
 from cryptography import x509
 
 from wsready.probes.context import Clock, RunContext, finish
+from wsready.probes.http import who_answered
 from wsready.probes.model import Probe, ProbeResult, Target
 
 
@@ -103,6 +105,79 @@ def connect(probe: Probe, ctx: RunContext) -> ProbeResult:
     return finish(probe, clock, False, last[2], detail={"address": last[0], "error": last[1]})
 
 
+# A request only the server itself answers (HTTP/1.1 without Host: 400 from nginx, never
+# proxied to the app): who owns the port, whatever the app does.
+BARE_REQUEST = b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"
+
+
+def _http_head(raw: bytes) -> tuple[int | None, dict[str, str]]:
+    """(status, headers) of the start of an HTTP answer; (None, {}) when it is not HTTP."""
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("latin-1", errors="replace").split("\r\n")
+    parts = head[0].split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+        return None, {}
+    headers = {}
+    for line in head[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip()] = value.strip()
+    return int(parts[1]), headers
+
+
+def ask_bare(
+    address: str,
+    port: int,
+    timeout_s: float,
+    context: ssl.SSLContext | None = None,
+    server_hostname: str | None = None,
+) -> bytes:
+    """Send BARE_REQUEST (over TLS with `context`) and read up to 4 KiB of the answer."""
+    deadline = time.monotonic() + timeout_s
+    with socket.create_connection((address, port), timeout=timeout_s) as raw:
+        sock = raw if context is None else context.wrap_socket(raw, server_hostname=server_hostname)
+        sock.sendall(BARE_REQUEST)
+        data = b""
+        while b"\r\n\r\n" not in data and len(data) < 4096:
+            sock.settimeout(max(deadline - time.monotonic(), 0.01))
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+
+def server(probe: Probe, ctx: RunContext) -> ProbeResult:
+    """Who answers the port: a request the server answers itself (no Host header). Passes
+    whenever an HTTP answer comes back; its Server header and X-Wsready-Config (wsready's
+    site) tell diagnose whose it is. Fails when the port accepts but nothing answers HTTP."""
+    clock = Clock()
+    target = ctx.target
+    address = ctx.addresses[0][0] if ctx.addresses else target.host
+    context = None
+    if target.secure:
+        context = tls_context(target)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # trust is the tls probe's question, not this one's
+    try:
+        raw = ask_bare(address, target.port, probe.timeout_s, context, target.host)
+    except TimeoutError:
+        text = f"connection accepted, no HTTP answer in {probe.timeout_s:g} s"
+        return finish(probe, clock, False, text, detail={"error": "timeout"})
+    except (ssl.SSLError, OSError) as error:
+        text = f"{type(error).__name__}: {error}"
+        return finish(probe, clock, False, text, detail={"error": "network"})
+    status, headers = _http_head(raw)
+    if status is None:
+        what = f"not HTTP: {raw[:40]!r}" if raw else "connection closed without an answer"
+        kind = "not-http" if raw else "closed"
+        return finish(probe, clock, False, what, detail={"error": kind})
+    detail = {"status": status, **who_answered(headers)}
+    fingerprint = detail["fingerprint"]
+    name = detail["server"] or "no Server header"
+    owner = f"X-Wsready-Config {fingerprint}" if fingerprint else "no X-Wsready-Config"
+    detail["ours"] = bool(fingerprint)
+    return finish(probe, clock, True, f"{status}, {name}, {owner}", detail=detail)
+
+
 def tls_context(target: Target) -> ssl.SSLContext:
     """An SSL context honouring `target.tls_verify` (True / False / CA bundle path)."""
     if target.tls_verify is False:
@@ -113,6 +188,29 @@ def tls_context(target: Target) -> ssl.SSLContext:
     if isinstance(target.tls_verify, str):
         return ssl.create_default_context(cafile=target.tls_verify)
     return ssl.create_default_context()
+
+
+def verify_kind(reason: str) -> str:
+    """What a certificate verification failure was: expired, name, untrusted."""
+    lowered = reason.lower()
+    if "expired" in lowered or "not yet valid" in lowered:
+        return "expired"
+    if "mismatch" in lowered or "not valid for" in lowered:
+        return "name"
+    return "untrusted"
+
+
+def _plain_http(address: str, port: int, timeout_s: float) -> dict | None:
+    """When the TLS handshake fails: does plain HTTP answer on that port? (status, server,
+    fingerprint) or None."""
+    try:
+        raw = ask_bare(address, port, timeout_s)
+    except (ssl.SSLError, OSError):
+        return None
+    status, headers = _http_head(raw)
+    if status is None:
+        return None
+    return {"status": status, **who_answered(headers)}
 
 
 def days_left(der: bytes, now: datetime.datetime | None = None) -> float:
@@ -133,17 +231,24 @@ def certificate(probe: Probe, ctx: RunContext) -> ProbeResult:
                 der = tls.getpeercert(binary_form=True)
                 version = tls.version()
     except ssl.SSLCertVerificationError as error:
+        reason = error.verify_message or str(error)
         return finish(
             probe,
             clock,
             False,
-            f"certificate not trusted: {error.verify_message}",
-            detail={"error": "verify", "reason": error.verify_message},
+            f"certificate not trusted: {reason}",
+            detail={"error": "verify", "reason": reason, "verify": verify_kind(reason)},
         )
     except (ssl.SSLError, OSError) as error:
-        return finish(
-            probe, clock, False, f"TLS handshake failed: {error}", detail={"error": "handshake"}
-        )
+        detail = {"error": "handshake"}
+        plain = _plain_http(address, target.port, probe.timeout_s)
+        if plain is not None:
+            detail.update(plain_http=True, **plain)
+            text = f"TLS handshake failed: plain HTTP answers instead ({plain['status']}, " + (
+                f"{plain['server'] or 'no Server header'})"
+            )
+            return finish(probe, clock, False, text, detail=detail)
+        return finish(probe, clock, False, f"TLS handshake failed: {error}", detail=detail)
     left = days_left(der)
     limits = ctx.thresholds
     detail = {"days_left": round(left, 1), "tls_version": version}

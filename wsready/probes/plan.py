@@ -1,5 +1,6 @@
-"""The probes for a target, as data, in layer order (DNS → TCP → TLS → HTTP → WebSocket →
-Engine.IO → Socket.IO → heartbeat → idle → polling → CORS → token on REST vs socket)."""
+"""The probes for a target, as data, in layer order (DNS → TCP → TLS → who answers →
+HTTP → WebSocket → Engine.IO → Socket.IO → heartbeat → idle → polling → CORS → token on
+REST vs socket)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,16 @@ def plan_probes(
         expected = f">= {limits.tls_warn_days} (critical < {limits.tls_crit_days})"
         probes.append(Probe("tls", "tls", "tls", address, "days left", expected, t, ("tcp",)))
     probes += [
+        Probe(
+            "server",
+            "server",
+            "server",
+            address,
+            "who answers",
+            "answers HTTP",
+            t,
+            transport,
+        ),
         Probe(
             "health",
             "http",

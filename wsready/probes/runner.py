@@ -16,6 +16,7 @@ RUNNERS: dict[str, Runner] = {
     "dns": network.resolve,
     "tcp": network.connect,
     "tls": network.certificate,
+    "server": network.server,
     "http-health": http.health,
     "ws-upgrade": websocket.upgrade,
     "eio-open": websocket.engine_open,

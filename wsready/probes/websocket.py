@@ -59,8 +59,10 @@ def upgrade(probe: Probe, ctx: RunContext) -> ProbeResult:
     Sec-WebSocket-Accept (websocket-client checks it and refuses the handshake otherwise)."""
     clock = Clock()
     try:
+        # redirect_limit=0: a redirect is evidence (WebSocket clients do not follow it), never
+        # followed silently; websocket-client then raises without the answer, read again below.
         ws = websocket.create_connection(
-            probe.target, timeout=probe.timeout_s, **_options(ctx.target)
+            probe.target, timeout=probe.timeout_s, redirect_limit=0, **_options(ctx.target)
         )
     except websocket.WebSocketBadStatusException as error:
         body = error.resp_body
@@ -69,6 +71,7 @@ def upgrade(probe: Probe, ctx: RunContext) -> ProbeResult:
         detail: dict[str, Any] = {
             "status": error.status_code,
             "headers": dict(error.resp_headers or {}),
+            **http.who_answered(error.resp_headers),
             "body": snippet(body),
         }
         code = engine_error(body)
@@ -84,6 +87,9 @@ def upgrade(probe: Probe, ctx: RunContext) -> ProbeResult:
         text = "connection closed during the handshake"
         return finish(probe, clock, False, text, detail={"error": "closed"})
     except websocket.WebSocketException as error:
+        redirected = _redirect(probe, ctx) if "edirect" in str(error) else None
+        if redirected is not None:
+            return finish(probe, clock, False, redirected[0], detail=redirected[1])
         text = f"handshake rejected: {error}"
         return finish(probe, clock, False, text, detail={"error": "handshake"})
     except (ssl.SSLError, OSError) as error:
@@ -91,7 +97,7 @@ def upgrade(probe: Probe, ctx: RunContext) -> ProbeResult:
         return finish(probe, clock, False, text, detail={"error": "network"})
     status = ws.getstatus()
     headers = dict(ws.getheaders() or {})
-    detail = {"status": status, "headers": headers}
+    detail = {"status": status, "headers": headers, **http.who_answered(headers)}
     if status != 101:
         ws.close()
         return finish(probe, clock, False, str(status), detail=detail)
@@ -99,6 +105,22 @@ def upgrade(probe: Probe, ctx: RunContext) -> ProbeResult:
     detail["accept_verified"] = True
     text = f"101, Sec-WebSocket-Accept verified, {clock.elapsed * 1000:.0f} ms"
     return finish(probe, clock, True, text, detail=detail)
+
+
+def _redirect(probe: Probe, ctx: RunContext) -> tuple[str, dict[str, Any]] | None:
+    """The redirect answer to the upgrade (status, Location), asked again without following."""
+    answer = http.refused_upgrade(ctx.target, probe.target, probe.timeout_s)
+    if answer is None:
+        return None
+    status, headers, body = answer
+    detail = {
+        "status": status,
+        "headers": headers,
+        **http.who_answered(headers),
+        "body": snippet(body),
+    }
+    location = detail.get("location")
+    return (f"{status} to {location}" if location else str(status)), detail
 
 
 def _receive(ctx: RunContext, deadline: float) -> str:
