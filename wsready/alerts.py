@@ -13,9 +13,11 @@ delivered is left as it was, so the next run sends it again.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,7 +32,7 @@ from wsready.report import outcome_dict
 from wsready.validate import ConfigError
 
 STATE_VERSION = 1
-WEBHOOK_TIMEOUT_S = 10.0
+WEBHOOK_TIMEOUT_S = 10.0  # one overall deadline per delivery: connect, send, answer
 
 
 @dataclass(frozen=True)
@@ -40,12 +42,21 @@ class Transition:
     new: str
 
 
-def load_state(path: str) -> dict[str, dict[str, Any]]:
-    """Last status per target label; empty when the file does not exist yet."""
+def check_state_path(path: str) -> None:
+    """--state must be a file in an existing directory (its content is judged when read)."""
     file = Path(path)
+    if not file.parent.is_dir():
+        raise ConfigError("--state", path, f"directory {file.parent} does not exist")
+    if file.is_dir():
+        raise ConfigError("--state", path, "is a directory")
+
+
+def load_state(path: str) -> dict[str, dict[str, Any]]:
+    """Last status per target label; empty when the file does not exist yet. Raises
+    ConfigError for a file that cannot be read or is not a wsready state file."""
+    file = Path(path)
+    check_state_path(path)
     if not file.exists():
-        if not file.parent.is_dir():
-            raise ConfigError("--state", path, f"directory {file.parent} does not exist")
         return {}
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
@@ -56,7 +67,31 @@ def load_state(path: str) -> dict[str, dict[str, Any]]:
     targets = data.get("targets")
     if not isinstance(targets, dict):
         raise ConfigError("--state", path, "has no 'targets' object")
-    return targets
+    return {label: _record(entry) for label, entry in targets.items() if isinstance(entry, dict)}
+
+
+def _record(entry: dict[str, Any]) -> dict[str, Any]:
+    """One target's entry with only well-shaped fields (a hand-edited file may hold anything)."""
+    record = {key: value for key, value in entry.items() if key != "history"}
+    for key in ("status", "since", "checked_at", "changed_at"):
+        if key in record and not isinstance(record[key], str):
+            del record[key]
+    runs = entry.get("history")
+    if isinstance(runs, list):
+        record["history"] = [
+            run for run in runs if isinstance(run, dict) and isinstance(run.get("status"), str)
+        ]
+    return record
+
+
+def read_state(path: str, warn: Callable[[str], None]) -> dict[str, dict[str, Any]]:
+    """load_state, but a file that cannot be read or has the wrong shape is a warning and a
+    fresh state: the check still runs, writes its metrics and a new state file."""
+    try:
+        return load_state(path)
+    except ConfigError as error:
+        warn(f"wsready check: warning: {error}; starting from a fresh state")
+        return {}
 
 
 def save_state(path: str, targets: dict[str, dict[str, Any]]) -> None:
@@ -116,8 +151,42 @@ def message(transition: Transition, checked_at: float) -> dict[str, Any]:
     }
 
 
-def post_webhook(url: str, body: dict[str, Any]) -> None:
-    response = requests.post(url, json=body, timeout=WEBHOOK_TIMEOUT_S)
+class WebhookDeadline(Exception):
+    """The webhook did not answer within WEBHOOK_TIMEOUT_S in all."""
+
+
+class WebhookRedirect(Exception):
+    """The webhook answered with a redirect, which is never followed (it would re-POST the
+    alert, with its diagnosis, to wherever the answer points)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def post_webhook(url: str, body: dict[str, Any], deadline_s: float = WEBHOOK_TIMEOUT_S) -> None:
+    """POST `body` as JSON; no redirects; the whole delivery within `deadline_s` (a server
+    that answers byte by byte does not hold the run: requests' timeout is per read)."""
+    outcome: dict[str, Any] = {}
+
+    def send() -> None:
+        try:
+            outcome["response"] = requests.post(
+                url, json=body, timeout=deadline_s, allow_redirects=False
+            )
+        except Exception as error:  # handed to the caller's thread below
+            outcome["error"] = error
+
+    worker = threading.Thread(target=send, name="wsready-webhook", daemon=True)
+    worker.start()
+    worker.join(deadline_s)
+    if worker.is_alive():
+        raise WebhookDeadline()
+    if "error" in outcome:
+        raise outcome["error"]
+    response = outcome["response"]
+    if 300 <= response.status_code < 400:
+        raise WebhookRedirect(response.status_code)
     response.raise_for_status()
 
 
@@ -125,11 +194,24 @@ def delivery_error(error: Exception) -> str:
     """Why a POST failed, without the webhook URL (its path is often the secret)."""
     if isinstance(error, requests.HTTPError) and error.response is not None:
         return f"the webhook answered HTTP {error.response.status_code}"
-    if isinstance(error, requests.Timeout):
+    if isinstance(error, WebhookRedirect):
+        return f"the webhook answered HTTP {error.status} (a redirect, not followed)"
+    if isinstance(error, (requests.Timeout, WebhookDeadline)):
         return f"no answer within {WEBHOOK_TIMEOUT_S:g} s"
     if isinstance(error, requests.ConnectionError):
         return "cannot connect to the webhook"
     return type(error).__name__
+
+
+def _record_status(
+    current: dict[str, dict[str, Any]],
+    previous: dict[str, dict[str, Any]],
+    outcome: TargetOutcome,
+    now: str,
+) -> None:
+    old = previous.get(outcome.label, {})
+    since = old.get("since") if old.get("status") == outcome.status.name else now
+    current[outcome.label].update(status=outcome.status.name, since=since, checked_at=now)
 
 
 def process(
@@ -139,11 +221,19 @@ def process(
     warn: Callable[[str], None],
     post: Callable[[str, dict[str, Any]], None] = post_webhook,
 ) -> list[Transition]:
-    """Alert on every transition, then record the new statuses. Returns the delivered ones."""
-    previous = load_state(state_path)
-    current = dict(previous)
+    """Alert on every transition; record each delivered one at once (a run killed later never
+    sends it again), then every other status. Returns the delivered ones."""
+    previous = read_state(state_path, warn)
+    current = copy.deepcopy(previous)
+    now = datetime.fromtimestamp(report.started_at, UTC).isoformat()
+    history.record_run(current, report, now)  # every run is history, delivered or not
+    changed = transitions(report, previous)
+    changing = {transition.outcome.label for transition in changed}
+    for outcome in report.outcomes:
+        if outcome.label not in changing:
+            _record_status(current, previous, outcome, now)
     delivered = []
-    for transition in transitions(report, previous):
+    for transition in changed:
         if webhook_url is not None:
             try:
                 post(webhook_url, message(transition, report.started_at))
@@ -154,17 +244,9 @@ def process(
                     f"{delivery_error(error)}; it will be sent again next run"
                 )
                 continue
+        _record_status(current, previous, transition.outcome, now)
         delivered.append(transition)
-    undelivered = {t.outcome.label for t in transitions(report, previous)} - {
-        t.outcome.label for t in delivered
-    }
-    now = datetime.fromtimestamp(report.started_at, UTC).isoformat()
-    history.record_run(current, report, now)  # every run is history, delivered or not
-    for outcome in report.outcomes:
-        if outcome.label in undelivered:
-            continue
-        old = previous.get(outcome.label, {})
-        since = old.get("since") if old.get("status") == outcome.status.name else now
-        current[outcome.label].update(status=outcome.status.name, since=since, checked_at=now)
+        if webhook_url is not None:
+            save_state(state_path, current)
     save_state(state_path, current)
     return delivered

@@ -20,6 +20,7 @@ from wsready.validate import ConfigError
 
 DEFAULT_SUBJECT = "wsready"
 DEFAULT_TTL_S = 3600
+MAX_TTL_S = 30 * 86400  # a probe token that never expires is a password: 30 days at most
 ALGORITHM = "HS256"
 MIN_SECRET_BYTES = 32  # RFC 7518 §3.2: an HS256 key is at least 256 bits
 
@@ -94,6 +95,11 @@ def claims(
     return body
 
 
+def check_ttl(ttl_s: float) -> float:
+    """A finite lifetime from 1 s to MAX_TTL_S (nan, inf, 0 and negatives are refused)."""
+    return validate.number("--ttl", ttl_s, 1, MAX_TTL_S)
+
+
 def mint(
     secret: str,
     ttl_s: float = DEFAULT_TTL_S,
@@ -102,7 +108,7 @@ def mint(
     now: float | None = None,
 ) -> str:
     """An HS256 JWT signed with `secret`, valid from `now` for `ttl_s` seconds."""
-    validate.positive_number("--ttl", ttl_s)
+    check_ttl(ttl_s)
     if not isinstance(secret, str) or not secret:
         raise ConfigError("app_jwt_secret", "<hidden>", "must be a non-empty string")
     with warnings.catch_warnings():

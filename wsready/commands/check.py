@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     if args.state:
         try:
             alerts.process(result, args.state, args.alert_webhook, warn=_stderr)
-            state = alerts.load_state(args.state)
+            state = alerts.read_state(args.state, warn=_stderr)
         except (OSError, ConfigError) as error:
             _stderr(f"wsready check: error: --state {args.state}: {error}")
             statuses.append(ExitStatus.UNKNOWN)
@@ -109,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
 def prepare(args: argparse.Namespace) -> tuple[CheckOptions, list]:
     """Validate every option and build the targets, before any probe runs."""
+    validate.number("--backoff", args.backoff, 0, 3600)
     options = CheckOptions(
         timeout_s=args.timeout,
         retries=args.retries,
@@ -147,8 +148,8 @@ def prepare(args: argparse.Namespace) -> tuple[CheckOptions, list]:
             raise ConfigError("--alert-webhook", args.alert_webhook, "needs --state FILE")
     if args.prometheus is not None:
         prometheus.check_path(args.prometheus)
-    if args.state is not None:
-        alerts.load_state(args.state)
+    if args.state is not None:  # its content is judged later: a bad one is a fresh state
+        alerts.check_state_path(args.state)
     if args.html is not None:
         check_html_path(args.html, args.html_refresh)
     token = targets.read_token(args.token_env)

@@ -60,8 +60,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def build_target(args: argparse.Namespace) -> Target:
     """The target from the arguments; ConfigError names the bad one."""
-    if args.timeout is None or args.timeout <= 0:
-        raise ConfigError("--timeout", args.timeout, "must be a number of seconds greater than 0")
+    if args.timeout is None or not 0 < args.timeout <= 86400:  # also refuses nan and inf
+        raise ConfigError(
+            "--timeout", args.timeout, "must be a number of seconds greater than 0, at most 86400"
+        )
     (target,) = targets.from_urls([args.url], token=targets.read_token(args.token_env))
     changes: dict = {}
     if args.path is not None:

@@ -46,6 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        tokens.check_ttl(args.ttl)  # before the inventory is read
         settings = tokens.fleet_settings(tokens.load_host_data(args.inventory), args.host)
         audience = args.audience if args.audience is not None else settings.audience
         token = tokens.mint(settings.secret, args.ttl, args.subject, audience)

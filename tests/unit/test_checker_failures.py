@@ -1,0 +1,209 @@
+"""Failure modes of the checker itself (issue 13, parts 4 and 5): an unexpected exception is
+UNKNOWN on one line, input numbers are finite, a bad state file is a fresh state, and the
+webhook follows no redirect, has one deadline and never re-sends a delivered alert."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.unit.test_alerts import report
+from wsready import alerts, cli
+from wsready.exitstatus import ExitStatus
+
+
+def _fake_check_all(status: ExitStatus = ExitStatus.CRITICAL):
+    return lambda _targets, _options: report(status)
+
+
+def test_an_unexpected_exception_is_unknown_on_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def boom(_targets, _options):
+        raise RuntimeError("probe thread exploded\nsecond line")
+
+    monkeypatch.setattr("wsready.commands.check.check_all", boom)
+    assert cli.main(["check", "http://127.0.0.1:9"]) == ExitStatus.UNKNOWN
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "RuntimeError: probe thread exploded second line" in err and "--debug" in err
+
+
+def test_debug_prints_the_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("wsready.commands.check.check_all", lambda *_: 1 / 0)
+    assert cli.main(["--debug", "check", "http://127.0.0.1:9"]) == ExitStatus.UNKNOWN
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_an_unexpected_error_never_echoes_url_credentials(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def boom(*_):
+        raise ValueError("cannot post to https://ops:hunter2@hooks.example/x")
+
+    monkeypatch.setattr("wsready.commands.check.check_all", boom)
+    assert cli.main(["check", "http://127.0.0.1:9"]) == ExitStatus.UNKNOWN
+    assert "hunter2" not in capsys.readouterr().err
+
+
+def test_the_monitor_unit_counts_unknown_as_a_failure() -> None:
+    unit = (Path(__file__).parents[2] / "files/systemd/monitor.service.j2").read_text()
+    (line,) = [line for line in unit.splitlines() if line.startswith("SuccessExitStatus=")]
+    assert "3" not in line.split("=", 1)[1].split()
+
+
+@pytest.mark.parametrize(
+    ("argv", "key"),
+    [
+        (["check", "--backoff", "nan", "http://127.0.0.1:9"], "--backoff"),
+        (["check", "--backoff", "-1", "http://127.0.0.1:9"], "--backoff"),
+        (["check", "--timeout", "inf", "http://127.0.0.1:9"], "--timeout"),
+        (["check", "--timeout", "nan", "http://127.0.0.1:9"], "--timeout"),
+        (["check", "--warn-latency", "nan", "http://127.0.0.1:9"], "--warn-latency"),
+        (["check", "https://ops:hunter2@127.0.0.1:9"], "URL"),
+        (["diagnose", "--timeout", "inf", "http://127.0.0.1:9"], "--timeout"),
+        (["token", "--ttl", "nan"], "--ttl"),
+        (["token", "--ttl", "inf"], "--ttl"),
+        (["token", "--ttl", "-5"], "--ttl"),
+        (["token", "--ttl", "31536001"], "--ttl"),
+    ],
+)
+def test_numbers_and_urls_are_judged_before_anything_runs(
+    argv: list[str], key: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    if argv[0] == "token":
+        inventory = tmp_path / "inv.py"
+        inventory.write_text(
+            "hosts = [('web-1', {'app_auth': 'jwt', 'app_jwt_secret': 's' * 40})]\n"
+        )
+        argv = [*argv, "--inventory", str(inventory)]
+    assert cli.main(argv) == ExitStatus.UNKNOWN
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and key in lines[0] and "Traceback" not in captured.err
+    assert "hunter2" not in captured.err
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "not json",
+        "[]",
+        '{"version": 1, "targets": []}',
+        '{"version": 1, "targets": {"web-1": 5, "web-2": {"status": 3, "history": 7}}}',
+        '{"version": 1, "targets": {"web-1": {"history": [1, {"x": 2}]}}}',
+    ],
+)
+def test_a_bad_state_file_is_a_warning_and_a_fresh_state(
+    content: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    state, metrics = tmp_path / "state.json", tmp_path / "wsready.prom"
+    state.write_text(content)
+    monkeypatch.setattr("wsready.commands.check.check_all", _fake_check_all())
+    argv = ["check", "http://127.0.0.1:9", "--state", str(state), "--prometheus", str(metrics)]
+    assert cli.main(argv) == ExitStatus.CRITICAL  # the targets' status, not UNKNOWN
+    assert "starting from a fresh state" in capsys.readouterr().err or content.startswith(
+        '{"version": 1, "targets": {'
+    )
+    assert metrics.read_text()
+    saved = json.loads(state.read_text())
+    assert saved["version"] == alerts.STATE_VERSION and saved["targets"]
+
+
+# --- the webhook --------------------------------------------------------------------------------
+
+
+class _Hooks(http.server.BaseHTTPRequestHandler):
+    hits: list[str] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        self.hits.append(self.path)
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.path == "/redirect":
+            self.send_response(307)
+            self.send_header("Location", "/stolen")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif self.path == "/slow":
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            for _ in range(100):  # one byte every 0.1 s: no single read times out
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.1)
+        else:
+            self.send_response(204)
+            self.end_headers()
+
+    def log_message(self, *_args) -> None:
+        pass
+
+
+@pytest.fixture
+def hooks() -> Iterator[str]:
+    _Hooks.hits = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hooks)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_webhook_follows_no_redirect(hooks: str) -> None:
+    with pytest.raises(alerts.WebhookRedirect) as caught:
+        alerts.post_webhook(f"{hooks}/redirect", {"text": "x"})
+    assert _Hooks.hits == ["/redirect"]  # never re-POSTed to /stolen
+    assert "307" in alerts.delivery_error(caught.value)
+    assert hooks not in alerts.delivery_error(caught.value)
+
+
+def test_the_webhook_has_one_overall_deadline(hooks: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(alerts.WebhookDeadline):
+        alerts.post_webhook(f"{hooks}/slow", {"text": "x"}, deadline_s=1.0)
+    assert time.monotonic() - started < 2.5
+
+
+def test_each_delivered_transition_is_saved_before_the_next_post(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    posted: list[str] = []
+
+    def post(_url: str, body: dict) -> None:
+        if posted:
+            raise SystemExit("killed during the second delivery")
+        posted.append(body["target"])
+
+    with pytest.raises(SystemExit):
+        alerts.process(
+            report(ExitStatus.CRITICAL, ExitStatus.CRITICAL),
+            str(state),
+            "http://h.example/x",
+            print,
+            post,
+        )
+    saved = json.loads(state.read_text())["targets"]
+    assert saved[posted[0]]["status"] == "CRITICAL"
+    resent: list[str] = []
+    alerts.process(
+        report(ExitStatus.CRITICAL, ExitStatus.CRITICAL),
+        str(state),
+        "http://h.example/x",
+        print,
+        lambda _url, body: resent.append(body["target"]),
+    )
+    assert posted[0] not in resent and len(resent) == 1
