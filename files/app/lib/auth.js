@@ -9,17 +9,37 @@ const jwt = require('jsonwebtoken');
  * Build validate(token) -> {ok: true, subject} | {ok: false, reason}.
  * `reason` is safe to log: it never contains the token.
  */
-function createTokenValidator({ mode, jwtSecret, jwtAudience, staticHashes }) {
+// A token may claim to be issued this far in the future (clock skew between hosts).
+const CLOCK_SKEW_S = 60;
+
+/** Why the time claims of verified `claims` are refused, or null: `exp` is required (a token
+ * without it would be valid forever), `iat`/`nbf` must be numbers, `iat` not in the future. */
+function timeClaimsProblem(claims, nowS) {
+  if (typeof claims.exp !== 'number' || !Number.isFinite(claims.exp)) return 'jwt has no exp';
+  for (const name of ['iat', 'nbf']) {
+    if (name in claims && (typeof claims[name] !== 'number' || !Number.isFinite(claims[name]))) {
+      return `jwt ${name} is not a number`;
+    }
+  }
+  if (typeof claims.iat === 'number' && claims.iat > nowS + CLOCK_SKEW_S) return 'jwt issued in the future';
+  if (typeof claims.iat === 'number' && claims.exp <= claims.iat) return 'jwt expires before it was issued';
+  return null;
+}
+
+function createTokenValidator({ mode, jwtSecret, jwtAudience, jwtIssuer, staticHashes }) {
   if (mode === 'off') {
     return () => ({ ok: true, subject: null });
   }
   if (mode === 'jwt') {
     const options = { algorithms: ['HS256'] };
     if (jwtAudience) options.audience = jwtAudience;
+    if (jwtIssuer) options.issuer = jwtIssuer;
     return (token) => {
       if (!token) return { ok: false, reason: 'no token' };
       try {
         const claims = jwt.verify(token, jwtSecret, options);
+        const problem = timeClaimsProblem(claims, Math.floor(Date.now() / 1000));
+        if (problem) return { ok: false, reason: problem };
         return { ok: true, subject: typeof claims.sub === 'string' ? claims.sub : null };
       } catch (error) {
         // TokenExpiredError / NotBeforeError / JsonWebTokenError: messages name the check,

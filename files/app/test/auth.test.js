@@ -105,3 +105,31 @@ test('config: defaults, and errors that name the variable without echoing secret
     (error) => /STATIC_TOKEN_SHA256/.test(error.message) && !error.message.includes('plain-token'),
   );
 });
+
+// --- issue 13: time claims and issuer ------------------------------------------------------
+
+test('jwt: a token without exp is refused (it would be valid forever)', () => {
+  const token = jwt.sign({ sub: 'probe' }, SECRET);
+  assert.deepEqual(jwtValidator()(token), { ok: false, reason: 'jwt has no exp' });
+});
+
+test('jwt: iat in the future or after exp, and non-numeric nbf, are refused', () => {
+  const future = jwt.sign({ sub: 'p', iat: now() + 3600, exp: now() + 7200 }, SECRET);
+  assert.deepEqual(jwtValidator()(future), { ok: false, reason: 'jwt issued in the future' });
+  const inverted = jwt.sign({ sub: 'p', iat: now() - 10, exp: now() - 20 }, SECRET);
+  assert.equal(jwtValidator()(inverted).ok, false);
+  // jsonwebtoken's sign() refuses a textual nbf: sign the JWS by hand, as an attacker would.
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub: 'p', exp: now() + 60, nbf: 'yesterday' })}`;
+  const textual = `${body}.${crypto.createHmac('sha256', SECRET).update(body).digest('base64url')}`;
+  assert.equal(jwtValidator()(textual).ok, false);
+});
+
+test('jwt: with an issuer configured, only tokens of that issuer pass', () => {
+  const validate = createTokenValidator({
+    mode: 'jwt', jwtSecret: SECRET, jwtAudience: '', jwtIssuer: 'wsready', staticHashes: [],
+  });
+  assert.equal(validate(jwt.sign({ sub: 'p', iss: 'wsready' }, SECRET, { expiresIn: 60 })).ok, true);
+  assert.equal(validate(jwt.sign({ sub: 'p', iss: 'other' }, SECRET, { expiresIn: 60 })).ok, false);
+  assert.equal(validate(jwt.sign({ sub: 'p' }, SECRET, { expiresIn: 60 })).ok, false);
+});
