@@ -41,12 +41,11 @@ from pyinfra import host
 from pyinfra.api import deploy, operation
 from pyinfra.api.util import get_template
 from pyinfra.facts.files import Directory, File, FileContents, Link
-from pyinfra.facts.hardware import Cpus
 from pyinfra.facts.server import Command
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from tasks import transaction
+from tasks import hostfacts, transaction
 from tasks.proxy import NPMRC
 from tasks.redis import LOCAL_REDIS_UNIT, install_local_redis
 from tasks.transaction import managed_file
@@ -306,7 +305,7 @@ def deploy_app() -> None:
         mode="0750",
         **ACTIVATION,
     )
-    sized = capacity.plan(data, host.get_fact(Cpus) or 1)
+    sized = capacity.plan(data, hostfacts.cpus() or 1)
     redis = redis_endpoint(data, sized.app_workers)
     if redis and redis.local:
         install_local_redis()

@@ -13,10 +13,9 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import FactBase, deploy
-from pyinfra.facts.server import Which
 from pyinfra.operations import apt, dnf, files, server, systemd
 
-from tasks import transaction
+from tasks import hostfacts, transaction
 from tasks.redis import is_redis_host
 from tasks.transaction import managed_file
 from wsready import hostdata, redis_plan, validate
@@ -213,9 +212,9 @@ def configure_firewall() -> None:
         return
     data = host.data.dict()
     clients = redis_clients() if is_redis_host() else None
-    if host.get_fact(Which, command="apt-get"):
+    if hostfacts.which("apt-get"):
         _configure_ufw(data, clients)
-    elif host.get_fact(Which, command="dnf"):
+    elif hostfacts.which("dnf"):
         _configure_nftables(data, clients)
     else:
         raise ValueError(f"{host.name}: neither apt-get (ufw) nor dnf (nftables) found")

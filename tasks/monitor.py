@@ -23,10 +23,10 @@ from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 from pyinfra.api.util import get_template
 from pyinfra.facts.files import File
-from pyinfra.facts.server import Which
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
+from tasks import hostfacts
 from tasks.transaction import managed_file
 from wsready import hostdata, statuspage, targets, validate
 
@@ -217,7 +217,7 @@ def check_arguments(data: dict, has_token: bool) -> str:
 
 
 def _install_python() -> None:
-    if not host.get_fact(Which, command="apt-get"):
+    if not hostfacts.which("apt-get"):
         raise DeployError(f"{host.name}: the monitor is installed with apt (Debian/Ubuntu) only")
     apt.packages(
         name="Install Python and venv for the monitor.",

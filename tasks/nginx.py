@@ -27,12 +27,11 @@ from pyinfra import host
 from pyinfra.api import deploy, operation
 from pyinfra.api.util import get_template
 from pyinfra.facts.files import File, FileContents, Sha256File
-from pyinfra.facts.hardware import Cpus
 from pyinfra.facts.server import Command, Which
 from pyinfra.operations import apt, dnf, files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from tasks import transaction
+from tasks import hostfacts, transaction
 from tasks.app import ACTIVATION
 from tasks.monitor import status_include
 from tasks.transaction import managed_file
@@ -223,7 +222,7 @@ def activate_config(config: NginxConfig, stamp: str, activate: str):
 
 
 def _install_nginx() -> None:
-    if host.get_fact(Which, command="apt-get"):
+    if hostfacts.which("apt-get"):
         apt.packages(
             name="Install nginx without recommended packages.",
             packages=["nginx"],
@@ -231,7 +230,7 @@ def _install_nginx() -> None:
             update=True,
             cache_time=86400,
         )
-    elif host.get_fact(Which, command="dnf"):
+    elif hostfacts.which("dnf"):
         dnf.packages(name="Install nginx.", packages=["nginx"])
     else:
         raise ValueError(f"{host.name}: no apt-get or dnf, cannot install nginx on this OS")
@@ -293,7 +292,7 @@ def _tls_files(address: str):
     else:
         action = f"Generate a self-signed TLS certificate for {address}."
     san = self_signed.subject_alt_name(address)
-    if host.get_fact(Which, command="apt-get"):
+    if hostfacts.which("apt-get"):
         apt.packages(
             name="Install openssl to make a self-signed certificate.",
             packages=["openssl"],
@@ -318,8 +317,8 @@ _RELOAD_WHEN: dict[str, list] = {}  # host name -> prepare's operations that nee
 
 def planned_config(data) -> NginxConfig:
     """This run's config for the current host (host data with every key of all.py)."""
-    sized = capacity.plan(data, host.get_fact(Cpus) or 1)
-    family = "debian" if host.get_fact(Which, command="apt-get") else "rhel"
+    sized = capacity.plan(data, hostfacts.cpus() or 1)
+    family = "debian" if hostfacts.which("apt-get") else "rhel"
     return nginx_config(data, sized, family, status_include(data, host.groups))
 
 

@@ -14,8 +14,8 @@ import socket
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
-from pyinfra.facts.hardware import Cpus
 
+from tasks import hostfacts
 from wsready import capacity, hostdata
 
 
@@ -63,7 +63,7 @@ def check_host_data() -> None:
         if key not in present:
             setattr(host.data, key, value)
     # Limits that depend on the host's size (plan time: still before any change anywhere).
-    limits = capacity.errors(host.data.dict(), host.get_fact(Cpus) or 1)
+    limits = capacity.errors(host.data.dict(), hostfacts.cpus() or 1)
     if limits:
         raise DeployError(
             "host data refused, nothing was changed on any host:\n  "

@@ -16,9 +16,9 @@ from io import StringIO
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.files import FileContents
-from pyinfra.facts.server import Which
 from pyinfra.operations import files
 
+from tasks import hostfacts
 from wsready import validate
 
 APT_PROXY_CONF = "/etc/apt/apt.conf.d/90wsready-proxy"
@@ -62,7 +62,7 @@ def npmrc(proxy_url: str) -> str:
 def configure_proxy() -> None:
     proxy_url = host.data.dict().get("proxy_url")
     if proxy_url:
-        if host.get_fact(Which, command="apt-get"):
+        if hostfacts.which("apt-get"):
             files.put(
                 name="Send apt downloads through the proxy.",
                 src=StringIO(apt_proxy_conf(proxy_url)),
@@ -78,7 +78,7 @@ def configure_proxy() -> None:
             group="root",
             mode="0755",
         )
-        if host.get_fact(Which, command="dnf"):
+        if hostfacts.which("dnf"):
             files.line(
                 name="Send dnf downloads through the proxy.",
                 path=DNF_CONF,
@@ -112,7 +112,7 @@ def configure_proxy() -> None:
             path=NPMRC,
             present=False,
         )
-        if host.get_fact(Which, command="dnf"):
+        if hostfacts.which("dnf"):
             _remove_dnf_proxy_line()
 
 

@@ -20,10 +20,10 @@ from io import StringIO
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
-from pyinfra.facts.server import Which
 from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
+from tasks import hostfacts
 from tasks.transaction import managed_file
 from wsready import redis_plan
 
@@ -134,7 +134,7 @@ def _install_and_configure(config: str, password: str | None = None) -> None:
 
 @deploy("Install a Redis for this host's workers (unix socket only)")
 def install_local_redis() -> None:
-    if not host.get_fact(Which, command="apt-get"):
+    if not hostfacts.which("apt-get"):
         # Refused at plan time: apt-get failing at execute time would stop the deploy after
         # the release switch.
         raise DeployError(

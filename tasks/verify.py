@@ -35,11 +35,10 @@ from pyinfra import host, logger, state
 from pyinfra.api import deploy
 from pyinfra.api.arguments import pop_global_arguments
 from pyinfra.facts.files import FileContents, Link
-from pyinfra.facts.hardware import Cpus
 from pyinfra.facts.server import Command
 from pyinfra.operations import python
 
-from tasks import transaction
+from tasks import hostfacts, transaction
 from tasks.app import BUNDLED_APP, AppPaths, app_config, redis_endpoint
 from tasks.nginx import LIVE, planned_config
 from wsready import app_release, capacity, hostdata, tokens
@@ -380,7 +379,7 @@ def previous_fingerprints(data, own_health: bool) -> Fingerprints | None:
 def plan_verify(data) -> Plan:
     """Read at plan time: the target, this run's fingerprints, the previous ones."""
     token = token_source(data)
-    sized = capacity.plan(data, host.get_fact(Cpus) or 1)
+    sized = capacity.plan(data, hostfacts.cpus() or 1)
     release = app_release.scan(data["app_source"] or BUNDLED_APP)
     app = app_config(data, release, sized.app_workers, redis_endpoint(data, sized.app_workers))
     own_health = not data["nginx_rest_upstream"]  # /api/ goes to the app itself
