@@ -208,7 +208,19 @@ def _instances_at(client: Any, address: str) -> list[dict[str, Any]]:
 
 
 def plan_group(
-    client: Any, group_id: str, desired: list[Rule], purge: bool = False, purge_all: bool = False
+    client: Any,
+    group_id: str,
+    desired: list[Rule],
+    purge: bool = False,
+    purge_all: bool = False,
+    ssh_port: int = 22,
 ) -> Plan:
-    """The plan for one group as it is now."""
-    return make_plan(desired, current_rules(client, group_id), purge=purge, purge_all=purge_all)
+    """The plan for one group as it is now (a purge keeps what opens `ssh_port` unless SSH
+    rules are desired)."""
+    return make_plan(
+        desired,
+        current_rules(client, group_id),
+        purge=purge,
+        purge_all=purge_all,
+        ssh_port=ssh_port,
+    )

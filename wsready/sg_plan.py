@@ -78,6 +78,8 @@ def desired_rules(
     *,
     allow_key: str = "sg_allow_cidrs",
     ssh_key: str = "sg_ssh_cidrs",
+    max_public_prefix_v4: int = 16,
+    max_public_prefix_v6: int = 48,
 ) -> list[Rule]:
     """The ingress rules wanted: every port from every allowed CIDR, SSH from `ssh_cidrs`.
 
@@ -87,13 +89,32 @@ def desired_rules(
     allowed = _unique_cidrs(allow_key, allow_cidrs)
     ssh = _unique_cidrs(ssh_key, ssh_cidrs)
     validate.port("ssh_port", ssh_port)
-    for index, network in enumerate(ssh):
-        if network.prefixlen == 0 and not allow_ssh_from_world:
+    ports = list(ports)
+    # The guard holds for the SSH port whichever option opens it (--port 22 --allow-cidr ...).
+    ssh_sources = [(ssh_key, ssh)]
+    if any(port.number == ssh_port for port in ports):
+        ssh_sources.append((allow_key, allowed))
+    if not allow_ssh_from_world:
+        for key, networks in ssh_sources:
+            for index, network in enumerate(networks):
+                if network.prefixlen == 0:
+                    raise validate.ConfigError(
+                        f"{key}[{index}]",
+                        str(network),
+                        f"opens SSH to the whole internet (port {ssh_port}); set "
+                        "sg_allow_ssh_from_world = True (--allow-ssh-from-world) if meant",
+                    )
+        too_wide = public_span_problem(
+            [network for _key, networks in ssh_sources for network in networks],
+            max_public_prefix_v4,
+            max_public_prefix_v6,
+        )
+        if too_wide:
             raise validate.ConfigError(
-                f"{ssh_key}[{index}]",
-                str(network),
-                "opens SSH to the whole internet; set sg_allow_ssh_from_world = True "
-                "(--allow-ssh-from-world) if that is really meant",
+                ssh_sources[-1][0] if len(ssh_sources) > 1 else ssh_key,
+                [str(network) for _key, networks in ssh_sources for network in networks],
+                f"{too_wide} for SSH (port {ssh_port}); set sg_allow_ssh_from_world = True "
+                "(--allow-ssh-from-world) if meant",
             )
     rules: dict[tuple, Rule] = {}
     for port in ports:
@@ -105,6 +126,38 @@ def desired_rules(
         rule = _tcp(ssh_port, network, "ssh")
         rules.setdefault(rule.key, rule)
     return list(rules.values())
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def public_addresses(network: Network) -> int:
+    """How many addresses of `network` are public (outside private and reserved ranges)."""
+    if not network.is_global and (network.is_private or network.is_reserved):
+        return 0
+    if network.version == 4 and network.prefixlen >= 8:
+        return 0 if not network.is_global else network.num_addresses
+    # A wide network: count its /8 (IPv4) or /16 (IPv6) parts that are not private.
+    step = 8 if network.version == 4 else 16
+    if network.prefixlen >= step:
+        return network.num_addresses if network.is_global else 0
+    return sum(public_addresses(part) for part in network.subnets(new_prefix=step))
+
+
+def public_span_problem(
+    networks: Iterable[Network], max_prefix_v4: int = 16, max_prefix_v6: int = 48
+) -> str | None:
+    """Why `networks` together open more public addresses than one /max_prefix, or None.
+    Two /1s are the whole internet as surely as 0.0.0.0/0."""
+    for version, max_prefix, bits in ((4, max_prefix_v4, 32), (6, max_prefix_v6, 128)):
+        chosen = [network for network in networks if network.version == version]
+        total = sum(public_addresses(network) for network in ipaddress.collapse_addresses(chosen))
+        if total > 2 ** (bits - max_prefix):
+            return (
+                f"together cover {total:,} public IPv{version} addresses, wider than one "
+                f"/{max_prefix} (sg_ssh_max_public_prefix_v{version})"
+            )
+    return None
 
 
 def desired_from_data(
@@ -141,6 +194,8 @@ def desired_from_data(
         allow_ssh_from_world=validate.boolean(
             "sg_allow_ssh_from_world", data.get("sg_allow_ssh_from_world", False)
         ),
+        max_public_prefix_v4=data.get("sg_ssh_max_public_prefix_v4", 16),
+        max_public_prefix_v6=data.get("sg_ssh_max_public_prefix_v6", 48),
     )
 
 
@@ -216,6 +271,7 @@ def plan(
     current: Iterable[Rule],
     purge: bool = False,
     purge_all: bool = False,
+    ssh_port: int = 22,
 ) -> Plan:
     """Compare desired with current rules (pure).
 
@@ -231,11 +287,22 @@ def plan(
             result.keep.append(current_by_key[key])
         else:
             result.add.append(rule)
+    # Without SSH rules of its own the deploy still needs SSH: whatever opens `ssh_port`
+    # stays (purging it would lock the next deploy out). Given SSH CIDRs replace it.
+    keeps_ssh = not any(_covers(rule, ssh_port) for rule in desired_by_key.values())
     if purge or purge_all:
         for key, rule in current_by_key.items():
+            if keeps_ssh and _covers(rule, ssh_port):
+                continue
             if key not in desired_by_key and (purge_all or rule.owned):
                 result.revoke.append(rule)
     return result
+
+
+def _covers(rule: Rule, port: int) -> bool:
+    return rule.protocol == "-1" or (
+        rule.protocol == "tcp" and rule.from_port <= port <= rule.to_port
+    )
 
 
 def _tcp(port: int, network: ipaddress.IPv4Network | ipaddress.IPv6Network, why: str) -> Rule:

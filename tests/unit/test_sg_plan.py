@@ -90,8 +90,12 @@ def test_plan_without_purge_never_revokes():
 def test_purge_revokes_only_owned_rules_and_purge_all_everything_unwanted():
     ours, theirs = http("10.0.0.0/8"), Rule("tcp", 22, 22, "192.0.2.0/24", "bastion")
     assert plan([], [ours, theirs], purge=True).revoke == [ours]
-    assert plan([], [ours, theirs], purge_all=True).revoke == [ours, theirs]
+    # No SSH rule desired: the SSH rule the deploy needs stays, even with purge_all.
+    assert plan([], [ours, theirs], purge_all=True).revoke == [ours]
     assert plan([ours], [ours, theirs], purge=True).revoke == []
+    # Given SSH CIDRs replace it.
+    ssh = Rule("tcp", 22, 22, "198.51.100.0/24", "wsready: ssh")
+    assert plan([ssh], [ours, theirs], purge_all=True).revoke == [ours, theirs]
 
 
 def test_plan_lines_and_dict():
@@ -135,3 +139,51 @@ def test_permission_entries_for_ipv4_ipv6_and_revoke():
         "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "wsready: nginx http"}],
     }
     assert permission(http("::/0"), with_description=False)["Ipv6Ranges"] == [{"CidrIpv6": "::/0"}]
+
+
+# --- issue 13, part 7 -----------------------------------------------------------------------------
+
+
+def test_purge_never_removes_ssh_without_ssh_cidrs_even_all_traffic_or_other_ports():
+    all_traffic = Rule("-1", -1, -1, "192.0.2.0/24", "admin")
+    ssh_2222 = Rule("tcp", 2222, 2222, "192.0.2.0/24", "wsready: ssh")
+    assert plan([], [all_traffic], purge_all=True).revoke == []
+    assert plan([], [ssh_2222], purge=True, ssh_port=2222).revoke == []
+    assert plan([], [ssh_2222], purge=True).revoke == [ssh_2222]  # not the SSH port
+
+
+@pytest.mark.parametrize(
+    "cidrs",
+    [
+        ["0.0.0.0/1", "128.0.0.0/1"],
+        ["8.0.0.0/15"],
+        ["8.0.0.0/16", "9.0.0.0/16"],
+        ["2000::/3"],
+        ["2001:4860::/32"],
+    ],
+)
+def test_ssh_cidrs_that_together_cover_a_wide_public_range_are_refused(cidrs):
+    with pytest.raises(ConfigError, match="public IPv"):
+        desired_rules([Port(80, "http")], ["0.0.0.0/0"], cidrs)
+    assert desired_rules([Port(80, "http")], ["0.0.0.0/0"], cidrs, allow_ssh_from_world=True)
+
+
+@pytest.mark.parametrize(
+    "cidrs",
+    [["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"], ["8.8.0.0/16"], ["2001:4860:1::/48"]],
+)
+def test_private_ranges_and_one_slash_16_are_fine(cidrs):
+    assert desired_rules([Port(80, "http")], ["0.0.0.0/0"], cidrs)
+
+
+def test_the_guard_holds_for_the_ssh_port_opened_as_a_plain_port():
+    with pytest.raises(ConfigError, match=r"--allow-cidr\[0\] = '0.0.0.0/0': opens SSH"):
+        desired_rules([Port(22, "port 22")], ["0.0.0.0/0"], allow_key="--allow-cidr")
+    with pytest.raises(ConfigError, match="public IPv4"):
+        desired_rules([Port(2222, "p")], ["0.0.0.0/1", "128.0.0.0/1"], ssh_port=2222)
+
+
+def test_the_maximum_comes_from_host_data():
+    data = {"sg_ssh_cidrs": ["8.8.0.0/16"], "sg_ssh_max_public_prefix_v4": 24}
+    with pytest.raises(ConfigError, match="/24"):
+        desired_from_data(data)

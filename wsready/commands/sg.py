@@ -68,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         client = aws.ec2_client(args.region, args.endpoint_url)
         group_id = aws.find_group_id(client, args.group_id, args.instance_id, args.ip)
-        plan = aws.plan_group(client, group_id, desired, args.purge, args.purge_all)
+        plan = aws.plan_group(
+            client, group_id, desired, args.purge, args.purge_all, ssh_port=args.ssh_port
+        )
         result = None
         if args.action == "apply" and (plan.has_changes or args.dry_run):
             result = aws.apply(client, group_id, plan, dry_run=args.dry_run)
