@@ -16,7 +16,7 @@ from typing import Any
 
 import paramiko
 
-from wsready import hostdata, inventory
+from wsready import hostdata, inventory, validate
 from wsready.validate import ConfigError
 
 MIN_FREE_BYTES = 1 << 30
@@ -163,7 +163,8 @@ def preflight(name: str, data: Mapping[str, Any], run: Run) -> HostReport:
 
 
 def _listeners(run: Run, sudo: str, port: int) -> list[str]:
-    status, out, _ = run(f"{sudo}ss -Hltnp 'sport = :{port}'")
+    port = validate.port("nginx port", port)  # an int, whatever reached here
+    status, out, _ = run(f"{sudo}ss -Hltnp {shlex.quote(f'sport = :{port:d}')}")
     if status == 0:
         return listeners_from_ss(out)
     _, proc, _ = run("cat /proc/net/tcp /proc/net/tcp6 2>/dev/null")
@@ -224,18 +225,23 @@ def onboard_host(name: str, data: Mapping[str, Any]) -> HostReport:
     """Connect, run every check, validate host data (defaults from all.py fill the gaps)."""
     address = data.get("ssh_hostname") or name
     user = data.get("ssh_user") or "(local user)"
+    findings = check_host_data(data)
+    if not all(finding.ok for finding in findings):
+        # Nothing runs on a host whose data is refused: its values would reach commands.
+        skipped = Finding("ssh", False, f"not contacted: {name}'s host data is refused")
+        return HostReport(name, [skipped, *findings])
     try:
         client = connect(name, data)
     except (OSError, paramiko.SSHException) as error:
         report = HostReport(name, [Finding("ssh", False, f"{user}@{address}: {error}")])
-        report.findings.extend(check_host_data(data))
+        report.findings.extend(findings)
         return report
     try:
         report = preflight(name, hostdata.with_defaults(data), SshRunner(client))
     finally:
         client.close()
     report.findings.insert(0, Finding("ssh", True, f"reachable as {user}@{address}"))
-    report.findings.extend(check_host_data(data))
+    report.findings.extend(findings)
     return report
 
 

@@ -164,3 +164,25 @@ def test_cli_reports_every_host_in_inventory_order_and_exits_2(tmp_path):
     headers = [line for line in result.stdout.splitlines() if not line.startswith(" ")]
     assert headers == ["web1: NOT READY", "web2: NOT READY"]
     assert "next:" not in result.stdout
+
+
+def test_hostile_host_data_is_refused_before_the_host_is_contacted(monkeypatch):
+    """`ss ... 'sport = :{nginx_listen_port}'` once ran before the port was validated."""
+
+    def no_ssh(*_args, **_kwargs):
+        raise AssertionError("the host was contacted")
+
+    monkeypatch.setattr(onboard, "connect", no_ssh)
+    data = {"ssh_hostname": "10.0.0.9", "nginx_listen_port": "80'; touch /tmp/pwned; '"}
+    report = onboard.onboard_host("web1", data)
+    assert not report.ready
+    assert report.findings[0].detail == "not contacted: web1's host data is refused"
+    assert any("nginx_listen_port" in finding.detail for finding in report.findings)
+
+
+def test_the_ss_filter_is_one_quoted_word_of_a_port_number():
+    commands = []
+    onboard._listeners(lambda command: commands.append(command) or (0, "", ""), "", 8080)
+    assert commands == ["ss -Hltnp 'sport = :8080'"]
+    with pytest.raises(onboard.ConfigError):
+        onboard._listeners(lambda command: (0, "", ""), "", "80'; id; '")
