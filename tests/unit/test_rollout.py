@@ -260,6 +260,9 @@ def test_counts_read_as_english():
         (["--batch", "0"], "--batch = 0"),
         (["--deploy", "absent.py"], "--deploy = 'absent.py'"),
         (["--probe-retries", "-1"], "--probe-retries = -1"),
+        (["--probe-retries", "1000"], "--probe-retries = 1000"),
+        (["--probe-timeout", "nan"], "--probe-timeout = nan"),
+        (["--probe-timeout", "inf"], "--probe-timeout = inf"),
         (["--token-env", "WSREADY_UNIT_UNSET"], "--token-env = 'WSREADY_UNIT_UNSET'"),
     ],
 )

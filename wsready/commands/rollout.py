@@ -21,7 +21,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from wsready import inventory, rollout, tokens
+from wsready import inventory, rollout, tokens, validate
 from wsready.exitstatus import ExitStatus
 from wsready.validate import ConfigError
 
@@ -174,8 +174,9 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("--deploy", args.deploy, "no such deploy file")
         if shutil.which("pyinfra") is None:
             raise ConfigError("pyinfra", None, "is not on PATH (pip install -e . installs it)")
-        if args.probe_retries < 0:
-            raise ConfigError("--probe-retries", args.probe_retries, "must be 0 or more")
+        if not 0 <= args.probe_retries <= 20:
+            raise ConfigError("--probe-retries", args.probe_retries, "must be 0 to 20")
+        validate.positive_number("--probe-timeout", args.probe_timeout, high=300)
         fallback = None
         if args.token_env:
             fallback = os.environ.get(args.token_env)
