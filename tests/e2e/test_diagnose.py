@@ -234,7 +234,7 @@ def test_wss_with_a_self_signed_certificate_reports_days_left(
         assert tls["ok"] and tls["detail"]["days_left"] > 30
         print(f"  TLS probe: {tls['text']}")
         untrusted = run_cli(wss, "--timeout", "3")
-        diagnosis = assert_diagnosed(untrusted, "tls", "tls")
+        diagnosis = assert_diagnosed(untrusted, "tls", "tls-untrusted")
         assert "self-signed certificate" in diagnosis["title"]
     finally:
         back = redeploy(fleet, "--limit", host.name)

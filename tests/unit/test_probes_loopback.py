@@ -308,7 +308,7 @@ def test_cli_hides_the_token_and_reports_json(app: NodeApp, capsys, monkeypatch)
         "tcp",
         "server",
         "health",
-        "upgrade",
+        "polling",
     ]
     assert TOKEN not in out.out + out.err
 

@@ -52,11 +52,11 @@ def test_plan_in_layer_order_with_optional_probes() -> None:
         "tcp",
         "server",
         "health",
+        "polling",
         "upgrade",
         "open",
         "connect",
         "ping",
-        "polling",
     ]
     full = Target("https://h", token="t", origin="http://app.example")
     names = [probe.name for probe in plan_probes(full, idle=True)]
@@ -66,12 +66,12 @@ def test_plan_in_layer_order_with_optional_probes() -> None:
         "tls",
         "server",
         "health",
+        "polling",
         "upgrade",
         "open",
         "connect",
         "ping",
         "idle",
-        "polling",
         "cors",
         "rest-auth",
         "auth-match",

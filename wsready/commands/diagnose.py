@@ -105,6 +105,12 @@ def format_diagnosis(diagnosis: Diagnosis) -> str:
         lines.append("Evidence:")
         lines += [f"  - {line}" for line in diagnosis.evidence]
     lines += [f"Note: {note}" for note in diagnosis.notes]
+    if diagnosis.candidates:
+        lines.append("The probes cannot tell which it is (most likely first):")
+        lines += [
+            f"  {number}. [{c['layer']}] {c['cause']} — tells it apart: {c['tell']}"
+            for number, c in enumerate(diagnosis.candidates, 1)
+        ]
     lines.append(f"Fix: {diagnosis.fix}")
     lines.append(f"Status: {diagnosis.status.name} ({int(diagnosis.status)})")
     return "\n".join(lines)

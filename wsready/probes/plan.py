@@ -1,5 +1,5 @@
 """The probes for a target, as data, in layer order (DNS → TCP → TLS → who answers →
-HTTP → WebSocket → Engine.IO → Socket.IO → heartbeat → idle → polling → CORS → token on
+HTTP → polling → WebSocket → Engine.IO → Socket.IO → heartbeat → idle → CORS → token on
 REST vs socket)."""
 
 from __future__ import annotations
@@ -43,6 +43,18 @@ def plan_probes(
             target.http_url(target.health_path),
             "status",
             "== 200",
+            t,
+            transport,
+        ),
+        # Polling before the upgrade: a failed upgrade makes nginx take the worker out of the
+        # upstream for fail_timeout, and polling would then see nginx's 502, not the app.
+        Probe(
+            "polling",
+            "polling",
+            "eio-polling",
+            target.http_url(target.engineio_path("polling")),
+            "answer",
+            "== 200 + 0{",
             t,
             transport,
         ),
@@ -100,18 +112,6 @@ def plan_probes(
                 ("connect",),
             )
         )
-    probes.append(
-        Probe(
-            "polling",
-            "polling",
-            "eio-polling",
-            target.http_url(target.engineio_path("polling")),
-            "answer",
-            "== 200 + 0{",
-            t,
-            transport,
-        )
-    )
     if target.origin:
         probes.append(
             Probe(

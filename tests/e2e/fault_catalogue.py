@@ -1,0 +1,562 @@
+"""The fault catalogue: real breakages of a deployed sandbox host, each with the layer (and
+code) `wsready diagnose` must name, what the probes see, and the fix.
+
+One source for two users:
+- tests/e2e/test_fault_catalogue.py injects every fault on a fleet host by real means
+  (edits of live files, stopped units, kernel firewall, other processes, certificates, DNS,
+  limits), runs the probes and `diagnose` in-process, checks `sees` against the probes'
+  actual values, reverts, and prints the confusion matrix (fault × named layer);
+- `python -m tests.e2e.fault_catalogue [--check]` writes (or checks) docs/diagnosis.md, whose
+  catalogue table is generated from FAULTS (tests/unit/test_diagnosis_doc.py fails when the
+  file differs from what this makes).
+
+Shell snippets run as root on the host; `{tls}` is the directory of the test certificates.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+NGINX_SITE = "/etc/nginx/conf.d/wsready.conf"
+OTHER_SITE = "/etc/nginx/conf.d/00-wsr-fault-other.conf"
+APP_ENV = "/etc/wsready-app/env"
+BACKUP = ".wsr-fault"
+# `systemctl reload nginx` returns before the new workers serve: wait (at most 5 s) until
+# none of the workers from before the reload still takes requests.
+RELOAD_NGINX = (
+    "old=\" $(pgrep -d ' ' -f '^nginx: worker process$') \"; nginx -t -q && "
+    "systemctl reload nginx && for i in $(seq 100); do now=$(pgrep -f '^nginx: worker process$'); "
+    'left=0; for pid in $now; do case "$old" in *" $pid "*) left=1;; esac; done; '
+    '[ -n "$now" ] && [ $left = 0 ] && break; sleep 0.05; done'
+)
+# The instances themselves (a restart of the target returns before theirs are done), then
+# fresh nginx workers: the old ones hold keepalive connections to the stopped processes and,
+# after one failure each, keep both workers out of the upstream for fail_timeout (10 s).
+RESTART_ONLY = "systemctl restart 'wsready-app@*.service'"
+RESTART_APP = (
+    f"{RESTART_ONLY} && n=$(systemctl list-units --plain --no-legend 'wsready-app@*.service' "
+    "| wc -l) && for i in $(seq 150); do [ $(ss -ltnH 'sport >= :3000 and sport <= :3099' "
+    "| wc -l) -ge $n ] && break; sleep 0.1; done && {reload}"
+)
+FIREWALL_TAG = "-m comment --comment wsready-fault-catalogue"
+TLS_DIR = "/etc/wsready/fault-tls"
+RESTART_APP = RESTART_APP.replace("{reload}", RELOAD_NGINX)
+
+
+def edit(path: str, sed_script: str, then: str) -> str:
+    """Edit a live file with sed, keeping the original beside it."""
+    return f"cp -p {path} {path}{BACKUP} && sed -i {sed_script} {path} && {then}"
+
+
+def undo(path: str, then: str) -> str:
+    return f"mv -f {path}{BACKUP} {path} && {then}"
+
+
+def site_edit(sed_script: str) -> tuple[str, str]:
+    return edit(NGINX_SITE, sed_script, RELOAD_NGINX), undo(NGINX_SITE, RELOAD_NGINX)
+
+
+def env_edit(sed_script: str, restart: str = "") -> tuple[str, str]:
+    return edit(APP_ENV, sed_script, restart or RESTART_APP), undo(APP_ENV, RESTART_APP)
+
+
+def tls_cert(name: str) -> tuple[str, str]:
+    """Point the TLS site at certificate `name` (the TLS group's site uses current.pem)."""
+    use = f"ln -sfn {{tls}}/{name}.pem {{tls}}/current.pem && {RELOAD_NGINX}"
+    return use, f"ln -sfn {{tls}}/good.pem {{tls}}/current.pem && {RELOAD_NGINX}"
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One breakage. `url` is a template ({address}); `group` says which site the host
+    runs while it is injected ("plain": the deployed one; "tls": nginx_tls = True without
+    the redirect; "redirect": nginx_tls = True with it). `sees`: (probe, a regular expression
+    its actual value must match). `hold_clients`: Socket.IO clients the test keeps connected
+    meanwhile.
+    `token`: "good" / "bad" / None, sent by the probes (the static token of the auth group)."""
+
+    key: str
+    fault: str
+    means: str
+    inject: str
+    revert: str
+    layer: str
+    code: str
+    fix: str
+    sees: tuple[tuple[str, str], ...] = ()
+    url: str = "http://{address}"
+    group: str = "plain"
+    idle: bool = False
+    origin: str | None = None
+    token: str | None = None
+    hold_clients: int = 0
+    runbook: str = ""
+    status: str = "CRITICAL"
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+STATIC_TOKEN_ENV = (
+    '\'s/^APP_AUTH=.*/APP_AUTH="static"/; '
+    's/^STATIC_TOKEN_SHA256=.*/STATIC_TOKEN_SHA256="{digest}"/\''
+)
+SHORT_HEARTBEAT = (
+    '\'s/^PING_INTERVAL_MS=.*/PING_INTERVAL_MS="4000"/; '
+    's/^PING_TIMEOUT_MS=.*/PING_TIMEOUT_MS="2000"/\''
+)
+
+
+def _idle(directive: str) -> tuple[str, str]:
+    """A short nginx timeout plus a 4 s + 2 s heartbeat, so the idle probe takes ~8 s."""
+    nginx = edit(NGINX_SITE, f"'s/{directive} [0-9]*s;/{directive} 2s;/'", "true")
+    app = edit(APP_ENV, SHORT_HEARTBEAT, "true")
+    return (
+        f"{nginx} && {app} && {RELOAD_NGINX} && {RESTART_APP}",
+        f"{undo(NGINX_SITE, 'true')} && {undo(APP_ENV, 'true')} && {RELOAD_NGINX} && {RESTART_APP}",
+    )
+
+
+def _faults() -> list[Fault]:
+    faults = [
+        Fault(
+            "dns-nxdomain",
+            "the client's host name does not resolve",
+            "DNS: a name under .invalid (never resolves, no query leaves the machine)",
+            "true",
+            "true",
+            "dns",
+            "name-unresolved",
+            "fix the name in the client URL or its DNS record",
+            (("dns", "wsr-fault.invalid"),),
+            url="http://wsr-fault.invalid",
+        ),
+        Fault(
+            "nginx-stopped",
+            "nginx stopped",
+            "stopped unit: `systemctl stop nginx`",
+            "systemctl stop nginx",
+            "systemctl start nginx",
+            "tcp",
+            "connection-refused",
+            "start nginx (`systemctl status nginx`, `ss -ltnp`)",
+            (("tcp", "connection refused"),),
+            runbook="Server listening on port 80",
+        ),
+        Fault(
+            "firewall-drop",
+            "a firewall drops port 80",
+            "kernel firewall: iptables DROP for 80/tcp",
+            f"iptables -I INPUT -p tcp --dport 80 -j DROP {FIREWALL_TAG}",
+            f"iptables -D INPUT -p tcp --dport 80 -j DROP {FIREWALL_TAG}",
+            "tcp",
+            "connection-timeout",
+            "open 80/tcp in the security group and the host firewall",
+            (("tcp", "packets dropped"),),
+            runbook="firewall / security group closed",
+        ),
+        Fault(
+            "firewall-reject",
+            "a firewall rejects port 80 (TCP reset)",
+            "kernel firewall: iptables REJECT --reject-with tcp-reset",
+            f"iptables -I INPUT -p tcp --dport 80 -j REJECT --reject-with tcp-reset {FIREWALL_TAG}",
+            f"iptables -D INPUT -p tcp --dport 80 -j REJECT --reject-with tcp-reset {FIREWALL_TAG}",
+            "tcp",
+            "connection-refused",
+            "remove the REJECT rule (the diagnosis lists it as the second candidate)",
+            (("tcp", "connection refused"),),
+        ),
+        Fault(
+            "nginx-hung",
+            "nginx hung: its processes stopped (SIGSTOP)",
+            "other process state: `kill -STOP` nginx's master and workers",
+            "kill -STOP $(pgrep -x nginx)",
+            "kill -CONT $(pgrep -x nginx)",
+            "server",
+            "server-silent",
+            "restart nginx; look at its error log",
+            (("server", "no HTTP answer"),),
+        ),
+        Fault(
+            "other-server",
+            "another program answers port 80 instead of nginx",
+            "other process: nginx stopped, `python3 -m http.server 80` started in its place",
+            "systemctl stop nginx && mkdir -p /run/wsr-fault-empty && systemd-run "
+            "--unit wsr-fault-other --property=Type=exec python3 -m http.server 80 "
+            "--directory /run/wsr-fault-empty && sleep 0.3",
+            "systemctl stop wsr-fault-other; systemctl reset-failed wsr-fault-other "
+            "2>/dev/null; rmdir /run/wsr-fault-empty; systemctl start nginx",
+            "listener",
+            "other-server",
+            "stop what owns the port (`ss -ltnp`), start nginx",
+            (("server", "SimpleHTTP"), ("health", "404")),
+        ),
+        Fault(
+            "other-site",
+            "another nginx site takes the requests (loaded before wsready's)",
+            "config edit: a server block in conf.d/00-wsr-fault-other.conf",
+            f"printf 'server {{\\n    listen 80;\\n    listen [::]:80;\\n    root /var/www/html;\\n"
+            f"}}\\n' > {OTHER_SITE} && {RELOAD_NGINX}",
+            f"rm -f {OTHER_SITE} && {RELOAD_NGINX}",
+            "site",
+            "other-site",
+            "remove the other server block (or default_server), reload nginx",
+            (("server", "no X-Wsready-Config"), ("health", "404")),
+        ),
+        Fault(
+            "redirect-elsewhere",
+            "/ws redirected to a maintenance page",
+            "config edit: `return 302 http://maintenance.invalid/;` in `location /ws/`",
+            *site_edit(
+                r"'s|location /ws/ {|location /ws/ {\n        return 302 http://maintenance.invalid/;|'"
+            ),
+            "redirect",
+            "redirect",
+            "remove the redirect in front of /ws",
+            (("upgrade", "302 to http://maintenance.invalid/"),),
+        ),
+        Fault(
+            "app-stopped",
+            "the app's workers stopped",
+            "stopped units: `systemctl stop wsready-app.target`",
+            "systemctl stop wsready-app.target",
+            "systemctl start wsready-app.target",
+            "app",
+            "app-down",
+            "start the workers (`systemctl restart wsready-app.target`)",
+            (("health", "502"), ("upgrade", "502")),
+            runbook="1. Socket.IO server not running",
+        ),
+        Fault(
+            "app-crash-loop",
+            "the app crashes at start, systemd restarts it every second",
+            'config edit: APP_AUTH="bogus" in the app\'s environment (exit 78 at start)',
+            *env_edit("'s/^APP_AUTH=.*/APP_AUTH=\"bogus\"/'", RESTART_ONLY),
+            "app",
+            "app-down",
+            "`journalctl -u wsready-app@0` says why; fix the setting, restart",
+            (("health", "502"), ("upgrade", "502")),
+            runbook="1. Socket.IO server not running",
+        ),
+        Fault(
+            "app-slow",
+            "the app accepts but does not answer (workers stopped with SIGSTOP)",
+            "other process state: `kill -STOP` every worker's node process",
+            "kill -STOP $(systemctl show -p MainPID --value 'wsready-app@*')",
+            "kill -CONT $(systemctl show -p MainPID --value 'wsready-app@*')",
+            "app",
+            "app-slow",
+            "find why the app is blocked; restart the workers",
+            (("server", "400"), ("health", "no response"), ("upgrade", "no response")),
+        ),
+        Fault(
+            "worker-down",
+            "one of two app workers stopped",
+            "stopped unit: `systemctl stop wsready-app@1`",
+            "systemctl stop wsready-app@1",
+            "systemctl start wsready-app@1",
+            "capacity",
+            "workers-down",
+            "start the missing worker (`systemctl restart wsready-app@1`)",
+            (("health", "workers=1/2"),),
+            status="WARNING",
+        ),
+        Fault(
+            "client-limit",
+            "the host is at its client limit",
+            'resource limit: APP_MAX_CLIENTS="1" and one Socket.IO client held open',
+            *env_edit("'s/^APP_MAX_CLIENTS=.*/APP_MAX_CLIENTS=\"1\"/'"),
+            "capacity",
+            "capacity-limit",
+            "raise app_max_clients / app_workers / nginx_worker_connections, or add a host",
+            (("health", r"clients \d+/1,"),),
+            hold_clients=1,
+            status="WARNING",
+        ),
+        Fault(
+            "redis-down",
+            "Redis (the Socket.IO adapter) is down",
+            "stopped unit: `systemctl stop redis-server`",
+            "systemctl stop redis-server",
+            "systemctl start redis-server",
+            "redis",
+            "redis-down",
+            "start Redis / make it reachable; the app reconnects by itself",
+            (("health", "redis=down"),),
+            status="WARNING",
+        ),
+        Fault(
+            "no-upgrade-header",
+            "nginx does not pass `Upgrade`",
+            "config edit: `proxy_set_header Upgrade $http_upgrade;` removed from `location /ws/`",
+            *site_edit("'/proxy_set_header Upgrade/d'"),
+            "proxy upgrade",
+            "upgrade-headers",
+            "`proxy_set_header Upgrade $http_upgrade;` in `location /ws/`",
+            (("upgrade", "400"),),
+            runbook="4. nginx without WebSocket upgrade headers",
+        ),
+        Fault(
+            "no-connection-header",
+            "nginx does not pass `Connection: upgrade`",
+            "config edit: `proxy_set_header Connection …;` removed from `location /ws/`",
+            *site_edit("'/proxy_set_header Connection $wsready_connection_upgrade;/d'"),
+            "proxy upgrade",
+            "upgrade-headers",
+            '`proxy_set_header Connection "upgrade";` in `location /ws/`',
+            (("upgrade", "400"),),
+            runbook="4. nginx without WebSocket upgrade headers",
+        ),
+        Fault(
+            "wrong-connection-header",
+            "nginx sends `Connection: keep-alive` to the app",
+            'config edit: `proxy_set_header Connection "keep-alive";` in `location /ws/`',
+            *site_edit(
+                "'s/proxy_set_header Connection $wsready_connection_upgrade;/"
+                'proxy_set_header Connection "keep-alive";/\''
+            ),
+            "proxy upgrade",
+            "upgrade-headers",
+            '`proxy_set_header Connection "upgrade";` in `location /ws/`',
+            (("upgrade", "400"),),
+        ),
+        Fault(
+            "http-1.0-upstream",
+            "no `proxy_http_version 1.1` in `location /ws/` (not a fault here: shown to rule "
+            "it out)",
+            "config edit: the first `proxy_http_version 1.1;` (in `location /ws/`) removed",
+            *site_edit("'0,/proxy_http_version 1.1;/{/proxy_http_version 1.1;/d}'"),
+            "none",
+            "ok",
+            "nothing breaks with nginx 1.22 and Node: the app accepts the upgrade nginx sends "
+            "as HTTP/1.0 with Upgrade/Connection; keep 1.1 (the runbook's config, upstream "
+            "keepalive)",
+            (("upgrade", "101"),),
+            status="OK",
+        ),
+        Fault(
+            "ws-location-missing",
+            "no `location /ws/`: the catch-all location (no upgrade headers) takes /ws",
+            "config edit: `location /ws/` renamed `location /wsx/`",
+            *site_edit("'s|location /ws/ {|location /wsx/ {|'"),
+            "proxy upgrade",
+            "upgrade-headers",
+            "a `location /ws/` with the upgrade headers",
+            (("upgrade", "400"), ("polling", "200")),
+        ),
+        Fault(
+            "read-timeout-short",
+            "`proxy_read_timeout` shorter than pingInterval + pingTimeout",
+            "config edit: `proxy_read_timeout 2s;`, heartbeat 4 s + 2 s",
+            *_idle("proxy_read_timeout"),
+            "proxy idle",
+            "idle-drop",
+            "raise nginx_proxy_read_timeout_s above pingInterval + pingTimeout",
+            (("idle", "dropped after"),),
+            idle=True,
+        ),
+        Fault(
+            "buffering-on",
+            "`proxy_buffering on` in `location /ws/` (not a fault: shown to rule it out)",
+            "config edit: `proxy_buffering on;`",
+            *site_edit("'s/proxy_buffering off;/proxy_buffering on;/'"),
+            "none",
+            "ok",
+            "nothing: WebSocket frames are never buffered and every polling answer is a "
+            "complete response; the probes pass",
+            (("upgrade", "101"), ("polling", "200")),
+            status="OK",
+        ),
+        Fault(
+            "ws-upstream-wrong-port",
+            "`location /ws/` proxies to a port where nothing runs, REST fine",
+            "config edit: `proxy_pass http://127.0.0.1:3999;` in `location /ws/`",
+            *site_edit(
+                "'0,/proxy_pass http:\\/\\/$wsready_socketio_upstream;/"
+                "s//proxy_pass http:\\/\\/127.0.0.1:3999;/'"
+            ),
+            "websocket",
+            "rest-ok-websocket-broken",
+            "point `location /ws/` at the app (runbook: WebSocket server not running)",
+            (("health", "200"), ("upgrade", "502")),
+            runbook="the runbook's own situation (REST works, /ws does not)",
+        ),
+        Fault(
+            "socketio-path",
+            "Socket.IO attached at /socket instead of /ws",
+            'config edit: WS_PATH="/socket" in the app\'s environment',
+            *env_edit("'s|^WS_PATH=.*|WS_PATH=\"/socket\"|'"),
+            "websocket path",
+            "socketio-path",
+            "the same path on server (app_socketio_path) and client",
+            (("polling", "404"),),
+            runbook="3. wrong path",
+        ),
+        Fault(
+            "token-refused",
+            "the socket refuses the client's token",
+            "config edit: APP_AUTH=static with another token's digest",
+            *env_edit(STATIC_TOKEN_ENV),
+            "auth",
+            "auth-refused",
+            "a valid token (`wsready token`), same secret on both sides",
+            (("connect", "44"), ("rest-auth", "401")),
+            token="bad",
+            runbook="auth error vs transport error; the socket validates REST's token",
+        ),
+        Fault(
+            "no-token",
+            "the client sends no token to a socket that requires one",
+            "config edit: APP_AUTH=static; the probes send no token",
+            *env_edit(STATIC_TOKEN_ENV),
+            "auth",
+            "auth-refused",
+            "pass a token (auth: {token})",
+            (("connect", "44"),),
+            runbook="auth error vs transport error",
+        ),
+        Fault(
+            "cors-origin",
+            "the browser's origin is not allowed",
+            'config edit: CORS_ORIGINS="https://app.example"; the probes send Origin http://HOST',
+            *env_edit("'s|^CORS_ORIGINS=.*|CORS_ORIGINS=\"https://app.example\"|'"),
+            "cors",
+            "cors-origin",
+            "add the origin to app_cors_origins",
+            (("cors", "Access-Control-Allow-Origin missing"),),
+            origin="http://{address}",
+            runbook="2. CORS not configured",
+        ),
+        Fault(
+            "https-redirect",
+            "nginx_tls = True redirects http:// to https://, the client still uses ws://",
+            "config: the site as deployed with nginx_tls = True (redirect on)",
+            "true",
+            "true",
+            "redirect",
+            "https-redirect",
+            "connect with wss://HOST/ws, or nginx_tls_redirect = False",
+            (("health", "200"), ("upgrade", "301 to https://")),
+            url="ws://{address}/ws",
+            group="redirect",
+        ),
+        Fault(
+            "tls-untrusted",
+            "self-signed certificate the client does not trust",
+            "certificate: self-signed, not from the client's CA",
+            *tls_cert("untrusted"),
+            "tls",
+            "tls-untrusted",
+            "a certificate from a CA the clients trust",
+            (("tls", "self-signed certificate"),),
+            url="wss://{address}/ws",
+            group="tls",
+        ),
+        Fault(
+            "tls-expired",
+            "expired certificate",
+            "certificate: from the client's CA, expired yesterday",
+            *tls_cert("expired"),
+            "tls",
+            "tls-expired",
+            "renew the certificate",
+            (("tls", "expired"),),
+            url="wss://{address}/ws",
+            group="tls",
+        ),
+        Fault(
+            "tls-expiring",
+            "certificate expires in 3 days",
+            "certificate: from the client's CA, valid 3 more days",
+            *tls_cert("soon"),
+            "tls",
+            "tls-expiring",
+            "renew the certificate",
+            (("tls", r"^[23]\.\d$"),),
+            url="wss://{address}/ws",
+            group="tls",
+        ),
+        Fault(
+            "tls-wrong-name",
+            "certificate for another name",
+            "certificate: from the client's CA, for other.example only",
+            *tls_cert("name"),
+            "tls",
+            "tls-name",
+            "a certificate whose subjectAltName covers the host",
+            (("tls", "mismatch"),),
+            url="wss://{address}/ws",
+            group="tls",
+        ),
+        Fault(
+            "tls-plain-http",
+            "plain HTTP on the TLS port",
+            "config edit: `listen 443 ssl http2` → `listen 443`",
+            edit(
+                NGINX_SITE,
+                "'s/listen \\(\\[::\\]:\\)\\?443 ssl http2/listen \\1443/'",
+                RELOAD_NGINX,
+            ),
+            undo(NGINX_SITE, RELOAD_NGINX),
+            "tls",
+            "tls-plain-http",
+            "`listen 443 ssl` with the certificate (nginx_tls = True)",
+            (("tls", "plain HTTP answers"),),
+            url="wss://{address}/ws",
+            group="tls",
+        ),
+    ]
+    keys = [fault.key for fault in faults]
+    assert len(keys) == len(set(keys)), keys
+    return faults
+
+
+FAULTS = _faults()
+GROUPS = ("plain", "tls", "redirect")
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "diagnosis.md"
+START = "<!-- fault catalogue: generated by `python -m tests.e2e.fault_catalogue`; do not edit -->"
+END = "<!-- end of fault catalogue -->"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def catalogue_table() -> str:
+    """The catalogue as Markdown: fault → what the probes see → layer → fix."""
+    lines = [
+        "| # | fault | injected by | what the probes see (probe: pattern in its actual value) "
+        "| layer (code) | status | fix |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for number, fault in enumerate(FAULTS, 1):
+        sees = "; ".join(f"{probe}: `{text}`" for probe, text in fault.sees) or "—"
+        lines.append(
+            f"| {number} | {_cell(fault.fault)} | {_cell(fault.means)} | {_cell(sees)} | "
+            f"`{fault.layer}` (`{fault.code}`) | {fault.status} | {_cell(fault.fix)} |"
+        )
+    return "\n".join(lines)
+
+
+def render(document: str) -> str:
+    """`document` with the text between START and END replaced by the generated table."""
+    head, _, rest = document.partition(START)
+    _, _, tail = rest.partition(END)
+    return f"{head}{START}\n{catalogue_table()}\n{END}{tail}"
+
+
+def main(argv: list[str]) -> int:
+    current = DOC.read_text()
+    wanted = render(current)
+    if "--check" in argv:
+        if current != wanted:
+            print(f"{DOC} is out of date: run python -m tests.e2e.fault_catalogue")
+            return 1
+        return 0
+    DOC.write_text(wanted)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

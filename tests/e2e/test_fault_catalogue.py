@@ -1,0 +1,351 @@
+"""The fault catalogue (tests/e2e/fault_catalogue.py) on a real sandbox host: every fault
+injected by real means on fleet host 0, diagnosed in-process (the probes + `diagnose`, as
+the CLI runs them), reverted, and the host proven healthy again (a deadline, no bare sleep).
+Prints the confusion matrix (fault × named layer); any off-diagonal cell fails the test,
+as does a probe that does not see what the catalogue (and so docs/diagnosis.md) says.
+
+The TLS faults run on the site as `nginx_tls = True` renders it (tasks.nginx.render_site,
+this host's data, the live fingerprint) written over the live file, with certificates made
+here by a throwaway CA; the redirect fault on the same with `nginx_tls_redirect = True`.
+At the end the host's nginx files, app environment, firewall rules and units are exactly
+as before (checked).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime
+import hashlib
+import ipaddress
+import re
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+import requests
+import websocket
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tests.e2e import fault_catalogue as catalogue
+from tests.e2e.conftest import Fleet, host_ssh
+from wsready import hostdata
+from wsready.diagnose import Diagnosis, diagnose
+from wsready.exitstatus import ExitStatus
+from wsready.inventory import host_data
+from wsready.probes import ProbeResult, Target, run_probes
+from wsready.probes.packets import connect_packet
+
+pytestmark = pytest.mark.e2e
+
+TIMEOUT_S = 3.0
+HEALTHY_WITHIN_S = 40.0
+SNAPSHOT = (
+    "md5sum /etc/nginx/nginx.conf /etc/nginx/conf.d/* /etc/wsready-app/env; "
+    "ls -A /etc/nginx/conf.d /etc/wsready; iptables -S; "
+    "systemctl is-active nginx redis-server 'wsready-app@0' 'wsready-app@1' || true"
+)
+OPEN_443 = f"INPUT -p tcp --dport 443 -j ACCEPT {catalogue.FIREWALL_TAG}"
+
+
+@dataclass
+class Outcome:
+    fault: catalogue.Fault
+    diagnosis: Diagnosis
+    results: list[ProbeResult]
+    seconds: float
+
+    @property
+    def named(self) -> tuple[str, str, str]:
+        return self.diagnosis.layer, self.diagnosis.code, self.diagnosis.status.name
+
+    @property
+    def expected(self) -> tuple[str, str, str]:
+        return self.fault.layer, self.fault.code, self.fault.status
+
+    def unseen(self) -> list[str]:
+        """`sees` entries the probes did not show."""
+        actual = {result.probe: result.actual for result in self.results}
+        return [
+            f"{probe}: {text!r} not in {actual.get(probe)!r}"
+            for probe, text in self.fault.sees
+            if not re.search(text, actual.get(probe) or "")
+        ]
+
+
+# --- certificates --------------------------------------------------------------------------
+
+
+def _pem(certificate: x509.Certificate) -> bytes:
+    return certificate.public_bytes(serialization.Encoding.PEM)
+
+
+def _certificate(
+    subject: str, key, issuer_name, issuer_key, names, not_before, not_after, ca=False
+):
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def make_certificates(address: str) -> tuple[bytes, bytes, dict[str, bytes]]:
+    """(CA certificate, leaf key, {name: leaf certificate}) for the TLS faults."""
+    now = datetime.datetime.now(datetime.UTC)
+    day = datetime.timedelta(days=1)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "wsready fault catalogue CA")])
+    ca = _certificate("wsready fault catalogue CA", ca_key, ca_name, ca_key, None, now - day,
+                      now + 30 * day, ca=True)  # fmt: skip
+    key = ec.generate_private_key(ec.SECP256R1())
+    right = [x509.IPAddress(ipaddress.ip_address(address))]
+    wrong = [x509.DNSName("other.example")]
+    leaf = {
+        "good": (right, now - day, now + 90 * day, ca_name, ca_key),
+        "expired": (right, now - 30 * day, now - day, ca_name, ca_key),
+        "soon": (right, now - day, now + 3 * day, ca_name, ca_key),
+        "name": (wrong, now - day, now + 90 * day, ca_name, ca_key),
+    }
+    certificates = {
+        name: _pem(_certificate(address, key, issuer, signer, names, start, end))
+        for name, (names, start, end, issuer, signer) in leaf.items()
+    }
+    own = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, address)])
+    certificates["untrusted"] = _pem(
+        _certificate(address, key, own, key, right, now - day, now + 90 * day)
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return _pem(ca), key_pem, certificates
+
+
+def upload(host, path: str, data: bytes, mode: str = "0644") -> None:
+    encoded = base64.b64encode(data).decode()
+    host_ssh(host, f"echo {encoded} | base64 -d > {path} && chmod {mode} {path}")
+
+
+# --- the host -------------------------------------------------------------------------------
+
+
+def wait_healthy(target: Target, within_s: float = HEALTHY_WITHIN_S) -> float:
+    """Seconds until every probe of `target` passes and diagnose says OK; fails at the deadline."""
+    started = time.monotonic()
+    while True:
+        diagnosis = diagnose(target, run_probes(target, timeout_s=TIMEOUT_S))
+        if diagnosis.status == ExitStatus.OK:
+            return time.monotonic() - started
+        assert time.monotonic() - started < within_s, (
+            f"{target.url} not healthy again: {diagnosis.layer} — {diagnosis.title}"
+        )
+        time.sleep(0.3)
+
+
+@contextlib.contextmanager
+def clients_held(address: str, count: int) -> Iterator[None]:
+    """`count` Socket.IO clients connected (CONNECT accepted) while the block runs."""
+    held = []
+    try:
+        for _ in range(count):
+            ws = websocket.create_connection(
+                f"ws://{address}/ws/?EIO=4&transport=websocket", timeout=5
+            )
+            held.append(ws)
+            ws.recv()  # the open packet
+            ws.send(connect_packet(None))
+            while not ws.recv().startswith("40"):
+                pass
+        # health counts clients every worker reports: give the count a moment to show
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            results = run_probes(Target(f"http://{address}"), timeout_s=TIMEOUT_S)
+            health = next(result for result in results if result.probe == "health")
+            if health.detail.get("clients", 0) >= count:
+                break
+            time.sleep(0.2)
+        yield
+    finally:
+        for ws in held:
+            with contextlib.suppress(Exception):
+                ws.close(timeout=1)
+
+
+def tls_site(fleet: Fleet, host, redirect: bool, fingerprint: str) -> str:
+    """The site as deployed with nginx_tls = True, the test certificates' paths in it."""
+    from tasks.nginx import render_site  # noqa: PLC0415 - the deploy's own renderer
+
+    data = hostdata.with_defaults(
+        {**host_data(fleet.inventory)[host.name], "nginx_tls": True, "nginx_tls_redirect": redirect}
+    )
+    workers = int(host_ssh(host, "grep -c '^ *server 127.0.0.1' " + catalogue.NGINX_SITE))
+    text = render_site(data, workers, fingerprint)
+    cert, key = "/etc/wsready/tls/self-signed-cert.pem", "/etc/wsready/tls/self-signed-key.pem"
+    assert cert in text and key in text
+    return text.replace(cert, f"{catalogue.TLS_DIR}/current.pem").replace(
+        key, f"{catalogue.TLS_DIR}/key.pem"
+    )
+
+
+def live_fingerprint(host) -> str:
+    line = host_ssh(host, f"grep -m1 'X-Wsready-Config' {catalogue.NGINX_SITE}")
+    return line.split('"')[1]
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+def expand(text: str, values: dict[str, str]) -> str:
+    for name, value in values.items():
+        text = text.replace("{" + name + "}", value)
+    return text
+
+
+def run_fault(host, fault: catalogue.Fault, base: Target, values: dict[str, str]) -> Outcome:
+    address = values["address"]
+    token = {"good": values["good"], "bad": values["bad"], None: None}[fault.token]
+    target = replace(
+        base,
+        url=expand(fault.url, values),
+        token=token,
+        origin=expand(fault.origin, values) if fault.origin else None,
+    )
+    started = time.monotonic()
+    host_ssh(host, expand(fault.inject, values))
+    try:
+        if catalogue.RESTART_APP in fault.inject and fault.layer != "app":
+            # the app restarted with the fault: wait until it answers (a crash loop never does)
+            _wait_answering(address)
+        with clients_held(address, fault.hold_clients):
+            results = run_probes(target, timeout_s=TIMEOUT_S, idle=fault.idle)
+    finally:
+        host_ssh(host, expand(fault.revert, values))
+        wait_healthy(base)
+    return Outcome(fault, diagnose(target, results), results, time.monotonic() - started)
+
+
+def _wait_answering(address: str, within_s: float = 15.0) -> None:
+    """Until the restarted app answers through nginx: /api/health 200 from every worker and
+    polling not a gateway error. Plain GETs only: a failed upgrade would make nginx take the
+    worker out of the upstream for its fail_timeout (10 s). Fails at the deadline."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            health = requests.get(f"http://{address}/api/health", timeout=TIMEOUT_S)
+            polling = requests.get(
+                f"http://{address}/ws/?EIO=4&transport=polling", timeout=TIMEOUT_S
+            )
+            workers = health.json().get("workers", {}) if health.status_code == 200 else {}
+            if workers.get("up") == workers.get("total") and polling.status_code < 500:
+                return
+            seen = f"{health.status_code} / {polling.status_code}"
+        except (requests.RequestException, ValueError) as error:
+            seen = repr(error)
+        assert time.monotonic() < deadline, f"the app does not answer: {seen}"
+        time.sleep(0.3)
+
+
+def confusion_matrix(outcomes: list[Outcome]) -> str:
+    """Rows: faults (expected layer); columns: every layer named or expected. `X` on the
+    diagonal, `!` where a wrong layer was named."""
+    layers = list(
+        dict.fromkeys([o.fault.layer for o in outcomes] + [o.diagnosis.layer for o in outcomes])
+    )
+    width = max(len(o.fault.key) for o in outcomes)
+    head = " " * (width + 2) + " ".join(f"{k + 1:>2}" for k in range(len(layers)))
+    lines = ["columns: " + ", ".join(f"{k + 1} {layer}" for k, layer in enumerate(layers)), head]
+    for outcome in outcomes:
+        cells = []
+        for layer in layers:
+            named = outcome.diagnosis.layer == layer
+            expected = outcome.fault.layer == layer
+            cells.append(
+                " X" if named and expected else " !" if named else " ." if not expected else " ?"
+            )
+        mark = "" if outcome.named == outcome.expected else f"   <- named {outcome.named}"
+        lines.append(f"{outcome.fault.key:<{width}}  " + " ".join(cells) + mark)
+    wrong = sum(o.diagnosis.layer != o.fault.layer for o in outcomes)
+    lines.append(f"{len(outcomes)} faults, {len(outcomes) - wrong} on the diagonal, {wrong} off it")
+    return "\n".join(lines)
+
+
+def test_every_fault_of_the_catalogue_is_named_exactly(fleet: Fleet, tmp_path: Path) -> None:
+    assert fleet.deploy.returncode == 0, fleet.deploy.output[-3000:]
+    host = fleet.hosts[0]
+    address = host.address
+    plain = Target(f"http://{address}")
+    wait_healthy(plain)
+    before = host_ssh(host, SNAPSHOT)
+    good, bad = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    values = {
+        "address": address,
+        "tls": catalogue.TLS_DIR,
+        "digest": hashlib.sha256(good.encode()).hexdigest(),
+        "good": good,
+        "bad": bad,
+    }
+    outcomes: list[Outcome] = []
+    started = time.monotonic()
+    for fault in [f for f in catalogue.FAULTS if f.group == "plain"]:
+        outcomes.append(run_fault(host, fault, plain, values))
+
+    # TLS and redirect: the live site replaced by the nginx_tls rendering, then put back.
+    ca_pem, key_pem, certificates = make_certificates(address)
+    ca_file = tmp_path / "fault-ca.pem"
+    ca_file.write_bytes(ca_pem)
+    fingerprint = live_fingerprint(host)
+    site = catalogue.NGINX_SITE
+    secure = Target(f"wss://{address}/ws", tls_verify=str(ca_file))
+    host_ssh(host, f"mkdir -p {catalogue.TLS_DIR} && cp -p {site} {site}.wsr-fault-tls && "
+                   f"iptables -I {OPEN_443}")  # fmt: skip
+    try:
+        for name, pem in certificates.items():
+            upload(host, f"{catalogue.TLS_DIR}/{name}.pem", pem)
+        upload(host, f"{catalogue.TLS_DIR}/key.pem", key_pem, "0600")
+        host_ssh(host, f"ln -sfn {catalogue.TLS_DIR}/good.pem {catalogue.TLS_DIR}/current.pem")
+        for group in ("tls", "redirect"):
+            upload(host, site, tls_site(fleet, host, group == "redirect", fingerprint).encode())
+            host_ssh(host, catalogue.RELOAD_NGINX)
+            wait_healthy(secure)
+            for fault in [f for f in catalogue.FAULTS if f.group == group]:
+                outcomes.append(run_fault(host, fault, secure, values))
+        # The redirect's fix works: wss:// with the certificate passes every probe.
+        assert wait_healthy(secure) < HEALTHY_WITHIN_S
+    finally:
+        host_ssh(host, f"mv -f {site}.wsr-fault-tls {site} && {catalogue.RELOAD_NGINX} && "
+                       f"rm -rf {catalogue.TLS_DIR} && iptables -D {OPEN_443}")  # fmt: skip
+        wait_healthy(plain)
+    elapsed = time.monotonic() - started
+
+    after = host_ssh(host, SNAPSHOT)
+    print(f"\nfault catalogue on {host.name}: {len(outcomes)} faults in {elapsed:.0f} s\n")
+    print(confusion_matrix(outcomes))
+    for outcome in outcomes:
+        d = outcome.diagnosis
+        print(
+            f"  {outcome.fault.key:<24} {outcome.seconds:5.1f} s  {d.layer} ({d.code}) — {d.title}"
+        )
+    assert after == before, "the host is not as it was"
+    wrong = [f"{o.fault.key}: named {o.named}, expected {o.expected}: {o.diagnosis.title}\n    "
+             + "\n    ".join(f"[{r.state}] {r}" for r in o.results)
+             for o in outcomes if o.named != o.expected]  # fmt: skip
+    unseen = [f"{o.fault.key}: {line}" for o in outcomes for line in o.unseen()]
+    assert not wrong, "\n".join(wrong)
+    assert not unseen, "\n".join(unseen)
+    assert len([o for o in outcomes if o.fault.status != "OK"]) >= 25
