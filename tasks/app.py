@@ -363,8 +363,12 @@ def deploy_app() -> None:
         **ACTIVATION,
     )
     server.shell(
-        name=f"Restart the {name} workers (release, unit, environment or Node.js changed).",
-        commands=[f"{transaction.units_command(name)} && systemctl restart {' '.join(workers)}"],
+        name=f"Restart the {name} workers one at a time (release, unit, environment or Node.js "
+        "changed).",
+        commands=[
+            f"{transaction.units_command(name)} && "
+            f"{rolling_restart_command(workers, data['app_port'])}"
+        ],
         _if=any_changed(switched, unit, env, runtime, legacy),
         **ACTIVATION,
     )
@@ -383,6 +387,25 @@ def deploy_app() -> None:
         enabled=True,
         **ACTIVATION,
     )
+
+
+RESTART_WAIT_TENTHS = 100  # how long a restarted worker may take to listen (tenths of a second)
+
+
+def rolling_restart_command(units: list[str], first_port: int) -> str:
+    """Shell: restart the workers one after another, each time waiting (bounded) until the
+    restarted one listens again, so the others keep serving and nginx never runs out of
+    workers. A worker that does not come up (its unit is no longer active) is not waited
+    for: the verify step judges the result."""
+    steps = []
+    for index, unit in enumerate(units):
+        port = first_port + index
+        steps.append(
+            f"systemctl restart {_q(unit)}; for _ in $(seq {RESTART_WAIT_TENTHS}); do "
+            f"ss -Hltn 'sport = :{port}' | grep -q . && break; "
+            f"systemctl is-active --quiet {_q(unit)} || break; sleep 0.1; done"
+        )
+    return "; ".join(steps) + "; true"
 
 
 @dataclass(frozen=True)

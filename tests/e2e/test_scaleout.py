@@ -21,7 +21,7 @@ import pytest
 import requests
 import socketio
 
-from tests.e2e.conftest import ROOT, Fleet, host_ssh, run_deploy
+from tests.e2e.conftest import ROOT, Fleet, host_ssh, redeploy, run_deploy
 from wsready import sandbox
 
 pytestmark = pytest.mark.e2e
@@ -260,3 +260,35 @@ def test_redis_password_is_readable_by_redis_only(redis_fleet: list[sandbox.Sand
     redis_host = redis_fleet[2]
     mode = host_ssh(redis_host, "stat -c '%a %U %G' /etc/redis/wsready-auth.conf").split()
     assert mode == ["600", "redis", "redis"]
+
+
+def test_a_redeploy_restarts_the_workers_without_dropping_a_request(fleet: Fleet) -> None:
+    """The workers restart one at a time: nginx always has one to send a request to."""
+    host = fleet.hosts[0]
+    statuses: list[object] = []
+    done = threading.Event()
+
+    def poll() -> None:
+        deadline = time.monotonic() + 300
+        with requests.Session() as session:
+            while not done.is_set() and time.monotonic() < deadline:
+                try:
+                    statuses.append(
+                        session.get(f"http://{host.address}/api/health", timeout=3).status_code
+                    )
+                except requests.RequestException as error:
+                    statuses.append(type(error).__name__)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        changed = redeploy(fleet, "--limit", host.name, "--data", 'app_env={"E2E_ROLL": "1"}')
+    finally:
+        done.set()
+        poller.join(timeout=30)
+    restored = redeploy(fleet, "--limit", host.name)
+    assert changed.returncode == 0, changed.output[-3000:]
+    assert restored.returncode == 0, restored.output[-3000:]
+    assert "Restart the wsready-app workers one at a time" in changed.output
+    assert len(statuses) > 50, statuses
+    assert set(statuses) == {200}, {status: statuses.count(status) for status in set(statuses)}

@@ -236,9 +236,9 @@ def test_more_cpus_mean_more_upstream_servers() -> None:
     ]  # nginx.conf: still 4 workers (sized for the clients)
     (upload,) = [c for c in commands if isinstance(c, dict)]
     assert [line.strip() for line in upload["lines"] if "server 127.0.0.1:" in line] == [
-        "server 127.0.0.1:3000;",
-        "server 127.0.0.1:3001;",
-        "server 127.0.0.1:3002;",
+        "server 127.0.0.1:3000 max_fails=0;",
+        "server 127.0.0.1:3001 max_fails=0;",
+        "server 127.0.0.1:3002 max_fails=0;",
     ]
 
 

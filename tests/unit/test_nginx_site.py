@@ -44,7 +44,7 @@ def test_socketio_location_has_upgrade_headers_and_no_uri() -> None:
     ):
         assert line in block, line
     assert "map $http_upgrade $wsready_connection_upgrade" in site
-    assert "server 127.0.0.1:3000;" in site
+    assert "server 127.0.0.1:3000 max_fails=0;" in site
     assert 'proxy_set_header Connection "";' not in block  # upgrades keep their header
 
 
@@ -53,7 +53,7 @@ def test_one_worker_upstream_and_sid_map() -> None:
     assert _lines(_block(site, "upstream wsready_app {")) == [
         "upstream wsready_app {",
         "least_conn;",
-        "server 127.0.0.1:3000;",
+        "server 127.0.0.1:3000 max_fails=0;",
         "keepalive 32;",
         "}",
     ]
@@ -70,8 +70,8 @@ def test_two_workers_upstream_and_sid_map_route_each_session_to_its_worker() -> 
     assert _lines(_block(site, "upstream wsready_app {")) == [
         "upstream wsready_app {",
         "least_conn;",
-        "server 127.0.0.1:3000;",
-        "server 127.0.0.1:3001;",
+        "server 127.0.0.1:3000 max_fails=0;",
+        "server 127.0.0.1:3001 max_fails=0;",
         "keepalive 32;",
         "}",
     ]
@@ -86,7 +86,7 @@ def test_two_workers_upstream_and_sid_map_route_each_session_to_its_worker() -> 
 
 def test_workers_on_an_ipv6_loopback_get_bracketed_addresses() -> None:
     site = _site(2, app_bind="::1", app_port=4000)
-    assert "server [::1]:4000;" in site and "server [::1]:4001;" in site
+    assert "server [::1]:4000 max_fails=0;" in site and "server [::1]:4001 max_fails=0;" in site
     assert '"~^1-" [::1]:4001;' in site
 
 
