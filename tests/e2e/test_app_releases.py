@@ -61,7 +61,7 @@ def test_releases_reuse_dependencies_survive_a_failed_install_and_are_pruned(
     assert f"Upload release {release.hash}" in result.output
     assert "Install dependencies" not in result.output
     assert served(host)["version"] == release.hash
-    pid = host_ssh(host, "systemctl show -p MainPID --value wsready-app").strip()
+    pid = host_ssh(host, "systemctl show -p MainPID --value wsready-app@0").strip()
 
     # A release whose npm ci fails: the deploy fails, the previous release keeps serving.
     broken = broken_lock(app_variant(tmp_path / "broken", "broken-lock"))
@@ -70,7 +70,7 @@ def test_releases_reuse_dependencies_survive_a_failed_install_and_are_pruned(
     assert "EINTEGRITY" in failed.output, failed.output
     assert current(host) == f"releases/{release.hash}"
     assert served(host)["version"] == release.hash
-    assert host_ssh(host, "systemctl show -p MainPID --value wsready-app").strip() == pid
+    assert host_ssh(host, "systemctl show -p MainPID --value wsready-app@0").strip() == pid
 
     # Two more releases: the failed one and the oldest are removed, three remain.
     kept = []
@@ -88,5 +88,5 @@ def test_releases_reuse_dependencies_survive_a_failed_install_and_are_pruned(
     assert served(host)["version"] == bundled.hash
     assert re.search(
         r"Socket\.IO listening on http://127\.0\.0\.1:3000 path /ws",
-        host_ssh(host, "journalctl -u wsready-app -o cat --no-pager | tail -n 20"),
+        host_ssh(host, "journalctl -u 'wsready-app@*' -o cat --no-pager | tail -n 20"),
     )

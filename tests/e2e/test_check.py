@@ -230,7 +230,7 @@ def test_check_names_the_broken_host_and_layer_in_the_sandbox_fleet(fleet) -> No
     from tests.e2e.conftest import host_ssh
 
     broken, healthy = fleet.hosts[1], fleet.hosts[0]
-    host_ssh(broken, "systemctl stop wsready-app")
+    host_ssh(broken, "systemctl stop wsready-app.target")
     try:
         result = wsready_check("--inventory", str(fleet.inventory), "--json", "--retries", "0")
         report = json.loads(result.stdout)
@@ -241,7 +241,7 @@ def test_check_names_the_broken_host_and_layer_in_the_sandbox_fleet(fleet) -> No
         assert by_name[broken.name]["diagnosis"]["layer"] == "app"
         assert "502" in by_name[broken.name]["diagnosis"]["title"]
     finally:
-        host_ssh(broken, "systemctl start wsready-app")
+        host_ssh(broken, "systemctl start wsready-app.target")
     deadline = time.monotonic() + 30
     while wsready_check("--inventory", str(fleet.inventory)).returncode != 0:
         assert time.monotonic() < deadline, "the fleet did not come back after restarting the app"

@@ -30,7 +30,7 @@ from wsready.probes import Target, run_probes
 pytestmark = pytest.mark.e2e
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-APP_UNIT = "wsready-app"
+APP_UNITS = "wsready-app@0 wsready-app@1"  # both workers of a 2-CPU host
 # Everything a deploy writes on a host; a no-change run must leave all of it untouched.
 DEPLOYED_PATHS = (
     "/etc/nginx",
@@ -81,7 +81,7 @@ def _host_state(host) -> dict[str, str]:
         f" | sort; find {paths} -xdev -type f -exec sha256sum {{}} + 2>/dev/null | sort"
     )
     script = {
-        "app": f"systemctl show -p ActiveEnterTimestamp -p MainPID -p NRestarts {APP_UNIT}",
+        "app": f"systemctl show -p ActiveEnterTimestamp -p MainPID -p NRestarts {APP_UNITS}",
         "nginx": "systemctl show -p ActiveEnterTimestamp -p MainPID -p ExecMainStartTimestamp "
         "nginx; echo workers: $(pgrep -P $(cat /run/nginx.pid) | sort)",
         "ufw": "ufw status numbered",

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.e2e
 
 NGINX_SITE = "/etc/nginx/conf.d/wsready.conf"
 APP_ENV = "/etc/wsready-app/env"
-APP_UNIT = "wsready-app"
+APP_UNIT = "wsready-app.target"  # stops, starts and restarts every worker (PartOf)
 BACKUP = ".wsr-bak"
 RELOAD_NGINX = "nginx -t -q && systemctl reload nginx"
 RESTART_APP = f"systemctl restart {APP_UNIT}"

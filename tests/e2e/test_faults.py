@@ -31,7 +31,7 @@ from wsready.probes import Target, run_probes
 
 pytestmark = pytest.mark.e2e
 
-APP_UNIT = "wsready-app"
+APP_UNIT = "wsready-app@0"  # the first worker
 RECOVERY_LIMIT_S = 5.0
 REBOOT_LIMIT_S = 60.0
 

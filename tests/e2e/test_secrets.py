@@ -103,7 +103,9 @@ def test_env_file_is_0600_owned_by_the_service_user(deployed: Deployed):
 def test_secret_is_in_no_command_line_or_unit(deployed: Deployed):
     host = deployed.host
     processes = host_ssh(host, "ps -eo args")
-    unit = host_ssh(host, "systemctl cat wsready-app; systemctl show wsready-app -p Environment")
+    unit = host_ssh(
+        host, "systemctl cat wsready-app@0; systemctl show wsready-app@0 -p Environment"
+    )
     assert "node" in processes and "EnvironmentFile=/etc/wsready-app/env" in unit
     assert leaks(processes + unit, deployed) == []
 
@@ -114,7 +116,7 @@ def test_logs_on_the_host_hold_no_secret_or_token(deployed: Deployed):
     assert rest_status(address, deployed.wrong_token) == 401
     assert socket_answer(address, jwt_host.token) == "40"
     assert socket_answer(address, deployed.wrong_token) == "44"
-    app_log = host_ssh(deployed.host, "journalctl -u wsready-app --no-pager -o cat")
+    app_log = host_ssh(deployed.host, "journalctl -u 'wsready-app@*' --no-pager -o cat")
     assert "REST request refused" in app_log  # the refusals were logged, with a reason only
     everything = host_ssh(
         deployed.host, "journalctl --no-pager -o cat; cat /var/log/nginx/*.log 2>/dev/null"
