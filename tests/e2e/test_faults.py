@@ -101,8 +101,10 @@ def test_rebooted_host_serves_again_by_itself(fleet: Fleet, host):
         f"\nreboot of {host.name}: powered off in {off_s:.1f} s; systemd up {booted_s:.1f} s "
         f"after power on; probes pass {serving_s:.1f} s after power on"
     )
-    assert host_ssh(host, "systemctl is-enabled nginx wsready-app").split() == ["enabled"] * 2
-    assert host_ssh(host, "systemctl is-active nginx wsready-app").split() == ["active"] * 2
+    units = "nginx wsready-app.target wsready-app@0 wsready-app@1"
+    assert host_ssh(host, f"systemctl is-enabled {units}").split() == ["enabled"] * 4
+    workers = "nginx wsready-app@0 wsready-app@1"
+    assert host_ssh(host, f"systemctl is-active {workers}").split() == ["active"] * 3
     assert host_ssh(host, "ufw status").startswith("Status: active")  # the firewall, too
     assert served_version(host.address) == version
 
