@@ -10,7 +10,8 @@ Two shapes (see wsready/redis_plan.py for which one an app host uses):
   workers join (SupplementaryGroups in their unit).
 
 Pub/sub only: nothing is persisted. The config is wsready's own file, given to Debian's
-unit through a drop-in; the password file is uploaded without diff, 0600 redis:redis (only Redis reads it).
+unit through a drop-in; the password file is uploaded without diff, 0600 redis:redis (only
+Redis reads it).
 """
 
 from __future__ import annotations

@@ -343,7 +343,8 @@ def token_source(data) -> Callable[[], str | None] | None:
         return lambda: os.environ.get(token_env)
     if data["app_auth"] == "jwt" and data["app_jwt_secret"]:
         secret, audience = data["app_jwt_secret"], data["app_jwt_audience"]
-        return lambda: tokens.mint(secret, VERIFY_TOKEN_TTL_S, audience=audience)
+        issuer = data["app_jwt_issuer"]
+        return lambda: tokens.mint(secret, VERIFY_TOKEN_TTL_S, audience=audience, issuer=issuer)
     return None
 
 

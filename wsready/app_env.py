@@ -46,6 +46,7 @@ def app_environment(
         "APP_AUTH": data["app_auth"],
         "JWT_SECRET": data["app_jwt_secret"] or "",
         "JWT_AUDIENCE": data["app_jwt_audience"] or "",
+        "JWT_ISSUER": data["app_jwt_issuer"] or "",
         "STATIC_TOKEN_SHA256": ",".join(data["app_static_token_hashes"]),
         "APP_WORKERS": str(workers),
         "APP_MAX_CLIENTS": str(data["app_max_clients"]),

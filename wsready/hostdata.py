@@ -327,6 +327,7 @@ def _app_jwt_secret(key: str, value: Any, data: Data) -> None:
 
 
 def _app_jwt_audience(key: str, value: Any, _data: Data) -> None:
+    """Also app_jwt_issuer: an optional claim value, one line of text."""
     if value is not None:
         check.text(key, value)
 
@@ -489,6 +490,7 @@ _CHECKS: dict[str, Check] = {
     "app_auth": _choice("off", "jwt", "static"),
     "app_jwt_secret": _app_jwt_secret,
     "app_jwt_audience": _app_jwt_audience,
+    "app_jwt_issuer": _app_jwt_audience,
     "app_static_token_hashes": _app_static_token_hashes,
     "app_rollback_on_failure": _boolean,
     "nginx_server_name": _nginx_server_name,

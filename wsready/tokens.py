@@ -33,6 +33,7 @@ class JwtSettings:
     auth: str
     secret: str | None = field(repr=False)
     audience: str | None
+    issuer: str | None = None
 
 
 def load_host_data(path: str | os.PathLike[str]) -> dict[str, dict]:
@@ -49,7 +50,10 @@ def jwt_settings(host: str, data: dict[str, Any]) -> JwtSettings:
     audience = data.get("app_jwt_audience")
     if audience is not None and (not isinstance(audience, str) or not audience):
         raise ConfigError("app_jwt_audience", audience, f"on {host} must be a non-empty string")
-    return JwtSettings(host=host, auth=auth, secret=secret, audience=audience)
+    issuer = data.get("app_jwt_issuer")
+    if issuer is not None and (not isinstance(issuer, str) or not issuer):
+        raise ConfigError("app_jwt_issuer", issuer, f"on {host} must be a non-empty string")
+    return JwtSettings(host=host, auth=auth, secret=secret, audience=audience, issuer=issuer)
 
 
 def fleet_settings(hosts: dict[str, dict], host: str | None = None) -> JwtSettings:
@@ -66,7 +70,8 @@ def fleet_settings(hosts: dict[str, dict], host: str | None = None) -> JwtSettin
         raise ConfigError("app_auth", "static", f"on {first.host}: static tokens are not minted")
     if first.secret is None:
         raise ConfigError("app_jwt_secret", None, f"is not set for {first.host}")
-    differing = [s.host for s in chosen if (s.secret, s.audience) != (first.secret, first.audience)]
+    same = (first.secret, first.audience, first.issuer)
+    differing = [s.host for s in chosen if (s.secret, s.audience, s.issuer) != same]
     if differing:
         raise ConfigError(
             "app_jwt_secret",
@@ -81,8 +86,9 @@ def claims(
     subject: str = DEFAULT_SUBJECT,
     audience: str | None = None,
     now: float | None = None,
+    issuer: str | None = None,
 ) -> dict[str, Any]:
-    """Registered claims: sub, iat, nbf (= iat), exp (= iat + ttl), aud when given."""
+    """Registered claims: sub, iat, nbf (= iat), exp (= iat + ttl), aud and iss when given."""
     issued = int(time.time() if now is None else now)
     body: dict[str, Any] = {
         "sub": subject,
@@ -92,6 +98,8 @@ def claims(
     }
     if audience is not None:
         body["aud"] = audience
+    if issuer is not None:
+        body["iss"] = issuer
     return body
 
 
@@ -106,6 +114,7 @@ def mint(
     subject: str = DEFAULT_SUBJECT,
     audience: str | None = None,
     now: float | None = None,
+    issuer: str | None = None,
 ) -> str:
     """An HS256 JWT signed with `secret`, valid from `now` for `ttl_s` seconds."""
     check_ttl(ttl_s)
@@ -114,7 +123,8 @@ def mint(
     with warnings.catch_warnings():
         # A short key is reported once, by the caller (see secret_is_short), not by PyJWT.
         warnings.simplefilter("ignore", jwt.InsecureKeyLengthWarning)
-        return jwt.encode(claims(ttl_s, subject, audience, now), secret, algorithm=ALGORITHM)
+        body = claims(ttl_s, subject, audience, now, issuer)
+        return jwt.encode(body, secret, algorithm=ALGORITHM)
 
 
 def secret_is_short(secret: str) -> bool:

@@ -61,6 +61,7 @@ app_env = {}  # extra environment variables for the service (written to the 0600
 app_auth = "off"
 app_jwt_secret = None  # secret string; lands only in the 0600 environment file
 app_jwt_audience = None  # optional `aud` the token must carry
+app_jwt_issuer = None  # optional `iss` the token must carry (wsready token and verify set it)
 app_static_token_hashes = []  # hex sha256 of each accepted static token
 # When the probes after a deploy (verify_enabled) fail and this run switched to a new release:
 # put the previous release (and its environment file and unit) back, restart, probe again;

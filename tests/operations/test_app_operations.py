@@ -187,8 +187,7 @@ def test_fresh_host_gets_user_release_dependencies_env_unit_and_start() -> None:
         f"Install {TARGET} (1 worker(s)).",
         "Record the Node.js runtime the service runs.",
         "Reload systemd (the units changed).",
-        f"Restart the {APP} workers one at a time (release, unit, environment or Node.js "
-        "changed).",
+        f"Restart the {APP} workers one at a time (release, unit, environment or Node.js changed).",
         f"Keep {WORKER0} running and enabled at boot.",
         f"Enable {TARGET} at boot.",
     ]
@@ -239,8 +238,7 @@ def test_two_cpus_get_two_workers_one_restart_and_a_local_redis() -> None:
         f"Install {TARGET} (2 worker(s)).",
         "Record the Node.js runtime the service runs.",
         "Reload systemd (the units changed).",
-        f"Restart the {APP} workers one at a time (release, unit, environment or Node.js "
-        "changed).",
+        f"Restart the {APP} workers one at a time (release, unit, environment or Node.js changed).",
         f"Keep {WORKER0} running and enabled at boot.",
         f"Keep {WORKER1} running and enabled at boot.",
         f"Enable {TARGET} at boot.",
@@ -398,8 +396,7 @@ def test_env_change_restarts_without_daemon_reload() -> None:
     results = fakehost.run(deploy_app, facts, {**DATA, "app_jwt_audience": "other"})
     assert [name.rsplit(" | ", 1)[1] for name in fakehost.changed(results)] == [
         f"Write the app environment file {ENV_FILE} (0600).",
-        f"Restart the {APP} workers one at a time (release, unit, environment or Node.js "
-        "changed).",
+        f"Restart the {APP} workers one at a time (release, unit, environment or Node.js changed).",
     ]
     restarted = next(r for r in results if r.name == RESTART)
     assert restarted.commands == [restart(WORKER0)]
@@ -416,8 +413,7 @@ def test_unit_change_reloads_systemd_and_restarts() -> None:
         f"Write the app environment file {ENV_FILE} (0600).",
         f"Install the systemd template unit {APP}@.service (one instance per worker).",
         "Reload systemd (the units changed).",
-        f"Restart the {APP} workers one at a time (release, unit, environment or Node.js "
-        "changed).",
+        f"Restart the {APP} workers one at a time (release, unit, environment or Node.js changed).",
     ]
     assert fakehost.commands(results)[-2:] == ["systemctl daemon-reload", restart(WORKER0)]
 
@@ -477,8 +473,7 @@ def test_code_change_reuses_dependencies(app_copy: Path) -> None:
         f"Switch {APP_DIR}/current to release {new.hash}.",
         "Remove releases older than the newest 3.",
         f"Write the app environment file {ENV_FILE} (0600).",  # APP_VERSION
-        f"Restart the {APP} workers one at a time (release, unit, environment or Node.js "
-        "changed).",
+        f"Restart the {APP} workers one at a time (release, unit, environment or Node.js changed).",
     ]
     assert restart(WORKER0) in fakehost.commands(results)
     assert not any("npm ci" in str(c) for c in fakehost.commands(results))

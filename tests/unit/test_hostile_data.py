@@ -83,6 +83,7 @@ KINDS: dict[str, str] = {
     "app_auth": "word",
     "app_jwt_secret": "secret",
     "app_jwt_audience": "text",
+    "app_jwt_issuer": "text",
     "app_static_token_hashes": "word_list",
     "app_rollback_on_failure": "bool",
     "nginx_server_name": "server_name",

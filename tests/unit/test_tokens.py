@@ -186,3 +186,19 @@ def test_cli_notes_on_stderr_when_the_app_does_not_check_tokens(tmp_path, capsys
     assert "app_auth is 'off'" in err
     assert "shorter than 32 bytes" in err
     assert "short\n" not in err
+
+
+def test_issuer_from_host_data_lands_in_the_token_and_the_app_environment() -> None:
+    from wsready import app_env, hostdata
+
+    data = {"app_auth": "jwt", "app_jwt_secret": "s" * 40, "app_jwt_issuer": "wsready-ops"}
+    settings = tokens.jwt_settings("web1", data)
+    assert settings.issuer == "wsready-ops"
+    token = tokens.mint(settings.secret, 60, issuer=settings.issuer)
+    claims = jwt.decode(token, "s" * 40, algorithms=["HS256"], issuer="wsready-ops")
+    assert claims["iss"] == "wsready-ops" and "exp" in claims
+    env = app_env.app_environment(hostdata.with_defaults(data), "rel")
+    assert env["JWT_ISSUER"] == "wsready-ops"
+    assert app_env.app_environment(hostdata.with_defaults({}), "rel")["JWT_ISSUER"] == ""
+    refused = hostdata.validate({"app_jwt_issuer": "a\nb"})
+    assert [error.key for error in refused] == ["app_jwt_issuer"]

@@ -38,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"seconds the token stays valid (default {tokens.DEFAULT_TTL_S})",
     )
     parser.add_argument("--audience", help="`aud` claim (default: the host's app_jwt_audience)")
+    parser.add_argument("--issuer", help="`iss` claim (default: the host's app_jwt_issuer)")
     parser.add_argument(
         "--subject", default=tokens.DEFAULT_SUBJECT, help="`sub` claim (default %(default)s)"
     )
@@ -49,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
         tokens.check_ttl(args.ttl)  # before the inventory is read
         settings = tokens.fleet_settings(tokens.load_host_data(args.inventory), args.host)
         audience = args.audience if args.audience is not None else settings.audience
-        token = tokens.mint(settings.secret, args.ttl, args.subject, audience)
+        issuer = args.issuer if args.issuer is not None else settings.issuer
+        token = tokens.mint(settings.secret, args.ttl, args.subject, audience, issuer=issuer)
     except ConfigError as error:
         print(f"wsready token: {error}", file=sys.stderr)
         return ExitStatus.UNKNOWN

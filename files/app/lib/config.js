@@ -125,6 +125,7 @@ function loadConfig(env = process.env) {
       mode: auth,
       jwtSecret: env.JWT_SECRET || '',
       jwtAudience: env.JWT_AUDIENCE || '',
+      jwtIssuer: env.JWT_ISSUER || '',
       staticHashes,
     },
   };
