@@ -102,6 +102,10 @@ def managed_file(
         return
     if action:
         yield save_command([dest], action)
+    if not remote:
+        # A new file gets its mode before its content: the upload then writes into a file no
+        # one else may read (sftp would create it 0644 for a moment).
+        yield StringCommand("install", "-m", mode, "/dev/null", shlex.quote(dest))
     if content_changes:
         yield FileUploadCommand(
             StringIO(content), dest, remote_temp_filename=host.get_temp_filename(dest)

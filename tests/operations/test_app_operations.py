@@ -213,11 +213,12 @@ def test_fresh_host_gets_user_release_dependencies_env_unit_and_start() -> None:
     assert commands.index(npm) < commands.index(switch)
     assert "chmod 600 /etc/wsready-app/env" in commands
     assert "chown wsready:wsready /etc/wsready-app/env" in commands
-    # Every live file is recorded right before it is written.
-    for path in (ENV_FILE, UNIT_FILE, TARGET_FILE):
+    # Every live file is recorded before it is written; a new one gets its mode first.
+    modes = {ENV_FILE: "600", UNIT_FILE: "644", TARGET_FILE: "644"}
+    for path, mode in modes.items():
         upload = next(i for i, c in enumerate(commands) if isinstance(c, dict)
                       and c["upload"] == path)  # fmt: skip
-        assert commands[upload - 1] == saved(path)
+        assert commands[upload - 2 : upload] == [saved(path), f"install -m {mode} /dev/null {path}"]
     # One restart command for every worker, after daemon-reload; then each instance and the
     # target are kept running and enabled.
     assert commands[commands.index("systemctl daemon-reload") :] == [

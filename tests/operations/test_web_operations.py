@@ -110,7 +110,11 @@ def test_al2023_gets_an_nftables_table_of_its_own() -> None:
     commands, _ = _run(configure_firewall, AL2023, nginx_tls=True)
     assert "dnf install -y nftables" in commands
     (upload,) = [c for c in commands if isinstance(c, dict) and c["upload"] == NFT_FILE]
-    assert commands[commands.index(upload) - 1] == transaction.save_command([NFT_FILE], "firewall")
+    at = commands.index(upload)
+    assert commands[at - 2 : at] == [
+        transaction.save_command([NFT_FILE], "firewall"),
+        f"install -m 600 /dev/null {NFT_FILE}",  # a new file: its mode before its content
+    ]
     ruleset = "\n".join(upload["lines"])
     assert "policy drop;" in ruleset and "tcp dport 443 accept" in ruleset
     assert commands[-1] == f"nft -f {NFT_FILE}"
@@ -269,7 +273,10 @@ def test_nginx_tls_given_files_are_recorded_before_upload(tmp_path) -> None:
     for path in (TLS_CERT, TLS_KEY):
         (upload,) = [i for i, c in enumerate(commands) if isinstance(c, dict)
                      and c["upload"] == path]  # fmt: skip
-        assert commands[upload - 1] == transaction.save_command([path], "nginx")
+        assert commands[upload - 2 : upload] == [
+            transaction.save_command([path], "nginx"),
+            f"install -m 600 /dev/null {path}",  # the key is never readable by others
+        ]
     assert commands[-1] == "systemctl reload nginx.service"
 
 
