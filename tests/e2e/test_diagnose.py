@@ -208,7 +208,9 @@ def test_i_origin_not_allowed_by_cors(hosts) -> None:
 def test_j_rest_works_but_the_websocket_server_is_not_running(hosts) -> None:
     (host, _), (url, _) = hosts
     # /ws goes to a port where no Socket.IO server runs; /api/ still reaches the app.
-    script = "'s|proxy_pass http://\\$wsready_socketio_upstream;|proxy_pass http://127.0.0.1:3999;|'"
+    script = (
+        "'s|proxy_pass http://\\$wsready_socketio_upstream;|proxy_pass http://127.0.0.1:3999;|'"
+    )
     with broken(host, url, edit(NGINX_SITE, script, RELOAD_NGINX), undo(NGINX_SITE, RELOAD_NGINX)):
         diagnosis = assert_diagnosed(
             run_cli(url, "--timeout", "3"), "websocket", "rest-ok-websocket-broken"
