@@ -49,6 +49,7 @@ FINGERPRINT_HEADER = "X-Wsready-Config"
 FINGERPRINT_MATCHES = 3  # answers in a row: old nginx workers may still answer for a moment
 FINGERPRINT_POLL_S = 0.1
 VERIFY_TOKEN_TTL_S = 300
+NOTHING_PENDING = "no pending transaction"  # what wsready-rollback says when it has nothing
 # How operations on the host gain root (pyinfra --sudo, host data `_sudo`, ...); the rollback
 # runs outside an operation and is given the same. Passwords are left out: the callback's
 # arguments appear in pyinfra's -vvv output.
@@ -255,6 +256,8 @@ def roll_back(plan: Plan, run_shell, probe=probe_until_ok) -> str:
     said = " ".join(line.strip() for line in output.stdout_lines if line.strip())
     if not ok:
         return f"rollback FAILED: {output.stderr.strip() or said or 'no message'}"
+    if NOTHING_PENDING in said:
+        return "nothing to roll back: no run changed this host since its last proven deploy"
     if plan.previous is not None:
         wait_for_fingerprints(plan.target, plan.previous, fingerprint_budget(plan.timeout_s))
     results, attempts = probe(plan.target, plan.timeout_s, plan.retries)

@@ -423,3 +423,11 @@ def test_no_token_or_secret_in_the_plans_repr(monkeypatch) -> None:
     plan = _plan(target=target_for(with_env, "wsr-1"), token=token_source(with_env))
     assert plan.target.token == "token-from-env"
     assert "token-from-env" not in repr(plan) and SECRET not in repr(plan)
+
+
+def test_nothing_pending_is_said_as_such_and_not_reprobed(monkeypatch) -> None:
+    fakes = Fakes(monkeypatch, probes=[])
+    said = "wsready-rollback: no pending transaction: nothing to put back"
+    outcome = roll_back(_plan(), lambda _command: (True, _output(stdout=said)))
+    assert outcome == "nothing to roll back: no run changed this host since its last proven deploy"
+    assert fakes.probed == [] and fakes.waited == []
