@@ -285,14 +285,19 @@ def _verify(plan: Plan, run_shell) -> None:
     started = time.monotonic()
     problem = wait_for_fingerprints(target, plan.fingerprints, budget)
     waited = time.monotonic() - started
+    on = plan.fingerprints.release or plan.fingerprints.site
     if problem is not None:
         failed = f"the host never answered with this run's config within {budget:g} s ({problem})"
+        # What the host answers instead, layer by layer (one attempt: the budget is spent).
+        results, _attempts = probe_until_ok(target, plan.timeout_s, 0)
+        logger.error(f"{format_report(target, results)}\n  (not this run's config: {problem})")
+        if failures(results):
+            failed += f"; {len(failures(results))} probe(s) failed: {_failed_text(results)}"
     else:
         results, attempts = probe_until_ok(target, plan.timeout_s, plan.retries)
         report = format_report(target, results)
         failed = _failed_text(results)
         if failed:
-            on = plan.fingerprints.release or plan.fingerprints.site
             failed = f"{len(failures(results))} probe(s) failed on release {on}: {failed}"
         if not failed and plan.auth:
             failed = "; ".join(auth_matrix(target, plan.timeout_s))

@@ -48,7 +48,14 @@ _SG_ID = re.compile(r"sg-[0-9a-f]{8,17}")
 _INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
 _AWS_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
 # One simple nginx directive: a name, arguments without quotes, braces, '#' or backslash, ';'.
-_NGINX_DIRECTIVE = re.compile(r"[a-z][a-z0-9_]*(?: +[!$%&()*+,./0-9:<=>?@A-Z\[\]^_a-z|~-]+)* *;")
+_NGINX_SIMPLE = r"[a-z][a-z0-9_]*(?: +[!$%&()*+,./0-9:<=>?@A-Z\[\]^_a-z|~-]+)* *;"
+# One simple directive, or one block (`if (...) { ... }`, `location ... { ... }`) of simple
+# directives: braces balanced on the line, so no value can close the server block.
+_NGINX_DIRECTIVE = re.compile(
+    rf"{_NGINX_SIMPLE}|[a-z][a-z0-9_]*(?: +[!$%&()*+,./0-9:<=>?@A-Z\[\]^_a-z|~-]+)* *"
+    rf"\{{(?: *{_NGINX_SIMPLE})* *\}}"
+)
+_NGINX_FORBIDDEN = re.compile(r"(?:^|[ {;])(?:include|load_module)\b")
 # Where path keys may point (tasks chown/chmod them): never a system directory itself.
 APP_DIR_ROOTS = ("/opt", "/srv", "/var/lib")
 NODEJS_DIR_ROOTS = ("/opt", "/usr/local/lib")
@@ -399,12 +406,18 @@ def _nginx_extra_directives(key: str, value: Any, _data: Data) -> None:
     if isinstance(value, str) or not isinstance(value, (list, tuple)):
         raise ConfigError(key, value, "must be a list of nginx directive lines")
     for index, item in enumerate(value):
-        if not isinstance(item, str) or len(item) > 1024 or not _NGINX_DIRECTIVE.fullmatch(item):
+        if (
+            not isinstance(item, str)
+            or len(item) > 1024
+            or not _NGINX_DIRECTIVE.fullmatch(item)
+            or _NGINX_FORBIDDEN.search(item)
+        ):
             raise ConfigError(
                 f"{key}[{index}]",
                 item,
-                "must be one simple directive such as 'client_max_body_size 5m;' (ASCII, no "
-                "quotes, braces, '#', backslash or newline)",
+                "must be one directive such as 'client_max_body_size 5m;', or one block of them "
+                "such as 'if ($http_upgrade) { return 403; }' (ASCII, braces balanced, no "
+                "include, quotes, '#', backslash or newline)",
             )
 
 

@@ -274,9 +274,10 @@ def test_hand_edited_or_unloaded_config_is_restored_by_the_next_deploy(fleet: Fl
 
     assert result.returncode == 0, result.output
     changed = _changed_rows(result.output)
-    assert any("Test the candidate config with nginx -t" in row for row in changed), changed
+    assert any("Make the tested nginx config active" in row for row in changed), changed
     assert host_ssh(host, "sha256sum < /etc/nginx/conf.d/wsready.conf").split()[0] == expected
-    assert host_ssh(host, "cat /etc/wsready/nginx/loaded.sha256").strip() == expected
+    # The stamp holds nginx.conf's sha256, then the site's, once nginx has loaded them.
+    assert host_ssh(host, "cat /etc/wsready/nginx/loaded.sha256").split()[1] == expected
 
 
 # --- bad data -----------------------------------------------------------------------------

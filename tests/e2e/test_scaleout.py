@@ -113,7 +113,7 @@ def test_every_worker_serves_and_a_broadcast_reaches_the_clients_of_all(
         10,
         "health counts the clients of both workers",
     )
-    assert state["workers"] == {"up": 2, "total": 2}
+    assert state["workers"] == {"up": 2, "total": 2, "current": 2}
     assert state["redis"] == "ok" and state["status"] == "ok"
     for worker in (0, 1):
         marker = f"from-worker-{worker}"
@@ -153,7 +153,7 @@ def test_a_killed_worker_restarts_and_its_clients_come_back(
         "worker 0's clients reconnected with new sessions",
     )
     wait_for(
-        lambda: health(host.address)["workers"] == {"up": 2, "total": 2},
+        lambda: health(host.address)["workers"] == {"up": 2, "total": 2, "current": 2},
         20,
         "health says 2/2 workers again",
     )

@@ -260,9 +260,9 @@ def test_passing_probes_commit_the_transaction(monkeypatch) -> None:
     assert fakes.matrix_targets == []  # auth off: no matrix
 
 
-def test_fingerprints_never_reached_roll_back_without_probing_the_new_config(monkeypatch) -> None:
+def test_fingerprints_never_reached_report_what_answers_then_roll_back(monkeypatch) -> None:
     difference = f"{FINGERPRINT_HEADER} '0000000000000000', expected 'aaaa000011112222'"
-    fakes = Fakes(monkeypatch, waits=[difference, None], probes=[True])
+    fakes = Fakes(monkeypatch, waits=[difference, None], probes=[False, True])
     shell = Shell()
     with pytest.raises(VerifyError) as raised:
         verify._verify(_plan(), shell)
@@ -270,13 +270,15 @@ def test_fingerprints_never_reached_roll_back_without_probing_the_new_config(mon
     message = str(raised.value)
     assert message.startswith(
         f"wsr-1: the host never answered with this run's config within 20 s ({difference}); "
+        "1 probe(s) failed: upgrade status (403) == 101; "
         "rolled back to release rel-old: it passes the probes again; the host serves what it"
         " served before ("
     )
     assert "wsready-rollback: transaction r1: 3 file(s) put back" in message
-    # After the rollback: wait for the previous fingerprints, then probe once.
+    # One probe run (no retries: the budget is spent) says what answers instead; after the
+    # rollback: wait for the previous fingerprints, then probe.
     assert fakes.waited == [NEW, _plan().previous]
-    assert len(fakes.probed) == 1
+    assert len(fakes.probed) == 2
 
 
 def test_failing_probes_roll_back_and_probe_the_restored_state(monkeypatch) -> None:
