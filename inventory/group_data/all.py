@@ -96,9 +96,10 @@ nginx_tls_cert_file = None  # local paths of PEM certificate and key; None with 
 nginx_tls_key_file = None  # a self-signed pair is generated on the host (sandboxes)
 nginx_tls_redirect = True  # with nginx_tls: redirect http:// to https://
 nginx_tls_port = 443
-# Raw nginx directive lines added to every wsready server block (e.g. "client_max_body_size
-# 5m;"). Not parsed by wsready: `nginx -t` on the host judges them before any reload, and a
-# refused config leaves the previous one serving.
+# nginx directive lines added to every wsready server block: one directive each (e.g.
+# "client_max_body_size 5m;") or one block of them ("if ($http_upgrade) { return 403; }"),
+# braces balanced, no include. Their meaning is judged by `nginx -t` on the host before any
+# reload (a refused config leaves the previous one serving), and by the verify step after.
 nginx_extra_directives = []
 
 # --- kernel (tasks/kernel.py) --------------------------------------------------------------
