@@ -11,18 +11,16 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
-import logging
 import socket
 import struct
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import socketio
 from prometheus_client.parser import text_string_to_metric_families
-from werkzeug.serving import make_server
 
+from tests.unit.loopback import running, socketio_server
 from wsready.cli import main
 from wsready.diagnose import diagnose
 from wsready.exitstatus import ExitStatus
@@ -255,34 +253,21 @@ def tiny_server(health: dict, socket_answer: tuple[int, bytes] | None) -> Iterat
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.answer = answer
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with running(server):
         yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @contextlib.contextmanager
 def socketio_app(health: dict) -> Iterator[str]:
     """A real python-socketio server at /ws whose /api/health answers `health`."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     sio = socketio.Server(async_mode="threading", ping_interval=0.4, ping_timeout=0.4)
 
     def rest(environ, start_response):
         start_response("200 OK", [("Content-Type", "application/json")])
         return [json.dumps(health).encode()]
 
-    server = make_server(
-        "127.0.0.1", 0, socketio.WSGIApp(sio, rest, socketio_path="ws"), threaded=True
-    )
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
+    with socketio_server(sio, rest) as url:
+        yield url
 
 
 def _run(url: str) -> tuple[Target, dict[str, ProbeResult]]:

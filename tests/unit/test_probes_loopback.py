@@ -31,8 +31,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from werkzeug.serving import make_server
 
+from tests.unit.loopback import running, socketio_server
 from wsready.cli import main
 from wsready.diagnose import diagnose
 from wsready.exitstatus import ExitStatus
@@ -121,11 +121,8 @@ def serve(answer, context: ssl.SSLContext | None = None) -> Iterator[str]:
     if context is not None:
         server.socket = context.wrap_socket(server.socket, server_side=True)
         scheme = "https"
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"{scheme}://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with running(server):
+        yield f"{scheme}://127.0.0.1:{server.server_address[1]}"
 
 
 HEALTH = (200, {"Content-Type": "application/json"}, b'{"status":"ok","websocket":"enabled"}')
@@ -433,15 +430,8 @@ def split_auth_server(rest_accepts: bool, socket_accepts: bool) -> Iterator[str]
         start_response(status, [("Content-Type", "application/json")])
         return [json.dumps(body).encode()]
 
-    server = make_server(
-        "127.0.0.1", 0, socketio.WSGIApp(sio, rest, socketio_path="ws"), threaded=True
-    )
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
+    with socketio_server(sio, rest) as url:
+        yield url
 
 
 @pytest.mark.parametrize(
