@@ -91,7 +91,7 @@ class Fingerprints:
         return None
 
 
-def target_for(data, host_name: str, token: str | None = None) -> Target:
+def target_for(data, host_name: str) -> Target:
     """The URL the outside world uses for this host, from host data."""
     address = data.get("verify_address") or data.get("ssh_hostname") or host_name
     shown = f"[{address}]" if ":" in address else address
@@ -104,7 +104,7 @@ def target_for(data, host_name: str, token: str | None = None) -> Target:
     return Target(
         url=url,
         socketio_path=data["app_socketio_path"],
-        token=token or (os.environ.get(token_env) if token_env else None),
+        token=os.environ.get(token_env) if token_env else None,
         origin=origins[0] if origins else None,
         name=host_name,
         tls_verify=_tls_verify(data),

@@ -72,7 +72,6 @@ def errors(data: Mapping[str, Any], cpus: int) -> list[ConfigError]:
                 f"app_max_clients = {clients}",
             )
         )
-    backlog = data["nginx_listen_backlog"]
     somaxconn = data["kernel_sysctls"].get("net.core.somaxconn")
     for key in ("nginx_listen_backlog", "app_listen_backlog"):
         backlog = data[key]
