@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
-from wsready import monitor_data
+from wsready import acme, monitor_data
 from wsready import validate as check
 from wsready.validate import HIDDEN, ConfigError
 
@@ -27,7 +27,7 @@ DEFAULTS_FILE = Path(__file__).resolve().parent.parent / "inventory" / "group_da
 # Data keys with these prefixes belong to wsready; an unknown one is almost always a typo.
 OUR_PREFIXES = (
     "proxy_", "nodejs_", "app_", "nginx_", "firewall_", "sg_", "aws_", "verify_", "monitor_",
-    "kernel_", "redis_",
+    "kernel_", "redis_", "acme_",
 )  # fmt: skip
 
 WORLD = ("0.0.0.0/0", "::/0")
@@ -511,7 +511,6 @@ _CHECKS: dict[str, Check] = {
     "nginx_ipv6": _boolean,
     "nginx_rest_upstream": _nginx_rest_upstream,
     "nginx_proxy_read_timeout_s": _nginx_proxy_read_timeout_s,
-    "nginx_tls": _boolean,
     "nginx_tls_cert_file": _tls_pair,
     "nginx_tls_key_file": _tls_file,
     "nginx_tls_redirect": _boolean,
@@ -571,8 +570,9 @@ def _one_rule_per_key(*tables: Mapping[str, Check]) -> dict[str, Check]:
     return joined
 
 
-# The fleet monitor's keys are ruled in wsready/monitor_data.py (tasks/monitor.py), only there.
-CHECKS: dict[str, Check] = _one_rule_per_key(_CHECKS, monitor_data.CHECKS)
+# The fleet monitor's keys are ruled in wsready/monitor_data.py (tasks/monitor.py), the ACME
+# keys and nginx_tls in wsready/acme.py, only there.
+CHECKS: dict[str, Check] = _one_rule_per_key(_CHECKS, monitor_data.CHECKS, acme.CHECKS)
 
 
 def _unknown_keys(data: Data, known: set[str]) -> list[ConfigError]:
@@ -601,7 +601,7 @@ def validate(data: Data, defaults: Data | None = None) -> list[ConfigError]:
             checker(key, merged[key], merged)
         except ConfigError as error:
             errors.append(error)
-    return errors
+    return errors + acme.errors(merged)
 
 
 def report(errors: list[ConfigError], where: str = "") -> str:

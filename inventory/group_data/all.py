@@ -91,11 +91,22 @@ nginx_reuseport = True
 # Addresses of load balancers in front of nginx (e.g. the VPC's CIDR for an ALB): from
 # them, the client address is taken from X-Forwarded-For (logs, X-Real-IP for the app).
 nginx_trusted_proxies = []
-nginx_tls = False  # serve 443 (wss://) too
+# Serve 443 (wss://) too: False (plain HTTP only); True (the pair below, or a self-signed
+# one); "acme" (a certificate for nginx_server_name from an ACME CA such as Let's Encrypt,
+# obtained with certbot over HTTP-01 and renewed by certbot's timer; docs/tls.md).
+nginx_tls = False
 nginx_tls_cert_file = None  # local paths of PEM certificate and key; None with nginx_tls:
 nginx_tls_key_file = None  # a self-signed pair is generated on the host (sandboxes)
 nginx_tls_redirect = True  # with nginx_tls: redirect http:// to https://
 nginx_tls_port = 443
+# With nginx_tls = "acme": the ACME account's e-mail (expiry notices; required), the CA's
+# directory (Let's Encrypt production by default; its staging directory for trials), and a
+# local CA bundle for a private ACME server's own HTTPS (None: the host's system CAs).
+# The certificate names are nginx_server_name's (plain DNS names: HTTP-01 proves each one
+# on port 80, so every name must resolve to this host and 80 must be open to the CA).
+acme_email = None
+acme_directory_url = "https://acme-v02.api.letsencrypt.org/directory"
+acme_ca_file = None
 # nginx directive lines added to every wsready server block: one directive each (e.g.
 # "client_max_body_size 5m;") or one block of them ("if ($http_upgrade) { return 403; }"),
 # braces balanced, no include. Their meaning is judged by `nginx -t` on the host before any
