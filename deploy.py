@@ -3,12 +3,14 @@
 Each step is one module in tasks/, reading the data keys documented in
 inventory/group_data/all.py. The preflight refuses bad data for the whole fleet before
 anything changes. One run is one transaction per host (tasks/transaction.py): nginx's new
-config is tested before the app changes, and when the probes of `verify_deploy` fail,
+config is tested before the app changes, an ACME certificate is ordered once the new site
+serves its challenge, and when the probes of `verify_deploy` fail,
 everything the run changed on that host is put back. Hosts of the `redis` group get Redis
 for the fleet's Socket.IO adapter and nothing else; hosts in the `monitors` group then get
 the scheduled `wsready check` (tasks/monitor.py).
 """
 
+from tasks.acme import obtain_certificate
 from tasks.app import deploy_app
 from tasks.firewall import configure_firewall
 from tasks.kernel import tune_kernel
@@ -36,5 +38,6 @@ else:
     prepare_nginx()
     deploy_app()
     activate_nginx()
+    obtain_certificate()
     verify_deploy()
 install_monitor()

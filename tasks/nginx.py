@@ -9,7 +9,9 @@ next. Reloads happen only when something nginx reads has changed.
 
 TLS (`nginx_tls`): the certificate and key from `nginx_tls_cert_file`/`nginx_tls_key_file`
 are uploaded (0600), or a self-signed pair for the host address is generated on the host
-(again when it no longer names the host's address or expires within 30 days).
+(again when it no longer names the host's address or expires within 30 days); with
+"acme", certbot obtains and renews one (tasks/acme.py) and port 80 serves its HTTP-01
+challenge path before anything else.
 With `nginx_tls_redirect`, plain HTTP answers 301 to HTTPS except `/api/health`, which stays
 reachable over HTTP for load-balancer health checks (it carries no token and no data).
 """
@@ -32,10 +34,11 @@ from pyinfra.operations import apt, dnf, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from tasks import hostfacts, transaction
+from tasks.acme import prepare_acme
 from tasks.app import ACTIVATION
 from tasks.monitor import status_include
 from tasks.transaction import managed_file
-from wsready import capacity, self_signed
+from wsready import acme, capacity, self_signed
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "files" / "nginx" / "wsready.conf.j2"
@@ -72,6 +75,8 @@ SELF_SIGNED_KEY = f"{TLS_DIR}/self-signed-key.pem"
 
 def tls_pair(data) -> tuple[str, str]:
     """Where nginx finds the certificate and key for this host's data."""
+    if data["nginx_tls"] == "acme":
+        return acme.CERT, acme.KEY
     if data["nginx_tls_cert_file"]:
         return TLS_CERT, TLS_KEY
     return SELF_SIGNED_CERT, SELF_SIGNED_KEY
@@ -116,7 +121,9 @@ def site_context(data, workers: int = 1) -> dict:
         "ipv6": data["nginx_ipv6"],
         "server_name": data["nginx_server_name"],
         "extra_directives": list(data["nginx_extra_directives"]),
-        "tls": data["nginx_tls"],
+        "tls": bool(data["nginx_tls"]),
+        "acme_webroot": acme.WEBROOT if data["nginx_tls"] == "acme" else None,
+        "acme_challenge_path": acme.CHALLENGE_PATH,
         "tls_redirect": data["nginx_tls_redirect"],
         "tls_port": tls_port,
         "tls_port_suffix": "" if tls_port == 443 else f":{tls_port}",
@@ -334,7 +341,9 @@ def prepare_nginx() -> None:
     systemd.service(name="Enable and start nginx.", service="nginx", running=True, enabled=True)
     changes = [_remove_default_site(nginx_was_installed)]
 
-    if data.nginx_tls:
+    if data.nginx_tls == "acme":
+        changes.append(prepare_acme())
+    elif data.nginx_tls:
         address = data.get("verify_address") or data.get("ssh_hostname") or host.name
         changes += _tls_files(address)
     _RELOAD_WHEN[host.name] = changes

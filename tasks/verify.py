@@ -41,7 +41,7 @@ from pyinfra.operations import python
 from tasks import hostfacts, transaction
 from tasks.app import BUNDLED_APP, AppPaths, app_config, redis_endpoint
 from tasks.nginx import LIVE, planned_config
-from wsready import app_release, capacity, hostdata, tokens
+from wsready import acme, app_release, capacity, hostdata, tokens
 from wsready.probes import ProbeResult, Target, run_probes
 
 BACKOFF_S = (1.0, 2.0, 3.0, 5.0)
@@ -94,6 +94,11 @@ class Fingerprints:
 def target_for(data, host_name: str) -> Target:
     """The URL the outside world uses for this host, from host data."""
     address = data.get("verify_address") or data.get("ssh_hostname") or host_name
+    connect_address = None
+    if data.get("nginx_tls") == "acme":
+        # The certificate's first name, as clients use it, connecting to this host.
+        connect_address = address
+        address = acme.certificate_names(data["nginx_server_name"])[0]
     shown = f"[{address}]" if ":" in address else address
     if data.get("nginx_tls"):
         url = f"https://{shown}:{data['nginx_tls_port']}"
@@ -108,13 +113,14 @@ def target_for(data, host_name: str) -> Target:
         origin=origins[0] if origins else None,
         name=host_name,
         tls_verify=_tls_verify(data),
+        connect_address=connect_address,
     )
 
 
 def _tls_verify(data) -> bool | str:
     """A given certificate is verified (with verify_tls_ca_file when set); a pair generated
     on the host is self-signed and cannot be."""
-    if not data.get("nginx_tls_cert_file"):
+    if data.get("nginx_tls") != "acme" and not data.get("nginx_tls_cert_file"):
         return False
     return data.get("verify_tls_ca_file") or True
 

@@ -176,7 +176,10 @@ def desired_from_data(
                 "nginx http",
             )
         ]
-        if validate.boolean("nginx_tls", data.get("nginx_tls", False)):
+        # With TLS (a given pair, self-signed or ACME) 443 opens and 80 stays open: the
+        # redirect, health checks and ACME's HTTP-01 challenge are answered there.
+        tls = data.get("nginx_tls", False)
+        if tls == "acme" or validate.boolean("nginx_tls", tls):
             ports.append(
                 Port(
                     validate.port("nginx_tls_port", data.get("nginx_tls_port", 443)),

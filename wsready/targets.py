@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from wsready import inventory, validate
+from wsready import acme, inventory, validate
 from wsready.probes import Target
 from wsready.validate import ConfigError
 
@@ -30,6 +30,7 @@ DEFAULTS: dict[str, Any] = {
     "verify_address": None,
     "app_cors_origins": ["http://localhost"],
     "nginx_tls_cert_file": None,
+    "nginx_server_name": "_",
 }
 
 
@@ -89,11 +90,19 @@ def target_for_host(name: str, data: dict[str, Any], token: str | None = None) -
             f"{name}.verify_address", None, "is needed for a connector host such as @local"
         )
     path = validate.url_path(f"{name}.app_socketio_path", merged["app_socketio_path"])
-    if validate.boolean(f"{name}.nginx_tls", merged["nginx_tls"]):
+    tls = merged["nginx_tls"]
+    if tls != "acme":
+        validate.boolean(f"{name}.nginx_tls", tls)
+    if tls:
         scheme, port = "https", validate.port(f"{name}.nginx_tls_port", merged["nginx_tls_port"])
     else:
         scheme = "http"
         port = validate.port(f"{name}.nginx_listen_port", merged["nginx_listen_port"])
+    connect_address = None
+    if tls == "acme":
+        # Checked at the certificate's first name, connecting to this host's address.
+        connect_address = address
+        address = acme.certificate_names(merged["nginx_server_name"])[0]
     host = f"[{address}]" if ":" in address else address
     url = validate.url(f"{name}.verify_address", f"{scheme}://{host}:{port}")
     origins = merged.get("app_cors_origins") or []
@@ -105,7 +114,8 @@ def target_for_host(name: str, data: dict[str, Any], token: str | None = None) -
         origin=origins[0] if origins else None,
         name=name,
         # and a self-signed sandbox certificate (no nginx_tls_cert_file) is not verified.
-        tls_verify=bool(merged.get("nginx_tls_cert_file")),
+        tls_verify=tls == "acme" or bool(merged.get("nginx_tls_cert_file")),
+        connect_address=connect_address,
     )
 
 
@@ -117,6 +127,7 @@ TARGET_KEYS = (
     "nginx_tls",
     "nginx_tls_port",
     "nginx_tls_cert_file",
+    "nginx_server_name",
     "app_socketio_path",
     "app_cors_origins",
 )

@@ -64,6 +64,21 @@ def test_deploy_opens_port_80_then_changes_nothing(tmp_path, ec2, group_id, host
     assert rules_in(ec2, group_id) == after_first
 
 
+def test_acme_opens_443_and_keeps_80_open_for_the_challenge(tmp_path, ec2, group_id, host_data):
+    host_data.update(
+        nginx_tls="acme", acme_email="ops@example.com", nginx_server_name="ws.example.com"
+    )
+
+    result = pyinfra(tmp_path, host_data)
+
+    assert result.returncode == 0, result.stderr
+    assert rules_in(ec2, group_id) == {
+        ("tcp", port, cidr, f"wsready: nginx {what}")
+        for port, what in ((80, "http"), (443, "https"))
+        for cidr in ("0.0.0.0/0", "::/0")
+    }
+
+
 def test_dry_deploy_prints_the_plan_and_changes_nothing(tmp_path, ec2, group_id, host_data):
     host_data["nginx_tls"] = True
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socketserver
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 
@@ -25,11 +26,14 @@ def running(server: socketserver.BaseServer) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def socketio_server(sio: socketio.Server, rest: Callable) -> Iterator[str]:
-    """python-socketio at /ws and the WSGI app `rest` for every other path, on 127.0.0.1;
-    yields the base URL."""
+def socketio_server(
+    sio: socketio.Server, rest: Callable, ssl_context: ssl.SSLContext | None = None
+) -> Iterator[str]:
+    """python-socketio at /ws and the WSGI app `rest` for every other path, on 127.0.0.1
+    (over TLS with `ssl_context`); yields the base URL."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     app = socketio.WSGIApp(sio, rest, socketio_path="ws")
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True, ssl_context=ssl_context)
+    scheme = "https" if ssl_context else "http"
     with running(server):
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield f"{scheme}://127.0.0.1:{server.server_port}"

@@ -8,6 +8,7 @@ import warnings
 from typing import Any
 
 import requests
+import requests.adapters
 import urllib3
 
 from wsready.probes.context import Clock, RunContext, finish
@@ -15,12 +16,40 @@ from wsready.probes.model import Probe, ProbeResult, Target
 from wsready.probes.packets import engine_error, snippet, split_polling_payload
 
 
+class ConnectTo(requests.adapters.HTTPAdapter):
+    """Requests to the target's URLs go to its `connect_address`; the URL's host stays the
+    Host header, the TLS server name (SNI) and the name the certificate must match."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.update(server_hostname=self.target.host, assert_hostname=self.target.host)
+        super().init_poolmanager(*args, **kwargs)
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any):
+        request.url = self.target.dial_url(request.url or "")
+        request.headers["Host"] = self.target.host_header
+        return super().send(request, *args, **kwargs)
+
+
+def session_for(target: Target) -> requests.Session:
+    """A session with no proxy from the environment, connecting where the target says."""
+    session = requests.Session()
+    session.trust_env = False
+    if target.connect_address:
+        adapter = ConnectTo(target)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+    return session
+
+
 def _get(probe: Probe, ctx: RunContext, headers: dict[str, str] | None = None):
     """GET probe.target directly (no proxy from the environment, no redirects)."""
-    with requests.Session() as session, warnings.catch_warnings():
+    with session_for(ctx.target) as session, warnings.catch_warnings():
         # tls_verify=False is the user's explicit choice (self-signed sandboxes): no warning.
         warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
-        session.trust_env = False
         return session.get(
             probe.target,
             headers=headers or {},
@@ -253,9 +282,8 @@ def refused_upgrade(
     if target.origin:
         headers["Origin"] = target.origin
     try:
-        with requests.Session() as session, warnings.catch_warnings():
+        with session_for(target) as session, warnings.catch_warnings():
             warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
-            session.trust_env = False
             with session.get(
                 url,
                 headers=headers,

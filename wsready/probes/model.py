@@ -20,7 +20,9 @@ class Target:
 
     `token` is sent as the Socket.IO auth payload and as a REST Bearer token; it never
     appears in repr() nor in any probe result. `tls_verify` follows requests: True, False
-    (self-signed sandboxes) or the path of a CA bundle.
+    (self-signed sandboxes) or the path of a CA bundle. `connect_address`: connect there
+    instead of to the URL's host (curl's --connect-to: one host behind a DNS name); the URL's
+    host stays the Host header, the TLS server name and the name the certificate must match.
     """
 
     url: str
@@ -31,9 +33,12 @@ class Target:
     health_path: str = "/api/health"
     rest_auth_path: str = "/api/whoami"
     tls_verify: bool | str = True
+    connect_address: str | None = None
 
     def __post_init__(self) -> None:
         validate.url("url", self.url, schemes=SCHEMES)
+        if self.connect_address is not None:
+            validate.host("connect_address", self.connect_address)
         validate.url_path("socketio_path", self.socketio_path)
         validate.url_path("health_path", self.health_path)
         validate.url_path("rest_auth_path", self.rest_auth_path)
@@ -55,6 +60,27 @@ class Target:
     @property
     def port(self) -> int:
         return urlsplit(self.url).port or DEFAULT_PORTS[self.scheme]
+
+    @property
+    def dial_host(self) -> str:
+        """Where connections go: `connect_address`, else the URL's host."""
+        return self.connect_address or self.host
+
+    def dial_url(self, url: str) -> str:
+        """`url` (one of this target's) with its host replaced by `connect_address`."""
+        if not self.connect_address:
+            return url
+        parts = urlsplit(url)
+        address = self.connect_address
+        shown = f"[{address}]" if ":" in address else address
+        port = f":{parts.port}" if parts.port else ""
+        return parts._replace(netloc=f"{shown}{port}").geturl()
+
+    @property
+    def host_header(self) -> str:
+        """The URL's host[:port] as a Host header (the default port left out)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == DEFAULT_PORTS[self.scheme] else f"{host}:{self.port}"
 
     @property
     def label(self) -> str:

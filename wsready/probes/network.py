@@ -33,18 +33,15 @@ def resolve(probe: Probe, ctx: RunContext) -> ProbeResult:
     """
     clock = Clock()
     target = ctx.target
+    name = target.dial_host
     pool = None
     try:
-        if _is_ip_literal(target.host):
+        if _is_ip_literal(name):
             flags = socket.AI_NUMERICHOST
-            infos = socket.getaddrinfo(
-                target.host, target.port, type=socket.SOCK_STREAM, flags=flags
-            )
+            infos = socket.getaddrinfo(name, target.port, type=socket.SOCK_STREAM, flags=flags)
         else:
             pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-            future = pool.submit(
-                socket.getaddrinfo, target.host, target.port, type=socket.SOCK_STREAM
-            )
+            future = pool.submit(socket.getaddrinfo, name, target.port, type=socket.SOCK_STREAM)
             infos = future.result(timeout=probe.timeout_s)
     except concurrent.futures.TimeoutError:
         return finish(
@@ -55,7 +52,7 @@ def resolve(probe: Probe, ctx: RunContext) -> ProbeResult:
             probe,
             clock,
             False,
-            f"{target.host}: {error.strerror}",
+            f"{name}: {error.strerror}",
             detail={"error": "unresolved", "gai_errno": error.errno},
         )
     finally:
@@ -151,7 +148,7 @@ def server(probe: Probe, ctx: RunContext) -> ProbeResult:
     site) tell diagnose whose it is. Fails when the port accepts but nothing answers HTTP."""
     clock = Clock()
     target = ctx.target
-    address = ctx.addresses[0][0] if ctx.addresses else target.host
+    address = ctx.addresses[0][0] if ctx.addresses else target.dial_host
     context = None
     if target.secure:
         context = tls_context(target)
@@ -223,7 +220,7 @@ def certificate(probe: Probe, ctx: RunContext) -> ProbeResult:
     """TLS handshake (SNI = the URL's host) and days until the certificate expires."""
     clock = Clock()
     target = ctx.target
-    address = ctx.addresses[0][0] if ctx.addresses else target.host
+    address = ctx.addresses[0][0] if ctx.addresses else target.dial_host
     try:
         with socket.create_connection((address, target.port), timeout=probe.timeout_s) as raw:
             context = tls_context(target)

@@ -39,14 +39,20 @@ class Closed(Exception):
 def _sslopt(target: Target) -> dict[str, Any]:
     if target.tls_verify is False:
         return {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
+    sslopt: dict[str, Any] = {}
+    if target.connect_address:
+        sslopt["server_hostname"] = target.host
     if isinstance(target.tls_verify, str):
-        return {"ca_certs": target.tls_verify}
-    return {}
+        sslopt["ca_certs"] = target.tls_verify
+    return sslopt
 
 
 def _options(target: Target) -> dict[str, Any]:
-    """Origin only when the target has one (a mobile client sends none); no env proxy."""
+    """Origin only when the target has one (a mobile client sends none); no env proxy; the
+    URL's host as Host header when connecting to `connect_address`."""
     options: dict[str, Any] = {"sslopt": _sslopt(target), "http_no_proxy": ["*"]}
+    if target.connect_address:
+        options["host"] = target.host_header
     if target.origin:
         options["origin"] = target.origin
     else:
@@ -62,7 +68,10 @@ def upgrade(probe: Probe, ctx: RunContext) -> ProbeResult:
         # redirect_limit=0: a redirect is evidence (WebSocket clients do not follow it), never
         # followed silently; websocket-client then raises without the answer, read again below.
         ws = websocket.create_connection(
-            probe.target, timeout=probe.timeout_s, redirect_limit=0, **_options(ctx.target)
+            ctx.target.dial_url(probe.target),
+            timeout=probe.timeout_s,
+            redirect_limit=0,
+            **_options(ctx.target),
         )
     except websocket.WebSocketBadStatusException as error:
         body = error.resp_body
