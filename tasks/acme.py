@@ -41,7 +41,7 @@ PREVIOUS_PAIRS = (
 
 
 def ca_file_on_host(data) -> str | None:
-    return acme.CA_BUNDLE if data["acme_ca_file"] else None
+    return acme.CA_BUNDLE if data.get("acme_ca_file") else None
 
 
 def timer_drop_in(ca_file: str | None) -> str:

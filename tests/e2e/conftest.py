@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e import acme_server
+from tests.e2e.acme_server import AcmeServer
 from wsready import sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,3 +112,13 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         yield fleet
     finally:
         sandbox.down(inventory)
+
+
+@pytest.fixture(scope="session")
+def acme(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AcmeServer]:
+    """One real ACME server (pebble + its challenge DNS) for the whole session."""
+    server = acme_server.start(tmp_path_factory.mktemp("acme"))
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,197 @@
+"""ACME certificates on a sandbox host, against a real ACME server (pebble, tests/e2e/
+acme_server.py): `nginx_tls = "acme"` orders over HTTP-01 through nginx, serves `wss://NAME`
+with a certificate that verifies against the CA's root, orders nothing on the next run,
+renews with a new serial while open WebSockets stay up, and a challenge the CA cannot reach
+fails the deploy with the CA's error while the previous config keeps serving.
+
+The tests run in file order on the fleet's second host and put it back at the end.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+import websocket
+from cryptography import x509
+
+from tests.e2e.acme_server import AcmeServer
+from tests.e2e.conftest import Fleet, host_ssh, redeploy, run_deploy
+from tests.e2e.test_deploy import _changed_rows
+from tests.e2e.test_transaction import served
+from tests.e2e.variants import inventory_variant, wait_until
+from wsready import sandbox
+from wsready.probes import run_probes
+from wsready.probes.model import Target
+from wsready.probes.packets import parse_open, parse_socket
+
+DROP_HTTP = "INPUT -p tcp --dport 80 -m comment --comment wsready-e2e-acme -j DROP"
+
+
+@dataclass
+class AcmeHost:
+    host: sandbox.SandboxHost
+    name: str
+    root: Path  # the root pebble issues under: what clients trust
+    inventory: Path
+    server: AcmeServer
+
+
+@pytest.fixture(scope="module")
+def acme_host(fleet: Fleet, acme: AcmeServer, tmp_path_factory) -> Iterator[AcmeHost]:
+    host = fleet.hosts[1]
+    name = f"{host.name}.acme.test"
+    acme.map_name(name, host.address)
+    directory = tmp_path_factory.mktemp("acme-host")
+    root = acme.issuing_root(directory / "pebble-root.pem")
+    inventory = inventory_variant(
+        fleet.inventory,
+        directory / "acme.py",
+        [host.name],
+        nginx_tls="acme",
+        nginx_server_name=name,
+        acme_email="ops@example.com",
+        acme_directory_url=acme.directory_url(host.gateway),
+        acme_ca_file=str(acme.https_ca),
+        verify_tls_ca_file=str(root),
+    )
+    try:
+        yield AcmeHost(host, name, root, inventory, acme)
+    finally:
+        host_ssh(host, f"iptables -D {DROP_HTTP} 2>/dev/null || true")
+        restored = redeploy(fleet, "--limit", host.name)
+        assert restored.returncode == 0, restored.output[-3000:]
+
+
+def served_certificate(target: AcmeHost) -> x509.Certificate:
+    """The certificate nginx serves for the name, verified against pebble's root."""
+    context = ssl.create_default_context(cafile=str(target.root))
+    with (
+        socket.create_connection((target.host.address, 443), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname=target.name) as tls,
+    ):
+        return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
+
+
+def open_engineio(target: AcmeHost) -> websocket.WebSocket:
+    """wss://NAME/ws with full verification, Engine.IO opened (no Socket.IO CONNECT yet)."""
+    ws = websocket.create_connection(
+        f"wss://{target.host.address}/ws/?EIO=4&transport=websocket",
+        timeout=10,
+        host=target.name,
+        sslopt={"server_hostname": target.name, "ca_certs": str(target.root)},
+        suppress_origin=True,
+    )
+    parse_open(ws.recv())
+    return ws
+
+
+def test_a_challenge_the_ca_cannot_reach_fails_the_deploy_and_the_old_config_serves(
+    acme_host: AcmeHost,
+) -> None:
+    host = acme_host.host
+    before = served(host.address)
+    assert before["site"], before
+    listening_before = host_ssh(host, "ss -Hltn 'sport = :443' | wc -l")
+    host_ssh(host, f"iptables -I {DROP_HTTP}")
+    try:
+        result = run_deploy(acme_host.inventory)
+    finally:
+        host_ssh(host, f"iptables -D {DROP_HTTP}")
+    output = result.output
+    assert result.returncode != 0, output[-3000:]
+    # certbot's report of the CA's own error, naming the challenge URL it could not fetch.
+    assert "The Certificate Authority reported these problems" in output, output[-4000:]
+    assert f"http://{acme_host.name}/.well-known/acme-challenge/" in output, output[-4000:]
+    assert "the ACME order failed (no certificate yet): rolling back this run" in output
+    after = served(host.address)
+    assert after == before
+    assert host_ssh(host, "ss -Hltn 'sport = :443' | wc -l") == listening_before
+    # The bootstrap pair was put back to "absent" with the rest of the run.
+    left = host_ssh(host, "ls /etc/wsready/tls/ 2>/dev/null || true").split()
+    assert [name for name in left if name.startswith("acme-")] == []
+
+
+def test_deploy_orders_the_certificate_and_serves_wss_with_it(acme_host: AcmeHost) -> None:
+    result = run_deploy(acme_host.inventory)
+    assert result.returncode == 0, result.output[-4000:]
+    assert "Order the certificate" in result.output
+
+    certificate = served_certificate(acme_host)
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    assert names.value.get_values_for_type(x509.DNSName) == [acme_host.name]
+    assert "Pebble" in certificate.issuer.rfc4514_string()
+
+    target = Target(
+        f"https://{acme_host.name}",
+        connect_address=acme_host.host.address,
+        tls_verify=str(acme_host.root),
+    )
+    results = run_probes(target, timeout_s=5)
+    failed = [str(r) for r in results if not r.ok and not r.skipped]
+    assert failed == []
+    assert {r.probe for r in results if r.ok} >= {"tls", "health", "upgrade", "connect"}
+
+    # The challenge path is served by nginx on port 80, not redirected to HTTPS.
+    missing = requests.get(
+        f"http://{acme_host.host.address}/.well-known/acme-challenge/nothing",
+        headers={"Host": acme_host.name},
+        allow_redirects=False,
+        timeout=5,
+    )
+    assert missing.status_code == 404
+    other = requests.get(
+        f"http://{acme_host.host.address}/",
+        headers={"Host": acme_host.name},
+        allow_redirects=False,
+        timeout=5,
+    )
+    assert other.status_code == 301
+    assert other.headers["Location"] == f"https://{acme_host.name}/"
+    timer = host_ssh(
+        acme_host.host, "systemctl is-enabled certbot.timer; systemctl is-active certbot.timer"
+    )
+    assert timer.split() == ["enabled", "active"]
+
+
+def test_the_next_deploy_changes_nothing_and_orders_nothing(acme_host: AcmeHost) -> None:
+    serial = served_certificate(acme_host).serial_number
+    issued = host_ssh(acme_host.host, "ls /etc/letsencrypt/archive/wsready/").split()
+
+    result = run_deploy(acme_host.inventory)
+
+    assert result.returncode == 0, result.output[-4000:]
+    assert _changed_rows(result.output) == []
+    assert host_ssh(acme_host.host, "ls /etc/letsencrypt/archive/wsready/").split() == issued
+    assert served_certificate(acme_host).serial_number == serial
+
+
+def test_renewal_serves_a_new_serial_and_open_websockets_survive(acme_host: AcmeHost) -> None:
+    old_serial = served_certificate(acme_host).serial_number
+    clients = [open_engineio(acme_host) for _ in range(5)]
+    try:
+        # certbot.service's own environment (the ACME CA bundle), as its timer runs it.
+        host_ssh(
+            acme_host.host,
+            "env $(systemctl show certbot.service -p Environment --value) "
+            "certbot renew --force-renewal --no-random-sleep-on-renew -q",
+        )
+        wait_until(lambda: served_certificate(acme_host).serial_number != old_serial, 30)
+        for ws in clients:
+            ws.send("40")  # Socket.IO CONNECT over the Engine.IO session opened before
+            packet = parse_socket(ws.recv())
+            assert packet.type == "0", packet
+    finally:
+        for ws in clients:
+            ws.close()
+    target = Target(
+        f"https://{acme_host.name}",
+        connect_address=acme_host.host.address,
+        tls_verify=str(acme_host.root),
+    )
+    assert [str(r) for r in run_probes(target, timeout_s=5) if not r.ok and not r.skipped] == []
