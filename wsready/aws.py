@@ -25,6 +25,7 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
+from wsready.errors import Unreachable
 from wsready.sg_plan import Plan, Rule, permission, rules_from_permissions
 from wsready.sg_plan import plan as make_plan
 
@@ -37,7 +38,7 @@ ALREADY_DONE = {
 }
 
 
-class AwsError(RuntimeError):
+class AwsError(Unreachable, RuntimeError):
     """An AWS problem explained in one sentence (no traceback needed)."""
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import paramiko
 
 from wsready import hostdata, inventory, validate
+from wsready.errors import InputError
 from wsready.validate import ConfigError
 
 MIN_FREE_BYTES = 1 << 30
@@ -249,7 +250,7 @@ def deploy_command(inventory: str, name: str) -> str:
     return f"pyinfra -y {shlex.quote(inventory)} deploy.py --limit {shlex.quote(name)}"
 
 
-class InventoryError(ValueError):
+class InventoryError(InputError, ValueError):
     """The inventory cannot be loaded, or --limit matches no host."""
 
 

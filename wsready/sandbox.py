@@ -33,6 +33,7 @@ from wsready import (
     sandbox_proxy,
     sandbox_state,
 )
+from wsready.errors import Failed
 from wsready.sandbox_prereq import SandboxUnavailable, require
 from wsready.sandbox_state import HostState, Process
 
@@ -59,7 +60,7 @@ NSPAWN_RUN = Path("/run/systemd/nspawn")
 Log = Callable[[str], None]
 
 
-class SandboxError(RuntimeError):
+class SandboxError(Failed, RuntimeError):
     """A sandbox operation could not be carried out; the message says why."""
 
 

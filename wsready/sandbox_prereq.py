@@ -7,6 +7,8 @@ import shutil
 import sys
 from collections.abc import Callable
 
+from wsready.errors import Unreachable
+
 # Command -> the Debian package that provides it.
 REQUIRED_COMMANDS: dict[str, str] = {
     "systemd-nspawn": "systemd-container",
@@ -19,8 +21,10 @@ REQUIRED_COMMANDS: dict[str, str] = {
 }
 
 
-class SandboxUnavailable(RuntimeError):
+class SandboxUnavailable(Unreachable, RuntimeError):
     """This machine cannot run sandbox hosts; the message says what to do."""
+
+    prefixed = False  # the message names `wsready sandbox` itself
 
 
 def missing_prerequisite(

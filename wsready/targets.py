@@ -34,16 +34,6 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def read_token(env_var: str | None) -> str | None:
-    """The token held by environment variable `env_var` (None when no variable is named)."""
-    if env_var is None:
-        return None
-    token = os.environ.get(env_var)
-    if not token:
-        raise ConfigError("--token-env", env_var, "environment variable is not set or empty")
-    return token
-
-
 def from_urls(urls: Sequence[str], token: str | None = None) -> list[Target]:
     """One target per URL; the Socket.IO path is the URL's path, `/ws` when it has none."""
     targets = []

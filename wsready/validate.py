@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from wsready.errors import InputError
+
 HIDDEN = "<hidden>"  # shown instead of a value that may be a secret
 MAX_URL = 2048
 MAX_TEXT = 256
@@ -39,7 +41,7 @@ _URL_QUERY = re.compile(rf"(?:{_PCHAR}|[/?&])*")
 _SOCKET_PATH = re.compile(r"(?:/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)+")
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError, ValueError):
     """A data key holds a value wsready refuses to use."""
 
     def __init__(self, key: str, value: Any, why: str) -> None:

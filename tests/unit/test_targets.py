@@ -53,19 +53,10 @@ def test_bad_urls_are_refused_with_key_and_value(url: str, why: str) -> None:
     assert repr(url) in str(caught.value)
 
 
-def test_token_goes_into_every_target(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WSREADY_TEST_TOKEN", "s3cret")
-    token = targets.read_token("WSREADY_TEST_TOKEN")
-    (target,) = targets.from_urls(["http://127.0.0.1"], token=token)
+def test_token_goes_into_every_target() -> None:
+    (target,) = targets.from_urls(["http://127.0.0.1"], token="s3cret")
     assert target.token == "s3cret"
     assert "s3cret" not in repr(target)
-
-
-def test_missing_token_variable_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("WSREADY_NOT_SET", raising=False)
-    with pytest.raises(ConfigError, match="--token-env = 'WSREADY_NOT_SET'"):
-        targets.read_token("WSREADY_NOT_SET")
-    assert targets.read_token(None) is None
 
 
 INVENTORY = """

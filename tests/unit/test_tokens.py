@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import textwrap
 
 import jwt
 import pytest
 
-from wsready import tokens
-from wsready.cli import ArgumentParser
-from wsready.commands import token as token_command
+from wsready import cli, tokens
 from wsready.validate import ConfigError
 
 SECRET = "unit-test-secret-0123456789abcdef-0123"
@@ -31,10 +28,7 @@ def write_inventory(tmp_path, hosts: str, all_data: str | None = None):
 
 
 def run_cli(argv: list[str]) -> int:
-    parser = ArgumentParser(prog="wsready")
-    token_command.register(parser.add_subparsers(dest="command", parser_class=ArgumentParser))
-    args: argparse.Namespace = parser.parse_args(argv)
-    return args.handler(args)
+    return cli.main(argv)
 
 
 def test_claims_are_sub_iat_nbf_exp():

@@ -6,12 +6,11 @@ Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad input, or a target the check co
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from pathlib import Path
 
 from wsready import alerts, prometheus, report, statuspage, targets, validate
 from wsready.check import CheckOptions, check_all, worst
+from wsready.environment import Environment
 from wsready.exitstatus import ExitStatus
 from wsready.validate import ConfigError
 
@@ -72,42 +71,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="S",
         help=f"the page reloads itself every S seconds ({statuspage.DEFAULT_REFRESH_S})",
     )
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, error_prefix="wsready check: error")
 
 
-def run(args: argparse.Namespace) -> int:
-    try:
-        options, chosen = prepare(args)
-    except ConfigError as error:
-        print(f"wsready check: error: {error}", file=sys.stderr)
-        return ExitStatus.UNKNOWN
+def run(args: argparse.Namespace, env: Environment) -> int:
+    options, chosen = prepare(args, env)
     result = check_all(chosen, options)
-    print(report.to_json(result) if args.json else report.to_table(result))
+    env.out(report.to_json(result) if args.json else report.to_table(result))
     statuses = [result.status]
     if args.prometheus:
         try:
             prometheus.write(result, args.prometheus)
         except OSError as error:
-            _stderr(f"wsready check: error: --prometheus {args.prometheus}: {error}")
+            env.err(f"wsready check: error: --prometheus {args.prometheus}: {error}")
             statuses.append(ExitStatus.UNKNOWN)  # a CRITICAL target still outranks it
     state: dict = {}
     if args.state:
         try:
-            alerts.process(result, args.state, args.alert_webhook, warn=_stderr)
-            state = alerts.read_state(args.state, warn=_stderr)
+            alerts.process(result, args.state, args.alert_webhook, warn=env.err)
+            state = alerts.read_state(args.state, warn=env.err)
         except (OSError, ConfigError) as error:
-            _stderr(f"wsready check: error: --state {args.state}: {error}")
+            env.err(f"wsready check: error: --state {args.state}: {error}")
             statuses.append(ExitStatus.UNKNOWN)
     if args.html:
         try:
             statuspage.write(result, args.html, state, refresh_s=args.html_refresh)
         except OSError as error:
-            _stderr(f"wsready check: error: --html {args.html}: {error}")
+            env.err(f"wsready check: error: --html {args.html}: {error}")
             statuses.append(ExitStatus.UNKNOWN)
     return worst(statuses)
 
 
-def prepare(args: argparse.Namespace) -> tuple[CheckOptions, list]:
+def prepare(args: argparse.Namespace, env: Environment) -> tuple[CheckOptions, list]:
     """Validate every option and build the targets, before any probe runs."""
     validate.number("--backoff", args.backoff, 0, 3600)
     options = CheckOptions(
@@ -129,13 +124,7 @@ def prepare(args: argparse.Namespace) -> tuple[CheckOptions, list]:
             raise ConfigError(
                 "--alert-webhook-env", args.alert_webhook_env, "or --alert-webhook, not both"
             )
-        args.alert_webhook = os.environ.get(args.alert_webhook_env) or None
-        if args.alert_webhook is None:
-            raise ConfigError(
-                "--alert-webhook-env",
-                args.alert_webhook_env,
-                "environment variable is not set or empty",
-            )
+        args.alert_webhook = env.variable("--alert-webhook-env", args.alert_webhook_env)
         try:
             validate.url("--alert-webhook-env", args.alert_webhook)
         except ConfigError:  # the URL may hold a secret: do not print it
@@ -152,7 +141,7 @@ def prepare(args: argparse.Namespace) -> tuple[CheckOptions, list]:
         alerts.check_state_path(args.state)
     if args.html is not None:
         check_html_path(args.html, args.html_refresh)
-    token = targets.read_token(args.token_env)
+    token = None if args.token_env is None else env.variable("--token-env", args.token_env)
     if args.inventory:
         return options, targets.from_inventory(args.inventory, token=token, group=args.group)
     return options, targets.from_urls(args.urls, token=token)
@@ -167,7 +156,3 @@ def check_html_path(path: str, refresh_s: int) -> None:
         raise ConfigError("--html", path, "is a directory")
     if not 5 <= refresh_s <= 86400:
         raise ConfigError("--html-refresh", refresh_s, "must be 5 to 86400 seconds")
-
-
-def _stderr(line: str) -> None:
-    print(line, file=sys.stderr)

@@ -10,12 +10,11 @@ import argparse
 import dataclasses
 import json
 import os
-import sys
 from collections.abc import Sequence
 
 from wsready import targets, validate
 from wsready.diagnose import Diagnosis, diagnose
-from wsready.exitstatus import ExitStatus
+from wsready.environment import Environment
 from wsready.probes import ProbeResult, Target, Thresholds, run_probes
 from wsready.validate import ConfigError
 
@@ -55,16 +54,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--tls-crit-days", type=int, default=7, metavar="N", help="certificate CRITICAL (7)"
     )
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, error_prefix="wsready diagnose: error")
 
 
-def build_target(args: argparse.Namespace) -> Target:
+def build_target(args: argparse.Namespace, env: Environment) -> Target:
     """The target from the arguments; ConfigError names the bad one."""
     if args.timeout is None or not 0 < args.timeout <= 86400:  # also refuses nan and inf
         raise ConfigError(
             "--timeout", args.timeout, "must be a number of seconds greater than 0, at most 86400"
         )
-    (target,) = targets.from_urls([args.url], token=targets.read_token(args.token_env))
+    token = None if args.token_env is None else env.variable("--token-env", args.token_env)
+    (target,) = targets.from_urls([args.url], token=token)
     changes: dict = {}
     if args.path is not None:
         changes["socketio_path"] = validate.url_path("--path", args.path.rstrip("/") or "/")
@@ -139,19 +139,15 @@ def build_thresholds(args: argparse.Namespace) -> Thresholds:
     return Thresholds(args.warn_latency, args.tls_warn_days, args.tls_crit_days)
 
 
-def run(args: argparse.Namespace) -> int:
-    try:
-        target = build_target(args)
-        thresholds = build_thresholds(args)
-    except ConfigError as error:
-        print(f"wsready diagnose: error: {error}", file=sys.stderr)
-        return ExitStatus.UNKNOWN
+def run(args: argparse.Namespace, env: Environment) -> int:
+    target = build_target(args, env)
+    thresholds = build_thresholds(args)
     results = run_probes(target, timeout_s=args.timeout, idle=args.idle, thresholds=thresholds)
     diagnosis = diagnose(target, results)
     if args.json:
-        print(to_json(target, results, diagnosis))
+        env.out(to_json(target, results, diagnosis))
     else:
         path = f" (Socket.IO path {target.socketio_path})"
         text = f"wsready diagnose {target.url}{path}\n\n{format_table(results)}\n\n"
-        print(target.redact(text + format_diagnosis(diagnosis)))
+        env.out(target.redact(text + format_diagnosis(diagnosis)))
     return diagnosis.status

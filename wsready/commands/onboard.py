@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from wsready import onboard
+from wsready.environment import Environment
 from wsready.exitstatus import ExitStatus
 
 DEFAULT_INVENTORY = "inventory/ec2.py"
@@ -32,28 +32,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    try:
-        hosts = onboard.load_hosts(args.inventory, args.limit)
-    except onboard.InventoryError as error:
-        print(f"wsready onboard: {error}", file=sys.stderr)
-        return ExitStatus.UNKNOWN
+def run(args: argparse.Namespace, env: Environment) -> int:
+    hosts = onboard.load_hosts(args.inventory, args.limit)
     with ThreadPoolExecutor(max_workers=PARALLEL_HOSTS) as pool:
         reports = list(pool.map(lambda host: onboard.onboard_host(*host), hosts))
     if args.json:
-        print(json.dumps([_as_dict(report, args.inventory) for report in reports], indent=2))
+        env.out(json.dumps([_as_dict(report, args.inventory) for report in reports], indent=2))
     else:
         for report in reports:
-            _print(report, args.inventory)
+            _show(env, report, args.inventory)
     return ExitStatus.OK if all(report.ready for report in reports) else ExitStatus.CRITICAL
 
 
-def _print(report: onboard.HostReport, inventory: str) -> None:
-    print(f"{report.name}: {'ready' if report.ready else 'NOT READY'}")
+def _show(env: Environment, report: onboard.HostReport, inventory: str) -> None:
+    env.out(f"{report.name}: {'ready' if report.ready else 'NOT READY'}")
     for finding in report.findings:
-        print(f"  {finding}")
+        env.out(f"  {finding}")
     if report.ready:
-        print(f"  next: {onboard.deploy_command(inventory, report.name)}")
+        env.out(f"  next: {onboard.deploy_command(inventory, report.name)}")
 
 
 def _as_dict(report: onboard.HostReport, inventory: str) -> dict:

@@ -16,12 +16,12 @@ import argparse
 import os
 import shutil
 import subprocess
-import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from wsready import inventory, rollout, tokens, validate
+from wsready.environment import Environment
 from wsready.exitstatus import ExitStatus
 from wsready.validate import ConfigError
 
@@ -79,8 +79,9 @@ def split_rest(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
-def _say(line: str) -> None:
-    print(f"rollout: {line}", flush=True)
+def _sayer(env: Environment) -> Callable[[str], None]:
+    """Progress lines on stdout, flushed so they interleave with pyinfra's output."""
+    return lambda line: env.out(f"rollout: {line}", flush=True)
 
 
 def probe_token(name: str, data: dict[str, Any], fallback: str | None) -> str | None:
@@ -136,70 +137,63 @@ def verify_environment(
 
 
 def deploy_batch(
-    args: argparse.Namespace, hosts: dict[str, dict[str, Any]], batch: list[str]
+    args: argparse.Namespace, hosts: dict[str, dict[str, Any]], batch: list[str], env: Environment
 ) -> rollout.DeployRun:
     """pyinfra for one batch, its output passed through as it comes and kept for the
     verify step's error lines."""
+    say = _sayer(env)
     argv = rollout.pyinfra_argv(args.inventory, args.deploy, batch, args.pyinfra_args)
     try:
-        minted = verify_environment(hosts, batch, os.environ)
+        minted = verify_environment(hosts, batch, env.environ)
     except ConfigError as error:
-        _say(
+        say(
             f"cannot mint a token for the verify step: {error}"
             " (or give these hosts different verify_token_env variables)"
         )
         return rollout.DeployRun(ExitStatus.UNKNOWN)
     for variable in minted:
-        _say(f"{variable}: a token minted for the verify step ({PROBE_TOKEN_TTL_S} s)")
-    _say(f"$ {' '.join(argv)}")
-    env = {**os.environ, **minted}
+        say(f"{variable}: a token minted for the verify step ({PROBE_TOKEN_TTL_S} s)")
+    say(f"$ {' '.join(argv)}")
     lines: list[str] = []
     with subprocess.Popen(
         argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        env=env, text=True, bufsize=1,
+        env={**env.environ, **minted}, text=True, bufsize=1,
     ) as process:  # fmt: skip
         for line in process.stdout:
-            sys.stdout.write(line)
+            env.write(line)
             lines.append(line)
-    sys.stdout.flush()
+    env.flush()
     return rollout.DeployRun(process.returncode, rollout.verify_errors(lines, batch))
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, env: Environment) -> int:
     args = split_rest(args)
-    try:
-        hosts = inventory.host_data(args.inventory)
-        batches = rollout.plan(list(hosts), args.batch)
-        if not os.path.isfile(args.deploy):
-            raise ConfigError("--deploy", args.deploy, "no such deploy file")
-        if shutil.which("pyinfra") is None:
-            raise ConfigError("pyinfra", None, "is not on PATH (pip install -e . installs it)")
-        if not 0 <= args.probe_retries <= 20:
-            raise ConfigError("--probe-retries", args.probe_retries, "must be 0 to 20")
-        validate.positive_number("--probe-timeout", args.probe_timeout, high=300)
-        fallback = None
-        if args.token_env:
-            fallback = os.environ.get(args.token_env)
-            if not fallback:
-                raise ConfigError("--token-env", args.token_env, "variable is not set or empty")
-        for name, data in hosts.items():  # bad token data stops us before any host is touched
-            tokens.jwt_settings(name, data)
-    except ConfigError as error:
-        print(f"wsready rollout: {error}", file=sys.stderr)
-        return ExitStatus.UNKNOWN
+    hosts = inventory.host_data(args.inventory)
+    batches = rollout.plan(list(hosts), args.batch)
+    if not os.path.isfile(args.deploy):
+        raise ConfigError("--deploy", args.deploy, "no such deploy file")
+    if shutil.which("pyinfra", path=env.environ.get("PATH")) is None:
+        raise ConfigError("pyinfra", None, "is not on PATH (pip install -e . installs it)")
+    if not 0 <= args.probe_retries <= 20:
+        raise ConfigError("--probe-retries", args.probe_retries, "must be 0 to 20")
+    validate.positive_number("--probe-timeout", args.probe_timeout, high=300)
+    fallback = env.variable("--token-env", args.token_env) if args.token_env else None
+    for name, data in hosts.items():  # bad token data stops us before any host is touched
+        tokens.jwt_settings(name, data)
+    say = _sayer(env)
     shape = " ".join(f"[{', '.join(batch)}]" for batch in batches)
     sizes = (
         f"{rollout.count(len(hosts), 'host')} in {rollout.count(len(batches), 'batch', 'batches')}"
     )
-    _say(f"{sizes}: {shape}")
+    say(f"{sizes}: {shape}")
     report = rollout.run(
         batches,
-        deploy=lambda batch: deploy_batch(args, hosts, batch),
+        deploy=lambda batch: deploy_batch(args, hosts, batch, env),
         check=lambda name: check_host(
             name, hosts[name], fallback, args.probe_timeout, args.probe_retries
         ),
-        say=_say,
+        say=say,
     )
     for line in rollout.summary(report):
-        _say(line)
+        say(line)
     return ExitStatus.OK if report.ok else ExitStatus.CRITICAL

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from wsready import sandbox
+from wsready.environment import Environment
+from wsready.errors import Failed, WsreadyError
 from wsready.exitstatus import ExitStatus
 
 
@@ -20,14 +23,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up = actions.add_parser("up", help="start hosts and write a pyinfra inventory")
     up.add_argument("--hosts", type=_host_count, default=1, help="how many hosts (default 1)")
     _inventory_argument(up)
-    up.set_defaults(handler=_up)
+    up.set_defaults(
+        handler=_up,
+        name="wsready sandbox up",
+        interrupt_note="the hosts it had started are removed",
+    )
 
     down = actions.add_parser("down", help="remove hosts and leave the machine as it was")
     _inventory_argument(down)
     down.add_argument(
         "--all", action="store_true", help="every sandbox host on this machine, not one inventory"
     )
-    down.set_defaults(handler=_down)
+    down.set_defaults(handler=_down, name="wsready sandbox down")
 
     status = actions.add_parser("status", help="list sandbox hosts on this machine")
     status.set_defaults(handler=_status)
@@ -52,50 +59,45 @@ def _host_count(text: str) -> int:
     return count
 
 
-def _up(args: argparse.Namespace) -> int:
+@contextlib.contextmanager
+def _host_failures() -> Iterator[None]:
+    """A host the machine could not start or remove (a full address range, a file it could
+    not write) is a failed run, CRITICAL, like sandbox.SandboxError."""
     try:
-        hosts = sandbox.up(args.hosts, args.inventory)
-    except KeyboardInterrupt:
-        print(
-            "wsready sandbox up: interrupted; the hosts it had started are removed", file=sys.stderr
-        )
-        return ExitStatus.UNKNOWN
-    except sandbox.SandboxUnavailable as error:
-        print(error, file=sys.stderr)
-        return ExitStatus.UNKNOWN
-    except (sandbox.SandboxError, RuntimeError, OSError) as error:
-        print(f"wsready sandbox up: {error}", file=sys.stderr)
-        return ExitStatus.CRITICAL
+        yield
+    except WsreadyError:
+        raise
+    except (RuntimeError, OSError) as error:
+        raise Failed(str(error)) from error
+
+
+def _up(args: argparse.Namespace, env: Environment) -> int:
+    with _host_failures():
+        hosts = sandbox.up(args.hosts, args.inventory, log=env.err)
     for host in hosts:
-        print(f"{host.name}\t{host.address}\tssh -i {host.ssh_key} root@{host.address}")
-    print(f"Deploy: pyinfra -y {args.inventory} deploy.py")
+        env.out(f"{host.name}\t{host.address}\tssh -i {host.ssh_key} root@{host.address}")
+    env.out(f"Deploy: pyinfra -y {args.inventory} deploy.py")
     return ExitStatus.OK
 
 
-def _down(args: argparse.Namespace) -> int:
+def _down(args: argparse.Namespace, env: Environment) -> int:
     started = time.monotonic()
-    try:
+    with _host_failures():
         names = sandbox.down(args.inventory, all_hosts=args.all)
-    except sandbox.SandboxUnavailable as error:
-        print(error, file=sys.stderr)
-        return ExitStatus.UNKNOWN
-    except (sandbox.SandboxError, RuntimeError, OSError) as error:
-        print(f"wsready sandbox down: {error}", file=sys.stderr)
-        return ExitStatus.CRITICAL
     if not names:
         where = "on this machine" if args.all else f"for {args.inventory}"
-        print(f"No sandbox hosts {where}.")
+        env.out(f"No sandbox hosts {where}.")
         return ExitStatus.OK
-    print(f"Removed {', '.join(names)} in {time.monotonic() - started:.1f}s")
+    env.out(f"Removed {', '.join(names)} in {time.monotonic() - started:.1f}s")
     return ExitStatus.OK
 
 
-def _status(args: argparse.Namespace) -> int:
+def _status(args: argparse.Namespace, env: Environment) -> int:
     rows = sandbox.status()
     if not rows:
-        print("No sandbox hosts.")
+        env.out("No sandbox hosts.")
         return ExitStatus.OK
-    print(format_table(rows))
+    env.out(format_table(rows))
     return ExitStatus.OK
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from wsready import aws
+from wsready.environment import Environment
 from wsready.exitstatus import ExitStatus
 from wsready.sg_plan import WORLD, Port, desired_rules
-from wsready.validate import ConfigError
 
 PORT_WHY = {80: "nginx http", 443: "nginx https"}
 
@@ -51,41 +50,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    try:
-        desired = desired_rules(
-            [Port(number, PORT_WHY.get(number, f"port {number}")) for number in args.port or [80]],
-            args.allow_cidr or list(WORLD),
-            args.ssh_cidr,
-            ssh_port=args.ssh_port,
-            allow_ssh_from_world=args.allow_ssh_from_world,
-            allow_key="--allow-cidr",
-            ssh_key="--ssh-cidr",
-        )
-    except ConfigError as error:
-        print(f"wsready sg: {error}", file=sys.stderr)
-        return ExitStatus.UNKNOWN
-    try:
-        client = aws.ec2_client(args.region, args.endpoint_url)
-        group_id = aws.find_group_id(client, args.group_id, args.instance_id, args.ip)
-        plan = aws.plan_group(
-            client, group_id, desired, args.purge, args.purge_all, ssh_port=args.ssh_port
-        )
-        result = None
-        if args.action == "apply" and (plan.has_changes or args.dry_run):
-            result = aws.apply(client, group_id, plan, dry_run=args.dry_run)
-    except aws.AwsError as error:
-        print(f"wsready sg: {error}", file=sys.stderr)
-        return ExitStatus.UNKNOWN
+def run(args: argparse.Namespace, env: Environment) -> int:
+    desired = desired_rules(
+        [Port(number, PORT_WHY.get(number, f"port {number}")) for number in args.port or [80]],
+        args.allow_cidr or list(WORLD),
+        args.ssh_cidr,
+        ssh_port=args.ssh_port,
+        allow_ssh_from_world=args.allow_ssh_from_world,
+        allow_key="--allow-cidr",
+        ssh_key="--ssh-cidr",
+    )
+    client = aws.ec2_client(args.region, args.endpoint_url)
+    group_id = aws.find_group_id(client, args.group_id, args.instance_id, args.ip)
+    plan = aws.plan_group(
+        client, group_id, desired, args.purge, args.purge_all, ssh_port=args.ssh_port
+    )
+    result = None
+    if args.action == "apply" and (plan.has_changes or args.dry_run):
+        result = aws.apply(client, group_id, plan, dry_run=args.dry_run)
     if args.json:
         document = {"group_id": group_id, "plan": plan.to_dict()}
         if args.action == "apply":
             document["result"] = (result or aws.ApplyResult(group_id, args.dry_run)).to_dict()
-        print(json.dumps(document, indent=2))
+        env.out(json.dumps(document, indent=2))
         return ExitStatus.OK
-    print(f"security group {group_id}: {plan.summary()}")
+    env.out(f"security group {group_id}: {plan.summary()}")
     for line in plan.lines():
-        print(f"  {line}")
+        env.out(f"  {line}")
     if args.action == "apply":
-        print((result or aws.ApplyResult(group_id, args.dry_run)).summary())
+        env.out((result or aws.ApplyResult(group_id, args.dry_run)).summary())
     return ExitStatus.OK

@@ -9,11 +9,10 @@ Only the token goes to stdout; notes and errors go to stderr and never include t
 from __future__ import annotations
 
 import argparse
-import sys
 
 from wsready import tokens
+from wsready.environment import Environment
 from wsready.exitstatus import ExitStatus
-from wsready.validate import ConfigError
 
 DEFAULT_INVENTORY = "inventory/sandbox.py"
 
@@ -45,27 +44,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    try:
-        tokens.check_ttl(args.ttl)  # before the inventory is read
-        settings = tokens.fleet_settings(tokens.load_host_data(args.inventory), args.host)
-        audience = args.audience if args.audience is not None else settings.audience
-        issuer = args.issuer if args.issuer is not None else settings.issuer
-        token = tokens.mint(settings.secret, args.ttl, args.subject, audience, issuer=issuer)
-    except ConfigError as error:
-        print(f"wsready token: {error}", file=sys.stderr)
-        return ExitStatus.UNKNOWN
+def run(args: argparse.Namespace, env: Environment) -> int:
+    tokens.check_ttl(args.ttl)  # before the inventory is read
+    settings = tokens.fleet_settings(tokens.load_host_data(args.inventory), args.host)
+    audience = args.audience if args.audience is not None else settings.audience
+    issuer = args.issuer if args.issuer is not None else settings.issuer
+    token = tokens.mint(settings.secret, args.ttl, args.subject, audience, issuer=issuer)
     if settings.auth != "jwt":
-        print(
+        env.err(
             f"wsready token: note: app_auth is {settings.auth!r} on {settings.host}; "
-            "the app does not check this token until app_auth = 'jwt'",
-            file=sys.stderr,
+            "the app does not check this token until app_auth = 'jwt'"
         )
     if tokens.secret_is_short(settings.secret):
-        print(
+        env.err(
             f"wsready token: note: app_jwt_secret for {settings.host} is shorter than "
-            f"{tokens.MIN_SECRET_BYTES} bytes; HS256 wants at least 256 bits",
-            file=sys.stderr,
+            f"{tokens.MIN_SECRET_BYTES} bytes; HS256 wants at least 256 bits"
         )
-    print(token)
+    env.out(token)
     return ExitStatus.OK
