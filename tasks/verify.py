@@ -43,6 +43,7 @@ from tasks.app import BUNDLED_APP, AppPaths, app_config, redis_endpoint
 from tasks.nginx import LIVE, planned_config
 from wsready import acme, app_release, capacity, hostdata, tokens
 from wsready.probes import ProbeResult, Target, run_probes
+from wsready.probes.http import session_for
 
 BACKOFF_S = (1.0, 2.0, 3.0, 5.0)
 FINGERPRINT_HEADER = "X-Wsready-Config"
@@ -160,8 +161,7 @@ def _failed_text(results: list[ProbeResult]) -> str:
 def _health_answer(target: Target, timeout_s: float) -> tuple[str | None, dict | str]:
     """(X-Wsready-Config, JSON or what came instead) of one GET /api/health, without proxies
     or redirects."""
-    with requests.Session() as session:
-        session.trust_env = False
+    with session_for(target) as session:
         response = session.get(
             target.http_url(target.health_path),
             timeout=timeout_s,
@@ -220,8 +220,7 @@ def auth_matrix(target: Target, timeout_s: float) -> list[str]:
     if connect is None or connect.detail.get("accepted") is not False:
         seen = "skipped" if connect is None or connect.skipped else str(connect)
         problems.append(f"no-token connect ({seen}) == 44 refused")
-    with requests.Session() as session:
-        session.trust_env = False
+    with session_for(bare) as session:
         try:
             status = session.get(
                 bare.http_url(bare.rest_auth_path),

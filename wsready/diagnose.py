@@ -201,7 +201,15 @@ def _tcp(seen: _Seen) -> Diagnosis | None:
     )
 
 
-TLS_RENEW = "Renew the certificate (nginx_tls_cert_file / nginx_tls_key_file) and redeploy."
+TLS_RENEW = (
+    "Renew the certificate (nginx_tls_cert_file / nginx_tls_key_file) and redeploy; with "
+    'nginx_tls = "acme" certbot.timer renews it 30 days ahead: on the host, '
+    "`systemctl status certbot.timer` and `certbot renew --dry-run` show why it did not."
+)
+TLS_TRUSTED = (
+    'Serve a certificate the clients trust for this name (nginx_tls = "acme" gets one from '
+    "Let's Encrypt, or nginx_tls_cert_file), or "
+)
 
 
 def _tls(seen: _Seen) -> Diagnosis | None:
@@ -221,19 +229,24 @@ def _tls(seen: _Seen) -> Diagnosis | None:
         if kind == "expired":
             title = f"TLS certificate of {seen.where} has expired ({reason})"
             fix = TLS_RENEW + " `openssl x509 -noout -enddate -in CERT` shows the date."
+        elif kind == "not-yet-valid":
+            title = f"TLS certificate of {seen.where} is not valid yet ({reason})"
+            fix = (
+                "The certificate's notBefore is in the future for this client: check the "
+                "clock of this machine and of the host (`timedatectl`, NTP/chrony); "
+                "`openssl x509 -noout -startdate -in CERT` shows the date."
+            )
         elif kind == "name":
             title = f"TLS certificate of {seen.where} is not valid for {host} ({reason})"
             fix = (
                 f"Serve a certificate whose subjectAltName covers {host} "
-                "(nginx_tls_cert_file), or connect with the name the certificate is for; "
+                '(nginx_tls_cert_file, or nginx_server_name with nginx_tls = "acme"), or '
+                "connect with the name the certificate is for; "
                 "`openssl x509 -noout -ext subjectAltName -in CERT` lists its names."
             )
         else:
             title = f"TLS certificate of {seen.where} is not trusted: {reason}"
-            fix = (
-                "Serve a certificate the clients trust for this name (nginx_tls_cert_file), or "
-                "probe a self-signed sandbox with --insecure / --ca-file."
-            )
+            fix = TLS_TRUSTED + "probe a self-signed sandbox with --insecure / --ca-file."
     elif detail.get("plain_http"):
         code = "tls-plain-http"
         title = (
@@ -248,10 +261,7 @@ def _tls(seen: _Seen) -> Diagnosis | None:
     else:
         code = "tls-handshake"
         title = f"TLS handshake with {seen.where} fails"
-        fix = (
-            "Serve a certificate the clients trust for this name (nginx_tls_cert_file), or "
-            "probe a self-signed sandbox with --insecure / a CA bundle."
-        )
+        fix = TLS_TRUSTED + "probe a self-signed sandbox with --insecure / a CA bundle."
     return _critical("tls", code, title, seen.lines("tls"), fix)
 
 

@@ -465,6 +465,18 @@ def _faults() -> list[Fault]:
             group="tls",
         ),
         Fault(
+            "tls-not-yet-valid",
+            "certificate not valid yet",
+            "certificate: from the client's CA, valid from tomorrow (a clock behind)",
+            *tls_cert("future"),
+            "tls",
+            "tls-not-yet-valid",
+            "check the clocks",
+            (("tls", "not yet valid"),),
+            url="wss://{address}/ws",
+            group="tls",
+        ),
+        Fault(
             "tls-expiring",
             "certificate expires in 3 days",
             "certificate: from the client's CA, valid 3 more days",

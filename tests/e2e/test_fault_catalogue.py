@@ -119,6 +119,7 @@ def make_certificates(address: str) -> tuple[bytes, bytes, dict[str, bytes]]:
         "good": (right, now - day, now + 90 * day, ca_name, ca_key),
         "expired": (right, now - 30 * day, now - day, ca_name, ca_key),
         "soon": (right, now - day, now + 3 * day, ca_name, ca_key),
+        "future": (right, now + day, now + 90 * day, ca_name, ca_key),
         "name": (wrong, now - day, now + 90 * day, ca_name, ca_key),
     }
     certificates = {

@@ -6,7 +6,7 @@ import pytest
 
 from wsready.diagnose import RUNBOOK_SYMPTOM, diagnose
 from wsready.exitstatus import ExitStatus
-from wsready.probes import ProbeResult, Target
+from wsready.probes import ProbeResult, Target, network
 
 TARGET = Target("http://10.200.1.2", token="t0ken", origin="http://app.example")
 LAYERS = {
@@ -294,6 +294,39 @@ def test_tls_expired_is_critical() -> None:
     results.insert(2, tls)
     diagnosis = diagnose(Target("https://h"), results)
     assert (diagnosis.layer, diagnosis.status) == ("tls", ExitStatus.CRITICAL)
+
+
+# What Python's ssl module reports for each certificate verification failure.
+VERIFY_FAILURES = {
+    "certificate verify failed: certificate has expired (_ssl.c:1006)": (
+        "tls-expired",
+        "redeploy",
+    ),
+    "certificate verify failed: certificate is not yet valid (_ssl.c:1006)": (
+        "tls-not-yet-valid",
+        "timedatectl",
+    ),
+    "certificate verify failed: Hostname mismatch, certificate is not valid for 'h'.": (
+        "tls-name",
+        "subjectAltName covers h",
+    ),
+    "certificate verify failed: self-signed certificate (_ssl.c:1006)": (
+        "tls-untrusted",
+        'nginx_tls = "acme"',
+    ),
+}
+
+
+@pytest.mark.parametrize("reason", list(VERIFY_FAILURES))
+def test_each_certificate_failure_is_named_in_the_tls_layer_with_its_fix(reason: str) -> None:
+    kind = network.verify_kind(reason)
+    tls = fail("tls", reason, error="verify", verify=kind, reason=reason)
+    results = healthy()
+    results.insert(2, tls)
+    diagnosis = diagnose(Target("https://h"), results)
+    code, fix_words = VERIFY_FAILURES[reason]
+    assert (diagnosis.layer, diagnosis.code, diagnosis.status) == ("tls", code, ExitStatus.CRITICAL)
+    assert fix_words in diagnosis.fix
 
 
 def test_slow_health_is_a_warning() -> None:

@@ -188,9 +188,11 @@ def tls_context(target: Target) -> ssl.SSLContext:
 
 
 def verify_kind(reason: str) -> str:
-    """What a certificate verification failure was: expired, name, untrusted."""
+    """What a certificate verification failure was: expired, not-yet-valid, name, untrusted."""
     lowered = reason.lower()
-    if "expired" in lowered or "not yet valid" in lowered:
+    if "not yet valid" in lowered:
+        return "not-yet-valid"
+    if "expired" in lowered:
         return "expired"
     if "mismatch" in lowered or "not valid for" in lowered:
         return "name"
