@@ -208,7 +208,10 @@ def unit_context(context: dict) -> dict:
 
 def check_arguments(data: dict, has_token: bool) -> str:
     """Options of `wsready check` beyond the fixed ones (secrets come from the environment)."""
-    extra = ""
+    extra = (
+        f" --tls-warn-days {int(data['monitor_tls_warn_days'])}"
+        f" --tls-crit-days {int(data['monitor_tls_crit_days'])}"
+    )
     if has_token:
         extra += f" --token-env {TOKEN_VARIABLE}"
     if data["monitor_alert_webhook"]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from wsready import validate
@@ -41,6 +41,8 @@ class CheckOptions:
     warn_latency_s: float | None = None
     crit_latency_s: float | None = None
     concurrency: int = 16
+    tls_warn_days: int = Thresholds.tls_warn_days  # certificate days left → WARNING below
+    tls_crit_days: int = Thresholds.tls_crit_days  # → CRITICAL below
 
     def __post_init__(self) -> None:
         validate.positive_number("--timeout", self.timeout_s)
@@ -66,6 +68,8 @@ class CheckOptions:
             raise validate.ConfigError("--concurrency", self.concurrency, "must be a whole number")
         if not 1 <= self.concurrency <= 256:
             raise validate.ConfigError("--concurrency", self.concurrency, "must be 1 to 256")
+        validate.integer("--tls-crit-days", self.tls_crit_days, 0, 3650)
+        validate.integer("--tls-warn-days", self.tls_warn_days, self.tls_crit_days, 3650)
 
 
 @dataclass
@@ -154,11 +158,19 @@ def evaluate(
     )
 
 
-def probe_runner(options: CheckOptions) -> RunProbes:
-    """The real probes; --warn-latency also sets the probes' own slowness flag."""
-    thresholds = Thresholds()
+def thresholds_for(options: CheckOptions) -> Thresholds:
+    """The probes' own limits: certificate days, and --warn-latency as their slowness flag."""
+    thresholds = Thresholds(
+        tls_warn_days=options.tls_warn_days, tls_crit_days=options.tls_crit_days
+    )
     if options.warn_latency_s is not None:
-        thresholds = Thresholds(latency_warn_s=options.warn_latency_s)
+        thresholds = replace(thresholds, latency_warn_s=options.warn_latency_s)
+    return thresholds
+
+
+def probe_runner(options: CheckOptions) -> RunProbes:
+    """The real probes, with the limits of `options`."""
+    thresholds = thresholds_for(options)
     return lambda target, timeout_s: run_probes(target, timeout_s, thresholds=thresholds)
 
 

@@ -100,7 +100,19 @@ def _status_htpasswd(key: str, value: Any, _data: Data) -> None:
         )
 
 
+def _tls_crit_days(key: str, value: Any, _data: Data) -> None:
+    validate.integer(key, value, 0, 3650)
+
+
+def _tls_warn_days(key: str, value: Any, data: Data) -> None:
+    crit = data.get("monitor_tls_crit_days")
+    low = crit if isinstance(crit, int) and not isinstance(crit, bool) and crit >= 0 else 0
+    validate.integer(key, value, low, 3650)
+
+
 CHECKS: dict[str, Callable[[str, Any, Data], None]] = {
+    "monitor_tls_warn_days": _tls_warn_days,
+    "monitor_tls_crit_days": _tls_crit_days,
     "monitor_interval_s": _interval,
     "monitor_targets": _targets,
     "monitor_alert_webhook": _webhook,

@@ -84,6 +84,13 @@ def number(
     return value
 
 
+def integer(key: str, value: Any, low: int, high: int) -> int:
+    """A whole number in [low, high] (no bool, no float)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(key, value, f"must be a whole number from {low} to {high}")
+    return value
+
+
 def positive_number(key: str, value: Any, high: float = 86400) -> float:
     """A finite number > 0 and at most `high` (a day by default: no timeout waits longer)."""
     return number(key, value, high=high, above=0)

@@ -174,6 +174,10 @@ monitor_interval_s = 60  # how often the systemd timer runs `wsready check` (10-
 # inventory host outside the `monitors` group, at the address and port its deploy serves.
 monitor_targets = None
 monitor_alert_webhook = None  # URL POSTed a JSON message when a target changes state
+# Certificate days left under which a target is WARNING / CRITICAL (every TLS mode; an
+# ACME certificate is renewed 30 days ahead, so a WARNING means its renewal is failing).
+monitor_tls_warn_days = 21
+monitor_tls_crit_days = 7
 # Token for the Socket.IO probe: the name of an environment variable where pyinfra runs, or
 # a local file holding it. It lands only in a 0600 root file that systemd gives the service.
 monitor_token_env = None

@@ -149,3 +149,11 @@ def test_only_monitor_hosts_include_the_status_location_in_their_site() -> None:
         data, 1, "", "/etc/wsready/status/*.conf"
     )
     assert "/etc/wsready/status" not in render_site(data, 1)
+
+
+def test_tls_thresholds_are_data_passed_to_the_scheduled_check() -> None:
+    default = "\n".join(str(c) for c in fakehost.commands(plan({})) if "ExecStart" in str(c))
+    assert "--tls-warn-days 21 --tls-crit-days 7" in default
+    results = plan({"monitor_tls_warn_days": 45, "monitor_tls_crit_days": 20})
+    unit = "\n".join(str(c) for c in fakehost.commands(results) if "ExecStart" in str(c))
+    assert "--tls-warn-days 45 --tls-crit-days 20" in unit

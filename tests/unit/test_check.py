@@ -8,9 +8,16 @@ import time
 import pytest
 
 from tests.unit.checkfakes import FakeDiagnosis
-from wsready.check import CheckOptions, check_all, check_target, latency_status, worst
+from wsready.check import (
+    CheckOptions,
+    check_all,
+    check_target,
+    latency_status,
+    thresholds_for,
+    worst,
+)
 from wsready.exitstatus import ExitStatus
-from wsready.probes import ProbeResult, Target
+from wsready.probes import ProbeResult, Target, Thresholds
 from wsready.validate import ConfigError
 
 
@@ -202,9 +209,18 @@ def test_diagnosis_status_counts_even_when_probes_pass() -> None:
         ({"warn_latency_s": -0.5}, "--warn-latency"),
         ({"crit_latency_s": 0}, "--crit-latency"),
         ({"warn_latency_s": 2.0, "crit_latency_s": 1.0}, "--warn-latency"),
+        ({"tls_crit_days": -1}, "--tls-crit-days"),
+        ({"tls_warn_days": 5, "tls_crit_days": 7}, "--tls-warn-days"),
+        ({"tls_warn_days": True}, "--tls-warn-days"),
     ],
 )
 def test_bad_options_name_the_option(kwargs: dict, key: str) -> None:
     with pytest.raises(ConfigError) as caught:
         CheckOptions(**kwargs)
     assert caught.value.key == key
+
+
+def test_tls_thresholds_reach_the_probes() -> None:
+    options = CheckOptions(tls_warn_days=40, tls_crit_days=10, warn_latency_s=2.0)
+    assert thresholds_for(options) == Thresholds(2.0, tls_warn_days=40, tls_crit_days=10)
+    assert thresholds_for(CheckOptions()) == Thresholds()

@@ -139,6 +139,8 @@ KINDS: dict[str, str] = {
     "monitor_interval_s": "number",
     "monitor_targets": "url_list",
     "monitor_alert_webhook": "secret_url",
+    "monitor_tls_warn_days": "number",
+    "monitor_tls_crit_days": "number",
     "monitor_token_env": "word",
     "monitor_token_file": "local",
     "monitor_wheelhouse": "local",

@@ -47,6 +47,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--concurrency", type=int, default=16, metavar="N", help="targets at once (16)"
     )
+    parser.add_argument(
+        "--tls-warn-days", type=int, default=21, metavar="N", help="certificate WARNING (21)"
+    )
+    parser.add_argument(
+        "--tls-crit-days", type=int, default=7, metavar="N", help="certificate CRITICAL (7)"
+    )
     parser.add_argument("--prometheus", metavar="FILE", help="write textfile-collector metrics")
     parser.add_argument(
         "--alert-webhook", metavar="URL", help="POST JSON on a state change (needs --state)"
@@ -112,6 +118,8 @@ def prepare(args: argparse.Namespace, env: Environment) -> tuple[CheckOptions, l
         warn_latency_s=args.warn_latency,
         crit_latency_s=args.crit_latency,
         concurrency=args.concurrency,
+        tls_warn_days=args.tls_warn_days,
+        tls_crit_days=args.tls_crit_days,
     )
     if args.urls and args.inventory:
         raise ConfigError("--inventory", args.inventory, "give URLs or --inventory, not both")
