@@ -7,6 +7,7 @@ name. Probed by address, the same certificate is (rightly) refused for the wrong
 
 from __future__ import annotations
 
+import io
 import ssl
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -16,6 +17,8 @@ import socketio
 
 from tests.pki import PrivateCA
 from tests.unit.loopback import socketio_server
+from wsready import cli
+from wsready.environment import Environment
 from wsready.probes import run_probes
 from wsready.probes.model import Target
 
@@ -88,3 +91,19 @@ def test_dial_url_keeps_path_and_port() -> None:
     assert target.host_header == f"{NAME}:8443"
     assert Target(f"https://{NAME}").host_header == NAME
     assert Target(f"https://{NAME}").dial_url(f"https://{NAME}/x") == f"https://{NAME}/x"
+
+
+def test_diagnose_connects_to_the_given_address(server, ca) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["diagnose", f"https://{NAME}:{server}", "--connect-to", "127.0.0.1"]
+    argv += ["--ca-file", str(ca.cert), "--timeout", "5"]
+    status = cli.main(argv, Environment(io.StringIO(), out, err, {}))
+    assert status == 0, out.getvalue() + err.getvalue()
+    assert "All layers work" in out.getvalue()
+
+
+def test_diagnose_refuses_a_bad_connect_address() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["diagnose", f"https://{NAME}", "--connect-to", "a b"]
+    assert cli.main(argv, Environment(io.StringIO(), out, err, {})) == 3
+    assert "--connect-to = 'a b'" in err.getvalue()

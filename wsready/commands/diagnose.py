@@ -46,6 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--ca-file", metavar="FILE", help="CA bundle to verify TLS with")
     parser.add_argument(
+        "--connect-to",
+        metavar="ADDRESS",
+        help="connect to this address, keeping the URL's name for Host, SNI and the "
+        "certificate (one host behind a DNS name)",
+    )
+    parser.add_argument(
         "--warn-latency", type=float, default=1.0, metavar="S", help="slow /api/health (1.0)"
     )
     parser.add_argument(
@@ -70,6 +76,8 @@ def build_target(args: argparse.Namespace, env: Environment) -> Target:
         changes["socketio_path"] = validate.url_path("--path", args.path.rstrip("/") or "/")
     if args.origin is not None:
         changes["origin"] = validate.url("--origin", args.origin)
+    if args.connect_to is not None:
+        changes["connect_address"] = validate.host("--connect-to", args.connect_to)
     if args.insecure and args.ca_file:
         raise ConfigError("--ca-file", args.ca_file, "give --insecure or --ca-file, not both")
     if args.insecure:
