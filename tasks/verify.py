@@ -44,8 +44,10 @@ from tasks.nginx import LIVE, planned_config
 from wsready import acme, app_release, capacity, hostdata, tokens
 from wsready.probes import ProbeResult, Target, run_probes
 from wsready.probes.http import session_for
+from wsready.probes.retry import RetryPolicy
 
-BACKOFF_S = (1.0, 2.0, 3.0, 5.0)
+# Waits between verify attempts: 1 s, 2 s, 4 s, then 5 s each (wsready/probes/retry.py).
+BACKOFF_BASE_S, BACKOFF_FACTOR, BACKOFF_MAX_S = 1.0, 2.0, 5.0
 FINGERPRINT_HEADER = "X-Wsready-Config"
 FINGERPRINT_MATCHES = 3  # answers in a row: old nginx workers may still answer for a moment
 FINGERPRINT_POLL_S = 0.1
@@ -130,6 +132,10 @@ def failures(results: list[ProbeResult]) -> list[ProbeResult]:
     return [result for result in results if not result.ok and not result.skipped]
 
 
+def passed(results: list[ProbeResult]) -> bool:
+    return not failures(results)
+
+
 def format_report(target: Target, results: list[ProbeResult]) -> str:
     lines = [f"probes for {target.label} at {target.url}:"]
     for result in results:
@@ -145,13 +151,8 @@ def probe_until_ok(
     sleep=time.sleep,
 ) -> tuple[list[ProbeResult], int]:
     """Run the probes up to 1 + `retries` times; returns the last results and attempts."""
-    attempt = 0
-    while True:
-        attempt += 1
-        results = run(target, timeout_s=timeout_s)
-        if not failures(results) or attempt > retries:
-            return results, attempt
-        sleep(BACKOFF_S[min(attempt - 1, len(BACKOFF_S) - 1)])
+    policy = RetryPolicy(retries + 1, BACKOFF_BASE_S, BACKOFF_FACTOR, BACKOFF_MAX_S, sleep=sleep)
+    return policy.run(lambda _number: run(target, timeout_s=timeout_s), passed)
 
 
 def _failed_text(results: list[ProbeResult]) -> str:
