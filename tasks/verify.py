@@ -42,7 +42,7 @@ from tasks import hostfacts, transaction
 from tasks.app import BUNDLED_APP, AppPaths, app_config, redis_endpoint
 from tasks.nginx import LIVE, planned_config
 from wsready import acme, app_release, capacity, hostdata, tokens
-from wsready.probes import ProbeResult, Target, run_probes
+from wsready.probes import ProbeResult, Target, render, run_probes
 from wsready.probes.http import session_for
 from wsready.probes.retry import RetryPolicy
 
@@ -137,10 +137,8 @@ def passed(results: list[ProbeResult]) -> bool:
 
 
 def format_report(target: Target, results: list[ProbeResult]) -> str:
-    lines = [f"probes for {target.label} at {target.url}:"]
-    for result in results:
-        lines.append(f"  {result.state:<7} {result}  [{result.duration_s * 1000:.0f} ms]")
-    return "\n".join(lines)
+    table = render.text_table(results, timed=True, indent="  ")
+    return f"probes for {target.label} at {target.url}:\n{table}"
 
 
 def probe_until_ok(

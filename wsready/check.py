@@ -105,6 +105,34 @@ class TargetOutcome:
                 return {key: result.detail[key] for key in HEALTH_FIGURES if key in result.detail}
         return {}
 
+    def to_dict(self) -> dict[str, Any]:
+        """One target as plain data, its probes in their one shape (`ProbeResult.to_dict`):
+        check --json, the report, Prometheus, alerts and the status page read it. The token
+        is left out on purpose (probe results are redacted when they are made)."""
+        diagnosis = self.diagnosis
+        return {
+            "target": self.label,
+            "url": self.target.url,
+            "socketio_path": self.target.socketio_path,
+            "status": self.status.name,
+            "attempts": self.attempts,
+            "duration_s": round(self.duration_s, 4),
+            "latency_s": None if self.latency_s is None else round(self.latency_s, 4),
+            "latency_note": self.latency_note,
+            "error": self.error,
+            "health": self.health or None,
+            "diagnosis": None
+            if diagnosis is None
+            else {
+                "layer": diagnosis.layer,
+                "title": diagnosis.title,
+                "evidence": list(diagnosis.evidence),
+                "fix": diagnosis.fix,
+                "status": diagnosis.status.name,
+            },
+            "probes": [result.to_dict() for result in self.results],
+        }
+
 
 @dataclass
 class CheckReport:
