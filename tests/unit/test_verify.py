@@ -68,6 +68,13 @@ def test_gives_up_after_retries_and_names_the_failure() -> None:
     assert [str(r) for r in failures(results)] == ["upgrade status (404) == 101"]
 
 
+def test_backoff_doubles_up_to_five_seconds() -> None:
+    sleeps: list[float] = []
+    run = lambda *_a, **_k: [_result(False)]  # noqa: E731
+    _results, attempts = probe_until_ok(None, 1, 5, run=run, sleep=sleeps.append)
+    assert attempts == 6 and sleeps == [1.0, 2.0, 4.0, 5.0, 5.0]
+
+
 def test_report_lists_every_probe() -> None:
     data = hostdata.with_defaults({"verify_address": "10.200.1.2"})
     healthy = ProbeResult("health", "http", True, "== 200", "200", 0.004, subject="status")
