@@ -42,11 +42,17 @@ from tasks import hostfacts, transaction
 from tasks.app import BUNDLED_APP, AppPaths, app_config, redis_endpoint
 from tasks.nginx import LIVE, planned_config
 from wsready import acme, app_release, capacity, hostdata, tokens
-from wsready.probes import ProbeResult, Target, run_probes
+from wsready.probes import ProbeResult, Target, render, run_probes
+from wsready.probes.conditions import Condition
 from wsready.probes.http import session_for
+from wsready.probes.retry import RetryPolicy
 
-BACKOFF_S = (1.0, 2.0, 3.0, 5.0)
+# Waits between verify attempts: 1 s, 2 s, 4 s, then 5 s each (wsready/probes/retry.py).
+BACKOFF_BASE_S, BACKOFF_FACTOR, BACKOFF_MAX_S = 1.0, 2.0, 5.0
 FINGERPRINT_HEADER = "X-Wsready-Config"
+# With auth on, a client without a token is refused by the socket (44) and by REST.
+NO_TOKEN_CONNECT = Condition("no-token connect", "==", False, key="accepted", says="== 44 refused")
+NO_TOKEN_REST = Condition("no-token REST status", "in", (401, 403), key="status", says="== 401")
 FINGERPRINT_MATCHES = 3  # answers in a row: old nginx workers may still answer for a moment
 FINGERPRINT_POLL_S = 0.1
 VERIFY_TOKEN_TTL_S = 300
@@ -130,11 +136,13 @@ def failures(results: list[ProbeResult]) -> list[ProbeResult]:
     return [result for result in results if not result.ok and not result.skipped]
 
 
+def passed(results: list[ProbeResult]) -> bool:
+    return not failures(results)
+
+
 def format_report(target: Target, results: list[ProbeResult]) -> str:
-    lines = [f"probes for {target.label} at {target.url}:"]
-    for result in results:
-        lines.append(f"  {result.state:<7} {result}  [{result.duration_s * 1000:.0f} ms]")
-    return "\n".join(lines)
+    table = render.text_table(results, timed=True, indent="  ")
+    return f"probes for {target.label} at {target.url}:\n{table}"
 
 
 def probe_until_ok(
@@ -145,13 +153,8 @@ def probe_until_ok(
     sleep=time.sleep,
 ) -> tuple[list[ProbeResult], int]:
     """Run the probes up to 1 + `retries` times; returns the last results and attempts."""
-    attempt = 0
-    while True:
-        attempt += 1
-        results = run(target, timeout_s=timeout_s)
-        if not failures(results) or attempt > retries:
-            return results, attempt
-        sleep(BACKOFF_S[min(attempt - 1, len(BACKOFF_S) - 1)])
+    policy = RetryPolicy(retries + 1, BACKOFF_BASE_S, BACKOFF_FACTOR, BACKOFF_MAX_S, sleep=sleep)
+    return policy.run(lambda _number: run(target, timeout_s=timeout_s), passed)
 
 
 def _failed_text(results: list[ProbeResult]) -> str:
@@ -217,9 +220,9 @@ def auth_matrix(target: Target, timeout_s: float) -> list[str]:
     problems = []
     results = {result.probe: result for result in run_probes(bare, timeout_s=timeout_s)}
     connect = results.get("connect")
-    if connect is None or connect.detail.get("accepted") is not False:
+    if connect is None or not NO_TOKEN_CONNECT.judge(connect.detail):
         seen = "skipped" if connect is None or connect.skipped else str(connect)
-        problems.append(f"no-token connect ({seen}) == 44 refused")
+        problems.append(NO_TOKEN_CONNECT.text(seen))
     with session_for(bare) as session:
         try:
             status = session.get(
@@ -230,8 +233,8 @@ def auth_matrix(target: Target, timeout_s: float) -> list[str]:
             ).status_code
         except requests.RequestException as error:
             status = type(error).__name__
-    if status not in (401, 403):
-        problems.append(f"no-token REST status ({status}) == 401")
+    if not NO_TOKEN_REST.judge({"status": status}):
+        problems.append(NO_TOKEN_REST.text(status))
     return problems
 
 

@@ -28,7 +28,7 @@ import requests
 
 from wsready import history
 from wsready.check import CheckReport, TargetOutcome
-from wsready.report import outcome_dict
+from wsready.report import failed_texts
 from wsready.validate import ConfigError
 
 STATE_VERSION = 1
@@ -127,7 +127,7 @@ def transitions(report: CheckReport, previous: dict[str, dict[str, Any]]) -> lis
 def message(transition: Transition, checked_at: float) -> dict[str, Any]:
     """The webhook body: who, old → new, the diagnosis; `text` for chat webhooks."""
     outcome = transition.outcome
-    details = outcome_dict(outcome)
+    details = outcome.to_dict()
     diagnosis = details["diagnosis"]
     old = transition.old or "NEW"
     text = f"wsready: {outcome.label} {old} -> {transition.new}"
@@ -145,9 +145,7 @@ def message(transition: Transition, checked_at: float) -> dict[str, Any]:
         "diagnosis": diagnosis,
         "latency_note": outcome.latency_note,
         "error": outcome.error,
-        "failed_probes": [
-            str(result) for result in outcome.results if not result.ok and not result.skipped
-        ],
+        "failed_probes": failed_texts(details),
     }
 
 

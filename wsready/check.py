@@ -1,9 +1,10 @@
 """Run the probes over many targets at once and turn the results into one exit status.
 
 Targets run concurrently in a bounded thread pool; a target that fails is retried (alone,
-with exponential backoff) up to `retries` more times; the slowest probe's latency is held
-against the warn/crit thresholds. The overall status is the worst target status, where
-CRITICAL > WARNING > UNKNOWN > OK (UNKNOWN: the check itself could not run for a target).
+with exponential backoff: wsready/probes/retry.py) up to `retries` more times; the slowest
+probe's latency is held against the warn/crit thresholds. The overall status is the worst
+target status, where CRITICAL > WARNING > UNKNOWN > OK (UNKNOWN: the check itself could not
+run for a target).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from wsready.diagnose import Diagnosis, diagnose
 from wsready.exitstatus import ExitStatus
 from wsready.probes import ProbeResult, Target, Thresholds, run_probes
 from wsready.probes.http import HEALTH_FIGURES
+from wsready.probes.retry import RetryPolicy
 
 RunProbes = Callable[[Target, float], list[ProbeResult]]
 Diagnose = Callable[[Target, list[ProbeResult]], Diagnosis]
@@ -43,6 +45,10 @@ class CheckOptions:
     concurrency: int = 16
     tls_warn_days: int = Thresholds.tls_warn_days  # certificate days left → WARNING below
     tls_crit_days: int = Thresholds.tls_crit_days  # → CRITICAL below
+
+    def retry_policy(self, sleep: Callable[[float], None] = time.sleep) -> RetryPolicy:
+        """1 + `retries` attempts, waiting `backoff_s`, then twice as long each time."""
+        return RetryPolicy(self.retries + 1, self.backoff_s, 2.0, sleep=sleep)
 
     def __post_init__(self) -> None:
         validate.positive_number("--timeout", self.timeout_s)
@@ -98,6 +104,34 @@ class TargetOutcome:
             if result.probe == "health":
                 return {key: result.detail[key] for key in HEALTH_FIGURES if key in result.detail}
         return {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """One target as plain data, its probes in their one shape (`ProbeResult.to_dict`):
+        check --json, the report, Prometheus, alerts and the status page read it. The token
+        is left out on purpose (probe results are redacted when they are made)."""
+        diagnosis = self.diagnosis
+        return {
+            "target": self.label,
+            "url": self.target.url,
+            "socketio_path": self.target.socketio_path,
+            "status": self.status.name,
+            "attempts": self.attempts,
+            "duration_s": round(self.duration_s, 4),
+            "latency_s": None if self.latency_s is None else round(self.latency_s, 4),
+            "latency_note": self.latency_note,
+            "error": self.error,
+            "health": self.health or None,
+            "diagnosis": None
+            if diagnosis is None
+            else {
+                "layer": diagnosis.layer,
+                "title": diagnosis.title,
+                "evidence": list(diagnosis.evidence),
+                "fix": diagnosis.fix,
+                "status": diagnosis.status.name,
+            },
+            "probes": [result.to_dict() for result in self.results],
+        }
 
 
 @dataclass
@@ -184,20 +218,18 @@ def check_target(
     """Probe one target, retrying while it fails (CRITICAL/UNKNOWN), with exponential backoff."""
     run = run or probe_runner(options)
     started = time.monotonic()
-    outcome: TargetOutcome | None = None
-    for attempt in range(1, options.retries + 2):
-        if attempt > 1:
-            sleep(options.backoff_s * 2 ** (attempt - 2))
+
+    def attempt(_number: int) -> TargetOutcome:
         try:
-            outcome = evaluate(target, run(target, options.timeout_s), options, diagnose_fn)
+            return evaluate(target, run(target, options.timeout_s), options, diagnose_fn)
         except Exception as error:  # a bug or an environment problem, not the target's health
-            outcome = TargetOutcome(
+            return TargetOutcome(
                 target=target, status=ExitStatus.UNKNOWN, error=f"{type(error).__name__}: {error}"
             )
-        outcome.attempts = attempt
-        if outcome.status not in RETRIED:
-            break
-    assert outcome is not None
+
+    policy = options.retry_policy(sleep)
+    outcome, attempts = policy.run(attempt, lambda seen: seen.status not in RETRIED)
+    outcome.attempts = attempts
     outcome.duration_s = time.monotonic() - started
     return outcome
 

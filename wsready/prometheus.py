@@ -77,11 +77,12 @@ def build_registry(report: CheckReport) -> CollectorRegistry:
             if key not in host:
                 host[key] = Gauge(f"wsready_{key}", HOST_GAUGES[key], ["target"], registry=registry)
             host[key].labels(target=outcome.label).set(value)
-        for result in outcome.results:
-            if result.skipped:
+        for result in outcome.to_dict()["probes"]:
+            if result["skipped"]:
                 continue
-            success.labels(target=outcome.label, probe=result.probe).set(1 if result.ok else 0)
-            duration.labels(target=outcome.label, probe=result.probe).set(result.duration_s)
+            labels = {"target": outcome.label, "probe": result["probe"]}
+            success.labels(**labels).set(1 if result["ok"] else 0)
+            duration.labels(**labels).set(result["duration_s"])
     timestamp.set(report.started_at)
     return registry
 

@@ -6,45 +6,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from wsready import table
 from wsready.check import CheckReport, TargetOutcome
-
-
-def outcome_dict(outcome: TargetOutcome) -> dict[str, Any]:
-    """One target as plain data (the token is left out on purpose)."""
-    diagnosis = outcome.diagnosis
-    return {
-        "target": outcome.label,
-        "url": outcome.target.url,
-        "socketio_path": outcome.target.socketio_path,
-        "status": outcome.status.name,
-        "attempts": outcome.attempts,
-        "duration_s": round(outcome.duration_s, 4),
-        "latency_s": None if outcome.latency_s is None else round(outcome.latency_s, 4),
-        "latency_note": outcome.latency_note,
-        "error": outcome.error,
-        "health": outcome.health or None,
-        "diagnosis": None
-        if diagnosis is None
-        else {
-            "layer": diagnosis.layer,
-            "title": diagnosis.title,
-            "evidence": list(diagnosis.evidence),
-            "fix": diagnosis.fix,
-            "status": diagnosis.status.name,
-        },
-        "probes": [
-            {
-                "probe": result.probe,
-                "layer": result.layer,
-                "ok": result.ok,
-                "skipped": result.skipped,
-                "expected": result.expected,
-                "actual": result.actual,
-                "duration_s": round(result.duration_s, 4),
-            }
-            for result in outcome.results
-        ],
-    }
 
 
 def to_json(report: CheckReport) -> str:
@@ -54,7 +17,7 @@ def to_json(report: CheckReport) -> str:
             "exit_code": int(report.status),
             "checked_at": datetime.fromtimestamp(report.started_at, UTC).isoformat(),
             "duration_s": round(report.duration_s, 4),
-            "targets": [outcome_dict(outcome) for outcome in report.outcomes],
+            "targets": [outcome.to_dict() for outcome in report.outcomes],
         },
         indent=2,
     )
@@ -62,20 +25,13 @@ def to_json(report: CheckReport) -> str:
 
 def to_table(report: CheckReport) -> str:
     """One line per target, then the diagnosis of every target that is not OK."""
-    header = ("TARGET", "STATUS", "LATENCY", "TRIES", "SUMMARY")
-    rows = [header]
+    rows = [("TARGET", "STATUS", "LATENCY", "TRIES", "SUMMARY")]
     for outcome in report.outcomes:
         latency = "-" if outcome.latency_s is None else f"{outcome.latency_s * 1000:.0f}ms"
         rows.append(
             (outcome.label, outcome.status.name, latency, str(outcome.attempts), summary(outcome))
         )
-    widths = [max(len(row[column]) for row in rows) for column in range(len(header) - 1)]
-    lines = [
-        "  ".join(
-            [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)] + [row[-1]]
-        ).rstrip()
-        for row in rows
-    ]
+    lines = [table.render(rows)]
     for outcome in report.outcomes:
         if outcome.status.name != "OK":
             lines.extend(details(outcome))
@@ -89,6 +45,11 @@ def to_table(report: CheckReport) -> str:
         f"{report.duration_s:.2f}s"
     )
     return "\n".join(lines)
+
+
+def failed_texts(outcome: dict[str, Any]) -> list[str]:
+    """The conditions that failed (`upgrade status (404) == 101`), from a target's dict."""
+    return [probe["text"] for probe in outcome["probes"] if probe["state"] == "FAIL"]
 
 
 def summary(outcome: TargetOutcome) -> str:
@@ -112,6 +73,5 @@ def details(outcome: TargetOutcome) -> list[str]:
         lines.append(f"  fix: {diagnosis.fix}")
     if outcome.latency_note:
         lines.append(f"  {outcome.latency_note}")
-    failed = [result for result in outcome.results if not result.ok and not result.skipped]
-    lines.extend(f"  failed: {result}" for result in failed)
+    lines.extend(f"  failed: {text}" for text in failed_texts(outcome.to_dict()))
     return lines

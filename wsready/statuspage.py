@@ -23,6 +23,7 @@ from typing import Any
 from wsready.check import CheckReport, TargetOutcome
 from wsready.exitstatus import ExitStatus
 from wsready.history import broken_layer, entry, tls_days_left
+from wsready.probes import render as probe_render
 
 DEFAULT_REFRESH_S = 60
 SPARK_W, SPARK_H, SPARK_PAD = 160, 28, 3
@@ -169,24 +170,20 @@ def sparkline(history: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
-def _condition(result: Any) -> str:
-    """As `wsready diagnose` prints it: the result without the probe name, or why skipped."""
-    return result.actual if result.skipped else str(result).removeprefix(result.probe + " ")
-
-
 def layer_table(outcome: TargetOutcome) -> str:
-    """The probes by layer, the table `wsready diagnose` prints."""
-    if not outcome.results:
+    """The probes by layer, the table `wsready diagnose` prints (wsready/probes/render.py)."""
+    probes = outcome.to_dict()["probes"]
+    if not probes:
         return ""
-    rows = "".join(
-        f"<tr><td>{escape(r.layer)}</td><td>{escape(r.probe)}</td>"
-        f'<td class="st-{escape(r.state)}">{escape(r.state)}</td>'
-        f"<td>{escape(_condition(r))}</td></tr>"
-        for r in outcome.results
+    cells = "".join(
+        f"<tr><td>{escape(layer)}</td><td>{escape(probe)}</td>"
+        f'<td class="st-{escape(state)}">{escape(state)}</td>'
+        f"<td>{escape(condition)}</td></tr>"
+        for layer, probe, state, condition in probe_render.rows(probes)
     )
     return (
         '<table class="layers"><thead><tr><th>Layer</th><th>Probe</th><th>State</th>'
-        f"<th>Result</th></tr></thead><tbody>{rows}</tbody></table>"
+        f"<th>Result</th></tr></thead><tbody>{cells}</tbody></table>"
     )
 
 

@@ -11,6 +11,20 @@ from wsready.probes import ProbeResult, Target
 from wsready.report import to_json, to_table
 
 
+def down_result() -> ProbeResult:
+    return ProbeResult(
+        "health",
+        "http",
+        False,
+        "== 200",
+        "502",
+        0.02,
+        detail={"status": 502},
+        subject="status",
+        conditions=[{"condition": "status == 200", "ok": False}],
+    )
+
+
 def sample() -> CheckReport:
     ok = TargetOutcome(
         Target(url="http://10.200.1.2", name="web-1", token="s3cret-token"),
@@ -22,7 +36,7 @@ def sample() -> CheckReport:
     down = TargetOutcome(
         Target(url="http://10.200.2.2", name="web-2", token="s3cret-token"),
         ExitStatus.CRITICAL,
-        [ProbeResult("health", "http", False, "== 200", "502", 0.02)],
+        [down_result()],
         FakeDiagnosis("app", "nginx up, app down", ExitStatus.CRITICAL, ["health (502)"], "start"),
         attempts=3,
     )
@@ -52,6 +66,13 @@ def test_json_holds_status_targets_probes_and_diagnosis_but_no_token() -> None:
         "expected": "== 200",
         "actual": "502",
         "duration_s": 0.02,
+        "detail": {"status": 502},
+        "subject": "status",
+        "warning": False,
+        "conditions": [{"condition": "status == 200", "ok": False}],
+        "state": "FAIL",
+        "condition": "status (502) == 200",
+        "text": "health status (502) == 200",
     }
     assert "s3cret-token" not in text
 
@@ -64,6 +85,6 @@ def test_table_has_one_row_per_target_then_the_diagnosis_of_the_broken_one() -> 
     assert "  layer: app - nginx up, app down" in lines
     assert "  evidence: health (502)" in lines
     assert "  fix: start" in lines
-    assert "  failed: health (502) == 200" in lines
+    assert "  failed: health status (502) == 200" in lines
     assert lines[-1] == "CRITICAL: 2 targets (1 CRITICAL, 1 OK) in 1.50s"
     assert "s3cret-token" not in "\n".join(lines)

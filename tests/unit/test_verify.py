@@ -68,10 +68,23 @@ def test_gives_up_after_retries_and_names_the_failure() -> None:
     assert [str(r) for r in failures(results)] == ["upgrade status (404) == 101"]
 
 
+def test_backoff_doubles_up_to_five_seconds() -> None:
+    sleeps: list[float] = []
+    run = lambda *_a, **_k: [_result(False)]  # noqa: E731
+    _results, attempts = probe_until_ok(None, 1, 5, run=run, sleep=sleeps.append)
+    assert attempts == 6 and sleeps == [1.0, 2.0, 4.0, 5.0, 5.0]
+
+
 def test_report_lists_every_probe() -> None:
     data = hostdata.with_defaults({"verify_address": "10.200.1.2"})
-    report = format_report(target_for(data, "wsr-1"), [_result(False), _result(True, "health")])
-    assert "FAIL    upgrade status (404) == 101" in report and "ok      health" in report
+    healthy = ProbeResult("health", "http", True, "== 200", "200", 0.004, subject="status")
+    report = format_report(target_for(data, "wsr-1"), [_result(False), healthy])
+    assert report.splitlines() == [
+        "probes for wsr-1 at http://10.200.1.2:80:",
+        "  LAYER  PROBE    STATE  TIME   RESULT",
+        "  http   upgrade  FAIL   10 ms  status (404) == 101",
+        "  http   health   ok     4 ms   status (200) == 200",
+    ]
 
 
 # --- Fingerprints.mismatch: one line per difference --------------------------------------

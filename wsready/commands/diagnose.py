@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from wsready import targets, validate
 from wsready.diagnose import Diagnosis, diagnose
 from wsready.environment import Environment
-from wsready.probes import ProbeResult, Target, Thresholds, run_probes
+from wsready.probes import ProbeResult, Target, Thresholds, render, run_probes
 from wsready.validate import ConfigError
 
 
@@ -91,20 +91,7 @@ def build_target(args: argparse.Namespace, env: Environment) -> Target:
 
 def format_table(results: Sequence[ProbeResult]) -> str:
     """One line per probe: layer, probe, ok/FAIL/WARN/skipped, the Gatus-style condition."""
-    rows = [("LAYER", "PROBE", "STATE", "RESULT")]
-    rows += [(r.layer, r.probe, r.state, _condition(r)) for r in results]
-    widths = [max(len(row[column]) for row in rows) for column in range(3)]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True))
-        + "  "
-        + row[3]
-        for row in rows
-    )
-
-
-def _condition(result: ProbeResult) -> str:
-    """The result without the probe name (its own column), and for a skipped probe, why."""
-    return result.actual if result.skipped else str(result).removeprefix(result.probe + " ")
+    return render.text_table(results)
 
 
 def format_diagnosis(diagnosis: Diagnosis) -> str:

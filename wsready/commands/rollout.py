@@ -26,6 +26,7 @@ from wsready.exitstatus import ExitStatus
 from wsready.validate import ConfigError
 
 PROBE_TOKEN_TTL_S = 300
+PROBE_RETRY_WAIT_S = 2.0  # between probe runs of a host that failed (no backoff)
 
 
 def _add_options(parser: argparse.ArgumentParser) -> None:
@@ -98,17 +99,18 @@ def check_host(
     """Probe one host until it passes or `retries` runs more have failed; say why it failed."""
     from wsready.diagnose import diagnose
     from wsready.probes import run_probes
+    from wsready.probes.retry import RetryPolicy
     from wsready.targets import target_for_host
 
     started = time.monotonic()
     target = target_for_host(name, data, probe_token(name, data, token))
-    for attempt in range(retries + 1):
-        results = run_probes(target, timeout_s=timeout_s)
-        failed = [result for result in results if not result.ok and not result.skipped]
-        if not failed:
-            return rollout.HostVerdict(name, True, "", time.monotonic() - started)
-        if attempt < retries:
-            time.sleep(2)
+    results, _attempts = RetryPolicy(retries + 1, PROBE_RETRY_WAIT_S, 1.0).run(
+        lambda _number: run_probes(target, timeout_s=timeout_s),
+        lambda seen: all(result.ok or result.skipped for result in seen),
+    )
+    failed = [result for result in results if not result.ok and not result.skipped]
+    if not failed:
+        return rollout.HostVerdict(name, True, "", time.monotonic() - started)
     diagnosis = diagnose(target, results)
     evidence = "; ".join(str(result) for result in failed)
     reason = f"{diagnosis.title} [{diagnosis.layer}]: {evidence}; fix: {diagnosis.fix}"

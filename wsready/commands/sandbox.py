@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from wsready import sandbox
+from wsready import sandbox, table
 from wsready.environment import Environment
 from wsready.errors import Failed, WsreadyError
 from wsready.exitstatus import ExitStatus
@@ -108,11 +108,7 @@ def format_table(rows: list[sandbox.HostStatus]) -> str:
         uptime = "-" if row.uptime_s is None else _duration(row.uptime_s)
         state = "running" if row.running else "stopped"
         lines.append((row.name, row.address, state, row.systemd_state, uptime, row.inventory))
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=False)) + "  " + line[-1]
-        for line in lines
-    )
+    return table.render(lines)
 
 
 def _duration(seconds: float) -> str:

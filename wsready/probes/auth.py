@@ -18,5 +18,5 @@ def agreement(probe: Probe, ctx: RunContext) -> ProbeResult:
         return skip(probe, "needs both a REST and a socket answer to the token")
     rest, sock = ctx.rest_accepted, ctx.socket_accepted
     text = f"REST {_word(rest)}, socket {_word(sock)}"
-    detail = {"rest_accepted": rest, "socket_accepted": sock}
-    return finish(probe, clock, rest == sock, text, detail=detail)
+    detail = {"rest_accepted": rest, "socket_accepted": sock, "agree": rest == sock}
+    return finish(probe, clock, text, detail=detail)

@@ -7,14 +7,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from wsready.probes.model import Probe, ProbeResult, Target, Thresholds
+from wsready.probes.conditions import judge
+from wsready.probes.model import Probe, ProbeResult, Target
 from wsready.probes.packets import EngineOpen
 
 
 @dataclass
 class RunContext:
     target: Target
-    thresholds: Thresholds = field(default_factory=Thresholds)
     addresses: list[tuple[Any, ...]] = field(default_factory=list)  # getaddrinfo sockaddrs
     websocket: Any = None  # websocket.WebSocket once upgraded
     engine_open: EngineOpen | None = None
@@ -43,26 +43,30 @@ class Clock:
 
 
 def finish(
-    probe: Probe,
-    clock: Clock,
-    ok: bool,
-    actual: str,
-    *,
-    subject: str | None = None,
-    detail: dict[str, Any] | None = None,
-    warning: bool = False,
-    expected: str | None = None,
+    probe: Probe, clock: Clock, actual: str, *, detail: dict[str, Any] | None = None
 ) -> ProbeResult:
+    """The result of a probe that ran: its conditions judged on what it saw (`detail`),
+    `actual` the words for what it saw. A passing probe that misses one of its `warn_unless`
+    conditions is a WARNING."""
+    seen = {"target": probe.target, **(detail or {})}
+    verdict = judge(probe.conditions, seen)
+    conditions = verdict.to_list()
+    warning = False
+    if verdict.ok and probe.warn_unless:
+        warned = judge(probe.warn_unless, seen)
+        warning = not warned.ok
+        conditions += [{**item, "warning": True} for item in warned.to_list()]
     return ProbeResult(
         probe=probe.name,
         layer=probe.layer,
-        ok=ok,
-        expected=expected or probe.expected,
+        ok=verdict.ok,
+        expected=verdict.condition.expectation,
         actual=actual,
         duration_s=round(clock.elapsed, 4),
-        detail={"target": probe.target, **(detail or {})},
-        subject=probe.subject if subject is None else subject,
+        detail=seen,
+        subject=verdict.condition.subject,
         warning=warning,
+        conditions=conditions,
     )
 
 

@@ -66,7 +66,7 @@ def _request_failed(probe: Probe, clock: Clock, error: requests.RequestException
         kind, text = "connection", f"connection failed: {type(error.__context__ or error).__name__}"
     else:
         kind, text = "error", type(error).__name__
-    return finish(probe, clock, False, text, detail={"error": kind})
+    return finish(probe, clock, text, detail={"error": kind})
 
 
 FINGERPRINT_HEADER = "X-Wsready-Config"  # sent by wsready's nginx site on every answer
@@ -164,7 +164,7 @@ def health(probe: Probe, ctx: RunContext) -> ProbeResult:
     latency = clock.elapsed
     detail = {**_response_detail(response), "latency_s": round(latency, 4)}
     if response.status_code != 200:
-        return finish(probe, clock, False, _status_text(detail), detail=detail)
+        return finish(probe, clock, _status_text(detail), detail=detail)
     try:
         data = response.json()
     except ValueError:
@@ -173,25 +173,15 @@ def health(probe: Probe, ctx: RunContext) -> ProbeResult:
         not isinstance(data, dict)
         or data.get("status") not in HEALTHY_STATUSES
         or "websocket" not in data
-    ):
-        return finish(
-            probe,
-            clock,
-            False,
-            f"200, body {snippet(response.text, 60)!r}",
-            detail=detail,
-            subject="body",
-            expected='has status="ok" (or "degraded") and websocket',
-        )
+    ):  # not a health answer: no `json` in the detail, so the body condition fails
+        return finish(probe, clock, f"200, body {snippet(response.text, 60)!r}", detail=detail)
     detail["json"] = {key: data.get(key) for key in ("status", "websocket")}
     figures = health_figures(data)
     reasons = degraded_reasons(figures)
     detail.update(figures)
     if reasons or data["status"] == "degraded":
         detail["degraded"] = reasons or ["status=degraded"]
-    warn = bool(detail.get("degraded")) or latency > ctx.thresholds.latency_warn_s
-    text = _health_text(data, figures, latency)
-    return finish(probe, clock, True, text, detail=detail, warning=warn)
+    return finish(probe, clock, _health_text(data, figures, latency), detail=detail)
 
 
 def polling(probe: Probe, ctx: RunContext) -> ProbeResult:
@@ -206,11 +196,13 @@ def polling(probe: Probe, ctx: RunContext) -> ProbeResult:
     if error:
         detail["engineio_error"] = {"code": error[0], "message": error[1]}
     packets = split_polling_payload(response.text)
+    if packets:
+        detail["first_packet"] = snippet(packets[0], 60)
     if response.status_code == 200 and packets and packets[0].startswith("0{"):
-        return finish(probe, clock, True, f"200, {snippet(packets[0], 60)}", detail=detail)
+        return finish(probe, clock, f"200, {detail['first_packet']}", detail=detail)
     text = _status_text(detail) if "location" in detail else None
     text = text or f"{response.status_code}, body {snippet(response.text, 60)!r}"
-    return finish(probe, clock, False, text, detail=detail)
+    return finish(probe, clock, text, detail=detail)
 
 
 def _status_text(detail: dict[str, Any]) -> str:
@@ -232,11 +224,11 @@ def cors(probe: Probe, ctx: RunContext) -> ProbeResult:
     detail = {**_response_detail(response), "origin": origin, "allow_origin": allowed}
     if response.status_code != 200:
         text = f"{response.status_code} for Origin {origin}"
-        return finish(probe, clock, False, text, detail=detail)
+        return finish(probe, clock, text, detail=detail)
     if allowed not in (origin, "*"):
         text = f"Access-Control-Allow-Origin {'missing' if allowed is None else repr(allowed)}"
-        return finish(probe, clock, False, text, detail=detail)
-    return finish(probe, clock, True, f"200, Access-Control-Allow-Origin {allowed}", detail=detail)
+        return finish(probe, clock, text, detail=detail)
+    return finish(probe, clock, f"200, Access-Control-Allow-Origin {allowed}", detail=detail)
 
 
 def rest_auth(probe: Probe, ctx: RunContext) -> ProbeResult:
@@ -255,7 +247,7 @@ def rest_auth(probe: Probe, ctx: RunContext) -> ProbeResult:
     elif 200 <= status < 300:
         ctx.rest_accepted = True
         detail["accepted"] = True
-    return finish(probe, clock, status == 200, str(status), detail=detail)
+    return finish(probe, clock, str(status), detail=detail)
 
 
 def refused_upgrade_body(target: Target, ws_url: str, timeout_s: float) -> bytes | None:

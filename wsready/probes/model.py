@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from wsready import validate
+from wsready.probes.conditions import Condition, describe
 
 SCHEMES = ("http", "https", "ws", "wss")
 DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
@@ -119,6 +120,9 @@ class Thresholds:
 class Probe:
     """One check as data: what it is, where it goes, what it expects, how long it may take.
 
+    `conditions` must all hold on what the probe saw (its result's `detail`) for it to pass;
+    the first names the probe's subject and expectation. `warn_unless`: conditions that, when
+    a passing probe misses one, make it a WARNING (slow, certificate expiring soon).
     `needs`: probes that must have succeeded first; otherwise this one is skipped.
     """
 
@@ -126,16 +130,26 @@ class Probe:
     layer: str
     kind: str
     target: str
-    subject: str
-    expected: str
+    conditions: tuple[Condition, ...]
     timeout_s: float
     needs: tuple[str, ...] = ()
+    warn_unless: tuple[Condition, ...] = ()
+
+    @property
+    def subject(self) -> str:
+        return self.conditions[0].subject
+
+    @property
+    def expected(self) -> str:
+        return self.conditions[0].expectation
 
 
 @dataclass
 class ProbeResult:
     """What one probe saw. str() reads like a Gatus condition: `upgrade status (404) == 101`.
 
+    `subject (actual) expected` is the condition the verdict names (the first that failed,
+    else the probe's first); `conditions` lists each one judged with whether it held.
     `ok` with `warning` is a degradation (slow, certificate expiring soon). `skipped` means
     the probe did not run (an earlier layer failed, or it does not apply); `actual` says why.
     """
@@ -150,6 +164,7 @@ class ProbeResult:
     detail: dict[str, Any] = field(default_factory=dict)
     subject: str = ""
     warning: bool = False
+    conditions: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def state(self) -> str:
@@ -159,14 +174,30 @@ class ProbeResult:
             return "FAIL"
         return "WARN" if self.warning else "ok"
 
+    @property
+    def condition(self) -> str:
+        """The condition with its actual value (`status (404) == 101`), or why it was skipped:
+        what the layer tables print beside the probe's name."""
+        if self.skipped:
+            return self.actual
+        return describe(self.subject, self.actual, self.expected)
+
     def __str__(self) -> str:
         if self.skipped:
             return f"{self.probe} skipped: {self.actual}"
-        subject = f" {self.subject}" if self.subject else ""
-        return f"{self.probe}{subject} ({self.actual}) {self.expected}"
+        return f"{self.probe} {self.condition}"
 
     def to_dict(self) -> dict[str, Any]:
+        """The one shape of a result: diagnose --json, check --json, the report, Prometheus,
+        alerts and the status page all read it. `from_dict` reads it back."""
         data = dataclasses.asdict(self)
+        data["duration_s"] = round(self.duration_s, 4)
         data["state"] = self.state
+        data["condition"] = self.condition
         data["text"] = str(self)
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProbeResult:
+        names = {item.name for item in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in names})

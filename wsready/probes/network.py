@@ -45,13 +45,12 @@ def resolve(probe: Probe, ctx: RunContext) -> ProbeResult:
             infos = future.result(timeout=probe.timeout_s)
     except concurrent.futures.TimeoutError:
         return finish(
-            probe, clock, False, f"no answer in {probe.timeout_s:g} s", detail={"error": "timeout"}
+            probe, clock, f"no answer in {probe.timeout_s:g} s", detail={"error": "timeout"}
         )
     except socket.gaierror as error:
         return finish(
             probe,
             clock,
-            False,
             f"{name}: {error.strerror}",
             detail={"error": "unresolved", "gai_errno": error.errno},
         )
@@ -60,7 +59,7 @@ def resolve(probe: Probe, ctx: RunContext) -> ProbeResult:
             pool.shutdown(wait=False)
     ctx.addresses = [info[4] for info in infos]
     addresses = sorted({address[0] for address in ctx.addresses})
-    return finish(probe, clock, True, ", ".join(addresses), detail={"addresses": addresses})
+    return finish(probe, clock, ", ".join(addresses), detail={"addresses": addresses})
 
 
 def _connect_error(error: OSError) -> str:
@@ -87,9 +86,8 @@ def connect(probe: Probe, ctx: RunContext) -> ProbeResult:
                 return finish(
                     probe,
                     clock,
-                    True,
                     f"connected to {address}:{port} in {clock.elapsed * 1000:.0f} ms",
-                    detail={"address": address},
+                    detail={"address": address, "connected": True},
                 )
         except OSError as error:
             kind = _connect_error(error)
@@ -99,7 +97,7 @@ def connect(probe: Probe, ctx: RunContext) -> ProbeResult:
                 "unreachable": "host unreachable",
             }.get(kind, error.strerror or type(error).__name__)
             last = (address, kind, f"{address}:{port} {text}")
-    return finish(probe, clock, False, last[2], detail={"address": last[0], "error": last[1]})
+    return finish(probe, clock, last[2], detail={"address": last[0], "error": last[1]})
 
 
 # A request only the server itself answers (HTTP/1.1 without Host: 400 from nginx, never
@@ -158,21 +156,21 @@ def server(probe: Probe, ctx: RunContext) -> ProbeResult:
         raw = ask_bare(address, target.port, probe.timeout_s, context, target.host)
     except TimeoutError:
         text = f"connection accepted, no HTTP answer in {probe.timeout_s:g} s"
-        return finish(probe, clock, False, text, detail={"error": "timeout"})
+        return finish(probe, clock, text, detail={"error": "timeout"})
     except (ssl.SSLError, OSError) as error:
         text = f"{type(error).__name__}: {error}"
-        return finish(probe, clock, False, text, detail={"error": "network"})
+        return finish(probe, clock, text, detail={"error": "network"})
     status, headers = _http_head(raw)
     if status is None:
         what = f"not HTTP: {raw[:40]!r}" if raw else "connection closed without an answer"
         kind = "not-http" if raw else "closed"
-        return finish(probe, clock, False, what, detail={"error": kind})
+        return finish(probe, clock, what, detail={"error": kind})
     detail = {"status": status, **who_answered(headers)}
     fingerprint = detail["fingerprint"]
     name = detail["server"] or "no Server header"
     owner = f"X-Wsready-Config {fingerprint}" if fingerprint else "no X-Wsready-Config"
     detail["ours"] = bool(fingerprint)
-    return finish(probe, clock, True, f"{status}, {name}, {owner}", detail=detail)
+    return finish(probe, clock, f"{status}, {name}, {owner}", detail=detail)
 
 
 def tls_context(target: Target) -> ssl.SSLContext:
@@ -234,7 +232,6 @@ def certificate(probe: Probe, ctx: RunContext) -> ProbeResult:
         return finish(
             probe,
             clock,
-            False,
             f"certificate not trusted: {reason}",
             detail={"error": "verify", "reason": reason, "verify": verify_kind(reason)},
         )
@@ -246,14 +243,9 @@ def certificate(probe: Probe, ctx: RunContext) -> ProbeResult:
             text = f"TLS handshake failed: plain HTTP answers instead ({plain['status']}, " + (
                 f"{plain['server'] or 'no Server header'})"
             )
-            return finish(probe, clock, False, text, detail=detail)
-        return finish(probe, clock, False, f"TLS handshake failed: {error}", detail=detail)
+            return finish(probe, clock, text, detail=detail)
+        return finish(probe, clock, f"TLS handshake failed: {error}", detail=detail)
     left = days_left(der)
-    limits = ctx.thresholds
-    detail = {"days_left": round(left, 1), "tls_version": version}
-    text = f"{left:.1f}"
-    if left < limits.tls_crit_days:
-        # The handshake works: later layers still run; only the expiry is critical.
-        return finish(probe, clock, False, text, detail={**detail, "blocks_later": False})
-    warn = left < limits.tls_warn_days
-    return finish(probe, clock, True, text, detail=detail, warning=warn)
+    # The handshake works: later layers still run even when the expiry is critical.
+    detail = {"days_left": round(left, 1), "tls_version": version, "blocks_later": False}
+    return finish(probe, clock, f"{left:.1f}", detail=detail)

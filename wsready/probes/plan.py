@@ -4,7 +4,28 @@ REST vs socket)."""
 
 from __future__ import annotations
 
+from wsready.probes.conditions import Condition
 from wsready.probes.model import Probe, Target, Thresholds
+
+# The conditions that do not depend on the target or the thresholds.
+RESOLVES = Condition("name", "exists", key="addresses", says="resolves")
+CONNECTS = Condition("connect", "==", True, key="connected", says="succeeds")
+HEALTH_BODY = Condition(
+    "body", "exists", key="json", says='has status="ok" (or "degraded") and websocket'
+)
+POLLING_SAYS = "== 200 + 0{"
+POLLING_OPEN = (
+    Condition("answer", "==", 200, key="status", says=POLLING_SAYS),
+    Condition("answer", "startswith", "0{", key="first_packet", says=POLLING_SAYS),
+)
+OPEN_PACKET = Condition(
+    "first packet", "exists", key="sid", says="== 0{sid,pingInterval,pingTimeout,upgrades}"
+)
+PING = Condition("server ping", "exists", key="ping_after_s", says="arrives within pingInterval")
+IDLE_SURVIVED = Condition(
+    "connection", "==", True, key="alive", says="survives pingInterval + pingTimeout"
+)
+AUTH_AGREES = Condition("token", "==", True, key="agree", says="REST accepts ⇔ socket accepts")
 
 
 def plan_probes(
@@ -19,20 +40,21 @@ def plan_probes(
     transport = ("tcp", "tls") if target.secure else ("tcp",)
     address = f"{target.host}:{target.port}"
     probes = [
-        Probe("dns", "dns", "dns", target.host, "name", "resolves", t),
-        Probe("tcp", "tcp", "tcp", address, "connect", "succeeds", t, ("dns",)),
+        Probe("dns", "dns", "dns", target.host, (RESOLVES,), t),
+        Probe("tcp", "tcp", "tcp", address, (CONNECTS,), t, ("dns",)),
     ]
     if target.secure:
         expected = f">= {limits.tls_warn_days} (critical < {limits.tls_crit_days})"
-        probes.append(Probe("tls", "tls", "tls", address, "days left", expected, t, ("tcp",)))
+        days = Condition("days left", ">=", limits.tls_crit_days, key="days_left", says=expected)
+        warn = Condition("days left", ">=", limits.tls_warn_days, key="days_left")
+        probes.append(Probe("tls", "tls", "tls", address, (days,), t, ("tcp",), (warn,)))
     probes += [
         Probe(
             "server",
             "server",
             "server",
             address,
-            "who answers",
-            "answers HTTP",
+            (Condition("who answers", "exists", key="status", says="answers HTTP"),),
             t,
             transport,
         ),
@@ -41,10 +63,13 @@ def plan_probes(
             "http",
             "http-health",
             target.http_url(target.health_path),
-            "status",
-            "== 200",
+            (Condition("status", "==", 200), HEALTH_BODY),
             t,
             transport,
+            warn_unless=(
+                Condition("latency", "<=", limits.latency_warn_s, key="latency_s"),
+                Condition("degraded", "absent"),
+            ),
         ),
         # Polling before the upgrade: a failed upgrade makes nginx take the worker out of the
         # upstream for fail_timeout, and polling would then see nginx's 502, not the app.
@@ -53,8 +78,7 @@ def plan_probes(
             "polling",
             "eio-polling",
             target.http_url(target.engineio_path("polling")),
-            "answer",
-            "== 200 + 0{",
+            POLLING_OPEN,
             t,
             transport,
         ),
@@ -63,8 +87,7 @@ def plan_probes(
             "websocket",
             "ws-upgrade",
             target.ws_url(target.engineio_path("websocket")),
-            "status",
-            "== 101",
+            (Condition("status", "==", 101),),
             t,
             transport,
         ),
@@ -73,8 +96,7 @@ def plan_probes(
             "engine.io",
             "eio-open",
             target.ws_url(target.engineio_path("websocket")),
-            "first packet",
-            "== 0{sid,pingInterval,pingTimeout,upgrades}",
+            (OPEN_PACKET,),
             t,
             ("upgrade",),
         ),
@@ -83,8 +105,7 @@ def plan_probes(
             "socket.io",
             "sio-connect",
             f"namespace / at {target.socketio_path}",
-            "CONNECT answer",
-            "== 40 (accepted)",
+            (Condition("CONNECT answer", "==", True, key="accepted", says="== 40 (accepted)"),),
             t,
             ("open",),
         ),
@@ -93,8 +114,7 @@ def plan_probes(
             "heartbeat",
             "eio-heartbeat",
             target.ws_url(target.socketio_path),
-            "server ping",
-            "arrives within pingInterval",
+            (PING,),
             t,
             ("connect",),
         ),
@@ -106,21 +126,23 @@ def plan_probes(
                 "proxy idle",
                 "idle",
                 target.ws_url(target.socketio_path),
-                "connection",
-                "survives pingInterval + pingTimeout",
+                (IDLE_SURVIVED,),
                 t,
                 ("connect",),
             )
         )
     if target.origin:
+        allowed, origins = f"== {target.origin}", (target.origin, "*")
         probes.append(
             Probe(
                 "cors",
                 "cors",
                 "cors",
                 target.http_url(target.engineio_path("polling")),
-                "Origin allowed",
-                f"== {target.origin}",
+                (
+                    Condition("Origin allowed", "==", 200, key="status", says=allowed),
+                    Condition("Origin allowed", "in", origins, key="allow_origin", says=allowed),
+                ),
                 t,
                 transport,
             )
@@ -132,8 +154,7 @@ def plan_probes(
                 "auth",
                 "rest-auth",
                 target.http_url(target.rest_auth_path),
-                "status with token",
-                "== 200",
+                (Condition("status with token", "==", 200, key="status"),),
                 t,
                 transport,
             ),
@@ -142,8 +163,7 @@ def plan_probes(
                 "auth",
                 "auth-agreement",
                 "REST and socket",
-                "token",
-                "REST accepts ⇔ socket accepts",
+                (AUTH_AGREES,),
                 t,
             ),
         ]

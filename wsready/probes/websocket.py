@@ -86,34 +86,34 @@ def upgrade(probe: Probe, ctx: RunContext) -> ProbeResult:
         code = engine_error(body)
         if code:
             detail["engineio_error"] = {"code": code[0], "message": code[1]}
-        return finish(probe, clock, False, str(error.status_code), detail=detail)
+        return finish(probe, clock, str(error.status_code), detail=detail)
     except (websocket.WebSocketTimeoutException, TimeoutError):
         text = f"no response in {probe.timeout_s:g} s"
-        return finish(probe, clock, False, text, detail={"error": "timeout"})
+        return finish(probe, clock, text, detail={"error": "timeout"})
     except ConnectionRefusedError:
-        return finish(probe, clock, False, "connection refused", detail={"error": "refused"})
+        return finish(probe, clock, "connection refused", detail={"error": "refused"})
     except (ConnectionResetError, websocket.WebSocketConnectionClosedException):
         text = "connection closed during the handshake"
-        return finish(probe, clock, False, text, detail={"error": "closed"})
+        return finish(probe, clock, text, detail={"error": "closed"})
     except websocket.WebSocketException as error:
         redirected = _redirect(probe, ctx) if "edirect" in str(error) else None
         if redirected is not None:
-            return finish(probe, clock, False, redirected[0], detail=redirected[1])
+            return finish(probe, clock, redirected[0], detail=redirected[1])
         text = f"handshake rejected: {error}"
-        return finish(probe, clock, False, text, detail={"error": "handshake"})
+        return finish(probe, clock, text, detail={"error": "handshake"})
     except (ssl.SSLError, OSError) as error:
         text = f"{type(error).__name__}: {error}"
-        return finish(probe, clock, False, text, detail={"error": "network"})
+        return finish(probe, clock, text, detail={"error": "network"})
     status = ws.getstatus()
     headers = dict(ws.getheaders() or {})
     detail = {"status": status, "headers": headers, **http.who_answered(headers)}
     if status != 101:
         ws.close()
-        return finish(probe, clock, False, str(status), detail=detail)
+        return finish(probe, clock, str(status), detail=detail)
     ctx.websocket = ws
     detail["accept_verified"] = True
     text = f"101, Sec-WebSocket-Accept verified, {clock.elapsed * 1000:.0f} ms"
-    return finish(probe, clock, True, text, detail=detail)
+    return finish(probe, clock, text, detail=detail)
 
 
 def _redirect(probe: Probe, ctx: RunContext) -> tuple[str, dict[str, Any]] | None:
@@ -165,16 +165,16 @@ def engine_open(probe: Probe, ctx: RunContext) -> ProbeResult:
         text = _receive(ctx, time.monotonic() + probe.timeout_s)
     except Closed as error:
         text = f"closed before any packet ({error})"
-        return finish(probe, clock, False, text, detail={"error": "closed"})
+        return finish(probe, clock, text, detail={"error": "closed"})
     except Exception as error:  # noqa: BLE001 - timeout or socket error, reported as such
         timed_out = _timed_out(error)
         text = "no packet" if timed_out else type(error).__name__
         detail = {"error": "timeout" if timed_out else "network"}
-        return finish(probe, clock, False, f"{text} in {probe.timeout_s:g} s", detail=detail)
+        return finish(probe, clock, f"{text} in {probe.timeout_s:g} s", detail=detail)
     try:
         opened = parse_open(text)
     except PacketError as error:
-        return finish(probe, clock, False, f"{snippet(text, 60)!r} ({error})")
+        return finish(probe, clock, f"{snippet(text, 60)!r} ({error})")
     ctx.engine_open = opened
     ctx.opened_at = time.monotonic()
     detail = {
@@ -184,7 +184,7 @@ def engine_open(probe: Probe, ctx: RunContext) -> ProbeResult:
         "upgrades": list(opened.upgrades),
     }
     text = f"0{{sid, pingInterval={opened.ping_interval_ms}, pingTimeout={opened.ping_timeout_ms}}}"
-    return finish(probe, clock, True, text, detail=detail)
+    return finish(probe, clock, text, detail=detail)
 
 
 def socketio_connect(probe: Probe, ctx: RunContext) -> ProbeResult:
@@ -209,24 +209,24 @@ def socketio_connect(probe: Probe, ctx: RunContext) -> ProbeResult:
             break
     except Closed as error:
         detail["error"] = "closed"
-        return finish(probe, clock, False, f"closed before CONNECT answer ({error})", detail=detail)
+        return finish(probe, clock, f"closed before CONNECT answer ({error})", detail=detail)
     except PacketError as error:
-        return finish(probe, clock, False, str(error), detail=detail)
+        return finish(probe, clock, str(error), detail=detail)
     except Exception as error:  # noqa: BLE001 - timeout or socket error, reported as such
         timed_out = _timed_out(error)
         detail["error"] = "timeout" if timed_out else "network"
         what = "no CONNECT answer" if timed_out else type(error).__name__
-        return finish(probe, clock, False, f"{what} in {probe.timeout_s:g} s", detail=detail)
+        return finish(probe, clock, f"{what} in {probe.timeout_s:g} s", detail=detail)
     data = packet.data if isinstance(packet.data, dict) else {}
     if packet.type == SIO_CONNECT:
         ctx.socket_accepted = True
         detail.update(accepted=True, sid=data.get("sid"))
-        return finish(probe, clock, True, "40 accepted", detail=detail)
+        return finish(probe, clock, "40 accepted", detail=detail)
     ctx.socket_accepted = False
     message = str(data.get("message", packet.data))
     detail.update(accepted=False, message=message, data=packet.data)
     text = f"44 {json.dumps(packet.data, separators=(',', ':'))}"
-    return finish(probe, clock, False, text, detail=detail)
+    return finish(probe, clock, text, detail=detail)
 
 
 def heartbeat(probe: Probe, ctx: RunContext) -> ProbeResult:
@@ -255,14 +255,14 @@ def heartbeat(probe: Probe, ctx: RunContext) -> ProbeResult:
     except Closed as error:
         since = time.monotonic() - ctx.opened_at
         text = f"connection closed {since:.1f} s after open, before the first ping: {error}"
-        return finish(probe, clock, False, text, detail={"error": "closed", "after_s": since})
+        return finish(probe, clock, text, detail={"error": "closed", "after_s": since})
     except Exception as error:  # noqa: BLE001
         what = "no ping" if _timed_out(error) else type(error).__name__
-        return finish(probe, clock, False, f"{what} within pingInterval {interval_s:g} s")
+        return finish(probe, clock, f"{what} within pingInterval {interval_s:g} s")
     ws.send(EIO_PONG)
     after = time.monotonic() - ctx.opened_at
     detail = {"ping_after_s": round(after, 3), "ping_interval_ms": opened.ping_interval_ms}
-    return finish(probe, clock, True, f"ping after {after:.2f} s, pong sent", detail=detail)
+    return finish(probe, clock, f"ping after {after:.2f} s, pong sent", detail=detail)
 
 
 def idle(probe: Probe, ctx: RunContext) -> ProbeResult:
@@ -286,10 +286,8 @@ def idle(probe: Probe, ctx: RunContext) -> ProbeResult:
                 ctx.websocket.send(EIO_PONG)
                 pings += 1
     except Closed as error:
-        detail.update(error="closed", after_s=round(clock.elapsed, 2), pings=pings)
+        detail.update(alive=False, error="closed", after_s=round(clock.elapsed, 2), pings=pings)
         text = f"dropped after {clock.elapsed:.1f} s idle: {error}"
-        return finish(probe, clock, False, text, detail=detail)
-    detail["pings"] = pings
-    return finish(
-        probe, clock, True, f"alive after {clock.elapsed:.1f} s, {pings} pings", detail=detail
-    )
+        return finish(probe, clock, text, detail=detail)
+    detail.update(alive=True, pings=pings)
+    return finish(probe, clock, f"alive after {clock.elapsed:.1f} s, {pings} pings", detail=detail)
