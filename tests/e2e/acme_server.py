@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.pki import PrivateCA
-from wsready.sandbox_net import MAX_INDEX
+from wsready.sandbox.net import MAX_INDEX
 
 START_TIMEOUT_S = 30
 

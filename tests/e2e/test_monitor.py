@@ -317,7 +317,7 @@ if __name__ == "__main__":
     # On a sandbox of your own: python -m tests.e2e.test_monitor INVENTORY HOST_NAME [--keep]
     import tempfile
 
-    own = sandbox.SandboxHost.of(sandbox.HostState.load(sys.argv[2]))
+    own = sandbox.host(sys.argv[2])
     with tempfile.TemporaryDirectory() as scratch:
         try:
             install_and_prove(Path(sys.argv[1]), own, Path(scratch), peer=None)

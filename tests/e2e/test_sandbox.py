@@ -17,14 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from wsready import (
-    sandbox,
-    sandbox_image,
-    sandbox_mounts,
-    sandbox_net,
-    sandbox_proxy,
-    sandbox_state,
-)
+from wsready import sandbox
+from wsready.sandbox import image as sandbox_image
+from wsready.sandbox import mounts as sandbox_mounts
+from wsready.sandbox import net as sandbox_net
+from wsready.sandbox import proxy as sandbox_proxy
+from wsready.sandbox import state as sandbox_state
 
 pytestmark = pytest.mark.e2e
 

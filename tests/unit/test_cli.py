@@ -18,7 +18,7 @@ from wsready.aws import AwsError
 from wsready.environment import Environment
 from wsready.errors import Failed, InputError, Unreachable, UsageError
 from wsready.exitstatus import ExitStatus
-from wsready.sandbox_prereq import SandboxUnavailable
+from wsready.sandbox.prereq import SandboxUnavailable
 from wsready.validate import ConfigError
 
 COMMANDS_DIR = Path(cli.__file__).parent / "commands"

@@ -1,8 +1,8 @@
-"""Mirror discovery from apt sources (pure part of wsready.sandbox_image)."""
+"""Mirror discovery from apt sources (pure part of wsready.sandbox.image)."""
 
 from __future__ import annotations
 
-from wsready import sandbox_image
+from wsready.sandbox import image as sandbox_image
 
 DEB822 = """\
 Types: deb

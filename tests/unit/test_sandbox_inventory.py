@@ -8,7 +8,8 @@ import subprocess
 import sys
 import textwrap
 
-from wsready import hostdata, sandbox_inventory
+from wsready import hostdata
+from wsready.sandbox import inventory as sandbox_inventory
 
 
 def _hosts():

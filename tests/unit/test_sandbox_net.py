@@ -1,10 +1,10 @@
-"""Address allocation for sandbox hosts (pure parts of wsready.sandbox_net)."""
+"""Address allocation for sandbox hosts (pure parts of wsready.sandbox.net)."""
 
 from __future__ import annotations
 
 import pytest
 
-from wsready import sandbox_net
+from wsready.sandbox import net as sandbox_net
 
 
 def test_allocate_takes_lowest_free_indexes():

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from wsready import cli, sandbox_image, sandbox_prereq
+from wsready import cli
+from wsready.sandbox import image as sandbox_image
+from wsready.sandbox import prereq as sandbox_prereq
 
 
 def _which(missing: set[str]):

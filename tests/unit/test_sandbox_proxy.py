@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from wsready import sandbox_proxy
+from wsready.sandbox import proxy as sandbox_proxy
 
 
 def _directives(config: str) -> list[tuple[str, str]]:
@@ -49,7 +49,7 @@ def test_filter_matches_exactly_the_registry_hosts():
 
 
 def test_proxy_url_uses_the_gateway():
-    from wsready.sandbox_state import HostState
+    from wsready.sandbox.state import HostState
 
     assert sandbox_proxy.proxy_url(HostState("wsr-9", 9, "/i.py")) == "http://10.200.9.1:8888"
     moved = HostState("wsr-9", 9, "/i.py", proxy_port=8889)

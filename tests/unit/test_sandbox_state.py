@@ -6,10 +6,10 @@ import os
 import signal
 import subprocess
 
-from wsready import sandbox_state
 from wsready.commands.sandbox import format_table
 from wsready.sandbox import HostStatus
-from wsready.sandbox_state import HostState, Process
+from wsready.sandbox import state as sandbox_state
+from wsready.sandbox.state import HostState, Process
 
 
 def test_state_round_trips_with_derived_names(monkeypatch, tmp_path):

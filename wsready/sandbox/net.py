@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from wsready import sandbox_state
+from wsready.sandbox import state as sandbox_state
 
 MAX_INDEX = 250
 LAN_NETNS = "wsr-lan"

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from wsready import sandbox_mounts, sandbox_state
+from wsready.sandbox import mounts as sandbox_mounts
+from wsready.sandbox import state as sandbox_state
 
 SUITE = "bookworm"
 # Bump when the image recipe below changes: cached images of an older recipe are rebuilt.

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from wsready import sandbox_state
+from wsready.sandbox import state as sandbox_state
 
 PORT = 8888  # preferred; the next free port when something listens on *:8888
 WILDCARDS = ("0.0.0.0", "*", "[::]")

@@ -25,17 +25,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from wsready import (
-    sandbox_image,
-    sandbox_inventory,
-    sandbox_mounts,
-    sandbox_net,
-    sandbox_proxy,
-    sandbox_state,
-)
 from wsready.errors import Failed
-from wsready.sandbox_prereq import SandboxUnavailable, require
-from wsready.sandbox_state import HostState, Process
+from wsready.sandbox import image as sandbox_image
+from wsready.sandbox import inventory as sandbox_inventory
+from wsready.sandbox import mounts as sandbox_mounts
+from wsready.sandbox import net as sandbox_net
+from wsready.sandbox import proxy as sandbox_proxy
+from wsready.sandbox import state as sandbox_state
+from wsready.sandbox.prereq import SandboxUnavailable, require
+from wsready.sandbox.state import HostState, Process
 
 __all__ = [
     "DEFAULT_INVENTORY",
