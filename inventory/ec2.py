@@ -9,7 +9,7 @@ Set the SSH user for the image in group data (`ssh_user`, e.g. admin, ubuntu, ec
 import sys
 
 from wsready.aws import AwsError
-from wsready.ec2_discovery import discover_from_env
+from wsready.aws.discovery import discover_from_env
 
 try:
     _found = discover_from_env()

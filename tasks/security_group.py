@@ -16,7 +16,7 @@ from pyinfra.operations import python
 
 from tasks.firewall import redis_clients
 from tasks.redis import is_redis_host
-from wsready.sg_sync import GroupSyncer, SyncSpec
+from wsready.aws.sg_sync import GroupSyncer, SyncSpec
 
 EXECUTE_SYNCER = GroupSyncer()
 DRY_RUN_SYNCER = GroupSyncer()

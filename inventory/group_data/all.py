@@ -141,7 +141,7 @@ firewall_ssh_port = 22
 firewall_ssh_cidrs = ["0.0.0.0/0", "::/0"]  # who may SSH in (allowed first, always)
 firewall_allow_cidrs = ["0.0.0.0/0", "::/0"]  # who may reach 80 (and 443 with TLS)
 
-# --- EC2 security group (tasks/security_group.py, wsready/aws.py) -----------------------------
+# --- EC2 security group (tasks/security_group.py, wsready/aws/) ----------------------------------
 sg_enabled = False
 sg_id = None  # None: looked up from instance_id, or from the host's IP
 sg_allow_cidrs = ["0.0.0.0/0", "::/0"]

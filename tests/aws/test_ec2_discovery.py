@@ -1,4 +1,4 @@
-"""EC2 discovery by tag (wsready.ec2_discovery and inventory/ec2.py) against moto_server."""
+"""EC2 discovery by tag (wsready.aws.discovery and inventory/ec2.py) against moto_server."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from tests.aws.moto_server import AWS_TEST_ENV, REGION, run_instance
 from wsready import aws
-from wsready.ec2_discovery import DiscoverySettings, discover, group_name
+from wsready.aws.discovery import DiscoverySettings, discover, group_name
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.aws.moto_server import AWS_TEST_ENV, REGION, rules_in, run_instance
-from wsready.sg_sync import GroupSyncer, SyncSpec
+from wsready.aws.sg_sync import GroupSyncer, SyncSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = "from tasks.security_group import sync_security_group\n\nsync_security_group()\n"

@@ -7,7 +7,7 @@ import pytest
 
 from tests.aws.moto_server import REGION, rules_in, run_instance
 from wsready import aws
-from wsready.sg_plan import Port, Rule, desired_rules, plan
+from wsready.aws.sg_plan import Port, Rule, desired_rules, plan
 from wsready.validate import ConfigError
 
 HTTP = [Port(80, "nginx http")]

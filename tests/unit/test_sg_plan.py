@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wsready.sg_plan import (
+from wsready.aws.sg_plan import (
     Port,
     Rule,
     desired_from_data,

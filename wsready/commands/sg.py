@@ -6,9 +6,9 @@ import argparse
 import json
 
 from wsready import aws
+from wsready.aws.sg_plan import WORLD, Port, desired_rules
 from wsready.environment import Environment
 from wsready.exitstatus import ExitStatus
-from wsready.sg_plan import WORLD, Port, desired_rules
 
 PORT_WHY = {80: "nginx http", 443: "nginx https"}
 

@@ -25,9 +25,9 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
+from wsready.aws.sg_plan import Plan, Rule, permission, rules_from_permissions
+from wsready.aws.sg_plan import plan as make_plan
 from wsready.errors import Unreachable
-from wsready.sg_plan import Plan, Rule, permission, rules_from_permissions
-from wsready.sg_plan import plan as make_plan
 
 # Standard retry mode backs off on throttling (RequestLimitExceeded) and transient errors.
 RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8})

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wsready import aws, validate
-from wsready.sg_plan import Plan, Rule, desired_from_data
+from wsready.aws.sg_plan import Plan, Rule, desired_from_data
 
 Log = Callable[[str], None]
 
