@@ -28,7 +28,8 @@ from pyinfra.operations.util import any_changed
 
 from tasks import hostfacts
 from tasks.transaction import managed_file
-from wsready import hostdata, statuspage, targets, validate
+from wsready import hostdata, validate
+from wsready.fleet import statuspage, targets
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_TEMPLATE = ROOT / "files" / "systemd" / "monitor.service.j2"

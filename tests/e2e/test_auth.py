@@ -23,7 +23,7 @@ from tests.e2e.variants import (
     rest_status,
     socket_answer,
 )
-from wsready import tokens
+from wsready.fleet import tokens
 
 pytestmark = pytest.mark.e2e
 

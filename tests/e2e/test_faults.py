@@ -25,7 +25,8 @@ from tests.e2e.variants import (
     upgrade_status,
     wait_until,
 )
-from wsready import app_release, sandbox, targets
+from wsready import app_release, sandbox
+from wsready.fleet import targets
 from wsready.inventory import host_data
 from wsready.probes import Target, run_probes
 

@@ -22,7 +22,8 @@ import pytest
 from tests.e2e.conftest import Fleet, host_ssh, redeploy, run_deploy
 from tests.e2e.test_monitor import build_wheelhouse, monitor_inventory, remove_monitor
 from tests.e2e.variants import AUDIENCE, TOKEN_ENV, redacted
-from wsready import sandbox, tokens
+from wsready import sandbox
+from wsready.fleet import tokens
 
 pytestmark = pytest.mark.e2e
 

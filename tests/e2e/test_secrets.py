@@ -27,7 +27,8 @@ from tests.e2e.variants import (
     rest_status,
     socket_answer,
 )
-from wsready import sandbox, tokens
+from wsready import sandbox
+from wsready.fleet import tokens
 
 pytestmark = pytest.mark.e2e
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from tests.unit.checkfakes import FakeDiagnosis
-from wsready import alerts
-from wsready.check import CheckReport, TargetOutcome
 from wsready.exitstatus import ExitStatus
+from wsready.fleet import alerts
+from wsready.fleet.check import CheckReport, TargetOutcome
 from wsready.probes import ProbeResult, Target
 from wsready.validate import ConfigError
 

@@ -8,7 +8,8 @@ import time
 import pytest
 
 from tests.unit.checkfakes import FakeDiagnosis
-from wsready.check import (
+from wsready.exitstatus import ExitStatus
+from wsready.fleet.check import (
     CheckOptions,
     check_all,
     check_target,
@@ -16,7 +17,6 @@ from wsready.check import (
     thresholds_for,
     worst,
 )
-from wsready.exitstatus import ExitStatus
 from wsready.probes import ProbeResult, Target, Thresholds
 from wsready.validate import ConfigError
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from wsready import hostdata, targets
+from wsready import hostdata
+from wsready.fleet import targets
 
 
 def errors(**data) -> list[str]:

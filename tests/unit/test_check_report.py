@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 from tests.unit.checkfakes import FakeDiagnosis
-from wsready.check import CheckReport, TargetOutcome
 from wsready.exitstatus import ExitStatus
+from wsready.fleet.check import CheckReport, TargetOutcome
+from wsready.fleet.report import to_json, to_table
 from wsready.probes import ProbeResult, Target
-from wsready.report import to_json, to_table
 
 
 def down_result() -> ProbeResult:

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.unit.test_alerts import report
-from wsready import alerts, cli
+from wsready import cli
 from wsready.exitstatus import ExitStatus
+from wsready.fleet import alerts
 
 
 def _fake_check_all(status: ExitStatus = ExitStatus.CRITICAL):

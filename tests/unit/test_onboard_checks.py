@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from wsready import onboard
+from wsready.fleet import onboard
 
 DEBIAN_12 = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n'
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from wsready import prometheus
-from wsready.check import CheckReport, TargetOutcome
 from wsready.exitstatus import ExitStatus
+from wsready.fleet import prometheus
+from wsready.fleet.check import CheckReport, TargetOutcome
 from wsready.probes import ProbeResult, Target
 from wsready.validate import ConfigError
 

@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from wsready import rollout
-from wsready.rollout import HostVerdict
+from wsready.fleet import rollout
+from wsready.fleet.rollout import HostVerdict
 from wsready.validate import ConfigError
 
 HOSTS = ["web1", "web2", "web3", "web4", "web5"]

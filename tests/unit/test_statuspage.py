@@ -11,10 +11,10 @@ import pytest
 
 from tests.unit.checkfakes import FakeDiagnosis
 from tests.unit.test_alerts import report
-from wsready import alerts, history, statuspage
-from wsready.check import CheckReport, TargetOutcome
 from wsready.cli import main
 from wsready.exitstatus import ExitStatus
+from wsready.fleet import alerts, history, statuspage
+from wsready.fleet.check import CheckReport, TargetOutcome
 from wsready.probes import ProbeResult, Target
 
 OK, CRIT = ExitStatus.OK, ExitStatus.CRITICAL

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from wsready import targets
+from wsready.fleet import targets
 from wsready.validate import ConfigError
 
 ALL_PY = Path(__file__).resolve().parents[2] / "inventory" / "group_data" / "all.py"

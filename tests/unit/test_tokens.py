@@ -7,7 +7,8 @@ import textwrap
 import jwt
 import pytest
 
-from wsready import cli, tokens
+from wsready import cli
+from wsready.fleet import tokens
 from wsready.validate import ConfigError
 
 SECRET = "unit-test-secret-0123456789abcdef-0123"

@@ -8,10 +8,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from wsready import alerts, prometheus, report, statuspage, targets, validate
-from wsready.check import CheckOptions, check_all, worst
+from wsready import validate
 from wsready.environment import Environment
 from wsready.exitstatus import ExitStatus
+from wsready.fleet import alerts, prometheus, report, statuspage, targets
+from wsready.fleet.check import CheckOptions, check_all, worst
 from wsready.validate import ConfigError
 
 

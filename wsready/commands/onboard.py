@@ -6,9 +6,9 @@ import argparse
 import json
 from concurrent.futures import ThreadPoolExecutor
 
-from wsready import onboard
 from wsready.environment import Environment
 from wsready.exitstatus import ExitStatus
+from wsready.fleet import onboard
 
 DEFAULT_INVENTORY = "inventory/ec2.py"
 PARALLEL_HOSTS = 8  # hosts checked at once (each holds one SSH connection)

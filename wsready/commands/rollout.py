@@ -20,9 +20,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from wsready import inventory, rollout, tokens, validate
+from wsready import inventory, validate
 from wsready.environment import Environment
 from wsready.exitstatus import ExitStatus
+from wsready.fleet import rollout, tokens
 from wsready.validate import ConfigError
 
 PROBE_TOKEN_TTL_S = 300
@@ -98,9 +99,9 @@ def check_host(
 ) -> rollout.HostVerdict:
     """Probe one host until it passes or `retries` runs more have failed; say why it failed."""
     from wsready.diagnose import diagnose
+    from wsready.fleet.targets import target_for_host
     from wsready.probes import run_probes
     from wsready.probes.retry import RetryPolicy
-    from wsready.targets import target_for_host
 
     started = time.monotonic()
     target = target_for_host(name, data, probe_token(name, data, token))

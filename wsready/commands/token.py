@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 
-from wsready import tokens
 from wsready.environment import Environment
 from wsready.exitstatus import ExitStatus
+from wsready.fleet import tokens
 
 DEFAULT_INVENTORY = "inventory/sandbox.py"
 

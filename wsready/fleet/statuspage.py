@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-from wsready.check import CheckReport, TargetOutcome
 from wsready.exitstatus import ExitStatus
-from wsready.history import broken_layer, entry, tls_days_left
+from wsready.fleet.check import CheckReport, TargetOutcome
+from wsready.fleet.history import broken_layer, entry, tls_days_left
 from wsready.probes import render as probe_render
 
 DEFAULT_REFRESH_S = 60

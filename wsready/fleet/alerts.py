@@ -1,7 +1,7 @@
 """`--state FILE` and `--alert-webhook URL`: a message when a target changes state, not every run.
 
 The state file holds the last status of every target (JSON), and its last runs
-(wsready/history.py, for the status page). A run compares each target's
+(wsready/fleet/history.py, for the status page). A run compares each target's
 new status with it; on a change (OK→CRITICAL, CRITICAL→OK, any move to or from WARNING or
 UNKNOWN) it POSTs one JSON message with the diagnosis to the webhook. A target seen for the
 first time alerts only when it is not OK.
@@ -26,9 +26,9 @@ from typing import Any
 
 import requests
 
-from wsready import history
-from wsready.check import CheckReport, TargetOutcome
-from wsready.report import failed_texts
+from wsready.fleet import history
+from wsready.fleet.check import CheckReport, TargetOutcome
+from wsready.fleet.report import failed_texts
 from wsready.validate import ConfigError
 
 STATE_VERSION = 1
