@@ -23,9 +23,9 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.conftest import Fleet, host_ssh, redeploy
-from wsready.diagnose import diagnose
 from wsready.exitstatus import ExitStatus
 from wsready.probes import Target, run_probes
+from wsready.probes.diagnosis import diagnose
 
 pytestmark = pytest.mark.e2e
 

@@ -36,10 +36,10 @@ from cryptography.x509.oid import NameOID
 from tests.e2e import fault_catalogue as catalogue
 from tests.e2e.conftest import Fleet, host_ssh
 from wsready import hostdata
-from wsready.diagnose import Diagnosis, diagnose
 from wsready.exitstatus import ExitStatus
 from wsready.inventory import host_data
 from wsready.probes import ProbeResult, Target, run_probes
+from wsready.probes.diagnosis import Diagnosis, diagnose
 from wsready.probes.packets import connect_packet
 
 pytestmark = pytest.mark.e2e

@@ -9,7 +9,7 @@ from wsready.exitstatus import ExitStatus
 
 @dataclass
 class FakeDiagnosis:
-    """Has the fields of wsready.diagnose.Diagnosis that checks, reports and alerts read."""
+    """Has the fields of wsready.probes.diagnosis.Diagnosis that checks, reports and alerts read."""
 
     layer: str
     title: str

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from wsready.diagnose import RUNBOOK_SYMPTOM, diagnose
 from wsready.exitstatus import ExitStatus
 from wsready.probes import ProbeResult, Target, network
+from wsready.probes.diagnosis import RUNBOOK_SYMPTOM, diagnose
 
 TARGET = Target("http://10.200.1.2", token="t0ken", origin="http://app.example")
 LAYERS = {

@@ -22,9 +22,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.unit.loopback import running, socketio_server
 from wsready.cli import main
-from wsready.diagnose import diagnose
 from wsready.exitstatus import ExitStatus
 from wsready.probes import ProbeResult, Target, run_probes
+from wsready.probes.diagnosis import diagnose
 
 TARGET = Target("http://10.200.1.2")
 OLD_HEALTH = {"status": "ok", "websocket": "enabled", "version": "1.0.0", "connections": 3}

@@ -34,9 +34,9 @@ from cryptography.x509.oid import NameOID
 
 from tests.unit.loopback import running, socketio_server
 from wsready.cli import main
-from wsready.diagnose import diagnose
 from wsready.exitstatus import ExitStatus
 from wsready.probes import Target, run_probes
+from wsready.probes.diagnosis import diagnose
 
 APP_DIR = Path(__file__).resolve().parents[2] / "files" / "app"
 TOKEN = "loopback-token-7f3a9c"
@@ -353,7 +353,7 @@ def _certificate(days: int) -> ssl.SSLContext:
 
 PROBE_SCRIPT = """
 import json, sys
-from wsready.diagnose import diagnose
+from wsready.probes.diagnosis import diagnose
 from wsready.probes import Target, run_probes
 target = Target(sys.argv[1], tls_verify=sys.argv[2] == "verify")
 results = run_probes(target, timeout_s=3)

@@ -13,10 +13,10 @@ import os
 from collections.abc import Sequence
 
 from wsready import validate
-from wsready.diagnose import Diagnosis, diagnose
 from wsready.environment import Environment
 from wsready.fleet import targets
 from wsready.probes import ProbeResult, Target, Thresholds, render, run_probes
+from wsready.probes.diagnosis import Diagnosis, diagnose
 from wsready.validate import ConfigError
 
 

@@ -98,9 +98,9 @@ def check_host(
     name: str, data: dict[str, Any], token: str | None, timeout_s: float, retries: int
 ) -> rollout.HostVerdict:
     """Probe one host until it passes or `retries` runs more have failed; say why it failed."""
-    from wsready.diagnose import diagnose
     from wsready.fleet.targets import target_for_host
     from wsready.probes import run_probes
+    from wsready.probes.diagnosis import diagnose
     from wsready.probes.retry import RetryPolicy
 
     started = time.monotonic()

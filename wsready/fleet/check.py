@@ -16,9 +16,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from wsready import validate
-from wsready.diagnose import Diagnosis, diagnose
 from wsready.exitstatus import ExitStatus
 from wsready.probes import ProbeResult, Target, Thresholds, run_probes
+from wsready.probes.diagnosis import Diagnosis, diagnose
 from wsready.probes.http import HEALTH_FIGURES
 from wsready.probes.retry import RetryPolicy
 

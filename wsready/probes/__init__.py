@@ -1,5 +1,6 @@
 """Probes as data plus their runners; post-deploy verify, `wsready check` and
-`wsready diagnose` all use these same definitions.
+`wsready diagnose` all use these same definitions. `diagnosis` names the first broken layer
+from their results, with the runbook's fix.
 
     results = run_probes(Target("http://10.200.1.2"), timeout_s=5)
     for result in results:
