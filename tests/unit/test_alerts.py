@@ -11,7 +11,7 @@ import pytest
 from tests.unit.checkfakes import FakeDiagnosis
 from wsready.exitstatus import ExitStatus
 from wsready.fleet import alerts
-from wsready.fleet.check import CheckReport, TargetOutcome
+from wsready.fleet.sweep import CheckReport, TargetOutcome
 from wsready.probes import ProbeResult, Target
 from wsready.validate import ConfigError
 

@@ -6,8 +6,8 @@ import json
 
 from tests.unit.checkfakes import FakeDiagnosis
 from wsready.exitstatus import ExitStatus
-from wsready.fleet.check import CheckReport, TargetOutcome
 from wsready.fleet.report import to_json, to_table
+from wsready.fleet.sweep import CheckReport, TargetOutcome
 from wsready.probes import ProbeResult, Target
 
 

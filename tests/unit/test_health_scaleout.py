@@ -376,8 +376,8 @@ def test_check_table_says_why_a_host_is_degraded(capsys) -> None:
 
 def test_prometheus_host_gauges_only_when_health_carried_them(tmp_path: Path) -> None:
     from wsready.fleet import prometheus
-    from wsready.fleet.check import CheckReport, TargetOutcome
     from wsready.fleet.report import to_json
+    from wsready.fleet.sweep import CheckReport, TargetOutcome
 
     figures = {"clients": 5, "max_clients": 100, "workers_up": 1, "workers_total": 1}
     new = health_result("200, status=ok, redis=off, …", **figures, redis="off")

@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from wsready.exitstatus import ExitStatus
 from wsready.fleet import prometheus
-from wsready.fleet.check import CheckReport, TargetOutcome
+from wsready.fleet.sweep import CheckReport, TargetOutcome
 from wsready.probes import ProbeResult, Target
 from wsready.validate import ConfigError
 

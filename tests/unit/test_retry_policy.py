@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from wsready.fleet.check import CheckOptions
+from wsready.fleet.sweep import CheckOptions
 from wsready.probes.retry import RetryPolicy
 from wsready.validate import ConfigError
 

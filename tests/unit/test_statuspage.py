@@ -14,7 +14,7 @@ from tests.unit.test_alerts import report
 from wsready.cli import main
 from wsready.exitstatus import ExitStatus
 from wsready.fleet import alerts, history, statuspage
-from wsready.fleet.check import CheckReport, TargetOutcome
+from wsready.fleet.sweep import CheckReport, TargetOutcome
 from wsready.probes import ProbeResult, Target
 
 OK, CRIT = ExitStatus.OK, ExitStatus.CRITICAL

@@ -12,7 +12,7 @@ from wsready import validate
 from wsready.environment import Environment
 from wsready.exitstatus import ExitStatus
 from wsready.fleet import alerts, prometheus, report, statuspage, targets
-from wsready.fleet.check import CheckOptions, check_all, worst
+from wsready.fleet.sweep import CheckOptions, check_all, worst
 from wsready.validate import ConfigError
 
 

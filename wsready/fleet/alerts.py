@@ -27,8 +27,8 @@ from typing import Any
 import requests
 
 from wsready.fleet import history
-from wsready.fleet.check import CheckReport, TargetOutcome
 from wsready.fleet.report import failed_texts
+from wsready.fleet.sweep import CheckReport, TargetOutcome
 from wsready.validate import ConfigError
 
 STATE_VERSION = 1

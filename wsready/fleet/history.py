@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from wsready.exitstatus import ExitStatus
-from wsready.fleet.check import CheckReport, TargetOutcome
+from wsready.fleet.sweep import CheckReport, TargetOutcome
 
 HISTORY_LIMIT = 60  # runs per target: an hour at the monitor's default 60 s interval
 FORGET_AFTER_S = 7 * 86400  # a target unchecked for a week leaves the state file

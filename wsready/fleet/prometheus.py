@@ -11,8 +11,8 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 
-from wsready.fleet.check import CheckReport
 from wsready.fleet.history import tls_days_left
+from wsready.fleet.sweep import CheckReport
 from wsready.validate import ConfigError
 
 # Gauges of what /api/health says about the host, set only when its answer carried them.

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from wsready import table
-from wsready.fleet.check import CheckReport, TargetOutcome
+from wsready.fleet.sweep import CheckReport, TargetOutcome
 
 
 def to_json(report: CheckReport) -> str:

@@ -21,8 +21,8 @@ from html import escape
 from typing import Any
 
 from wsready.exitstatus import ExitStatus
-from wsready.fleet.check import CheckReport, TargetOutcome
 from wsready.fleet.history import broken_layer, entry, tls_days_left
+from wsready.fleet.sweep import CheckReport, TargetOutcome
 from wsready.probes import render as probe_render
 
 DEFAULT_REFRESH_S = 60

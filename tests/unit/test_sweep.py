@@ -1,4 +1,4 @@
-"""check.py: scheduling, retries, latency thresholds and status aggregation (fake probes)."""
+"""wsready.fleet.sweep: scheduling, retries, latency thresholds, worst status (fake probes)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from tests.unit.checkfakes import FakeDiagnosis
 from wsready.exitstatus import ExitStatus
-from wsready.fleet.check import (
+from wsready.fleet.sweep import (
     CheckOptions,
     check_all,
     check_target,

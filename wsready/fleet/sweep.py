@@ -1,4 +1,4 @@
-"""Run the probes over many targets at once and turn the results into one exit status.
+"""One sweep of the probes over many targets at once, judged into one exit status.
 
 Targets run concurrently in a bounded thread pool; a target that fails is retried (alone,
 with exponential backoff: wsready/probes/retry.py) up to `retries` more times; the slowest
