@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from wsready import acme, monitor_data
-from wsready import validate as check
+from wsready import validate as grammar  # `validate` is this module's own entry point
 from wsready.validate import HIDDEN, ConfigError
 
 DEFAULTS_FILE = Path(__file__).resolve().parent.parent / "inventory" / "group_data" / "all.py"
@@ -117,31 +117,31 @@ def _simple(function: Callable[[str, Any], Any]) -> Check:
 
 def _choice(*allowed: str) -> Check:
     def run(key: str, value: Any, _data: Data) -> None:
-        check.choice(key, value, allowed)
+        grammar.choice(key, value, allowed)
 
     return run
 
 
 def _directory_under(*roots: str) -> Check:
     def run(key: str, value: Any, _data: Data) -> None:
-        check.host_path(key, value, roots)
+        grammar.host_path(key, value, roots)
 
     return run
 
 
 def _hex64(key: str, value: Any) -> None:
-    check.name(key, value, _HEX64, "must be a sha256 digest: 64 hexadecimal characters")
+    grammar.name(key, value, _HEX64, "must be a sha256 digest: 64 hexadecimal characters")
 
 
 def _pattern(regex: re.Pattern[str], why: str) -> Check:
     def run(key: str, value: Any, _data: Data) -> None:
-        check.name(key, value, regex, why)
+        grammar.name(key, value, regex, why)
 
     return run
 
 
 def _local_file(key: str, value: Any, _data: Data) -> None:
-    check.local_path(key, value)
+    grammar.local_path(key, value)
 
 
 # --- key-specific checks -----------------------------------------------------------------------
@@ -156,7 +156,7 @@ def _nodejs_binary_url(key: str, value: Any, data: Data) -> None:
         if data.get("nodejs_source") == "binary":
             raise ConfigError(key, value, 'is required when nodejs_source = "binary"')
         return
-    check.url(key, value, query=False)
+    grammar.url(key, value, query=False)
     if not urlsplit(value).path.endswith(_ARCHIVE_SUFFIXES):
         raise ConfigError(key, value, "must point to a .tar.gz, .tgz or .tar.xz archive")
 
@@ -172,19 +172,19 @@ def _nodejs_binary_sha256(key: str, value: Any, data: Data) -> None:
 def _app_source(key: str, value: Any, _data: Data) -> None:
     if value is None:
         return
-    check.local_path(key, value, directory=True)
+    grammar.local_path(key, value, directory=True)
     if not (Path(value) / "package.json").is_file():
         raise ConfigError(key, value, "has no package.json")
 
 
 def _app_user(key: str, value: Any, _data: Data) -> None:
-    check.name(key, value, _USER_NAME, "must be a system user name such as wsready")
+    grammar.name(key, value, _USER_NAME, "must be a system user name such as wsready")
     if value == "root":
         raise ConfigError(key, value, "the service must not run as root")
 
 
 def _app_port(key: str, value: Any, data: Data) -> None:
-    check.port(key, value)
+    grammar.port(key, value)
     workers = data.get("app_workers")
     count = workers if isinstance(workers, int) and 1 <= workers <= MAX_APP_WORKERS else 1
     last = value + count - 1
@@ -214,7 +214,7 @@ def _app_redis_url(key: str, value: Any, _data: Data) -> None:
         raise ConfigError(
             key, HIDDEN, "must not carry credentials: the password goes in redis_password"
         )
-    check.url(key, value, schemes=("redis", "rediss"), query=False)
+    grammar.url(key, value, schemes=("redis", "rediss"), query=False)
     parts = urlsplit(value)
     if parts.path not in ("", "/") and not re.fullmatch(r"/[0-9]{1,2}", parts.path):
         raise ConfigError(key, value, "must be redis://HOST:PORT[/DB] (DB a number)")
@@ -224,13 +224,13 @@ def _app_redis_url(key: str, value: Any, _data: Data) -> None:
 
 def _redis_password(key: str, value: Any, _data: Data) -> None:
     if value is not None:  # a secret: named in the error, never echoed
-        check.secret(key, value, max_length=512)  # no spaces or quotes: redis.conf parses them
+        grammar.secret(key, value, max_length=512)  # no spaces or quotes: redis.conf parses them
 
 
 def _ip_address(key: str, value: Any, _data: Data) -> None:
     if value is None:
         return
-    check.ip_address(key, value)  # no scope id, canonical, never an integer
+    grammar.ip_address(key, value)  # no scope id, canonical, never an integer
 
 
 def _nginx_worker_processes(key: str, value: Any, _data: Data) -> None:
@@ -266,13 +266,13 @@ def _kernel_sysctls(key: str, value: Any, _data: Data) -> None:
 
 
 def _app_bind(key: str, value: Any, _data: Data) -> None:
-    address = check.ip_address(key, value, "127.0.0.1")
+    address = grammar.ip_address(key, value, "127.0.0.1")
     if not address.is_loopback:
         raise ConfigError(key, value, "must be a loopback address: only nginx may reach the app")
 
 
 def _app_socketio_path(key: str, value: Any, _data: Data) -> None:
-    check.url_path(key, value)
+    grammar.url_path(key, value)
     if value == "/" or value.endswith("/"):
         raise ConfigError(key, value, "must name a path without a trailing '/', such as /ws")
     if value == "/api" or value.startswith("/api/"):
@@ -285,7 +285,7 @@ def _origin(key: str, value: Any) -> None:
             key, value, "'*' lets any web page use the socket; list the real origins instead"
         )
     try:
-        check.url(key, value, path=False, query=False)
+        grammar.url(key, value, path=False, query=False)
     except ConfigError as error:
         raise ConfigError(
             key, value, f"must be an origin (scheme://host[:port]): {error.why}"
@@ -328,7 +328,7 @@ def _app_jwt_secret(key: str, value: Any, data: Data) -> None:
     if data.get("app_auth") != "jwt" and value is None:
         return
     try:
-        check.secret(key, value)
+        grammar.secret(key, value)
     except ConfigError as error:
         raise ConfigError(key, error.value, f'{error.why} when app_auth = "jwt"') from None
 
@@ -336,7 +336,7 @@ def _app_jwt_secret(key: str, value: Any, data: Data) -> None:
 def _app_jwt_audience(key: str, value: Any, _data: Data) -> None:
     """Also app_jwt_issuer: an optional claim value, one line of text."""
     if value is not None:
-        check.text(key, value)
+        grammar.text(key, value)
 
 
 def _app_static_token_hashes(key: str, value: Any, data: Data) -> None:
@@ -361,11 +361,11 @@ def _nginx_server_name(key: str, value: Any, _data: Data) -> None:
 def _nginx_rest_upstream(key: str, value: Any, _data: Data) -> None:
     if value is None:
         return
-    check.url(key, value, path=False, query=False)
+    grammar.url(key, value, path=False, query=False)
 
 
 def _nginx_proxy_read_timeout_s(key: str, value: Any, data: Data) -> None:
-    check.positive_number(key, value, high=86400)
+    grammar.positive_number(key, value, high=86400)
     interval, timeout = data.get("app_ping_interval_ms"), data.get("app_ping_timeout_ms")
     if all(isinstance(v, int) and not isinstance(v, bool) for v in (interval, timeout)):
         needed = (interval + timeout) / 1000
@@ -395,7 +395,7 @@ def _tls_pair(key: str, value: Any, data: Data) -> None:
 
 
 def _nginx_tls_port(key: str, value: Any, data: Data) -> None:
-    check.port(key, value)
+    grammar.port(key, value)
     if data.get("nginx_tls") and value == data.get("nginx_listen_port"):
         raise ConfigError(key, value, "must differ from nginx_listen_port")
 
@@ -422,13 +422,13 @@ def _nginx_extra_directives(key: str, value: Any, _data: Data) -> None:
 
 
 def _firewall_ssh_cidrs(key: str, value: Any, data: Data) -> None:
-    check.cidr_list(key, value)
+    grammar.cidr_list(key, value)
     if data.get("firewall_enabled") is True and not value:
         raise ConfigError(key, value, "must not be empty: the firewall would lock SSH out")
 
 
 def _sg_ssh_cidrs(key: str, value: Any, data: Data) -> None:
-    check.cidr_list(key, value)
+    grammar.cidr_list(key, value)
     for index, item in enumerate(value):
         if item in WORLD and data.get("sg_allow_ssh_from_world") is not True:
             raise ConfigError(
@@ -440,25 +440,25 @@ def _sg_ssh_cidrs(key: str, value: Any, data: Data) -> None:
 
 def _verify_address(key: str, value: Any, _data: Data) -> None:
     if value is not None:
-        check.host(key, value)
+        grammar.host(key, value)
 
 
 def _verify_timeout_s(key: str, value: Any, _data: Data) -> None:
-    check.positive_number(key, value, high=300)
+    grammar.positive_number(key, value, high=300)
 
 
 def _verify_retries(key: str, value: Any, _data: Data) -> None:
     _integer(key, value, 0, 20)
 
 
-_boolean = _simple(check.boolean)
-_port = _simple(check.port)
-_cidr_list = _simple(check.cidr_list)
+_boolean = _simple(grammar.boolean)
+_port = _simple(grammar.port)
+_cidr_list = _simple(grammar.cidr_list)
 
 
 def _endpoint_url(key: str, value: Any, _data: Data) -> None:
     """scheme://HOST[:PORT] only: no path, query, credentials, quotes or spaces."""
-    check.url(key, value, path=False, query=False)
+    grammar.url(key, value, path=False, query=False)
 
 
 def _proxy_url(key: str, value: Any, data: Data) -> None:
