@@ -213,7 +213,7 @@ SECRET = "rollout-unit-secret-0123456789abcdef-xyz"
 def test_verify_step_gets_a_token_minted_from_the_batch_secret():
     import jwt
 
-    from wsready.commands.rollout import verify_environment
+    from wsready.fleet.tokens import verify_step_tokens
 
     jwt_host = {
         "app_auth": "jwt",
@@ -222,29 +222,29 @@ def test_verify_step_gets_a_token_minted_from_the_batch_secret():
         "verify_token_env": "DEPLOY_TOKEN",
     }
     hosts = {"web1": jwt_host, "web2": dict(jwt_host), "web3": {"verify_token_env": "OTHER"}}
-    minted = verify_environment(hosts, ["web1", "web2", "web3"], environ={})
+    minted = verify_step_tokens(hosts, ["web1", "web2", "web3"], environ={})
     assert list(minted) == ["DEPLOY_TOKEN"]  # web3 does not check tokens: nothing to mint
     claims = jwt.decode(minted["DEPLOY_TOKEN"], SECRET, algorithms=["HS256"], audience="api")
     assert claims["exp"] - claims["iat"] == 300
 
 
 def test_verify_token_already_in_the_environment_is_kept():
-    from wsready.commands.rollout import verify_environment
+    from wsready.fleet.tokens import verify_step_tokens
 
     hosts = {"web1": {"app_auth": "jwt", "app_jwt_secret": SECRET, "verify_token_env": "T"}}
-    assert verify_environment(hosts, ["web1"], environ={"T": "given"}) == {}
-    assert verify_environment({"web1": {"app_auth": "jwt"}}, ["web1"], environ={}) == {}
+    assert verify_step_tokens(hosts, ["web1"], environ={"T": "given"}) == {}
+    assert verify_step_tokens({"web1": {"app_auth": "jwt"}}, ["web1"], environ={}) == {}
 
 
 def test_one_variable_for_two_secrets_is_refused():
-    from wsready.commands.rollout import verify_environment
+    from wsready.fleet.tokens import verify_step_tokens
 
     hosts = {
         "web1": {"app_auth": "jwt", "app_jwt_secret": SECRET, "verify_token_env": "T"},
         "web2": {"app_auth": "jwt", "app_jwt_secret": SECRET + "2", "verify_token_env": "T"},
     }
     with pytest.raises(ConfigError, match="--host"):
-        verify_environment(hosts, ["web1", "web2"], environ={})
+        verify_step_tokens(hosts, ["web1", "web2"], environ={})
 
 
 def test_counts_read_as_english():

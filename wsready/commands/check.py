@@ -6,7 +6,6 @@ Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad input, or a target the check co
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from wsready import validate
 from wsready.environment import Environment
@@ -149,19 +148,8 @@ def prepare(args: argparse.Namespace, env: Environment) -> tuple[CheckOptions, l
     if args.state is not None:  # its content is judged later: a bad one is a fresh state
         alerts.check_state_path(args.state)
     if args.html is not None:
-        check_html_path(args.html, args.html_refresh)
+        statuspage.check_path(args.html, args.html_refresh)
     token = None if args.token_env is None else env.variable("--token-env", args.token_env)
     if args.inventory:
         return options, targets.from_inventory(args.inventory, token=token, group=args.group)
     return options, targets.from_urls(args.urls, token=token)
-
-
-def check_html_path(path: str, refresh_s: int) -> None:
-    """Refuse a page that cannot be written, before any probe runs."""
-    file = Path(path)
-    if not file.parent.is_dir():
-        raise ConfigError("--html", path, f"directory {file.parent} does not exist")
-    if file.is_dir():
-        raise ConfigError("--html", path, "is a directory")
-    if not 5 <= refresh_s <= 86400:
-        raise ConfigError("--html-refresh", refresh_s, "must be 5 to 86400 seconds")

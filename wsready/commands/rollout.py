@@ -17,7 +17,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from wsready import inventory, validate
@@ -26,7 +26,6 @@ from wsready.exitstatus import ExitStatus
 from wsready.fleet import rollout, tokens
 from wsready.validate import ConfigError
 
-PROBE_TOKEN_TTL_S = 300
 PROBE_RETRY_WAIT_S = 2.0  # between probe runs of a host that failed (no backoff)
 
 
@@ -86,14 +85,6 @@ def _sayer(env: Environment) -> Callable[[str], None]:
     return lambda line: env.out(f"rollout: {line}", flush=True)
 
 
-def probe_token(name: str, data: dict[str, Any], fallback: str | None) -> str | None:
-    """A fresh token from the host's own secret when it checks JWTs, else `fallback`."""
-    settings = tokens.jwt_settings(name, data)
-    if settings.auth == "jwt" and settings.secret:
-        return tokens.mint(settings.secret, PROBE_TOKEN_TTL_S, audience=settings.audience)
-    return fallback
-
-
 def check_host(
     name: str, data: dict[str, Any], token: str | None, timeout_s: float, retries: int
 ) -> rollout.HostVerdict:
@@ -104,7 +95,7 @@ def check_host(
     from wsready.probes.retry import RetryPolicy
 
     started = time.monotonic()
-    target = target_for_host(name, data, probe_token(name, data, token))
+    target = target_for_host(name, data, tokens.probe_token(name, data, token))
     results, _attempts = RetryPolicy(retries + 1, PROBE_RETRY_WAIT_S, 1.0).run(
         lambda _number: run_probes(target, timeout_s=timeout_s),
         lambda seen: all(result.ok or result.skipped for result in seen),
@@ -118,27 +109,6 @@ def check_host(
     return rollout.HostVerdict(name, False, target.redact(reason), time.monotonic() - started)
 
 
-def verify_environment(
-    hosts: dict[str, dict[str, Any]], batch: list[str], environ: Mapping[str, str]
-) -> dict[str, str]:
-    """Tokens for the deploy's own verify step: for each `verify_token_env` variable the
-    batch's jwt hosts name and `environ` lacks, one token minted from their shared secret.
-    ConfigError when hosts sharing a variable have different secrets."""
-    by_variable: dict[str, dict[str, dict[str, Any]]] = {}
-    for name in batch:
-        variable = hosts[name].get("verify_token_env")
-        wanted = variable and not environ.get(variable)
-        if wanted and tokens.jwt_settings(name, hosts[name]).auth == "jwt":
-            by_variable.setdefault(variable, {})[name] = hosts[name]
-    minted = {}
-    for variable, members in by_variable.items():
-        settings = tokens.fleet_settings(members)
-        minted[variable] = tokens.mint(
-            settings.secret, PROBE_TOKEN_TTL_S, audience=settings.audience
-        )
-    return minted
-
-
 def deploy_batch(
     args: argparse.Namespace, hosts: dict[str, dict[str, Any]], batch: list[str], env: Environment
 ) -> rollout.DeployRun:
@@ -147,7 +117,7 @@ def deploy_batch(
     say = _sayer(env)
     argv = rollout.pyinfra_argv(args.inventory, args.deploy, batch, args.pyinfra_args)
     try:
-        minted = verify_environment(hosts, batch, env.environ)
+        minted = tokens.verify_step_tokens(hosts, batch, env.environ)
     except ConfigError as error:
         say(
             f"cannot mint a token for the verify step: {error}"
@@ -155,7 +125,7 @@ def deploy_batch(
         )
         return rollout.DeployRun(ExitStatus.UNKNOWN)
     for variable in minted:
-        say(f"{variable}: a token minted for the verify step ({PROBE_TOKEN_TTL_S} s)")
+        say(f"{variable}: a token minted for the verify step ({tokens.PROBE_TOKEN_TTL_S} s)")
     say(f"$ {' '.join(argv)}")
     lines: list[str] = []
     with subprocess.Popen(

@@ -18,12 +18,14 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from html import escape
+from pathlib import Path
 from typing import Any
 
 from wsready.exitstatus import ExitStatus
 from wsready.fleet.history import broken_layer, entry, tls_days_left
 from wsready.fleet.sweep import CheckReport, TargetOutcome
 from wsready.probes import render as probe_render
+from wsready.validate import ConfigError
 
 DEFAULT_REFRESH_S = 60
 SPARK_W, SPARK_H, SPARK_PAD = 160, 28, 3
@@ -339,3 +341,14 @@ def write(
     except OSError:
         os.unlink(temporary)
         raise
+
+
+def check_path(path: str, refresh_s: int) -> None:
+    """Refuse a page that cannot be written, before any probe runs."""
+    file = Path(path)
+    if not file.parent.is_dir():
+        raise ConfigError("--html", path, f"directory {file.parent} does not exist")
+    if file.is_dir():
+        raise ConfigError("--html", path, "is a directory")
+    if not 5 <= refresh_s <= 86400:
+        raise ConfigError("--html-refresh", refresh_s, "must be 5 to 86400 seconds")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ DEFAULT_TTL_S = 3600
 MAX_TTL_S = 30 * 86400  # a probe token that never expires is a password: 30 days at most
 ALGORITHM = "HS256"
 MIN_SECRET_BYTES = 32  # RFC 7518 §3.2: an HS256 key is at least 256 bits
+PROBE_TOKEN_TTL_S = 300  # rollout's own probes and the verify step of one batch
 
 
 @dataclass(frozen=True)
@@ -129,3 +131,30 @@ def mint(
 
 def secret_is_short(secret: str) -> bool:
     return len(secret.encode()) < MIN_SECRET_BYTES
+
+
+def probe_token(name: str, data: dict[str, Any], fallback: str | None) -> str | None:
+    """A fresh token from the host's own secret when it checks JWTs, else `fallback`."""
+    settings = jwt_settings(name, data)
+    if settings.auth == "jwt" and settings.secret:
+        return mint(settings.secret, PROBE_TOKEN_TTL_S, audience=settings.audience)
+    return fallback
+
+
+def verify_step_tokens(
+    hosts: dict[str, dict[str, Any]], batch: list[str], environ: Mapping[str, str]
+) -> dict[str, str]:
+    """Tokens for the deploy's own verify step: for each `verify_token_env` variable the
+    batch's jwt hosts name and `environ` lacks, one token minted from their shared secret.
+    ConfigError when hosts sharing a variable have different secrets."""
+    by_variable: dict[str, dict[str, dict[str, Any]]] = {}
+    for name in batch:
+        variable = hosts[name].get("verify_token_env")
+        wanted = variable and not environ.get(variable)
+        if wanted and jwt_settings(name, hosts[name]).auth == "jwt":
+            by_variable.setdefault(variable, {})[name] = hosts[name]
+    minted = {}
+    for variable, members in by_variable.items():
+        settings = fleet_settings(members)
+        minted[variable] = mint(settings.secret, PROBE_TOKEN_TTL_S, audience=settings.audience)
+    return minted
