@@ -16,7 +16,6 @@ from wsready.sandbox.hosts import (
     HostStatus,
     SandboxError,
     SandboxHost,
-    SandboxUnavailable,
     down,
     host,
     memory_kb,
@@ -26,6 +25,7 @@ from wsready.sandbox.hosts import (
     status,
     up,
 )
+from wsready.sandbox.prereq import SandboxUnavailable
 
 __all__ = [
     "DEFAULT_INVENTORY",

@@ -32,24 +32,8 @@ from wsready.sandbox import mounts as sandbox_mounts
 from wsready.sandbox import net as sandbox_net
 from wsready.sandbox import proxy as sandbox_proxy
 from wsready.sandbox import state as sandbox_state
-from wsready.sandbox.prereq import SandboxUnavailable, require
+from wsready.sandbox.prereq import require
 from wsready.sandbox.state import HostState, Process
-
-__all__ = [
-    "DEFAULT_INVENTORY",
-    "HostStatus",
-    "SandboxError",
-    "SandboxHost",
-    "SandboxUnavailable",
-    "down",
-    "host",
-    "memory_kb",
-    "power_off",
-    "power_on",
-    "ssh",
-    "status",
-    "up",
-]
 
 DEFAULT_INVENTORY = Path("inventory/sandbox.py")
 READY_TIMEOUT_S = 120.0
