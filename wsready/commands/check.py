@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from wsready import validate
+from wsready.commands.options import add_probe_options
 from wsready.environment import Environment
 from wsready.exitstatus import ExitStatus
 from wsready.fleet import alerts, prometheus, report, statuspage, targets
@@ -29,13 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--group", metavar="NAME", help="only this inventory group (default: all but monitors)"
     )
-    parser.add_argument(
-        "--token-env", metavar="VAR", help="environment variable holding the Socket.IO token"
-    )
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument(
-        "--timeout", type=float, default=10.0, metavar="S", help="per-probe timeout (10)"
-    )
+    add_probe_options(parser, "environment variable holding the Socket.IO token")
     parser.add_argument(
         "--retries", type=int, default=1, metavar="N", help="retries of a failed target (1)"
     )
@@ -46,12 +41,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--crit-latency", type=float, metavar="S", help="slowest probe → CRITICAL")
     parser.add_argument(
         "--concurrency", type=int, default=16, metavar="N", help="targets at once (16)"
-    )
-    parser.add_argument(
-        "--tls-warn-days", type=int, default=21, metavar="N", help="certificate WARNING (21)"
-    )
-    parser.add_argument(
-        "--tls-crit-days", type=int, default=7, metavar="N", help="certificate CRITICAL (7)"
     )
     parser.add_argument("--prometheus", metavar="FILE", help="write textfile-collector metrics")
     parser.add_argument(

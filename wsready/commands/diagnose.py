@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 
 from wsready import validate
+from wsready.commands.options import add_probe_options
 from wsready.environment import Environment
 from wsready.fleet import targets
 from wsready.probes import ProbeResult, Target, Thresholds, render, run_probes
@@ -28,15 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("url", metavar="URL", help="http(s)://HOST[:PORT][/ws] or ws(s)://…")
-    parser.add_argument(
-        "--token-env", metavar="VAR", help="environment variable holding the token to send"
-    )
+    add_probe_options(parser, "environment variable holding the token to send")
     parser.add_argument("--origin", metavar="O", help="browser Origin to test CORS with")
     parser.add_argument("--path", metavar="/ws", help="Socket.IO path (default: URL's, or /ws)")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.add_argument(
-        "--timeout", type=float, default=10.0, metavar="S", help="per-probe timeout (10)"
-    )
     parser.add_argument(
         "--idle",
         action="store_true",
@@ -54,12 +49,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--warn-latency", type=float, default=1.0, metavar="S", help="slow /api/health (1.0)"
-    )
-    parser.add_argument(
-        "--tls-warn-days", type=int, default=21, metavar="N", help="certificate WARNING (21)"
-    )
-    parser.add_argument(
-        "--tls-crit-days", type=int, default=7, metavar="N", help="certificate CRITICAL (7)"
     )
     parser.set_defaults(handler=run, error_prefix="wsready diagnose: error")
 

@@ -1,0 +1,28 @@
+"""Options that `check` and `diagnose` share: what to send, how long to wait, when a
+certificate is too close to expiry, and the output format."""
+
+from __future__ import annotations
+
+import argparse
+
+from wsready.probes import Thresholds
+
+
+def add_probe_options(parser: argparse.ArgumentParser, token_help: str) -> None:
+    """--token-env, --json, --timeout, --tls-warn-days and --tls-crit-days."""
+    parser.add_argument("--token-env", metavar="VAR", help=token_help)
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "--timeout", type=float, default=10.0, metavar="S", help="per-probe timeout (10)"
+    )
+    warn, crit = Thresholds.tls_warn_days, Thresholds.tls_crit_days
+    parser.add_argument(
+        "--tls-warn-days", type=int, default=warn, metavar="N", help=f"certificate WARNING ({warn})"
+    )
+    parser.add_argument(
+        "--tls-crit-days",
+        type=int,
+        default=crit,
+        metavar="N",
+        help=f"certificate CRITICAL ({crit})",
+    )
