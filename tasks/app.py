@@ -40,22 +40,24 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.api import deploy, operation
 from pyinfra.api.util import get_template
-from pyinfra.facts.files import Directory, File, FileContents, Link
+from pyinfra.facts.files import File, FileContents, Link
 from pyinfra.facts.server import Command
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from tasks import hostfacts, transaction
+from tasks import transaction
 from tasks.proxy import NPMRC
 from tasks.redis import LOCAL_REDIS_UNIT, install_local_redis
 from tasks.transaction import managed_file
 from wsready import app_env, app_release, capacity, hostdata, redis_plan
+from wsready.deploy import hostfacts
+from wsready.deploy.operations import release as release_op
+from wsready.deploy.operations.release import KEEP_RELEASES
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_APP = ROOT / "files" / "app"
 UNIT_TEMPLATE = ROOT / "files" / "systemd" / "app@.service.j2"
 TARGET_TEMPLATE = ROOT / "files" / "systemd" / "app.target.j2"
-KEEP_RELEASES = 3
 # Operations that change what runs: a failure there must not stop the host before its
 # verify step, which judges the result and puts the whole transaction back.
 ACTIVATION = {"_ignore_errors": True}
@@ -67,21 +69,6 @@ SYSTEM_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/c
 
 def _q(value: str) -> str:
     return shlex.quote(value)
-
-
-@operation()
-def unpack_release(archive: str, release_dir: str, deps_dir: str):
-    """Unpack the release archive into `release_dir` (atomically) and link node_modules."""
-    if host.get_fact(Directory, path=release_dir):
-        host.noop(f"release {release_dir} already exists")
-        return
-    partial = f"{release_dir}.partial"
-    yield (
-        f"rm -rf {_q(partial)} && mkdir -p {_q(partial)}"
-        f" && tar -xzmf {_q(archive)} -C {_q(partial)} --no-same-owner"
-        f" && ln -sfn {_q(deps_dir + '/node_modules')} {_q(partial + '/node_modules')}"
-        f" && mv -T {_q(partial)} {_q(release_dir)} && rm -f {_q(archive)}"
-    )
 
 
 def install_command(release_dir: str, deps_dir: str, has_npmrc: bool) -> str:
@@ -167,22 +154,6 @@ def record_node_runtime(marker: str):
     yield f"echo {_q(runtime)} > {_q(marker)}"
 
 
-def prune_command(app_dir: str, current: str, keep: int = KEEP_RELEASES) -> str:
-    """Shell: drop failed releases, keep `current` and the `keep - 1` newest others, then
-    remove dependency trees no remaining release links to."""
-    releases, deps, cur = _q(f"{app_dir}/releases"), _q(f"{app_dir}/deps"), _q(current)
-    return (
-        f"cd {releases} && rm -rf -- *.partial *.tar.gz"
-        f' && for release in *; do [ "$release" = {cur} ] && continue;'
-        ' modules=$(readlink "$release/node_modules");'
-        ' [ -e "${modules%/node_modules}/.installed" ] || rm -rf -- "$release"; done'
-        f" && ls -1t | grep -vx {cur} | tail -n +{keep} | xargs -r rm -rf --"
-        f' && cd {deps} && for tree in *; do [ -e "$tree" ] || continue;'
-        f' readlink {releases}/*/node_modules | grep -q "/deps/$tree/"'
-        ' || rm -rf -- "$tree"; done'
-    )
-
-
 @dataclass(frozen=True)
 class AppPaths:
     """Where the app's pieces live on the host, from host data."""
@@ -261,28 +232,18 @@ def deploy_app() -> None:
             name=f"Create the directory {path}.", path=path, user="root", group="root", mode="0755"
         )
 
-    # Upload and install only what the host does not have yet (checked again at execute time).
-    if not host.get_fact(Directory, path=release_dir):
-        archive = f"{app_dir}/releases/{release.hash}.tar.gz"
-        files.put(
-            name=f"Upload release {release.hash} ({len(release.files)} files).",
-            src=_release_archive(release),
-            dest=archive,
-            mode="0600",
-        )
-        unpack_release(
-            name=f"Unpack release {release.hash}.",
-            archive=archive,
-            release_dir=release_dir,
-            deps_dir=deps_dir,
-        )
-    if not host.get_fact(File, path=f"{deps_dir}/.installed"):
-        install_dependencies(
-            name=f"Install dependencies {release.deps_hash} with npm ci --omit=dev.",
-            release_dir=release_dir,
-            deps_dir=deps_dir,
-            has_npmrc=".npmrc" in release.files,
-        )
+    release_op.unpack(
+        name=f"Upload release {release.hash} ({len(release.files)} files) and unpack it.",
+        src=_release_archive(release),
+        release_dir=release_dir,
+        deps_dir=deps_dir,
+    )
+    install_dependencies(
+        name=f"Install dependencies {release.deps_hash} with npm ci --omit=dev.",
+        release_dir=release_dir,
+        deps_dir=deps_dir,
+        has_npmrc=".npmrc" in release.files,
+    )
     switched = switch_current(
         name=f"Switch {app_dir}/current to release {release.hash}.",
         app_dir=app_dir,
@@ -290,10 +251,11 @@ def deploy_app() -> None:
         app_name=name,
         **ACTIVATION,
     )
-    server.shell(
+    release_op.prune(
         name=f"Remove releases older than the newest {KEEP_RELEASES}.",
-        commands=[prune_command(app_dir, release.hash)],
-        _if=switched.did_change,
+        app_dir=app_dir,
+        release=release.hash,
+        keep=KEEP_RELEASES,
         **ACTIVATION,
     )
 

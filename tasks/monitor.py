@@ -26,9 +26,9 @@ from pyinfra.facts.files import File
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from tasks import hostfacts
 from tasks.transaction import managed_file
 from wsready import hostdata, statuspage, targets, validate
+from wsready.deploy import hostfacts
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_TEMPLATE = ROOT / "files" / "systemd" / "monitor.service.j2"

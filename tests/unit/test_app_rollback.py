@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks import transaction
 from tasks.app import AppPaths, install_command, switch_command
+from tasks.transaction import ROLLBACK_SCRIPT
+from wsready.deploy import transaction
 
 NAME = "demo-app"
 
@@ -81,7 +82,7 @@ def test_rollback_script_puts_the_release_link_back(host_tree) -> None:
     paths, env, log, run = host_tree
     assert sh(switch_command(paths.app_dir, "releases/new", NAME), env).returncode == 0
     rolled = subprocess.run(
-        ["sh", str(transaction.ROLLBACK_SCRIPT), str(run.parent), NAME],
+        ["sh", str(ROLLBACK_SCRIPT), str(run.parent), NAME],
         env={**env, "WSREADY_ROLLBACK_ROOT": ""},  # the recorded paths are in tmp already
         capture_output=True,
         text=True,
