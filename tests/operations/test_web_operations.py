@@ -255,8 +255,8 @@ def test_nginx_on_al2023_installs_with_dnf() -> None:
 
 def test_the_default_site_is_removed_when_the_package_installed_it() -> None:
     """The link is read when the operation runs, after nginx was installed in the same run."""
-    facts = {**DEBIAN, "files.Link": {"/etc/nginx/sites-enabled/default": {
-        "link_target": "/etc/nginx/sites-available/default", "user": "root", "group": "root"}}}  # fmt: skip
+    link = {"link_target": "/etc/nginx/sites-available/default", "user": "root", "group": "root"}
+    facts = {**DEBIAN, "files.Link": {"/etc/nginx/sites-enabled/default": link}}
     commands, changed = _run(configure_nginx, facts)
     assert "rm -f /etc/nginx/sites-enabled/default" in commands
     assert "Prepare nginx | Remove the distribution's default site." in changed
