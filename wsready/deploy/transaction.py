@@ -19,11 +19,12 @@ RUN_ID = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}"
 ACTIONS = ("app", "nginx", "firewall")
 
 
-def run_dir(run_id: str = RUN_ID) -> str:
-    return f"{TRANSACTIONS}/{run_id}"
+def run_dir(run_id: str | None = None) -> str:
+    """The transaction directory of run `run_id` (this run's by default)."""
+    return f"{TRANSACTIONS}/{run_id or RUN_ID}"
 
 
-def save_command(paths: list[str] | tuple[str, ...], action: str, run_id: str = RUN_ID) -> str:
+def save_command(paths: list[str] | tuple[str, ...], action: str, run_id: str | None = None) -> str:
     """Shell: record each of `paths` as it is now (once per run), tag `action`."""
     if action not in ACTIONS:
         raise ValueError(f"unknown transaction action {action!r}")
@@ -44,7 +45,7 @@ def save_command(paths: list[str] | tuple[str, ...], action: str, run_id: str = 
     return " && ".join(steps)
 
 
-def units_command(app_name: str, run_id: str = RUN_ID) -> str:
+def units_command(app_name: str, run_id: str | None = None) -> str:
     """Shell: note the app's active units (once per run) for the rollback to restart."""
     d = shlex.quote(run_dir(run_id))
     patterns = " ".join(shlex.quote(p) for p in (f"{app_name}@*.service", f"{app_name}.service"))
