@@ -12,7 +12,8 @@ not seen before, into a temporary directory renamed into place on success, under
 its leftovers removed, before the next one starts. Releases that differ only in code share
 node_modules. `current` is switched atomically (ln -sfn + mv -T) only after both steps
 succeeded, so a failed step leaves the previous release serving. The newest releases are
-kept (KEEP_RELEASES).
+kept (KEEP_RELEASES). These steps are the operations of wsready/deploy/operations/release.py
+(unpack, dependencies, current, prune), each deciding from the host's state when it runs.
 
 Every live change (the `current` link, the environment file, the units, retired units) is
 recorded first in the run's transaction (tasks/transaction.py), with the app's active
@@ -40,7 +41,7 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.api import deploy, operation
 from pyinfra.api.util import get_template
-from pyinfra.facts.files import File, FileContents, Link
+from pyinfra.facts.files import File, FileContents
 from pyinfra.facts.server import Command
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
@@ -61,78 +62,10 @@ TARGET_TEMPLATE = ROOT / "files" / "systemd" / "app.target.j2"
 # Operations that change what runs: a failure there must not stop the host before its
 # verify step, which judges the result and puts the whole transaction back.
 ACTIVATION = {"_ignore_errors": True}
-INSTALL_LOCK_WAIT_S = 900  # how long an install waits for one left running by a killed deploy
-# CA bundles handed to npm through NODE_EXTRA_CA_CERTS (official Node builds ignore the
-# system store; proxies that inspect TLS add their CA there).
-SYSTEM_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
 
 
 def _q(value: str) -> str:
     return shlex.quote(value)
-
-
-def install_command(release_dir: str, deps_dir: str, has_npmrc: bool) -> str:
-    """Shell: under an exclusive lock on `app_dir/.install.lock`, `npm ci --omit=dev` into a
-    temporary directory next to `deps_dir`, renamed onto it only after npm succeeded.
-
-    A deploy killed during `npm ci` leaves npm running on the host, holding the lock: the next
-    install waits for it (up to INSTALL_LOCK_WAIT_S), then finds the tree installed or removes
-    the leftover temporary directories and installs again. `deps_dir` is never half-written."""
-    deps_root, name = deps_dir.rsplit("/", 1)
-    lock = f"{deps_root.rsplit('/', 1)[0]}/.install.lock"
-    copies = ["package.json", "package-lock.json"] + ([".npmrc"] if has_npmrc else [])
-    sources = " ".join(_q(f"{release_dir}/{file}") for file in copies)
-    ca = " ".join(
-        f"[ -r {path} ] && export NODE_EXTRA_CA_CERTS={path};" for path in SYSTEM_CA_BUNDLES
-    )
-    work = f'.tmp-{name}-"$$"'
-    install = (
-        f"cd {_q(deps_root)}"
-        f" && if [ -e {_q(name + '/.installed')} ]; then"
-        f" echo 'dependencies {name} were installed by another run'; exit 0; fi"
-        f" && rm -rf .tmp-* && mkdir {work} && cp {sources} {work}/"
-        f" && cd {work} && {{ {ca} true; }}"
-        f" && npm ci --omit=dev --no-audit --no-fund --globalconfig {NPMRC}"
-        f" && touch .installed && cd .. && rm -rf {_q(name)} && mv -T {work} {_q(name)}"
-    )
-    return (
-        f"flock -w {INSTALL_LOCK_WAIT_S} -E 75 {_q(lock)} sh -c {_q(install)}"
-        f" || {{ status=$?; [ $status -ne 75 ] || echo 'wsready: another npm ci still holds"
-        f" {lock} after {INSTALL_LOCK_WAIT_S} s' >&2; exit $status; }}"
-    )
-
-
-@operation()
-def install_dependencies(release_dir: str, deps_dir: str, has_npmrc: bool):
-    """`npm ci --omit=dev` into `deps_dir` from the release's lock file, once per lock file."""
-    marker = f"{deps_dir}/.installed"
-    if host.get_fact(File, path=marker):
-        host.noop(f"dependencies already installed in {deps_dir}")
-        return
-    yield install_command(release_dir, deps_dir, has_npmrc)
-
-
-def switch_command(app_dir: str, target: str, app_name: str) -> str:
-    """Shell: record `app_dir/current` and the app's active units in the run's transaction,
-    then point `current` at `target`, atomically (ln -sfn + mv -T)."""
-    staged = f"{app_dir}/.current.new"
-    return (
-        f"{transaction.save_command([app_dir + '/current'], 'app')}"
-        f" && {transaction.units_command(app_name)}"
-        f" && touch {_q(app_dir + '/' + target)} && ln -sfn {_q(target)} {_q(staged)}"
-        f" && mv -T {_q(staged)} {_q(app_dir + '/current')}"
-    )
-
-
-@operation()
-def switch_current(app_dir: str, release: str, app_name: str):
-    """Point `app_dir/current` at `releases/<release>` (see `switch_command`)."""
-    target = f"releases/{release}"
-    link = host.get_fact(Link, path=f"{app_dir}/current")
-    if link and link.get("link_target") == target:
-        host.noop(f"current already points at {target}")
-        return
-    yield switch_command(app_dir, target, app_name)
 
 
 # systemd's own search path for a bare `ExecStart=node`.
@@ -238,13 +171,14 @@ def deploy_app() -> None:
         release_dir=release_dir,
         deps_dir=deps_dir,
     )
-    install_dependencies(
+    release_op.dependencies(
         name=f"Install dependencies {release.deps_hash} with npm ci --omit=dev.",
         release_dir=release_dir,
         deps_dir=deps_dir,
         has_npmrc=".npmrc" in release.files,
+        npm_config=NPMRC,
     )
-    switched = switch_current(
+    switched = release_op.current(
         name=f"Switch {app_dir}/current to release {release.hash}.",
         app_dir=app_dir,
         release=release.hash,
