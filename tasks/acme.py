@@ -27,8 +27,9 @@ from pyinfra.api import deploy, operation
 from pyinfra.facts.files import File, FileContents, Sha256File
 from pyinfra.operations import apt, files, systemd
 
-from tasks import hostfacts, transaction
+from tasks import transaction
 from wsready import acme
+from wsready.deploy import hostfacts
 
 ROOT = Path(__file__).resolve().parent.parent
 HOOK_SCRIPT = ROOT / "files" / "acme" / "deploy-hook.sh"

@@ -12,7 +12,8 @@ not seen before, into a temporary directory renamed into place on success, under
 its leftovers removed, before the next one starts. Releases that differ only in code share
 node_modules. `current` is switched atomically (ln -sfn + mv -T) only after both steps
 succeeded, so a failed step leaves the previous release serving. The newest releases are
-kept (KEEP_RELEASES).
+kept (KEEP_RELEASES). These steps are the operations of wsready/deploy/operations/release.py
+(unpack, dependencies, current, prune), each deciding from the host's state when it runs.
 
 Every live change (the `current` link, the environment file, the units, retired units) is
 recorded first in the run's transaction (tasks/transaction.py), with the app's active
@@ -40,112 +41,31 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.api import deploy, operation
 from pyinfra.api.util import get_template
-from pyinfra.facts.files import Directory, File, FileContents, Link
+from pyinfra.facts.files import File, FileContents
 from pyinfra.facts.server import Command
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from tasks import hostfacts, transaction
+from tasks import transaction
 from tasks.proxy import NPMRC
 from tasks.redis import LOCAL_REDIS_UNIT, install_local_redis
 from tasks.transaction import managed_file
 from wsready import app_env, app_release, capacity, hostdata, redis_plan
+from wsready.deploy import hostfacts
+from wsready.deploy.operations import release as release_op
+from wsready.deploy.operations.release import KEEP_RELEASES
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_APP = ROOT / "files" / "app"
 UNIT_TEMPLATE = ROOT / "files" / "systemd" / "app@.service.j2"
 TARGET_TEMPLATE = ROOT / "files" / "systemd" / "app.target.j2"
-KEEP_RELEASES = 3
 # Operations that change what runs: a failure there must not stop the host before its
 # verify step, which judges the result and puts the whole transaction back.
 ACTIVATION = {"_ignore_errors": True}
-INSTALL_LOCK_WAIT_S = 900  # how long an install waits for one left running by a killed deploy
-# CA bundles handed to npm through NODE_EXTRA_CA_CERTS (official Node builds ignore the
-# system store; proxies that inspect TLS add their CA there).
-SYSTEM_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
 
 
 def _q(value: str) -> str:
     return shlex.quote(value)
-
-
-@operation()
-def unpack_release(archive: str, release_dir: str, deps_dir: str):
-    """Unpack the release archive into `release_dir` (atomically) and link node_modules."""
-    if host.get_fact(Directory, path=release_dir):
-        host.noop(f"release {release_dir} already exists")
-        return
-    partial = f"{release_dir}.partial"
-    yield (
-        f"rm -rf {_q(partial)} && mkdir -p {_q(partial)}"
-        f" && tar -xzmf {_q(archive)} -C {_q(partial)} --no-same-owner"
-        f" && ln -sfn {_q(deps_dir + '/node_modules')} {_q(partial + '/node_modules')}"
-        f" && mv -T {_q(partial)} {_q(release_dir)} && rm -f {_q(archive)}"
-    )
-
-
-def install_command(release_dir: str, deps_dir: str, has_npmrc: bool) -> str:
-    """Shell: under an exclusive lock on `app_dir/.install.lock`, `npm ci --omit=dev` into a
-    temporary directory next to `deps_dir`, renamed onto it only after npm succeeded.
-
-    A deploy killed during `npm ci` leaves npm running on the host, holding the lock: the next
-    install waits for it (up to INSTALL_LOCK_WAIT_S), then finds the tree installed or removes
-    the leftover temporary directories and installs again. `deps_dir` is never half-written."""
-    deps_root, name = deps_dir.rsplit("/", 1)
-    lock = f"{deps_root.rsplit('/', 1)[0]}/.install.lock"
-    copies = ["package.json", "package-lock.json"] + ([".npmrc"] if has_npmrc else [])
-    sources = " ".join(_q(f"{release_dir}/{file}") for file in copies)
-    ca = " ".join(
-        f"[ -r {path} ] && export NODE_EXTRA_CA_CERTS={path};" for path in SYSTEM_CA_BUNDLES
-    )
-    work = f'.tmp-{name}-"$$"'
-    install = (
-        f"cd {_q(deps_root)}"
-        f" && if [ -e {_q(name + '/.installed')} ]; then"
-        f" echo 'dependencies {name} were installed by another run'; exit 0; fi"
-        f" && rm -rf .tmp-* && mkdir {work} && cp {sources} {work}/"
-        f" && cd {work} && {{ {ca} true; }}"
-        f" && npm ci --omit=dev --no-audit --no-fund --globalconfig {NPMRC}"
-        f" && touch .installed && cd .. && rm -rf {_q(name)} && mv -T {work} {_q(name)}"
-    )
-    return (
-        f"flock -w {INSTALL_LOCK_WAIT_S} -E 75 {_q(lock)} sh -c {_q(install)}"
-        f" || {{ status=$?; [ $status -ne 75 ] || echo 'wsready: another npm ci still holds"
-        f" {lock} after {INSTALL_LOCK_WAIT_S} s' >&2; exit $status; }}"
-    )
-
-
-@operation()
-def install_dependencies(release_dir: str, deps_dir: str, has_npmrc: bool):
-    """`npm ci --omit=dev` into `deps_dir` from the release's lock file, once per lock file."""
-    marker = f"{deps_dir}/.installed"
-    if host.get_fact(File, path=marker):
-        host.noop(f"dependencies already installed in {deps_dir}")
-        return
-    yield install_command(release_dir, deps_dir, has_npmrc)
-
-
-def switch_command(app_dir: str, target: str, app_name: str) -> str:
-    """Shell: record `app_dir/current` and the app's active units in the run's transaction,
-    then point `current` at `target`, atomically (ln -sfn + mv -T)."""
-    staged = f"{app_dir}/.current.new"
-    return (
-        f"{transaction.save_command([app_dir + '/current'], 'app')}"
-        f" && {transaction.units_command(app_name)}"
-        f" && touch {_q(app_dir + '/' + target)} && ln -sfn {_q(target)} {_q(staged)}"
-        f" && mv -T {_q(staged)} {_q(app_dir + '/current')}"
-    )
-
-
-@operation()
-def switch_current(app_dir: str, release: str, app_name: str):
-    """Point `app_dir/current` at `releases/<release>` (see `switch_command`)."""
-    target = f"releases/{release}"
-    link = host.get_fact(Link, path=f"{app_dir}/current")
-    if link and link.get("link_target") == target:
-        host.noop(f"current already points at {target}")
-        return
-    yield switch_command(app_dir, target, app_name)
 
 
 # systemd's own search path for a bare `ExecStart=node`.
@@ -165,22 +85,6 @@ def record_node_runtime(marker: str):
         host.noop(f"Node.js runtime unchanged: {runtime}")
         return
     yield f"echo {_q(runtime)} > {_q(marker)}"
-
-
-def prune_command(app_dir: str, current: str, keep: int = KEEP_RELEASES) -> str:
-    """Shell: drop failed releases, keep `current` and the `keep - 1` newest others, then
-    remove dependency trees no remaining release links to."""
-    releases, deps, cur = _q(f"{app_dir}/releases"), _q(f"{app_dir}/deps"), _q(current)
-    return (
-        f"cd {releases} && rm -rf -- *.partial *.tar.gz"
-        f' && for release in *; do [ "$release" = {cur} ] && continue;'
-        ' modules=$(readlink "$release/node_modules");'
-        ' [ -e "${modules%/node_modules}/.installed" ] || rm -rf -- "$release"; done'
-        f" && ls -1t | grep -vx {cur} | tail -n +{keep} | xargs -r rm -rf --"
-        f' && cd {deps} && for tree in *; do [ -e "$tree" ] || continue;'
-        f' readlink {releases}/*/node_modules | grep -q "/deps/$tree/"'
-        ' || rm -rf -- "$tree"; done'
-    )
 
 
 @dataclass(frozen=True)
@@ -261,39 +165,31 @@ def deploy_app() -> None:
             name=f"Create the directory {path}.", path=path, user="root", group="root", mode="0755"
         )
 
-    # Upload and install only what the host does not have yet (checked again at execute time).
-    if not host.get_fact(Directory, path=release_dir):
-        archive = f"{app_dir}/releases/{release.hash}.tar.gz"
-        files.put(
-            name=f"Upload release {release.hash} ({len(release.files)} files).",
-            src=_release_archive(release),
-            dest=archive,
-            mode="0600",
-        )
-        unpack_release(
-            name=f"Unpack release {release.hash}.",
-            archive=archive,
-            release_dir=release_dir,
-            deps_dir=deps_dir,
-        )
-    if not host.get_fact(File, path=f"{deps_dir}/.installed"):
-        install_dependencies(
-            name=f"Install dependencies {release.deps_hash} with npm ci --omit=dev.",
-            release_dir=release_dir,
-            deps_dir=deps_dir,
-            has_npmrc=".npmrc" in release.files,
-        )
-    switched = switch_current(
+    release_op.unpack(
+        name=f"Upload release {release.hash} ({len(release.files)} files) and unpack it.",
+        src=_release_archive(release),
+        release_dir=release_dir,
+        deps_dir=deps_dir,
+    )
+    release_op.dependencies(
+        name=f"Install dependencies {release.deps_hash} with npm ci --omit=dev.",
+        release_dir=release_dir,
+        deps_dir=deps_dir,
+        has_npmrc=".npmrc" in release.files,
+        npm_config=NPMRC,
+    )
+    switched = release_op.current(
         name=f"Switch {app_dir}/current to release {release.hash}.",
         app_dir=app_dir,
         release=release.hash,
         app_name=name,
         **ACTIVATION,
     )
-    server.shell(
+    release_op.prune(
         name=f"Remove releases older than the newest {KEEP_RELEASES}.",
-        commands=[prune_command(app_dir, release.hash)],
-        _if=switched.did_change,
+        app_dir=app_dir,
+        release=release.hash,
+        keep=KEEP_RELEASES,
         **ACTIVATION,
     )
 

@@ -8,64 +8,21 @@ an nftables table of our own (`inet wsready`) with the same rules, re-applied at
 
 from __future__ import annotations
 
-import shlex
 from io import StringIO
 
 from pyinfra import host
-from pyinfra.api import FactBase, deploy
+from pyinfra.api import deploy
 from pyinfra.operations import apt, dnf, files, server, systemd
 
-from tasks import hostfacts, transaction
 from tasks.redis import is_redis_host
 from tasks.transaction import managed_file
-from wsready import hostdata, redis_plan, validate
+from wsready import hostdata, redis_plan
+from wsready.deploy import hostfacts
+from wsready.deploy.operations import firewall
+from wsready.deploy.operations.firewall import Rule, checked_rule, rule_changes
 
 NFT_FILE = "/etc/wsready/firewall.nft"
 NFT_UNIT = "/etc/systemd/system/wsready-firewall.service"
-# What ufw keeps its rules and state in (recorded before a change, restored by a rollback).
-UFW_FILES = (
-    "/etc/ufw/user.rules",
-    "/etc/ufw/user6.rules",
-    "/etc/ufw/ufw.conf",
-    "/etc/default/ufw",
-)
-
-Rule = tuple[str, int, str]  # (proto, port, source CIDR)
-
-
-class UfwState(FactBase):
-    """ufw's persisted state: enabled, default input policy and the user rules."""
-
-    requires_command = "ufw"
-
-    def command(self) -> str:
-        return (
-            "grep -h '^ENABLED=' /etc/ufw/ufw.conf; "
-            "grep -h '^DEFAULT_INPUT_POLICY=' /etc/default/ufw; "
-            "grep -h '^### tuple ###' /etc/ufw/user.rules /etc/ufw/user6.rules 2>/dev/null; true"
-        )
-
-    def process(self, output):
-        return parse_ufw_state(output)
-
-
-def parse_ufw_state(lines: list[str]) -> dict:
-    """`ENABLED=yes`, `DEFAULT_INPUT_POLICY="DROP"` and `### tuple ### allow tcp 22 0.0.0.0/0
-    any 203.0.113.0/24 in` lines → {enabled, input_policy, rules: {(proto, port, src)}}."""
-    state = {"enabled": False, "input_policy": "", "rules": set()}
-    for line in lines:
-        line = line.strip()
-        if line.startswith("ENABLED="):
-            state["enabled"] = line.split("=", 1)[1].strip().strip('"').lower() == "yes"
-        elif line.startswith("DEFAULT_INPUT_POLICY="):
-            state["input_policy"] = line.split("=", 1)[1].strip().strip('"').upper()
-        elif line.startswith("### tuple ###"):
-            fields = line[len("### tuple ###") :].split()
-            if len(fields) >= 7 and fields[0] == "allow" and fields[6] == "in":
-                _action, proto, dport, _dst, _sport, src = fields[:6]
-                if dport.isdigit():
-                    state["rules"].add((proto, int(dport), src))
-    return state
 
 
 def wanted_rules(data, redis_clients: list[str] | None = None) -> list[Rule]:
@@ -94,30 +51,8 @@ def managed_ports(data) -> set[int]:
 def ufw_changes(
     data, state: dict, redis_clients: list[str] | None = None
 ) -> tuple[list[Rule], list[Rule]]:
-    """(rules to add, rules to delete): stale allow rules on our ports go, others stay."""
-    wanted = wanted_rules(data, redis_clients)
-    add = [rule for rule in wanted if rule not in state["rules"]]
-    delete = sorted(
-        rule
-        for rule in state["rules"]
-        if rule[0] == "tcp" and rule[1] in managed_ports(data) and rule not in wanted
-    )
-    return add, delete
-
-
-def checked_rule(rule: Rule) -> Rule:
-    """The rule if every part of it parses (tcp/udp, a port, a canonical CIDR without scope
-    id); else ValueError. What reaches ufw's command line or the nft file is only this."""
-    proto, port, source = rule
-    validate.choice("firewall rule protocol", proto, ("tcp", "udp"))
-    validate.port("firewall rule port", port)
-    validate.cidr("firewall rule source", source)
-    return rule
-
-
-def _ufw_rule(rule: Rule) -> str:
-    proto, port, source = checked_rule(rule)
-    return f"allow proto {proto} from {shlex.quote(source)} to any port {port:d}"
+    """(rules to add, rules to delete) for ufw in `state` (see `firewall.rule_changes`)."""
+    return rule_changes(wanted_rules(data, redis_clients), state["rules"], managed_ports(data))
 
 
 def nftables_ruleset(data, redis_clients: list[str] | None = None) -> str:
@@ -144,32 +79,12 @@ def _configure_ufw(data, redis_clients: list[str] | None) -> None:
     apt.packages(
         name="Install ufw.", packages=["ufw"], no_recommends=True, update=True, cache_time=86400
     )
-    state = host.get_fact(UfwState) or {"enabled": False, "input_policy": "", "rules": set()}
-    add, delete = ufw_changes(data, state, redis_clients)
-    if not add and not delete:
-        host.noop("ufw already holds exactly the wanted rules")
-    if add or delete or state["input_policy"] != "DROP" or not state["enabled"]:
-        server.shell(
-            name="Record ufw's rules in the run's transaction before changing them.",
-            commands=[transaction.save_command(UFW_FILES, "firewall")],
-        )
-    for rule in add:
-        server.shell(
-            name=f"Allow {rule[0]}/{rule[1]} from {rule[2]} in ufw.",
-            commands=[f"ufw {_ufw_rule(rule)}"],
-        )
-    if state["input_policy"] != "DROP":
-        server.shell(
-            name="Deny incoming connections by default in ufw.",
-            commands=["ufw default deny incoming"],
-        )
-    if not state["enabled"]:
-        server.shell(name="Enable ufw.", commands=["ufw --force enable"])
-    for rule in delete:
-        server.shell(
-            name=f"Delete the stale ufw rule for {rule[0]}/{rule[1]} from {rule[2]}.",
-            commands=[f"ufw delete {_ufw_rule(rule)}"],
-        )
+    firewall.ufw_rules(
+        name="Allow SSH, then the web ports, in ufw; deny the rest; delete stale rules.",
+        # checked here too: a hostile rule stops the deploy before any command runs
+        rules=[checked_rule(rule) for rule in wanted_rules(data, redis_clients)],
+        ports=sorted(managed_ports(data)),
+    )
 
 
 def _configure_nftables(data, redis_clients: list[str] | None) -> None:

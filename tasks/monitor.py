@@ -23,12 +23,12 @@ from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 from pyinfra.api.util import get_template
 from pyinfra.facts.files import File
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import apt, files, pip, server, systemd
 from pyinfra.operations.util import any_changed
 
-from tasks import hostfacts
 from tasks.transaction import managed_file
 from wsready import hostdata, validate
+from wsready.deploy import hostfacts
 from wsready.fleet import statuspage, targets
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -278,9 +278,7 @@ def pip_options(data: dict, has_system_ca: bool) -> list[str]:
 
 
 def _pip_install(data: dict, changes: list) -> None:
-    venv_exists = host.get_fact(File, path=f"{VENV}/bin/python")
-    if not venv_exists:
-        server.shell(name="Create the monitor's virtualenv.", commands=[f"python3 -m venv {VENV}"])
+    venv = pip.venv(name="Create the monitor's virtualenv.", path=VENV, python="python3")
     options = shlex.join(pip_options(data, bool(host.get_fact(File, path=SYSTEM_CA_BUNDLE))))
     # The version does not change with every edit: reinstall the package itself, always.
     commands = [
@@ -290,7 +288,7 @@ def _pip_install(data: dict, changes: list) -> None:
     server.shell(
         name="Install wsready and its pinned dependencies into the virtualenv.",
         commands=commands,
-        _if=None if not venv_exists else any_changed(*changes),
+        _if=any_changed(venv, *changes),
     )
 
 

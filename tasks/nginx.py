@@ -28,17 +28,18 @@ from urllib.parse import urlsplit
 from pyinfra import host
 from pyinfra.api import deploy, operation
 from pyinfra.api.util import get_template
-from pyinfra.facts.files import File, FileContents, Sha256File
-from pyinfra.facts.server import Command, Which
-from pyinfra.operations import apt, dnf, files, server, systemd
+from pyinfra.facts.files import FileContents, Sha256File
+from pyinfra.operations import apt, dnf, files, systemd
 from pyinfra.operations.util import any_changed
 
-from tasks import hostfacts, transaction
+from tasks import transaction
 from tasks.acme import prepare_acme
 from tasks.app import ACTIVATION
 from tasks.monitor import status_include
 from tasks.transaction import managed_file
-from wsready import acme, capacity, self_signed
+from wsready import acme, capacity
+from wsready.deploy import hostfacts
+from wsready.deploy.operations import tls
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "files" / "nginx" / "wsready.conf.j2"
@@ -243,24 +244,6 @@ def _install_nginx() -> None:
         raise ValueError(f"{host.name}: no apt-get or dnf, cannot install nginx on this OS")
 
 
-def _remove_default_site(nginx_was_installed: bool):
-    """The default site is a symlink (files.file would refuse it); on a first install it
-    appears only at execute time, after the plan-time facts were read."""
-    if nginx_was_installed:
-        return files.link(
-            name="Remove the distribution's default site.", path=DEFAULT_SITE, present=False
-        )
-    return server.shell(
-        name="Remove the default site the nginx package has just installed.",
-        commands=[f"rm -f {DEFAULT_SITE}"],
-    )
-
-
-def _single_quoted(value: str) -> str:
-    """`value` as one shell word in single quotes, whatever it holds (the address is data)."""
-    return "'" + value.replace("'", "'\\''") + "'"
-
-
 def _tls_files(address: str):
     """Upload or generate the certificate pair; returns the operations that may change it."""
     files.directory(
@@ -289,16 +272,6 @@ def _tls_files(address: str):
                 ("private key", key_file, TLS_KEY),
             )
         ]
-    if host.get_fact(File, path=SELF_SIGNED_CERT) and host.get_fact(File, path=SELF_SIGNED_KEY):
-        report = host.get_fact(Command, command=self_signed.inspection_command(SELF_SIGNED_CERT))
-        reason = self_signed.renewal_reason(report or "", address)
-        if reason is None:
-            host.noop(f"the self-signed TLS pair in {TLS_DIR} names {address} and is current")
-            return []
-        action = f"Generate the self-signed TLS certificate for {address} again ({reason})."
-    else:
-        action = f"Generate a self-signed TLS certificate for {address}."
-    san = self_signed.subject_alt_name(address)
     if hostfacts.which("apt-get"):
         apt.packages(
             name="Install openssl to make a self-signed certificate.",
@@ -306,15 +279,12 @@ def _tls_files(address: str):
             no_recommends=True,
         )
     return [
-        server.shell(
-            name=action,
-            commands=[
-                f"{transaction.save_command([SELF_SIGNED_CERT, SELF_SIGNED_KEY], 'nginx')} && "
-                "umask 077 && openssl req -x509 -newkey rsa:2048 -nodes -days 825 "
-                f"-subj {_single_quoted('/CN=' + address)} "
-                f"-addext {_single_quoted('subjectAltName=' + san)} "
-                f"-keyout {SELF_SIGNED_KEY} -out {SELF_SIGNED_CERT} 2>&1"
-            ],
+        tls.self_signed_pair(
+            name=f"Generate a self-signed TLS certificate for {address} "
+            "(again when it does not name it or expires soon).",
+            cert=SELF_SIGNED_CERT,
+            key=SELF_SIGNED_KEY,
+            address=address,
         )
     ]
 
@@ -335,11 +305,13 @@ def prepare_nginx() -> None:
     nginx -t. Nothing nginx serves changes yet: a refused config stops the deploy here,
     before the app changes."""
     data = host.data
-    nginx_was_installed = bool(host.get_fact(Which, command="nginx"))
     _install_nginx()
 
     systemd.service(name="Enable and start nginx.", service="nginx", running=True, enabled=True)
-    changes = [_remove_default_site(nginx_was_installed)]
+    # Read when it runs: on a first install the link appears with the package, above.
+    changes = [
+        files.link(name="Remove the distribution's default site.", path=DEFAULT_SITE, present=False)
+    ]
 
     if data.nginx_tls == "acme":
         changes.append(prepare_acme())

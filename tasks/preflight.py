@@ -15,8 +15,8 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 
-from tasks import hostfacts
 from wsready import capacity, hostdata
+from wsready.deploy import hostfacts
 
 
 def fleet_errors(hosts, defaults) -> list[str]:

@@ -18,8 +18,8 @@ from pyinfra.api import deploy
 from pyinfra.facts.files import FileContents
 from pyinfra.operations import files
 
-from tasks import hostfacts
 from wsready import validate
+from wsready.deploy import hostfacts
 
 APT_PROXY_CONF = "/etc/apt/apt.conf.d/90wsready-proxy"
 NPMRC = "/etc/wsready/npmrc"

@@ -24,9 +24,9 @@ from pyinfra.api.exceptions import DeployError
 from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
-from tasks import hostfacts
 from tasks.transaction import managed_file
 from wsready import redis_plan
+from wsready.deploy import hostfacts
 
 LOCAL_REDIS_UNIT = "redis-server.service"
 CONFIG = "/etc/redis/wsready.conf"

@@ -17,9 +17,7 @@ A run that changes nothing records nothing.
 
 from __future__ import annotations
 
-import os
 import shlex
-import time
 from io import StringIO
 from pathlib import Path
 
@@ -30,58 +28,20 @@ from pyinfra.api.util import get_file_sha1
 from pyinfra.facts.files import File, Sha1File
 from pyinfra.operations import files
 
+from wsready.deploy.transaction import (  # noqa: F401 (the builders, used as transaction.*)
+    ACTIONS,
+    ROLLBACK,
+    RUN_ID,
+    TRANSACTIONS,
+    commit_command,
+    rollback_command,
+    run_dir,
+    save_command,
+    units_command,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 ROLLBACK_SCRIPT = ROOT / "files" / "rollback" / "wsready-rollback.sh"
-ROLLBACK = "/usr/local/sbin/wsready-rollback"
-TRANSACTIONS = "/etc/wsready/transaction"
-# One id for the whole run (all hosts): sortable, so the newest transaction rolls back first.
-RUN_ID = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}"
-ACTIONS = ("app", "nginx", "firewall")
-
-
-def run_dir(run_id: str = RUN_ID) -> str:
-    return f"{TRANSACTIONS}/{run_id}"
-
-
-def save_command(paths: list[str] | tuple[str, ...], action: str, run_id: str = RUN_ID) -> str:
-    """Shell: record each of `paths` as it is now (once per run), tag `action`."""
-    if action not in ACTIONS:
-        raise ValueError(f"unknown transaction action {action!r}")
-    d = shlex.quote(run_dir(run_id))
-    steps = [f"mkdir -p -m 0700 {d}", f"echo {action} >> {d}/actions"]
-    for path in paths:
-        # wsready-rollback walks the saved tree with `find` and word splitting.
-        if not path.startswith("/") or any(char.isspace() for char in path):
-            raise ValueError(f"not an absolute path without whitespace: {path!r}")
-        p = shlex.quote(path)
-        saved, absent = shlex.quote(f"files{path}"), shlex.quote(f"absent{path}")
-        steps.append(
-            f"{{ [ -e {d}/{saved} ] || [ -L {d}/{saved} ] || [ -e {d}/{absent} ] || "
-            f'if [ -e {p} ] || [ -L {p} ]; then mkdir -p "$(dirname {d}/{saved})" && '
-            f'cp -a {p} {d}/{saved}; else mkdir -p "$(dirname {d}/{absent})" && '
-            f"touch {d}/{absent}; fi; }}"
-        )
-    return " && ".join(steps)
-
-
-def units_command(app_name: str, run_id: str = RUN_ID) -> str:
-    """Shell: note the app's active units (once per run) for the rollback to restart."""
-    d = shlex.quote(run_dir(run_id))
-    patterns = " ".join(shlex.quote(p) for p in (f"{app_name}@*.service", f"{app_name}.service"))
-    return (
-        f"mkdir -p -m 0700 {d} && {{ [ -e {d}/units ] || systemctl list-units --plain "
-        f"--no-legend --state=active {patterns} | awk '{{print $1}}' > {d}/units; }}"
-    )
-
-
-def rollback_command(app_name: str) -> str:
-    """Shell: undo every pending transaction on the host, newest first."""
-    return f"{ROLLBACK} {shlex.quote(TRANSACTIONS)} {shlex.quote(app_name)}"
-
-
-def commit_command() -> str:
-    """Shell: the run's changes are proven: forget every pending transaction."""
-    return f"rm -rf {shlex.quote(TRANSACTIONS)}"
 
 
 @operation()

@@ -38,10 +38,11 @@ from pyinfra.facts.files import FileContents, Link
 from pyinfra.facts.server import Command
 from pyinfra.operations import python
 
-from tasks import hostfacts, transaction
+from tasks import transaction
 from tasks.app import BUNDLED_APP, AppPaths, app_config, redis_endpoint
 from tasks.nginx import LIVE, planned_config
 from wsready import acme, app_release, capacity, hostdata
+from wsready.deploy import hostfacts
 from wsready.fleet import tokens
 from wsready.probes import ProbeResult, Target, render, run_probes
 from wsready.probes.conditions import Condition

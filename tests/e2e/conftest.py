@@ -14,6 +14,7 @@ checks the fresh deploy and that a second run changes nothing.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -76,6 +77,21 @@ def redeploy(fleet: Fleet, *extra_args: str, deploy_file: Path = DEPLOY_FILE) ->
     result = run_deploy(fleet.inventory, *extra_args, deploy_file=deploy_file)
     fleet.history.append(result)
     return result
+
+
+def changed_rows(output: str) -> list[str]:
+    """Rows of pyinfra's results table with a Success count (a change) other than `-`."""
+    rows = []
+    in_table = False
+    for line in output.splitlines():
+        if line.strip().startswith("--> Results"):
+            in_table = True
+            continue
+        if in_table and re.search(r"\s(\d+|-)\s+(\d+|-)\s+(\d+|-)\s+(\d+|-)\s*$", line):
+            hosts, success, _error, _no_change = line.split()[-4:]
+            if success != "-" and "Grand total" not in line and "Probe the service" not in line:
+                rows.append(line.strip())
+    return rows
 
 
 def host_ssh(host: sandbox.SandboxHost, command: str, check: bool = True) -> str:

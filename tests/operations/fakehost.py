@@ -161,3 +161,17 @@ def commands(results: list[OpResult]) -> list[Any]:
 def changed(results: list[OpResult]) -> list[str]:
     """Names of the operations that would run at least one command."""
     return [result.name for result in results if result.commands]
+
+
+def run_operation(
+    operation: Callable[..., Any],
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    facts: Mapping[str, Any] | None = None,
+) -> OpResult:
+    """Call one operation with `args`/`kwargs` against `facts`: its commands and noop reasons
+    (as pyinfra's own tests/operations/<module.operation>/*.json cases do). The run's
+    transaction id is the literal RUN_ID, so recorded commands compare exactly."""
+    with mock.patch("wsready.deploy.transaction.RUN_ID", "RUN_ID"):
+        (result,) = run(lambda: operation(*args, **dict(kwargs or {})), facts or {})
+    return result

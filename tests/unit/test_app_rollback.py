@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tasks import transaction
-from tasks.app import AppPaths, install_command, switch_command
+from tasks.app import AppPaths
+from tasks.proxy import NPMRC
+from tasks.transaction import ROLLBACK_SCRIPT
+from wsready.deploy import transaction
+from wsready.deploy.operations.release import install_command, switch_command
 
 NAME = "demo-app"
 
@@ -81,7 +84,7 @@ def test_rollback_script_puts_the_release_link_back(host_tree) -> None:
     paths, env, log, run = host_tree
     assert sh(switch_command(paths.app_dir, "releases/new", NAME), env).returncode == 0
     rolled = subprocess.run(
-        ["sh", str(transaction.ROLLBACK_SCRIPT), str(run.parent), NAME],
+        ["sh", str(ROLLBACK_SCRIPT), str(run.parent), NAME],
         env={**env, "WSREADY_ROLLBACK_ROOT": ""},  # the recorded paths are in tmp already
         capture_output=True,
         text=True,
@@ -120,12 +123,12 @@ def test_install_renames_into_place_only_after_npm_succeeds(deps_tree) -> None:
     (app_dir / "deps" / ".tmp-d1-999").mkdir()  # left by an install that was killed
     log = tmp / "npm.log"
     failing = fake_tools(tmp / "bad", log, npm_fails=True)
-    failed = sh(install_command(release, deps, has_npmrc=False), failing)
+    failed = sh(install_command(release, deps, has_npmrc=False, npm_config=NPMRC), failing)
     assert failed.returncode != 0 and "EINTEGRITY" in failed.stderr
     assert not Path(deps).exists()  # never half-written
 
     env = fake_tools(tmp / "bin", log)
-    done = sh(install_command(release, deps, has_npmrc=False), env)
+    done = sh(install_command(release, deps, has_npmrc=False, npm_config=NPMRC), env)
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in Path(deps).iterdir()) == [
         ".installed", "node_modules", "package-lock.json", "package.json",
@@ -138,7 +141,7 @@ def test_a_second_install_waits_for_the_first_and_does_not_run_npm_again(deps_tr
     app_dir, release, deps, tmp = deps_tree
     log = tmp / "npm.log"
     env = fake_tools(tmp / "bin", log, npm_seconds=1.5)
-    command = install_command(release, deps, has_npmrc=False)
+    command = install_command(release, deps, has_npmrc=False, npm_config=NPMRC)
     first = subprocess.Popen(["sh", "-c", command], env=env, stdout=subprocess.PIPE, text=True)
     time.sleep(0.5)
     started = time.monotonic()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from tasks.firewall import nftables_ruleset, parse_ufw_state, ufw_changes, wanted_rules
+from tasks.firewall import nftables_ruleset, ufw_changes, wanted_rules
 from wsready import hostdata
+from wsready.deploy.facts.firewall import parse_ufw_state
 
 UFW_FILES = [
     "ENABLED=yes",

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks import transaction
 from tasks.transaction import ROLLBACK_SCRIPT
+from wsready.deploy import transaction
 
 APP = "app"
 SHELL = shutil.which("dash") or "sh"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks import transaction
+from wsready.deploy import transaction
 
 RUN = "20261130T120000Z-1"
 

@@ -1,0 +1,1 @@
+"""Facts read by wsready's operations (wsready/deploy/operations/)."""

@@ -1,0 +1,1 @@
+"""wsready's own pyinfra operations, one module per concern (see wsready/deploy/)."""

@@ -1,0 +1,95 @@
+"""
+Manage the host firewall's allow rules (ufw).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable, Sequence
+
+from pyinfra import host
+from pyinfra.api import operation
+
+from wsready import validate
+from wsready.deploy.facts.firewall import UfwState
+from wsready.deploy.transaction import save_command
+
+Rule = tuple[str, int, str]  # (proto, port, source CIDR)
+# What ufw keeps its rules and state in (recorded before a change, restored by a rollback).
+UFW_FILES = (
+    "/etc/ufw/user.rules",
+    "/etc/ufw/user6.rules",
+    "/etc/ufw/ufw.conf",
+    "/etc/default/ufw",
+)
+
+
+def checked_rule(rule: Sequence) -> Rule:
+    """The rule if every part of it parses (tcp/udp, a port, a canonical CIDR without scope
+    id); else ValueError. What reaches ufw's command line or the nft file is only this."""
+    proto, port, source = rule
+    validate.choice("firewall rule protocol", proto, ("tcp", "udp"))
+    validate.port("firewall rule port", port)
+    validate.cidr("firewall rule source", source)
+    return (proto, port, source)
+
+
+def ufw_rule(rule: Sequence) -> str:
+    """ufw's words for an allow rule (after `ufw ` or `ufw delete `)."""
+    proto, port, source = checked_rule(rule)
+    return f"allow proto {proto} from {shlex.quote(source)} to any port {port:d}"
+
+
+def rule_changes(
+    wanted: Sequence[Rule], present: Iterable[Sequence], ports: Iterable[int]
+) -> tuple[list[Rule], list[Rule]]:
+    """(rules to add, rules to delete): stale tcp allow rules on `ports` go, others stay."""
+    have = {tuple(rule) for rule in present}
+    managed = set(ports)
+    add = [rule for rule in wanted if rule not in have]
+    delete = sorted(
+        rule for rule in have if rule[0] == "tcp" and rule[1] in managed and rule not in wanted
+    )
+    return add, delete
+
+
+@operation()
+def ufw_rules(rules: Sequence[Sequence], ports: Sequence[int]):
+    """
+    Make ufw allow exactly ``rules`` on ``ports``, deny other incoming connections, enabled.
+
+    + rules: ``(protocol, port, source CIDR)`` allow rules, in the order they must exist
+      (SSH first, so a deploy never locks itself out)
+    + ports: the ports the deploy manages: a tcp allow rule on one of them that is not in
+      ``rules`` is deleted (after the new rules exist); rules on other ports stay
+
+    ufw's files are recorded in the run's transaction before the first change. Reads ufw's
+    own files (``UfwState``), so a re-run changes nothing.
+
+    **Example:**
+
+    .. code:: python
+
+        firewall.ufw_rules(
+            name="Allow SSH, then HTTP, in ufw.",
+            rules=[("tcp", 22, "0.0.0.0/0"), ("tcp", 80, "0.0.0.0/0")],
+            ports=[22, 80, 443],
+        )
+    """
+    wanted = [checked_rule(rule) for rule in rules]
+    state = host.get_fact(UfwState) or {"enabled": False, "input_policy": "", "rules": set()}
+    add, delete = rule_changes(wanted, state["rules"], ports)
+    deny = state["input_policy"] != "DROP"
+    enable = not state["enabled"]
+    if not (add or delete or deny or enable):
+        host.noop("ufw already holds exactly the wanted rules")
+        return
+    yield save_command(UFW_FILES, "firewall")
+    for rule in add:
+        yield f"ufw {ufw_rule(rule)}"
+    if deny:
+        yield "ufw default deny incoming"
+    if enable:
+        yield "ufw --force enable"
+    for rule in delete:
+        yield f"ufw delete {ufw_rule(rule)}"
