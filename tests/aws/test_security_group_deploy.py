@@ -139,10 +139,12 @@ def test_hosts_sharing_a_group_must_want_the_same_rules(aws_env, ec2, group_id):
     syncer, lines = GroupSyncer(), []
 
     syncer.sync(SyncSpec.from_data(data), "web1", lines.append)
+    web1_rules = rules_in(ec2, group_id)
     refused = syncer.sync(SyncSpec.from_data({**data, "nginx_tls": True}), "web2", lines.append)
 
     assert refused is False
     assert lines[-1].startswith(f"error: {group_id} is shared with web1, which wants different")
+    assert web1_rules and rules_in(ec2, group_id) == web1_rules  # web2's 443 never added
 
 
 def test_a_redis_host_group_admits_only_the_app_hosts_to_redis(aws_env, ec2, group_id):

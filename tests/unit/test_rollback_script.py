@@ -253,7 +253,7 @@ def test_no_pending_transaction_changes_nothing(fake: Host) -> None:
     assert fake.run().returncode == 0
 
 
-def test_save_command_then_rollback_round_trip(tmp_path: Path, fake: Host, monkeypatch) -> None:
+def test_save_command_then_rollback_round_trip(fake: Host, monkeypatch) -> None:
     """What save_command records, the script puts back (absolute tmp paths, empty root)."""
     monkeypatch.setattr(transaction, "TRANSACTIONS", str(fake.transactions))
     env = fake.file("/etc/app/env", "BEFORE\n")
