@@ -51,7 +51,9 @@ def test_an_unexpected_error_never_echoes_url_credentials(
 
     monkeypatch.setattr("wsready.commands.check.check_all", boom)
     assert cli.main(["check", "http://127.0.0.1:9"]) == ExitStatus.UNKNOWN
-    assert "hunter2" not in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "cannot post to https://<hidden>@hooks.example/x" in err  # the message, masked
+    assert "hunter2" not in err
 
 
 def test_the_monitor_unit_counts_unknown_as_a_failure() -> None:
@@ -93,33 +95,61 @@ def test_numbers_and_urls_are_judged_before_anything_runs(
     assert "hunter2" not in captured.err
 
 
-@pytest.mark.parametrize(
-    "content",
-    [
-        "not json",
-        "[]",
-        '{"version": 1, "targets": []}',
-        '{"version": 1, "targets": {"web-1": 5, "web-2": {"status": 3, "history": 7}}}',
-        '{"version": 1, "targets": {"web-1": {"history": [1, {"x": 2}]}}}',
-    ],
-)
-def test_a_bad_state_file_is_a_warning_and_a_fresh_state(
-    content: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+def _check_with_state(content: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """Run `wsready check` (fake probes: CRITICAL) with a state file holding `content`;
+    returns the state file it saved."""
     state, metrics = tmp_path / "state.json", tmp_path / "wsready.prom"
     state.write_text(content)
     monkeypatch.setattr("wsready.commands.check.check_all", _fake_check_all())
     argv = ["check", "http://127.0.0.1:9", "--state", str(state), "--prometheus", str(metrics)]
     assert cli.main(argv) == ExitStatus.CRITICAL  # the targets' status, not UNKNOWN
-    assert "starting from a fresh state" in capsys.readouterr().err or content.startswith(
-        '{"version": 1, "targets": {'
-    )
     assert metrics.read_text()
     saved = json.loads(state.read_text())
     assert saved["version"] == alerts.STATE_VERSION and saved["targets"]
+    return saved
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        ("not json", "cannot be read as JSON"),
+        ("[]", "is not a wsready state file"),
+        ('{"version": 1, "targets": []}', "has no 'targets' object"),
+    ],
+)
+def test_a_bad_state_file_is_a_warning_and_a_fresh_state(
+    content: str,
+    why: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    saved = _check_with_state(content, tmp_path, monkeypatch)
+    (warning,) = capsys.readouterr().err.splitlines()
+    assert warning.startswith("wsready check: warning: --state = ")
+    assert why in warning and warning.endswith("; starting from a fresh state"), warning
+    assert [run["status"] for run in saved["targets"]["web-1"]["history"]] == ["CRITICAL"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        '{"version": 1, "targets": {"web-1": 5, "web-2": {"status": 3, "history": 7}}}',
+        '{"version": 1, "targets": {"web-1": {"history": [1, {"x": 2}]}}}',
+    ],
+)
+def test_ill_shaped_entries_of_a_state_file_are_dropped_without_a_warning(
+    content: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    saved = _check_with_state(content, tmp_path, monkeypatch)
+    assert capsys.readouterr().err == ""
+    assert [run["status"] for run in saved["targets"]["web-1"]["history"]] == ["CRITICAL"]
+    for label, entry in saved["targets"].items():
+        assert isinstance(entry.get("status", ""), str), (label, entry)
+        assert all(isinstance(run["status"], str) for run in entry.get("history", [])), entry
 
 
 # --- the webhook --------------------------------------------------------------------------------
