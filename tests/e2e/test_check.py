@@ -176,8 +176,9 @@ def test_undeliverable_webhook_is_reported_and_does_not_change_the_exit(
         "cannot connect to the webhook; it will be sent again next run\n"
     )
     # The run's history is kept, but not the undelivered transition: it is sent again.
-    saved = json.loads(state.read_text())["targets"] if state.exists() else {}
-    assert "status" not in saved.get(closed, {}), saved
+    saved = json.loads(state.read_text())["targets"]
+    assert [run["status"] for run in saved[closed]["history"]] == ["CRITICAL"], saved
+    assert "status" not in saved[closed], saved
 
 
 def test_prometheus_file_from_a_healthy_target_parses_with_every_probe(
