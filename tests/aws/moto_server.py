@@ -38,6 +38,7 @@ def running_moto_server(timeout_s: float = 20.0) -> Iterator[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
     def answering() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"moto_server exited with {process.returncode}")

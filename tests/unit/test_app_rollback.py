@@ -139,9 +139,8 @@ def test_install_renames_into_place_only_after_npm_succeeds(deps_tree) -> None:
 def flock_waiters(path: Path) -> int:
     """How many processes wait for an flock on `path` (/proc/locks: `N: -> FLOCK ...`)."""
     inode = f":{path.stat().st_ino} "
-    return sum(
-        "-> FLOCK" in line and inode in line for line in Path("/proc/locks").read_text().splitlines()
-    )
+    locks = Path("/proc/locks").read_text().splitlines()
+    return sum("-> FLOCK" in line and inode in line for line in locks)
 
 
 def test_a_second_install_waits_for_the_first_and_does_not_run_npm_again(deps_tree) -> None:
