@@ -10,6 +10,7 @@ last value or error seen, so a timeout says what the test saw instead of only th
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -17,6 +18,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 RETRY_ON: tuple[type[BaseException], ...] = (OSError, ValueError)  # requests' errors are OSError
+SHOWN_CHARS = 2000  # of the last value seen, in the failure message
 
 
 def wait_for(
@@ -41,5 +43,14 @@ def wait_for(
                 return value
             last = value
         if time.monotonic() >= deadline:
-            raise AssertionError(f"{what}: not within {timeout_s:g} s (last seen: {last!r})")
+            seen = repr(last)
+            if len(seen) > SHOWN_CHARS:
+                seen = f"{seen[:SHOWN_CHARS]}... ({len(seen)} chars)"
+            raise AssertionError(f"{what}: not within {timeout_s:g} s (last seen: {seen})")
         time.sleep(interval_s)
+
+
+def accepting(address: str, port: int) -> bool:
+    """True once `address:port` accepts a TCP connection (refused: an OSError, not yet)."""
+    with socket.create_connection((address, port), timeout=1):
+        return True
