@@ -76,20 +76,28 @@ def site_fingerprint(url: str) -> str | None:
     return requests.get(f"{url}/api/health", timeout=3).headers.get(FINGERPRINT_HEADER)
 
 
-def worker_pids(host) -> list[str]:
-    """MainPID of each app worker unit ('0' while one is stopped)."""
-    return host_ssh(host, f"systemctl show --property MainPID --value '{APP_WORKERS}'").split()
+def worker_units(host) -> list[str]:
+    """The app's worker units running now (a stopped one is unloaded: name them while up)."""
+    listed = host_ssh(host, f"systemctl list-units --plain --no-legend '{APP_WORKERS}'")
+    units = [line.split()[0] for line in listed.splitlines() if line.strip()]
+    assert units, f"no {APP_WORKERS} running"
+    return units
+
+
+def worker_pids(host, units: list[str]) -> list[str]:
+    """MainPID of each of `units` ('0' while one is stopped)."""
+    return host_ssh(host, f"systemctl show --property MainPID --value {' '.join(units)}").split()
 
 
 def listening_pids(host) -> set[str]:
     return set(re.findall(r"pid=(\d+)", host_ssh(host, "ss -Hltnp")))
 
 
-def wait_workers_replaced(host, before: list[str]) -> None:
+def wait_workers_replaced(host, units: list[str], before: list[str]) -> None:
     """Until every app worker is a process that was not running `before` and listens (a
     Type=simple unit is "started" once forked, before the app binds its port)."""
     wait_for(
-        lambda: (worker_pids(host), listening_pids(host)),
+        lambda: (worker_pids(host, units), listening_pids(host)),
         HEALTHY_WITHIN_S,
         "every app worker restarted and listening",
         until=lambda seen: (
@@ -101,12 +109,12 @@ def wait_workers_replaced(host, before: list[str]) -> None:
     )
 
 
-def wait_workers_stopped(host) -> None:
+def wait_workers_stopped(host, units: list[str]) -> None:
     wait_for(
-        lambda: worker_pids(host),
+        lambda: host_ssh(host, f"systemctl is-active {' '.join(units)}", check=False).split(),
         30,
         "every app worker stopped",
-        until=lambda pids: pids and set(pids) == {"0"},
+        until=lambda states: states == ["inactive"] * len(units),
     )
 
 
@@ -138,22 +146,23 @@ def broken(
     until it is healthy again."""
     original = site_fingerprint(url) if site else None
     workers = nginx_workers(host) if site else set()
-    pids = worker_pids(host) if app else []
+    units = worker_units(host) if app else []
+    pids = worker_pids(host, units) if app else []
     try:
         host_ssh(host, break_command)
         if site:
             wait_site(host, url, MARKER, workers)
             workers = nginx_workers(host)
         if app:
-            wait_workers_replaced(host, pids)
-            pids = worker_pids(host)
+            wait_workers_replaced(host, units, pids)
+            pids = worker_pids(host, units)
         yield
     finally:
         host_ssh(host, undo_command)
         if original is not None:
             wait_site(host, url, original, workers)
         if app:
-            wait_workers_replaced(host, pids)
+            wait_workers_replaced(host, units, pids)
         wait_healthy(url)
 
 
@@ -212,8 +221,9 @@ def test_c_timeout_when_a_firewall_drops_port_80(hosts) -> None:
 
 def test_d_nginx_up_app_down(hosts) -> None:
     (_, host), (_, url) = hosts
+    units = worker_units(host)
     with broken(host, url, f"systemctl stop {APP_UNIT}", f"systemctl start {APP_UNIT}"):
-        wait_workers_stopped(host)
+        wait_workers_stopped(host, units)
         diagnosis = assert_diagnosed(run_cli(url, "--timeout", "3"), "app", "app-down")
         assert "502 on /api/health and 502 on /ws" in diagnosis["title"]
 
