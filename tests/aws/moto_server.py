@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 
 import requests
+
+from tests.waiting import wait_for
 
 # Dummy credentials and no instance-metadata lookups: boto3 must never leave loopback.
 AWS_TEST_ENV = {
@@ -37,19 +38,14 @@ def running_moto_server(timeout_s: float = 20.0) -> Iterator[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+    def answering() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"moto_server exited with {process.returncode}")
+        return requests.get(f"{url}/moto-api/", timeout=1).ok
+
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"moto_server exited with {process.returncode}")
-            try:
-                if requests.get(f"{url}/moto-api/", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"moto_server not ready on {url} after {timeout_s}s")
-            time.sleep(0.1)
+        wait_for(answering, timeout_s, f"moto_server answering on {url}", interval_s=0.1)
         yield url
     finally:
         process.terminate()

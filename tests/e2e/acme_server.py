@@ -16,12 +16,12 @@ import os
 import socket
 import ssl
 import subprocess
-import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.pki import PrivateCA
+from tests.waiting import wait_for
 from wsready.sandbox.net import MAX_INDEX
 
 START_TIMEOUT_S = 30
@@ -78,20 +78,19 @@ class AcmeServer:
 
 
 def _wait_ready(server: AcmeServer, logs: list[Path]) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    last = ""
-    while time.monotonic() < deadline:
-        if any(process.poll() is not None for process in server.processes):
-            break
-        try:
-            server._management("/roots/0")
-            return
-        except OSError as error:
-            last = str(error)
-        time.sleep(0.1)
-    output = "\n".join(log.read_text(errors="replace")[-2000:] for log in logs)
-    server.stop()
-    raise RuntimeError(f"pebble did not start in {START_TIMEOUT_S} s ({last}):\n{output}")
+    def answering() -> bool:
+        exited = [process.args[0] for process in server.processes if process.poll() is not None]
+        if exited:
+            raise RuntimeError(f"{', '.join(exited)} exited")
+        server._management("/roots/0")
+        return True
+
+    try:
+        wait_for(answering, START_TIMEOUT_S, "pebble's management API", interval_s=0.1)
+    except (AssertionError, RuntimeError) as error:
+        output = "\n".join(log.read_text(errors="replace")[-2000:] for log in logs)
+        server.stop()
+        raise RuntimeError(f"pebble did not start: {error}\n{output}") from None
 
 
 def start(directory: Path) -> AcmeServer:

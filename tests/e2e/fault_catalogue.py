@@ -23,13 +23,29 @@ NGINX_SITE = "/etc/nginx/conf.d/wsready.conf"
 OTHER_SITE = "/etc/nginx/conf.d/00-wsr-fault-other.conf"
 APP_ENV = "/etc/wsready-app/env"
 BACKUP = ".wsr-fault"
+
+
+def wait_on_host(condition: str, within_s: float, what: str) -> str:
+    """Shell (one command, to chain with &&): poll `condition` every 0.05 s until it holds;
+    after `within_s` say `what` did not happen and fail (host_ssh then fails the test)."""
+    tries = int(within_s / 0.05)
+    return (
+        f"{{ i=0; until {condition}; do i=$((i+1)); if [ $i -ge {tries} ]; then "
+        f"echo 'not within {within_s:g} s: {what}' >&2; exit 1; fi; sleep 0.05; done; }}"
+    )
+
+
 # `systemctl reload nginx` returns before the new workers serve: wait (at most 5 s) until
 # none of the workers from before the reload still takes requests.
 RELOAD_NGINX = (
     "old=\" $(pgrep -d ' ' -f '^nginx: worker process$') \"; nginx -t -q && "
-    "systemctl reload nginx && for i in $(seq 100); do now=$(pgrep -f '^nginx: worker process$'); "
-    'left=0; for pid in $now; do case "$old" in *" $pid "*) left=1;; esac; done; '
-    '[ -n "$now" ] && [ $left = 0 ] && break; sleep 0.05; done'
+    "systemctl reload nginx && "
+    + wait_on_host(
+        "{ now=$(pgrep -f '^nginx: worker process$'); left=0; for pid in $now; do "
+        'case "$old" in *" $pid "*) left=1;; esac; done; [ -n "$now" ] && [ $left = 0 ]; }',
+        5,
+        "only nginx workers started by the reload",
+    )
 )
 # The instances themselves (a restart of the target returns before theirs are done), then
 # fresh nginx workers: the old ones hold keepalive connections to the stopped processes and,
@@ -37,8 +53,13 @@ RELOAD_NGINX = (
 RESTART_ONLY = "systemctl restart 'wsready-app@*.service'"
 RESTART_APP = (
     f"{RESTART_ONLY} && n=$(systemctl list-units --plain --no-legend 'wsready-app@*.service' "
-    "| wc -l) && for i in $(seq 150); do [ $(ss -ltnH 'sport >= :3000 and sport <= :3099' "
-    "| wc -l) -ge $n ] && break; sleep 0.1; done && {reload}"
+    "| wc -l) && "
+    + wait_on_host(
+        "[ $(ss -ltnH 'sport >= :3000 and sport <= :3099' | wc -l) -ge $n ]",
+        15,
+        "every app worker listening",
+    )
+    + " && {reload}"
 )
 FIREWALL_TAG = "-m comment --comment wsready-fault-catalogue"
 TLS_DIR = "/etc/wsready/fault-tls"
@@ -183,7 +204,8 @@ def _faults() -> list[Fault]:
             "other process: nginx stopped, `python3 -m http.server 80` started in its place",
             "systemctl stop nginx && mkdir -p /run/wsr-fault-empty && systemd-run "
             "--unit wsr-fault-other --property=Type=exec python3 -m http.server 80 "
-            "--directory /run/wsr-fault-empty && sleep 0.3",
+            "--directory /run/wsr-fault-empty && "
+            + wait_on_host("ss -Hltn 'sport = :80' | grep -q .", 5, "http.server on port 80"),
             "systemctl stop wsr-fault-other; systemctl reset-failed wsr-fault-other "
             "2>/dev/null; rmdir /run/wsr-fault-empty; systemctl start nginx",
             "listener",

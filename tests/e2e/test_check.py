@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.waiting import accepting, wait_for
+
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "files" / "app" / "server.js"
 
@@ -41,14 +43,7 @@ class LoopbackApp:
         self.process = subprocess.Popen(
             ["node", str(APP)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"app did not listen on {self.port} within 15 s")
+        wait_for(lambda: accepting("127.0.0.1", self.port), 15, "the app listening", interval_s=0.1)
 
     def stop(self) -> None:
         if self.process is not None:
@@ -176,8 +171,9 @@ def test_undeliverable_webhook_is_reported_and_does_not_change_the_exit(
         "cannot connect to the webhook; it will be sent again next run\n"
     )
     # The run's history is kept, but not the undelivered transition: it is sent again.
-    saved = json.loads(state.read_text())["targets"] if state.exists() else {}
-    assert "status" not in saved.get(closed, {}), saved
+    saved = json.loads(state.read_text())["targets"]
+    assert [run["status"] for run in saved[closed]["history"]] == ["CRITICAL"], saved
+    assert "status" not in saved[closed], saved
 
 
 def test_prometheus_file_from_a_healthy_target_parses_with_every_probe(
@@ -244,10 +240,13 @@ def test_check_names_the_broken_host_and_layer_in_the_sandbox_fleet(fleet) -> No
         assert "502" in by_name[broken.name]["diagnosis"]["title"]
     finally:
         host_ssh(broken, "systemctl start wsready-app.target")
-    deadline = time.monotonic() + 30
-    while wsready_check("--inventory", str(fleet.inventory)).returncode != 0:
-        assert time.monotonic() < deadline, "the fleet did not come back after restarting the app"
-        time.sleep(1)
+    wait_for(
+        lambda: wsready_check("--inventory", str(fleet.inventory), "--json"),
+        30,
+        "the fleet OK again after restarting the app",
+        until=lambda result: result.returncode == 0,
+        interval_s=1,
+    )
 
 
 def test_unwritable_prometheus_file_is_unknown_unless_a_target_is_critical(

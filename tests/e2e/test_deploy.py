@@ -16,7 +16,6 @@ import socket
 import ssl
 import subprocess
 import threading
-import time
 
 import pytest
 import requests
@@ -25,6 +24,7 @@ import websocket
 from cryptography import x509
 
 from tests.e2e.conftest import Fleet, changed_rows, host_ssh, redeploy
+from tests.waiting import wait_for
 from wsready.probes import Target, run_probes
 
 pytestmark = pytest.mark.e2e
@@ -315,18 +315,23 @@ def test_bad_data_is_refused_before_any_host_changes(fleet: Fleet) -> None:
 # --- TLS ----------------------------------------------------------------------------------
 
 
+def alt_names(address: str) -> list:
+    """The IP addresses in the certificate nginx serves on 443 now."""
+    pem = ssl.get_server_certificate((address, 443), timeout=10)
+    certificate = x509.load_pem_x509_certificate(pem.encode())
+    extension = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    return extension.value.get_values_for_type(x509.IPAddress)
+
+
 def served_alt_names(address: str, expected: str, within_s: float = 10.0) -> list:
-    """The IP addresses in the certificate nginx serves on 443, polled until they are
-    [`expected`] or `within_s` has passed (a reload reaches new workers asynchronously)."""
-    deadline = time.monotonic() + within_s
-    while True:
-        pem = ssl.get_server_certificate((address, 443), timeout=10)
-        certificate = x509.load_pem_x509_certificate(pem.encode())
-        extension = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-        names = extension.value.get_values_for_type(x509.IPAddress)
-        if names == [ipaddress.ip_address(expected)] or time.monotonic() > deadline:
-            return names
-        time.sleep(0.2)
+    """The IP addresses in the certificate nginx serves on 443 once they are [`expected`]
+    (a reload reaches new workers asynchronously); fails with what it served at the deadline."""
+    return wait_for(
+        lambda: alt_names(address),
+        within_s,
+        f"nginx serving a certificate for {expected}",
+        until=[ipaddress.ip_address(expected)].__eq__,
+    )
 
 
 def test_tls_self_signed_serves_wss_and_redirects_http(fleet: Fleet) -> None:

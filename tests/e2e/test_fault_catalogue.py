@@ -35,6 +35,7 @@ from cryptography.x509.oid import NameOID
 
 from tests.e2e import fault_catalogue as catalogue
 from tests.e2e.conftest import Fleet, host_ssh
+from tests.waiting import wait_for
 from wsready import hostdata
 from wsready.exitstatus import ExitStatus
 from wsready.inventory import host_data
@@ -146,17 +147,15 @@ def upload(host, path: str, data: bytes, mode: str = "0644") -> None:
 # --- the host -------------------------------------------------------------------------------
 
 
-def wait_healthy(target: Target, within_s: float = HEALTHY_WITHIN_S) -> float:
-    """Seconds until every probe of `target` passes and diagnose says OK; fails at the deadline."""
-    started = time.monotonic()
-    while True:
-        diagnosis = diagnose(target, run_probes(target, timeout_s=TIMEOUT_S))
-        if diagnosis.status == ExitStatus.OK:
-            return time.monotonic() - started
-        assert time.monotonic() - started < within_s, (
-            f"{target.url} not healthy again: {diagnosis.layer} — {diagnosis.title}"
-        )
-        time.sleep(0.3)
+def wait_healthy(target: Target, within_s: float = HEALTHY_WITHIN_S) -> None:
+    """Until every probe of `target` passes and diagnose says OK; fails at the deadline."""
+    wait_for(
+        lambda: diagnose(target, run_probes(target, timeout_s=TIMEOUT_S)),
+        within_s,
+        f"{target.url} healthy again",
+        until=lambda diagnosis: diagnosis.status == ExitStatus.OK,
+        interval_s=0.3,
+    )
 
 
 @contextlib.contextmanager
@@ -173,14 +172,13 @@ def clients_held(address: str, count: int) -> Iterator[None]:
             ws.send(connect_packet(None))
             while not ws.recv().startswith("40"):
                 pass
-        # health counts clients every worker reports: give the count a moment to show
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            results = run_probes(Target(f"http://{address}"), timeout_s=TIMEOUT_S)
-            health = next(result for result in results if result.probe == "health")
-            if health.detail.get("clients", 0) >= count:
-                break
-            time.sleep(0.2)
+        if count:  # health counts the clients every worker reports: until it shows them all
+            wait_for(
+                lambda: requests.get(f"http://{address}/api/health", timeout=TIMEOUT_S).json(),
+                5,
+                f"health counting {count} clients",
+                until=lambda health: health.get("clients", 0) >= count,
+            )
         yield
     finally:
         for ws in held:
@@ -245,21 +243,22 @@ def _wait_answering(address: str, within_s: float = 15.0) -> None:
     """Until the restarted app answers through nginx: /api/health 200 from every worker and
     polling not a gateway error. Plain GETs only: a failed upgrade would make nginx take the
     worker out of the upstream for its fail_timeout (10 s). Fails at the deadline."""
-    deadline = time.monotonic() + within_s
-    while True:
-        try:
-            health = requests.get(f"http://{address}/api/health", timeout=TIMEOUT_S)
-            polling = requests.get(
-                f"http://{address}/ws/?EIO=4&transport=polling", timeout=TIMEOUT_S
-            )
-            workers = health.json().get("workers", {}) if health.status_code == 200 else {}
-            if workers.get("up") == workers.get("total") and polling.status_code < 500:
-                return
-            seen = f"{health.status_code} / {polling.status_code}"
-        except (requests.RequestException, ValueError) as error:
-            seen = repr(error)
-        assert time.monotonic() < deadline, f"the app does not answer: {seen}"
-        time.sleep(0.3)
+
+    def answers() -> tuple[int, dict, int]:
+        health = requests.get(f"http://{address}/api/health", timeout=TIMEOUT_S)
+        polling = requests.get(f"http://{address}/ws/?EIO=4&transport=polling", timeout=TIMEOUT_S)
+        workers = health.json().get("workers", {}) if health.status_code == 200 else {}
+        return health.status_code, workers, polling.status_code
+
+    wait_for(
+        answers,
+        within_s,
+        "the app answering through nginx (health, workers, polling)",
+        until=lambda seen: (
+            seen[0] == 200 and seen[1].get("up") == seen[1].get("total") and seen[2] < 500
+        ),
+        interval_s=0.3,
+    )
 
 
 def confusion_matrix(outcomes: list[Outcome]) -> str:
@@ -327,7 +326,7 @@ def test_every_fault_of_the_catalogue_is_named_exactly(fleet: Fleet, tmp_path: P
             for fault in [f for f in catalogue.FAULTS if f.group == group]:
                 outcomes.append(run_fault(host, fault, secure, values))
         # The redirect's fix works: wss:// with the certificate passes every probe.
-        assert wait_healthy(secure) < HEALTHY_WITHIN_S
+        wait_healthy(secure)
     finally:
         host_ssh(host, f"mv -f {site}.wsr-fault-tls {site} && {catalogue.RELOAD_NGINX} && "
                        f"rm -rf {catalogue.TLS_DIR} && iptables -D {OPEN_443}")  # fmt: skip

@@ -23,8 +23,8 @@ from tests.e2e.variants import (
     crash_at_start,
     served_version,
     upgrade_status,
-    wait_until,
 )
+from tests.waiting import wait_for
 from wsready import app_release, sandbox
 from wsready.fleet import targets
 from wsready.inventory import host_data
@@ -51,6 +51,10 @@ def failed_probes(target: Target) -> list[str]:
     return [str(r) for r in run_probes(target, timeout_s=2) if not r.ok and not r.skipped]
 
 
+def npm_ci_processes(host: sandbox.SandboxHost) -> int:
+    return int(host_ssh(host, "pgrep -c -f '[n]pm ci' || true").strip())
+
+
 def current_release(host: sandbox.SandboxHost) -> str:
     return host_ssh(host, "readlink /opt/wsready-app/current").strip()
 
@@ -73,19 +77,18 @@ def test_node_killed_with_sigkill_is_healthy_again_within_5_s(fleet: Fleet, host
     pid_before, restarts_before = unit_show(host, "MainPID", "NRestarts")
     started = time.monotonic()
     host_ssh(host, f"kill -KILL {pid_before}")
-    killed_after = time.monotonic() - started
     # The other worker serves meanwhile; recovered = this worker is back and the probes pass.
-    recovered = (
-        wait_until(
-            lambda: (
-                healthy(target)
-                and unit_show(host, "NRestarts")[0] == str(int(restarts_before) + 1)
-                and unit_show(host, "MainPID")[0] not in ("0", pid_before)
-            ),
-            timeout_s=30,
-        )
-        + killed_after
+    wait_for(
+        lambda: (failed_probes(target), unit_show(host, "MainPID", "NRestarts")),
+        30,
+        f"{APP_UNIT} restarted by systemd and every probe passing",
+        until=lambda seen: (
+            seen[0] == []
+            and seen[1][1] == str(int(restarts_before) + 1)
+            and seen[1][0] not in ("0", pid_before)
+        ),
     )
+    recovered = time.monotonic() - started
     pid_after, restarts_after = unit_show(host, "MainPID", "NRestarts")
     print(
         f"\nSIGKILL to node (pid {pid_before}) on {host.name}: probes pass again after "
@@ -108,7 +111,14 @@ def test_rebooted_host_serves_again_by_itself(fleet: Fleet, host):
     boot_started = time.monotonic()
     sandbox.power_on(host.name)
     booted_s = time.monotonic() - boot_started
-    serving_s = wait_until(lambda: healthy(target), timeout_s=REBOOT_LIMIT_S) + booted_s
+    wait_for(
+        lambda: failed_probes(target),
+        REBOOT_LIMIT_S,
+        f"{host.name} passing every probe after power on",
+        until=lambda failed: failed == [],
+        interval_s=0.5,
+    )
+    serving_s = time.monotonic() - boot_started
     print(
         f"\nreboot of {host.name}: powered off in {off_s:.1f} s; systemd up {booted_s:.1f} s "
         f"after power on; probes pass {serving_s:.1f} s after power on"
@@ -125,7 +135,8 @@ def test_deploy_killed_during_the_app_step_converges_on_the_next_run(
     fleet: Fleet, host, tmp_path: Path
 ):
     """A new release with a new lock hash (an .npmrc), so the app step runs `npm ci`: pyinfra
-    is killed half a second into it. The old release must keep serving; the next run converges."""
+    is killed once `npm ci` runs on the host. The old release must keep serving; the next run
+    converges."""
     source = app_variant(tmp_path / "app", "interrupted deploy")
     (source / ".npmrc").write_text("fund=false\n")
     old_version = served_version(host.address)
@@ -142,7 +153,12 @@ def test_deploy_killed_during_the_app_step_converges_on_the_next_run(
         for line in process.stdout:
             seen.append(line)
             if "Starting operation" in line and "Install dependencies" in line:
-                time.sleep(0.5)
+                wait_for(
+                    lambda: npm_ci_processes(host),
+                    60,
+                    f"npm ci running on {host.name}",
+                    until=lambda count: count > 0,
+                )
                 process.send_signal(signal.SIGKILL)
                 break
     finally:
@@ -150,7 +166,7 @@ def test_deploy_killed_during_the_app_step_converges_on_the_next_run(
         process.wait(timeout=30)
     killed_at = time.monotonic() - started
     assert process.returncode == -signal.SIGKILL, "".join(seen)
-    npm_left = host_ssh(host, "pgrep -c -f '[n]pm ci' || true").strip()
+    npm_left = npm_ci_processes(host)
     serving_meanwhile = served_version(host.address)
     failed_meanwhile = failed_probes(target_of(fleet, host))
 
@@ -158,10 +174,10 @@ def test_deploy_killed_during_the_app_step_converges_on_the_next_run(
     new_version = served_version(host.address)
     # The rerun's install waited for the orphaned npm ci (it holds the install lock) and
     # left no temporary tree behind.
-    npm_after = host_ssh(host, "pgrep -c -f '[n]pm ci' || true").strip()
+    npm_after = npm_ci_processes(host)
     deps_after = host_ssh(host, "ls -A /opt/wsready-app/deps").split()
     print(
-        f"\ndeploy killed {killed_at:.1f} s in (0.5 s into npm ci) on {host.name}: meanwhile "
+        f"\ndeploy killed {killed_at:.1f} s in (npm ci running) on {host.name}: meanwhile "
         f"serving {serving_meanwhile} (old {old_version}), failed probes {failed_meanwhile}, "
         f"npm ci processes left running on the host: {npm_left}; "
         f"next run exit {rerun.returncode} in {rerun.seconds:.1f} s, now serving {new_version}; "
@@ -169,7 +185,7 @@ def test_deploy_killed_during_the_app_step_converges_on_the_next_run(
     )
     assert serving_meanwhile == old_version
     assert failed_meanwhile == []
-    assert npm_after == "0"
+    assert npm_after == 0
     assert not [name for name in deps_after if name.startswith(".tmp-")], deps_after
     assert rerun.returncode == 0, str(rerun)
     assert "all probes passed" in rerun.output

@@ -14,7 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
-import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import Fleet, host_ssh, run_deploy
+from tests.waiting import wait_for
 from wsready import sandbox
 from wsready.inventory import host_data
 
@@ -78,22 +79,12 @@ def prom_state(host: sandbox.SandboxHost) -> tuple[float, str] | None:
     return float(mtime), content
 
 
-def wait_for(predicate, timeout_s: float, what: str):  # noqa: ANN001
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(2)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-
-
 def install_and_prove(
-    inventory: Path, host: sandbox.SandboxHost, tmp_path: Path, peer: sandbox.SandboxHost | None
+    inventory: Path, host: sandbox.SandboxHost, tmp_path: Path, peer: sandbox.SandboxHost
 ) -> None:
     """Install the monitor on `host` and prove the timer. It checks itself, a dead target and
     `peer`, another fleet host, over the sandbox LAN (as a monitor in a VPC would)."""
-    peer_url = f"http://{peer.lan_address}" if peer else None
+    peer_url = f"http://{peer.lan_address}"
     htpasswd = subprocess.run(
         ["openssl", "passwd", "-apr1", STATUS_PASSWORD],
         capture_output=True,
@@ -102,7 +93,7 @@ def install_and_prove(
     ).stdout.strip()
     extra = {
         "monitor_interval_s": INTERVAL_S,
-        "monitor_targets": [f"http://{host.address}", DOWN_TARGET, *([peer_url] if peer else [])],
+        "monitor_targets": [f"http://{host.address}", DOWN_TARGET, peer_url],
         "monitor_token_env": TOKEN_VARIABLE,
         "monitor_alert_webhook": DEAD_WEBHOOK,
         "monitor_wheelhouse": str(build_wheelhouse(tmp_path / "wheels")),
@@ -136,11 +127,13 @@ def install_and_prove(
     assert TOKEN not in unit and "--token-env WSREADY_MONITOR_TOKEN" in unit
     assert DEAD_WEBHOOK not in unit and "--alert-webhook-env WSREADY_MONITOR_WEBHOOK" in unit
 
-    first = wait_for(lambda: prom_state(host), 90, f"{PROM_FILE} on {host.name}")
+    first = wait_for(lambda: prom_state(host), 90, f"{PROM_FILE} on {host.name}", interval_s=1)
     fresher = wait_for(
-        lambda: (state := prom_state(host)) and state[0] > first[0] and state,
+        lambda: prom_state(host),
         INTERVAL_S * 4 + 30,
         f"the timer to rewrite {PROM_FILE}",
+        until=lambda state: state and state[0] > first[0],
+        interval_s=1,
     )
     now = float(host_ssh(host, "date +%s"))
     samples = {
@@ -149,7 +142,7 @@ def install_and_prove(
         for sample in family.samples
     }
     own = f"http://{host.address}"
-    healthy = [own, *([peer_url] if peer_url else [])]
+    healthy = [own, peer_url]
     for target in healthy:
         assert samples[("wsready_target_status", (("target", target),))] == 0, target
         for probe in ("health", "upgrade", "connect", "rest-auth"):  # rest-auth: token arrived
@@ -193,15 +186,29 @@ def sections(page: str) -> dict[str, dict[str, str]]:
     }
 
 
-def page_shows(host: sandbox.SandboxHost, wanted: dict[str, str]) -> str | None:
-    """The page once every target in `wanted` has the wanted status, else None."""
-    response = status_page(host, (STATUS_USER, STATUS_PASSWORD))
-    if response.status_code != 200:
-        return None
-    shown = sections(response.text)
-    if all(shown.get(target, {}).get("status") == status for target, status in wanted.items()):
-        return response.text
-    return None
+@dataclass(frozen=True)
+class Page:
+    """The status page as served: its HTTP status and each target's shown status."""
+
+    code: int
+    shown: dict[str, str]
+    text: str = field(repr=False)
+
+
+def wait_page(
+    host: sandbox.SandboxHost, wanted: dict[str, str], timeout_s: float, what: str
+) -> str:
+    """The page's HTML once every target in `wanted` shows the wanted status."""
+
+    def served() -> Page:
+        response = status_page(host, (STATUS_USER, STATUS_PASSWORD))
+        shown = {name: item["status"] for name, item in sections(response.text).items()}
+        return Page(response.status_code, shown, response.text)
+
+    def shows(page: Page) -> bool:
+        return page.code == 200 and all(page.shown.get(t) == s for t, s in wanted.items())
+
+    return wait_for(served, timeout_s, what, until=shows, interval_s=1).text
 
 
 def render_in_chromium(page: str, directory: Path) -> str:
@@ -256,14 +263,15 @@ def prove_status_page(host: sandbox.SandboxHost, peer: sandbox.SandboxHost, tmp_
         check=False,
     )
     assert outside == "403", outside  # the right password, from outside the allowed CIDRs
-    page = wait_for(lambda: page_shows(host, {own: "OK", peer_url: "OK"}), 60, "a page")
+    page = wait_page(host, {own: "OK", peer_url: "OK"}, 60, "a page")
     headers = status_page(host, (STATUS_USER, STATUS_PASSWORD)).headers
     assert headers["Content-Security-Policy"].startswith("default-src 'none'; style-src 'sha256-")
 
     host_ssh(peer, "systemctl stop wsready-app.target")
     try:
-        page = wait_for(
-            lambda: page_shows(host, {own: "OK", peer_url: "CRITICAL"}),
+        page = wait_page(
+            host,
+            {own: "OK", peer_url: "CRITICAL"},
             INTERVAL_S * 3 + 30,
             "the page to show the stopped app",
         )
@@ -280,10 +288,8 @@ def prove_status_page(host: sandbox.SandboxHost, peer: sandbox.SandboxHost, tmp_
         assert "systemctl restart wsready-app.target" in dom[peer_url]["html"]
     finally:
         host_ssh(peer, "systemctl start wsready-app.target")
-    page = wait_for(
-        lambda: page_shows(host, {own: "OK", peer_url: "OK"}),
-        INTERVAL_S * 3 + 30,
-        "the page to show the peer OK again",
+    page = wait_page(
+        host, {own: "OK", peer_url: "OK"}, INTERVAL_S * 3 + 30, "the page to show the peer OK again"
     )
     assert "not OK" in sections(page)[peer_url]["html"]  # the CRITICAL runs in its sparkline
 
@@ -314,13 +320,14 @@ def test_monitor_timer_writes_a_fresh_prometheus_file(fleet: Fleet, tmp_path: Pa
 
 
 if __name__ == "__main__":
-    # On a sandbox of your own: python -m tests.e2e.test_monitor INVENTORY HOST_NAME [--keep]
+    # On a sandbox of your own (two hosts, deployed):
+    #   python -m tests.e2e.test_monitor INVENTORY HOST_NAME PEER_NAME [--keep]
     import tempfile
 
-    own = sandbox.host(sys.argv[2])
+    own, peer = (sandbox.host(name) for name in sys.argv[2:4])
     with tempfile.TemporaryDirectory() as scratch:
         try:
-            install_and_prove(Path(sys.argv[1]), own, Path(scratch), peer=None)
+            install_and_prove(Path(sys.argv[1]), own, Path(scratch), peer)
             print("monitor proven on", own.name)
         finally:
             if "--keep" not in sys.argv:

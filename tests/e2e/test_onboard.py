@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import Fleet, host_ssh
+from tests.waiting import wait_for
 from wsready import sandbox
 
 pytestmark = pytest.mark.e2e
@@ -48,10 +48,12 @@ def test_fresh_host_with_port_80_taken_is_not_ready(tmp_path: Path):
         (host,) = sandbox.up(1, inventory)
         fine = wsready_onboard("--inventory", str(inventory))
         host_ssh(host, SQUATTER)
-        deadline = time.monotonic() + 10
-        while ":80 " not in host_ssh(host, "ss -Hltn 'sport = :80'"):
-            assert time.monotonic() < deadline, "the port-80 squatter did not start"
-            time.sleep(0.2)
+        wait_for(
+            lambda: host_ssh(host, "ss -Hltn 'sport = :80'"),
+            10,
+            "the port-80 squatter listening",
+            until=lambda listening: ":80 " in listening,
+        )
         pid = host_ssh(host, "systemctl show -p MainPID --value port80-squatter").strip()
 
         taken = wsready_onboard("--inventory", str(inventory), "--json")

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,27 +22,13 @@ import requests
 import socketio
 
 from tests.e2e.conftest import ROOT, Fleet, host_ssh, redeploy, run_deploy
+from tests.waiting import wait_for
 from wsready import sandbox
 
 pytestmark = pytest.mark.e2e
 
 APP = "wsready-app"
 REDIS_PASSWORD = "e2e-redis-password-0123456789abcdef"  # a throwaway host's, not a secret
-
-
-def wait_for(condition: Callable[[], object], timeout_s: float, what: str) -> object:
-    """Poll `condition` until it returns something truthy; fail naming `what`."""
-    deadline = time.monotonic() + timeout_s
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = condition()
-        except (requests.RequestException, OSError, ValueError) as error:
-            last = error
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"{what}: not within {timeout_s:g} s (last seen: {last!r})")
 
 
 def health(address: str) -> dict:
@@ -93,8 +79,15 @@ def broadcast(host: sandbox.SandboxHost, worker: int, marker: str) -> dict:
     return json.loads(answer)
 
 
-def received(listeners: list[Listener], marker: str) -> bool:
-    return all(any(item.get("marker") == marker for item in each.received) for each in listeners)
+def missing(listeners: list[Listener], marker: str) -> int:
+    """How many of `listeners` have not received `marker` yet."""
+    return sum(
+        not any(item.get("marker") == marker for item in each.received) for each in listeners
+    )
+
+
+def wait_received(listeners: list[Listener], marker: str, what: str) -> None:
+    wait_for(lambda: missing(listeners, marker), 10, what, until=lambda left: left == 0)
 
 
 def test_every_worker_serves_and_a_broadcast_reaches_the_clients_of_all(
@@ -109,16 +102,17 @@ def test_every_worker_serves_and_a_broadcast_reaches_the_clients_of_all(
     workers = {listener.worker for listener in listeners}
     assert workers == {"0", "1"}, f"least_conn spreads new clients over both workers: {workers}"
     state = wait_for(
-        lambda: (h := health(host.address))["clients"] >= 8 and h,
+        lambda: health(host.address),
         10,
         "health counts the clients of both workers",
+        until=lambda h: h["clients"] >= 8,
     )
     assert state["workers"] == {"up": 2, "total": 2, "current": 2}
     assert state["redis"] == "ok" and state["status"] == "ok"
     for worker in (0, 1):
         marker = f"from-worker-{worker}"
         assert broadcast(host, worker, marker)["sent"] is True
-        wait_for(lambda m=marker: received(listeners, m), 10, f"broadcast {marker} everywhere")
+        wait_received(listeners, marker, f"broadcast {marker} everywhere")
 
 
 def test_polling_session_stays_on_the_worker_that_made_it(fleet: Fleet) -> None:
@@ -153,14 +147,15 @@ def test_a_killed_worker_restarts_and_its_clients_come_back(
         "worker 0's clients reconnected with new sessions",
     )
     wait_for(
-        lambda: health(host.address)["workers"] == {"up": 2, "total": 2, "current": 2},
+        lambda: health(host.address),
         20,
         "health says 2/2 workers again",
+        until=lambda h: h["workers"] == {"up": 2, "total": 2, "current": 2},
     )
     assert int(host_ssh(host, f"systemctl show -p NRestarts --value {APP}@0")) == before + 1
     marker = "after-the-kill"
     broadcast(host, 1, marker)
-    wait_for(lambda: received(listeners, marker), 10, "a broadcast after the restart")
+    wait_received(listeners, marker, "a broadcast after the restart")
 
 
 def test_redis_down_is_degraded_and_diagnosed_as_redis(fleet: Fleet) -> None:
@@ -168,9 +163,10 @@ def test_redis_down_is_degraded_and_diagnosed_as_redis(fleet: Fleet) -> None:
     host_ssh(host, "systemctl stop redis-server")
     try:
         state = wait_for(
-            lambda: (h := health(host.address))["redis"] == "down" and h,
+            lambda: health(host.address),
             15,
             "health reports Redis down",
+            until=lambda h: h["redis"] == "down",
         )
         assert state["status"] == "degraded"
         diagnosis = subprocess.run(
@@ -185,7 +181,12 @@ def test_redis_down_is_degraded_and_diagnosed_as_redis(fleet: Fleet) -> None:
         assert diagnosis.returncode == 1, "WARNING: the host still serves its own clients"
     finally:
         host_ssh(host, "systemctl start redis-server")
-    wait_for(lambda: health(host.address)["status"] == "ok", 20, "health ok once Redis is back")
+    wait_for(
+        lambda: health(host.address),
+        20,
+        "health ok once Redis is back",
+        until=lambda h: h["status"] == "ok",
+    )
 
 
 # --- two app hosts and one Redis host ------------------------------------------------------
@@ -232,7 +233,7 @@ def test_a_broadcast_from_either_app_host_reaches_clients_on_both(
     for host, worker in ((first, 0), (second, 1)):
         marker = f"from-{host.name}-worker-{worker}"
         assert broadcast(host, worker, marker)["sent"] is True
-        wait_for(lambda m=marker: received(listeners, m), 10, f"{marker} on both hosts")
+        wait_received(listeners, marker, f"{marker} on both hosts")
 
 
 def test_redis_host_answers_only_the_app_hosts(redis_fleet: list[sandbox.SandboxHost]) -> None:

@@ -162,4 +162,5 @@ def test_auth_on_in_one_step_proves_the_token_matrix(fleet: Fleet, host_before: 
         assert requests.get(f"http://{host.address}/api/whoami", timeout=5).status_code == 401
     finally:
         restored = redeploy(fleet, "--limit", host.name)
-        assert restored.returncode == 0, restored.output[-3000:]
+    assert restored.returncode == 0, restored.output[-3000:]
+    assert served(host.address) == host_before  # auth off again: as the defaults serve

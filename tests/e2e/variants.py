@@ -6,7 +6,6 @@ from __future__ import annotations
 import secrets
 import shutil
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,14 +160,3 @@ def deploy_with_jwt(
     assert result.returncode == 0, redacted(str(result), secret, token)
     address = next(host.address for host in fleet.hosts if host.name == host_name)
     return JwtHost(host_name, address, inventory, secret, token), result
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float, interval_s: float = 0.1) -> float:
-    """Seconds until `check()` is true; raises TimeoutError after `timeout_s`."""
-    started = time.monotonic()
-    while True:
-        if check():
-            return time.monotonic() - started
-        if time.monotonic() - started > timeout_s:
-            raise TimeoutError(f"not true within {timeout_s} s")
-        time.sleep(interval_s)

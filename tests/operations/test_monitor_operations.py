@@ -128,10 +128,9 @@ def test_basic_auth_file_is_0640_root_www_data_and_never_shown() -> None:
 
 
 def test_no_status_path_removes_the_location() -> None:
-    results = plan({"monitor_status_path": None})
-    assert "rm -f /etc/wsready/status/location.conf" in shell(results) or any(
-        "Remove /etc/wsready/status/location.conf" in r.name for r in results
-    )
+    left = {"/etc/wsready/status/location.conf": {"size": 1, "mode": 644}}  # an earlier page
+    results = plan({"monitor_status_path": None}, {"files.File": left})
+    assert "rm -f /etc/wsready/status/location.conf" in shell(results)
     with pytest.raises(AssertionError, match="nothing uploaded"):
         uploaded(results, "/etc/wsready/status/location.conf.candidate")
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -14,18 +13,21 @@ import pytest
 from tasks.app import AppPaths
 from tasks.proxy import NPMRC
 from tasks.transaction import ROLLBACK_SCRIPT
+from tests.waiting import wait_for
 from wsready.deploy import transaction
 from wsready.deploy.operations.release import install_command, switch_command
 
 NAME = "demo-app"
 
 
-def fake_tools(bin_dir: Path, log: Path, npm_seconds: float = 0.0, npm_fails: bool = False):
+def fake_tools(bin_dir: Path, log: Path, npm_gate: Path | None = None, npm_fails: bool = False):
     """`systemctl` and `npm` that append their arguments to `log`; npm creates node_modules
-    in its working directory after `npm_seconds`, or fails."""
+    in its working directory, or fails; with `npm_gate`, only once that file exists (a slow
+    npm the test releases; it gives up after 30 s)."""
     bin_dir.mkdir(exist_ok=True)
     (bin_dir / "systemctl").write_text(f'#!/bin/sh\necho "systemctl $*" >> {log}\n')
-    npm_body = f'echo "npm $* in $(basename "$PWD")" >> {log}\nsleep {npm_seconds}\n' + (
+    gate = f"timeout 30 sh -c 'until [ -e {npm_gate} ]; do sleep 0.05; done'\n" if npm_gate else ""
+    npm_body = f'echo "npm $* in $(basename "$PWD")" >> {log}\n{gate}' + (
         "echo 'npm ERR! EINTEGRITY' >&2; exit 1\n" if npm_fails else "mkdir node_modules\n"
     )
     (bin_dir / "npm").write_text("#!/bin/sh\n" + npm_body)
@@ -137,20 +139,31 @@ def test_install_renames_into_place_only_after_npm_succeeds(deps_tree) -> None:
     assert (app_dir / ".install.lock").exists()
 
 
+def flock_waiters(path: Path) -> int:
+    """How many processes wait for an flock on `path` (/proc/locks: `N: -> FLOCK ...`)."""
+    inode = f":{path.stat().st_ino} "
+    locks = Path("/proc/locks").read_text().splitlines()
+    return sum("-> FLOCK" in line and inode in line for line in locks)
+
+
 def test_a_second_install_waits_for_the_first_and_does_not_run_npm_again(deps_tree) -> None:
     app_dir, release, deps, tmp = deps_tree
-    log = tmp / "npm.log"
-    env = fake_tools(tmp / "bin", log, npm_seconds=1.5)
+    log, gate = tmp / "npm.log", tmp / "npm-may-finish"
+    env = fake_tools(tmp / "bin", log, npm_gate=gate)
     command = install_command(release, deps, has_npmrc=False, npm_config=NPMRC)
     first = subprocess.Popen(["sh", "-c", command], env=env, stdout=subprocess.PIPE, text=True)
-    time.sleep(0.5)
-    started = time.monotonic()
-    second = sh(command, env)
-    waited = time.monotonic() - started
+    try:
+        wait_for(lambda: log.exists() and log.read_text(), 10, "the first install's npm ci")
+        second = subprocess.Popen(["sh", "-c", command], env=env, stdout=subprocess.PIPE, text=True)
+        lock = app_dir / ".install.lock"
+        wait_for(lambda: flock_waiters(lock), 10, f"the second install waiting for {lock}")
+        assert second.poll() is None  # held by the lock, not finished
+    finally:
+        gate.touch()
     assert first.wait(timeout=30) == 0
+    second_out, _ = second.communicate(timeout=30)
     first.stdout.close()
-    assert second.returncode == 0, second.stderr
-    assert "dependencies d1 were installed by another run" in second.stdout
-    assert waited >= 0.5
+    assert second.returncode == 0
+    assert "dependencies d1 were installed by another run" in second_out
     assert len(log.read_text().splitlines()) == 1  # npm ran once
     assert (Path(deps) / "node_modules").is_dir()

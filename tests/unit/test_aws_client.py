@@ -17,7 +17,8 @@ def no_aws_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
-def test_client_retries_throttling_in_standard_mode(no_aws_config):
+@pytest.mark.usefixtures("no_aws_config")
+def test_client_retries_throttling_in_standard_mode():
     client = aws.ec2_client("eu-north-1", "http://127.0.0.1:9")
     # botocore counts max_attempts=8 as 8 retries: 9 attempts in all
     assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 9}
@@ -25,7 +26,8 @@ def test_client_retries_throttling_in_standard_mode(no_aws_config):
     assert client.meta.region_name == "eu-north-1"
 
 
-def test_no_region_is_one_sentence(no_aws_config):
+@pytest.mark.usefixtures("no_aws_config")
+def test_no_region_is_one_sentence():
     with pytest.raises(aws.AwsError) as caught:
         aws.ec2_client(None)
     assert str(caught.value).startswith("creating the EC2 client: no AWS region configured")

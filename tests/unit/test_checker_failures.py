@@ -7,7 +7,6 @@ from __future__ import annotations
 import http.server
 import json
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,7 +51,9 @@ def test_an_unexpected_error_never_echoes_url_credentials(
 
     monkeypatch.setattr("wsready.commands.check.check_all", boom)
     assert cli.main(["check", "http://127.0.0.1:9"]) == ExitStatus.UNKNOWN
-    assert "hunter2" not in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "cannot post to https://<hidden>@hooks.example/x" in err  # the message, masked
+    assert "hunter2" not in err
 
 
 def test_the_monitor_unit_counts_unknown_as_a_failure() -> None:
@@ -94,33 +95,61 @@ def test_numbers_and_urls_are_judged_before_anything_runs(
     assert "hunter2" not in captured.err
 
 
-@pytest.mark.parametrize(
-    "content",
-    [
-        "not json",
-        "[]",
-        '{"version": 1, "targets": []}',
-        '{"version": 1, "targets": {"web-1": 5, "web-2": {"status": 3, "history": 7}}}',
-        '{"version": 1, "targets": {"web-1": {"history": [1, {"x": 2}]}}}',
-    ],
-)
-def test_a_bad_state_file_is_a_warning_and_a_fresh_state(
-    content: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+def _check_with_state(content: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """Run `wsready check` (fake probes: CRITICAL) with a state file holding `content`;
+    returns the state file it saved."""
     state, metrics = tmp_path / "state.json", tmp_path / "wsready.prom"
     state.write_text(content)
     monkeypatch.setattr("wsready.commands.check.check_all", _fake_check_all())
     argv = ["check", "http://127.0.0.1:9", "--state", str(state), "--prometheus", str(metrics)]
     assert cli.main(argv) == ExitStatus.CRITICAL  # the targets' status, not UNKNOWN
-    assert "starting from a fresh state" in capsys.readouterr().err or content.startswith(
-        '{"version": 1, "targets": {'
-    )
     assert metrics.read_text()
     saved = json.loads(state.read_text())
     assert saved["version"] == alerts.STATE_VERSION and saved["targets"]
+    return saved
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        ("not json", "cannot be read as JSON"),
+        ("[]", "is not a wsready state file"),
+        ('{"version": 1, "targets": []}', "has no 'targets' object"),
+    ],
+)
+def test_a_bad_state_file_is_a_warning_and_a_fresh_state(
+    content: str,
+    why: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    saved = _check_with_state(content, tmp_path, monkeypatch)
+    (warning,) = capsys.readouterr().err.splitlines()
+    assert warning.startswith("wsready check: warning: --state = ")
+    assert why in warning and warning.endswith("; starting from a fresh state"), warning
+    assert [run["status"] for run in saved["targets"]["web-1"]["history"]] == ["CRITICAL"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        '{"version": 1, "targets": {"web-1": 5, "web-2": {"status": 3, "history": 7}}}',
+        '{"version": 1, "targets": {"web-1": {"history": [1, {"x": 2}]}}}',
+    ],
+)
+def test_ill_shaped_entries_of_a_state_file_are_dropped_without_a_warning(
+    content: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    saved = _check_with_state(content, tmp_path, monkeypatch)
+    assert capsys.readouterr().err == ""
+    assert [run["status"] for run in saved["targets"]["web-1"]["history"]] == ["CRITICAL"]
+    for label, entry in saved["targets"].items():
+        assert isinstance(entry.get("status", ""), str), (label, entry)
+        assert all(isinstance(run["status"], str) for run in entry.get("history", [])), entry
 
 
 # --- the webhook --------------------------------------------------------------------------------
@@ -128,6 +157,8 @@ def test_a_bad_state_file_is_a_warning_and_a_fresh_state(
 
 class _Hooks(http.server.BaseHTTPRequestHandler):
     hits: list[str] = []
+    trickled = 0  # bytes of /slow's body sent so far
+    release = threading.Event()  # ends /slow's body early: the test has seen what it needs
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
         self.hits.append(self.path)
@@ -141,10 +172,14 @@ class _Hooks(http.server.BaseHTTPRequestHandler):
             self.send_response(200)
             self.send_header("Content-Length", "100")
             self.end_headers()
-            for _ in range(100):  # one byte every 0.1 s: no single read times out
+            # A slow peer: one byte every 0.1 s (no single read times out), 100 at most.
+            for _ in range(100):
+                if self.release.is_set():
+                    break
                 self.wfile.write(b"x")
                 self.wfile.flush()
-                time.sleep(0.1)
+                _Hooks.trickled += 1
+                self.release.wait(0.1)
         else:
             self.send_response(204)
             self.end_headers()
@@ -155,12 +190,13 @@ class _Hooks(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def hooks() -> Iterator[str]:
-    _Hooks.hits = []
+    _Hooks.hits, _Hooks.trickled, _Hooks.release = [], 0, threading.Event()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hooks)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
+    _Hooks.release.set()
     server.shutdown()
     server.server_close()
 
@@ -174,10 +210,13 @@ def test_the_webhook_follows_no_redirect(hooks: str) -> None:
 
 
 def test_the_webhook_has_one_overall_deadline(hooks: str) -> None:
-    started = time.monotonic()
+    """A peer that answers byte by byte, each byte within requests' per-read timeout: the
+    delivery gives up at its deadline while the body is still coming, not when it ends."""
     with pytest.raises(alerts.WebhookDeadline):
         alerts.post_webhook(f"{hooks}/slow", {"text": "x"}, deadline_s=1.0)
-    assert time.monotonic() - started < 2.5
+    still_sending = not _Hooks.release.is_set() and _Hooks.trickled < 100
+    assert _Hooks.hits == ["/slow"] and _Hooks.trickled > 0
+    assert still_sending, f"the peer had sent all {_Hooks.trickled} bytes"
 
 
 def test_each_delivered_transition_is_saved_before_the_next_post(tmp_path: Path) -> None:

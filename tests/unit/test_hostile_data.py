@@ -252,7 +252,7 @@ def test_hostile_value_is_refused_with_its_key(
             assert value not in line or len(value) < 3, line
 
 
-def test_defaults_and_realistic_values_still_pass(tmp_path: Path) -> None:
+def test_defaults_and_realistic_values_still_pass() -> None:
     good = {
         "proxy_url": "http://10.200.0.1:8888",
         "app_redis_url": "redis://10.0.1.9:6379/0",

@@ -10,8 +10,7 @@ import json
 import re
 import shutil
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ import requests
 
 from tests.unit.loopback_fleet import loopback_fleet, run_checks
 from tests.unit.test_probes_loopback import free_port
+from tests.waiting import wait_for
 
 KIT = Path(__file__).resolve().parents[2] / "files" / "monitoring"
 RULES = KIT / "wsready.rules.yml"
@@ -31,16 +31,6 @@ def tool(name: str) -> str:
         f"{name} is needed (Debian's prometheus, prometheus-node-exporter: run scripts/setup)"
     )
     return path
-
-
-def wait_for(predicate: Callable[[], object], timeout_s: float, what: str) -> object:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
 def test_promtool_check_rules_passes() -> None:
@@ -154,11 +144,7 @@ def prometheus_over_textfile(tmp_path: Path) -> Iterator[str]:
 
 
 def query(base: str, expr: str) -> list[dict]:
-    try:
-        answer = requests.get(f"{base}/api/v1/query", params={"query": expr}, timeout=5)
-    except requests.ConnectionError:
-        return []
-    body = answer.json()
+    body = requests.get(f"{base}/api/v1/query", params={"query": expr}, timeout=5).json()
     assert body["status"] == "success", (expr, body)
     return body["data"]["result"]
 
@@ -197,4 +183,5 @@ def test_every_dashboard_query_returns_data_from_a_real_prometheus(
             for alert in rule.get("alerts", [])
         }
 
-    assert wait_for(pending, 30, "the CRITICAL alerts to pend") == {"web-502", "tls-1"}
+    critical = {"web-502", "tls-1"}
+    wait_for(pending, 30, "the CRITICAL alerts to pend", until=critical.__eq__)

@@ -188,7 +188,9 @@ def test_healthy_app_passes_every_layer(app: NodeApp) -> None:
     seen = _by_name(results)
     assert seen["upgrade"].detail["status"] == 101
     assert seen["open"].detail["ping_interval_ms"] == 400
-    assert seen["ping"].detail["ping_after_s"] < 1.5
+    # ok: the ping came within the server's pingInterval (+ slack), which the probe judged by
+    assert seen["ping"].ok and seen["ping"].detail["ping_interval_ms"] == 400
+    assert seen["ping"].detail["ping_after_s"] > 0
     assert seen["idle"].detail["pings"] >= 2
     assert diagnose(target, results).status == ExitStatus.OK
 

@@ -15,7 +15,7 @@ from tasks.transaction import ROLLBACK_SCRIPT
 from wsready.deploy import transaction
 
 APP = "app"
-SHELL = shutil.which("dash") or "sh"
+SHELL = "dash"  # the POSIX shell of Debian hosts (asserted present below)
 
 
 class Host:
@@ -67,10 +67,10 @@ class Host:
             (directory / "units").write_text("".join(f"{unit}\n" for unit in units))
         return directory
 
-    def run(self, root: str | None = None) -> subprocess.CompletedProcess:
+    def run(self, root: str | None = None, path: str | None = None) -> subprocess.CompletedProcess:
         env = {
             **os.environ,
-            "PATH": f"{self.bin}:{os.environ['PATH']}",
+            "PATH": f"{self.bin}:{path or os.environ['PATH']}",
             "WSREADY_ROLLBACK_ROOT": str(self.root) if root is None else root,
         }
         return subprocess.run(
@@ -199,17 +199,35 @@ def test_firewall_reloads_ufw_or_disables_it_when_it_was_disabled(fake: Host) ->
     assert fake.calls() == ["ufw disable"]
 
 
-@pytest.mark.skipif(shutil.which("ufw") is not None, reason="ufw on this machine's PATH")
-def test_firewall_without_ufw_loads_the_restored_nft_table_or_deletes_a_new_one(fake: Host):
+def path_without(tmp: Path, *missing: str) -> str:
+    """A PATH of one directory linking every command of this machine's PATH but `missing`."""
+    tools = tmp / "path-without"
+    tools.mkdir()
+    for directory in reversed(os.environ["PATH"].split(os.pathsep)):
+        if not os.path.isdir(directory):
+            continue
+        for entry in os.scandir(directory):
+            if entry.name not in missing and os.access(entry.path, os.X_OK):
+                link = tools / entry.name
+                link.unlink(missing_ok=True)  # the earlier PATH entry wins, as in a shell
+                link.symlink_to(entry.path)
+    assert all(shutil.which(name, path=str(tools)) is None for name in missing)
+    return str(tools)
+
+
+def test_firewall_without_ufw_loads_the_restored_nft_table_or_deletes_a_new_one(
+    fake: Host, tmp_path: Path
+):
     (fake.bin / "ufw").unlink()  # Amazon Linux 2023: nftables only
+    no_ufw = path_without(tmp_path, "ufw")  # nor a real one this machine may have
     fake.transaction("r1", ["firewall"], files={"/etc/wsready/firewall.nft": "table inet x\n"})
-    assert fake.run().returncode == 0
+    assert fake.run(path=no_ufw).returncode == 0
     assert fake.calls() == [f"nft -f {fake.root}/etc/wsready/firewall.nft"]
 
     fake.log.unlink()
     (fake.root / "etc/wsready/firewall.nft").write_text("new\n")
     fake.transaction("r2", ["firewall"], absent=["/etc/wsready/firewall.nft"])
-    done = fake.run()
+    done = fake.run(path=no_ufw)
     assert done.returncode == 0, done.stderr
     assert not (fake.root / "etc/wsready/firewall.nft").exists()
     assert fake.calls() == ["nft delete table inet wsready"]
@@ -235,7 +253,7 @@ def test_no_pending_transaction_changes_nothing(fake: Host) -> None:
     assert fake.run().returncode == 0
 
 
-def test_save_command_then_rollback_round_trip(tmp_path: Path, fake: Host, monkeypatch) -> None:
+def test_save_command_then_rollback_round_trip(fake: Host, monkeypatch) -> None:
     """What save_command records, the script puts back (absolute tmp paths, empty root)."""
     monkeypatch.setattr(transaction, "TRANSACTIONS", str(fake.transactions))
     env = fake.file("/etc/app/env", "BEFORE\n")
@@ -254,10 +272,9 @@ def test_save_command_then_rollback_round_trip(tmp_path: Path, fake: Host, monke
 
 def test_the_script_is_posix_and_shellcheck_clean() -> None:
     assert subprocess.run(["sh", "-n", str(ROLLBACK_SCRIPT)]).returncode == 0
-    if shutil.which("dash"):
-        assert subprocess.run(["dash", "-n", str(ROLLBACK_SCRIPT)]).returncode == 0
-    if shutil.which("shellcheck") is None:
-        pytest.skip("shellcheck is not installed")
+    assert shutil.which("dash"), "dash is needed (Debian's /bin/sh)"
+    assert subprocess.run(["dash", "-n", str(ROLLBACK_SCRIPT)]).returncode == 0
+    assert shutil.which("shellcheck"), "shellcheck is needed (run scripts/setup)"
     checked = subprocess.run(
         ["shellcheck", "-s", "sh", str(ROLLBACK_SCRIPT)], capture_output=True, text=True
     )

@@ -44,3 +44,25 @@ def test_used_indexes_come_from_netns_links_and_addresses():
 
 def test_names_with_leading_zeros_are_not_sandbox_hosts():
     assert sandbox_net.indexes_in(netns=["wsr-03"], links=[], addresses="") == set()
+
+
+@pytest.mark.parametrize(
+    ("namespaces", "deleted"),
+    [
+        (["wsr-lan"], True),  # the last sandbox host is gone: so is the LAN
+        (["wsr-lan", "wsr-3"], False),  # another host is still plugged into it
+        (["wsr-lan", "unrelated", "wsr-03"], True),  # someone else's namespaces are no hosts
+        (["wsr-3"], False),  # no LAN to remove
+    ],
+)
+def test_the_lan_goes_with_the_last_sandbox_host(
+    monkeypatch: pytest.MonkeyPatch, namespaces: list[str], deleted: bool
+) -> None:
+    """The branch e2e cannot take while the session's fleet is up (tests/e2e/test_sandbox.py
+    checks the other one on real namespaces)."""
+    assert sandbox_net.LAN_NETNS == "wsr-lan"
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(sandbox_net, "netns_names", lambda: namespaces)
+    monkeypatch.setattr(sandbox_net, "_ip", lambda *args: calls.append(args) or "")
+    sandbox_net.remove_lan_if_unused()
+    assert calls == ([("netns", "del", "wsr-lan")] if deleted else [])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -49,35 +48,44 @@ TARGET = Target(url="http://127.0.0.1:8080", name="web-1")
 
 def test_concurrent_targets_run_at_once_but_never_more_than_the_bound() -> None:
     running, peak, lock = 0, 0, threading.Lock()
+    together = threading.Barrier(4, timeout=10)  # a probe returns once four run at once
 
     def slow_probe(target: Target, timeout_s: float) -> list[ProbeResult]:
         nonlocal running, peak
         with lock:
             running += 1
             peak = max(peak, running)
-        time.sleep(0.1)
+        together.wait()
         with lock:
             running -= 1
         return [result(True)]
 
     targets = [Target(url=f"http://127.0.0.1:{9000 + i}") for i in range(12)]
-    started = time.monotonic()
     report = check_all(targets, CheckOptions(concurrency=4), slow_probe, diagnose_by_results)
-    elapsed = time.monotonic() - started
-    assert peak == 4
-    assert 0.3 <= elapsed < 0.9  # 3 waves of 0.1 s, not 12
+    assert peak == 4  # the barrier passed three times: 3 waves of 4, never more
     assert [o.target for o in report.outcomes] == targets  # input order kept
     assert report.status == ExitStatus.OK
 
 
 def test_concurrency_one_is_sequential() -> None:
-    def slow_probe(target: Target, timeout_s: float) -> list[ProbeResult]:
-        time.sleep(0.05)
+    events: list[tuple[str, str]] = []
+    second_started = threading.Event()
+    overlapped: list[bool] = []
+
+    def probe(target: Target, timeout_s: float) -> list[ProbeResult]:
+        events.append(("start", target.url))
+        if target is targets[0]:  # give a second probe the chance to start alongside
+            overlapped.append(second_started.wait(0.5))
+        else:
+            second_started.set()
+        events.append(("end", target.url))
         return [result(True)]
 
     targets = [Target(url=f"http://127.0.0.1:{9000 + i}") for i in range(6)]
-    report = check_all(targets, CheckOptions(concurrency=1), slow_probe, diagnose_by_results)
-    assert report.duration_s >= 0.3
+    report = check_all(targets, CheckOptions(concurrency=1), probe, diagnose_by_results)
+    assert overlapped == [False]
+    assert events == [(edge, t.url) for t in targets for edge in ("start", "end")]
+    assert report.status == ExitStatus.OK
 
 
 def test_only_failed_targets_are_retried_with_doubling_backoff() -> None:

@@ -126,15 +126,16 @@ def test_invalid_inventories_are_refused(tmp_path: Path, content: str, why: str)
 
 
 def test_missing_directory_and_non_python_inventories_are_refused(tmp_path: Path) -> None:
+    not_python = "must be a pyinfra inventory (.py) file"
     cases = {
         str(tmp_path / "missing.py"): "file does not exist",
         str(tmp_path): "is not a file",
-        write(tmp_path / "hosts.ini", "[web]\n10.0.0.1\n"): "must be a pyinfra inventory (.py)",
+        write(tmp_path / "hosts.ini", "[web]\n10.0.0.1\n"): not_python,
     }
     for path, why in cases.items():
         with pytest.raises(ConfigError) as caught:
             targets.from_inventory(path)
-        assert str(caught.value) == f"--inventory = {path!r}: {why}" or why in str(caught.value)
+        assert str(caught.value) == f"--inventory = {path!r}: {why}"
 
 
 def test_unknown_group_is_refused(tmp_path: Path) -> None:

@@ -108,7 +108,7 @@ def test_host_data_overrides_group_data(tmp_path):
     assert tokens.fleet_settings(hosts, host="web2").secret == SECRET
 
 
-def test_differing_secrets_need_a_host_and_the_error_hides_them(tmp_path):
+def test_differing_secrets_need_a_host_and_the_error_hides_them():
     hosts = {"web1": {"app_jwt_secret": SECRET}, "web2": {"app_jwt_secret": OTHER_SECRET}}
     with pytest.raises(ConfigError) as error:
         tokens.fleet_settings(hosts)

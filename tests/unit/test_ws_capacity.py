@@ -24,9 +24,14 @@ NODE_READY = (
     shutil.which("node") is not None
     and (ROOT / "files" / "app" / "node_modules" / "socket.io-client").is_dir()
 )
-needs_node = pytest.mark.skipif(
-    not NODE_READY, reason="needs node and files/app/node_modules (scripts/setup)"
-)
+
+
+@pytest.fixture
+def node_ready() -> None:
+    assert NODE_READY, "node and files/app/node_modules are needed (run scripts/setup)"
+
+
+needs_node = pytest.mark.usefixtures("node_ready")
 
 
 # --- the address guard ----------------------------------------------------------------------
@@ -269,8 +274,9 @@ def test_every_client_connects_holds_through_pings_and_gets_the_broadcast() -> N
     assert row["errors"] == 0, row
     assert row["broadcast_received"] == 300, row
     assert row["processes"] == 2
-    assert 0 < row["connect_p50_ms"] <= row["connect_p99_ms"] < 5000
-    assert 0 <= row["broadcast_last_ms"] < 5000
+    # Figures measured, not judged here: their speed is bench/ws_capacity.py's to report.
+    assert 0 < row["connect_p50_ms"] <= row["connect_p99_ms"]
+    assert row["broadcast_last_ms"] >= 0
     assert row["server_rss_bytes_per_client"] is not None
     assert row["health"]["clients"] == 300
 
@@ -321,9 +327,7 @@ def test_ports_in_use_counts_sockets_towards_one_destination() -> None:
         finally:
             for client in clients:
                 client.close()
-    if used is None:
-        pytest.skip("no ss on this machine")
-    assert used == 3
+    assert used == 3, "ss (iproute2) is needed (run scripts/setup)" if used is None else used
 
 
 # --- the CLI --------------------------------------------------------------------------------
