@@ -24,7 +24,8 @@ from cryptography import x509
 from tests.e2e.acme_server import AcmeServer
 from tests.e2e.conftest import Fleet, changed_rows, host_ssh, redeploy, run_deploy
 from tests.e2e.test_transaction import served
-from tests.e2e.variants import inventory_variant, wait_until
+from tests.e2e.variants import inventory_variant
+from tests.waiting import wait_for
 from wsready import sandbox
 from wsready.probes import run_probes
 from wsready.probes.model import Target
@@ -182,7 +183,12 @@ def test_renewal_serves_a_new_serial_and_open_websockets_survive(acme_host: Acme
             "env $(systemctl show certbot.service -p Environment --value) "
             "certbot renew --force-renewal --no-random-sleep-on-renew -q",
         )
-        wait_until(lambda: served_certificate(acme_host).serial_number != old_serial, 30)
+        wait_for(
+            lambda: served_certificate(acme_host).serial_number,
+            30,
+            "nginx serving the renewed certificate",
+            until=lambda serial: serial != old_serial,
+        )
         for ws in clients:
             ws.send("40")  # Socket.IO CONNECT over the Engine.IO session opened before
             packet = parse_socket(ws.recv())
