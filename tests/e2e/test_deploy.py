@@ -218,7 +218,9 @@ def test_failing_probes_fail_the_deploy_with_the_actual_value(fleet: Fleet) -> N
     )
     try:
         assert result.returncode != 0, result.output
-        assert re.search(r"FAIL +tcp connect \(.+\) succeeds", result.output), result.output
+        # verify's table: LAYER PROBE STATE TIME RESULT, the condition with its actual value.
+        failed_tcp = r"tcp +tcp +FAIL +\d+ ms +connect \(.+\) succeeds"
+        assert re.search(failed_tcp, result.output), result.output
         assert f"{host.name}: " in result.output and "probe(s) failed" in result.output
         assert "Traceback" not in result.output, result.output
     finally:
