@@ -1,4 +1,4 @@
-"""Validate host data against the key contract in `inventory/group_data/all.py`.
+"""The data contract: every key of `inventory/group_data/all.py`, its default and its rule.
 
 `validate(data)` returns every problem at once (a `ConfigError` naming key and value), so a
 preflight can refuse a whole fleet's data before any host is touched. Keys that look like
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import re
 import runpy
 from collections.abc import Callable, Mapping
@@ -18,11 +19,17 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
-from wsready import acme, monitor_data
+from wsready import acme
 from wsready import validate as grammar  # `validate` is this module's own entry point
+from wsready.hostdata import monitor as monitor_data
 from wsready.validate import HIDDEN, ConfigError
 
-DEFAULTS_FILE = Path(__file__).resolve().parent.parent / "inventory" / "group_data" / "all.py"
+# all.py in a checkout (or an editable install); an installed copy (a monitor host) carries it
+# next to this module (tasks/monitor.py uploads it there).
+_CHECKOUT_DEFAULTS = Path(__file__).resolve().parents[2] / "inventory" / "group_data" / "all.py"
+DEFAULTS_FILE = (
+    _CHECKOUT_DEFAULTS if _CHECKOUT_DEFAULTS.is_file() else Path(__file__).with_name("all.py")
+)
 
 # Data keys with these prefixes belong to wsready; an unknown one is almost always a typo.
 OUR_PREFIXES = (
@@ -76,6 +83,16 @@ def load_defaults(path: Path = DEFAULTS_FILE) -> dict[str, Any]:
         for key, value in namespace.items()
         if not key.startswith("_") and not isinstance(value, ModuleType)
     }
+
+
+@functools.cache
+def _read_defaults(path: Path) -> dict[str, Any]:
+    return load_defaults(path)
+
+
+def cached_defaults() -> Mapping[str, Any]:
+    """The defaults of DEFAULTS_FILE, read once per process (do not modify them)."""
+    return _read_defaults(DEFAULTS_FILE)
 
 
 def with_defaults(data: Data, defaults: Data | None = None) -> dict[str, Any]:
@@ -570,8 +587,8 @@ def _one_rule_per_key(*tables: Mapping[str, Check]) -> dict[str, Check]:
     return joined
 
 
-# The fleet monitor's keys are ruled in wsready/monitor_data.py (tasks/monitor.py), the ACME
-# keys and nginx_tls in wsready/acme.py, only there.
+# The fleet monitor's keys are ruled in wsready/hostdata/monitor.py (tasks/monitor.py), the
+# ACME keys and nginx_tls in wsready/acme.py, only there.
 CHECKS: dict[str, Check] = _one_rule_per_key(_CHECKS, monitor_data.CHECKS, acme.CHECKS)
 
 
