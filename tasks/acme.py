@@ -30,6 +30,7 @@ from pyinfra.operations import apt, files, systemd
 from tasks import transaction
 from wsready import acme
 from wsready.deploy import hostfacts
+from wsready.hostdata import HostConfig, host_config
 
 ROOT = Path(__file__).resolve().parent.parent
 HOOK_SCRIPT = ROOT / "files" / "acme" / "deploy-hook.sh"
@@ -41,8 +42,8 @@ PREVIOUS_PAIRS = (
 )
 
 
-def ca_file_on_host(data) -> str | None:
-    return acme.CA_BUNDLE if data.get("acme_ca_file") else None
+def ca_file_on_host(data: HostConfig) -> str | None:
+    return acme.CA_BUNDLE if data.acme_ca_file else None
 
 
 def timer_drop_in(ca_file: str | None) -> str:
@@ -122,7 +123,7 @@ def certificate(names: list[str], email: str, directory_url: str, ca_file: str |
 def prepare_acme():
     """certbot, its deploy hook and timer, the challenge directory, and a bootstrap pair
     (the operation returned: nginx reloads when it changed). Called by prepare_nginx."""
-    data = host.data
+    data = host_config(host)
     if hostfacts.which("apt-get"):
         apt.packages(
             name="Install certbot (the ACME client) and openssl.",
@@ -135,7 +136,7 @@ def prepare_acme():
     if ca_file:
         files.put(
             name="Upload the private ACME CA's bundle (acme_ca_file).",
-            src=str(Path(data.acme_ca_file).resolve()),
+            src=str(data.acme_ca_file.resolve()),
             dest=ca_file,
             user="root",
             group="root",
@@ -167,17 +168,17 @@ def prepare_acme():
     )
     return bootstrap_pair(
         name="Put a pair at nginx's ACME paths until the first certificate is there.",
-        first_name=acme.certificate_names(data.nginx_server_name)[0],
+        first_name=data.certificate_names[0],
     )
 
 
 @deploy("Obtain the ACME certificate")
 def obtain_certificate() -> None:
     """With nginx_tls = "acme": order the certificate once the site serves the challenge."""
-    data = host.data
+    data = host_config(host)
     if data.nginx_tls != "acme":
         return
-    names = acme.certificate_names(data.nginx_server_name)
+    names = data.certificate_names
     certificate(
         name=f"Order the certificate for {', '.join(names)} over HTTP-01, unless certbot has it.",
         names=names,

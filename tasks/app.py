@@ -50,10 +50,11 @@ from tasks import transaction
 from tasks.proxy import NPMRC
 from tasks.redis import LOCAL_REDIS_UNIT, install_local_redis
 from tasks.transaction import managed_file
-from wsready import app_env, app_release, capacity, hostdata, redis_plan
+from wsready import app_env, app_release, capacity, redis_plan
 from wsready.deploy import hostfacts
 from wsready.deploy.operations import release as release_op
 from wsready.deploy.operations.release import KEEP_RELEASES
+from wsready.hostdata import HostConfig, host_config
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_APP = ROOT / "files" / "app"
@@ -121,8 +122,8 @@ class AppPaths:
         return [f"{self.name}@{index}.service" for index in range(count)]
 
     @classmethod
-    def from_data(cls, data) -> AppPaths:
-        return cls(data["app_name"], data["app_dir"].rstrip("/"))
+    def from_data(cls, data: HostConfig) -> AppPaths:
+        return cls(data.app_name, data.app_dir.rstrip("/"))
 
 
 _ARCHIVES: dict[str, str] = {}
@@ -142,11 +143,11 @@ def _release_archive(release: app_release.Release) -> str:
 
 @deploy("Deploy the Socket.IO app")
 def deploy_app() -> None:
-    data = hostdata.with_defaults(host.data.dict())
+    data = host_config(host)
     paths = AppPaths.from_data(data)
-    name, user, app_dir = paths.name, data["app_user"], paths.app_dir
+    name, user, app_dir = paths.name, data.app_user, paths.app_dir
     env_dir, env_file = paths.env_dir, paths.env_file
-    release = app_release.scan(data["app_source"] or BUNDLED_APP)
+    release = app_release.scan(data.app_source or BUNDLED_APP)
     release_dir = f"{app_dir}/releases/{release.hash}"
     deps_dir = f"{app_dir}/deps/{release.deps_hash}"
 
@@ -205,10 +206,10 @@ def deploy_app() -> None:
     redis = redis_endpoint(data, sized.app_workers)
     if redis and redis.local:
         install_local_redis()
-    config = app_config(data, release, sized.app_workers, redis)
+    app = app_config(data, release, sized.app_workers, redis)
     env = managed_file(
         name=f"Write the app environment file {env_file} (0600).",
-        content=config.env_file,
+        content=app.env_file,
         dest=env_file,
         user=user,
         group=user,
@@ -217,7 +218,7 @@ def deploy_app() -> None:
     )
     unit = managed_file(
         name=f"Install the systemd template unit {name}@.service (one instance per worker).",
-        content=config.unit,
+        content=app.unit,
         dest=paths.unit_file,
         user="root",
         group="root",
@@ -228,7 +229,7 @@ def deploy_app() -> None:
     workers = paths.worker_units(sized.app_workers)
     target = managed_file(
         name=f"Install {name}.target ({sized.app_workers} worker(s)).",
-        content=config.target,
+        content=app.target,
         dest=paths.target_file,
         user="root",
         group="root",
@@ -263,7 +264,7 @@ def deploy_app() -> None:
         "changed).",
         commands=[
             f"{transaction.units_command(name)} && "
-            f"{rolling_restart_command(workers, data['app_port'])}"
+            f"{rolling_restart_command(workers, data.app_port)}"
         ],
         _if=any_changed(switched, unit, env, runtime, legacy),
         **ACTIVATION,
@@ -314,7 +315,7 @@ class AppConfig:
     fingerprint: str
 
 
-def app_config(data, release: app_release.Release, workers: int, redis) -> AppConfig:
+def app_config(data: HostConfig, release: app_release.Release, workers: int, redis) -> AppConfig:
     """The environment file and units for `data`; the fingerprint covers all three (the
     environment without its own fingerprint line) and is the 16 first hex digits of their
     sha256, reported by /api/health as `config`."""
@@ -322,14 +323,14 @@ def app_config(data, release: app_release.Release, workers: int, redis) -> AppCo
     local_redis = bool(redis and redis.local)
     unit = get_template(str(UNIT_TEMPLATE)).render(
         app_name=paths.name,
-        app_user=data["app_user"],
+        app_user=data.app_user,
         app_dir=paths.app_dir,
-        app_bind=data["app_bind"],
-        app_port=data["app_port"],
-        socketio_path=data["app_socketio_path"],
+        app_bind=data.app_bind,
+        app_port=data.app_port,
+        socketio_path=data.app_socketio_path,
         env_file=paths.env_file,
         entry=release.entry,
-        limit_nofile=data["app_limit_nofile"],
+        limit_nofile=data.app_limit_nofile,
         redis_unit=LOCAL_REDIS_UNIT if local_redis else None,
         redis_group=redis_plan.LOCAL_GROUP if local_redis else None,
     )
@@ -345,10 +346,10 @@ def app_config(data, release: app_release.Release, workers: int, redis) -> AppCo
     return AppConfig(app_env.render_env_file(environment), unit, target, fingerprint)
 
 
-def redis_endpoint(data, workers: int) -> redis_plan.RedisEndpoint | None:
+def redis_endpoint(data: HostConfig, workers: int) -> redis_plan.RedisEndpoint | None:
     """The adapter's Redis for the current host (see wsready.redis_plan)."""
     group = host.state.inventory.get_group(redis_plan.REDIS_GROUP, None) or []
-    redis_hosts = [(each.name, hostdata.with_defaults(each.data.dict())) for each in group]
+    redis_hosts = [host_config(each) for each in group]
     return redis_plan.endpoint(data, redis_hosts, workers)
 
 

@@ -16,46 +16,47 @@ from pyinfra.operations import apt, dnf, files, server, systemd
 
 from tasks.redis import is_redis_host
 from tasks.transaction import managed_file
-from wsready import hostdata, redis_plan
+from wsready import redis_plan
 from wsready.deploy import hostfacts
 from wsready.deploy.operations import firewall
 from wsready.deploy.operations.firewall import Rule, checked_rule, rule_changes
+from wsready.hostdata import HostConfig, host_config
 
 NFT_FILE = "/etc/wsready/firewall.nft"
 NFT_UNIT = "/etc/systemd/system/wsready-firewall.service"
 
 
-def wanted_rules(data, redis_clients: list[str] | None = None) -> list[Rule]:
+def wanted_rules(data: HostConfig, redis_clients: list[str] | None = None) -> list[Rule]:
     """Allow rules in the order they must exist: SSH first. A Redis host (`redis_clients`
     given) opens `redis_port` to those CIDRs only, and no web port."""
-    rules: list[Rule] = [("tcp", data["firewall_ssh_port"], c) for c in data["firewall_ssh_cidrs"]]
+    rules: list[Rule] = [("tcp", data.firewall_ssh_port, c) for c in data.firewall_ssh_cidrs]
     if redis_clients is not None:
-        return rules + [("tcp", data["redis_port"], cidr) for cidr in redis_clients]
-    ports = [data["nginx_listen_port"]]
-    if data["nginx_tls"]:
-        ports.append(data["nginx_tls_port"])
+        return rules + [("tcp", data.redis_port, cidr) for cidr in redis_clients]
+    ports = [data.nginx_listen_port]
+    if data.nginx_tls:
+        ports.append(data.nginx_tls_port)
     for port in ports:
-        rules += [("tcp", port, cidr) for cidr in data["firewall_allow_cidrs"]]
+        rules += [("tcp", port, cidr) for cidr in data.firewall_allow_cidrs]
     return rules
 
 
-def managed_ports(data) -> set[int]:
+def managed_ports(data: HostConfig) -> set[int]:
     return {
-        data["firewall_ssh_port"],
-        data["nginx_listen_port"],
-        data["nginx_tls_port"],
-        data["redis_port"],
+        data.firewall_ssh_port,
+        data.nginx_listen_port,
+        data.nginx_tls_port,
+        data.redis_port,
     }
 
 
 def ufw_changes(
-    data, state: dict, redis_clients: list[str] | None = None
+    data: HostConfig, state: dict, redis_clients: list[str] | None = None
 ) -> tuple[list[Rule], list[Rule]]:
     """(rules to add, rules to delete) for ufw in `state` (see `firewall.rule_changes`)."""
     return rule_changes(wanted_rules(data, redis_clients), state["rules"], managed_ports(data))
 
 
-def nftables_ruleset(data, redis_clients: list[str] | None = None) -> str:
+def nftables_ruleset(data: HostConfig, redis_clients: list[str] | None = None) -> str:
     """Our own table: default drop on input, established/loopback/ICMP and our ports allowed."""
     lines = [
         "# Managed by wsready (tasks/firewall.py).",
@@ -75,7 +76,7 @@ def nftables_ruleset(data, redis_clients: list[str] | None = None) -> str:
     return "\n".join(lines)
 
 
-def _configure_ufw(data, redis_clients: list[str] | None) -> None:
+def _configure_ufw(data: HostConfig, redis_clients: list[str] | None) -> None:
     apt.packages(
         name="Install ufw.", packages=["ufw"], no_recommends=True, update=True, cache_time=86400
     )
@@ -87,7 +88,7 @@ def _configure_ufw(data, redis_clients: list[str] | None) -> None:
     )
 
 
-def _configure_nftables(data, redis_clients: list[str] | None) -> None:
+def _configure_nftables(data: HostConfig, redis_clients: list[str] | None) -> None:
     dnf.packages(name="Install nftables.", packages=["nftables"])
     files.directory(name="Create /etc/wsready.", path="/etc/wsready", mode="0755")
     ruleset = managed_file(
@@ -122,10 +123,10 @@ def _configure_nftables(data, redis_clients: list[str] | None) -> None:
 
 @deploy("Configure the host firewall")
 def configure_firewall() -> None:
-    if not host.data.firewall_enabled:
+    data = host_config(host)
+    if not data.firewall_enabled:
         host.noop("firewall_enabled is False: the host firewall is left alone")
         return
-    data = host.data.dict()
     clients = redis_clients() if is_redis_host() else None
     if hostfacts.which("apt-get"):
         _configure_ufw(data, clients)
@@ -139,8 +140,8 @@ def redis_clients() -> list[str]:
     """CIDRs that may reach this Redis host: every app host of the inventory (its private
     address), then `redis_allow_cidrs`."""
     app_hosts = [
-        (each.name, hostdata.with_defaults(each.data.dict()))
+        host_config(each)
         for each in host.state.inventory
         if redis_plan.REDIS_GROUP not in each.groups
     ]
-    return redis_plan.client_cidrs(app_hosts, host.data.redis_allow_cidrs)
+    return redis_plan.client_cidrs(app_hosts, host_config(host).redis_allow_cidrs)

@@ -14,6 +14,7 @@ from pyinfra.api import deploy, operation
 from pyinfra.facts.server import Command
 from pyinfra.operations import files
 
+from wsready.hostdata import host_config
 from wsready.validate import ConfigError
 
 SYSCTL_FILE = "/etc/sysctl.d/60-wsready.conf"
@@ -56,7 +57,7 @@ def apply_sysctls(path: str, sysctls: dict):
 
 @deploy("Tune the kernel for many connections")
 def tune_kernel() -> None:
-    sysctls = dict(host.data.kernel_sysctls)
+    sysctls = dict(host_config(host).kernel_sysctls)
     if not sysctls:
         host.noop("kernel_sysctls is empty: the kernel is left alone")
         return

@@ -12,6 +12,7 @@ service as its environment. Hosts outside `monitors` are left untouched.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shlex
@@ -27,9 +28,9 @@ from pyinfra.operations import apt, files, pip, server, systemd
 from pyinfra.operations.util import any_changed
 
 from tasks.transaction import managed_file
-from wsready import hostdata, validate
 from wsready.deploy import hostfacts
 from wsready.fleet import statuspage, targets
+from wsready.hostdata import DEFAULTS_FILE, HostConfig, host_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_TEMPLATE = ROOT / "files" / "systemd" / "monitor.service.j2"
@@ -37,6 +38,8 @@ TIMER_TEMPLATE = ROOT / "files" / "systemd" / "monitor.timer.j2"
 STATUS_TEMPLATE = ROOT / "files" / "nginx" / "status.conf.j2"
 # What `pip install` needs of this project: the package and its build description.
 SOURCE_FILES = ("pyproject.toml", "README.md")
+# Where an installed wsready reads the defaults (wsready/hostdata/contract.py).
+DEFAULTS_COPY = "wsready/hostdata/all.py"
 
 MONITOR_GROUP = targets.MONITORS_GROUP
 MONITOR_USER = "wsready-monitor"
@@ -46,6 +49,7 @@ WHEEL_DIR = f"{MONITOR_DIR}/wheels"
 VENV = f"{MONITOR_DIR}/venv"
 CONFIG_DIR = "/etc/wsready-monitor"
 TARGETS_FILE = f"{CONFIG_DIR}/targets.py"
+CA_DIR = f"{CONFIG_DIR}/ca"  # the fleet's verify_tls_ca_file copies
 ENV_FILE = f"{CONFIG_DIR}/env"
 STATE_DIRECTORY = "wsready-monitor"  # systemd StateDirectory= → /var/lib/wsready-monitor
 STATE_FILE = f"/var/lib/{STATE_DIRECTORY}/state.json"
@@ -55,7 +59,8 @@ TOKEN_VARIABLE = "WSREADY_MONITOR_TOKEN"
 WEBHOOK_VARIABLE = "WSREADY_MONITOR_WEBHOOK"
 CHECK_TIMEOUT_S = 10
 CHECK_RETRIES = 1
-SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # pip's own bundle misses local CAs
+# pip's own bundle misses local CAs; the check verifies public certificates against it
+SYSTEM_CA_BUNDLE = targets.SYSTEM_CA_BUNDLE
 # The status page: written by the check into its state directory (0755, the page 0644), served
 # by the site's nginx through a location file that the wsready site includes on monitor hosts.
 STATUS_PAGE = f"/var/lib/{STATE_DIRECTORY}/status.html"
@@ -67,25 +72,24 @@ STATUS_HTPASSWD = f"{STATUS_DIR}/htpasswd"
 NGINX_GROUP = "www-data"  # nginx's workers read the htpasswd file (Debian; apt-only monitor)
 
 
-def status_include(data, groups) -> str | None:
+def status_include(data: HostConfig, groups) -> str | None:
     """What the wsready site includes for the status page: only on hosts of the monitors
     group with `monitor_status_path` set; None everywhere else (no page served)."""
-    data = hostdata.with_defaults(dict(data))
-    return STATUS_INCLUDE if MONITOR_GROUP in groups and data["monitor_status_path"] else None
+    return STATUS_INCLUDE if MONITOR_GROUP in groups and data.monitor_status_path else None
 
 
-def status_location(data: dict) -> str:
+def status_location(data: HostConfig) -> str:
     """The nginx location serving the page: allowed CIDRs only, optional basic auth."""
     return get_template(str(STATUS_TEMPLATE)).render(
-        status_path=data["monitor_status_path"],
-        allow_cidrs=list(data["monitor_status_allow_cidrs"]),
-        htpasswd_file=STATUS_HTPASSWD if data["monitor_status_htpasswd"] else None,
+        status_path=data.monitor_status_path,
+        allow_cidrs=list(data.monitor_status_allow_cidrs),
+        htpasswd_file=STATUS_HTPASSWD if data.monitor_status_htpasswd else None,
         page_file=STATUS_PAGE,
         csp=statuspage.HEADER_CSP,
     )
 
 
-def _serve_status(data: dict) -> None:
+def _serve_status(data: HostConfig) -> None:
     """Write the location (and htpasswd) for the site's include, test nginx, reload it."""
     files.directory(
         name="Create the directory of the status page's nginx location.",
@@ -95,11 +99,11 @@ def _serve_status(data: dict) -> None:
         mode="0755",
     )
     changes = []
-    if data["monitor_status_htpasswd"]:
+    if data.monitor_status_htpasswd:
         changes.append(
             managed_file(
                 name="Write the status page's htpasswd file (0640 root:www-data, not shown).",
-                content=data["monitor_status_htpasswd"].strip() + "\n",
+                content=data.monitor_status_htpasswd.strip() + "\n",
                 dest=STATUS_HTPASSWD,
                 user="root",
                 group=NGINX_GROUP,
@@ -115,7 +119,7 @@ def _serve_status(data: dict) -> None:
             )
         )
     candidate = files.put(
-        name=f"Write the status page's nginx location ({data['monitor_status_path']}) aside.",
+        name=f"Write the status page's nginx location ({data.monitor_status_path}) aside.",
         src=StringIO(status_location(data)),
         dest=STATUS_CANDIDATE,
         user="root",
@@ -142,51 +146,61 @@ def _stop_serving_status() -> None:
         files.file(name=f"Remove {path} (no status page asked).", path=path, present=False)
 
 
-def fleet_hosts() -> list[tuple[str, dict]]:
-    """(name, data) of every inventory host outside the monitors group, defaults applied."""
-    return [
-        (each.name, hostdata.with_defaults(each.data.dict()))
-        for each in host.state.inventory
-        if MONITOR_GROUP not in each.groups
-    ]
+def fleet_hosts() -> list[HostConfig]:
+    """Every inventory host outside the monitors group."""
+    return [host_config(each) for each in host.state.inventory if MONITOR_GROUP not in each.groups]
 
 
-def targets_inventory(data: dict) -> str:
-    """The inventory file the monitor checks: `monitor_targets` URLs, or the fleet."""
-    urls = data["monitor_targets"]
-    hosts = targets.urls_as_hosts(urls) if urls else fleet_hosts()
-    if not hosts:
+def ca_files(fleet: list[HostConfig]) -> dict[Path, str]:
+    """Each local verify_tls_ca_file of the fleet → where it lies on the monitor host (named
+    by its content, so hosts sharing a CA share the file)."""
+    found = {}
+    for config in fleet:
+        if config.verify_tls_ca_file is not None and config.verify_tls_ca_file not in found:
+            digest = hashlib.sha256(config.verify_tls_ca_file.read_bytes()).hexdigest()[:16]
+            found[config.verify_tls_ca_file] = f"{CA_DIR}/{digest}.pem"
+    return found
+
+
+def targets_inventory(data: HostConfig, fleet: list[HostConfig], cas: dict[Path, str]) -> str:
+    """The inventory file the monitor checks: `monitor_targets` URLs, or the fleet (each
+    host probed as its deploy's verify step does, its CA file at `cas`)."""
+    urls = data.monitor_targets
+    if urls:
+        entries = [targets.url_entry(url) for url in urls]
+    else:
+        entries = [(config.name, targets.monitor_entry(config, cas)) for config in fleet]
+    if not entries:
         raise DeployError(
             f"{host.name}: monitor has nothing to check: set monitor_targets, or put the "
             f"fleet's hosts in the inventory outside the {MONITOR_GROUP} group"
         )
-    return targets.render_inventory(hosts)
+    return targets.render_inventory(entries)
 
 
-def secret_environment(data: dict) -> str:
+def secret_environment(data: HostConfig) -> str:
     """Content of the 0600 environment file: the token and the webhook URL (if any)."""
     lines = []
     token = None
-    if data["monitor_token_env"]:
-        token = os.environ.get(data["monitor_token_env"])
+    if data.monitor_token_env:
+        token = os.environ.get(data.monitor_token_env)
         if not token:
             raise DeployError(
-                f"{host.name}: monitor_token_env = {data['monitor_token_env']!r}: "
+                f"{host.name}: monitor_token_env = {data.monitor_token_env!r}: "
                 "that environment variable is not set where pyinfra runs"
             )
-    elif data["monitor_token_file"]:
-        token = Path(data["monitor_token_file"]).read_text(encoding="utf-8").strip()
+    elif data.monitor_token_file:
+        token = Path(data.monitor_token_file).read_text(encoding="utf-8").strip()
     if token:
         if not _TOKEN.fullmatch(token):  # a newline would add a variable of its own
-            source = data["monitor_token_env"] or data["monitor_token_file"]
+            source = data.monitor_token_env or str(data.monitor_token_file)
             raise DeployError(
                 f"{host.name}: the monitor token from {source!r} = '<hidden>': must be one "
                 "word of printable ASCII (no spaces, quotes, backslashes or newlines)"
             )
         lines.append(f"{TOKEN_VARIABLE}={token}")
-    if data["monitor_alert_webhook"]:
-        webhook = validate.url("monitor_alert_webhook", data["monitor_alert_webhook"], secret=True)
-        lines.append(f"{WEBHOOK_VARIABLE}={webhook}")
+    if data.monitor_alert_webhook:
+        lines.append(f"{WEBHOOK_VARIABLE}={data.monitor_alert_webhook}")
     return "".join(line + "\n" for line in lines)
 
 
@@ -207,17 +221,41 @@ def unit_context(context: dict) -> dict:
     return context
 
 
-def check_arguments(data: dict, has_token: bool) -> str:
+def check_arguments(data: HostConfig, has_token: bool) -> str:
     """Options of `wsready check` beyond the fixed ones (secrets come from the environment)."""
     extra = (
-        f" --tls-warn-days {int(data['monitor_tls_warn_days'])}"
-        f" --tls-crit-days {int(data['monitor_tls_crit_days'])}"
+        f" --tls-warn-days {data.monitor_tls_warn_days}"
+        f" --tls-crit-days {data.monitor_tls_crit_days}"
     )
     if has_token:
         extra += f" --token-env {TOKEN_VARIABLE}"
-    if data["monitor_alert_webhook"]:
+    if data.monitor_alert_webhook:
         extra += f" --alert-webhook-env {WEBHOOK_VARIABLE}"
     return extra
+
+
+def _upload_ca_files(cas: dict[Path, str]) -> list:
+    """The fleet's CA files, where the targets file names them (certificates: public)."""
+    if not cas:
+        return []
+    files.directory(
+        name="Create the directory of the fleet's CA files.",
+        path=CA_DIR,
+        user="root",
+        group=MONITOR_USER,
+        mode="0750",
+    )
+    return [
+        files.put(
+            name=f"Upload the CA file {local.name} that verifies the fleet's certificates.",
+            src=str(local),
+            dest=remote,
+            user="root",
+            group=MONITOR_USER,
+            mode="0640",
+        )
+        for local, remote in cas.items()
+    ]
 
 
 def _install_python() -> None:
@@ -225,7 +263,7 @@ def _install_python() -> None:
         raise DeployError(f"{host.name}: the monitor is installed with apt (Debian/Ubuntu) only")
     apt.packages(
         name="Install Python and venv for the monitor.",
-        packages=["python3", "python3-venv"],
+        packages=["python3", "python3-venv", "ca-certificates"],
         no_recommends=True,
         update=True,
         cache_time=86400,
@@ -241,9 +279,15 @@ def _upload_source() -> list:
             name="Upload the wsready package source.",
             src=str(ROOT / "wsready"),
             dest=f"{SOURCE_DIR}/wsready",
-            exclude=["*.pyc", "__pycache__"],
+            exclude=["*.pyc", "__pycache__", f"*/{DEFAULTS_COPY}"],
             delete=True,
-        )
+        ),
+        # The data keys' defaults: an installed wsready has no inventory/ of its own.
+        files.put(
+            name="Upload the data keys' defaults (inventory/group_data/all.py).",
+            src=str(DEFAULTS_FILE),
+            dest=f"{SOURCE_DIR}/{DEFAULTS_COPY}",
+        ),
     ]
     for name in SOURCE_FILES:
         changes.append(
@@ -252,32 +296,32 @@ def _upload_source() -> list:
     return changes
 
 
-def _upload_wheelhouse(data: dict) -> list:
-    if not data["monitor_wheelhouse"]:
+def _upload_wheelhouse(data: HostConfig) -> list:
+    if not data.monitor_wheelhouse:
         return []
     return [
         files.sync(
             name="Upload the wheelhouse (the monitor host reaches no package index).",
-            src=data["monitor_wheelhouse"],
+            src=str(data.monitor_wheelhouse),
             dest=WHEEL_DIR,
             delete=True,
         )
     ]
 
 
-def pip_options(data: dict, has_system_ca: bool) -> list[str]:
+def pip_options(data: HostConfig, has_system_ca: bool) -> list[str]:
     """Where pip gets packages: the uploaded wheelhouse, or the index through proxy_url."""
     options = ["--quiet", "--disable-pip-version-check", "--no-cache-dir"]
-    if data["monitor_wheelhouse"]:
+    if data.monitor_wheelhouse:
         return [*options, "--no-index", "--find-links", WHEEL_DIR]
-    if data["proxy_url"]:
-        options += ["--proxy", data["proxy_url"]]
+    if data.proxy_url:
+        options += ["--proxy", data.proxy_url]
     if has_system_ca:
         options += ["--cert", SYSTEM_CA_BUNDLE]
     return options
 
 
-def _pip_install(data: dict, changes: list) -> None:
+def _pip_install(data: HostConfig, changes: list) -> None:
     venv = pip.venv(name="Create the monitor's virtualenv.", path=VENV, python="python3")
     options = shlex.join(pip_options(data, bool(host.get_fact(File, path=SYSTEM_CA_BUNDLE))))
     # The version does not change with every edit: reinstall the package itself, always.
@@ -297,10 +341,12 @@ def install_monitor() -> None:
     if MONITOR_GROUP not in host.groups:
         host.noop(f"{host.name} is not in the {MONITOR_GROUP} group: no monitor here")
         return
-    data = hostdata.with_defaults(host.data.dict())
-    prometheus_dir = str(Path(data["monitor_prometheus_file"]).parent)
+    data = host_config(host)
+    prometheus_dir = str(Path(data.monitor_prometheus_file).parent)
     environment = secret_environment(data)
-    inventory_text = targets_inventory(data)
+    fleet = [] if data.monitor_targets else fleet_hosts()
+    cas = ca_files(fleet)
+    inventory_text = targets_inventory(data, fleet, cas)
 
     _install_python()
     server.user(
@@ -320,7 +366,8 @@ def install_monitor() -> None:
         group=MONITOR_USER,
         mode="0750",
     )
-    config_changes = [
+    config_changes = _upload_ca_files(cas)
+    config_changes += [
         files.put(
             name="Write the list of targets the monitor checks.",
             src=StringIO(inventory_text),
@@ -350,17 +397,17 @@ def install_monitor() -> None:
         "venv": VENV,
         "env_file": ENV_FILE,
         "targets_file": TARGETS_FILE,
-        "prometheus_file": data["monitor_prometheus_file"],
+        "prometheus_file": data.monitor_prometheus_file,
         "prometheus_dir": prometheus_dir,
         "state_file": STATE_FILE,
         "state_directory": STATE_DIRECTORY,
         "timeout_s": CHECK_TIMEOUT_S,
         "retries": CHECK_RETRIES,
-        "start_timeout_s": max(60, data["monitor_interval_s"]),
+        "start_timeout_s": max(60, data.monitor_interval_s),
         "extra_args": check_arguments(data, bool(environment and TOKEN_VARIABLE in environment)),
         "status_page": STATUS_PAGE,
-        "status_refresh_s": max(10, data["monitor_interval_s"]),
-        "interval_s": data["monitor_interval_s"],
+        "status_refresh_s": max(10, data.monitor_interval_s),
+        "interval_s": data.monitor_interval_s,
         "service": SERVICE,
     }
     unit_context(context)  # every value one literal word for systemd
@@ -390,7 +437,7 @@ def install_monitor() -> None:
         restarted=True,
         _if=any_changed(*units, *config_changes),
     )
-    if data["monitor_status_path"]:
+    if data.monitor_status_path:
         _serve_status(data)
     else:
         _stop_serving_status()

@@ -40,6 +40,7 @@ from tasks.transaction import managed_file
 from wsready import acme, capacity
 from wsready.deploy import hostfacts
 from wsready.deploy.operations import tls
+from wsready.hostdata import HostConfig, host_config
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "files" / "nginx" / "wsready.conf.j2"
@@ -74,11 +75,11 @@ SELF_SIGNED_CERT = f"{TLS_DIR}/self-signed-cert.pem"
 SELF_SIGNED_KEY = f"{TLS_DIR}/self-signed-key.pem"
 
 
-def tls_pair(data) -> tuple[str, str]:
+def tls_pair(data: HostConfig) -> tuple[str, str]:
     """Where nginx finds the certificate and key for this host's data."""
-    if data["nginx_tls"] == "acme":
+    if data.nginx_tls == "acme":
         return acme.CERT, acme.KEY
-    if data["nginx_tls_cert_file"]:
+    if data.nginx_tls_cert_file:
         return TLS_CERT, TLS_KEY
     return SELF_SIGNED_CERT, SELF_SIGNED_KEY
 
@@ -96,36 +97,36 @@ def _server_address(address: str, port: int) -> str:
     return f"{address}:{port}"
 
 
-def site_context(data, workers: int = 1) -> dict:
-    """Template variables from host data (a mapping with every key of all.py) for a host
+def site_context(data: HostConfig, workers: int = 1) -> dict:
+    """Template variables from the host's configuration for a host
     running `workers` app workers."""
-    rest = data["nginx_rest_upstream"]
+    rest = data.nginx_rest_upstream
     rest_address = rest_pass = None
     if rest:
         parts = urlsplit(rest)
         default_port = 443 if parts.scheme == "https" else 80
         rest_address = _server_address(parts.hostname, parts.port or default_port)
         rest_pass = f"{parts.scheme}://wsready_rest"
-    tls_port = data["nginx_tls_port"]
+    tls_port = data.nginx_tls_port
     tls_cert, tls_key = tls_pair(data)
     return {
         "app_addresses": [
-            _server_address(data["app_bind"], data["app_port"] + index) for index in range(workers)
+            _server_address(data.app_bind, data.app_port + index) for index in range(workers)
         ],
         "listen_options": _listen_options(data),
-        "trusted_proxies": list(data["nginx_trusted_proxies"]),
+        "trusted_proxies": list(data.nginx_trusted_proxies),
         "rest_address": rest_address,
         "rest_pass": rest_pass or "http://wsready_app",
-        "socketio_path": data["app_socketio_path"],
-        "read_timeout": data["nginx_proxy_read_timeout_s"],
-        "listen_port": data["nginx_listen_port"],
-        "ipv6": data["nginx_ipv6"],
-        "server_name": data["nginx_server_name"],
-        "extra_directives": list(data["nginx_extra_directives"]),
-        "tls": bool(data["nginx_tls"]),
-        "acme_webroot": acme.WEBROOT if data["nginx_tls"] == "acme" else None,
+        "socketio_path": data.app_socketio_path,
+        "read_timeout": data.nginx_proxy_read_timeout_s,
+        "listen_port": data.nginx_listen_port,
+        "ipv6": data.nginx_ipv6,
+        "server_name": data.nginx_server_name,
+        "extra_directives": list(data.nginx_extra_directives),
+        "tls": bool(data.nginx_tls),
+        "acme_webroot": acme.WEBROOT if data.nginx_tls == "acme" else None,
         "acme_challenge_path": acme.CHALLENGE_PATH,
-        "tls_redirect": data["nginx_tls_redirect"],
+        "tls_redirect": data.nginx_tls_redirect,
         "tls_port": tls_port,
         "tls_port_suffix": "" if tls_port == 443 else f":{tls_port}",
         "tls_cert": tls_cert,
@@ -133,17 +134,17 @@ def site_context(data, workers: int = 1) -> dict:
     }
 
 
-def _listen_options(data) -> str:
+def _listen_options(data: HostConfig) -> str:
     options = ""
-    if data["nginx_listen_backlog"] is not None:
-        options += f" backlog={data['nginx_listen_backlog']}"
-    if data["nginx_reuseport"]:
+    if data.nginx_listen_backlog is not None:
+        options += f" backlog={data.nginx_listen_backlog}"
+    if data.nginx_reuseport:
         options += " reuseport"
     return options
 
 
 def render_site(
-    data, workers: int = 1, fingerprint: str = "", status_include: str | None = None
+    data: HostConfig, workers: int = 1, fingerprint: str = "", status_include: str | None = None
 ) -> str:
     """The site config for `workers` app workers; with `fingerprint`, every answer of the
     site carries it in the `X-Wsready-Config` header; with `status_include`, the monitor's
@@ -153,17 +154,17 @@ def render_site(
     )
 
 
-def main_context(data, sized: capacity.Plan, family: str) -> dict:
+def main_context(data: HostConfig, sized: capacity.Plan, family: str) -> dict:
     """nginx.conf variables: the distribution's paths and the sized limits."""
     return {
         **MAIN_BY_FAMILY[family],
         "worker_processes": sized.nginx_worker_processes,
-        "worker_connections": data["nginx_worker_connections"],
-        "worker_rlimit_nofile": data["nginx_worker_rlimit_nofile"],
+        "worker_connections": data.nginx_worker_connections,
+        "worker_rlimit_nofile": data.nginx_worker_rlimit_nofile,
     }
 
 
-def render_main(data, sized: capacity.Plan, family: str) -> str:
+def render_main(data: HostConfig, sized: capacity.Plan, family: str) -> str:
     return get_template(str(MAIN_TEMPLATE)).render(main_context(data, sized, family))
 
 
@@ -186,7 +187,7 @@ class NginxConfig:
 
 
 def nginx_config(
-    data, sized: capacity.Plan, family: str, status_include: str | None = None
+    data: HostConfig, sized: capacity.Plan, family: str, status_include: str | None = None
 ) -> NginxConfig:
     """Both files for `data`. The fingerprint (16 hex digits of the sha256 of nginx.conf and
     of the site without it) is sent by every answer of the site as `X-Wsready-Config`."""
@@ -244,7 +245,7 @@ def _install_nginx() -> None:
         raise ValueError(f"{host.name}: no apt-get or dnf, cannot install nginx on this OS")
 
 
-def _tls_files(address: str):
+def _tls_files(data: HostConfig):
     """Upload or generate the certificate pair; returns the operations that may change it."""
     files.directory(
         name="Create the TLS directory, readable by root only.",
@@ -253,14 +254,14 @@ def _tls_files(address: str):
         group="root",
         mode="0700",
     )
-    cert_file, key_file = host.data.nginx_tls_cert_file, host.data.nginx_tls_key_file
-    if cert_file:
+    address = data.probe_address
+    if data.nginx_tls_cert_file and data.nginx_tls_key_file:
         # Relative paths mean the directory pyinfra runs in, as in the preflight check.
-        cert_file, key_file = str(Path(cert_file).resolve()), str(Path(key_file).resolve())
+        cert_file, key_file = data.nginx_tls_cert_file.resolve(), data.nginx_tls_key_file.resolve()
         return [
             managed_file(
                 name=f"Upload the TLS {what} (0600).",
-                content=Path(path).read_text(),
+                content=path.read_text(),
                 dest=dest,
                 user="root",
                 group="root",
@@ -292,8 +293,8 @@ def _tls_files(address: str):
 _RELOAD_WHEN: dict[str, list] = {}  # host name -> prepare's operations that need a reload
 
 
-def planned_config(data) -> NginxConfig:
-    """This run's config for the current host (host data with every key of all.py)."""
+def planned_config(data: HostConfig) -> NginxConfig:
+    """This run's config for the current host."""
     sized = capacity.plan(data, hostfacts.cpus() or 1)
     family = "debian" if hostfacts.which("apt-get") else "rhel"
     return nginx_config(data, sized, family, status_include(data, host.groups))
@@ -304,7 +305,7 @@ def prepare_nginx() -> None:
     """Install nginx, write the TLS files and the candidate configs, and test them with
     nginx -t. Nothing nginx serves changes yet: a refused config stops the deploy here,
     before the app changes."""
-    data = host.data
+    data = host_config(host)
     _install_nginx()
 
     systemd.service(name="Enable and start nginx.", service="nginx", running=True, enabled=True)
@@ -316,8 +317,7 @@ def prepare_nginx() -> None:
     if data.nginx_tls == "acme":
         changes.append(prepare_acme())
     elif data.nginx_tls:
-        address = data.get("verify_address") or data.get("ssh_hostname") or host.name
-        changes += _tls_files(address)
+        changes += _tls_files(data)
     _RELOAD_WHEN[host.name] = changes
 
     files.put(
@@ -335,8 +335,7 @@ def prepare_nginx() -> None:
         group="root",
         mode="0755",
     )
-    values = data.dict()
-    config = planned_config(values)
+    config = planned_config(data)
     for candidate, live, content in config.files:
         files.put(
             name=f"Write {Path(live).name} aside, as a candidate.",
@@ -356,7 +355,7 @@ def prepare_nginx() -> None:
 
 @deploy("Activate nginx")
 def activate_nginx() -> None:
-    config = planned_config(host.data.dict())
+    config = planned_config(host_config(host))
     activate_config(
         name=f"Make the tested nginx config active and reload nginx (config {config.fingerprint}).",
         config=config,

@@ -30,7 +30,7 @@ from pyinfra.operations import apt, dnf, files
 from pyinfra.operations.util import any_changed
 
 from tasks.proxy import config_proxy_url
-from wsready import hostdata
+from wsready.hostdata import HostConfig, host_config
 
 NODESOURCE_KEY_URL = "https://deb.nodesource.com/gpgkey/nodesource-repo.gpg.key"
 # Fingerprint of NodeSource's repository signing key: a fetched key that does not match it
@@ -229,17 +229,14 @@ def download_proxy(proxy_url: str | None) -> str | None:
     return proxy_url
 
 
-def _install_binary(data) -> None:
-    url, sha256 = data["nodejs_binary_url"], data["nodejs_binary_sha256"]
-    if not url or not sha256:
-        raise DeployError(
-            'nodejs_source = "binary" needs nodejs_binary_url and nodejs_binary_sha256'
-        )
+def _install_binary(data: HostConfig) -> None:
+    url, sha256 = data.nodejs_binary_url, data.nodejs_binary_sha256
+    assert url and sha256  # the contract requires both for nodejs_source = "binary"
     npm_url, npm_sha256 = registry_npm_url(url), NPM_SHA256
-    root = data["nodejs_binary_dir"].rstrip("/")
+    root = data.nodejs_binary_dir.rstrip("/")
     node_dir = f"{root}/{binary_version(url, sha256)}"
     downloads = f"{root}/.downloads"
-    proxy_url = download_proxy(data["proxy_url"])
+    proxy_url = download_proxy(data.proxy_url)
 
     need_node = not host.get_fact(File, path=f"{node_dir}/bin/node")
     need_npm = bool(npm_url) and not host.get_fact(
@@ -295,18 +292,16 @@ def _install_al2023(major: int) -> None:
 
 @deploy("Install Node.js")
 def install_nodejs() -> None:
-    data = hostdata.with_defaults(host.data.dict())
+    data = host_config(host)
     family = os_family(host.get_fact(LinuxDistribution))
-    major = data["nodejs_major"]
+    major = data.nodejs_major
     if family == "al2023":
         _install_al2023(major)
         return
-    source = data["nodejs_source"]
+    source = data.nodejs_source
     if source == "nodesource":
-        _install_nodesource(major, data["proxy_url"])
+        _install_nodesource(major, data.proxy_url)
     elif source == "distro":
         _install_distro()
-    elif source == "binary":
+    else:  # "binary": the contract allows no other value
         _install_binary(data)
-    else:
-        raise DeployError(f"nodejs_source = {source!r}: must be one of: nodesource, distro, binary")

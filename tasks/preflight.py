@@ -1,9 +1,9 @@
 """Refuse bad host data for the whole fleet before any host is changed.
 
 Runs at plan time, first in deploy.py: pyinfra stops on the raised DeployError before it
-executes a single operation on any host. Keys a host does not set get their documented
-default from `inventory/group_data/all.py` (pyinfra reads group_data only next to the
-inventory or the working directory, so an inventory elsewhere would otherwise miss them).
+executes a single operation on any host. Each host's data becomes its HostConfig here
+(wsready.hostdata: keys a host does not set get their documented default from
+`inventory/group_data/all.py`, wherever the inventory lies); every task reads that.
 """
 
 from __future__ import annotations
@@ -15,16 +15,19 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 
-from wsready import capacity, hostdata
+from wsready import capacity
 from wsready.deploy import hostfacts
+from wsready.hostdata import HostDataError, host_config
 
 
-def fleet_errors(hosts, defaults) -> list[str]:
+def fleet_errors(hosts) -> list[str]:
     """`host: key = value: why` for every problem of every host."""
     lines = []
     for each in hosts:
-        for error in hostdata.validate(each.data.dict(), defaults):
-            lines.append(f"{each.name}: {error}")
+        try:
+            host_config(each)
+        except HostDataError as error:
+            lines += [f"{each.name}: {problem}" for problem in error.errors]
     return lines
 
 
@@ -52,18 +55,13 @@ def ssh_without_nagle(connector) -> bool:
 @deploy("Check host data")
 def check_host_data() -> None:
     ssh_without_nagle(getattr(host, "connector", None))
-    defaults = hostdata.load_defaults()
-    problems = fleet_errors(host.state.inventory, defaults)
+    problems = fleet_errors(host.state.inventory)
     if problems:
         raise DeployError(
             "host data refused, nothing was changed on any host:\n  " + "\n  ".join(problems)
         )
-    present = host.data.dict()
-    for key, value in defaults.items():
-        if key not in present:
-            setattr(host.data, key, value)
     # Limits that depend on the host's size (plan time: still before any change anywhere).
-    limits = capacity.errors(host.data.dict(), hostfacts.cpus() or 1)
+    limits = capacity.errors(host_config(host), hostfacts.cpus() or 1)
     if limits:
         raise DeployError(
             "host data refused, nothing was changed on any host:\n  "

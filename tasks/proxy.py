@@ -20,6 +20,7 @@ from pyinfra.operations import files
 
 from wsready import validate
 from wsready.deploy import hostfacts
+from wsready.hostdata import host_config
 
 APT_PROXY_CONF = "/etc/apt/apt.conf.d/90wsready-proxy"
 NPMRC = "/etc/wsready/npmrc"
@@ -60,7 +61,7 @@ def npmrc(proxy_url: str) -> str:
 
 @deploy("Configure the outbound proxy")
 def configure_proxy() -> None:
-    proxy_url = host.data.dict().get("proxy_url")
+    proxy_url = host_config(host).proxy_url
     if proxy_url:
         if hostfacts.which("apt-get"):
             files.put(

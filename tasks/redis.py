@@ -27,6 +27,7 @@ from pyinfra.operations.util import any_changed
 from tasks.transaction import managed_file
 from wsready import redis_plan
 from wsready.deploy import hostfacts
+from wsready.hostdata import host_config
 
 LOCAL_REDIS_UNIT = "redis-server.service"
 CONFIG = "/etc/redis/wsready.conf"
@@ -148,14 +149,15 @@ def install_local_redis() -> None:
 
 @deploy("Configure Redis for the fleet's Socket.IO adapter")
 def configure_redis_host() -> None:
-    data = host.data
+    data = host_config(host)
     if not data.redis_password:
         raise DeployError(
             f"{host.name}: redis_password = None: a host of the `redis` group needs a password "
             "(at least 32 characters, in secret group data)"
         )
-    address = redis_plan.server_address(host.name, data.dict())
-    _install_and_configure(network_config(address, data.redis_port), data.redis_password)
+    _install_and_configure(
+        network_config(data.redis_server_address, data.redis_port), data.redis_password
+    )
 
 
 def is_redis_host() -> bool:

@@ -41,9 +41,10 @@ from pyinfra.operations import python
 from tasks import transaction
 from tasks.app import BUNDLED_APP, AppPaths, app_config, redis_endpoint
 from tasks.nginx import LIVE, planned_config
-from wsready import acme, app_release, capacity, hostdata
+from wsready import app_release, capacity
 from wsready.deploy import hostfacts
 from wsready.fleet import tokens
+from wsready.hostdata import HostConfig, host_config
 from wsready.probes import ProbeResult, Target, render, run_probes
 from wsready.probes.conditions import Condition
 from wsready.probes.http import session_for
@@ -98,40 +99,6 @@ class Fingerprints:
         if self.workers is not None and seen != (self.workers, self.workers):
             return f"workers current/total {seen[0]}/{seen[1]}, expected {self.workers}"
         return None
-
-
-def target_for(data, host_name: str) -> Target:
-    """The URL the outside world uses for this host, from host data."""
-    address = data.get("verify_address") or data.get("ssh_hostname") or host_name
-    connect_address = None
-    if data.get("nginx_tls") == "acme":
-        # The certificate's first name, as clients use it, connecting to this host.
-        connect_address = address
-        address = acme.certificate_names(data["nginx_server_name"])[0]
-    shown = f"[{address}]" if ":" in address else address
-    if data.get("nginx_tls"):
-        url = f"https://{shown}:{data['nginx_tls_port']}"
-    else:
-        url = f"http://{shown}:{data['nginx_listen_port']}"
-    token_env = data.get("verify_token_env")
-    origins = data.get("app_cors_origins") or []
-    return Target(
-        url=url,
-        socketio_path=data["app_socketio_path"],
-        token=os.environ.get(token_env) if token_env else None,
-        origin=origins[0] if origins else None,
-        name=host_name,
-        tls_verify=_tls_verify(data),
-        connect_address=connect_address,
-    )
-
-
-def _tls_verify(data) -> bool | str:
-    """A given certificate is verified (with verify_tls_ca_file when set); a pair generated
-    on the host is self-signed and cannot be."""
-    if data.get("nginx_tls") != "acme" and not data.get("nginx_tls_cert_file"):
-        return False
-    return data.get("verify_tls_ca_file") or True
 
 
 def failures(results: list[ProbeResult]) -> list[ProbeResult]:
@@ -353,28 +320,28 @@ def _site_fingerprint(lines: list[str]) -> str | None:
     return None
 
 
-def token_source(data) -> Callable[[], str | None] | None:
+def token_source(data: HostConfig) -> Callable[[], str | None] | None:
     """verify_token_env's token, else one minted from app_jwt_secret when the probes run
     (VERIFY_TOKEN_TTL_S), else None (no token to prove the auth matrix with)."""
-    token_env = data.get("verify_token_env")
+    token_env = data.verify_token_env
     if token_env:
         return lambda: os.environ.get(token_env)
-    if data["app_auth"] == "jwt" and data["app_jwt_secret"]:
-        secret, audience = data["app_jwt_secret"], data["app_jwt_audience"]
-        issuer = data["app_jwt_issuer"]
+    if data.app_auth == "jwt" and data.app_jwt_secret:
+        secret, audience = data.app_jwt_secret, data.app_jwt_audience
+        issuer = data.app_jwt_issuer
         return lambda: tokens.mint(secret, VERIFY_TOKEN_TTL_S, audience=audience, issuer=issuer)
     return None
 
 
-def previous_fingerprints(data, own_health: bool) -> Fingerprints | None:
+def previous_fingerprints(data: HostConfig, own_health: bool) -> Fingerprints | None:
     """What the host serves before this run (plan-time facts), or None on a first deploy."""
     site = _site_fingerprint(host.get_fact(FileContents, path=LIVE) or [])
-    link = host.get_fact(Link, path=f"{data['app_dir'].rstrip('/')}/current")
+    link = host.get_fact(Link, path=f"{data.app_dir.rstrip('/')}/current")
     if site is None and not link:
         return None
     if not own_health or not link:
         return Fingerprints(site)
-    name = data["app_name"]
+    name = data.app_name
     env_file = AppPaths.from_data(data).env_file
     # Only the fingerprint line: the file holds secrets, which must not become a fact.
     config = host.get_fact(
@@ -395,13 +362,13 @@ def previous_fingerprints(data, own_health: bool) -> Fingerprints | None:
     )
 
 
-def plan_verify(data) -> Plan:
+def plan_verify(data: HostConfig) -> Plan:
     """Read at plan time: the target, this run's fingerprints, the previous ones."""
     token = token_source(data)
     sized = capacity.plan(data, hostfacts.cpus() or 1)
-    release = app_release.scan(data["app_source"] or BUNDLED_APP)
+    release = app_release.scan(data.app_source or BUNDLED_APP)
     app = app_config(data, release, sized.app_workers, redis_endpoint(data, sized.app_workers))
-    own_health = not data["nginx_rest_upstream"]  # /api/ goes to the app itself
+    own_health = not data.nginx_rest_upstream  # /api/ goes to the app itself
     fingerprints = Fingerprints(
         site=planned_config(data).fingerprint,
         release=release.hash if own_health else None,
@@ -409,15 +376,15 @@ def plan_verify(data) -> Plan:
         workers=sized.app_workers if own_health else None,
     )
     rollback = None
-    if data["app_rollback_on_failure"]:
-        rollback = transaction.rollback_command(data["app_name"])
+    if data.app_rollback_on_failure:
+        rollback = transaction.rollback_command(data.app_name)
     return Plan(
-        target=target_for(data, host.name),
-        timeout_s=data["verify_timeout_s"],
-        retries=data["verify_retries"],
+        target=data.target(),
+        timeout_s=data.verify_timeout_s,
+        retries=data.verify_retries,
         fingerprints=fingerprints,
         previous=previous_fingerprints(data, own_health),
-        auth=data["app_auth"] != "off" and token is not None,
+        auth=data.app_auth != "off" and token is not None,
         rollback=rollback,
         commit=transaction.commit_command(),
         token=token or (lambda: None),
@@ -426,8 +393,8 @@ def plan_verify(data) -> Plan:
 
 @deploy("Verify the deploy from outside the host")
 def verify_deploy() -> None:
-    data = hostdata.with_defaults(host.data.dict())
-    if not data["verify_enabled"]:
+    data = host_config(host)
+    if not data.verify_enabled:
         commit_unverified("verify_enabled is False: no probes")
         return
     plan = plan_verify(data)

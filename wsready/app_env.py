@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
 
+from wsready.hostdata import HostConfig
 from wsready.redis_plan import RedisEndpoint
 from wsready.validate import ConfigError
 
@@ -27,7 +27,7 @@ def proxy_environment(proxy_url: str | None) -> dict[str, str]:
 
 
 def app_environment(
-    data: Mapping[str, Any],
+    data: HostConfig,
     version: str,
     workers: int = 1,
     redis: RedisEndpoint | None = None,
@@ -36,28 +36,28 @@ def app_environment(
     Each worker adds its own APP_WORKER (the systemd instance)."""
     env = {
         "NODE_ENV": "production",
-        "APP_PORT": str(data["app_port"]),
-        "APP_BIND": data["app_bind"],
-        "WS_PATH": data["app_socketio_path"],
-        "CORS_ORIGINS": ",".join(data["app_cors_origins"]),
-        "PING_INTERVAL_MS": str(data["app_ping_interval_ms"]),
-        "PING_TIMEOUT_MS": str(data["app_ping_timeout_ms"]),
+        "APP_PORT": str(data.app_port),
+        "APP_BIND": data.app_bind,
+        "WS_PATH": data.app_socketio_path,
+        "CORS_ORIGINS": ",".join(data.app_cors_origins),
+        "PING_INTERVAL_MS": str(data.app_ping_interval_ms),
+        "PING_TIMEOUT_MS": str(data.app_ping_timeout_ms),
         "APP_VERSION": version,
-        "APP_AUTH": data["app_auth"],
-        "JWT_SECRET": data["app_jwt_secret"] or "",
-        "JWT_AUDIENCE": data["app_jwt_audience"] or "",
-        "JWT_ISSUER": data["app_jwt_issuer"] or "",
-        "STATIC_TOKEN_SHA256": ",".join(data["app_static_token_hashes"]),
+        "APP_AUTH": data.app_auth,
+        "JWT_SECRET": data.app_jwt_secret or "",
+        "JWT_AUDIENCE": data.app_jwt_audience or "",
+        "JWT_ISSUER": data.app_jwt_issuer or "",
+        "STATIC_TOKEN_SHA256": ",".join(data.app_static_token_hashes),
         "APP_WORKERS": str(workers),
-        "APP_MAX_CLIENTS": str(data["app_max_clients"]),
-        "APP_LOG_CONNECTIONS": "1" if data["app_log_connections"] else "0",
-        "MAX_HTTP_BUFFER_SIZE": str(data["app_max_http_buffer_size"]),
-        "LISTEN_BACKLOG": str(data["app_listen_backlog"]),
+        "APP_MAX_CLIENTS": str(data.app_max_clients),
+        "APP_LOG_CONNECTIONS": "1" if data.app_log_connections else "0",
+        "MAX_HTTP_BUFFER_SIZE": str(data.app_max_http_buffer_size),
+        "LISTEN_BACKLOG": str(data.app_listen_backlog),
         "REDIS_URL": redis.url if redis else "",
         "REDIS_PASSWORD": (redis.password or "") if redis else "",
     }
-    env.update(proxy_environment(data["proxy_url"]))
-    for name, value in (data["app_env"] or {}).items():
+    env.update(proxy_environment(data.proxy_url))
+    for name, value in (data.app_env or {}).items():
         env[name] = str(value)
     return env
 

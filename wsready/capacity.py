@@ -9,10 +9,9 @@ the host's size (`app_workers`, `nginx_worker_processes`) with the host's CPU co
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
+from wsready.hostdata import HostConfig
 from wsready.validate import ConfigError
 
 # nginx spreads connections over its workers unevenly even with `reuseport`: size for 25 %
@@ -33,48 +32,51 @@ class Plan:
         return [first_port + index for index in range(self.app_workers)]
 
 
-def plan(data: Mapping[str, Any], cpus: int) -> Plan:
-    """Sizes for a host with `cpus` CPUs (data holds every key of all.py)."""
+def plan(data: HostConfig, cpus: int) -> Plan:
+    """Sizes for a host with `cpus` CPUs ."""
     cpus = max(1, cpus)
-    app_workers = data["app_workers"] or cpus
-    processes = data["nginx_worker_processes"]
+    app_workers = data.app_workers or cpus
+    processes = data.nginx_worker_processes
     if processes is None:
-        connections_needed = 2 * data["app_max_clients"] * NGINX_HEADROOM
-        processes = max(cpus, math.ceil(connections_needed / data["nginx_worker_connections"]))
+        connections_needed = 2 * data.app_max_clients * NGINX_HEADROOM
+        processes = max(cpus, math.ceil(connections_needed / data.nginx_worker_connections))
     effective = cpus if processes == "auto" else processes
     return Plan(app_workers, processes, effective)
 
 
-def errors(data: Mapping[str, Any], cpus: int) -> list[ConfigError]:
+def errors(data: HostConfig, cpus: int) -> list[ConfigError]:
     """The combinations of limits that cannot hold app_max_clients on this host."""
     sized = plan(data, cpus)
-    clients = data["app_max_clients"]
+    clients = data.app_max_clients
     found = []
-    nginx_capacity = sized.nginx_workers_effective * data["nginx_worker_connections"]
+    nginx_capacity = sized.nginx_workers_effective * data.nginx_worker_connections
     if nginx_capacity < 2 * clients:
         found.append(
             ConfigError(
                 "nginx_worker_connections",
-                data["nginx_worker_connections"],
+                data.nginx_worker_connections,
                 f"x {sized.nginx_workers_effective} nginx workers (nginx_worker_processes = "
-                f"{data['nginx_worker_processes']!r}) = {nginx_capacity} connections, below the "
+                f"{data.nginx_worker_processes!r}) = {nginx_capacity} connections, below the "
                 f"{2 * clients} that app_max_clients = {clients} WebSockets need (two each)",
             )
         )
-    per_worker = data["app_limit_nofile"] - FILES_PER_WORKER_BESIDES_CLIENTS
+    per_worker = data.app_limit_nofile - FILES_PER_WORKER_BESIDES_CLIENTS
     if sized.app_workers * per_worker < clients:
         found.append(
             ConfigError(
                 "app_limit_nofile",
-                data["app_limit_nofile"],
-                f"x {sized.app_workers} app workers (app_workers = {data['app_workers']!r}) "
+                data.app_limit_nofile,
+                f"x {sized.app_workers} app workers (app_workers = {data.app_workers!r}) "
                 f"holds about {sized.app_workers * per_worker} sockets, below "
                 f"app_max_clients = {clients}",
             )
         )
-    somaxconn = data["kernel_sysctls"].get("net.core.somaxconn")
-    for key in ("nginx_listen_backlog", "app_listen_backlog"):
-        backlog = data[key]
+    somaxconn = data.kernel_sysctls.get("net.core.somaxconn")
+    backlogs = {
+        "nginx_listen_backlog": data.nginx_listen_backlog,
+        "app_listen_backlog": data.app_listen_backlog,
+    }
+    for key, backlog in backlogs.items():
         if backlog is not None and somaxconn is not None and backlog > int(somaxconn):
             found.append(
                 ConfigError(

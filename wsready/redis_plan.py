@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from wsready.hostdata import HostConfig
 from wsready.validate import ConfigError
 
 REDIS_GROUP = "redis"
@@ -34,50 +35,36 @@ class RedisEndpoint:
         return f"RedisEndpoint(url={self.url!r}, local={self.local})"
 
 
-def host_address(name: str, data: Mapping[str, Any]) -> str:
-    return data.get("ssh_hostname") or name
-
-
-def server_address(name: str, data: Mapping[str, Any]) -> str:
-    """Where the app hosts reach a host of the `redis` group."""
-    return data.get("redis_address") or private_address(name, data)
-
-
-def private_address(name: str, data: Mapping[str, Any]) -> str:
-    """Where a host's connections to the private network come from."""
-    return data.get("private_address") or host_address(name, data)
-
-
 def _url(address: str, port: int) -> str:
     shown = f"[{address}]" if ":" in address else address
     return f"redis://{shown}:{port}"
 
 
 def endpoint(
-    data: Mapping[str, Any], redis_hosts: Sequence[HostData], workers: int
+    data: HostConfig, redis_hosts: Sequence[HostConfig], workers: int
 ) -> RedisEndpoint | None:
     """The adapter's Redis for an app host with `data` and `workers` workers."""
-    if data["app_redis_url"]:
-        return RedisEndpoint(data["app_redis_url"], data["redis_password"], local=False)
+    if data.app_redis_url:
+        return RedisEndpoint(data.app_redis_url, data.redis_password, local=False)
     if redis_hosts:
-        name, server = redis_hosts[0]
-        url = _url(server_address(name, server), server["redis_port"])
-        return RedisEndpoint(url, server["redis_password"], local=False)
+        server = redis_hosts[0]
+        url = _url(server.redis_server_address, server.redis_port)
+        return RedisEndpoint(url, server.redis_password, local=False)
     if workers > 1:
         return RedisEndpoint(f"unix://{LOCAL_SOCKET}", None, local=True)
     return None
 
 
-def client_cidrs(app_hosts: Sequence[HostData], extra: Sequence[str]) -> list[str]:
+def client_cidrs(app_hosts: Sequence[HostConfig], extra: Sequence[str]) -> list[str]:
     """Who may connect to a Redis host: each app host's private address, then `extra`."""
     cidrs = []
-    for name, data in app_hosts:
-        address = private_address(name, data)
+    for data in app_hosts:
+        address = data.network_address
         try:
             parsed = ipaddress.ip_address(address)
         except ValueError:
             raise ConfigError(
-                f"{name}: private_address",
+                f"{data.name}: private_address",
                 address,
                 "must be set to the host's private IP: the Redis firewall allows addresses",
             ) from None

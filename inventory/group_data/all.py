@@ -164,8 +164,10 @@ verify_address = None  # address probed from the machine running pyinfra; None: 
 verify_timeout_s = 10
 verify_retries = 3  # the app may need a moment after a restart
 verify_token_env = None  # name of an environment variable holding a token for the socket probe
-# CA bundle (local path) that signed nginx_tls_cert_file, for verifying it when it is not from
-# a public CA. None: the system's CAs; a generated self-signed pair is not verified.
+# CA bundle (local path) the probes verify nginx's certificate against (the deploy's verify,
+# `wsready check --inventory`, the monitor): for a certificate not from a public CA. None: a
+# given nginx_tls_cert_file is verified against the system's CAs; a generated self-signed pair
+# is not verified.
 verify_tls_ca_file = None
 
 # --- fleet monitor (tasks/monitor.py; hosts in the `monitors` group) --------------------------

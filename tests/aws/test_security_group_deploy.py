@@ -13,6 +13,7 @@ import pytest
 
 from tests.aws.moto_server import AWS_TEST_ENV, REGION, rules_in, run_instance
 from wsready.aws.sg_sync import GroupSyncer, SyncSpec
+from wsready.hostdata import HostConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = "from tasks.security_group import sync_security_group\n\nsync_security_group()\n"
@@ -44,6 +45,11 @@ def host_data(aws_env, ec2, group_id) -> dict:
         "aws_endpoint_url": aws_env,
         "instance_id": instance["InstanceId"],
     }
+
+
+def spec(name: str, data: dict, redis_clients: list[str] | None = None) -> SyncSpec:
+    """The sync spec of host `name` with `data`, read from its HostConfig as the deploy does."""
+    return SyncSpec.from_data(HostConfig.from_data(name, data), redis_clients=redis_clients)
 
 
 def test_deploy_opens_port_80_then_changes_nothing(tmp_path, ec2, group_id, host_data):
@@ -123,10 +129,10 @@ def test_hosts_sharing_a_group_sync_it_once(aws_env, ec2, group_id):
     syncer, lines = GroupSyncer(), []
 
     ok_first = syncer.sync(
-        SyncSpec.from_data({**data, "instance_id": first["InstanceId"]}), "web1", lines.append
+        spec("web1", {**data, "instance_id": first["InstanceId"]}), "web1", lines.append
     )
     ok_second = syncer.sync(
-        SyncSpec.from_data({**data, "instance_id": second["InstanceId"]}), "web2", lines.append
+        spec("web2", {**data, "instance_id": second["InstanceId"]}), "web2", lines.append
     )
 
     assert ok_first and ok_second
@@ -139,9 +145,9 @@ def test_hosts_sharing_a_group_must_want_the_same_rules(aws_env, ec2, group_id):
     data = {"aws_region": REGION, "aws_endpoint_url": aws_env, "sg_id": group_id}
     syncer, lines = GroupSyncer(), []
 
-    syncer.sync(SyncSpec.from_data(data), "web1", lines.append)
+    syncer.sync(spec("web1", data), "web1", lines.append)
     web1_rules = rules_in(ec2, group_id)
-    refused = syncer.sync(SyncSpec.from_data({**data, "nginx_tls": True}), "web2", lines.append)
+    refused = syncer.sync(spec("web2", {**data, "nginx_tls": True}), "web2", lines.append)
 
     assert refused is False
     assert lines[-1].startswith(f"error: {group_id} is shared with web1, which wants different")
@@ -158,7 +164,7 @@ def test_a_redis_host_group_admits_only_the_app_hosts_to_redis(aws_env, ec2, gro
     clients = ["10.0.1.10/32", "10.0.1.11/32"]
     syncer, lines = GroupSyncer(), []
 
-    ok = syncer.sync(SyncSpec.from_data(data, redis_clients=clients), "redis1", lines.append)
+    ok = syncer.sync(spec("redis1", data, redis_clients=clients), "redis1", lines.append)
 
     assert ok, lines
     assert rules_in(ec2, group_id) == {

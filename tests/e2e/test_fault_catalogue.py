@@ -36,8 +36,8 @@ from cryptography.x509.oid import NameOID
 from tests.e2e import fault_catalogue as catalogue
 from tests.e2e.conftest import Fleet, host_ssh
 from tests.waiting import wait_for
-from wsready import hostdata
 from wsready.exitstatus import ExitStatus
+from wsready.hostdata import HostConfig
 from wsready.inventory import host_data
 from wsready.probes import ProbeResult, Target, run_probes
 from wsready.probes.diagnosis import Diagnosis, diagnose
@@ -190,8 +190,13 @@ def tls_site(fleet: Fleet, host, redirect: bool, fingerprint: str) -> str:
     """The site as deployed with nginx_tls = True, the test certificates' paths in it."""
     from tasks.nginx import render_site  # noqa: PLC0415 - the deploy's own renderer
 
-    data = hostdata.with_defaults(
-        {**host_data(fleet.inventory)[host.name], "nginx_tls": True, "nginx_tls_redirect": redirect}
+    data = HostConfig.from_data(
+        host.name,
+        {
+            **host_data(fleet.inventory)[host.name],
+            "nginx_tls": True,
+            "nginx_tls_redirect": redirect,
+        },
     )
     workers = int(host_ssh(host, "grep -c '^ *server 127.0.0.1' " + catalogue.NGINX_SITE))
     text = render_site(data, workers, fingerprint)

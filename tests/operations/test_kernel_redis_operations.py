@@ -8,7 +8,6 @@ from pyinfra.api.exceptions import DeployError
 
 from tasks.kernel import SYSCTL_FILE, WRITABLE, apply_sysctls, tune_kernel
 from tasks.redis import CONFIG, PASSWORD_CONFIG, configure_redis_host
-from wsready import hostdata
 
 SYSCTLS = {"net.core.somaxconn": 4096, "net.ipv4.ip_local_port_range": "1024 65000"}
 READ = "sysctl -n net.core.somaxconn net.ipv4.ip_local_port_range 2>/dev/null; true"
@@ -41,7 +40,7 @@ def test_a_read_only_proc_sys_is_left_alone_and_says_why() -> None:
 
 def test_tune_kernel_writes_the_file_then_applies_it() -> None:
     facts = {"server.Command": {READ: "128\n32768\t60999", WRITABLE: "writable"}}
-    data = hostdata.with_defaults({"kernel_sysctls": SYSCTLS})
+    data = {"kernel_sysctls": SYSCTLS}
     commands = fakehost.commands(fakehost.run(tune_kernel, facts, data))
     (upload,) = [c for c in commands if isinstance(c, dict)]
     assert upload["upload"] == SYSCTL_FILE
@@ -53,7 +52,7 @@ def test_tune_kernel_writes_the_file_then_applies_it() -> None:
 
 
 def test_empty_kernel_sysctls_change_nothing() -> None:
-    data = hostdata.with_defaults({"kernel_sysctls": {}})
+    data = {"kernel_sysctls": {}}
     assert fakehost.commands(fakehost.run(tune_kernel, {}, data)) == []
 
 
@@ -61,7 +60,7 @@ def _redis_host(**data):
     return fakehost.run(
         configure_redis_host,
         {"server.Which": {"apt-get": "/usr/bin/apt-get"}},
-        hostdata.with_defaults(data),
+        data,
         groups={"redis": (["testhost"], {})},
     )
 

@@ -7,6 +7,7 @@ import pytest
 from pyinfra.api.exceptions import DeployError
 
 from tasks.monitor import install_monitor
+from wsready.hostdata import HostConfig
 
 MONITOR = "mon-1"
 WEB = ("web-1", {"ssh_hostname": "10.200.1.2", "ssh_key": "/secret/key"})
@@ -138,12 +139,12 @@ def test_no_status_path_removes_the_location() -> None:
 def test_only_monitor_hosts_include_the_status_location_in_their_site() -> None:
     from tasks.monitor import status_include
     from tasks.nginx import render_site
-    from wsready import hostdata
 
-    data = hostdata.with_defaults({})
+    data = HostConfig.from_data("mon-1", {})
     assert status_include(data, ["monitors"]) == "/etc/wsready/status/*.conf"
     assert status_include(data, ["fleet"]) is None
-    assert status_include({**data, "monitor_status_path": None}, ["monitors"]) is None
+    off = HostConfig.from_data("mon-1", {"monitor_status_path": None})
+    assert status_include(off, ["monitors"]) is None
     assert "include /etc/wsready/status/*.conf;" in render_site(
         data, 1, "", "/etc/wsready/status/*.conf"
     )
@@ -156,3 +157,41 @@ def test_tls_thresholds_are_data_passed_to_the_scheduled_check() -> None:
     results = plan({"monitor_tls_warn_days": 45, "monitor_tls_crit_days": 20})
     unit = "\n".join(str(c) for c in fakehost.commands(results) if "ExecStart" in str(c))
     assert "--tls-warn-days 45 --tls-crit-days 20" in unit
+
+
+def test_a_private_ca_of_the_fleet_is_uploaded_and_named_in_the_targets_file(tmp_path) -> None:
+    """The monitor verifies a fleet host's certificate as its deploy's verify step does."""
+    ca, pem = tmp_path / "private-ca.pem", tmp_path / "pair.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\nthe CA\n-----END CERTIFICATE-----\n")
+    pem.write_text("the pair")
+    tls = {"nginx_tls": True, "nginx_tls_cert_file": str(pem), "nginx_tls_key_file": str(pem)}
+    fleet = [
+        ("web-1", {"ssh_hostname": "10.200.1.2", **tls, "verify_tls_ca_file": str(ca)}),
+        ("web-2", {"ssh_hostname": "10.200.2.2", **tls}),
+    ]
+    results = fakehost.run(
+        install_monitor,
+        DEBIAN,
+        {},
+        name=MONITOR,
+        others=fleet,
+        groups={"monitors": ([MONITOR], {})},
+    )
+    text = "\n".join(uploaded(results, "/etc/wsready-monitor/targets.py"))
+    (remote,) = [
+        c["upload"]
+        for c in fakehost.commands(results)
+        if isinstance(c, dict) and str(c.get("upload", "")).startswith("/etc/wsready-monitor/ca/")
+    ]
+    assert f"'verify_tls_ca_file': '{remote}'" in text  # web-1: its private CA
+    assert "'verify_tls_ca_file': '/etc/ssl/certs/ca-certificates.crt'" in text  # web-2
+    assert str(tmp_path) not in text  # no path of the machine running pyinfra
+    assert "ca-certificates" in shell(results)
+
+
+def test_the_data_keys_defaults_travel_with_the_source() -> None:
+    commands = fakehost.commands(plan({}))
+    uploads = [c for c in commands if isinstance(c, dict)]
+    assert any(
+        c.get("upload") == "/opt/wsready-monitor/src/wsready/hostdata/all.py" for c in uploads
+    ), uploads

@@ -7,6 +7,7 @@ import pytest
 from pyinfra.api.exceptions import DeployError
 
 from tasks.nodejs import binary_version, install_nodejs, os_family, registry_npm_url
+from wsready.validate import ConfigError
 
 
 def _distro(name, major, minor=None, **meta) -> dict:
@@ -42,13 +43,15 @@ def test_os_family() -> None:
 
 def test_unknown_nodejs_source_is_refused() -> None:
     facts = {"server.LinuxDistribution": _distro("Debian", 12, ID="debian")}
-    with pytest.raises(DeployError, match="nodejs_source = 'brew': must be one of"):
+    with pytest.raises(ConfigError, match="nodejs_source = 'brew': must be one of"):
         fakehost.run(install_nodejs, facts, {"nodejs_source": "brew"})
 
 
 def test_binary_without_url_is_refused() -> None:
     facts = {"server.LinuxDistribution": _distro("Debian", 12, ID="debian")}
-    with pytest.raises(DeployError, match="needs nodejs_binary_url and nodejs_binary_sha256"):
+    with pytest.raises(
+        ConfigError, match='nodejs_binary_url = None: is required when nodejs_source = "binary"'
+    ):
         fakehost.run(install_nodejs, facts, {"nodejs_source": "binary"})
 
 

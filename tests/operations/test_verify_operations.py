@@ -5,15 +5,18 @@ file), the rollback and commit commands — and no secret in what pyinfra may pr
 from __future__ import annotations
 
 import fakehost
+from pyinfra import host
 
 from tasks import transaction
 from tasks.app import BUNDLED_APP, app_config
 from tasks.nginx import LIVE, nginx_config
 from tasks.verify import Fingerprints, plan_verify, verify_deploy
-from wsready import app_release, capacity, hostdata
+from wsready import app_release, capacity
+from wsready.hostdata import HostConfig, host_config
 
 SECRET = "jwt-secret-for-verify-operations-0123456789"
-DATA = hostdata.with_defaults({"verify_address": "10.200.1.2"})
+DATA = {"verify_address": "10.200.1.2"}
+CONFIG = HostConfig.from_data(fakehost.HOST, DATA)
 NEW = app_release.scan(BUNDLED_APP).hash
 CURRENT = "/opt/wsready-app/current"
 CONFIG_LINE = (
@@ -27,15 +30,15 @@ DEBIAN = {"server.Which": {"apt-get": "/usr/bin/apt-get"}, "hardware.Cpus": 1}
 
 def planned(facts: dict, data: dict = DATA):
     plans = []
-    fakehost.run(lambda: plans.append(plan_verify(data)), {**DEBIAN, **facts}, data)
+    fakehost.run(lambda: plans.append(plan_verify(host_config(host))), {**DEBIAN, **facts}, data)
     return plans[0]
 
 
 def test_this_runs_fingerprints_are_the_planned_nginx_and_app_configs() -> None:
     plan = planned({})
-    sized = capacity.plan(DATA, 1)
-    site = nginx_config(DATA, sized, "debian").fingerprint
-    app = app_config(DATA, app_release.scan(BUNDLED_APP), 1, None).fingerprint
+    sized = capacity.plan(CONFIG, 1)
+    site = nginx_config(CONFIG, sized, "debian").fingerprint
+    app = app_config(CONFIG, app_release.scan(BUNDLED_APP), 1, None).fingerprint
     assert plan.fingerprints == Fingerprints(site=site, release=NEW, config=app, workers=1)
     assert plan.rollback == transaction.rollback_command("wsready-app")
     assert plan.commit == "rm -rf /etc/wsready/transaction"

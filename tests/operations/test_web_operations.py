@@ -29,8 +29,9 @@ from tasks.nginx import (
     nginx_config,
     prepare_nginx,
 )
-from wsready import capacity, hostdata
+from wsready import capacity
 from wsready.deploy.operations.firewall import UFW_FILES
+from wsready.hostdata import HostConfig
 
 APT_STAMP = "/var/lib/apt/periodic/update-success-stamp"
 NOW = "2026-11-25T12:00:00"
@@ -67,7 +68,7 @@ def _installed(package: str, version: str) -> dict:
 
 
 def _run(deploy, facts: dict, **data):
-    results = fakehost.run(deploy, facts, hostdata.with_defaults(data))
+    results = fakehost.run(deploy, facts, data)
     return fakehost.commands(results), fakehost.changed(results)
 
 
@@ -123,7 +124,7 @@ def test_al2023_gets_an_nftables_table_of_its_own() -> None:
 
 
 def _config(cpus: int = 2, **data):
-    values = hostdata.with_defaults(data)
+    values = HostConfig.from_data(fakehost.HOST, data)
     return nginx_config(values, capacity.plan(values, cpus), "debian")
 
 
@@ -175,7 +176,7 @@ def _test_and_activate(config) -> list[str]:
 
 
 def test_nginx_converged_runs_nothing_and_says_why() -> None:
-    results = fakehost.run(configure_nginx, _nginx_converged_facts(), hostdata.with_defaults({}))
+    results = fakehost.run(configure_nginx, _nginx_converged_facts(), {})
     assert fakehost.commands(results) == [] and fakehost.changed(results) == []
     noops = [why for result in results for why in result.noops]
     assert "nginx already runs this config: nothing to test" in noops
@@ -294,7 +295,7 @@ def _redis_host_firewall(facts: dict, **data):
     results = fakehost.run(
         configure_firewall,
         facts,
-        hostdata.with_defaults({"redis_password": "r" * 40, **data}),
+        {"redis_password": "r" * 40, **data},
         others=[
             ("web1", {"ssh_hostname": "203.0.113.5", "private_address": "10.0.1.5"}),
             ("web2", {"ssh_hostname": "10.0.1.6"}),

@@ -1,4 +1,5 @@
-"""ACME data rules and the decision to order a certificate (wsready/acme.py)."""
+"""ACME data rules (wsready/hostdata/acme.py) and the decision to order a certificate
+(wsready/acme.py)."""
 
 from __future__ import annotations
 

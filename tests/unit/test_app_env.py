@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from wsready import app_env, hostdata
+from wsready import app_env
+from wsready.hostdata import HostConfig
 from wsready.validate import ConfigError
 
 
 def test_every_server_variable_from_host_data() -> None:
-    data = hostdata.with_defaults(
+    data = HostConfig.from_data(
+        "wsr-1",
         {
             "app_cors_origins": ["https://a.example", "https://b.example"],
             "app_auth": "static",
             "app_static_token_hashes": ["a" * 64, "b" * 64],
             "proxy_url": "http://10.0.0.1:3128",
-            "app_env": {"LOG_LEVEL": "debug", "PORT_HINT": 1},
-        }
+            "app_env": {"LOG_LEVEL": "debug", "PORT_HINT": "1"},
+        },
     )
     env = app_env.app_environment(data, "abc123")
     assert env["APP_PORT"] == "3000" and env["APP_BIND"] == "127.0.0.1"
@@ -31,7 +33,7 @@ def test_every_server_variable_from_host_data() -> None:
 
 
 def test_no_proxy_variables_without_proxy_url() -> None:
-    env = app_env.app_environment(hostdata.with_defaults({}), "v")
+    env = app_env.app_environment(HostConfig.from_data("wsr-1", {}), "v")
     assert not any("proxy" in name.lower() for name in env)
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from wsready import capacity, hostdata
+from wsready import capacity
+from wsready.hostdata import HostConfig
 
 
-def _data(**overrides) -> dict:
-    return hostdata.with_defaults(overrides)
+def _data(**overrides) -> HostConfig:
+    return HostConfig.from_data("wsr-1", overrides)
 
 
 @pytest.mark.parametrize(
@@ -49,7 +50,7 @@ def test_defaults_hold_the_target_on_any_size(cpus: int) -> None:
 
 
 def test_a_sized_data_set_for_100k_clients_passes() -> None:
-    data = _data(
+    data = _data(  # HostConfig.from_data: valid data
         app_max_clients=100_000,
         app_workers=4,
         app_limit_nofile=30_000,
@@ -60,11 +61,10 @@ def test_a_sized_data_set_for_100k_clients_passes() -> None:
         app_listen_backlog=8192,
         kernel_sysctls={"net.core.somaxconn": 8192},
     )
-    assert hostdata.validate(data) == []
     assert capacity.errors(data, 4) == []
 
 
-def _keys(data: dict, cpus: int) -> list[str]:
+def _keys(data: HostConfig, cpus: int) -> list[str]:
     return [error.key for error in capacity.errors(data, cpus)]
 
 

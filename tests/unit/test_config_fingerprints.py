@@ -12,13 +12,14 @@ import pytest
 from tasks.app import BUNDLED_APP, app_config
 from tasks.nginx import nginx_config, render_main, render_site
 from tasks.verify import _site_fingerprint
-from wsready import app_release, capacity, hostdata
+from wsready import app_release, capacity
+from wsready.hostdata import HostConfig
 
 RELEASE = app_release.scan(BUNDLED_APP)
 
 
 def _nginx(cpus: int = 2, family: str = "debian", **values):
-    data = hostdata.with_defaults(values)
+    data = HostConfig.from_data("wsr-1", values)
     return nginx_config(data, capacity.plan(data, cpus), family)
 
 
@@ -29,7 +30,7 @@ def _server_blocks(site: str) -> list[str]:
 
 def test_nginx_fingerprint_is_16_hex_of_sha256_of_nginx_conf_and_the_bare_site() -> None:
     config = _nginx()
-    data = hostdata.with_defaults({})
+    data = HostConfig.from_data("wsr-1", {})
     sized = capacity.plan(data, 2)
     main, bare = render_main(data, sized, "debian"), render_site(data, sized.app_workers)
     assert config.fingerprint == hashlib.sha256((main + bare).encode()).hexdigest()[:16]
@@ -79,11 +80,11 @@ def test_every_server_block_sends_the_fingerprint(values) -> None:
 
 
 def test_the_bare_site_has_no_fingerprint_header() -> None:
-    assert "X-Wsready-Config" not in render_site(hostdata.with_defaults({}), 2)
+    assert "X-Wsready-Config" not in render_site(HostConfig.from_data("wsr-1", {}), 2)
 
 
 def _app(workers: int = 1, **values):
-    return app_config(hostdata.with_defaults(values), RELEASE, workers, None)
+    return app_config(HostConfig.from_data("wsr-1", values), RELEASE, workers, None)
 
 
 def test_app_config_fingerprint_is_in_the_env_file_and_stable() -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from tasks.firewall import nftables_ruleset, ufw_changes, wanted_rules
-from wsready import hostdata
 from wsready.deploy.facts.firewall import parse_ufw_state
+from wsready.hostdata import HostConfig
 
 UFW_FILES = [
     "ENABLED=yes",
@@ -20,7 +20,7 @@ UFW_FILES = [
 
 
 def _data(**overrides):
-    return hostdata.with_defaults(overrides)
+    return HostConfig.from_data("wsr-1", overrides)
 
 
 def test_parse_reads_enabled_policy_and_allow_rules() -> None:

@@ -318,11 +318,12 @@ def test_proxy_url_with_binary_nodejs_is_refused_before_files_download() -> None
 
 
 def test_one_rule_per_key_monitor_keys_are_ruled_only_by_monitor_data() -> None:
-    from wsready import monitor_data
+    from wsready.hostdata import contract
+    from wsready.hostdata import monitor as monitor_data
 
-    assert set(hostdata._CHECKS).isdisjoint(monitor_data.CHECKS)
+    assert set(contract._CHECKS).isdisjoint(monitor_data.CHECKS)
     assert set(monitor_data.CHECKS) <= set(hostdata.CHECKS)
     for key, rule in monitor_data.CHECKS.items():
         assert hostdata.CHECKS[key] is rule
     with pytest.raises(RuntimeError, match="two rules: app_port"):
-        hostdata._one_rule_per_key({"app_port": print}, {"app_port": print})
+        contract._one_rule_per_key({"app_port": print}, {"app_port": print})

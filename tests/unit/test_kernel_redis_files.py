@@ -8,6 +8,7 @@ from pyinfra.api.exceptions import DeployError
 
 from tasks import kernel, redis
 from wsready import hostdata, redis_plan
+from wsready.hostdata import HostConfig
 from wsready.validate import ConfigError
 
 SECRET = "redis-password-for-unit-tests-0123456789abcdef"
@@ -23,7 +24,7 @@ def test_sysctl_file_has_one_line_per_setting() -> None:
 
 
 def test_sysctl_file_from_the_defaults() -> None:
-    lines = kernel.render(hostdata.with_defaults({})["kernel_sysctls"]).splitlines()
+    lines = kernel.render(HostConfig.from_data("wsr-1", {}).kernel_sysctls).splitlines()
     assert "net.core.somaxconn = 4096" in lines
     assert "net.ipv4.tcp_max_syn_backlog = 4096" in lines
 

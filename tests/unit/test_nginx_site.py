@@ -8,11 +8,12 @@ import re
 import pytest
 
 from tasks.nginx import main_context, render_main, render_site
-from wsready import capacity, hostdata
+from wsready import capacity
+from wsready.hostdata import HostConfig
 
 
 def _site(workers: int = 1, **overrides) -> str:
-    return render_site(hostdata.with_defaults(overrides), workers)
+    return render_site(HostConfig.from_data("wsr-1", overrides), workers)
 
 
 def _block(text: str, opening: str) -> str:
@@ -162,6 +163,8 @@ def test_extra_directives_land_in_every_server_block() -> None:
 def test_given_and_self_signed_pairs_never_share_paths(tmp_path) -> None:
     """Going back from a given certificate to self-signed must not serve the given one."""
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_text("a certificate")
+    key.write_text("its key")
     given = _site(nginx_tls=True, nginx_tls_cert_file=str(cert), nginx_tls_key_file=str(key))
     generated = _site(nginx_tls=True)
     assert "ssl_certificate /etc/wsready/tls/cert.pem;" in given
@@ -178,7 +181,7 @@ def test_given_and_self_signed_pairs_never_share_paths(tmp_path) -> None:
     ],
 )
 def test_nginx_conf_carries_the_sized_limits(family, user, modules, sites) -> None:
-    data = hostdata.with_defaults({})
+    data = HostConfig.from_data("wsr-1", {})
     sized = capacity.plan(data, 2)
     lines = _lines(render_main(data, sized, family))
     for line in (
@@ -196,8 +199,8 @@ def test_nginx_conf_carries_the_sized_limits(family, user, modules, sites) -> No
 
 
 def test_nginx_conf_without_rlimit_and_with_auto_workers() -> None:
-    data = hostdata.with_defaults(
-        {"nginx_worker_rlimit_nofile": None, "nginx_worker_processes": "auto"}
+    data = HostConfig.from_data(
+        "wsr-1", {"nginx_worker_rlimit_nofile": None, "nginx_worker_processes": "auto"}
     )
     text = render_main(data, capacity.plan(data, 8), "debian")
     assert "worker_rlimit_nofile" not in text

@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from wsready.fleet import onboard
+from wsready.hostdata import HostConfig
 
 DEBIAN_12 = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n'
 
@@ -87,7 +88,8 @@ def test_preflight_sudo_user_with_tls_ports():
         ),
     }
 
-    report = onboard.preflight("web1", {"nginx_tls": True}, lambda command: answers[command])
+    config = HostConfig.from_data("web1", {"nginx_tls": True})
+    report = onboard.preflight(config, lambda command: answers[command])
 
     assert not report.ready
     assert [str(finding) for finding in report.problems] == [
@@ -96,9 +98,13 @@ def test_preflight_sudo_user_with_tls_ports():
 
 
 def test_host_data_problems_are_findings():
-    assert onboard.check_host_data({}) == [onboard.Finding("host data", True, "valid")]
-    findings = onboard.check_host_data({"nginx_listen_prot": 80})
-    assert not findings[0].ok and "nginx_listen_prot" in findings[0].detail
+    config, findings = onboard.host_config("web1", {})
+    assert config == HostConfig.from_data("web1", {})
+    assert findings == [onboard.Finding("host data", True, "valid")]
+    config, findings = onboard.host_config("web1", {"nginx_listen_prot": 80, "app_port": 0})
+    assert config is None
+    assert [finding.ok for finding in findings] == [False, False]  # one per problem
+    assert "nginx_listen_prot" in findings[0].detail and "app_port = 0" in findings[1].detail
 
 
 def test_deploy_command_is_quoted():

@@ -5,25 +5,28 @@ from __future__ import annotations
 
 import pytest
 
-from wsready import hostdata, redis_plan
+from wsready import redis_plan
+from wsready.hostdata import HostConfig
 from wsready.validate import ConfigError
 
 SECRET = "redis-password-for-unit-tests-0123456789abcdef"
 
 
-def _data(**overrides) -> dict:
-    return hostdata.with_defaults(overrides)
+def _data(name: str = "wsr-1", **overrides) -> HostConfig:
+    return HostConfig.from_data(name, overrides)
 
 
-def _redis_host(name: str = "redis1", **overrides) -> tuple[str, dict]:
-    return name, _data(redis_password=SECRET, **overrides)
+def _redis_host(name: str = "redis1", **overrides) -> HostConfig:
+    return _data(name, redis_password=SECRET, **overrides)
 
 
 def test_an_explicit_url_wins_over_the_group_and_the_local_socket() -> None:
-    data = _data(app_redis_url="redis://10.9.9.9:6380/1", redis_password="app-side-password")
+    data = _data(
+        app_redis_url="redis://10.9.9.9:6380/1", redis_password="app-side-password-0123456789abcdef"
+    )
     endpoint = redis_plan.endpoint(data, [_redis_host(private_address="10.0.0.5")], 4)
     assert endpoint == redis_plan.RedisEndpoint(
-        "redis://10.9.9.9:6380/1", "app-side-password", local=False
+        "redis://10.9.9.9:6380/1", "app-side-password-0123456789abcdef", local=False
     )
 
 
@@ -75,10 +78,10 @@ def test_repr_never_shows_the_password() -> None:
 
 def test_client_cidrs_are_each_app_hosts_private_address_then_extra() -> None:
     app_hosts = [
-        ("web1", _data(private_address="10.0.1.5", ssh_hostname="203.0.113.5")),
-        ("web2", _data(ssh_hostname="10.0.1.6")),  # no private_address: its SSH address
-        ("web3", _data(private_address="10.0.1.5")),  # the same address once
-        ("web4", _data(private_address="fd00::4")),
+        _data("web1", private_address="10.0.1.5", ssh_hostname="203.0.113.5"),
+        _data("web2", ssh_hostname="10.0.1.6"),  # no private_address: its SSH address
+        _data("web3", private_address="10.0.1.5"),  # the same address once
+        _data("web4", private_address="fd00::4"),
     ]
     assert redis_plan.client_cidrs(app_hosts, ["10.0.2.0/24", "10.0.1.6/32"]) == [
         "10.0.1.5/32",
@@ -93,17 +96,16 @@ def test_client_cidrs_are_each_app_hosts_private_address_then_extra() -> None:
     [
         ("web1", {"ssh_hostname": "web1.example.com"}, "'web1.example.com'"),
         ("web1.example.com", {}, "'web1.example.com'"),
-        ("web1", {"private_address": "not-an-ip"}, "'not-an-ip'"),
     ],
 )
 def test_client_cidrs_refuse_an_address_that_is_not_an_ip(name, data, shown) -> None:
     with pytest.raises(ConfigError) as raised:
-        redis_plan.client_cidrs([(name, _data(**data))], [])
+        redis_plan.client_cidrs([_data(name, **data)], [])
     assert str(raised.value).startswith(f"{name}: private_address = {shown}: must be set")
 
 
 def test_server_address_prefers_redis_address_then_private_then_ssh() -> None:
-    assert redis_plan.server_address("r", _data(redis_address="10.0.0.1")) == "10.0.0.1"
-    assert redis_plan.server_address("r", _data(private_address="10.0.0.2")) == "10.0.0.2"
-    assert redis_plan.server_address("r", _data(ssh_hostname="10.0.0.3")) == "10.0.0.3"
-    assert redis_plan.server_address("r", _data()) == "r"
+    assert _data("r", redis_address="10.0.0.1").redis_server_address == "10.0.0.1"
+    assert _data("r", private_address="10.0.0.2").redis_server_address == "10.0.0.2"
+    assert _data("r", ssh_hostname="10.0.0.3").redis_server_address == "10.0.0.3"
+    assert _data("r").redis_server_address == "r"

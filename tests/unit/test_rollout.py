@@ -210,6 +210,13 @@ def test_cli_separates_our_options_from_pyinfra_arguments(argv, batch, deploy, p
 SECRET = "rollout-unit-secret-0123456789abcdef-xyz"
 
 
+def configs(hosts: dict[str, dict]) -> dict:
+    """Each host's HostConfig, as `wsready rollout` builds them from the inventory."""
+    from wsready.hostdata import HostConfig
+
+    return {name: HostConfig.from_data(name, data) for name, data in hosts.items()}
+
+
 def test_verify_step_gets_a_token_minted_from_the_batch_secret():
     import jwt
 
@@ -219,12 +226,19 @@ def test_verify_step_gets_a_token_minted_from_the_batch_secret():
         "app_auth": "jwt",
         "app_jwt_secret": SECRET,
         "app_jwt_audience": "api",
+        "app_jwt_issuer": "wsready-tests",
         "verify_token_env": "DEPLOY_TOKEN",
     }
     hosts = {"web1": jwt_host, "web2": dict(jwt_host), "web3": {"verify_token_env": "OTHER"}}
-    minted = verify_step_tokens(hosts, ["web1", "web2", "web3"], environ={})
+    minted = verify_step_tokens(configs(hosts), ["web1", "web2", "web3"], environ={})
     assert list(minted) == ["DEPLOY_TOKEN"]  # web3 does not check tokens: nothing to mint
-    claims = jwt.decode(minted["DEPLOY_TOKEN"], SECRET, algorithms=["HS256"], audience="api")
+    claims = jwt.decode(
+        minted["DEPLOY_TOKEN"],
+        SECRET,
+        algorithms=["HS256"],
+        audience="api",
+        issuer="wsready-tests",  # the app checks app_jwt_issuer when it is set
+    )
     assert claims["exp"] - claims["iat"] == 300
 
 
@@ -232,8 +246,7 @@ def test_verify_token_already_in_the_environment_is_kept():
     from wsready.fleet.tokens import verify_step_tokens
 
     hosts = {"web1": {"app_auth": "jwt", "app_jwt_secret": SECRET, "verify_token_env": "T"}}
-    assert verify_step_tokens(hosts, ["web1"], environ={"T": "given"}) == {}
-    assert verify_step_tokens({"web1": {"app_auth": "jwt"}}, ["web1"], environ={}) == {}
+    assert verify_step_tokens(configs(hosts), ["web1"], environ={"T": "given"}) == {}
 
 
 def test_one_variable_for_two_secrets_is_refused():
@@ -244,7 +257,7 @@ def test_one_variable_for_two_secrets_is_refused():
         "web2": {"app_auth": "jwt", "app_jwt_secret": SECRET + "2", "verify_token_env": "T"},
     }
     with pytest.raises(ConfigError, match="--host"):
-        verify_step_tokens(hosts, ["web1", "web2"], environ={})
+        verify_step_tokens(configs(hosts), ["web1", "web2"], environ={})
 
 
 def test_counts_read_as_english():

@@ -7,13 +7,19 @@ import pytest
 from wsready.aws.sg_plan import (
     Port,
     Rule,
-    desired_from_data,
     desired_rules,
     permission,
     plan,
     rules_from_permissions,
 )
+from wsready.aws.sg_plan import desired_from_data as _desired
+from wsready.hostdata import HostConfig
 from wsready.validate import ConfigError
+
+
+def desired_from_data(data: dict) -> list[Rule]:
+    """The rules for a host with `data` (its HostConfig: defaults, the data contract)."""
+    return _desired(HostConfig.from_data("web1", data))
 
 
 def http(cidr: str, description: str = "wsready: nginx http") -> Rule:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from wsready import hostdata
+from wsready.hostdata import HostConfig
 
 HASH = "ops:$apr1$abcdefgh$0123456789abcdefghijkl"
 
@@ -14,11 +15,11 @@ def errors(**data) -> list[str]:
 
 
 def test_defaults_serve_private_ranges_without_auth() -> None:
-    defaults = hostdata.with_defaults({})
-    assert defaults["monitor_status_path"] == "/status"
-    assert "10.0.0.0/8" in defaults["monitor_status_allow_cidrs"]
-    assert "0.0.0.0/0" not in defaults["monitor_status_allow_cidrs"]
-    assert defaults["monitor_status_htpasswd"] is None
+    defaults = HostConfig.from_data("wsr-1", {})
+    assert defaults.monitor_status_path == "/status"
+    assert "10.0.0.0/8" in defaults.monitor_status_allow_cidrs
+    assert "0.0.0.0/0" not in defaults.monitor_status_allow_cidrs
+    assert defaults.monitor_status_htpasswd is None
     assert errors() == []
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from wsready import cli
 from wsready.fleet import tokens
+from wsready.hostdata import HostConfig
 from wsready.validate import ConfigError
 
 SECRET = "unit-test-secret-0123456789abcdef-0123"
@@ -77,6 +78,10 @@ def test_empty_secret_is_refused_without_echoing_it():
     assert error.value.key == "app_jwt_secret"
 
 
+def configs(hosts: dict[str, dict]) -> dict[str, HostConfig]:
+    return {name: HostConfig.from_data(name, data) for name, data in hosts.items()}
+
+
 def test_secret_comes_from_group_data_next_to_the_inventory(tmp_path):
     inventory = write_inventory(
         tmp_path,
@@ -88,7 +93,7 @@ def test_secret_comes_from_group_data_next_to_the_inventory(tmp_path):
         app_jwt_audience = "api"
         """,
     )
-    hosts = tokens.load_host_data(inventory)
+    hosts = tokens.load_hosts(inventory)
     assert list(hosts) == ["web1", "web2"]
     settings = tokens.fleet_settings(hosts)
     assert (settings.secret, settings.audience) == (SECRET, "api")
@@ -103,7 +108,7 @@ def test_host_data_overrides_group_data(tmp_path):
         """,
         f'app_jwt_secret = "{SECRET}"\n',
     )
-    hosts = tokens.load_host_data(inventory)
+    hosts = tokens.load_hosts(inventory)
     assert tokens.fleet_settings(hosts, host="web1").secret == OTHER_SECRET
     assert tokens.fleet_settings(hosts, host="web2").secret == SECRET
 
@@ -111,32 +116,33 @@ def test_host_data_overrides_group_data(tmp_path):
 def test_differing_secrets_need_a_host_and_the_error_hides_them():
     hosts = {"web1": {"app_jwt_secret": SECRET}, "web2": {"app_jwt_secret": OTHER_SECRET}}
     with pytest.raises(ConfigError) as error:
-        tokens.fleet_settings(hosts)
+        tokens.fleet_settings(configs(hosts))
     assert "--host" in str(error.value)
     assert SECRET not in str(error.value) and OTHER_SECRET not in str(error.value)
 
 
 def test_missing_secret_names_the_key_and_host():
     with pytest.raises(ConfigError) as error:
-        tokens.fleet_settings({"web1": {"app_auth": "jwt"}})
+        tokens.fleet_settings(configs({"web1": {"app_auth": "jwt"}}))
     assert error.value.key == "app_jwt_secret"
     assert "web1" in str(error.value)
 
 
 def test_static_auth_has_nothing_to_mint():
     with pytest.raises(ConfigError) as error:
-        tokens.fleet_settings({"web1": {"app_auth": "static", "app_jwt_secret": SECRET}})
+        static = {"app_auth": "static", "app_jwt_secret": SECRET}
+        tokens.fleet_settings(configs({"web1": {**static, "app_static_token_hashes": ["a" * 64]}}))
     assert error.value.key == "app_auth"
 
 
 def test_unknown_host_lists_the_known_ones():
     with pytest.raises(ConfigError, match="web1"):
-        tokens.fleet_settings({"web1": {"app_jwt_secret": SECRET}}, host="web9")
+        tokens.fleet_settings(configs({"web1": {"app_jwt_secret": SECRET}}), host="web9")
 
 
 def test_missing_inventory_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError) as error:
-        tokens.load_host_data(tmp_path / "absent.py")
+        tokens.load_hosts(tmp_path / "absent.py")
     assert error.value.key == "--inventory"
 
 
@@ -172,28 +178,35 @@ def test_cli_error_exits_unknown_and_hides_the_secret(tmp_path, capsys):
     assert SECRET not in err and OTHER_SECRET not in err
 
 
-@pytest.mark.filterwarnings("ignore::jwt.InsecureKeyLengthWarning")
 def test_cli_notes_on_stderr_when_the_app_does_not_check_tokens(tmp_path, capsys):
-    inventory = write_inventory(tmp_path, 'hosts = [("web1", {"app_jwt_secret": "short"})]\n')
+    inventory = write_inventory(tmp_path, f'hosts = [("web1", {{"app_jwt_secret": "{SECRET}"}})]\n')
     assert run_cli(["token", "--inventory", str(inventory)]) == 0
     out, err = capsys.readouterr()
-    decode(out.strip(), secret="short")
+    decode(out.strip())
     assert "app_auth is 'off'" in err
-    assert "shorter than 32 bytes" in err
-    assert "short\n" not in err
+    assert SECRET not in err
+
+
+def test_cli_refuses_a_secret_the_deploy_refuses_without_echoing_it(tmp_path, capsys):
+    inventory = write_inventory(tmp_path, 'hosts = [("web1", {"app_jwt_secret": "short"})]\n')
+    assert run_cli(["token", "--inventory", str(inventory)]) == 3
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "app_jwt_secret = '<hidden>': must be a secret of 32" in err
+    assert "short" not in err.replace("shorter", "")
 
 
 def test_issuer_from_host_data_lands_in_the_token_and_the_app_environment() -> None:
     from wsready import app_env, hostdata
 
     data = {"app_auth": "jwt", "app_jwt_secret": "s" * 40, "app_jwt_issuer": "wsready-ops"}
-    settings = tokens.jwt_settings("web1", data)
+    settings = tokens.jwt_settings(HostConfig.from_data("web1", data))
     assert settings.issuer == "wsready-ops"
     token = tokens.mint(settings.secret, 60, issuer=settings.issuer)
     claims = jwt.decode(token, "s" * 40, algorithms=["HS256"], issuer="wsready-ops")
     assert claims["iss"] == "wsready-ops" and "exp" in claims
-    env = app_env.app_environment(hostdata.with_defaults(data), "rel")
+    env = app_env.app_environment(HostConfig.from_data("wsr-1", data), "rel")
     assert env["JWT_ISSUER"] == "wsready-ops"
-    assert app_env.app_environment(hostdata.with_defaults({}), "rel")["JWT_ISSUER"] == ""
+    assert app_env.app_environment(HostConfig.from_data("wsr-1", {}), "rel")["JWT_ISSUER"] == ""
     refused = hostdata.validate({"app_jwt_issuer": "a\nb"})
     assert [error.key for error in refused] == ["app_jwt_issuer"]

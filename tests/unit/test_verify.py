@@ -22,11 +22,10 @@ from tasks.verify import (
     format_report,
     probe_until_ok,
     roll_back,
-    target_for,
     token_source,
     wait_for_fingerprints,
 )
-from wsready import hostdata
+from wsready.hostdata import HostConfig
 from wsready.probes import ProbeResult, Target
 
 TARGET = Target(url="http://10.200.1.2:80", name="wsr-1")
@@ -37,14 +36,18 @@ def _result(ok: bool, probe: str = "upgrade", actual: str = "404") -> ProbeResul
     return ProbeResult(probe, "http", ok, "== 101", actual, 0.01, subject="status")
 
 
-def test_target_uses_verify_address_port_and_tls() -> None:
-    data = hostdata.with_defaults({"verify_address": "10.200.1.2", "ssh_hostname": "x"})
-    assert target_for(data, "h").url == "http://10.200.1.2:80"
-    tls = target_for({**data, "nginx_tls": True}, "h")
+def test_target_uses_verify_address_port_and_tls(tmp_path) -> None:
+    cert, ca = tmp_path / "c.pem", tmp_path / "ca.pem"
+    cert.write_text("cert")
+    ca.write_text("ca")
+    values = {"verify_address": "10.200.1.2", "ssh_hostname": "x"}
+    assert _data(**values).target().url == "http://10.200.1.2:80"
+    tls = _data(**values, nginx_tls=True).target()
     assert tls.url == "https://10.200.1.2:443" and tls.tls_verify is False
-    given = {**data, "nginx_tls": True, "nginx_tls_cert_file": "/c.pem"}
-    assert target_for(given, "h").tls_verify is True
-    assert target_for({**given, "verify_tls_ca_file": "/ca.pem"}, "h").tls_verify == "/ca.pem"
+    given = {**values, "nginx_tls": True, "nginx_tls_cert_file": str(cert)}
+    given["nginx_tls_key_file"] = str(cert)
+    assert _data(**given).target().tls_verify is True
+    assert _data(**given, verify_tls_ca_file=str(ca)).target().tls_verify == str(ca)
 
 
 def test_retries_until_ok_with_backoff() -> None:
@@ -76,9 +79,8 @@ def test_backoff_doubles_up_to_five_seconds() -> None:
 
 
 def test_report_lists_every_probe() -> None:
-    data = hostdata.with_defaults({"verify_address": "10.200.1.2"})
     healthy = ProbeResult("health", "http", True, "== 200", "200", 0.004, subject="status")
-    report = format_report(target_for(data, "wsr-1"), [_result(False), healthy])
+    report = format_report(_data().target(), [_result(False), healthy])
     assert report.splitlines() == [
         "probes for wsr-1 at http://10.200.1.2:80:",
         "  LAYER  PROBE    STATE  TIME   RESULT",
@@ -401,8 +403,8 @@ def test_failed_verify_is_a_failed_operation_with_the_message_not_a_traceback(mo
 # --- token_source: the probe token ---------------------------------------------------------
 
 
-def _data(**values) -> dict:
-    return hostdata.with_defaults({"verify_address": "10.200.1.2", **values})
+def _data(**values) -> HostConfig:
+    return HostConfig.from_data("wsr-1", {"verify_address": "10.200.1.2", **values})
 
 
 def test_a_minted_token_verifies_with_the_secret_and_expires() -> None:
@@ -423,7 +425,7 @@ def test_verify_token_env_wins_and_static_auth_needs_it(monkeypatch) -> None:
     monkeypatch.setenv("PROBE_TOKEN", "token-from-env")
     data = _data(app_auth="jwt", app_jwt_secret=SECRET, verify_token_env="PROBE_TOKEN")
     assert token_source(data)() == "token-from-env"
-    assert token_source(_data(app_auth="static")) is None
+    assert token_source(_data(app_auth="static", app_static_token_hashes=["a" * 64])) is None
     assert token_source(_data()) is None  # auth off, no token
 
 
@@ -431,13 +433,13 @@ def test_no_token_or_secret_in_the_plans_repr(monkeypatch) -> None:
     monkeypatch.setenv("PROBE_TOKEN", "token-from-env")
     data = _data(app_auth="jwt", app_jwt_secret=SECRET)
     minted = token_source(data)
-    plan = _plan(target=target_for(data, "wsr-1"), token=minted, auth=True)
+    plan = _plan(target=data.target(), token=minted, auth=True)
     shown = repr(plan)
     assert SECRET not in shown and minted() not in shown
     assert "token=" not in shown
     with_env = _data(app_auth="jwt", app_jwt_secret=SECRET, verify_token_env="PROBE_TOKEN")
-    plan = _plan(target=target_for(with_env, "wsr-1"), token=token_source(with_env))
-    assert plan.target.token == "token-from-env"
+    plan = _plan(target=with_env.target(), token=token_source(with_env))
+    assert plan.target.token is None and plan.token() == "token-from-env"  # made at probe time
     assert "token-from-env" not in repr(plan) and SECRET not in repr(plan)
 
 

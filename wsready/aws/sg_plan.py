@@ -8,11 +8,12 @@ description is carried along but never part of the identity.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from wsready import validate
+from wsready.hostdata import HostConfig
 
 OWNER_PREFIX = "wsready:"
 WORLD = ("0.0.0.0/0", "::/0")
@@ -160,45 +161,28 @@ def public_span_problem(
     return None
 
 
-def desired_from_data(
-    data: Mapping[str, Any], redis_clients: list[str] | None = None
-) -> list[Rule]:
-    """`desired_rules` from host data keys (names and defaults as in group_data/all.py).
-    A host of the `redis` group (`redis_clients` given) opens `redis_port` to those CIDRs
-    only, and no web port."""
+def desired_from_data(data: HostConfig, redis_clients: list[str] | None = None) -> list[Rule]:
+    """`desired_rules` for a host's configuration. A host of the `redis` group
+    (`redis_clients` given) opens `redis_port` to those CIDRs only, and no web port."""
     if redis_clients is not None:
-        ports = [Port(validate.port("redis_port", data.get("redis_port", 6379)), "redis")]
-        allow = redis_clients
+        ports = [Port(data.redis_port, "redis")]
+        allow: Sequence[str] = redis_clients
     else:
-        ports = [
-            Port(
-                validate.port("nginx_listen_port", data.get("nginx_listen_port", 80)),
-                "nginx http",
-            )
-        ]
+        ports = [Port(data.nginx_listen_port, "nginx http")]
         # With TLS (a given pair, self-signed or ACME) 443 opens and 80 stays open: the
         # redirect, health checks and ACME's HTTP-01 challenge are answered there.
-        tls = data.get("nginx_tls", False)
-        if tls == "acme" or validate.boolean("nginx_tls", tls):
-            ports.append(
-                Port(
-                    validate.port("nginx_tls_port", data.get("nginx_tls_port", 443)),
-                    "nginx https",
-                )
-            )
-        allow = data.get("sg_allow_cidrs", list(WORLD))
-    ssh = data.get("sg_ssh_cidrs", [])
+        if data.nginx_tls:
+            ports.append(Port(data.nginx_tls_port, "nginx https"))
+        allow = data.sg_allow_cidrs
     return desired_rules(
         ports,
         allow,
-        ssh,
+        data.sg_ssh_cidrs,
         allow_key="redis clients" if redis_clients is not None else "sg_allow_cidrs",
-        ssh_port=validate.port("firewall_ssh_port", data.get("firewall_ssh_port", 22)),
-        allow_ssh_from_world=validate.boolean(
-            "sg_allow_ssh_from_world", data.get("sg_allow_ssh_from_world", False)
-        ),
-        max_public_prefix_v4=data.get("sg_ssh_max_public_prefix_v4", 16),
-        max_public_prefix_v6=data.get("sg_ssh_max_public_prefix_v6", 48),
+        ssh_port=data.firewall_ssh_port,
+        allow_ssh_from_world=data.sg_allow_ssh_from_world,
+        max_public_prefix_v4=data.sg_ssh_max_public_prefix_v4,
+        max_public_prefix_v6=data.sg_ssh_max_public_prefix_v6,
     )
 
 

@@ -1,6 +1,6 @@
 """Security-group sync for a fleet: one sync per group, whichever host reaches it first.
 
-`SyncSpec.from_data` reads host data (validated up front); `GroupSyncer.sync` resolves the
+`SyncSpec.from_data` reads a host's HostConfig; `GroupSyncer.sync` resolves the
 group, plans, applies (or only plans for a dry run) and reports through `log`. Hosts sharing
 a group must want the same rules; a host that wants different ones is refused rather than
 letting the last host win.
@@ -8,12 +8,13 @@ letting the last host win.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from wsready import aws, validate
+from wsready import aws
 from wsready.aws.sg_plan import Plan, Rule, desired_from_data
+from wsready.hostdata import HostConfig
 
 Log = Callable[[str], None]
 
@@ -32,26 +33,19 @@ class SyncSpec:
     purge_all: bool = False
 
     @classmethod
-    def from_data(
-        cls,
-        data: Mapping[str, Any],
-        address: str | None = None,
-        redis_clients: list[str] | None = None,
-    ) -> SyncSpec:
-        """Raises `ConfigError` naming the key for bad values. `redis_clients`: the host is
-        in the `redis` group and its group admits those CIDRs to redis_port only."""
-        endpoint = data.get("aws_endpoint_url")
-        if endpoint is not None:
-            validate.url("aws_endpoint_url", endpoint)
+    def from_data(cls, data: HostConfig, redis_clients: list[str] | None = None) -> SyncSpec:
+        """The host's group and rules; the instance is found by its SSH address when no
+        sg_id or instance_id names it. `redis_clients`: the host is in the `redis` group and
+        its group admits those CIDRs to redis_port only."""
         return cls(
             desired=tuple(desired_from_data(data, redis_clients)),
-            region=data.get("aws_region"),
-            endpoint_url=endpoint,
-            sg_id=data.get("sg_id"),
-            instance_id=data.get("instance_id"),
-            address=address,
-            purge=validate.boolean("sg_purge", data.get("sg_purge", False)),
-            purge_all=validate.boolean("sg_purge_all", data.get("sg_purge_all", False)),
+            region=data.aws_region,
+            endpoint_url=data.aws_endpoint_url,
+            sg_id=data.sg_id,
+            instance_id=data.instance_id,
+            address=data.ssh_address,
+            purge=data.sg_purge,
+            purge_all=data.sg_purge_all,
         )
 
     def describe(self) -> str:

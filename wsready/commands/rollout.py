@@ -17,13 +17,13 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
 
 from wsready import inventory, validate
 from wsready.environment import Environment
 from wsready.exitstatus import ExitStatus
 from wsready.fleet import rollout, tokens
+from wsready.hostdata import HostConfig
 from wsready.validate import ConfigError
 
 PROBE_RETRY_WAIT_S = 2.0  # between probe runs of a host that failed (no backoff)
@@ -86,16 +86,16 @@ def _sayer(env: Environment) -> Callable[[str], None]:
 
 
 def check_host(
-    name: str, data: dict[str, Any], token: str | None, timeout_s: float, retries: int
+    config: HostConfig, token: str | None, timeout_s: float, retries: int
 ) -> rollout.HostVerdict:
     """Probe one host until it passes or `retries` runs more have failed; say why it failed."""
-    from wsready.fleet.targets import target_for_host
     from wsready.probes import run_probes
     from wsready.probes.diagnosis import diagnose
     from wsready.probes.retry import RetryPolicy
 
+    name = config.name
     started = time.monotonic()
-    target = target_for_host(name, data, tokens.probe_token(name, data, token))
+    target = config.target(tokens.probe_token(config, token))
     results, _attempts = RetryPolicy(retries + 1, PROBE_RETRY_WAIT_S, 1.0).run(
         lambda _number: run_probes(target, timeout_s=timeout_s),
         lambda seen: all(result.ok or result.skipped for result in seen),
@@ -110,7 +110,7 @@ def check_host(
 
 
 def deploy_batch(
-    args: argparse.Namespace, hosts: dict[str, dict[str, Any]], batch: list[str], env: Environment
+    args: argparse.Namespace, hosts: Mapping[str, HostConfig], batch: list[str], env: Environment
 ) -> rollout.DeployRun:
     """pyinfra for one batch, its output passed through as it comes and kept for the
     verify step's error lines."""
@@ -141,7 +141,11 @@ def deploy_batch(
 
 def run(args: argparse.Namespace, env: Environment) -> int:
     args = split_rest(args)
-    hosts = inventory.host_data(args.inventory)
+    # Every host's data is judged before any host is touched.
+    hosts = {
+        name: HostConfig.from_data(name, data)
+        for name, data in inventory.host_data(args.inventory).items()
+    }
     batches = rollout.plan(list(hosts), args.batch)
     if not os.path.isfile(args.deploy):
         raise ConfigError("--deploy", args.deploy, "no such deploy file")
@@ -151,8 +155,6 @@ def run(args: argparse.Namespace, env: Environment) -> int:
         raise ConfigError("--probe-retries", args.probe_retries, "must be 0 to 20")
     validate.positive_number("--probe-timeout", args.probe_timeout, high=300)
     fallback = env.variable("--token-env", args.token_env) if args.token_env else None
-    for name, data in hosts.items():  # bad token data stops us before any host is touched
-        tokens.jwt_settings(name, data)
     say = _sayer(env)
     shape = " ".join(f"[{', '.join(batch)}]" for batch in batches)
     sizes = (
@@ -163,7 +165,7 @@ def run(args: argparse.Namespace, env: Environment) -> int:
         batches,
         deploy=lambda batch: deploy_batch(args, hosts, batch, env),
         check=lambda name: check_host(
-            name, hosts[name], fallback, args.probe_timeout, args.probe_retries
+            hosts[name], fallback, args.probe_timeout, args.probe_retries
         ),
         say=say,
     )

@@ -16,8 +16,9 @@ from typing import Any
 
 import paramiko
 
-from wsready import hostdata, inventory, validate
+from wsready import inventory, validate
 from wsready.errors import InputError
+from wsready.hostdata import HostConfig, HostDataError
 from wsready.validate import ConfigError
 
 MIN_FREE_BYTES = 1 << 30
@@ -138,17 +139,17 @@ def check_port(port: int, listeners: list[str], key: str = "nginx_listen_port") 
     )
 
 
-def nginx_ports(data: Mapping[str, Any]) -> list[tuple[str, int]]:
+def nginx_ports(config: HostConfig) -> list[tuple[str, int]]:
     """(data key, port) of every port nginx will listen on."""
-    ports = [("nginx_listen_port", data.get("nginx_listen_port", 80))]
-    if data.get("nginx_tls"):
-        ports.append(("nginx_tls_port", data.get("nginx_tls_port", 443)))
+    ports = [("nginx_listen_port", config.nginx_listen_port)]
+    if config.nginx_tls:
+        ports.append(("nginx_tls_port", config.nginx_tls_port))
     return ports
 
 
-def preflight(name: str, data: Mapping[str, Any], run: Run) -> HostReport:
+def preflight(config: HostConfig, run: Run) -> HostReport:
     """Every check over an open connection (`run` executes one shell command)."""
-    report = HostReport(name)
+    report = HostReport(config.name)
     status, out, _ = run("cat /etc/os-release")
     report.findings.append(check_os(out if status == 0 else ""))
     _, uid, _ = run("id -u")
@@ -158,7 +159,7 @@ def preflight(name: str, data: Mapping[str, Any], run: Run) -> HostReport:
     _, df, _ = run("df -Pk /")
     report.findings.append(check_disk(df))
     sudo = "" if is_root or sudo_status != 0 else "sudo -n "
-    for key, port in nginx_ports(data):
+    for key, port in nginx_ports(config):
         report.findings.append(check_port(port, _listeners(run, sudo, port), key))
     return report
 
@@ -172,12 +173,13 @@ def _listeners(run: Run, sudo: str, port: int) -> list[str]:
     return ["unknown process"] if port in listening_ports_from_proc(proc) else []
 
 
-def check_host_data(data: Mapping[str, Any]) -> list[Finding]:
-    """wsready.hostdata.validate over the data, one finding per problem (or one ok)."""
-    errors = hostdata.validate(dict(data))
-    if not errors:
-        return [Finding("host data", True, "valid")]
-    return [Finding("host data", False, str(error)) for error in errors]
+def host_config(name: str, data: Mapping[str, Any]) -> tuple[HostConfig | None, list[Finding]]:
+    """The host's HostConfig and one finding (valid), or None and one finding per problem."""
+    try:
+        config = HostConfig.from_data(name, data)
+    except HostDataError as error:
+        return None, [Finding("host data", False, str(problem)) for problem in error.errors]
+    return config, [Finding("host data", True, "valid")]
 
 
 @dataclass
@@ -194,11 +196,11 @@ class SshRunner:
         return stdout.channel.recv_exit_status(), out, err
 
 
-def connect(name: str, data: Mapping[str, Any], timeout_s: float = 10.0) -> paramiko.SSHClient:
-    """Open SSH as pyinfra would from this host data; raises OSError/paramiko errors."""
+def connect(config: HostConfig, timeout_s: float = 10.0) -> paramiko.SSHClient:
+    """Open SSH as pyinfra would from the host's ssh_* data; raises OSError/paramiko errors."""
     client = paramiko.SSHClient()
-    known_hosts = data.get("ssh_known_hosts_file")
-    strict = str(data.get("ssh_strict_host_key_checking", "accept-new")).lower()
+    ssh = config.ssh
+    known_hosts, strict = ssh.known_hosts_file, ssh.strict_host_key_checking
     if known_hosts and known_hosts != "/dev/null":
         client.load_host_keys(known_hosts)
     elif known_hosts is None:
@@ -208,37 +210,36 @@ def connect(name: str, data: Mapping[str, Any], timeout_s: float = 10.0) -> para
     else:
         client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
     client.connect(
-        data.get("ssh_hostname") or name,
-        port=int(data.get("ssh_port") or 22),
-        username=data.get("ssh_user"),
-        password=data.get("ssh_password"),
-        key_filename=data.get("ssh_key"),
-        passphrase=data.get("ssh_key_password"),
+        config.ssh_address,
+        port=ssh.port,
+        username=ssh.user,
+        password=ssh.password,
+        key_filename=ssh.key,
+        passphrase=ssh.key_password,
         timeout=timeout_s,
         banner_timeout=timeout_s,
         auth_timeout=timeout_s,
-        allow_agent=data.get("ssh_key") is None,
+        allow_agent=ssh.key is None,
     )
     return client
 
 
 def onboard_host(name: str, data: Mapping[str, Any]) -> HostReport:
-    """Connect, run every check, validate host data (defaults from all.py fill the gaps)."""
-    address = data.get("ssh_hostname") or name
-    user = data.get("ssh_user") or "(local user)"
-    findings = check_host_data(data)
-    if not all(finding.ok for finding in findings):
+    """Validate host data (defaults from all.py fill the gaps), connect, run every check."""
+    config, findings = host_config(name, data)
+    if config is None:
         # Nothing runs on a host whose data is refused: its values would reach commands.
         skipped = Finding("ssh", False, f"not contacted: {name}'s host data is refused")
         return HostReport(name, [skipped, *findings])
+    address, user = config.ssh_address, config.ssh.user or "(local user)"
     try:
-        client = connect(name, data)
+        client = connect(config)
     except (OSError, paramiko.SSHException) as error:
         report = HostReport(name, [Finding("ssh", False, f"{user}@{address}: {error}")])
         report.findings.extend(findings)
         return report
     try:
-        report = preflight(name, hostdata.with_defaults(data), SshRunner(client))
+        report = preflight(config, SshRunner(client))
     finally:
         client.close()
     report.findings.insert(0, Finding("ssh", True, f"reachable as {user}@{address}"))

@@ -1,37 +1,33 @@
 """Targets for `wsready check`: from URLs, or from the pyinfra inventory the deploy uses.
 
-An inventory host becomes `http://<verify_address or ssh_hostname or name>:<nginx_listen_port>`
-(`https://…:<nginx_tls_port>` when `nginx_tls` is on) with `app_socketio_path`, so the check
-probes exactly what the deploy built. Host data is resolved with pyinfra's precedence (host,
-groups, `group_data/` next to the file); hosts in the `monitors` group are not checked.
+An inventory host becomes the target its deploy's verify step probes (`HostConfig.target`:
+address, scheme and port, `app_socketio_path`, the first CORS origin, and the certificate
+verified against `verify_tls_ca_file` when one is given), so the check probes exactly what
+the deploy built. Host data is resolved with pyinfra's precedence (host, groups, `group_data/`
+next to the file), then by HostConfig (defaults of all.py, validated); hosts in the
+`monitors` group are not checked.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from wsready import acme, inventory, validate
+from wsready import inventory, validate
+from wsready.hostdata import HostConfig
 from wsready.probes import Target
 from wsready.validate import ConfigError
 
 URL_SCHEMES = ("http", "https", "ws", "wss")
 # Hosts in this group run the checks; they are not checked themselves unless asked for.
 MONITORS_GROUP = "monitors"
-# Defaults of inventory/group_data/all.py, used when the inventory has no group_data of its own.
-DEFAULTS: dict[str, Any] = {
-    "nginx_listen_port": 80,
-    "nginx_tls": False,
-    "nginx_tls_port": 443,
-    "app_socketio_path": "/ws",
-    "verify_address": None,
-    "app_cors_origins": ["http://localhost"],
-    "nginx_tls_cert_file": None,
-    "nginx_server_name": "_",
-}
+# The system's CA bundle on a monitor host (Debian): what a certificate from a public CA is
+# verified against there.
+SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
 
 def from_urls(urls: Sequence[str], token: str | None = None) -> list[Target]:
@@ -68,94 +64,65 @@ def from_inventory(path: str, token: str | None = None, group: str | None = None
         ]
         if not chosen:
             raise ConfigError("--inventory", path, "contains no host to check")
-    return [target_for_host(name, data, token) for name, _groups, data in chosen]
+    return [
+        _url_target(name, token) if "://" in name else target_for_host(name, data, token)
+        for name, _groups, data in chosen
+    ]
 
 
-def target_for_host(name: str, data: dict[str, Any], token: str | None = None) -> Target:
-    """The target a deploy of host `name` with host data `data` serves."""
-    merged = {**DEFAULTS, **{key: value for key, value in data.items() if value is not None}}
-    address = data.get("verify_address") or data.get("ssh_hostname") or name
-    if address.startswith("@"):
-        raise ConfigError(
-            f"{name}.verify_address", None, "is needed for a connector host such as @local"
-        )
-    path = validate.url_path(f"{name}.app_socketio_path", merged["app_socketio_path"])
-    tls = merged["nginx_tls"]
-    if tls != "acme":
-        validate.boolean(f"{name}.nginx_tls", tls)
-    if tls:
-        scheme, port = "https", validate.port(f"{name}.nginx_tls_port", merged["nginx_tls_port"])
+def _url_target(url: str, token: str | None) -> Target:
+    """An inventory entry named by a URL (`url_entry`): that URL, named by it."""
+    (target,) = from_urls([url], token)
+    return replace(target, name=url)
+
+
+def target_for_host(name: str, data: Mapping[str, Any], token: str | None = None) -> Target:
+    """The target a deploy of host `name` with host data `data` serves (HostConfig.target)."""
+    return HostConfig.from_data(name, data).target(token)
+
+
+def monitor_entry(
+    config: HostConfig, ca_files: Mapping[Path, str], system_cas: str = SYSTEM_CA_BUNDLE
+) -> dict[str, Any]:
+    """The host data a monitor host needs to probe `config`'s host as its deploy does:
+    address, port, path, origin, and how to verify its certificate there (`ca_files`: where
+    each local verify_tls_ca_file lies on the monitor host; `system_cas`: its CA bundle, for a
+    certificate from a public CA). Nothing secret."""
+    entry: dict[str, Any] = {
+        "verify_address": config.probe_address,
+        "app_socketio_path": config.app_socketio_path,
+        "app_cors_origins": list(config.app_cors_origins),
+    }
+    if config.nginx_tls:
+        entry.update(nginx_tls=config.nginx_tls, nginx_tls_port=config.nginx_tls_port)
     else:
-        scheme = "http"
-        port = validate.port(f"{name}.nginx_listen_port", merged["nginx_listen_port"])
-    connect_address = None
-    if tls == "acme":
-        # Checked at the certificate's first name, connecting to this host's address.
-        connect_address = address
-        address = acme.certificate_names(merged["nginx_server_name"])[0]
-    host = f"[{address}]" if ":" in address else address
-    url = validate.url(f"{name}.verify_address", f"{scheme}://{host}:{port}")
-    origins = merged.get("app_cors_origins") or []
-    return Target(
-        url=url,
-        socketio_path=path,
-        token=token,
-        # The same probes as the deploy's verify step: CORS from the first allowed origin,
-        origin=origins[0] if origins else None,
-        name=name,
-        # and a self-signed sandbox certificate (no nginx_tls_cert_file) is not verified.
-        tls_verify=tls == "acme" or bool(merged.get("nginx_tls_cert_file")),
-        connect_address=connect_address,
-    )
+        entry["nginx_listen_port"] = config.nginx_listen_port
+    if config.nginx_tls == "acme":  # probed at its certificate's name
+        entry.update(nginx_server_name=config.nginx_server_name, acme_email=config.acme_email)
+    verify = config.tls_verify
+    if verify is True:
+        entry["verify_tls_ca_file"] = system_cas
+    elif verify:
+        entry["verify_tls_ca_file"] = ca_files[Path(verify)]
+    return entry
 
 
-# The host data keys a target is built from: all a monitor host needs to know of the fleet.
-TARGET_KEYS = (
-    "verify_address",
-    "ssh_hostname",
-    "nginx_listen_port",
-    "nginx_tls",
-    "nginx_tls_port",
-    "nginx_tls_cert_file",
-    "nginx_server_name",
-    "app_socketio_path",
-    "app_cors_origins",
-)
+def url_entry(url: str) -> tuple[str, dict[str, Any]]:
+    """(name, host data) that makes `url` a target of an inventory file: an entry named by a
+    URL is probed at that URL, as `wsready check URL` probes it."""
+    from_urls([url])  # refused here rather than on the monitor host
+    return url.rstrip("/"), {}
 
 
-def render_inventory(hosts: Sequence[tuple[str, dict[str, Any]]], group: str = "targets") -> str:
-    """A pyinfra inventory file of `hosts`, keeping only TARGET_KEYS of their data.
-
-    Used to hand a monitor host the fleet it checks; nothing secret goes into it.
-    """
-    entries = []
-    for name, data in hosts:
-        target_for_host(name, data)  # refuse a host that would make a broken target
-        kept = {key: data[key] for key in TARGET_KEYS if data.get(key) is not None}
-        if kept.get("nginx_tls_cert_file"):
-            kept["nginx_tls_cert_file"] = "(provided: verify the certificate)"
-        entries.append(f"    ({name!r}, {kept!r}),")
-    body = "\n".join(entries)
+def render_inventory(
+    entries: Sequence[tuple[str, Mapping[str, Any]]], group: str = "targets"
+) -> str:
+    """A pyinfra inventory file of (name, host data) entries (`monitor_entry`, `url_entry`),
+    for the fleet a monitor host checks."""
+    lines = [f"    ({name!r}, {dict(entry)!r})," for name, entry in entries]
+    body = "\n".join(lines)
     header = "# Targets for `wsready check --inventory`, written by tasks/monitor.py."
     return f"{header}\n{group} = [\n{body}\n]\n"
-
-
-def urls_as_hosts(urls: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
-    """(name, data) for each URL, so a list of URLs renders as an inventory too."""
-    hosts = []
-    for url, target in zip(urls, from_urls(urls), strict=True):
-        data: dict[str, Any] = {
-            "verify_address": target.host,
-            "app_socketio_path": target.socketio_path,
-            "app_cors_origins": [],
-        }
-        if target.secure:
-            data.update(nginx_tls=True, nginx_tls_port=target.port)
-            data["nginx_tls_cert_file"] = "(provided: verify the certificate)"
-        else:
-            data["nginx_listen_port"] = target.port
-        hosts.append((url.rstrip("/"), data))
-    return hosts
 
 
 def load_inventory_hosts(path: str) -> list[tuple[str, list[str], dict[str, Any]]]:

@@ -1,7 +1,8 @@
 """Mint the HS256 JWT the app accepts, from the same inventory data the deploy uses.
 
-The secret comes from `app_jwt_secret` (and the audience from `app_jwt_audience`) as pyinfra
-resolves them for a host from the inventory file and the `group_data/` next to it. The token
+The secret comes from `app_jwt_secret` (the audience and issuer from `app_jwt_audience` and
+`app_jwt_issuer`) of a host's HostConfig, its data as pyinfra resolves it from the inventory
+file and the `group_data/` next to it. The token
 is the only thing `wsready token` prints; nothing here logs the secret or the token.
 """
 
@@ -17,13 +18,13 @@ from typing import Any
 import jwt
 
 from wsready import inventory, validate
+from wsready.hostdata import HostConfig
 from wsready.validate import ConfigError
 
 DEFAULT_SUBJECT = "wsready"
 DEFAULT_TTL_S = 3600
 MAX_TTL_S = 30 * 86400  # a probe token that never expires is a password: 30 days at most
 ALGORITHM = "HS256"
-MIN_SECRET_BYTES = 32  # RFC 7518 §3.2: an HS256 key is at least 256 bits
 PROBE_TOKEN_TTL_S = 300  # rollout's own probes and the verify step of one batch
 
 
@@ -38,34 +39,36 @@ class JwtSettings:
     issuer: str | None = None
 
 
-def load_host_data(path: str | os.PathLike[str]) -> dict[str, dict]:
-    """Each host's data from pyinfra inventory file `path`, as pyinfra loads it."""
-    return inventory.host_data(path)
+def load_hosts(path: str | os.PathLike[str], host: str | None = None) -> dict[str, HostConfig]:
+    """The HostConfig of each host of pyinfra inventory file `path` (as pyinfra loads its
+    data), or of host `host` only."""
+    found = inventory.host_data(path)
+    if host is not None:
+        if host not in found:
+            raise ConfigError("--host", host, f"not in the inventory (hosts: {', '.join(found)})")
+        found = {host: found[host]}
+    return {name: HostConfig.from_data(name, data) for name, data in found.items()}
 
 
-def jwt_settings(host: str, data: dict[str, Any]) -> JwtSettings:
-    """Check one host's token keys; errors name the key and never echo the secret."""
-    auth = validate.choice("app_auth", data.get("app_auth", "off"), ("off", "jwt", "static"))
-    secret = data.get("app_jwt_secret")
-    if secret is not None and (not isinstance(secret, str) or not secret):
-        raise ConfigError("app_jwt_secret", "<hidden>", f"on {host} must be a non-empty string")
-    audience = data.get("app_jwt_audience")
-    if audience is not None and (not isinstance(audience, str) or not audience):
-        raise ConfigError("app_jwt_audience", audience, f"on {host} must be a non-empty string")
-    issuer = data.get("app_jwt_issuer")
-    if issuer is not None and (not isinstance(issuer, str) or not issuer):
-        raise ConfigError("app_jwt_issuer", issuer, f"on {host} must be a non-empty string")
-    return JwtSettings(host=host, auth=auth, secret=secret, audience=audience, issuer=issuer)
+def jwt_settings(config: HostConfig) -> JwtSettings:
+    """What one host's app checks tokens against."""
+    return JwtSettings(
+        host=config.name,
+        auth=config.app_auth,
+        secret=config.app_jwt_secret,
+        audience=config.app_jwt_audience,
+        issuer=config.app_jwt_issuer,
+    )
 
 
-def fleet_settings(hosts: dict[str, dict], host: str | None = None) -> JwtSettings:
+def fleet_settings(hosts: Mapping[str, HostConfig], host: str | None = None) -> JwtSettings:
     """The settings to mint for: the named host, or the one secret every host shares."""
     if host is not None:
         if host not in hosts:
             raise ConfigError("--host", host, f"not in the inventory (hosts: {', '.join(hosts)})")
-        chosen = [jwt_settings(host, hosts[host])]
+        chosen = [jwt_settings(hosts[host])]
     else:
-        chosen = [jwt_settings(name, data) for name, data in hosts.items()]
+        chosen = [jwt_settings(config) for config in hosts.values()]
         chosen = [settings for settings in chosen if settings.secret is not None] or chosen
     first = chosen[0]
     if first.auth == "static":
@@ -123,38 +126,39 @@ def mint(
     if not isinstance(secret, str) or not secret:
         raise ConfigError("app_jwt_secret", "<hidden>", "must be a non-empty string")
     with warnings.catch_warnings():
-        # A short key is reported once, by the caller (see secret_is_short), not by PyJWT.
+        # Host data never holds a short key (the data contract refuses secrets under 32
+        # characters, RFC 7518 §3.2); a direct caller's is its own business, not PyJWT's.
         warnings.simplefilter("ignore", jwt.InsecureKeyLengthWarning)
         body = claims(ttl_s, subject, audience, now, issuer)
         return jwt.encode(body, secret, algorithm=ALGORITHM)
 
 
-def secret_is_short(secret: str) -> bool:
-    return len(secret.encode()) < MIN_SECRET_BYTES
+def _mint_probe_token(settings: JwtSettings) -> str:
+    return mint(
+        settings.secret, PROBE_TOKEN_TTL_S, audience=settings.audience, issuer=settings.issuer
+    )
 
 
-def probe_token(name: str, data: dict[str, Any], fallback: str | None) -> str | None:
+def probe_token(config: HostConfig, fallback: str | None) -> str | None:
     """A fresh token from the host's own secret when it checks JWTs, else `fallback`."""
-    settings = jwt_settings(name, data)
+    settings = jwt_settings(config)
     if settings.auth == "jwt" and settings.secret:
-        return mint(settings.secret, PROBE_TOKEN_TTL_S, audience=settings.audience)
+        return _mint_probe_token(settings)
     return fallback
 
 
 def verify_step_tokens(
-    hosts: dict[str, dict[str, Any]], batch: list[str], environ: Mapping[str, str]
+    hosts: Mapping[str, HostConfig], batch: list[str], environ: Mapping[str, str]
 ) -> dict[str, str]:
     """Tokens for the deploy's own verify step: for each `verify_token_env` variable the
     batch's jwt hosts name and `environ` lacks, one token minted from their shared secret.
     ConfigError when hosts sharing a variable have different secrets."""
-    by_variable: dict[str, dict[str, dict[str, Any]]] = {}
+    by_variable: dict[str, dict[str, HostConfig]] = {}
     for name in batch:
-        variable = hosts[name].get("verify_token_env")
-        wanted = variable and not environ.get(variable)
-        if wanted and jwt_settings(name, hosts[name]).auth == "jwt":
+        variable = hosts[name].verify_token_env
+        if variable and not environ.get(variable) and hosts[name].app_auth == "jwt":
             by_variable.setdefault(variable, {})[name] = hosts[name]
-    minted = {}
-    for variable, members in by_variable.items():
-        settings = fleet_settings(members)
-        minted[variable] = mint(settings.secret, PROBE_TOKEN_TTL_S, audience=settings.audience)
-    return minted
+    return {
+        variable: _mint_probe_token(fleet_settings(members))
+        for variable, members in by_variable.items()
+    }

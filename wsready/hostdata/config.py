@@ -22,6 +22,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
+from wsready import acme
 from wsready.hostdata import contract
 from wsready.probes.model import Target
 from wsready.validate import ConfigError
@@ -33,6 +34,7 @@ LOCAL_PATHS = frozenset(
         "app_source",
         "nginx_tls_cert_file",
         "nginx_tls_key_file",
+        "acme_ca_file",
         "verify_tls_ca_file",
         "monitor_token_file",
         "monitor_wheelhouse",
@@ -137,11 +139,14 @@ class HostConfig:
     nginx_listen_backlog: int | None
     nginx_reuseport: bool
     nginx_trusted_proxies: tuple[str, ...]
-    nginx_tls: bool
+    nginx_tls: bool | Literal["acme"]
     nginx_tls_cert_file: Path | None
     nginx_tls_key_file: Path | None
     nginx_tls_redirect: bool
     nginx_tls_port: int
+    acme_email: str | None
+    acme_directory_url: str
+    acme_ca_file: Path | None
     nginx_extra_directives: tuple[str, ...]
     # kernel
     kernel_sysctls: ParsedMap
@@ -180,6 +185,8 @@ class HostConfig:
     monitor_interval_s: int
     monitor_targets: tuple[str, ...] | None
     monitor_alert_webhook: str | None = field(repr=False)  # its path: a secret
+    monitor_tls_warn_days: int
+    monitor_tls_crit_days: int
     monitor_token_env: str | None
     monitor_token_file: Path | None
     monitor_wheelhouse: Path | None
@@ -241,19 +248,31 @@ class HostConfig:
         return (self.nginx_listen_port,)
 
     @property
+    def certificate_names(self) -> list[str]:
+        """The names an ACME certificate is ordered for (nginx_server_name's)."""
+        return acme.certificate_names(self.nginx_server_name)
+
+    @property
+    def url_host(self) -> str:
+        """The host part of the URL clients use: an ACME certificate's first name (the
+        probes still connect to probe_address), else probe_address."""
+        return self.certificate_names[0] if self.nginx_tls == "acme" else self.probe_address
+
+    @property
     def url(self) -> str:
-        """scheme://address:port the outside world uses for this host."""
-        address = self.probe_address
-        shown = f"[{address}]" if ":" in address else address
+        """scheme://host:port the outside world uses for this host."""
+        host = self.url_host
+        shown = f"[{host}]" if ":" in host else host
         return f"{self.scheme}://{shown}:{self.public_port}"
 
     @property
     def tls_verify(self) -> bool | str:
-        """How the probes verify the certificate: a given one against verify_tls_ca_file
-        (the system CAs without it); a pair generated on the host is self-signed: not."""
-        if self.nginx_tls_cert_file is None:
-            return False
-        return str(self.verify_tls_ca_file) if self.verify_tls_ca_file else True
+        """How the probes verify nginx's certificate: against verify_tls_ca_file when it is
+        set; a given (nginx_tls_cert_file) or ACME certificate against the system's CAs; a
+        pair generated on the host is self-signed: not verified."""
+        if self.verify_tls_ca_file is not None:
+            return str(self.verify_tls_ca_file)
+        return self.nginx_tls == "acme" or self.nginx_tls_cert_file is not None
 
     @property
     def origin(self) -> str | None:
@@ -273,6 +292,8 @@ class HostConfig:
             origin=self.origin,
             name=self.name,
             tls_verify=self.tls_verify,
+            # An ACME host is probed at its certificate's name, connecting to its address.
+            connect_address=self.probe_address if self.nginx_tls == "acme" else None,
         )
 
 

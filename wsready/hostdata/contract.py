@@ -19,8 +19,8 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
-from wsready import acme
 from wsready import validate as grammar  # `validate` is this module's own entry point
+from wsready.hostdata import acme
 from wsready.hostdata import monitor as monitor_data
 from wsready.validate import HIDDEN, ConfigError
 
@@ -588,7 +588,7 @@ def _one_rule_per_key(*tables: Mapping[str, Check]) -> dict[str, Check]:
 
 
 # The fleet monitor's keys are ruled in wsready/hostdata/monitor.py (tasks/monitor.py), the
-# ACME keys and nginx_tls in wsready/acme.py, only there.
+# ACME keys and nginx_tls in wsready/hostdata/acme.py, only there.
 CHECKS: dict[str, Check] = _one_rule_per_key(_CHECKS, monitor_data.CHECKS, acme.CHECKS)
 
 
