@@ -1,4 +1,4 @@
-"""The status page's data keys (monitor_status_*), ruled in wsready/monitor_data.py."""
+"""The status page's data keys (monitor_status_*), ruled in wsready/hostdata/monitor.py."""
 
 from __future__ import annotations
 
