@@ -49,7 +49,6 @@ WHEEL_DIR = f"{MONITOR_DIR}/wheels"
 VENV = f"{MONITOR_DIR}/venv"
 CONFIG_DIR = "/etc/wsready-monitor"
 TARGETS_FILE = f"{CONFIG_DIR}/targets.py"
-CA_DIR = f"{CONFIG_DIR}/ca"  # the fleet's verify_tls_ca_file copies
 ENV_FILE = f"{CONFIG_DIR}/env"
 STATE_DIRECTORY = "wsready-monitor"  # systemd StateDirectory= → /var/lib/wsready-monitor
 STATE_FILE = f"/var/lib/{STATE_DIRECTORY}/state.json"
@@ -158,7 +157,7 @@ def ca_files(fleet: list[HostConfig]) -> dict[Path, str]:
     for config in fleet:
         if config.verify_tls_ca_file is not None and config.verify_tls_ca_file not in found:
             digest = hashlib.sha256(config.verify_tls_ca_file.read_bytes()).hexdigest()[:16]
-            found[config.verify_tls_ca_file] = f"{CA_DIR}/{digest}.pem"
+            found[config.verify_tls_ca_file] = f"{CONFIG_DIR}/ca-{digest}.pem"
     return found
 
 
@@ -236,15 +235,6 @@ def check_arguments(data: HostConfig, has_token: bool) -> str:
 
 def _upload_ca_files(cas: dict[Path, str]) -> list:
     """The fleet's CA files, where the targets file names them (certificates: public)."""
-    if not cas:
-        return []
-    files.directory(
-        name="Create the directory of the fleet's CA files.",
-        path=CA_DIR,
-        user="root",
-        group=MONITOR_USER,
-        mode="0750",
-    )
     return [
         files.put(
             name=f"Upload the CA file {local.name} that verifies the fleet's certificates.",

@@ -181,7 +181,7 @@ def test_a_private_ca_of_the_fleet_is_uploaded_and_named_in_the_targets_file(tmp
     (remote,) = [
         c["upload"]
         for c in fakehost.commands(results)
-        if isinstance(c, dict) and str(c.get("upload", "")).startswith("/etc/wsready-monitor/ca/")
+        if isinstance(c, dict) and str(c.get("upload", "")).startswith("/etc/wsready-monitor/ca-")
     ]
     assert f"'verify_tls_ca_file': '{remote}'" in text  # web-1: its private CA
     assert "'verify_tls_ca_file': '/etc/ssl/certs/ca-certificates.crt'" in text  # web-2
