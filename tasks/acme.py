@@ -19,7 +19,6 @@ the names change; renewal is certbot.timer's job.
 from __future__ import annotations
 
 import shlex
-from io import StringIO
 from pathlib import Path
 
 from pyinfra import host
@@ -30,6 +29,7 @@ from pyinfra.operations import apt, files, systemd
 from tasks import transaction
 from wsready import acme
 from wsready.deploy import hostfacts
+from wsready.deploy.shapes import put_file, put_text
 from wsready.hostdata import HostConfig, host_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,31 +134,23 @@ def prepare_acme():
         files.directory(name=f"Create {path}.", path=path, user="root", group="root", mode=mode)
     ca_file = ca_file_on_host(data)
     if ca_file:
-        files.put(
-            name="Upload the private ACME CA's bundle (acme_ca_file).",
-            src=str(data.acme_ca_file.resolve()),
-            dest=ca_file,
-            user="root",
-            group="root",
-            mode="0644",
+        put_file(
+            "Upload the private ACME CA's bundle (acme_ca_file).",
+            data.acme_ca_file.resolve(),
+            ca_file,
         )
     else:
         files.file(name="Remove a private ACME CA's bundle.", path=acme.CA_BUNDLE, present=False)
-    files.put(
-        name="Install certbot's deploy hook (install the pair, nginx -t, reload).",
-        src=str(HOOK_SCRIPT),
-        dest=acme.HOOK,
-        user="root",
-        group="root",
+    put_file(
+        "Install certbot's deploy hook (install the pair, nginx -t, reload).",
+        HOOK_SCRIPT,
+        acme.HOOK,
         mode="0755",
     )
-    drop_in = files.put(
-        name="Give certbot's renewal service the ACME CA's bundle.",
-        src=StringIO(timer_drop_in(ca_file)),
-        dest=TIMER_DROP_IN,
-        user="root",
-        group="root",
-        mode="0644",
+    drop_in = put_text(
+        "Give certbot's renewal service the ACME CA's bundle.",
+        timer_drop_in(ca_file),
+        TIMER_DROP_IN,
     )
     systemd.daemon_reload(
         name="Reload systemd: certbot's service environment changed.", _if=drop_in.did_change

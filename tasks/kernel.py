@@ -7,13 +7,11 @@ skipped with a one-line notice: the host's own settings apply there.
 
 from __future__ import annotations
 
-from io import StringIO
-
 from pyinfra import host
 from pyinfra.api import deploy, operation
 from pyinfra.facts.server import Command
-from pyinfra.operations import files
 
+from wsready.deploy.shapes import put_text
 from wsready.hostdata import host_config
 from wsready.validate import ConfigError
 
@@ -61,14 +59,7 @@ def tune_kernel() -> None:
     if not sysctls:
         host.noop("kernel_sysctls is empty: the kernel is left alone")
         return
-    files.put(
-        name=f"Write {SYSCTL_FILE}.",
-        src=StringIO(render(sysctls)),
-        dest=SYSCTL_FILE,
-        user="root",
-        group="root",
-        mode="0644",
-    )
+    put_text(f"Write {SYSCTL_FILE}.", render(sysctls), SYSCTL_FILE)
     apply_sysctls(
         name=f"Apply {SYSCTL_FILE} where the kernel allows it.", path=SYSCTL_FILE, sysctls=sysctls
     )

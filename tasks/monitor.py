@@ -16,7 +16,6 @@ import hashlib
 import os
 import re
 import shlex
-from io import StringIO
 from pathlib import Path
 
 from pyinfra import host
@@ -24,11 +23,12 @@ from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 from pyinfra.api.util import get_template
 from pyinfra.facts.files import File
-from pyinfra.operations import apt, files, pip, server, systemd
+from pyinfra.operations import files, pip, server, systemd
 from pyinfra.operations.util import any_changed
 
 from tasks.transaction import managed_file
 from wsready.deploy import hostfacts
+from wsready.deploy.shapes import apt_install, put_file, put_text, root_directory
 from wsready.fleet import statuspage, targets
 from wsready.hostdata import DEFAULTS_FILE, HostConfig, host_config
 
@@ -90,13 +90,7 @@ def status_location(data: HostConfig) -> str:
 
 def _serve_status(data: HostConfig) -> None:
     """Write the location (and htpasswd) for the site's include, test nginx, reload it."""
-    files.directory(
-        name="Create the directory of the status page's nginx location.",
-        path=STATUS_DIR,
-        user="root",
-        group="root",
-        mode="0755",
-    )
+    root_directory("Create the directory of the status page's nginx location.", STATUS_DIR)
     changes = []
     if data.monitor_status_htpasswd:
         changes.append(
@@ -117,13 +111,10 @@ def _serve_status(data: HostConfig) -> None:
                 present=False,
             )
         )
-    candidate = files.put(
-        name=f"Write the status page's nginx location ({data.monitor_status_path}) aside.",
-        src=StringIO(status_location(data)),
-        dest=STATUS_CANDIDATE,
-        user="root",
-        group="root",
-        mode="0644",
+    candidate = put_text(
+        f"Write the status page's nginx location ({data.monitor_status_path}) aside.",
+        status_location(data),
+        STATUS_CANDIDATE,
     )
     live = host.get_fact(File, path=STATUS_LOCATION)
     server.shell(
@@ -236,13 +227,12 @@ def check_arguments(data: HostConfig, has_token: bool) -> str:
 def _upload_ca_files(cas: dict[Path, str]) -> list:
     """The fleet's CA files, where the targets file names them (certificates: public)."""
     return [
-        files.put(
-            name=f"Upload the CA file {local.name} that verifies the fleet's certificates.",
-            src=str(local),
-            dest=remote,
-            user="root",
-            group=MONITOR_USER,
+        put_file(
+            f"Upload the CA file {local.name} that verifies the fleet's certificates.",
+            local,
+            remote,
             mode="0640",
+            group=MONITOR_USER,
         )
         for local, remote in cas.items()
     ]
@@ -251,12 +241,8 @@ def _upload_ca_files(cas: dict[Path, str]) -> list:
 def _install_python() -> None:
     if not hostfacts.which("apt-get"):
         raise DeployError(f"{host.name}: the monitor is installed with apt (Debian/Ubuntu) only")
-    apt.packages(
-        name="Install Python and venv for the monitor.",
-        packages=["python3", "python3-venv", "ca-certificates"],
-        no_recommends=True,
-        update=True,
-        cache_time=86400,
+    apt_install(
+        "Install Python and venv for the monitor.", ["python3", "python3-venv", "ca-certificates"]
     )
 
 
@@ -349,22 +335,17 @@ def install_monitor() -> None:
     )
     _pip_install(data, _upload_source() + _upload_wheelhouse(data))
 
-    files.directory(
-        name="Create the monitor's configuration directory.",
-        path=CONFIG_DIR,
-        user="root",
-        group=MONITOR_USER,
-        mode="0750",
+    root_directory(
+        "Create the monitor's configuration directory.", CONFIG_DIR, mode="0750", group=MONITOR_USER
     )
     config_changes = _upload_ca_files(cas)
     config_changes += [
-        files.put(
-            name="Write the list of targets the monitor checks.",
-            src=StringIO(inventory_text),
-            dest=TARGETS_FILE,
-            user="root",
-            group=MONITOR_USER,
+        put_text(
+            "Write the list of targets the monitor checks.",
+            inventory_text,
+            TARGETS_FILE,
             mode="0640",
+            group=MONITOR_USER,
         ),
         managed_file(  # never diffed: it holds the token and the webhook URL
             name="Write the monitor's token and webhook file (0600, read by systemd).",
@@ -375,12 +356,11 @@ def install_monitor() -> None:
             mode="600",
         ),
     ]
-    files.directory(
-        name="Create the textfile collector directory, writable by the monitor.",
-        path=prometheus_dir,
-        user="root",
-        group=MONITOR_USER,
+    root_directory(
+        "Create the textfile collector directory, writable by the monitor.",
+        prometheus_dir,
         mode="0775",
+        group=MONITOR_USER,
     )
     context = {
         "monitor_user": MONITOR_USER,

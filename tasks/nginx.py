@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from dataclasses import dataclass
-from io import StringIO
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -40,6 +39,7 @@ from tasks.transaction import managed_file
 from wsready import acme, capacity
 from wsready.deploy import hostfacts
 from wsready.deploy.operations import tls
+from wsready.deploy.shapes import apt_install, put_file, put_text, root_directory
 from wsready.hostdata import HostConfig, host_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -232,13 +232,7 @@ def activate_config(config: NginxConfig, stamp: str, activate: str):
 
 def _install_nginx() -> None:
     if hostfacts.which("apt-get"):
-        apt.packages(
-            name="Install nginx without recommended packages.",
-            packages=["nginx"],
-            no_recommends=True,
-            update=True,
-            cache_time=86400,
-        )
+        apt_install("Install nginx without recommended packages.", ["nginx"])
     elif hostfacts.which("dnf"):
         dnf.packages(name="Install nginx.", packages=["nginx"])
     else:
@@ -247,13 +241,7 @@ def _install_nginx() -> None:
 
 def _tls_files(data: HostConfig):
     """Upload or generate the certificate pair; returns the operations that may change it."""
-    files.directory(
-        name="Create the TLS directory, readable by root only.",
-        path=TLS_DIR,
-        user="root",
-        group="root",
-        mode="0700",
-    )
+    root_directory("Create the TLS directory, readable by root only.", TLS_DIR, mode="0700")
     address = data.probe_address
     if data.nginx_tls_cert_file and data.nginx_tls_key_file:
         # Relative paths mean the directory pyinfra runs in, as in the preflight check.
@@ -320,31 +308,16 @@ def prepare_nginx() -> None:
         changes += _tls_files(data)
     _RELOAD_WHEN[host.name] = changes
 
-    files.put(
-        name="Install the script that tests an nginx config before activating it.",
-        src=str(ACTIVATE_SCRIPT),
-        dest=ACTIVATE,
-        user="root",
-        group="root",
+    put_file(
+        "Install the script that tests an nginx config before activating it.",
+        ACTIVATE_SCRIPT,
+        ACTIVATE,
         mode="0755",
     )
-    files.directory(
-        name="Create the directory for candidate nginx configs.",
-        path=str(Path(CANDIDATE).parent),
-        user="root",
-        group="root",
-        mode="0755",
-    )
+    root_directory("Create the directory for candidate nginx configs.", str(Path(CANDIDATE).parent))
     config = planned_config(data)
     for candidate, live, content in config.files:
-        files.put(
-            name=f"Write {Path(live).name} aside, as a candidate.",
-            src=StringIO(content),
-            dest=candidate,
-            user="root",
-            group="root",
-            mode="0644",
-        )
+        put_text(f"Write {Path(live).name} aside, as a candidate.", content, candidate)
     test_config(
         name=f"Test the candidate nginx.conf and site with nginx -t (config {config.fingerprint}).",
         config=config,

@@ -229,6 +229,18 @@ def download_proxy(proxy_url: str | None) -> str | None:
     return proxy_url
 
 
+def _download(what: str, url: str, sha256: str, archive: str, proxy_url: str | None) -> str:
+    """Download `url` to `archive`, its sha256 checked; returns the archive's path."""
+    files.download(
+        name=f"Download {what} from {url} (sha256 checked).",
+        src=url,
+        dest=archive,
+        sha256sum=sha256,
+        proxy=proxy_url,
+    )
+    return archive
+
+
 def _install_binary(data: HostConfig) -> None:
     url, sha256 = data.nodejs_binary_url, data.nodejs_binary_sha256
     assert url and sha256  # the contract requires both for nodejs_source = "binary"
@@ -250,13 +262,8 @@ def _install_binary(data: HostConfig) -> None:
             user="root",
         )
     if need_node:
-        archive = f"{downloads}/node-{sha256[:12]}.archive"
-        files.download(
-            name=f"Download Node.js from {url} (sha256 checked).",
-            src=url,
-            dest=archive,
-            sha256sum=sha256,
-            proxy=proxy_url,
+        archive = _download(
+            "Node.js", url, sha256, f"{downloads}/node-{sha256[:12]}.archive", proxy_url
         )
         unpack_node_archive(
             name=f"Unpack Node.js into {node_dir}.",
@@ -266,13 +273,7 @@ def _install_binary(data: HostConfig) -> None:
         )
     if need_npm:
         archive = f"{downloads}/npm-{npm_sha256[:12]}.tgz"
-        files.download(
-            name=f"Download npm from {npm_url} (sha256 checked).",
-            src=npm_url,
-            dest=archive,
-            sha256sum=npm_sha256,
-            proxy=proxy_url,
-        )
+        _download("npm", npm_url, npm_sha256, archive, proxy_url)
         unpack_npm_archive(name=f"Unpack npm into {node_dir}.", archive=archive, node_dir=node_dir)
     for command in ("node", "npm", "npx"):
         files.link(

@@ -11,7 +11,6 @@ else put there stays. Re-runs change nothing.
 from __future__ import annotations
 
 import re
-from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
@@ -20,6 +19,7 @@ from pyinfra.operations import files
 
 from wsready import validate
 from wsready.deploy import hostfacts
+from wsready.deploy.shapes import put_text, root_directory
 from wsready.hostdata import host_config
 
 APT_PROXY_CONF = "/etc/apt/apt.conf.d/90wsready-proxy"
@@ -64,21 +64,10 @@ def configure_proxy() -> None:
     proxy_url = host_config(host).proxy_url
     if proxy_url:
         if hostfacts.which("apt-get"):
-            files.put(
-                name="Send apt downloads through the proxy.",
-                src=StringIO(apt_proxy_conf(proxy_url)),
-                dest=APT_PROXY_CONF,
-                user="root",
-                group="root",
-                mode="0644",
+            put_text(
+                "Send apt downloads through the proxy.", apt_proxy_conf(proxy_url), APT_PROXY_CONF
             )
-        files.directory(
-            name="Create the settings directory /etc/wsready.",
-            path="/etc/wsready",
-            user="root",
-            group="root",
-            mode="0755",
-        )
+        root_directory("Create the settings directory /etc/wsready.", "/etc/wsready")
         if hostfacts.which("dnf"):
             files.line(
                 name="Send dnf downloads through the proxy.",
@@ -86,21 +75,9 @@ def configure_proxy() -> None:
                 line="^proxy=.*$",
                 replace=f"proxy={config_proxy_url(proxy_url)}",
             )
-            files.put(
-                name="Record the dnf proxy line wsready wrote.",
-                src=StringIO(proxy_url + "\n"),
-                dest=DNF_PROXY_RECORD,
-                user="root",
-                group="root",
-                mode="0644",
-            )
-        files.put(
-            name="Send npm registry traffic through the proxy.",
-            src=StringIO(npmrc(proxy_url)),
-            dest=NPMRC,
-            user="root",
-            group="root",
-            mode="0600",
+            put_text("Record the dnf proxy line wsready wrote.", proxy_url + "\n", DNF_PROXY_RECORD)
+        put_text(
+            "Send npm registry traffic through the proxy.", npmrc(proxy_url), NPMRC, mode="0600"
         )
     else:
         files.file(

@@ -21,12 +21,13 @@ from io import StringIO
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
-from pyinfra.operations import apt, files, systemd
+from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from tasks.transaction import managed_file
 from wsready import redis_plan
 from wsready.deploy import hostfacts
+from wsready.deploy.shapes import apt_install, put_text
 from wsready.hostdata import host_config
 
 LOCAL_REDIS_UNIT = "redis-server.service"
@@ -80,20 +81,9 @@ def _drop_in() -> str:
 
 
 def _install_and_configure(config: str, password: str | None = None) -> None:
-    apt.packages(
-        name="Install redis-server without recommended packages.",
-        packages=["redis-server"],
-        no_recommends=True,
-        update=True,
-        cache_time=86400,
-    )
-    written = files.put(
-        name=f"Write the Redis config {CONFIG}.",
-        src=StringIO(config),
-        dest=CONFIG,
-        user="root",
-        group="redis",
-        mode="0640",
+    apt_install("Install redis-server without recommended packages.", ["redis-server"])
+    written = put_text(
+        f"Write the Redis config {CONFIG}.", config, CONFIG, mode="0640", group="redis"
     )
     changes = [written]
     if password is not None:

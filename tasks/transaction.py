@@ -26,8 +26,8 @@ from pyinfra.api import deploy, operation
 from pyinfra.api.command import FileUploadCommand, StringCommand
 from pyinfra.api.util import get_file_sha1
 from pyinfra.facts.files import File, Sha1File
-from pyinfra.operations import files
 
+from wsready.deploy.shapes import put_file
 from wsready.deploy.transaction import (  # noqa: F401 (the builders, used as transaction.*)
     ACTIONS,
     ROLLBACK,
@@ -78,11 +78,9 @@ def managed_file(
 
 @deploy("Install the transaction rollback script")
 def install_rollback() -> None:
-    files.put(
-        name="Install the script that puts a failed deploy's changes back.",
-        src=str(ROLLBACK_SCRIPT),
-        dest=ROLLBACK,
-        user="root",
-        group="root",
+    put_file(
+        "Install the script that puts a failed deploy's changes back.",
+        ROLLBACK_SCRIPT,
+        ROLLBACK,
         mode="0755",
     )

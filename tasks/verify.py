@@ -47,7 +47,7 @@ from wsready.fleet import tokens
 from wsready.hostdata import HostConfig, host_config
 from wsready.probes import ProbeResult, Target, render, run_probes
 from wsready.probes.conditions import Condition
-from wsready.probes.http import session_for
+from wsready.probes.http import get_direct
 from wsready.probes.retry import RetryPolicy
 
 # Waits between verify attempts: 1 s, 2 s, 4 s, then 5 s each (wsready/probes/retry.py).
@@ -133,13 +133,7 @@ def _failed_text(results: list[ProbeResult]) -> str:
 def _health_answer(target: Target, timeout_s: float) -> tuple[str | None, dict | str]:
     """(X-Wsready-Config, JSON or what came instead) of one GET /api/health, without proxies
     or redirects."""
-    with session_for(target) as session:
-        response = session.get(
-            target.http_url(target.health_path),
-            timeout=timeout_s,
-            verify=target.tls_verify,
-            allow_redirects=False,
-        )
+    response = get_direct(target, target.http_url(target.health_path), timeout_s)
     try:
         body = response.json()
     except ValueError:
@@ -192,16 +186,10 @@ def auth_matrix(target: Target, timeout_s: float) -> list[str]:
     if connect is None or not NO_TOKEN_CONNECT.judge(connect.detail):
         seen = "skipped" if connect is None or connect.skipped else str(connect)
         problems.append(NO_TOKEN_CONNECT.text(seen))
-    with session_for(bare) as session:
-        try:
-            status = session.get(
-                bare.http_url(bare.rest_auth_path),
-                timeout=timeout_s,
-                verify=bare.tls_verify,
-                allow_redirects=False,
-            ).status_code
-        except requests.RequestException as error:
-            status = type(error).__name__
+    try:
+        status = get_direct(bare, bare.http_url(bare.rest_auth_path), timeout_s).status_code
+    except requests.RequestException as error:
+        status = type(error).__name__
     if not NO_TOKEN_REST.judge({"status": status}):
         problems.append(NO_TOKEN_REST.text(status))
     return problems

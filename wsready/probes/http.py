@@ -45,18 +45,26 @@ def session_for(target: Target) -> requests.Session:
     return session
 
 
-def _get(probe: Probe, ctx: RunContext, headers: dict[str, str] | None = None):
-    """GET probe.target directly (no proxy from the environment, no redirects)."""
-    with session_for(ctx.target) as session, warnings.catch_warnings():
+def get_direct(
+    target: Target, url: str, timeout_s: float, headers: dict[str, str] | None = None
+) -> requests.Response:
+    """GET one of `target`'s URLs as the probes do: no proxy from the environment, no
+    redirects followed, TLS verified as the target says, connecting where it says."""
+    with session_for(target) as session, warnings.catch_warnings():
         # tls_verify=False is the user's explicit choice (self-signed sandboxes): no warning.
         warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
         return session.get(
-            probe.target,
+            url,
             headers=headers or {},
-            timeout=probe.timeout_s,
-            verify=ctx.target.tls_verify,
+            timeout=timeout_s,
+            verify=target.tls_verify,
             allow_redirects=False,
         )
+
+
+def _get(probe: Probe, ctx: RunContext, headers: dict[str, str] | None = None):
+    """GET probe.target directly."""
+    return get_direct(ctx.target, probe.target, probe.timeout_s, headers)
 
 
 def _request_failed(probe: Probe, clock: Clock, error: requests.RequestException) -> ProbeResult:
