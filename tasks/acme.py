@@ -18,28 +18,21 @@ the names change; renewal is certbot.timer's job.
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
 from pyinfra import host
-from pyinfra.api import deploy, operation
-from pyinfra.facts.files import File, FileContents, Sha256File
+from pyinfra.api import deploy
 from pyinfra.operations import apt, files, systemd
 
-from tasks import transaction
 from wsready import acme
 from wsready.deploy import hostfacts
+from wsready.deploy.operations import acme as acme_op
 from wsready.deploy.shapes import put_file, put_text
 from wsready.hostdata import HostConfig, host_config
 
 ROOT = Path(__file__).resolve().parent.parent
 HOOK_SCRIPT = ROOT / "files" / "acme" / "deploy-hook.sh"
 TIMER_DROP_IN = "/etc/systemd/system/certbot.service.d/wsready.conf"
-# Pairs a host may have served before its first ACME certificate (tasks/nginx.py).
-PREVIOUS_PAIRS = (
-    ("/etc/wsready/tls/cert.pem", "/etc/wsready/tls/key.pem"),
-    ("/etc/wsready/tls/self-signed-cert.pem", "/etc/wsready/tls/self-signed-key.pem"),
-)
 
 
 def ca_file_on_host(data: HostConfig) -> str | None:
@@ -51,73 +44,6 @@ def timer_drop_in(ca_file: str | None) -> str:
     lines = ["# Managed by wsready (tasks/acme.py): certbot renew talks to acme_directory_url."]
     lines += ["[Service]"] + [f"Environment={item}" for item in acme.environment(ca_file)]
     return "\n".join(lines) + "\n"
-
-
-@operation()
-def bootstrap_pair(first_name: str):
-    """Put a pair at nginx's ACME paths until certbot's first certificate is there: the pair
-    the host served until now, else a self-signed one for `first_name`.
-
-    + first_name: the certificate's first name (CN of the self-signed stand-in)
-    """
-    if host.get_fact(File, path=acme.CERT) and host.get_fact(File, path=acme.KEY):
-        host.noop(f"nginx's ACME pair is in place ({acme.CERT})")
-        return
-    copy = " elif ".join(
-        f"[ -s {cert} ] && [ -s {key} ]; then install -m 0600 {cert} {acme.CERT} && "
-        f"install -m 0600 {key} {acme.KEY}; "
-        for cert, key in PREVIOUS_PAIRS
-    )
-    subject = shlex.quote(f"/CN={first_name}")
-    san = shlex.quote(f"subjectAltName=DNS:{first_name}")
-    generate = (
-        "umask 077 && openssl req -x509 -newkey rsa:2048 -nodes -days 30 "
-        f"-subj {subject} -addext {san} -keyout {acme.KEY} -out {acme.CERT} 2>&1"
-    )
-    yield (
-        f"{transaction.save_command([acme.CERT, acme.KEY], 'nginx')} && "
-        f"mkdir -p -m 0700 {Path(acme.CERT).parent} && "
-        f"if {copy}else {generate}; fi"
-    )
-
-
-@operation()
-def certificate(names: list[str], email: str, directory_url: str, ca_file: str | None, app: str):
-    """Order the `wsready` lineage's certificate for `names` from `directory_url` over
-    HTTP-01, unless certbot already holds one from that CA for exactly those names. A failed
-    order fails the host with certbot's report of the CA's error, after rolling back the
-    run's changes.
-
-    + names: DNS names of the certificate (nginx_server_name)
-    + email: ACME account e-mail
-    + directory_url: the CA's ACME directory
-    + ca_file: CA bundle on the host for the directory's HTTPS (None: system CAs)
-    + app: app_name, for the rollback
-    """
-    renewal = host.get_fact(FileContents, path=acme.RENEWAL_CONF) or []
-    lineage = acme.parse_renewal_conf("\n".join(renewal))
-    reason = acme.order_reason(lineage, names, directory_url)
-    if reason is None:
-        live = host.get_fact(Sha256File, path=f"{acme.LIVE_DIR}/fullchain.pem")
-        if live and live == host.get_fact(Sha256File, path=acme.CERT):
-            host.noop(
-                f"certbot holds the certificate for {', '.join(names)} from {directory_url}; "
-                "certbot.timer renews it"
-            )
-            return
-        yield f"RENEWED_LINEAGE={shlex.quote(acme.LIVE_DIR)} {acme.HOOK}"
-        return
-    order = acme.shell(
-        acme.order_command(
-            names, email, directory_url, ca_file_on_host=ca_file, replace=lineage is not None
-        )
-    )
-    rollback = transaction.rollback_command(app)
-    yield (
-        f"{order} || {{ status=$?; echo 'wsready: the ACME order failed ({reason}): "
-        "rolling back this run' >&2; "
-        f"{rollback} >&2; exit $status; }}"
-    )
 
 
 def prepare_acme():
@@ -158,7 +84,7 @@ def prepare_acme():
     systemd.service(
         name="Enable certbot's renewal timer.", service="certbot.timer", running=True, enabled=True
     )
-    return bootstrap_pair(
+    return acme_op.bootstrap_pair(
         name="Put a pair at nginx's ACME paths until the first certificate is there.",
         first_name=data.certificate_names[0],
     )
@@ -171,7 +97,7 @@ def obtain_certificate() -> None:
     if data.nginx_tls != "acme":
         return
     names = data.certificate_names
-    certificate(
+    acme_op.certificate(
         name=f"Order the certificate for {', '.join(names)} over HTTP-01, unless certbot has it.",
         names=names,
         email=data.acme_email,

@@ -39,20 +39,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyinfra import host
-from pyinfra.api import deploy, operation
+from pyinfra.api import deploy
 from pyinfra.api.util import get_template
-from pyinfra.facts.files import File, FileContents
-from pyinfra.facts.server import Command
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from tasks import transaction
 from tasks.proxy import NPMRC
 from tasks.redis import LOCAL_REDIS_UNIT, install_local_redis
-from tasks.transaction import managed_file
 from wsready import app_env, app_release, capacity, redis_plan
 from wsready.deploy import hostfacts
+from wsready.deploy.operations import app_units
 from wsready.deploy.operations import release as release_op
+from wsready.deploy.operations.files import managed_file
 from wsready.deploy.operations.release import KEEP_RELEASES
 from wsready.hostdata import HostConfig, host_config
 
@@ -67,25 +66,6 @@ ACTIVATION = {"_ignore_errors": True}
 
 def _q(value: str) -> str:
     return shlex.quote(value)
-
-
-# systemd's own search path for a bare `ExecStart=node`.
-NODE_LOOKUP = (
-    'node="$(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin command -v node)"'
-    ' && echo "$(readlink -f "$node") $("$node" --version)"'
-)
-
-
-@operation()
-def record_node_runtime(marker: str):
-    """Note which Node.js binary and version the unit runs; a change (an upgrade, another
-    nodejs_source) rewrites `marker`, which restarts the service onto the new runtime."""
-    runtime = (host.get_fact(Command, command=NODE_LOOKUP) or "").strip()
-    recorded = "\n".join(host.get_fact(FileContents, path=marker) or []).strip()
-    if recorded == runtime:
-        host.noop(f"Node.js runtime unchanged: {runtime}")
-        return
-    yield f"echo {_q(runtime)} > {_q(marker)}"
 
 
 @dataclass(frozen=True)
@@ -237,19 +217,19 @@ def deploy_app() -> None:
         action="app",
         **ACTIVATION,
     )
-    legacy = retire_legacy_unit(
+    legacy = app_units.retire_legacy_unit(
         name=f"Stop and remove the single-process unit {name}.service of older deploys.",
         app_name=name,
         path=paths.legacy_unit_file,
         **ACTIVATION,
     )
-    retired = retire_workers(
+    retired = app_units.retire_workers(
         name=f"Stop workers beyond {name}@{sized.app_workers - 1}.",
         app_name=name,
         count=sized.app_workers,
         **ACTIVATION,
     )
-    runtime = record_node_runtime(
+    runtime = app_units.record_node_runtime(
         name="Record the Node.js runtime the service runs.",
         marker=f"{env_dir}/node-runtime",
         **ACTIVATION,
@@ -351,37 +331,3 @@ def redis_endpoint(data: HostConfig, workers: int) -> redis_plan.RedisEndpoint |
     group = host.state.inventory.get_group(redis_plan.REDIS_GROUP, None) or []
     redis_hosts = [host_config(each) for each in group]
     return redis_plan.endpoint(data, redis_hosts, workers)
-
-
-@operation()
-def retire_legacy_unit(app_name: str, path: str):
-    """Stop, disable and delete the single-process unit `path` (it held worker 0's port),
-    recorded first in the run's transaction."""
-    if not host.get_fact(File, path=path):
-        host.noop(f"{path} is not on the host")
-        return
-    yield transaction.units_command(app_name)
-    yield transaction.save_command([path], "app")
-    yield f"systemctl disable --now {_q(app_name + '.service')} && rm -f {_q(path)}"
-
-
-WORKER_INSTANCES = "systemctl list-units --all --plain --no-legend --type=service {pattern}"
-
-
-@operation()
-def retire_workers(app_name: str, count: int):
-    """Stop and disable the instances `app_name@i` with i >= count (fewer workers now)."""
-    listing = host.get_fact(Command, command=WORKER_INSTANCES.format(pattern=_q(f"{app_name}@*")))
-    extra = sorted(
-        unit
-        for unit in (line.split()[0] for line in (listing or "").splitlines() if line.strip())
-        if unit.startswith(f"{app_name}@")
-        and unit.removeprefix(f"{app_name}@").removesuffix(".service").isdigit()
-        and int(unit.removeprefix(f"{app_name}@").removesuffix(".service")) >= count
-    )
-    if not extra:
-        host.noop(f"no {app_name} worker beyond {count - 1} is loaded")
-        return
-    yield transaction.units_command(app_name)
-    yield transaction.save_command([], "app")
-    yield f"systemctl disable --now {' '.join(_q(unit) for unit in extra)}"

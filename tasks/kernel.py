@@ -8,15 +8,14 @@ skipped with a one-line notice: the host's own settings apply there.
 from __future__ import annotations
 
 from pyinfra import host
-from pyinfra.api import deploy, operation
-from pyinfra.facts.server import Command
+from pyinfra.api import deploy
 
+from wsready.deploy.operations import kernel
 from wsready.deploy.shapes import put_text
 from wsready.hostdata import host_config
 from wsready.validate import ConfigError
 
 SYSCTL_FILE = "/etc/sysctl.d/60-wsready.conf"
-WRITABLE = "[ -w /proc/sys/net/core/somaxconn ] && echo writable || echo read-only"
 
 
 def render(sysctls: dict) -> str:
@@ -29,30 +28,6 @@ def render(sysctls: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _normal(value) -> str:
-    return " ".join(str(value).split())
-
-
-@operation()
-def apply_sysctls(path: str, sysctls: dict):
-    """`sysctl -p path` when a running value differs from `sysctls`, if /proc/sys is
-    writable; otherwise say why nothing is applied."""
-    names = " ".join(sysctls)
-    current = host.get_fact(Command, command=f"sysctl -n {names} 2>/dev/null; true") or ""
-    running = [_normal(line) for line in current.splitlines()]
-    wanted = [_normal(value) for value in sysctls.values()]
-    if running == wanted:
-        host.noop(f"the kernel already runs the {len(sysctls)} settings of {path}")
-        return
-    if (host.get_fact(Command, command=WRITABLE) or "").strip() != "writable":
-        host.noop(
-            f"/proc/sys is read-only here (a container): {path} is not applied; the host's "
-            "own kernel settings hold"
-        )
-        return
-    yield f"sysctl -q -p {path}"
-
-
 @deploy("Tune the kernel for many connections")
 def tune_kernel() -> None:
     sysctls = dict(host_config(host).kernel_sysctls)
@@ -60,6 +35,6 @@ def tune_kernel() -> None:
         host.noop("kernel_sysctls is empty: the kernel is left alone")
         return
     put_text(f"Write {SYSCTL_FILE}.", render(sysctls), SYSCTL_FILE)
-    apply_sysctls(
+    kernel.apply_sysctls(
         name=f"Apply {SYSCTL_FILE} where the kernel allows it.", path=SYSCTL_FILE, sysctls=sysctls
     )

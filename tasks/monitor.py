@@ -26,8 +26,8 @@ from pyinfra.facts.files import File
 from pyinfra.operations import files, pip, server, systemd
 from pyinfra.operations.util import any_changed
 
-from tasks.transaction import managed_file
 from wsready.deploy import hostfacts
+from wsready.deploy.operations.files import managed_file
 from wsready.deploy.shapes import apt_install, put_file, put_text, root_directory
 from wsready.fleet import statuspage, targets
 from wsready.hostdata import DEFAULTS_FILE, HostConfig, host_config

@@ -25,20 +25,20 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from pyinfra import host
-from pyinfra.api import deploy, operation
+from pyinfra.api import deploy
 from pyinfra.api.util import get_template
-from pyinfra.facts.files import FileContents, Sha256File
 from pyinfra.operations import apt, dnf, files, systemd
 from pyinfra.operations.util import any_changed
 
-from tasks import transaction
 from tasks.acme import prepare_acme
 from tasks.app import ACTIVATION
 from tasks.monitor import status_include
-from tasks.transaction import managed_file
 from wsready import acme, capacity
 from wsready.deploy import hostfacts
+from wsready.deploy.families import NGINX_MAIN_BY_FAMILY
+from wsready.deploy.operations import nginx as nginx_op
 from wsready.deploy.operations import tls
+from wsready.deploy.operations.files import managed_file
 from wsready.deploy.shapes import apt_install, put_file, put_text, root_directory
 from wsready.hostdata import HostConfig, host_config
 
@@ -52,19 +52,6 @@ STAMP = "/etc/wsready/nginx/loaded.sha256"
 LIVE = "/etc/nginx/conf.d/wsready.conf"
 MAIN_CANDIDATE = "/etc/wsready/nginx/nginx.conf"
 MAIN_LIVE = "/etc/nginx/nginx.conf"
-# What differs between the distributions' own nginx.conf files.
-MAIN_BY_FAMILY = {
-    "debian": {
-        "user": "www-data",
-        "modules_include": "/etc/nginx/modules-enabled/*.conf",
-        "sites_include": "/etc/nginx/sites-enabled/*",
-    },
-    "rhel": {
-        "user": "nginx",
-        "modules_include": "/usr/share/nginx/modules/*.conf",
-        "sites_include": None,
-    },
-}
 ACTIVATE = "/usr/local/sbin/wsready-nginx-activate"
 TLS_DIR = "/etc/wsready/tls"
 TLS_CERT = f"{TLS_DIR}/cert.pem"  # the pair given in nginx_tls_cert_file / _key_file
@@ -157,7 +144,7 @@ def render_site(
 def main_context(data: HostConfig, sized: capacity.Plan, family: str) -> dict:
     """nginx.conf variables: the distribution's paths and the sized limits."""
     return {
-        **MAIN_BY_FAMILY[family],
+        **NGINX_MAIN_BY_FAMILY[family],
         "worker_processes": sized.nginx_worker_processes,
         "worker_connections": data.nginx_worker_connections,
         "worker_rlimit_nofile": data.nginx_worker_rlimit_nofile,
@@ -183,7 +170,20 @@ class NginxConfig:
 
     @property
     def expected_stamp(self) -> list[str]:
+        """The sha256 of each file, in activation order (what nginx's stamp holds once it
+        has loaded them)."""
         return [hashlib.sha256(content.encode()).hexdigest() for _c, _l, content in self.files]
+
+    @property
+    def activation(self) -> list[tuple[str, str, str]]:
+        """(candidate path, live path, sha256 of the content), in activation order: what
+        nginx.test_config and nginx.activate_config take."""
+        return [
+            (candidate, live, digest)
+            for (candidate, live, _content), digest in zip(
+                self.files, self.expected_stamp, strict=True
+            )
+        ]
 
 
 def nginx_config(
@@ -196,38 +196,6 @@ def nginx_config(
     fingerprint = hashlib.sha256((main + bare).encode()).hexdigest()[:16]
     site = render_site(data, sized.app_workers, fingerprint, status_include)
     return NginxConfig(main, site, fingerprint)
-
-
-def _loaded(config: NginxConfig, stamp: str) -> bool:
-    """The live files hold `config` and nginx has loaded them (stamp written after reload)."""
-    live = [host.get_fact(Sha256File, path=path) for _c, path, _content in config.files]
-    loaded = host.get_fact(FileContents, path=stamp) or []
-    return live == config.expected_stamp and loaded == config.expected_stamp
-
-
-def _pairs(config: NginxConfig) -> str:
-    return " ".join(f"{candidate} {live}" for candidate, live, _content in config.files)
-
-
-@operation()
-def test_config(config: NginxConfig, stamp: str, activate: str):
-    """`nginx -t` on the candidates (in a copy of /etc/nginx), unless nginx already runs them:
-    a config nginx refuses stops the deploy before anything live changes."""
-    if _loaded(config, stamp):
-        host.noop("nginx already runs this config: nothing to test")
-        return
-    yield f"{activate} test {_pairs(config)}"
-
-
-@operation()
-def activate_config(config: NginxConfig, stamp: str, activate: str):
-    """Record the live files in the run's transaction, then test the candidates again,
-    rename them over the live files and reload nginx once, unless nginx already runs them."""
-    if _loaded(config, stamp):
-        host.noop(f"{LIVE} and {MAIN_LIVE} already hold this config and nginx has loaded it")
-        return
-    yield transaction.save_command([live for _c, live, _content in config.files], "nginx")
-    yield f"{activate} activate {stamp} {_pairs(config)}"
 
 
 def _install_nginx() -> None:
@@ -318,9 +286,9 @@ def prepare_nginx() -> None:
     config = planned_config(data)
     for candidate, live, content in config.files:
         put_text(f"Write {Path(live).name} aside, as a candidate.", content, candidate)
-    test_config(
+    nginx_op.test_config(
         name=f"Test the candidate nginx.conf and site with nginx -t (config {config.fingerprint}).",
-        config=config,
+        configs=config.activation,
         stamp=STAMP,
         activate=ACTIVATE,
     )
@@ -329,9 +297,9 @@ def prepare_nginx() -> None:
 @deploy("Activate nginx")
 def activate_nginx() -> None:
     config = planned_config(host_config(host))
-    activate_config(
+    nginx_op.activate_config(
         name=f"Make the tested nginx config active and reload nginx (config {config.fingerprint}).",
-        config=config,
+        configs=config.activation,
         stamp=STAMP,
         activate=ACTIVATE,
         **ACTIVATION,

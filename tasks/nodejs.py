@@ -21,15 +21,15 @@ from io import StringIO
 from urllib.parse import urlsplit
 
 from pyinfra import host
-from pyinfra.api import deploy, operation
+from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
-from pyinfra.facts.deb import DebPackages
-from pyinfra.facts.files import File, Link
+from pyinfra.facts.files import File
 from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import apt, dnf, files
 from pyinfra.operations.util import any_changed
 
 from tasks.proxy import config_proxy_url
+from wsready.deploy.operations import nodejs
 from wsready.hostdata import HostConfig, host_config
 
 NODESOURCE_KEY_URL = "https://deb.nodesource.com/gpgkey/nodesource-repo.gpg.key"
@@ -78,96 +78,6 @@ def registry_npm_url(node_url: str) -> str | None:
     return f"{match.group('registry')}/npm/-/npm-{NPM_VERSION}.tgz"
 
 
-def _deb_major(version: str) -> int | None:
-    match = re.match(r"^(?:\d+:)?(\d+)\.", version)
-    return int(match.group(1)) if match else None
-
-
-@operation()
-def nodesource_keyring(key_url: str, keyring: str, fingerprint: str, proxy_url: str | None = None):
-    """Fetch NodeSource's signing key once, check its fingerprint, store it for `signed-by`."""
-    if host.get_fact(File, path=keyring):
-        host.noop(f"{keyring} already exists")
-        return
-    proxy = f"--proxy {shlex.quote(proxy_url)} " if proxy_url else ""
-    partial = shlex.quote(f"{keyring}.partial")
-    refuse = f"echo 'the key at {key_url} is not {fingerprint}' >&2; rm -f {partial}; exit 1"
-    yield (
-        f"curl -fsSL {proxy}{shlex.quote(key_url)} | gpg --dearmor --yes -o {partial}"
-        f" && {{ gpg --show-keys --with-colons {partial} | grep -q '^fpr:*{fingerprint}:'"
-        f" || {{ {refuse}; }}; }}"
-        f" && chmod 0644 {partial} && mv -f {partial} {shlex.quote(keyring)}"
-    )
-
-
-@operation()
-def apt_nodejs_major(major: int):
-    """Install or upgrade the `nodejs` package until its major version is `major`."""
-    versions = host.get_fact(DebPackages).get("nodejs") or []
-    if any(_deb_major(version) == major for version in versions):
-        host.noop(f"nodejs {major}.x is installed ({', '.join(sorted(versions))})")
-        return
-    yield (
-        "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends"
-        " -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold nodejs"
-    )
-    yield (
-        f'node --version | grep -q "^v{major}\\." '
-        f'|| {{ echo "nodejs {major}.x was not installed: check the NodeSource pin" >&2; exit 1; }}'
-    )
-
-
-@operation()
-def alternatives_node(major: int):
-    """Point the `node` alternative (node, npm, npx) at nodejs<major>."""
-    target = f"/usr/bin/node-{major}"
-    link = host.get_fact(Link, path="/etc/alternatives/node")
-    if link and link.get("link_target") == target:
-        host.noop(f"node already points at {target}")
-        return
-    yield f"alternatives --set node {target}"
-
-
-@operation()
-def unpack_node_archive(archive: str, dest: str, needs_npm: bool):
-    """Unpack a Node.js build (top directory stripped) into `dest` atomically, drop the archive."""
-    if host.get_fact(File, path=f"{dest}/bin/node"):
-        host.noop(f"Node.js is already unpacked in {dest}")
-        return
-    partial, dest_q = shlex.quote(f"{dest}.partial"), shlex.quote(dest)
-    check_npm = (
-        f" && {{ test -e {partial}/bin/npm || {{ echo 'the Node.js archive has no bin/npm'"
-        " >&2; exit 1; }; }"
-        if needs_npm
-        else ""
-    )
-    yield (
-        f"rm -rf {partial} && mkdir -p {partial}"
-        f" && tar -xf {shlex.quote(archive)} -C {partial} --strip-components=1 --no-same-owner"
-        f" && test -x {partial}/bin/node{check_npm} && mv -T {partial} {dest_q}"
-        f" && rm -f {shlex.quote(archive)}"
-    )
-
-
-@operation()
-def unpack_npm_archive(archive: str, node_dir: str):
-    """Unpack the npm package into `node_dir` as in an official build, drop the archive."""
-    module = f"{node_dir}/lib/node_modules/npm"
-    if host.get_fact(File, path=f"{module}/bin/npm-cli.js"):
-        host.noop(f"npm is already unpacked in {module}")
-        return
-    partial, module_q = shlex.quote(f"{module}.partial"), shlex.quote(module)
-    bin_dir = shlex.quote(f"{node_dir}/bin")
-    yield (
-        f"rm -rf {partial} && mkdir -p {partial}"
-        f" && tar -xf {shlex.quote(archive)} -C {partial} --strip-components=1 --no-same-owner"
-        f" && rm -rf {module_q} && mv -T {partial} {module_q}"
-        f" && ln -sfn ../lib/node_modules/npm/bin/npm-cli.js {bin_dir}/npm"
-        f" && ln -sfn ../lib/node_modules/npm/bin/npx-cli.js {bin_dir}/npx"
-        f" && rm -f {shlex.quote(archive)}"
-    )
-
-
 def _install_nodesource(major: int, proxy_url: str | None) -> None:
     apt.packages(
         name="Install what the NodeSource key needs (curl, gnupg, ca-certificates).",
@@ -179,7 +89,7 @@ def _install_nodesource(major: int, proxy_url: str | None) -> None:
     files.directory(
         name="Create the apt keyring directory.", path="/etc/apt/keyrings", mode="0755", user="root"
     )
-    key = nodesource_keyring(
+    key = nodejs.nodesource_keyring(
         name="Install the NodeSource signing key.",
         key_url=NODESOURCE_KEY_URL,
         keyring=NODESOURCE_KEYRING,
@@ -205,7 +115,7 @@ def _install_nodesource(major: int, proxy_url: str | None) -> None:
         name="Update apt lists after the NodeSource repository changed.",
         _if=any_changed(key, source, pin),
     )
-    apt_nodejs_major(name=f"Install nodejs {major}.x from NodeSource.", major=major)
+    nodejs.apt_nodejs_major(name=f"Install nodejs {major}.x from NodeSource.", major=major)
 
 
 def _install_distro() -> None:
@@ -265,7 +175,7 @@ def _install_binary(data: HostConfig) -> None:
         archive = _download(
             "Node.js", url, sha256, f"{downloads}/node-{sha256[:12]}.archive", proxy_url
         )
-        unpack_node_archive(
+        nodejs.unpack_node_archive(
             name=f"Unpack Node.js into {node_dir}.",
             archive=archive,
             dest=node_dir,
@@ -274,7 +184,9 @@ def _install_binary(data: HostConfig) -> None:
     if need_npm:
         archive = f"{downloads}/npm-{npm_sha256[:12]}.tgz"
         _download("npm", npm_url, npm_sha256, archive, proxy_url)
-        unpack_npm_archive(name=f"Unpack npm into {node_dir}.", archive=archive, node_dir=node_dir)
+        nodejs.unpack_npm_archive(
+            name=f"Unpack npm into {node_dir}.", archive=archive, node_dir=node_dir
+        )
     for command in ("node", "npm", "npx"):
         files.link(
             name=f"Link {BIN_DIR}/{command} to Node.js in {node_dir}.",
@@ -288,7 +200,7 @@ def _install_al2023(major: int) -> None:
         name=f"Install nodejs{major} and its npm from the Amazon Linux repositories.",
         packages=[f"nodejs{major}", f"nodejs{major}-npm"],
     )
-    alternatives_node(name=f"Make Node.js {major} the default node.", major=major)
+    nodejs.alternatives_node(name=f"Make Node.js {major} the default node.", major=major)
 
 
 @deploy("Install Node.js")

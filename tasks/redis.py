@@ -24,9 +24,9 @@ from pyinfra.api.exceptions import DeployError
 from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
-from tasks.transaction import managed_file
 from wsready import redis_plan
 from wsready.deploy import hostfacts
+from wsready.deploy.operations.files import managed_file
 from wsready.deploy.shapes import apt_install, put_text
 from wsready.hostdata import host_config
 

@@ -17,15 +17,9 @@ A run that changes nothing records nothing.
 
 from __future__ import annotations
 
-import shlex
-from io import StringIO
 from pathlib import Path
 
-from pyinfra import host
-from pyinfra.api import deploy, operation
-from pyinfra.api.command import FileUploadCommand, StringCommand
-from pyinfra.api.util import get_file_sha1
-from pyinfra.facts.files import File, Sha1File
+from pyinfra.api import deploy
 
 from wsready.deploy.shapes import put_file
 from wsready.deploy.transaction import (  # noqa: F401 (the builders, used as transaction.*)
@@ -42,38 +36,6 @@ from wsready.deploy.transaction import (  # noqa: F401 (the builders, used as tr
 
 ROOT = Path(__file__).resolve().parent.parent
 ROLLBACK_SCRIPT = ROOT / "files" / "rollback" / "wsready-rollback.sh"
-
-
-@operation()
-def managed_file(
-    content: str, dest: str, user: str, group: str, mode: str = "600", action: str | None = None
-):
-    """Upload `content` to `dest` like files.put, but never show it (`pyinfra --diff` prints
-    files.put changes line by line; these files may hold secrets). With `action`, the file
-    as it was is first recorded in the run's transaction (see the module docstring)."""
-    remote = host.get_fact(File, path=dest)
-    content_changes = not remote or host.get_fact(Sha1File, path=dest) != get_file_sha1(
-        StringIO(content)
-    )
-    owner_changes = not remote or remote.get("user") != user or remote.get("group") != group
-    mode_changes = not remote or remote.get("mode") != int(mode)
-    if not (content_changes or owner_changes or mode_changes):
-        host.noop(f"{dest} is up to date")
-        return
-    if action:
-        yield save_command([dest], action)
-    if not remote:
-        # A new file gets its mode before its content: the upload then writes into a file no
-        # one else may read (sftp would create it 0644 for a moment).
-        yield StringCommand("install", "-m", mode, "/dev/null", shlex.quote(dest))
-    if content_changes:
-        yield FileUploadCommand(
-            StringIO(content), dest, remote_temp_filename=host.get_temp_filename(dest)
-        )
-    if owner_changes:
-        yield StringCommand("chown", f"{user}:{group}", shlex.quote(dest))
-    if mode_changes:
-        yield StringCommand("chmod", mode, shlex.quote(dest))
 
 
 @deploy("Install the transaction rollback script")

@@ -2,7 +2,10 @@
 already up to date (nothing, in particular no restart), and after each kind of change.
 The app runs as systemd template instances `wsready-app@<i>.service` (one per worker, as
 many as the host has CPUs unless `app_workers` says otherwise), grouped by
-`wsready-app.target`; the single `wsready-app.service` of older deploys is retired."""
+`wsready-app.target`; the single `wsready-app.service` of older deploys is retired.
+
+The operations of wsready/deploy/operations/app_units.py on their own: their JSON cases in
+app_units.*/."""
 
 from __future__ import annotations
 
@@ -15,15 +18,9 @@ import pytest
 from pyinfra.api.exceptions import DeployError
 
 from tasks import transaction
-from tasks.app import (
-    BUNDLED_APP,
-    NODE_LOOKUP,
-    WORKER_INSTANCES,
-    deploy_app,
-    retire_legacy_unit,
-    retire_workers,
-)
+from tasks.app import BUNDLED_APP, deploy_app
 from wsready import app_release
+from wsready.deploy.operations.app_units import NODE_LOOKUP, WORKER_INSTANCES
 
 SECRET = "jwt-secret-for-operation-tests-0123456789abcdef"
 DATA = {"app_auth": "jwt", "app_jwt_secret": SECRET, "app_jwt_audience": "wsready"}
@@ -517,75 +514,3 @@ def test_new_node_runtime_restarts_the_service() -> None:
         f"echo '/usr/bin/node-22 v22.12.0' > {MARKER}",
         restart(WORKER0),
     ]
-
-
-# --- retire_workers / retire_legacy_unit on their own: facts in, commands or why not out ---
-
-
-def _retire_workers(listing: str | None, count: int):
-    facts = {"server.Command": {LISTING: listing}} if listing is not None else {}
-    (result,) = fakehost.run(
-        lambda: retire_workers(name="Retire.", app_name=APP, count=count), facts
-    )
-    return result
-
-
-def test_retire_workers_stops_and_disables_every_instance_at_or_beyond_count() -> None:
-    listing = "\n".join(
-        [
-            f"{APP}@0.service loaded active running {APP} worker 0",
-            f"{APP}@3.service loaded failed failed {APP} worker 3",
-            f"{APP}@2.service loaded active running {APP} worker 2",
-            f"{APP}@1.service loaded active running {APP} worker 1",
-        ]
-    )
-    result = _retire_workers(listing, 2)
-    assert result.commands == [
-        UNITS,
-        transaction.save_command([], "app"),  # tags the run's app action for the rollback
-        f"systemctl disable --now {APP}@2.service {APP}@3.service",
-    ]
-    assert result.noops == []
-
-
-def test_retire_workers_ignores_other_units_and_non_numeric_instances() -> None:
-    listing = "\n".join(
-        [
-            f"{APP}@0.service loaded active running w",
-            f"{APP}@x.service loaded inactive dead not a worker",
-            f"{APP}-extra@5.service loaded active running another template",
-            "",
-        ]
-    )
-    result = _retire_workers(listing, 1)
-    assert result.commands == []
-    assert result.noops == [f"no {APP} worker beyond 0 is loaded"]
-
-
-def test_retire_workers_without_any_instance_says_so() -> None:
-    result = _retire_workers(None, 2)
-    assert result.commands == []
-    assert result.noops == [f"no {APP} worker beyond 1 is loaded"]
-
-
-def _retire_legacy(facts: dict):
-    (result,) = fakehost.run(
-        lambda: retire_legacy_unit(name="Retire.", app_name=APP, path=LEGACY_FILE), facts
-    )
-    return result
-
-
-def test_retire_legacy_unit_stops_disables_and_deletes_it() -> None:
-    result = _retire_legacy({"files.File": {LEGACY_FILE: _stat(mode=644)}})
-    assert result.commands == [
-        UNITS,
-        saved(LEGACY_FILE),
-        f"systemctl disable --now {LEGACY} && rm -f {LEGACY_FILE}",
-    ]
-    assert result.noops == []
-
-
-def test_retire_legacy_unit_absent_is_a_noop_that_says_why() -> None:
-    result = _retire_legacy({})
-    assert result.commands == []
-    assert result.noops == [f"{LEGACY_FILE} is not on the host"]

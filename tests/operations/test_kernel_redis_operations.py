@@ -1,4 +1,6 @@
-"""tasks.kernel and tasks.redis at operation level: facts in, commands or the noop reason out."""
+"""tasks.kernel and tasks.redis at operation level: facts in, commands or the noop reason out.
+
+kernel.apply_sysctls on its own: its JSON cases in kernel.apply_sysctls/."""
 
 from __future__ import annotations
 
@@ -6,36 +8,13 @@ import fakehost
 import pytest
 from pyinfra.api.exceptions import DeployError
 
-from tasks.kernel import SYSCTL_FILE, WRITABLE, apply_sysctls, tune_kernel
+from tasks.kernel import SYSCTL_FILE, tune_kernel
 from tasks.redis import CONFIG, PASSWORD_CONFIG, configure_redis_host
+from wsready.deploy.operations.kernel import WRITABLE
 
 SYSCTLS = {"net.core.somaxconn": 4096, "net.ipv4.ip_local_port_range": "1024 65000"}
 READ = "sysctl -n net.core.somaxconn net.ipv4.ip_local_port_range 2>/dev/null; true"
 SECRET = "redis-password-for-operation-tests-0123456789"
-
-
-def _apply(running: str, writable: str = "writable"):
-    facts = {"server.Command": {READ: running, WRITABLE: writable}}
-    (result,) = fakehost.run(
-        lambda: apply_sysctls(name="Apply.", path=SYSCTL_FILE, sysctls=SYSCTLS), facts
-    )
-    return result
-
-
-def test_sysctls_already_running_are_not_applied_again() -> None:
-    result = _apply("4096\n1024\t65000")  # the kernel prints tabs between numbers
-    assert result.commands == []
-    assert result.noops == [f"the kernel already runs the 2 settings of {SYSCTL_FILE}"]
-
-
-def test_a_differing_sysctl_is_applied_from_the_file() -> None:
-    assert _apply("128\n32768\t60999").commands == [f"sysctl -q -p {SYSCTL_FILE}"]
-
-
-def test_a_read_only_proc_sys_is_left_alone_and_says_why() -> None:
-    result = _apply("128\n32768\t60999", writable="read-only")
-    assert result.commands == []
-    assert result.noops[0].startswith("/proc/sys is read-only here (a container)")
 
 
 def test_tune_kernel_writes_the_file_then_applies_it() -> None:

@@ -1,14 +1,21 @@
 """What tasks/ composes beyond pyinfra's own operations: custom @operations, facts and tables.
 
-- `operations/`: one module per concern (firewall, release, tls). Each operation declares a
-  state, reads facts at execute time, yields commands only when something must change and
-  otherwise says why (`host.noop`), like pyinfra's own operations.
+- `operations/`: one module per concern: acme (bootstrap pair, certificate order),
+  app_units (Node.js runtime marker, retired units and workers), files (managed_file, for
+  files that may hold secrets), firewall (ufw rules), kernel (sysctls), nginx (test and
+  activate the candidate configs), nodejs (NodeSource key and package, alternatives, build
+  archives), release (unpack, dependencies, current, prune), tls (the self-signed pair).
+  Each operation declares a state, reads facts at execute time, yields commands only when
+  something must change and otherwise says why (`host.noop`), like pyinfra's own
+  operations, and is documented like them (`+ arg:` lines, an **Example**).
 - `facts/`: the facts those operations read (ufw's persisted state, the release tree, the
   self-signed certificate).
+- `families`: what differs between OS families (nginx.conf's user and includes).
+- `shapes`: the pyinfra operation calls every task makes the same way.
 - `hostfacts`: facts no operation of the deploy changes (CPUs, apt-get or dnf), read once per
   host per run at plan time, for per-OS-family choices and sizing.
 - `transaction`: the shell that records what a change replaces, for the verify's rollback.
 
-Operation tests: tests/operations/<operation_name>/*.json (facts and arguments in, commands
-or the noop reason out).
+Operation tests: tests/operations/<module>.<operation>/*.json, one case per file (facts and
+arguments in, commands, the noop reason or the exception out); tasks/ only compose.
 """
