@@ -50,11 +50,8 @@ def test_config(configs: Sequence[Sequence[str]], stamp: str, activate: str):
     .. code:: python
 
         nginx.test_config(
-            name="Test the candidate nginx.conf and site with nginx -t.",
-            configs=[
-                ("/etc/wsready/nginx/nginx.conf", "/etc/nginx/nginx.conf", "9f86d0…"),
-                ("/etc/wsready/nginx/wsready.conf", "/etc/nginx/conf.d/wsready.conf", "60303a…"),
-            ],
+            name="Test the candidate site with nginx -t.",
+            configs=[("/etc/wsready/nginx/site.conf", "/etc/nginx/conf.d/site.conf", "60303a…")],
             stamp="/etc/wsready/nginx/loaded.sha256",
             activate="/usr/local/sbin/wsready-nginx-activate",
         )
