@@ -24,8 +24,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, systemd
 
-from wsready import acme
-from wsready.deploy import hostfacts
+from wsready.deploy import acme, hostfacts
 from wsready.deploy.operations import acme as acme_op
 from wsready.deploy.shapes import put_file, put_text
 from wsready.hostdata import HostConfig, host_config

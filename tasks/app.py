@@ -47,8 +47,7 @@ from pyinfra.operations.util import any_changed
 from tasks import transaction
 from tasks.proxy import NPMRC
 from tasks.redis import LOCAL_REDIS_UNIT, install_local_redis
-from wsready import app_env, app_release, capacity, redis_plan
-from wsready.deploy import hostfacts
+from wsready.deploy import app_env, app_release, capacity, hostfacts, redis_plan
 from wsready.deploy.operations import app_units
 from wsready.deploy.operations import release as release_op
 from wsready.deploy.operations.files import managed_file
@@ -327,7 +326,7 @@ def app_config(data: HostConfig, release: app_release.Release, workers: int, red
 
 
 def redis_endpoint(data: HostConfig, workers: int) -> redis_plan.RedisEndpoint | None:
-    """The adapter's Redis for the current host (see wsready.redis_plan)."""
+    """The adapter's Redis for the current host (see wsready.deploy.redis_plan)."""
     group = host.state.inventory.get_group(redis_plan.REDIS_GROUP, None) or []
     redis_hosts = [host_config(each) for each in group]
     return redis_plan.endpoint(data, redis_hosts, workers)

@@ -15,8 +15,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, dnf, files, server, systemd
 
 from tasks.redis import is_redis_host
-from wsready import redis_plan
-from wsready.deploy import hostfacts
+from wsready.deploy import hostfacts, redis_plan
 from wsready.deploy.operations import firewall
 from wsready.deploy.operations.files import managed_file
 from wsready.deploy.operations.firewall import Rule, checked_rule, rule_changes

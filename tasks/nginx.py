@@ -33,8 +33,7 @@ from pyinfra.operations.util import any_changed
 from tasks.acme import prepare_acme
 from tasks.app import ACTIVATION
 from tasks.monitor import status_include
-from wsready import acme, capacity
-from wsready.deploy import hostfacts
+from wsready.deploy import acme, capacity, hostfacts
 from wsready.deploy.families import NGINX_MAIN_BY_FAMILY
 from wsready.deploy.operations import nginx as nginx_op
 from wsready.deploy.operations import tls

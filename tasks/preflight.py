@@ -15,8 +15,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 
-from wsready import capacity
-from wsready.deploy import hostfacts
+from wsready.deploy import capacity, hostfacts
 from wsready.hostdata import HostDataError, host_config
 
 

@@ -1,6 +1,6 @@
 """Redis for the Socket.IO Redis adapter: Debian's `redis-server` with a config of our own.
 
-Two shapes (see wsready/redis_plan.py for which one an app host uses):
+Two shapes (see wsready/deploy/redis_plan.py for which one an app host uses):
 - a host of the `redis` group (`configure_redis_host`): Redis listens on `redis_address`
   (the private address) and loopback only, port `redis_port`, with `redis_password`
   required; the host firewall lets in only the app hosts' private addresses (tasks/
@@ -24,8 +24,7 @@ from pyinfra.api.exceptions import DeployError
 from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
-from wsready import redis_plan
-from wsready.deploy import hostfacts
+from wsready.deploy import hostfacts, redis_plan
 from wsready.deploy.operations.files import managed_file
 from wsready.deploy.shapes import apt_install, put_text
 from wsready.hostdata import host_config

@@ -41,8 +41,7 @@ from pyinfra.operations import python
 from tasks import transaction
 from tasks.app import BUNDLED_APP, AppPaths, app_config, redis_endpoint
 from tasks.nginx import LIVE, planned_config
-from wsready import app_release, capacity
-from wsready.deploy import hostfacts
+from wsready.deploy import app_release, capacity, hostfacts
 from wsready.fleet import tokens
 from wsready.hostdata import HostConfig, host_config
 from wsready.probes import ProbeResult, Target, render, run_probes

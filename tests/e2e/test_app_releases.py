@@ -14,7 +14,7 @@ import pytest
 
 from tests.e2e.conftest import Fleet, changed_rows, host_ssh, redeploy
 from tests.e2e.variants import BUNDLED_APP, app_variant
-from wsready import app_release
+from wsready.deploy import app_release
 
 pytestmark = pytest.mark.e2e
 

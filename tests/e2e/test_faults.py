@@ -25,7 +25,8 @@ from tests.e2e.variants import (
     upgrade_status,
 )
 from tests.waiting import wait_for
-from wsready import app_release, sandbox
+from wsready import sandbox
+from wsready.deploy import app_release
 from wsready.fleet import targets
 from wsready.inventory import host_data
 from wsready.probes import Target, run_probes

@@ -19,7 +19,7 @@ from pyinfra.api.exceptions import DeployError
 
 from tasks import transaction
 from tasks.app import BUNDLED_APP, deploy_app
-from wsready import app_release
+from wsready.deploy import app_release
 from wsready.deploy.operations.app_units import NODE_LOOKUP, WORKER_INSTANCES
 
 SECRET = "jwt-secret-for-operation-tests-0123456789abcdef"

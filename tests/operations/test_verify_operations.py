@@ -11,7 +11,7 @@ from tasks import transaction
 from tasks.app import BUNDLED_APP, app_config
 from tasks.nginx import LIVE, nginx_config
 from tasks.verify import Fingerprints, plan_verify, verify_deploy
-from wsready import app_release, capacity
+from wsready.deploy import app_release, capacity
 from wsready.hostdata import HostConfig, host_config
 
 SECRET = "jwt-secret-for-verify-operations-0123456789"

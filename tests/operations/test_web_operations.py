@@ -29,7 +29,7 @@ from tasks.nginx import (
     nginx_config,
     prepare_nginx,
 )
-from wsready import capacity
+from wsready.deploy import capacity
 from wsready.deploy.operations.firewall import UFW_FILES
 from wsready.hostdata import HostConfig
 

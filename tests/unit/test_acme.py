@@ -1,11 +1,12 @@
 """ACME data rules (wsready/hostdata/acme.py) and the decision to order a certificate
-(wsready/acme.py)."""
+(wsready/deploy/acme.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from wsready import acme, hostdata
+from wsready import hostdata
+from wsready.deploy import acme
 
 ACME = {"nginx_tls": "acme", "acme_email": "ops@example.com", "nginx_server_name": "ws.example.com"}
 RENEWAL = """\

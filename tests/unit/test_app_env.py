@@ -1,10 +1,10 @@
-"""wsready.app_env: the EnvironmentFile the app reads, proxy variables, quoting."""
+"""wsready.deploy.app_env: the EnvironmentFile the app reads, proxy variables, quoting."""
 
 from __future__ import annotations
 
 import pytest
 
-from wsready import app_env
+from wsready.deploy import app_env
 from wsready.hostdata import HostConfig
 from wsready.validate import ConfigError
 

@@ -1,4 +1,4 @@
-"""wsready.app_release: content hashes name releases; only the lock names node_modules."""
+"""wsready.deploy.app_release: content hashes name releases; only the lock names node_modules."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from wsready import app_release
+from wsready.deploy import app_release
 from wsready.validate import ConfigError
 
 BUNDLED = Path(__file__).resolve().parents[2] / "files" / "app"

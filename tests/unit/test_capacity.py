@@ -1,11 +1,11 @@
-"""wsready.capacity: workers per host from its CPUs, and the limits that cannot hold
+"""wsready.deploy.capacity: workers per host from its CPUs, and the limits that cannot hold
 app_max_clients named by their keys (the preflight refuses them before any change)."""
 
 from __future__ import annotations
 
 import pytest
 
-from wsready import capacity
+from wsready.deploy import capacity
 from wsready.hostdata import HostConfig
 
 

@@ -12,7 +12,7 @@ import pytest
 from tasks.app import BUNDLED_APP, app_config
 from tasks.nginx import nginx_config, render_main, render_site
 from tasks.verify import _site_fingerprint
-from wsready import app_release, capacity
+from wsready.deploy import app_release, capacity
 from wsready.hostdata import HostConfig
 
 RELEASE = app_release.scan(BUNDLED_APP)

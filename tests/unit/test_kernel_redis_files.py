@@ -7,7 +7,8 @@ import pytest
 from pyinfra.api.exceptions import DeployError
 
 from tasks import kernel, redis
-from wsready import hostdata, redis_plan
+from wsready import hostdata
+from wsready.deploy import redis_plan
 from wsready.hostdata import HostConfig
 from wsready.validate import ConfigError
 

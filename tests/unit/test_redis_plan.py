@@ -1,11 +1,11 @@
-"""wsready.redis_plan: which Redis an app host's adapter uses, and who may reach a Redis
+"""wsready.deploy.redis_plan: which Redis an app host's adapter uses, and who may reach a Redis
 host."""
 
 from __future__ import annotations
 
 import pytest
 
-from wsready import redis_plan
+from wsready.deploy import redis_plan
 from wsready.hostdata import HostConfig
 from wsready.validate import ConfigError
 

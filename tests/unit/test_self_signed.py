@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wsready import self_signed
+from wsready.deploy import self_signed
 
 CURRENT_IP = (
     "X509v3 Subject Alternative Name: \n    IP Address:10.200.1.2\nCertificate will not expire\n"

@@ -197,7 +197,8 @@ def test_cli_refuses_a_secret_the_deploy_refuses_without_echoing_it(tmp_path, ca
 
 
 def test_issuer_from_host_data_lands_in_the_token_and_the_app_environment() -> None:
-    from wsready import app_env, hostdata
+    from wsready import hostdata
+    from wsready.deploy import app_env
 
     data = {"app_auth": "jwt", "app_jwt_secret": "s" * 40, "app_jwt_issuer": "wsready-ops"}
     settings = tokens.jwt_settings(HostConfig.from_data("web1", data))

@@ -15,6 +15,10 @@
 - `hostfacts`: facts no operation of the deploy changes (CPUs, apt-get or dnf), read once per
   host per run at plan time, for per-OS-family choices and sizing.
 - `transaction`: the shell that records what a change replaces, for the verify's rollback.
+- The deploy's pure decisions, used by tasks/ and the operations: `capacity` (limits sized
+  for app_max_clients), `app_env` and `app_release` (the app's environment file and release
+  hash), `redis_plan` (which Redis the workers use), `self_signed` and `acme` (when a pair
+  or a certificate must be made or ordered).
 
 Operation tests: tests/operations/<module>.<operation>/*.json, one case per file (facts and
 arguments in, commands, the noop reason or the exception out); tasks/ only compose.

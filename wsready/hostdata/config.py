@@ -22,7 +22,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
-from wsready import acme
+from wsready.deploy import acme
 from wsready.hostdata import contract
 from wsready.probes.model import Target
 from wsready.validate import ConfigError

@@ -6,7 +6,7 @@ import shlex
 
 from pyinfra.api import FactBase
 
-from wsready import self_signed
+from wsready.deploy import self_signed
 
 
 class CertificateReport(FactBase):

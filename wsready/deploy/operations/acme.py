@@ -13,7 +13,7 @@ from pyinfra import host
 from pyinfra.api import operation
 from pyinfra.facts.files import File, FileContents, Sha256File
 
-from wsready import acme
+from wsready.deploy import acme
 from wsready.deploy.transaction import rollback_command, save_command
 
 # Pairs a host may have served before its first ACME certificate (tasks/nginx.py).

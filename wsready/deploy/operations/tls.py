@@ -10,7 +10,7 @@ from pyinfra import host
 from pyinfra.api import operation
 from pyinfra.facts.files import File
 
-from wsready import self_signed
+from wsready.deploy import self_signed
 from wsready.deploy.facts.tls import CertificateReport
 from wsready.deploy.transaction import save_command
 

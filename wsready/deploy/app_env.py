@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from wsready.deploy.redis_plan import RedisEndpoint
 from wsready.hostdata import HostConfig
-from wsready.redis_plan import RedisEndpoint
 from wsready.validate import ConfigError
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
