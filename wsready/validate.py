@@ -144,6 +144,15 @@ def secret(key: str, value: Any, min_length: int = 32, max_length: int = 4096) -
     return value
 
 
+def is_ip_literal(text: str) -> bool:
+    """`text` is an IP address (v4 or v6), not a name."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def ip_address(
     key: str, value: Any, example: str = "10.0.1.5"
 ) -> ipaddress.IPv4Address | ipaddress.IPv6Address:

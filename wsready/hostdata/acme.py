@@ -3,7 +3,6 @@ part of the data contract (contract.py joins them)."""
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -55,7 +54,7 @@ def _names(key: str, value: Any, data: Data) -> None:
     if not is_acme(data) or not isinstance(value, str):
         return  # the shape of nginx_server_name is ruled with the other nginx keys
     for name in value.split():
-        if _is_ip(name) or not _DNS_NAME.fullmatch(name):
+        if validate.is_ip_literal(name) or not _DNS_NAME.fullmatch(name):
             raise ConfigError(
                 key,
                 value,
@@ -63,14 +62,6 @@ def _names(key: str, value: Any, data: Data) -> None:
                 "DNS names that point at this host, such as ws.example.com (no _, wildcard, "
                 "regex or IP address)",
             )
-
-
-def _is_ip(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
 
 
 Check = Callable[[str, Any, Data], None]

@@ -5,24 +5,16 @@ from __future__ import annotations
 import concurrent.futures
 import datetime
 import errno
-import ipaddress
 import socket
 import ssl
 import time
 
 from cryptography import x509
 
+from wsready import validate
 from wsready.probes.context import Clock, RunContext, finish
 from wsready.probes.http import who_answered
 from wsready.probes.model import Probe, ProbeResult, Target
-
-
-def _is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def resolve(probe: Probe, ctx: RunContext) -> ProbeResult:
@@ -36,7 +28,7 @@ def resolve(probe: Probe, ctx: RunContext) -> ProbeResult:
     name = target.dial_host
     pool = None
     try:
-        if _is_ip_literal(name):
+        if validate.is_ip_literal(name):
             flags = socket.AI_NUMERICHOST
             infos = socket.getaddrinfo(name, target.port, type=socket.SOCK_STREAM, flags=flags)
         else:
