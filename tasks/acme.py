@@ -26,7 +26,7 @@ from pyinfra.operations import apt, files, systemd
 
 from wsready.deploy import acme, hostfacts
 from wsready.deploy.operations import acme as acme_op
-from wsready.deploy.shapes import put_file, put_text
+from wsready.deploy.shapes import put_file, put_text, root_directory
 from wsready.hostdata import HostConfig, host_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,7 +56,7 @@ def prepare_acme():
             no_recommends=True,
         )
     for path, mode in ((acme.WEBROOT, "0755"), (str(Path(acme.CA_BUNDLE).parent), "0700")):
-        files.directory(name=f"Create {path}.", path=path, user="root", group="root", mode=mode)
+        root_directory(f"Create {path}.", path, mode=mode)
     ca_file = ca_file_on_host(data)
     if ca_file:
         put_file(

@@ -33,7 +33,7 @@ from pyinfra.operations.util import any_changed
 from tasks.acme import prepare_acme
 from tasks.app import ACTIVATION
 from tasks.monitor import status_include
-from wsready.deploy import acme, capacity, hostfacts
+from wsready.deploy import acme, capacity, hostfacts, tls_paths
 from wsready.deploy.families import NGINX_MAIN_BY_FAMILY
 from wsready.deploy.operations import nginx as nginx_op
 from wsready.deploy.operations import tls
@@ -52,13 +52,11 @@ LIVE = "/etc/nginx/conf.d/wsready.conf"
 MAIN_CANDIDATE = "/etc/wsready/nginx/nginx.conf"
 MAIN_LIVE = "/etc/nginx/nginx.conf"
 ACTIVATE = "/usr/local/sbin/wsready-nginx-activate"
-TLS_DIR = "/etc/wsready/tls"
-TLS_CERT = f"{TLS_DIR}/cert.pem"  # the pair given in nginx_tls_cert_file / _key_file
-TLS_KEY = f"{TLS_DIR}/key.pem"
+TLS_DIR = tls_paths.TLS_DIR
+TLS_CERT, TLS_KEY = tls_paths.GIVEN  # the pair given in nginx_tls_cert_file / _key_file
 # The generated pair has paths of its own: a given certificate left on the host must never
 # be mistaken for it when the data goes back to self-signed (or the other way round).
-SELF_SIGNED_CERT = f"{TLS_DIR}/self-signed-cert.pem"
-SELF_SIGNED_KEY = f"{TLS_DIR}/self-signed-key.pem"
+SELF_SIGNED_CERT, SELF_SIGNED_KEY = tls_paths.SELF_SIGNED
 
 
 def tls_pair(data: HostConfig) -> tuple[str, str]:

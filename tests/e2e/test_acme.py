@@ -42,6 +42,21 @@ class AcmeHost:
     inventory: Path
     server: AcmeServer
 
+    def target(self) -> Target:
+        """https://NAME at this host's address, verified against pebble's root."""
+        return Target(
+            f"https://{self.name}", connect_address=self.host.address, tls_verify=str(self.root)
+        )
+
+    def plain_get(self, path: str) -> requests.Response:
+        """GET http://NAME<path> at this host's address, redirects not followed."""
+        return requests.get(
+            f"http://{self.host.address}{path}",
+            headers={"Host": self.name},
+            allow_redirects=False,
+            timeout=5,
+        )
+
 
 @pytest.fixture(scope="module")
 def acme_host(fleet: Fleet, acme: AcmeServer, tmp_path_factory) -> Iterator[AcmeHost]:
@@ -129,30 +144,15 @@ def test_deploy_orders_the_certificate_and_serves_wss_with_it(acme_host: AcmeHos
     assert names.value.get_values_for_type(x509.DNSName) == [acme_host.name]
     assert "Pebble" in certificate.issuer.rfc4514_string()
 
-    target = Target(
-        f"https://{acme_host.name}",
-        connect_address=acme_host.host.address,
-        tls_verify=str(acme_host.root),
-    )
-    results = run_probes(target, timeout_s=5)
+    results = run_probes(acme_host.target(), timeout_s=5)
     failed = [str(r) for r in results if not r.ok and not r.skipped]
     assert failed == []
     assert {r.probe for r in results if r.ok} >= {"tls", "health", "upgrade", "connect"}
 
     # The challenge path is served by nginx on port 80, not redirected to HTTPS.
-    missing = requests.get(
-        f"http://{acme_host.host.address}/.well-known/acme-challenge/nothing",
-        headers={"Host": acme_host.name},
-        allow_redirects=False,
-        timeout=5,
-    )
+    missing = acme_host.plain_get("/.well-known/acme-challenge/nothing")
     assert missing.status_code == 404
-    other = requests.get(
-        f"http://{acme_host.host.address}/",
-        headers={"Host": acme_host.name},
-        allow_redirects=False,
-        timeout=5,
-    )
+    other = acme_host.plain_get("/")
     assert other.status_code == 301
     assert other.headers["Location"] == f"https://{acme_host.name}/"
     timer = host_ssh(
@@ -196,9 +196,5 @@ def test_renewal_serves_a_new_serial_and_open_websockets_survive(acme_host: Acme
     finally:
         for ws in clients:
             ws.close()
-    target = Target(
-        f"https://{acme_host.name}",
-        connect_address=acme_host.host.address,
-        tls_verify=str(acme_host.root),
-    )
-    assert [str(r) for r in run_probes(target, timeout_s=5) if not r.ok and not r.skipped] == []
+    results = run_probes(acme_host.target(), timeout_s=5)
+    assert [str(r) for r in results if not r.ok and not r.skipped] == []

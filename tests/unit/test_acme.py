@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from wsready import hostdata
@@ -130,3 +132,10 @@ def test_certificate_names_are_lowercase_and_unique() -> None:
         "ws.example.com",
         "api.example.com",
     ]
+
+
+def test_the_deploy_hook_installs_the_pair_where_nginx_reads_it() -> None:
+    """files/acme/deploy-hook.sh carries the ACME pair's paths itself (certbot runs it)."""
+    hook = (Path(__file__).resolve().parents[2] / "files" / "acme" / "deploy-hook.sh").read_text()
+    assert f"cert={acme.CERT}\n" in hook
+    assert f"key={acme.KEY}\n" in hook

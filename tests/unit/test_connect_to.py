@@ -25,6 +25,9 @@ from wsready.probes.model import Target
 NAME = "ws.example.test"
 
 
+seen_hosts: list[str | None] = []  # the Host header of each REST request
+
+
 def rest(environ, start_response):
     seen_hosts.append(environ.get("HTTP_HOST"))
     body = (
@@ -34,9 +37,6 @@ def rest(environ, start_response):
     )
     start_response("200 OK", [("Content-Type", "application/json")])
     return [body]
-
-
-seen_hosts: list[str | None] = []
 
 
 @pytest.fixture(scope="module")

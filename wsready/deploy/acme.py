@@ -10,9 +10,10 @@ reload).
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from wsready.deploy import tls_paths
 
 LINEAGE = "wsready"
 LIVE_DIR = f"/etc/letsencrypt/live/{LINEAGE}"
@@ -23,8 +24,7 @@ HOOK = "/usr/local/sbin/wsready-acme-deploy-hook"
 CA_BUNDLE = "/etc/wsready/acme/ca.pem"  # acme_ca_file on the host
 # What nginx serves: copies the deploy hook installs from the lineage (a path that never
 # changes, so the site's config is the same before and after every renewal).
-CERT = "/etc/wsready/tls/acme-fullchain.pem"
-KEY = "/etc/wsready/tls/acme-key.pem"
+CERT, KEY = tls_paths.ACME
 
 
 def certificate_names(server_name: str) -> list[str]:
@@ -100,7 +100,3 @@ def order_command(
     for name in names:
         argv += ["-d", name]
     return argv
-
-
-def shell(argv: Sequence[str]) -> str:
-    return shlex.join(argv)

@@ -13,14 +13,11 @@ from pyinfra import host
 from pyinfra.api import operation
 from pyinfra.facts.files import File, FileContents, Sha256File
 
-from wsready.deploy import acme
+from wsready.deploy import acme, tls_paths
 from wsready.deploy.transaction import rollback_command, save_command
 
-# Pairs a host may have served before its first ACME certificate (tasks/nginx.py).
-PREVIOUS_PAIRS = (
-    ("/etc/wsready/tls/cert.pem", "/etc/wsready/tls/key.pem"),
-    ("/etc/wsready/tls/self-signed-cert.pem", "/etc/wsready/tls/self-signed-key.pem"),
-)
+# Pairs a host may have served before its first ACME certificate.
+PREVIOUS_PAIRS = (tls_paths.GIVEN, tls_paths.SELF_SIGNED)
 
 
 @operation()
@@ -106,14 +103,12 @@ def certificate(names: list[str], email: str, directory_url: str, ca_file: str |
             return
         yield f"RENEWED_LINEAGE={shlex.quote(acme.LIVE_DIR)} {acme.HOOK}"
         return
-    order = acme.shell(
+    order = shlex.join(
         acme.order_command(
             names, email, directory_url, ca_file_on_host=ca_file, replace=lineage is not None
         )
     )
+    # The reason quotes the renewal file's `server`: host data, quoted like any other.
+    failed = shlex.quote(f"wsready: the ACME order failed ({reason}): rolling back this run")
     rollback = rollback_command(app)
-    yield (
-        f"{order} || {{ status=$?; echo 'wsready: the ACME order failed ({reason}): "
-        "rolling back this run' >&2; "
-        f"{rollback} >&2; exit $status; }}"
-    )
+    yield f"{order} || {{ status=$?; echo {failed} >&2; {rollback} >&2; exit $status; }}"
