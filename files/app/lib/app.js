@@ -9,7 +9,10 @@ const { Server } = require('socket.io');
 const { createTokenValidator, restAuth, socketAuth } = require('./auth');
 const { broadcastRoute } = require('./broadcast');
 const { createHealth } = require('./health');
+const { probeEvents } = require('./probe');
 const { attachRedis } = require('./redis');
+
+const WORKER_HEADER = 'X-Wsready-Worker';
 
 /** "*" (or nothing) means any origin; otherwise the exact list. */
 function corsOrigin(origins) {
@@ -29,6 +32,22 @@ function createApp(config, { log = console.log } = {}) {
     pingInterval: config.pingIntervalMs,
     pingTimeout: config.pingTimeoutMs,
     maxHttpBufferSize: config.maxHttpBufferSize,
+    transports: config.transports,
+    allowUpgrades: config.allowUpgrades,
+  });
+  // Every answer names the worker that gave it (REST, Engine.IO handshakes, polls, upgrades,
+  // and Engine.IO's own error answers): probes tell a misrouted session from a broken worker.
+  const worker = String(config.worker);
+  app.use((req, res, next) => {
+    res.set(WORKER_HEADER, worker);
+    next();
+  });
+  io.engine.use((req, res, next) => {
+    if (res && typeof res.setHeader === 'function' && !res.headersSent) res.setHeader(WORKER_HEADER, worker);
+    next();
+  });
+  io.engine.on('headers', (headers) => {
+    headers[WORKER_HEADER] = worker;
   });
   // Engine.IO session ids name their worker ("1-…"), so nginx can route sid=1-… to worker 1.
   io.engine.generateId = () => `${config.worker}-${crypto.randomBytes(15).toString('base64url')}`;
@@ -60,6 +79,7 @@ function createApp(config, { log = console.log } = {}) {
       logConnection(`WebSocket client upgraded: ${socket.id} (transport ${socket.conn.transport.name})`);
     });
     socket.emit('welcome', { id: socket.id });
+    probeEvents(io, socket, config);
     socket.on('echo', (payload, ack) => {
       if (typeof ack === 'function') ack(payload);
       else socket.emit('echo', payload);
@@ -93,4 +113,4 @@ function createApp(config, { log = console.log } = {}) {
   return { app, server, io, listen, close };
 }
 
-module.exports = { createApp, corsOrigin };
+module.exports = { createApp, corsOrigin, WORKER_HEADER };

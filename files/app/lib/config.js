@@ -4,6 +4,7 @@
 
 const AUTH_MODES = ['off', 'jwt', 'static'];
 const REDIS_SCHEMES = ['redis:', 'rediss:', 'unix:'];
+const TRANSPORTS = ['polling', 'websocket'];
 
 class ConfigError extends Error {}
 
@@ -65,6 +66,17 @@ function redisTarget(raw) {
   return { url: raw, label: `${url.protocol}//${url.hostname}:${port}${url.pathname === '/' ? '' : url.pathname}` };
 }
 
+/** APP_TRANSPORTS: Engine.IO transports this server accepts (default both), in order. */
+function transports(env) {
+  const names = list(env.APP_TRANSPORTS);
+  if (names.length === 0) return [...TRANSPORTS];
+  const unknown = names.filter((name) => !TRANSPORTS.includes(name));
+  if (unknown.length > 0 || new Set(names).size !== names.length) {
+    throw new ConfigError(`APP_TRANSPORTS=${JSON.stringify(env.APP_TRANSPORTS)}: must list polling and/or websocket, once each`);
+  }
+  return names;
+}
+
 function loadConfig(env = process.env) {
   const wsPath = env.WS_PATH || '/ws';
   if (!wsPath.startsWith('/')) {
@@ -109,6 +121,8 @@ function loadConfig(env = process.env) {
     bind: env.APP_BIND || '127.0.0.1',
     wsPath,
     corsOrigins: list(env.CORS_ORIGINS),
+    transports: transports(env),
+    allowUpgrades: flag(env, 'APP_ALLOW_UPGRADES', true),
     pingIntervalMs: integer(env, 'PING_INTERVAL_MS', 25000, 1, 3600000),
     pingTimeoutMs: integer(env, 'PING_TIMEOUT_MS', 20000, 1, 3600000),
     version: env.APP_VERSION || 'dev',
@@ -131,4 +145,4 @@ function loadConfig(env = process.env) {
   };
 }
 
-module.exports = { loadConfig, ConfigError, AUTH_MODES, redisTarget };
+module.exports = { loadConfig, ConfigError, AUTH_MODES, TRANSPORTS, redisTarget };

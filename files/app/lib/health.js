@@ -37,6 +37,7 @@ function askSibling(host, port, index, timeoutMs = SIBLING_TIMEOUT_MS) {
           try {
             const answer = JSON.parse(body);
             const valid = answer && answer.worker === index && Number.isInteger(answer.connections);
+            if (valid) answer.port = port;
             done(valid ? answer : null);
           } catch {
             done(null);
@@ -53,13 +54,39 @@ function askSibling(host, port, index, timeoutMs = SIBLING_TIMEOUT_MS) {
   });
 }
 
+/** Whether the handshake offers the WebSocket upgrade: allowed and a transport. */
+function upgradesOffered(config) {
+  return config.allowUpgrades !== false && (config.transports || ['websocket']).includes('websocket');
+}
+
 /**
  * Build health(scope) -> the contract's JSON. `own()` gives {connections, redis} of this worker.
  */
 function createHealth(config, own, { ask = askSibling } = {}) {
   const host = siblingHost(config.bind);
 
-  function answer(connections, clients, up, total, redis, current) {
+  /** What this worker says about itself: what a probe that reached it should have seen. */
+  function self(connections, redis) {
+    return {
+      worker: config.worker,
+      port: config.listenPort,
+      version: config.version,
+      config: config.configFingerprint,
+      path: config.wsPath,
+      transports: config.transports,
+      upgrades: upgradesOffered(config),
+      connections,
+      redis,
+    };
+  }
+
+  /** One row of workers.list from a sibling's scope=worker answer (only the fields we know). */
+  function row(answer) {
+    const fields = ['worker', 'port', 'version', 'config', 'path', 'transports', 'upgrades', 'connections', 'redis'];
+    return Object.fromEntries(fields.filter((name) => answer[name] !== undefined).map((name) => [name, answer[name]]));
+  }
+
+  function answer(connections, clients, up, total, redis, current, list) {
     const degraded = redis === 'down' || up < total;
     return {
       status: degraded ? 'degraded' : 'ok',
@@ -71,15 +98,21 @@ function createHealth(config, own, { ask = askSibling } = {}) {
       clients,
       max_clients: config.maxClients,
       // current: workers (this one included) running this worker's release and config.
-      workers: { up, total, current },
+      workers: { up, total, current, list },
       redis,
+      path: config.wsPath,
+      transports: config.transports,
+      upgrades: upgradesOffered(config),
+      // The bundled app answers the probes' broadcast events (wsready:probe-join/-emit).
+      probe_events: true,
     };
   }
 
   return async function health(scope) {
     const { connections, redis } = own();
+    const mine = self(connections, redis);
     if (scope === 'worker' || config.workers === 1) {
-      return answer(connections, connections, 1, 1, redis, 1);
+      return answer(connections, connections, 1, 1, redis, 1, [mine]);
     }
     const siblings = [];
     for (let j = 0; j < config.workers; j += 1) {
@@ -90,7 +123,8 @@ function createHealth(config, own, { ask = askSibling } = {}) {
     const current = answers.filter(
       (sibling) => sibling.version === config.version && sibling.config === config.configFingerprint,
     ).length;
-    return answer(connections, clients, 1 + answers.length, config.workers, redis, 1 + current);
+    const list = [mine, ...answers.map(row)].sort((a, b) => a.worker - b.worker);
+    return answer(connections, clients, 1 + answers.length, config.workers, redis, 1 + current, list);
   };
 }
 

@@ -193,11 +193,17 @@ test('two workers share Redis: broadcast, health, sid, outage and recovery', { t
       connections: 1,
       clients: 2,
       max_clients: 20000,
-      workers: { up: 2, total: 2, current: 2 },
+      workers: { up: 2, total: 2, current: 2, list: h.workers.list },
       redis: 'ok',
+      path: '/ws',
+      transports: ['polling', 'websocket'],
+      upgrades: true,
+      probe_events: true,
     });
+    assert.deepEqual(h.workers.list.map((row) => [row.worker, row.port, row.config]), [[0, ports[0], 'cfg-a'], [1, ports[1], 'cfg-a']]);
     const own = await health(p, 'worker');
-    assert.deepEqual([own.worker, own.clients, own.workers], [i, 1, { up: 1, total: 1, current: 1 }]);
+    const { list: ownList, ...ownCounts } = own.workers;
+    assert.deepEqual([own.worker, own.clients, ownCounts, ownList.length], [i, 1, { up: 1, total: 1, current: 1 }, 1]);
   }
 
   // A broadcast POSTed to worker 1 reaches the clients of worker 0 and worker 1.

@@ -76,3 +76,13 @@ test('bad REDIS_URL values are named, never echoed', () => {
     );
   }
 });
+
+test('APP_TRANSPORTS and APP_ALLOW_UPGRADES: both transports and upgrades by default', () => {
+  const { loadConfig: load, ConfigError: Err } = require('../lib/config');
+  assert.deepEqual(load({}).transports, ['polling', 'websocket']);
+  assert.equal(load({}).allowUpgrades, true);
+  assert.deepEqual(load({ APP_TRANSPORTS: 'websocket' }).transports, ['websocket']);
+  assert.equal(load({ APP_ALLOW_UPGRADES: '0' }).allowUpgrades, false);
+  assert.throws(() => load({ APP_TRANSPORTS: 'polling,flash' }), Err);
+  assert.throws(() => load({ APP_TRANSPORTS: 'polling,polling' }), Err);
+});

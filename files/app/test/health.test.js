@@ -17,7 +17,9 @@ test('workers.current counts the workers on this release and configuration', asy
   });
   const body = await health('host');
   assert.equal(body.config, 'c1');
-  assert.deepEqual(body.workers, { up: 3, total: 3, current: 2 });
+  const { list, ...counts } = body.workers;
+  assert.deepEqual(counts, { up: 3, total: 3, current: 2 });
+  assert.deepEqual(list.map((row) => [row.worker, row.version, row.config]), [[0, 'r1', 'c1'], [1, 'r1', 'c1'], [2, 'r1', 'c0']]);
   assert.equal(body.clients, 5);
   assert.equal(body.status, 'ok');
 });
@@ -27,6 +29,23 @@ test('a missing sibling is degraded and not current', async () => {
     ask: async (_host, _port, index) => (index === 1 ? sibling(1, 'r0', 'c1') : null),
   });
   const body = await health('host');
-  assert.deepEqual(body.workers, { up: 2, total: 3, current: 1 });
+  const { list, ...counts } = body.workers;
+  assert.deepEqual(counts, { up: 2, total: 3, current: 1 });
+  assert.deepEqual(list.map((row) => row.worker), [0, 1], 'the missing worker has no row');
   assert.equal(body.status, 'degraded');
+});
+
+test('each worker says its path, transports and whether it offers the upgrade', async () => {
+  const config = { ...CONFIG, wsPath: '/ws', transports: ['polling'], allowUpgrades: true, listenPort: 3000 };
+  const sib = { ...sibling(1, 'r1', 'c1'), path: '/other', transports: ['polling', 'websocket'], upgrades: true };
+  const health = createHealth(config, () => ({ connections: 0, redis: 'off' }), {
+    ask: async (_host, port, index) => (index === 1 ? { ...sib, port } : null),
+  });
+  const body = await health('host');
+  assert.equal(body.probe_events, true);
+  assert.deepEqual(body.transports, ['polling']);
+  assert.equal(body.upgrades, false, 'polling only: no upgrade offered');
+  const [own, other] = body.workers.list;
+  assert.deepEqual([own.path, own.transports, own.upgrades, own.port], ['/ws', ['polling'], false, 3000]);
+  assert.deepEqual([other.path, other.transports, other.upgrades, other.port], ['/other', ['polling', 'websocket'], true, 3001]);
 });

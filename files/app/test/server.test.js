@@ -59,10 +59,15 @@ test('health answers without a token and counts connections', async (t) => {
       connections: 0,
       clients: 0,
       max_clients: 20000,
-      workers: { up: 1, total: 1, current: 1 },
+      workers: { up: 1, total: 1, current: 1, list: before.body.workers.list },
       redis: 'off',
+      path: '/ws',
+      transports: ['polling', 'websocket'],
+      upgrades: true,
+      probe_events: true,
     },
   });
+  assert.deepEqual(before.body.workers.list.map((row) => [row.worker, row.path, row.upgrades]), [[0, '/ws', true]]);
   const token = jwt.sign({ sub: 'probe' }, SECRET, { expiresIn: 60 });
   const client = await socketConnect(base, { token });
   assert.equal(client.connected, true);
@@ -203,4 +208,45 @@ test('close() disconnects clients and stops the listener', async () => {
   await service.close();
   assert.match(await gone, /^(io server disconnect|transport close)$/);
   await assert.rejects(fetch(`${base}/api/health`));
+});
+
+test('answers name their worker and the probe room carries a message between two clients', async () => {
+  const { service, base } = await startServer({ APP_WORKER: '0', APP_WORKERS: '1' });
+  const holder = connect(base, { path: '/ws', transports: ['websocket'] });
+  const emitter = connect(base, { path: '/ws' });
+  try {
+    const health = await fetch(`${base}/api/health`);
+    assert.equal(health.headers.get('x-wsready-worker'), '0');
+    const handshake = await fetch(`${base}/ws/?EIO=4&transport=polling`);
+    assert.equal(handshake.headers.get('x-wsready-worker'), '0');
+    const unknown = await fetch(`${base}/ws/?EIO=4&transport=polling&sid=0-nosuchsession`);
+    assert.equal(unknown.status, 400);
+    assert.equal(unknown.headers.get('x-wsready-worker'), '0', 'Engine.IO errors name the worker too');
+    const nonce = crypto.randomBytes(12).toString('base64url');
+    const joined = await holder.timeout(3000).emitWithAck('wsready:probe-join', nonce);
+    assert.deepEqual(joined, { joined: true, worker: 0 });
+    const got = new Promise((resolve) => holder.once('wsready:probe', resolve));
+    const sent = await emitter.timeout(3000).emitWithAck('wsready:probe-emit', nonce);
+    assert.deepEqual(sent, { sent: true, worker: 0 });
+    assert.deepEqual(await got, { nonce, worker: 0 });
+    const refused = await emitter.timeout(3000).emitWithAck('wsready:probe-emit', 'short');
+    assert.deepEqual(refused, { error: 'bad nonce' });
+  } finally {
+    holder.close();
+    emitter.close();
+    await service.close();
+  }
+});
+
+test('APP_TRANSPORTS=polling: the handshake offers no upgrade and a WebSocket is refused with code 0', async () => {
+  const { service, base } = await startServer({ APP_TRANSPORTS: 'polling' });
+  try {
+    const handshake = await (await fetch(`${base}/ws/?EIO=4&transport=polling`)).text();
+    assert.deepEqual(JSON.parse(handshake.slice(1)).upgrades, []);
+    const ws = await fetch(`${base}/ws/?EIO=4&transport=websocket`);
+    assert.equal(ws.status, 400);
+    assert.equal((await ws.json()).code, 0);
+  } finally {
+    await service.close();
+  }
 });
