@@ -23,8 +23,12 @@ class RunContext:
     socket_accepted: bool | None = None  # Socket.IO CONNECT: True 40, False 44
     rest_accepted: bool | None = None  # protected REST path with the token
     results: dict[str, ProbeResult] = field(default_factory=dict)
+    sample: Any = None  # wsready.probes.session.Sample, opened by the first sampled probe
 
     def close(self) -> None:
+        if self.sample is not None:
+            self.sample.close()
+            self.sample = None
         if self.websocket is not None:
             with contextlib.suppress(Exception):  # closing a possibly dead socket
                 self.websocket.close(timeout=1)

@@ -129,6 +129,37 @@ def health_figures(data: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in figures.items() if value is not None}
 
 
+WORKER_FACTS = {"path": str, "config": str, "version": str, "upgrades": bool}
+
+
+def _worker_row(row: Any) -> dict[str, Any] | None:
+    """One row of health's workers.list, only well-formed fields (a str worker id)."""
+    if not isinstance(row, dict) or _count(row.get("worker")) is None:
+        return None
+    facts = {"worker": str(row["worker"])}
+    for name, kind in WORKER_FACTS.items():
+        if isinstance(row.get(name), kind):
+            facts[name] = snippet(row[name], 80) if kind is str else row[name]
+    transports = row.get("transports")
+    if isinstance(transports, list) and all(isinstance(item, str) for item in transports):
+        facts["transports"] = [snippet(item, 20) for item in transports[:4]]
+    return facts
+
+
+def worker_facts(data: dict[str, Any]) -> dict[str, Any]:
+    """What health says about each worker (`worker_list`) and whether the app answers the
+    probes' broadcast events (`probe_events`): only fields that are present and well-formed."""
+    workers = data.get("workers") if isinstance(data.get("workers"), dict) else {}
+    rows = workers.get("list") if isinstance(workers.get("list"), list) else []
+    facts: dict[str, Any] = {}
+    parsed = [row for row in map(_worker_row, rows[:1024]) if row is not None]
+    if parsed:
+        facts["worker_list"] = parsed
+    if data.get("probe_events") is True:
+        facts["probe_events"] = True
+    return facts
+
+
 def degraded_reasons(figures: dict[str, Any]) -> list[str]:
     """Why the host is degraded or at its limit, from its figures; empty when it is not."""
     reasons = []
@@ -187,6 +218,7 @@ def health(probe: Probe, ctx: RunContext) -> ProbeResult:
     figures = health_figures(data)
     reasons = degraded_reasons(figures)
     detail.update(figures)
+    detail.update(worker_facts(data))
     if reasons or data["status"] == "degraded":
         detail["degraded"] = reasons or ["status=degraded"]
     return finish(probe, clock, _health_text(data, figures, latency), detail=detail)

@@ -26,6 +26,19 @@ IDLE_SURVIVED = Condition(
     "connection", "==", True, key="alive", says="survives pingInterval + pingTimeout"
 )
 AUTH_AGREES = Condition("token", "==", True, key="agree", says="REST accepts ⇔ socket accepts")
+SESSIONS_OK = Condition(
+    "sessions failed", "==", 0, key="failed", says="== 0 (handshake, POST 40, GET 40 on each)"
+)
+UPGRADES_OK = Condition(
+    "upgrades failed", "==", 0, key="failed", says="== 0 (101 with sid, 3probe, 5, messages)"
+)
+WEBSOCKET_ONLY_OK = Condition(
+    "sessions failed", "==", 0, key="failed", says="== 0 (101, open, 40, messages on each)"
+)
+WORKERS_OK = Condition(
+    "workers failing", "==", 0, key="workers_failing", says="== 0 (each reached, both ways in)"
+)
+DELIVERED = Condition("broadcast", "==", True, key="delivered", says="reaches every worker")
 
 
 def plan_probes(
@@ -119,6 +132,7 @@ def plan_probes(
             ("connect",),
         ),
     ]
+    probes += _client_probes(target, t, transport)
     if idle:
         probes.append(
             Probe(
@@ -168,3 +182,48 @@ def plan_probes(
             ),
         ]
     return probes
+
+
+def _client_probes(target: Target, t: float, transport: tuple[str, ...]) -> list[Probe]:
+    """The official client's own ways in, sampled over every worker (probes/sampled.py)."""
+    polling = target.http_url(target.engineio_path("polling"))
+    ws = target.ws_url(target.engineio_path("websocket"))
+    return [
+        Probe("session", "polling session", "sio-session", polling, (SESSIONS_OK,), t, transport),
+        Probe(
+            "session-upgrade",
+            "session upgrade",
+            "sio-session-upgrade",
+            ws,
+            (UPGRADES_OK,),
+            t,
+            transport,
+        ),  # fmt: skip
+        Probe(
+            "websocket-only",
+            "websocket-only",
+            "sio-websocket-only",
+            ws,
+            (WEBSOCKET_ONLY_OK,),
+            t,
+            transport,
+        ),  # fmt: skip
+        Probe(
+            "workers",
+            "workers",
+            "sio-workers",
+            "every worker /api/health lists",
+            (WORKERS_OK,),
+            t,
+            transport,
+        ),  # fmt: skip
+        Probe(
+            "broadcast",
+            "broadcast",
+            "sio-broadcast",
+            "a held client on every worker",
+            (DELIVERED,),
+            t,
+            transport,
+        ),  # fmt: skip
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from wsready.probes import auth, http, network, websocket
+from wsready.probes import auth, http, network, sampled, websocket
 from wsready.probes.context import Clock, RunContext, finish, skip
 from wsready.probes.model import Probe, ProbeResult, Target, Thresholds
 from wsready.probes.plan import plan_probes
@@ -27,6 +27,11 @@ RUNNERS: dict[str, Runner] = {
     "cors": http.cors,
     "rest-auth": http.rest_auth,
     "auth-agreement": auth.agreement,
+    "sio-session": sampled.polling_session,
+    "sio-session-upgrade": sampled.session_upgrade,
+    "sio-websocket-only": sampled.websocket_only,
+    "sio-workers": sampled.workers,
+    "sio-broadcast": sampled.broadcast,
 }
 
 

@@ -1,0 +1,541 @@
+"""Sessions as the official `socket.io-client` 4 opens them, sampled over every worker.
+
+A *polling* session walks the default client's request sequence: the long-polling handshake
+(GET), the Socket.IO CONNECT sent on that session (POST `40`), its answer (GET `40`/`44`),
+then the upgrade of the same session (WebSocket with `sid`, `2probe` → `3probe`, `5`) and a
+message each way over the WebSocket. A *websocket* session is the `transports:
+['websocket']` path mobile clients use: the WebSocket handshake, the open packet, CONNECT.
+
+Every step records what the server said in its own words: the HTTP status, Engine.IO's error
+`code`/`message`, and which worker answered (the app's `X-Wsready-Worker` header, else the
+session id's `N-` prefix). `sample` opens sessions of both kinds until each worker that
+/api/health lists has been reached in each kind, within a bound, and keeps one connected
+WebSocket per worker for the broadcast check.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+import websocket
+
+from wsready.probes import http
+from wsready.probes.model import Target
+from wsready.probes.packets import (
+    EIO_MESSAGE,
+    EIO_NOOP,
+    EIO_PING,
+    EIO_PONG,
+    EIO_UPGRADE,
+    PacketError,
+    connect_packet,
+    engine_error,
+    parse_open,
+    parse_socket,
+    snippet,
+    split_polling_payload,
+)
+
+WORKER_HEADER = "x-wsready-worker"
+POLLING, WEBSOCKET = "polling", "websocket"
+MODES = (POLLING, WEBSOCKET)
+# How many sessions of each kind at most: enough to reach every worker behind a least-conn
+# balancer (which spreads new sessions evenly), bounded for hosts with many workers.
+SESSIONS_PER_WORKER = 2
+MIN_SESSIONS = 2
+MAX_SESSIONS = 16
+PROBE_NAMESPACE = "/wsready-probe"  # answered by Socket.IO itself: `44` (unknown) or `40`
+_SID_WORKER = re.compile(r"^(\d{1,4})-")
+
+
+@dataclass
+class Step:
+    """One request of a session and what answered it."""
+
+    name: str
+    ok: bool
+    said: str
+    status: int | None = None
+    worker: str | None = None
+    engineio_error: dict[str, Any] | None = None
+    server: str = ""
+    ms: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {"step": self.name, "ok": self.ok, "said": self.said, "ms": round(self.ms, 1)}
+        for key in ("status", "worker", "engineio_error"):
+            if getattr(self, key) is not None:
+                data[key] = getattr(self, key)
+        if self.server:
+            data["server"] = self.server
+        return data
+
+
+@dataclass
+class Session:
+    """One client's way in: its steps in order, the worker that owns it, what it was offered."""
+
+    mode: str
+    steps: list[Step] = field(default_factory=list)
+    sid: str | None = None
+    worker: str | None = None
+    upgrades: tuple[str, ...] | None = None
+    socket: Any = field(default=None, repr=False)  # connected WebSocket kept for the broadcast
+
+    @property
+    def ok(self) -> bool:
+        return all(step.ok for step in self.steps) and bool(self.steps)
+
+    @property
+    def failed(self) -> Step | None:
+        return next((step for step in self.steps if not step.ok), None)
+
+    def close(self) -> None:
+        if self.socket is not None:
+            with contextlib.suppress(Exception):
+                self.socket.close(timeout=1)
+            self.socket = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "ok": self.ok,
+            "worker": self.worker,
+            "sid_worker": sid_worker(self.sid),
+            "upgrades": list(self.upgrades) if self.upgrades is not None else None,
+            "steps": [step.to_dict() for step in self.steps],
+        }
+
+
+@dataclass
+class Sample:
+    """The sessions of one probe run and the workers health listed (None: not listed)."""
+
+    sessions: list[Session]
+    expected: list[str] | None
+    bound: int
+
+    def of(self, mode: str) -> list[Session]:
+        return [session for session in self.sessions if session.mode == mode]
+
+    def reached(self, mode: str) -> set[str]:
+        return {s.worker for s in self.of(mode) if s.worker is not None}
+
+    def close(self) -> None:
+        for session in self.sessions:
+            session.close()
+
+
+def sid_worker(sid: str | None) -> str | None:
+    """The worker a wsready app's session id names (`1-…` → "1"), else None."""
+    match = _SID_WORKER.match(sid or "")
+    return match.group(1) if match else None
+
+
+class _Stop(Exception):
+    """The session cannot go on: its last step failed."""
+
+
+class _Walk:
+    """One session being walked: records steps, stops at the first failure."""
+
+    def __init__(self, target: Target, mode: str, deadline: float, step_timeout_s: float):
+        self.target = target
+        self.session = Session(mode)
+        self.deadline = deadline
+        self.step_timeout_s = step_timeout_s
+
+    def timeout(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            self.record("deadline", False, "no time left for this session")
+            raise _Stop
+        return min(self.step_timeout_s, left)
+
+    def record(self, name: str, ok: bool, said: str, **answer: Any) -> Step:
+        step = Step(name, ok, said, **answer)
+        self.session.steps.append(step)
+        return step
+
+    def answer_of(self, response: requests.Response) -> dict[str, Any]:
+        headers = {key.lower(): value for key, value in response.headers.items()}
+        answer: dict[str, Any] = {
+            "status": response.status_code,
+            "worker": headers.get(WORKER_HEADER),
+            "server": headers.get("server", ""),
+            "ms": response.elapsed.total_seconds() * 1000,
+        }
+        error = engine_error(response.content)
+        if error:
+            answer["engineio_error"] = {"code": error[0], "message": error[1]}
+        return answer
+
+    def refused(self, name: str, response: requests.Response, expected: str) -> None:
+        answer = self.answer_of(response)
+        said = f"{response.status_code}"
+        if answer.get("engineio_error"):
+            error = answer["engineio_error"]
+            said += f' Engine.IO {error["code"]} "{error["message"]}"'
+        else:
+            said += f", body {snippet(response.text, 60)!r}"
+        self.record(name, False, f"{said} (expected {expected})", **answer)
+        raise _Stop
+
+    def failed(self, name: str, error: BaseException) -> None:
+        if isinstance(error, requests.Timeout | websocket.WebSocketTimeoutException | TimeoutError):
+            said = f"no answer in {self.step_timeout_s:g} s"
+        elif isinstance(error, requests.ConnectionError):
+            said = f"connection failed: {type(error.__context__ or error).__name__}"
+        else:
+            said = f"{type(error).__name__}: {snippet(str(error), 80)}"
+        self.record(name, False, said)
+        raise _Stop
+
+
+def _polling_url(target: Target, sid: str | None = None) -> str:
+    url = target.http_url(target.engineio_path(POLLING)) + f"&t={secrets.token_urlsafe(6)}"
+    return url + (f"&sid={sid}" if sid else "")
+
+
+def _websocket_url(target: Target, sid: str | None = None) -> str:
+    url = target.ws_url(target.engineio_path(WEBSOCKET))
+    return target.dial_url(url + (f"&sid={sid}" if sid else ""))
+
+
+def _ws_options(target: Target) -> dict[str, Any]:
+    from wsready.probes.websocket import _options  # one place decides TLS, Host and Origin
+
+    return _options(target)
+
+
+def _headers(target: Target) -> dict[str, str]:
+    return {"Origin": target.origin} if target.origin else {}
+
+
+def _accepted(packets: list[str]) -> tuple[bool | None, str]:
+    """The CONNECT answer among `packets`: (True, "40 accepted"), (False, "44 {...}") or None."""
+    for text in packets:
+        if not text.startswith(EIO_MESSAGE):
+            continue
+        try:
+            packet = parse_socket(text)
+        except PacketError:
+            continue
+        if packet.namespace != "/":
+            continue
+        if packet.type == "0":
+            return True, "40 accepted"
+        if packet.type == "4":
+            return False, f"44 {json.dumps(packet.data, separators=(',', ':'))}"
+    return None, ""
+
+
+def _walk_polling(walk: _Walk, http_session: requests.Session) -> None:
+    target = walk.target
+    get = {"verify": target.tls_verify, "allow_redirects": False, "headers": _headers(target)}
+    try:
+        response = http_session.get(_polling_url(target), timeout=walk.timeout(), **get)
+    except requests.RequestException as error:
+        walk.failed("handshake", error)
+    packets = split_polling_payload(response.text) if response.status_code == 200 else []
+    if not packets or not packets[0].startswith("0{"):
+        walk.refused("handshake", response, "200 0{sid,upgrades,…}")
+    try:
+        opened = parse_open(packets[0])
+    except PacketError as error:
+        walk.record("handshake", False, str(error), **walk.answer_of(response))
+        raise _Stop from error
+    session = walk.session
+    session.sid, session.upgrades = opened.sid, opened.upgrades
+    answer = walk.answer_of(response)
+    session.worker = answer["worker"] or sid_worker(opened.sid)
+    offered = ",".join(opened.upgrades) or "none"
+    walk.record("handshake", True, f"200 0{{sid, upgrades [{offered}]}}", **answer)
+    body = connect_packet(target.token)
+    post_headers = {**_headers(target), "Content-Type": "text/plain;charset=UTF-8"}
+    try:
+        response = http_session.post(
+            _polling_url(target, opened.sid),
+            data=body.encode(),
+            timeout=walk.timeout(),
+            verify=target.tls_verify,
+            allow_redirects=False,
+            headers=post_headers,
+        )
+    except requests.RequestException as error:
+        walk.failed("connect", error)
+    if response.status_code != 200 or response.text != "ok":
+        walk.refused("connect", response, '200 "ok"')
+    walk.record("connect", True, '200 "ok"', **walk.answer_of(response))
+    _poll_connect_answer(walk, http_session, get)
+
+
+def _poll_connect_answer(walk: _Walk, http_session: requests.Session, get: dict) -> None:
+    target, session = walk.target, walk.session
+    for _ in range(3):  # a noop or an unrelated packet may come first
+        try:
+            response = http_session.get(
+                _polling_url(target, session.sid), timeout=walk.timeout(), **get
+            )
+        except requests.RequestException as error:
+            walk.failed("connect answer", error)
+        if response.status_code != 200:
+            walk.refused("connect answer", response, "200 40{sid}")
+        accepted, said = _accepted(split_polling_payload(response.text))
+        if accepted is None:
+            continue
+        walk.record("connect answer", accepted, said, **walk.answer_of(response))
+        if not accepted:
+            raise _Stop
+        return
+    walk.record("connect answer", False, "no CONNECT answer in 3 polls")
+    raise _Stop
+
+
+def _receive(ws: Any, walk: _Walk, want: str | tuple[str, ...]) -> str:
+    """The next packet that starts with `want` (one prefix or several), answering pings."""
+    while True:
+        ws.settimeout(walk.timeout())
+        text = ws.recv()
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", errors="replace")
+        if text == "":
+            raise websocket.WebSocketConnectionClosedException("close frame")
+        if text == EIO_PING:
+            ws.send(EIO_PONG)
+            continue
+        if text.startswith(want):
+            return text
+
+
+def _open_websocket(walk: _Walk, sid: str | None, name: str) -> Any:
+    target = walk.target
+    started = time.monotonic()
+    try:
+        ws = websocket.create_connection(
+            _websocket_url(target, sid),
+            timeout=walk.timeout(),
+            redirect_limit=0,
+            **_ws_options(target),
+        )
+    except websocket.WebSocketBadStatusException as error:
+        body = error.resp_body
+        headers = {str(k).lower(): v for k, v in dict(error.resp_headers or {}).items()}
+        answer: dict[str, Any] = {
+            "status": error.status_code,
+            "worker": headers.get(WORKER_HEADER),
+            "server": headers.get("server", ""),
+        }
+        code = engine_error(body)
+        said = str(error.status_code)
+        if code:
+            answer["engineio_error"] = {"code": code[0], "message": code[1]}
+            said += f' Engine.IO {code[0]} "{code[1]}"'
+        walk.record(name, False, f"{said} (expected 101)", **answer)
+        raise _Stop from error
+    except (websocket.WebSocketException, OSError) as error:
+        walk.failed(name, error)
+    headers = {str(k).lower(): v for k, v in dict(ws.getheaders() or {}).items()}
+    ms = (time.monotonic() - started) * 1000
+    walk.record(name, True, "101", status=101, worker=headers.get(WORKER_HEADER), ms=ms)
+    return ws
+
+
+def _round_trip(walk: _Walk, ws: Any) -> None:
+    """A message each way over the WebSocket: CONNECT to a namespace nobody serves is answered
+    by Socket.IO itself (`44/wsready-probe,…`, or `40` where namespaces are dynamic)."""
+    ws.send(f"{EIO_MESSAGE}0{PROBE_NAMESPACE},")
+    _receive(ws, walk, tuple(f"{EIO_MESSAGE}{kind}{PROBE_NAMESPACE}," for kind in "04"))
+    walk.record("message", True, "a message each way")
+
+
+def _walk_upgrade(walk: _Walk) -> None:
+    session = walk.session
+    if WEBSOCKET not in (session.upgrades or ()):
+        offered = ",".join(session.upgrades or ()) or "none"
+        walk.record("upgrade", False, f"the handshake offers no WebSocket upgrade ([{offered}])")
+        raise _Stop
+    ws = _open_websocket(walk, session.sid, "upgrade")
+    try:
+        ws.send(f"{EIO_PING}probe")
+        _receive(ws, walk, f"{EIO_PONG}probe")
+        walk.record("3probe", True, "2probe → 3probe")
+        ws.send(EIO_UPGRADE)
+        _round_trip(walk, ws)
+    except (websocket.WebSocketException, OSError) as error:
+        ws.close()
+        walk.failed("upgrade exchange", error)
+    session.socket = ws
+
+
+def _walk_websocket(walk: _Walk) -> None:
+    ws = _open_websocket(walk, None, "upgrade")
+    session, target = walk.session, walk.target
+    try:
+        opened = parse_open(_receive(ws, walk, "0"))
+        session.sid, session.upgrades = opened.sid, opened.upgrades
+        session.worker = walk.session.steps[-1].worker or sid_worker(opened.sid)
+        walk.record("open", True, "0{sid}")
+        ws.send(connect_packet(target.token))
+        accepted, said = _accepted([_receive(ws, walk, f"{EIO_MESSAGE}")])
+        while accepted is None:
+            accepted, said = _accepted([_receive(ws, walk, f"{EIO_MESSAGE}")])
+        walk.record("connect", accepted, said)
+        if not accepted:
+            raise _Stop
+        _round_trip(walk, ws)
+    except _Stop:
+        ws.close()
+        raise
+    except (websocket.WebSocketException, OSError, PacketError) as error:
+        ws.close()
+        walk.failed("websocket exchange", error)
+    session.socket = ws
+
+
+def open_session(target: Target, mode: str, step_timeout_s: float, deadline: float) -> Session:
+    """Walk one session of `mode` as the official client does; never raises."""
+    walk = _Walk(target, mode, deadline, step_timeout_s)
+    with contextlib.suppress(_Stop):
+        if mode == POLLING:
+            with http.session_for(target) as http_session:
+                _walk_polling(walk, http_session)
+            _walk_upgrade(walk)
+        else:
+            _walk_websocket(walk)
+    return walk.session
+
+
+def session_bound(expected: list[str] | None) -> int:
+    """Sessions of each kind at most: 2 per listed worker, at least 2, at most 16."""
+    workers = len(expected) if expected else 1
+    return max(MIN_SESSIONS, min(MAX_SESSIONS, SESSIONS_PER_WORKER * workers))
+
+
+def sample(
+    target: Target, expected: list[str] | None, step_timeout_s: float, budget_s: float
+) -> Sample:
+    """Open sessions of both kinds until every expected worker is reached in each (at least
+    MIN_SESSIONS each), at most `session_bound` each, within `budget_s` in all. One connected
+    WebSocket per worker stays open for the broadcast; the others are closed."""
+    bound = session_bound(expected)
+    deadline = time.monotonic() + budget_s
+    result = Sample([], expected, bound)
+    holders: set[str | None] = set()
+    for mode in MODES:
+        for count in range(bound):
+            reached = result.reached(mode)
+            covered = expected is None or set(expected) <= reached
+            if count >= MIN_SESSIONS and covered:
+                break
+            if time.monotonic() >= deadline:
+                break
+            session = open_session(target, mode, step_timeout_s, deadline)
+            result.sessions.append(session)
+            if session.socket is not None:
+                if session.worker in holders:
+                    session.close()
+                else:
+                    holders.add(session.worker)
+    return result
+
+
+PROBE_JOIN, PROBE_EMIT, PROBE_EVENT = "wsready:probe-join", "wsready:probe-emit", "wsready:probe"
+
+
+@dataclass
+class Delivery:
+    """The broadcast check: emitted on `emitter`'s worker, awaited on every holder."""
+
+    emitter: str | None
+    holders: list[str | None]
+    missing: list[str | None]
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.error and not self.missing
+
+
+def _event(ack_id: int, name: str, data: Any) -> str:
+    return f"{EIO_MESSAGE}2{ack_id}{json.dumps([name, data])}"
+
+
+def _read_until(ws: Any, deadline: float, wanted: Any) -> bool:
+    """Read packets until `wanted(packet)` holds (True) or the deadline passes (False)."""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        ws.settimeout(left)
+        try:
+            text = ws.recv()
+        except websocket.WebSocketTimeoutException:
+            return False
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", errors="replace")
+        if text == "":
+            raise websocket.WebSocketConnectionClosedException("close frame")
+        if text == EIO_PING:
+            ws.send(EIO_PONG)
+            continue
+        if text.startswith(EIO_NOOP) or not text.startswith(EIO_MESSAGE):
+            continue
+        try:
+            packet = parse_socket(text)
+        except PacketError:
+            continue
+        if wanted(packet):
+            return True
+
+
+def _acked(packet: Any) -> bool:
+    return packet.type == "3" and isinstance(packet.data, list) and bool(packet.data)
+
+
+def _delivered(nonce: str):
+    def wanted(packet: Any) -> bool:
+        data = packet.data
+        return (
+            packet.type == "2"
+            and isinstance(data, list)
+            and len(data) == 2
+            and data[0] == PROBE_EVENT
+            and isinstance(data[1], dict)
+            and data[1].get("nonce") == nonce
+        )
+
+    return wanted
+
+
+def broadcast(sample: Sample, timeout_s: float) -> Delivery:
+    """Every held session joins one room (named by a fresh nonce); the first emits to it; the
+    message must reach every holder, so through the adapter to every other worker."""
+    holders = [session for session in sample.sessions if session.socket is not None]
+    if not holders:
+        return Delivery(None, [], [], "no connected session to hold")
+    nonce = secrets.token_urlsafe(18)
+    deadline = time.monotonic() + timeout_s
+    workers = [session.worker for session in holders]
+    try:
+        for session in holders:
+            session.socket.send(_event(1, PROBE_JOIN, nonce))
+            if not _read_until(session.socket, deadline, _acked):
+                return Delivery(None, workers, [], f"worker {session.worker} did not join")
+        emitter = holders[0]
+        emitter.socket.send(_event(2, PROBE_EMIT, nonce))
+        missing = [
+            session.worker
+            for session in holders
+            if not _read_until(session.socket, deadline, _delivered(nonce))
+        ]
+    except (websocket.WebSocketException, OSError) as error:
+        return Delivery(None, workers, [], f"{type(error).__name__}: {snippet(str(error), 80)}")
+    return Delivery(emitter.worker, workers, missing)
