@@ -336,9 +336,9 @@ def test_slow_health_is_a_warning() -> None:
     assert diagnosis.status == ExitStatus.WARNING
 
 
-def test_polling_only_broken_is_a_warning() -> None:
+def test_polling_only_broken_is_critical_since_default_clients_fail() -> None:
     diagnosis = diagnose(TARGET, healthy(polling=fail("polling", "400", status=400)))
-    assert (diagnosis.code, diagnosis.status) == ("polling-broken", ExitStatus.WARNING)
+    assert (diagnosis.code, diagnosis.status) == ("polling-broken", ExitStatus.CRITICAL)
 
 
 def test_rest_broken_socket_fine() -> None:

@@ -278,7 +278,9 @@ def _run(url: str) -> tuple[Target, dict[str, ProbeResult]]:
 def test_loopback_redis_down_every_socket_probe_passes_and_redis_is_named() -> None:
     with socketio_app(new_health("degraded", redis="down")) as url:
         target, seen = _run(url)
-    assert [name for name, r in seen.items() if not r.ok] == [], [str(r) for r in seen.values()]
+    failed = [name for name, r in seen.items() if not r.ok]
+    assert failed == ["broadcast"], [str(r) for r in seen.values()]
+    assert seen["broadcast"].skipped, "python-socketio does not answer the probe events"
     health = seen["health"]
     assert health.state == "WARN"
     assert health.actual.startswith(

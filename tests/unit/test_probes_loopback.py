@@ -181,11 +181,24 @@ def test_healthy_app_passes_every_layer(app: NodeApp) -> None:
         "ping": "ok",
         "idle": "ok",
         "polling": "ok",
+        "session": "ok",
+        "session-upgrade": "ok",
+        "websocket-only": "ok",
+        "workers": "ok",
+        "broadcast": "ok",
         "cors": "ok",
         "rest-auth": "ok",
         "auth-match": "ok",
     }, [str(result) for result in results]
     seen = _by_name(results)
+    # The official client's sessions, each step answered by the bundled app's worker 0.
+    assert seen["workers"].detail["worker_table"][0]["worker"] == "0"
+    steps = seen["session-upgrade"].detail["session_steps"][0]["steps"]
+    assert [step["step"] for step in steps] == [
+        "handshake", "connect", "connect answer", "upgrade", "3probe", "message"
+    ]  # fmt: skip
+    assert {step.get("worker") for step in steps if "status" in step} == {"0"}
+    assert seen["broadcast"].detail["delivered"] is True
     assert seen["upgrade"].detail["status"] == 101
     assert seen["open"].detail["ping_interval_ms"] == 400
     # ok: the ping came within the server's pingInterval (+ slack), which the probe judged by

@@ -45,6 +45,9 @@ def test_token_is_not_in_repr() -> None:
     assert target.redact(f"echo {SECRET}!") == "echo [token redacted]!"
 
 
+CLIENT_PROBES = ("session", "session-upgrade", "websocket-only", "workers", "broadcast")
+
+
 def test_plan_in_layer_order_with_optional_probes() -> None:
     plain = [probe.name for probe in plan_probes(Target("http://h"))]
     assert plain == [
@@ -57,6 +60,7 @@ def test_plan_in_layer_order_with_optional_probes() -> None:
         "open",
         "connect",
         "ping",
+        *CLIENT_PROBES,
     ]
     full = Target("https://h", token="t", origin="http://app.example")
     names = [probe.name for probe in plan_probes(full, idle=True)]
@@ -71,6 +75,7 @@ def test_plan_in_layer_order_with_optional_probes() -> None:
         "open",
         "connect",
         "ping",
+        *CLIENT_PROBES,
         "idle",
         "cors",
         "rest-auth",

@@ -21,6 +21,14 @@ from wsready.probes import ProbeResult, Target
 from wsready.probes.http import HEALTH_FIGURES, NEAR_LIMIT
 
 RUNBOOK_SYMPTOM = "TransportError: websocket error while REST works"
+REDIS_FIX = (
+    "Check that Redis is up and reachable from every app host: app_redis_url (else the "
+    "inventory's `redis` group) and redis_password, the Redis host's firewall and its "
+    "security group allowing 6379/tcp (redis_port) from the app hosts; from an app host, "
+    "`redis-cli -h HOST -a PASSWORD ping` (a local Redis: `redis-cli -s "
+    "/run/redis/redis-server.sock ping`) must answer PONG. The app reconnects by itself "
+    "(health says redis=ok again, no restart needed)."
+)
 GATEWAY_ERRORS = (502, 503, 504)
 # How a socket fails when the host has no room: an error status, or the connection is
 # reset / closed / left unanswered (nginx out of worker_connections, the app refusing).
@@ -774,12 +782,7 @@ def _redis(seen: _Seen) -> Diagnosis | None:
         "Redis is down for the app (health: redis=down): this host serves its own clients, "
         "but broadcasts no longer reach clients on other workers or hosts",
         seen.lines("health"),
-        "Check that Redis is up and reachable from every app host: app_redis_url (else the "
-        "inventory's `redis` group) and redis_password, the Redis host's firewall and its "
-        "security group allowing 6379/tcp (redis_port) from the app hosts; from an app host, "
-        "`redis-cli -h HOST -a PASSWORD ping` (a local Redis: `redis-cli -s "
-        "/run/redis/redis-server.sock ping`) must answer PONG. The app reconnects by itself "
-        "(health says redis=ok again, no restart needed).",
+        REDIS_FIX,
         ExitStatus.WARNING,
         "redis-down",
     )
@@ -806,10 +809,11 @@ def _degraded(seen: _Seen) -> Diagnosis | None:
     if seen.failed("polling"):
         return Diagnosis(
             "polling",
-            "The long-polling transport fails; WebSocket-only clients still work",
+            "The long-polling transport fails: clients with the default options (polling "
+            "first) fail with `xhr poll error`; WebSocket-only clients still work",
             seen.lines("polling"),
             f"Check nginx's `location {seen.path}` passes GET/POST with query strings to the app.",
-            ExitStatus.WARNING,
+            ExitStatus.CRITICAL,
             "polling-broken",
         )
     if warnings:
@@ -824,6 +828,345 @@ def _degraded(seen: _Seen) -> Diagnosis | None:
     return None
 
 
+# --- what the official client's own sessions saw (probes/sampled.py) -----------------------
+
+CLIENT_PROBES = ("session", "session-upgrade", "websocket-only", "workers", "broadcast")
+SESSION_ROUTING_FIX = (
+    "Every request of one Engine.IO session must reach the worker that created it (the "
+    "Socket.IO docs, 'Using multiple nodes': sticky sessions). wsready's site routes by the "
+    'session id: `map $arg_sid $wsready_socketio_upstream` with one `"~^N-"` line per worker '
+    "and `proxy_pass http://$wsready_socketio_upstream;` in `location {path}/` — redeploy to "
+    "restore it. Behind a load balancer: enable stickiness (a cookie) for {path}, or let "
+    "clients use `transports: ['websocket']`."
+)
+
+
+def _failures(seen: _Seen, *names: str) -> list[dict[str, Any]]:
+    """The failed steps of the sampled sessions of probes `names` (each a dict: step, said,
+    status, worker that answered, sid_worker, engineio_error)."""
+    found = []
+    for name in names:
+        result = seen.get(name)
+        if result is not None and not result.skipped:
+            found += [
+                item for item in result.detail.get("failures") or [] if isinstance(item, dict)
+            ]
+    return found
+
+
+def _code(failure: dict[str, Any]) -> int | None:
+    error = failure.get("engineio_error")
+    return error.get("code") if isinstance(error, dict) else None
+
+
+def _said(failure: dict[str, Any]) -> str:
+    where = []
+    if failure.get("worker") is not None:
+        where.append(f"answered by worker {failure['worker']}")
+    if failure.get("sid_worker") not in (None, failure.get("worker")):
+        where.append(f"session of worker {failure['sid_worker']}")
+    suffix = f" ({', '.join(where)})" if where else ""
+    return f"{failure.get('mode')} session, {failure.get('step')}: {failure.get('said')}{suffix}"
+
+
+def _health_says(seen: _Seen) -> list[dict[str, Any]]:
+    health = seen.get("health")
+    rows = health.detail.get("worker_list") if health is not None and seen.ok("health") else None
+    return [row for row in rows or [] if isinstance(row, dict)]
+
+
+def _self_report(rows: list[dict[str, Any]]) -> str:
+    """`worker 0: path /ws, transports polling,websocket, config ab12…` for the evidence."""
+    parts = []
+    for row in rows:
+        transports = ",".join(row.get("transports") or []) or "?"
+        parts.append(
+            f"worker {row.get('worker')}: path {row.get('path', '?')}, transports {transports}, "
+            f"upgrade {'offered' if row.get('upgrades') else 'not offered'}, "
+            f"config {str(row.get('config') or '?')[:12]}"
+        )
+    return "health says " + "; ".join(parts) if parts else "health lists no workers"
+
+
+def _routing(seen: _Seen) -> Diagnosis | None:
+    """Engine.IO says `1 Session ID unknown` to a request of a live session: it reached a
+    worker that did not create it."""
+    lost = [f for f in _failures(seen, "session", "session-upgrade") if _code(f) == 1]
+    if not lost:
+        return None
+    result = seen.get("session")
+    total = result.detail.get("sessions") if result is not None else None
+    path = seen.path
+    evidence = [f"{len(lost)} of {total} sessions lost: " + _said(lost[0])]
+    evidence += seen.lines("session", "session-upgrade", "workers")
+    return _critical(
+        "routing",
+        "session-routing",
+        'Requests of one Engine.IO session reach another worker (Engine.IO 1 "Session ID '
+        'unknown"): the official client fails with `xhr poll error` / `xhr post error` — '
+        "no session stickiness",
+        evidence,
+        SESSION_ROUTING_FIX.replace("{path}", path),
+    )
+
+
+def _server_refuses(seen: _Seen) -> Diagnosis | None:
+    """Engine.IO itself refused a transport (code 0) or the protocol version (code 5): the
+    server's own settings, not the proxy."""
+    upgrade = seen.get("upgrade")
+    said = upgrade.detail.get("engineio_error") if upgrade is not None else None
+    codes = [f for f in _failures(seen, *CLIENT_PROBES) if _code(f) in (0, 5)]
+    if isinstance(said, dict) and said.get("code") in (0, 5):
+        codes.insert(0, {"engineio_error": said, "step": "upgrade", "said": upgrade.actual,
+                         "mode": "websocket"})  # fmt: skip
+    if not codes:
+        return None
+    rows = _health_says(seen)
+    evidence = [_said(codes[0]), _self_report(rows), *seen.lines("polling", "upgrade")]
+    if _code(codes[0]) == 5:
+        return _critical(
+            "app socket.io",
+            "protocol-version",
+            "The server refuses the client's protocol version (Engine.IO 5 \"Unsupported "
+            'protocol version"): Socket.IO 4 clients speak EIO=4',
+            evidence,
+            "Match client and server major versions (socket.io 4 server with socket.io-client "
+            "4; `allowEIO3: true` on the server only for v2 clients).",
+        )
+    says_polling_only = rows and all("websocket" not in (r.get("transports") or []) for r in rows)
+    if rows and not says_polling_only:
+        return _undecided(
+            "server-transports",
+            'Engine.IO answered 0 "Transport unknown" to the WebSocket, yet the app says it '
+            "allows websocket",
+            evidence,
+            [
+                _candidate(
+                    "app socket.io",
+                    "the server that answered is not the one health "
+                    "describes (another process at the path)",
+                    "the answering worker's X-Wsready-Worker header and fingerprint",
+                ),
+                _candidate(
+                    "app socket.io",
+                    "the server's `transports` option excludes websocket",
+                    "the app's Socket.IO options / APP_TRANSPORTS",
+                ),
+            ],  # fmt: skip
+            "Compare the Socket.IO server options of the process behind the path with health.",
+        )
+    return _critical(
+        "app socket.io",
+        "server-transports",
+        'The Socket.IO server itself refuses the WebSocket transport (Engine.IO 0 "Transport '
+        'unknown"): its `transports` option allows only polling — not the proxy',
+        evidence,
+        "Allow the WebSocket transport in the server's options: `new Server(httpServer, "
+        "{transports: ['polling', 'websocket']})` (the bundled app: APP_TRANSPORTS unset). "
+        "nginx is not to blame: Engine.IO answered, so the upgrade reached it.",
+    )
+
+
+def _worker_difference(bad: dict[str, Any], good: list[dict[str, Any]]) -> str:
+    """What a failing worker says of itself that the good ones do not."""
+    if not bad or not good:
+        return ""
+    for key, label in (("path", "path"), ("transports", "transports"),
+                       ("upgrades", "upgrade offer"), ("config", "config fingerprint"),
+                       ("version", "release")):  # fmt: skip
+        mine, theirs = bad.get(key), {repr(row.get(key)) for row in good}
+        if repr(mine) not in theirs:
+            return f"its {label} is {mine!r}, the others' {', '.join(sorted(theirs))}"
+    return ""
+
+
+def _some_workers(seen: _Seen) -> Diagnosis | None:
+    """Sessions fail on some workers while others serve every session: name them."""
+    result = seen.get("workers")
+    if result is None or result.skipped or result.ok:
+        return None
+    table = [row for row in result.detail.get("worker_table") or [] if isinstance(row, dict)]
+    failing = [
+        row for row in table if row.get("failed") or (row.get("listed") and row.get("unreached"))
+    ]
+    healthy = [row for row in table if row not in failing and row.get("sessions")]
+    if not failing or not healthy:
+        return None
+    says = {str(row.get("worker")): row for row in _health_says(seen)}
+    good = [says[str(row["worker"])] for row in healthy if str(row["worker"]) in says]
+    lines, differences = [], []
+    for row in failing:
+        worker = str(row.get("worker"))
+        difference = _worker_difference(says.get(worker, {}), good)
+        differences.append((worker, difference))
+        first = (row.get("failures") or [{}])[0]
+        if row.get("failed"):
+            what = f"{row.get('failed')}/{row.get('sessions')} sessions failed, {_said(first)}"
+        else:
+            what = f"not reached by {', '.join(row.get('unreached'))}"
+        lines.append(f"worker {worker}: {what}" + (f"; {difference}" if difference else ""))
+    names = ", ".join(worker for worker, _ in differences)
+    fix_parts = [f"worker {w}: {d}" for w, d in differences if d]
+    fix = (
+        "Bring the failing worker(s) back in line with the others: "
+        + ("; ".join(fix_parts) + ". " if fix_parts else "")
+        + f"`systemctl restart {APP_UNIT}@N` restarts one with the deployed configuration; a "
+        "drop-in or a stale environment on one instance shows in `systemctl cat "
+        f"{APP_UNIT}@N`. Until then, the clients that land on it fail (`xhr poll error`)."
+    )
+    return _critical(
+        "workers",
+        "some-workers",
+        f"{len(failing)} of {len(table)} workers fail the official client's sessions "
+        f"(worker {names}) while the others serve them",
+        [*lines, _self_report(list(says.values())), evidence_line(result)],
+        fix,
+    )
+
+
+def _session_refused_by_proxy(seen: _Seen) -> Diagnosis | None:
+    """A session's POST or poll is refused by something that is not a worker (no worker
+    header) after a worker answered its handshake: the proxy's rules for polling."""
+    failures = [
+        f for f in _failures(seen, "session")
+        if f.get("step") in ("connect", "connect answer") and f.get("worker") is None
+        and isinstance(f.get("status"), int)
+    ]  # fmt: skip
+    if not failures:
+        return None
+    first = failures[0]
+    path = seen.path
+    request = "POST" if first["step"] == "connect" else "poll"
+    return _critical(
+        "proxy polling",
+        "polling-session-refused",
+        f"The proxy refuses the polling session's {request} ({first.get('status')}) that the "
+        "client sends after the handshake: the official "
+        "client fails with `xhr post error` / `xhr poll error`",
+        [_said(first), *seen.lines("polling", "session")],
+        f"In nginx's `location {path}/`: allow POST (no `limit_except GET`), a "
+        "`client_max_body_size` at least the app's maxHttpBufferSize (1 MB), and pass the "
+        "query string; then `nginx -t && systemctl reload nginx`.",
+    )
+
+
+def _no_upgrade_offered(seen: _Seen) -> Diagnosis | None:
+    failures = _failures(seen, "session-upgrade")
+    if not failures or not all(
+        "offers no WebSocket upgrade" in str(f.get("said")) for f in failures
+    ):
+        return None
+    rows = _health_says(seen)
+    return _critical(
+        "app socket.io",
+        "upgrade-not-offered",
+        "The server's handshake offers no WebSocket upgrade (`upgrades: []`): default clients "
+        "stay on long-polling, WebSocket-only clients are unaffected",
+        [_said(failures[0]), _self_report(rows), *seen.lines("polling", "websocket-only")],
+        "Offer the upgrade: `allowUpgrades: true` (the default) and 'websocket' in the "
+        "server's `transports` (the bundled app: APP_ALLOW_UPGRADES and APP_TRANSPORTS unset).",
+    )
+
+
+def _session_upgrade(seen: _Seen) -> Diagnosis | None:
+    """The upgrade of a polling session fails while WebSocket-only sessions work."""
+    failures = _failures(seen, "session-upgrade")
+    if not failures:
+        return None
+    first = failures[0]
+    if _code(first) == 3:
+        return _upgrade_not_passed_session(seen, first)
+    return _undecided(
+        "session-upgrade",
+        "the upgrade of a polling session fails: " + _said(first),
+        [_said(first), *seen.lines("session-upgrade", "websocket-only")],
+        [
+            _candidate(
+                "proxy upgrade",
+                "the proxy drops or delays WebSocket frames of an upgraded session",
+                "WebSocket-only sessions pass or fail alike",
+            ),
+            _candidate(
+                "routing",
+                "the upgrade reaches another worker than the session's",
+                "Engine.IO 1 on the upgrade; the worker header differs from the sid's",
+            ),
+        ],  # fmt: skip
+        "Compare `location {path}/`'s upgrade headers and session routing with wsready's site.",
+    )
+
+
+def _upgrade_not_passed_session(seen: _Seen, first: dict[str, Any]) -> Diagnosis:
+    path = seen.path
+    return _critical(
+        "proxy upgrade",
+        "upgrade-headers",
+        f"The proxy does not pass the WebSocket upgrade of a session on {path}: Engine.IO 3 "
+        '"Bad request" instead of 101',
+        [_said(first), *seen.lines("session-upgrade", "upgrade")],
+        f"In `location {path}/` set `proxy_http_version 1.1; proxy_set_header Upgrade "
+        '$http_upgrade; proxy_set_header Connection "upgrade";` then reload nginx.',
+    )
+
+
+def _broadcast(seen: _Seen) -> Diagnosis | None:
+    """A message emitted on one worker did not reach clients held on another."""
+    result = seen.get("broadcast")
+    if result is None or result.skipped or result.ok or result.detail.get("error"):
+        return None
+    missing = result.detail.get("missing") or []
+    figures = seen.figures()
+    redis = figures.get("redis")
+    evidence = [evidence_line(result), *seen.lines("health")]
+    if redis == "down":
+        return _critical(
+            "redis",
+            "redis-down",
+            "Redis is down for the app (health: redis=down): broadcasts no longer reach "
+            f"clients on other workers (none on worker {', '.join(map(str, missing))})",
+            evidence,
+            REDIS_FIX,
+        )
+    return _critical(
+        "redis adapter",
+        "adapter-not-delivering",
+        f"Broadcasts do not cross workers: emitted on worker {result.detail.get('emitter')}, "
+        f"none arrived on worker {', '.join(map(str, missing))}, while health says redis="
+        f"{redis or '?'} — the adapter is connected but does not deliver",
+        evidence,
+        "Check Redis pub/sub for the adapter: `redis-cli … PUBSUB CHANNELS 'socket.io*'` lists "
+        "the workers' channels, `redis-cli … ACL LOG` shows refused PUBLISH/SUBSCRIBE, "
+        "`CLIENT LIST TYPE pubsub` one subscriber per worker; every worker must use the same "
+        "Redis (app_redis_url) and key prefix. Restart the workers once Redis allows it.",
+    )
+
+
+def _clients_undecided(seen: _Seen) -> Diagnosis | None:
+    """A client probe failed and no rule above explained it: say so, with the candidates."""
+    failed = [name for name in CLIENT_PROBES if seen.failed(name)]
+    if not failed:
+        return None
+    evidence = seen.lines(*failed)
+    return _undecided(
+        "client-sessions",
+        "the official client's sessions fail in a way no rule names: " + ", ".join(failed),
+        evidence,
+        [
+            _candidate(
+                "proxy",
+                "the proxy changes requests of a session (method, body, query)",
+                "which step failed and whether a worker answered it",
+            ),
+            _candidate(
+                "app socket.io",
+                "the server's options refuse what the client sends",
+                "an Engine.IO error code in the answer",
+            ),
+        ],  # fmt: skip
+        "Read each failed step's answer above: its status, Engine.IO code and worker.",
+    )
+
+
 RULES: tuple[Callable[[_Seen], Diagnosis | None], ...] = (
     _dns,
     _tcp,
@@ -831,14 +1174,22 @@ RULES: tuple[Callable[[_Seen], Diagnosis | None], ...] = (
     _server,
     _who_answered,
     _redirect,
+    _routing,
+    _some_workers,
     _app_down,
     _app_slow,
     _capacity,
+    _server_refuses,
     _websocket,
     _auth,
     _idle,
     _rest,
     _cors_failed,
+    _session_refused_by_proxy,
+    _no_upgrade_offered,
+    _session_upgrade,
+    _broadcast,
+    _clients_undecided,
     _redis,
     _capacity_warning,
     _degraded,

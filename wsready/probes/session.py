@@ -271,7 +271,7 @@ def _walk_polling(walk: _Walk, http_session: requests.Session) -> None:
         )
     except requests.RequestException as error:
         walk.failed("connect", error)
-    if response.status_code != 200 or response.text != "ok":
+    if response.status_code != 200 or response.text.lower() != "ok":
         walk.refused("connect", response, '200 "ok"')
     walk.record("connect", True, '200 "ok"', **walk.answer_of(response))
     _poll_connect_answer(walk, http_session, get)
@@ -326,8 +326,12 @@ def _open_websocket(walk: _Walk, sid: str | None, name: str) -> Any:
             **_ws_options(target),
         )
     except websocket.WebSocketBadStatusException as error:
-        body = error.resp_body
-        headers = {str(k).lower(): v for k, v in dict(error.resp_headers or {}).items()}
+        body, headers = error.resp_body, dict(error.resp_headers or {})
+        if body is None:  # websocket-client reads only Content-Length bodies: ask again
+            again = http.refused_upgrade(target, _websocket_url(target, sid), walk.step_timeout_s)
+            if again is not None:
+                headers, body = again[1], again[2]
+        headers = {str(k).lower(): v for k, v in headers.items()}
         answer: dict[str, Any] = {
             "status": error.status_code,
             "worker": headers.get(WORKER_HEADER),
