@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 
 from wsready.fleet.history import tls_days_left
 from wsready.fleet.sweep import CheckReport
+from wsready.probes.sampled import worker_summary
 from wsready.validate import ConfigError
 
 # Gauges of what /api/health says about the host, set only when its answer carried them.
@@ -59,6 +60,13 @@ def build_registry(report: CheckReport) -> CollectorRegistry:
         "Unix time the check run started.",
         registry=registry,
     )
+    worker_ok = Gauge(
+        "wsready_worker_ok",
+        "1 if every official-client session the check opened on this app worker passed (and "
+        "both ways in reached it), 0 if not.",
+        ["target", "worker"],
+        registry=registry,
+    )
     host: dict[str, Gauge] = {}  # made on first use: no empty families for older apps
     tls: Gauge | None = None  # likewise: only when some target is checked over TLS
     for outcome in report.outcomes:
@@ -77,6 +85,8 @@ def build_registry(report: CheckReport) -> CollectorRegistry:
             if key not in host:
                 host[key] = Gauge(f"wsready_{key}", HOST_GAUGES[key], ["target"], registry=registry)
             host[key].labels(target=outcome.label).set(value)
+        for row in worker_summary(outcome.results):
+            worker_ok.labels(target=outcome.label, worker=str(row["worker"])).set(int(row["ok"]))
         for result in outcome.to_dict()["probes"]:
             if result["skipped"]:
                 continue

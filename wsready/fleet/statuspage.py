@@ -25,6 +25,7 @@ from wsready.exitstatus import ExitStatus
 from wsready.fleet.history import broken_layer, entry, tls_days_left
 from wsready.fleet.sweep import CheckReport, TargetOutcome
 from wsready.probes import render as probe_render
+from wsready.probes.sampled import worker_summary
 from wsready.validate import ConfigError
 
 DEFAULT_REFRESH_S = 60
@@ -204,6 +205,14 @@ def _figures(outcome: TargetOutcome, record: Mapping[str, Any], now: float) -> s
         facts.append(("Workers", escape(f"{health['workers_up']} / {health['workers_total']}")))
     if health.get("redis") in ("ok", "down"):
         facts.append(("Redis", escape(str(health["redis"]))))
+    workers = worker_summary(outcome.results)
+    if workers:
+        passed = sum(1 for row in workers if row["ok"])
+        failing = ", ".join(str(row["worker"]) for row in workers if not row["ok"])
+        text = f"{passed} / {len(workers)} pass the client's sessions"
+        facts.append(
+            ("Client sessions", escape(text + (f" (failing: {failing})" if failing else "")))
+        )
     days = tls_days_left(outcome)
     if days is not None:
         facts.append(("TLS certificate", escape(f"{days:.0f} days left")))

@@ -21,6 +21,7 @@ from wsready.probes import ProbeResult, Target, Thresholds, run_probes
 from wsready.probes.diagnosis import Diagnosis, diagnose
 from wsready.probes.http import HEALTH_FIGURES
 from wsready.probes.retry import RetryPolicy
+from wsready.probes.sampled import worker_summary
 
 RunProbes = Callable[[Target, float], list[ProbeResult]]
 Diagnose = Callable[[Target, list[ProbeResult]], Diagnosis]
@@ -121,6 +122,7 @@ class TargetOutcome:
             "latency_note": self.latency_note,
             "error": self.error,
             "health": self.health or None,
+            "workers": worker_summary(self.results),
             "diagnosis": None
             if diagnosis is None
             else {

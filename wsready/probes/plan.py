@@ -27,16 +27,16 @@ IDLE_SURVIVED = Condition(
 )
 AUTH_AGREES = Condition("token", "==", True, key="agree", says="REST accepts ⇔ socket accepts")
 SESSIONS_OK = Condition(
-    "sessions failed", "==", 0, key="failed", says="== 0 (handshake, POST 40, GET 40 on each)"
+    "polling sessions", "==", 0, key="failed", says="all pass: handshake, POST 40, GET 40"
 )
 UPGRADES_OK = Condition(
-    "upgrades failed", "==", 0, key="failed", says="== 0 (101 with sid, 3probe, 5, messages)"
+    "their upgrades", "==", 0, key="failed", says="all pass: 101 with sid, 3probe, 5, messages"
 )
 WEBSOCKET_ONLY_OK = Condition(
-    "sessions failed", "==", 0, key="failed", says="== 0 (101, open, 40, messages on each)"
+    "WebSocket-only sessions", "==", 0, key="failed", says="all pass: 101, open, 40, messages"
 )
 WORKERS_OK = Condition(
-    "workers failing", "==", 0, key="workers_failing", says="== 0 (each reached, both ways in)"
+    "workers", "==", 0, key="workers_failing", says="all reached both ways in, all pass"
 )
 DELIVERED = Condition("broadcast", "==", True, key="delivered", says="reaches every worker")
 

@@ -67,7 +67,7 @@ def _judge(
         return finish(probe, clock, "no session could be opened in the time budget", detail=detail)
     if not failed:
         reached = ",".join(workers) or "?"
-        text = f"{len(chosen)}/{len(chosen)} sessions ok (workers {reached})"
+        text = f"{len(chosen)}/{len(chosen)} ok, workers {reached}"
         return finish(probe, clock, text, detail=detail)
     first = failures[0]
     steps = Counter(failure.get("step") for failure in failures)
@@ -155,7 +155,7 @@ def workers(probe: Probe, ctx: RunContext) -> ProbeResult:
         text = f"{len(sample.sessions)} sessions, none named its worker"
         return finish(probe, clock, text, detail={**detail, "workers_failing": len(unattributed)})
     if not bad and not unattributed:
-        text = f"{total}/{total} workers reached and ok ({len(sample.sessions)} sessions)"
+        text = f"{total}/{total} ok, {len(sample.sessions)} sessions"
         return finish(probe, clock, text, detail=detail)
     parts = []
     for row in table:
@@ -206,3 +206,30 @@ def broadcast(probe: Probe, ctx: RunContext) -> ProbeResult:
         f"received it; none on worker(s) {missing}"
     )
     return finish(probe, clock, text, detail=detail)
+
+
+def worker_summary(results: list[ProbeResult]) -> list[dict[str, Any]]:
+    """Per worker, from a run's `workers` result: {worker, ok, sessions, failed, unreached,
+    failure (the first failed step's words), and what health says of it}. check --json,
+    Prometheus and the status page show this; [] when the probe did not run."""
+    result = next((r for r in results if r.probe == "workers" and not r.skipped), None)
+    if result is None:
+        return []
+    summary = []
+    for row in result.detail.get("worker_table") or []:
+        failures = row.get("failures") or []
+        first = failures[0] if failures else {}
+        bad = row.get("failed") or (row.get("listed") and row.get("unreached"))
+        says = row.get("says") or {}
+        summary.append(
+            {
+                "worker": row.get("worker"),
+                "ok": not bad,
+                "sessions": row.get("sessions", 0),
+                "failed": row.get("failed", 0),
+                "unreached": row.get("unreached", []),
+                "failure": f"{first.get('step')}: {first.get('said')}" if first else None,
+                **{key: says[key] for key in ("path", "transports", "config") if key in says},
+            }
+        )
+    return summary

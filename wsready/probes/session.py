@@ -162,6 +162,8 @@ class _Walk:
     def record(self, name: str, ok: bool, said: str, **answer: Any) -> Step:
         step = Step(name, ok, said, **answer)
         self.session.steps.append(step)
+        if self.session.worker is None and step.worker is not None:
+            self.session.worker = step.worker  # a refused handshake still names its worker
         return step
 
     def answer_of(self, response: requests.Response) -> dict[str, Any]:
