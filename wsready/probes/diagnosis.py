@@ -596,7 +596,22 @@ def _upgrade_not_passed(seen: _Seen, evidence: list[str]) -> Diagnosis | None:
     status = seen.status("upgrade")
     if status is None or status >= 500 or not seen.ok("polling"):
         return None
-    engineio_error = seen.get("upgrade").detail.get("engineio_error")
+    upgrade_detail = seen.get("upgrade").detail
+    engineio_error = upgrade_detail.get("engineio_error")
+    polling = seen.get("polling")
+    app_answers_polling = polling is not None and polling.detail.get("worker") is not None
+    if not engineio_error and app_answers_polling and upgrade_detail.get("worker") is None:
+        return _critical(
+            "proxy upgrade",
+            "upgrade-refused-by-proxy",
+            f"The proxy itself refuses the WebSocket upgrade on {seen.path} ({status}): the "
+            "request never reached the app, while polling does (answered by worker "
+            f"{polling.detail.get('worker')})",
+            evidence,
+            f"Find the rule in front of the app that answers {status} to `Upgrade: websocket` "
+            f"on {seen.path} (an nginx `if ($http_upgrade …) {{ return … }}`, `deny`, a WAF "
+            "or a load balancer rule) and remove it; then reload.",
+        )
     if engineio_error:
         said = f'Engine.IO error {engineio_error["code"]} "{engineio_error["message"]}"'
     else:
@@ -992,6 +1007,8 @@ def _some_workers(seen: _Seen) -> Diagnosis | None:
     healthy = [row for row in table if row not in failing and row.get("sessions")]
     if not failing or not healthy:
         return None
+    if any(_code(f) == 1 for f in _failures(seen, *CLIENT_PROBES)):
+        return None  # sessions lost between workers: routing (see _routing), not some workers
     says = {str(row.get("worker")): row for row in _health_says(seen)}
     good = [says[str(row["worker"])] for row in healthy if str(row["worker"]) in says]
     lines, differences = [], []
@@ -1047,6 +1064,27 @@ def _session_refused_by_proxy(seen: _Seen) -> Diagnosis | None:
         f"In nginx's `location {path}/`: allow POST (no `limit_except GET`), a "
         "`client_max_body_size` at least the app's maxHttpBufferSize (1 MB), and pass the "
         "query string; then `nginx -t && systemctl reload nginx`.",
+    )
+
+
+def _payload_too_large(seen: _Seen) -> Diagnosis | None:
+    """A worker answers the session's POST with 413: the app's maxHttpBufferSize is smaller
+    than what the client sends (a CONNECT with its auth payload, an event)."""
+    failures = [
+        f for f in _failures(seen, "session")
+        if f.get("status") == 413 and f.get("worker") is not None
+    ]  # fmt: skip
+    if not failures:
+        return None
+    return _critical(
+        "app socket.io",
+        "payload-too-large",
+        "The app refuses the client's packets as too large (413 from worker "
+        f"{failures[0].get('worker')}): its maxHttpBufferSize is below what clients send",
+        [_said(failures[0]), *seen.lines("session", "connect", "websocket-only")],
+        "Raise the server's `maxHttpBufferSize` (app_max_http_buffer_size, "
+        "MAX_HTTP_BUFFER_SIZE; Socket.IO's default is 1 MB) above the largest packet clients "
+        "send, and restart the workers.",
     )
 
 
@@ -1174,13 +1212,14 @@ RULES: tuple[Callable[[_Seen], Diagnosis | None], ...] = (
     _server,
     _who_answered,
     _redirect,
-    _routing,
     _some_workers,
     _app_down,
     _app_slow,
     _capacity,
     _server_refuses,
     _websocket,
+    _routing,
+    _payload_too_large,
     _auth,
     _idle,
     _rest,

@@ -78,6 +78,7 @@ def _request_failed(probe: Probe, clock: Clock, error: requests.RequestException
 
 
 FINGERPRINT_HEADER = "X-Wsready-Config"  # sent by wsready's nginx site on every answer
+WORKER_HEADER = "X-Wsready-Worker"  # sent by the bundled app's workers on every answer
 
 
 def who_answered(headers: Any) -> dict[str, Any]:
@@ -89,6 +90,7 @@ def who_answered(headers: Any) -> dict[str, Any]:
     detail = {
         "server": lowered.get("server", ""),
         "fingerprint": lowered.get(FINGERPRINT_HEADER.lower()),
+        "worker": lowered.get(WORKER_HEADER.lower()),
     }
     if lowered.get("location"):
         detail["location"] = lowered["location"]
