@@ -290,7 +290,8 @@ def run_oracle(
             process.stdin.write(reply + "\n")
             process.stdin.flush()
         result = lines.json(time.monotonic() + broadcast_timeout_s + MARGIN_S, "result")["result"]
-        process.wait(timeout=MARGIN_S)
+        with contextlib.suppress(subprocess.TimeoutExpired):  # the result is in: kill below
+            process.wait(timeout=MARGIN_S)
     except OracleError as error:
         process.kill()
         process.wait()

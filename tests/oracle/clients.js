@@ -166,12 +166,20 @@ function parseArgs(argv) {
   return options;
 }
 
+/** What the transport saw, in its own words: `HTTP 400 {"code":0,…}` (the status and the
+ * start of the body) for polling, the socket error when no HTTP answer came (status 0), the
+ * WebSocket error ("Unexpected server response: 502"). Empty for server CONNECT_ERRORs. */
 function detail(error) {
   if (!error) return '';
-  const description = error.description;
+  const { description, context } = error;
   let text = '';
-  if (typeof description === 'number') text = `HTTP ${description}`;
-  else if (description && typeof description.message === 'string') text = description.message;
+  if (typeof description === 'number' && description > 0) {
+    const body = context && typeof context.responseText === 'string' ? context.responseText : '';
+    text = `HTTP ${description} ${body.split(/\s+/).join(' ')}`.trim();
+  } else if (typeof description === 'number') {
+    const cause = context && context.statusText;
+    text = cause && typeof cause.message === 'string' ? cause.message : 'no HTTP answer';
+  } else if (description && typeof description.message === 'string') text = description.message;
   else if (typeof description === 'string') text = description;
   return text.slice(0, MAX_DETAIL);
 }
