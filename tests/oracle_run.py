@@ -14,6 +14,7 @@ and received the broadcast. The Node process is always ended, at its deadline at
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -23,6 +24,7 @@ import secrets
 import shlex
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -368,3 +370,82 @@ def _broadcast_command(ports: list[int], body: str) -> str:
         'if [ "$status" = 200 ]; then break; fi; '
         "done; true"
     )
+
+
+def local_shell(command: str) -> str:
+    """host_ssh for a service on this machine's loopback: the command through bash here."""
+    result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        raise OracleError(f"`{command}` exited {result.returncode}: {result.stderr.strip()}")
+    return result.stdout
+
+
+def sandbox_shell(name: str) -> Callable[[str], str]:
+    """host_ssh for the sandbox host `name` (root over SSH, as the e2e fixtures do)."""
+    from wsready.sandbox import hosts
+
+    def run(command: str) -> str:
+        result = hosts.ssh(name, command, timeout_s=60)
+        if result.returncode != 0:
+            raise OracleError(f"{name}: exited {result.returncode}: {result.stderr.strip()}")
+        return result.stdout
+
+    return run
+
+
+def _ports(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--ports {text!r}: want e.g. 3000,3001") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """By hand: `python -m tests.oracle_run URL --host NAME` (0 ok, 1 not ok, 3 harness error).
+    The token, if any, comes from the environment variable ORACLE_TOKEN."""
+    parser = argparse.ArgumentParser(prog="python -m tests.oracle_run", description=__doc__)
+    parser.add_argument("url", help="http(s)://host[:port] of the service (nginx or a worker)")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--host", help="sandbox host to broadcast from (wsready sandbox status)")
+    where.add_argument("--local", action="store_true", help="broadcast from this machine")
+    parser.add_argument("--ports", type=_ports, default=[3000, 3001], help="worker ports")
+    parser.add_argument("--path", default="/ws")
+    parser.add_argument("--clients", type=int, default=10, help="per mode")
+    parser.add_argument("--mode", default="both", choices=[*MODES, "both"])
+    parser.add_argument("--event", default="oracle")
+    parser.add_argument("--origin")
+    tls = parser.add_mutually_exclusive_group()
+    tls.add_argument("--ca", help="CA file (PEM) the clients trust")
+    tls.add_argument("--insecure", action="store_true", help="no certificate check")
+    parser.add_argument("--connect-timeout", type=float, default=10.0, metavar="S")
+    parser.add_argument("--broadcast-timeout", type=float, default=5.0, metavar="S")
+    parser.add_argument("--json", action="store_true", help="every client's record as JSON")
+    args = parser.parse_args(argv)
+    shell = local_shell if args.local else sandbox_shell(args.host)
+    try:
+        outcome = run_oracle(
+            args.url,
+            trigger=broadcast_trigger(shell, args.ports, args.event),
+            path=args.path,
+            clients=args.clients,
+            mode=args.mode,
+            event=args.event,
+            token=os.environ.get("ORACLE_TOKEN") or None,
+            origin=args.origin,
+            ca=args.ca,
+            insecure=args.insecure,
+            connect_timeout_s=args.connect_timeout,
+            broadcast_timeout_s=args.broadcast_timeout,
+        )
+    except OracleError as error:
+        print(f"oracle: {error}", file=sys.stderr)
+        return 3
+    if args.json:
+        print(json.dumps({"ok": outcome.ok, "clients": outcome.clients}, indent=1))
+    verdict = "OK" if outcome.ok else "NOT OK"
+    print(f"{verdict}: {outcome.describe()} ({outcome.elapsed_s:.1f} s)")
+    return 0 if outcome.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

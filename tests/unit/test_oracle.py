@@ -16,6 +16,7 @@ import shlex
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -458,3 +459,26 @@ def test_origin_is_sent_on_both_transports() -> None:
     assert without.modes["websocket"].errors == {"websocket error": 2}
     forbidden = 'HTTP 403 {"code":4,"message":"Forbidden"}'
     assert all(forbidden in r["error_details"] for r in by_mode(without, "default"))
+
+
+def test_by_hand_command_line(app_port: int) -> None:
+    """`python -m tests.oracle_run URL --local`: the verdict line and its exit status."""
+
+    def oracle(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tests.oracle_run", f"http://127.0.0.1:{app_port}", *args],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    ports = f"{free_port()},{app_port}"
+    healthy = oracle("--local", "--ports", ports, "--clients", "3")
+    wrong_path = oracle("--local", "--ports", ports, "--clients", "3", "--path", "/nope")
+    no_host = oracle("--clients", "3")
+    assert healthy.returncode == 0, healthy.stderr
+    assert healthy.stdout.startswith("OK: default 3/3 ok · websocket 3/3 ok ("), healthy.stdout
+    assert wrong_path.returncode == 1, wrong_path.stderr
+    assert wrong_path.stdout.startswith("NOT OK: default 0/3: xhr poll error ×3"), wrong_path.stdout
+    assert no_host.returncode == 2 and "one of the arguments --host --local" in no_host.stderr
