@@ -390,12 +390,15 @@ async function run(options) {
       pending: clients.filter((c) => !c.settled()).length,
     });
     const line = await readLine(options['trigger-timeout-ms']);
-    if (line === null) throw new Error(`no "sent <nonce>" / "skip" line on stdin within ${options['trigger-timeout-ms']} ms`);
+    if (line === null) {
+      throw new Error(`no "sent <nonce>" / "skip" line on stdin within ${options['trigger-timeout-ms']} ms`);
+    }
     let nonce = null;
     if (line !== 'skip') {
       const match = /^sent (\S+)$/.exec(line);
       if (!match || !NONCE.test(match[1])) {
-        throw new Error(`stdin: expected "sent <nonce>" ([A-Za-z0-9_-]{1,64}) or "skip", got ${JSON.stringify(line.slice(0, 80))}`);
+        const got = JSON.stringify(line.slice(0, 80));
+        throw new Error(`stdin: expected "sent <nonce>" ([A-Za-z0-9_-]{1,64}) or "skip", got ${got}`);
       }
       nonce = match[1];
       const mark = () => clients.forEach((c) => {
@@ -412,6 +415,7 @@ async function run(options) {
       mark();
     }
     closeAll();
+    for (const record of records) record.ok = clientOk(record);
     const result = {
       url: options.url,
       path: options.path,
@@ -421,7 +425,6 @@ async function run(options) {
       summary: summary(records),
       clients: records,
     };
-    for (const record of records) record.ok = clientOk(record);
     await emit({ result });
   } finally {
     closeAll();

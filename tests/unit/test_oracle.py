@@ -482,3 +482,18 @@ def test_by_hand_command_line(app_port: int) -> None:
     assert wrong_path.returncode == 1, wrong_path.stderr
     assert wrong_path.stdout.startswith("NOT OK: default 0/3: xhr poll error ×3"), wrong_path.stdout
     assert no_host.returncode == 2 and "one of the arguments --host --local" in no_host.stderr
+
+
+def test_clients_js_refuses_a_line_that_is_not_the_protocol(app_port: int) -> None:
+    run = subprocess.run(
+        [NODE, str(CLIENTS_JS), "--url", f"http://127.0.0.1:{app_port}", "--clients", "1"],
+        input="sent not a nonce\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert run.returncode == 3, run.stderr
+    error = json.loads(run.stdout.splitlines()[-1])["error"]
+    assert error == (
+        'stdin: expected "sent <nonce>" ([A-Za-z0-9_-]{1,64}) or "skip", got "sent not a nonce"'
+    )
