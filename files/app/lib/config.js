@@ -133,6 +133,13 @@ function loadConfig(env = process.env) {
     logConnections: flag(env, 'APP_LOG_CONNECTIONS', false),
     maxHttpBufferSize: integer(env, 'MAX_HTTP_BUFFER_SIZE', 1000000, 1, 1073741824),
     listenBacklog: integer(env, 'LISTEN_BACKLOG', 4096, 1, 1048576),
+    // Socket.IO connection state recovery: how long a disconnected client's id, rooms and
+    // missed broadcasts are kept (in Redis when REDIS_URL is set). 0 turns recovery off.
+    recoveryMs: integer(env, 'RECOVERY_MAX_DISCONNECTION_MS', 120000, 0, 86400000),
+    // SIGTERM hands the clients over at DRAIN_RATE per second; whatever is left at
+    // DRAIN_DEADLINE_MS is closed at once.
+    drainRate: integer(env, 'DRAIN_RATE', 1000, 1, 1000000),
+    drainDeadlineMs: integer(env, 'DRAIN_DEADLINE_MS', 20000, 0, 3600000),
     redis: redisTarget(env.REDIS_URL || ''),
     redisPassword: env.REDIS_PASSWORD || '',
     auth: {
