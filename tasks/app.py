@@ -310,6 +310,7 @@ def app_config(data: HostConfig, release: app_release.Release, workers: int, red
         env_file=paths.env_file,
         entry=release.entry,
         limit_nofile=data.app_limit_nofile,
+        drain_deadline_s=data.drain_deadline_s,
         redis_unit=LOCAL_REDIS_UNIT if local_redis else None,
         redis_group=redis_plan.LOCAL_GROUP if local_redis else None,
     )

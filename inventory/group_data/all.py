@@ -67,6 +67,17 @@ app_static_token_hashes = []  # hex sha256 of each accepted static token
 # put the previous release (and its environment file and unit) back, restart, probe again;
 # the deploy still fails. See docs/app.md.
 app_rollback_on_failure = True
+# Socket.IO connection state recovery (docs/deploy.md "Nothing lost"): a client that
+# reconnects within this many ms gets its id, rooms and missed broadcasts back, on any
+# worker or host sharing the Redis. 0 turns recovery off. A host with one worker and no
+# Redis keeps sessions in that worker's memory only: they do not outlive its restart.
+app_recovery_max_disconnection_ms = 120000
+# Paced draining: a stopping worker (restart, deploy, reboot) hands its clients over at
+# this many a second per host (shared by the host's workers); whatever is left after
+# app_drain_deadline_s is closed at once. None: app_max_clients / app_drain_rate + 10 s
+# (20 s for 20,000 clients). systemd's TimeoutStopSec is the deadline + 10 s.
+app_drain_rate = 2000
+app_drain_deadline_s = None
 
 # --- nginx (tasks/nginx.py, files/nginx/) -----------------------------------------------------
 nginx_server_name = "_"

@@ -88,6 +88,9 @@ KINDS: dict[str, str] = {
     "app_jwt_issuer": "text",
     "app_static_token_hashes": "word_list",
     "app_rollback_on_failure": "bool",
+    "app_recovery_max_disconnection_ms": "number",
+    "app_drain_rate": "number",
+    "app_drain_deadline_s": "number",
     "nginx_server_name": "server_name",
     "nginx_listen_port": "number",
     "nginx_ipv6": "bool",
@@ -152,6 +155,7 @@ KINDS: dict[str, str] = {
 # Numbers some keys accept (None = the documented "automatic" value).
 ACCEPTS_NONE = {
     "app_workers",
+    "app_drain_deadline_s",
     "nginx_worker_processes",
     "nginx_worker_rlimit_nofile",
     "nginx_listen_backlog",

@@ -322,6 +322,11 @@ def _ping_ms(key: str, value: Any, _data: Data) -> None:
     _integer(key, value, 1000, 600_000)
 
 
+def _app_drain_deadline_s(key: str, value: Any, _data: Data) -> None:
+    if value is not None:
+        _integer(key, value, 1, 3600)
+
+
 def _app_limit_nofile(key: str, value: Any, _data: Data) -> None:
     _integer(key, value, 1024, 1_048_576)
 
@@ -523,6 +528,11 @@ _CHECKS: dict[str, Check] = {
     "app_jwt_issuer": _app_jwt_audience,
     "app_static_token_hashes": _app_static_token_hashes,
     "app_rollback_on_failure": _boolean,
+    "app_recovery_max_disconnection_ms": lambda key, value, _d: (
+        _integer(key, value, 0, 86_400_000) and None
+    ),
+    "app_drain_rate": lambda key, value, _data: _integer(key, value, 1, 1_000_000) and None,
+    "app_drain_deadline_s": _app_drain_deadline_s,
     "nginx_server_name": _nginx_server_name,
     "nginx_listen_port": _port,
     "nginx_ipv6": _boolean,

@@ -10,6 +10,10 @@
 const http = require('node:http');
 
 const TICK_MS = 50;
+// Once every connection was told to close: how long to wait for the last ones to finish
+// (a long-polling client between two requests closes on its next poll; one that is gone
+// never does, and io.close() discards it).
+const CLOSE_GRACE_MS = 1000;
 
 /** The Engine.IO session id of a request (?sid=...), or null for a new session. */
 function sessionOf(req) {
@@ -31,7 +35,7 @@ function budget(rate, elapsedMs) {
  * start() -> Promise resolved when no connection is left, draining(), closed()}.
  * After deadlineMs every connection left is closed at once.
  */
-function createDrain(io, { rate, deadlineMs, log = console.log, tickMs = TICK_MS, now = Date.now } = {}) {
+function createDrain(io, { rate, deadlineMs, log = console.log, tickMs = TICK_MS, closeGraceMs = CLOSE_GRACE_MS, now = Date.now } = {}) {
   let started = null;
   let closedCount = 0;
   const closedIds = new Set();
@@ -68,9 +72,11 @@ function createDrain(io, { rate, deadlineMs, log = console.log, tickMs = TICK_MS
     let resolve;
     const promise = new Promise((r) => (resolve = r));
     started = { at, promise };
+    let allAsked = null;
     const tick = () => {
       const elapsed = now() - at;
       const left = open();
+      if (left.length === 0 && allAsked === null) allAsked = now();
       if (elapsed >= deadlineMs) {
         if (left.length > 0) log(`Drain deadline reached: closing the ${left.length} connection(s) left at once`);
         for (const conn of left) closeOne(conn);
@@ -78,7 +84,8 @@ function createDrain(io, { rate, deadlineMs, log = console.log, tickMs = TICK_MS
         const quota = budget(rate, elapsed + tickMs) - closedCount;
         for (const conn of left.slice(0, Math.max(0, quota))) closeOne(conn);
       }
-      if (io.engine.clientsCount === 0 || elapsed >= deadlineMs) {
+      const graceOver = allAsked !== null && now() - allAsked >= closeGraceMs;
+      if (io.engine.clientsCount === 0 || elapsed >= deadlineMs || graceOver) {
         log(`Drained ${closedCount} connection(s) in ${now() - at} ms`);
         resolve();
         return;

@@ -177,3 +177,20 @@ test('drain arithmetic: the budget grows with time at the rate; a request names 
   assert.equal(sessionOf({ url: '/ws/?EIO=4&transport=polling' }), null);
   assert.equal(sessionOf({ url: '/ws/' }), null);
 });
+
+test('a long-polling session whose client is gone does not hold the drain to its deadline', { timeout: 30000 }, async (t) => {
+  const port = await freePorts(1);
+  const worker = startWorker(0, { port, workers: 1, redisPort: 1, env: { REDIS_URL: '', DRAIN_DEADLINE_MS: '20000' } });
+  t.after(() => stop(worker));
+  await waitFor('listening', async () => (await health(port)).status === 'ok');
+  // An Engine.IO handshake and nothing after it: the session waits for a poll that never comes.
+  const handshake = await fetch(`http://127.0.0.1:${port}/ws/?EIO=4&transport=polling`);
+  assert.equal(handshake.status, 200);
+  await waitFor('the session counted', async () => (await health(port)).connections === 1);
+  const started = Date.now();
+  worker.child.kill('SIGTERM');
+  assert.deepEqual(await worker.exited, { code: 0, signal: null });
+  const took = Date.now() - started;
+  assert.ok(took < 5000, `stopping took ${took} ms (deadline 20 s, grace 1 s)`);
+  assert.match(worker.output.stdout, /Drained 1 connection\(s\) in \d+ ms/);
+});
