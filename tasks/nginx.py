@@ -145,6 +145,7 @@ def main_context(data: HostConfig, sized: capacity.Plan, family: str) -> dict:
         "worker_processes": sized.nginx_worker_processes,
         "worker_connections": data.nginx_worker_connections,
         "worker_rlimit_nofile": data.nginx_worker_rlimit_nofile,
+        "worker_shutdown_timeout": data.nginx_worker_shutdown_timeout_s,
     }
 
 

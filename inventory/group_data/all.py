@@ -95,6 +95,12 @@ nginx_worker_connections = 16384  # per nginx worker (Debian's default is 768)
 # Open files per nginx worker (worker_rlimit_nofile); None: not set (systemd's limit).
 # Must not exceed the host's hard limit: nginx cannot raise it.
 nginx_worker_rlimit_nofile = 17408
+# The longest an old generation of nginx workers may live after a reload
+# (worker_shutdown_timeout): old workers keep serving their open WebSockets until then, and
+# then close them (the clients reconnect to the new workers and recover their sessions,
+# docs/deploy.md). Bounds how many generations long-lived clients keep around. None: no
+# bound (nginx waits for every connection).
+nginx_worker_shutdown_timeout_s = 1800
 nginx_listen_backlog = 4096  # accept queue of nginx's listening sockets; None: nginx's 511
 # One listening socket per nginx worker (`listen ... reuseport`): the kernel spreads new
 # connections evenly over the workers instead of waking whichever is free.

@@ -99,6 +99,7 @@ KINDS: dict[str, str] = {
     "nginx_worker_processes": "number",
     "nginx_worker_connections": "number",
     "nginx_worker_rlimit_nofile": "number",
+    "nginx_worker_shutdown_timeout_s": "number",
     "nginx_listen_backlog": "number",
     "nginx_reuseport": "bool",
     "nginx_trusted_proxies": "cidr_list",
@@ -158,6 +159,7 @@ ACCEPTS_NONE = {
     "app_drain_deadline_s",
     "nginx_worker_processes",
     "nginx_worker_rlimit_nofile",
+    "nginx_worker_shutdown_timeout_s",
     "nginx_listen_backlog",
 }
 SECRET_KEYS = {

@@ -188,6 +188,7 @@ def test_nginx_conf_carries_the_sized_limits(family, user, modules, sites) -> No
         f"user {user};",
         "worker_processes 4;",  # 20000 clients x 2 connections x 1.25 / 16384, at least 2 CPUs
         "worker_rlimit_nofile 17408;",
+        "worker_shutdown_timeout 1800s;",
         "worker_connections 16384;",
         f"include {modules};",
         "include /etc/nginx/conf.d/*.conf;",
@@ -200,8 +201,14 @@ def test_nginx_conf_carries_the_sized_limits(family, user, modules, sites) -> No
 
 def test_nginx_conf_without_rlimit_and_with_auto_workers() -> None:
     data = HostConfig.from_data(
-        "wsr-1", {"nginx_worker_rlimit_nofile": None, "nginx_worker_processes": "auto"}
+        "wsr-1",
+        {
+            "nginx_worker_rlimit_nofile": None,
+            "nginx_worker_processes": "auto",
+            "nginx_worker_shutdown_timeout_s": None,
+        },
     )
     text = render_main(data, capacity.plan(data, 8), "debian")
     assert "worker_rlimit_nofile" not in text
+    assert "worker_shutdown_timeout" not in text
     assert "worker_processes auto;" in _lines(text)

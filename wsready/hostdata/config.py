@@ -139,6 +139,7 @@ class HostConfig:
     nginx_worker_processes: int | Literal["auto"] | None
     nginx_worker_connections: int
     nginx_worker_rlimit_nofile: int | None
+    nginx_worker_shutdown_timeout_s: int | None
     nginx_listen_backlog: int | None
     nginx_reuseport: bool
     nginx_trusted_proxies: tuple[str, ...]

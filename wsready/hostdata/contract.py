@@ -546,6 +546,9 @@ _CHECKS: dict[str, Check] = {
     "nginx_worker_processes": _nginx_worker_processes,
     "nginx_worker_connections": lambda key, value, _d: _integer(key, value, 64, 1_048_576) and None,
     "nginx_worker_rlimit_nofile": _nginx_worker_rlimit_nofile,
+    "nginx_worker_shutdown_timeout_s": _optional(
+        lambda key, value, _data: _integer(key, value, 1, 86_400) and None
+    ),
     "nginx_listen_backlog": _optional(
         lambda key, value, _data: _integer(key, value, 1, 65535) and None
     ),
