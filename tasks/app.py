@@ -238,13 +238,13 @@ def deploy_app() -> None:
         _if=any_changed(unit, target, legacy, retired),
         **ACTIVATION,
     )
+    if data.app_restart == "all":
+        how, restart = "all at once", restart_all_command(workers)
+    else:
+        how, restart = "one at a time", rolling_restart_command(workers, data.app_port)
     server.shell(
-        name=f"Restart the {name} workers one at a time (release, unit, environment or Node.js "
-        "changed).",
-        commands=[
-            f"{transaction.units_command(name)} && "
-            f"{rolling_restart_command(workers, data.app_port)}"
-        ],
+        name=f"Restart the {name} workers {how} (release, unit, environment or Node.js changed).",
+        commands=[f"{transaction.units_command(name)} && {restart}"],
         _if=any_changed(switched, unit, env, runtime, legacy),
         **ACTIVATION,
     )
@@ -282,6 +282,12 @@ def rolling_restart_command(units: list[str], first_port: int) -> str:
             f"systemctl is-active --quiet {_q(unit)} || break; sleep 0.1; done"
         )
     return "; ".join(steps) + "; true"
+
+
+def restart_all_command(units: list[str]) -> str:
+    """Shell: restart every worker at once (systemctl runs the jobs in parallel); the verify
+    step judges the result."""
+    return f"systemctl restart {' '.join(_q(unit) for unit in units)}; true"
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,10 @@ app_recovery_max_disconnection_ms = 120000
 # (20 s for 20,000 clients). systemd's TimeoutStopSec is the deadline + 10 s.
 app_drain_rate = 2000
 app_drain_deadline_s = None
+# How a deploy restarts the workers when the release, units, environment or Node.js
+# changed: "one-at-a-time" (each worker drains, restarts and listens again before the next)
+# or "all" (every worker at once: the benchmark's baseline; clients wait for the restart).
+app_restart = "one-at-a-time"
 
 # --- nginx (tasks/nginx.py, files/nginx/) -----------------------------------------------------
 nginx_server_name = "_"

@@ -245,6 +245,14 @@ def test_two_cpus_get_two_workers_one_restart_and_a_local_redis() -> None:
     assert [c for c in commands if isinstance(c, str) and "systemctl restart" in c] == [
         restart(WORKER0, WORKER1)
     ]
+    # Asked for: every worker restarted at once (the benchmark's baseline).
+    at_once = fakehost.run(deploy_app, _on_cpus(BASE_FACTS, 2), {**DATA, "app_restart": "all"})
+    assert [c for c in fakehost.commands(at_once) if isinstance(c, str) and "restart" in c] == [
+        f"{UNITS} && systemctl restart {WORKER0} {WORKER1}; true"
+    ]
+    assert any("workers all at once" in name for name in fakehost.changed(at_once)), (
+        fakehost.changed(at_once)
+    )
     # The local Redis comes before the environment file that points the workers at it.
     redis = commands.index("systemctl enable redis-server.service")
     env = next(i for i, c in enumerate(commands) if isinstance(c, dict) and c["upload"] == ENV_FILE)

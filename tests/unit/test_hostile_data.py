@@ -89,6 +89,7 @@ KINDS: dict[str, str] = {
     "app_static_token_hashes": "word_list",
     "app_rollback_on_failure": "bool",
     "app_recovery_max_disconnection_ms": "number",
+    "app_restart": "word",
     "app_drain_rate": "number",
     "app_drain_deadline_s": "number",
     "nginx_server_name": "server_name",

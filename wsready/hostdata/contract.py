@@ -531,6 +531,7 @@ _CHECKS: dict[str, Check] = {
     "app_recovery_max_disconnection_ms": lambda key, value, _d: (
         _integer(key, value, 0, 86_400_000) and None
     ),
+    "app_restart": _choice("one-at-a-time", "all"),
     "app_drain_rate": lambda key, value, _data: _integer(key, value, 1, 1_000_000) and None,
     "app_drain_deadline_s": _app_drain_deadline_s,
     "nginx_server_name": _nginx_server_name,
