@@ -47,7 +47,9 @@ class Listener:
             f"http://{address}", socketio_path="/ws", transports=["websocket"], wait_timeout=10
         )
 
-    def _on_bench(self, data: dict) -> None:
+    def _on_bench(self, data: dict, *_offset: str) -> None:
+        # With connection state recovery on, every event carries the stream offset last:
+        # socket.io-client keeps it for recovery, python-socketio passes it on.
         self.received.append(data)
         self.arrived.set()
 
