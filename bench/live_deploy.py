@@ -45,6 +45,10 @@ MAX_PROCESSES = 10
 CONFIGS = {"restart-all": "all", "one-at-a-time": "one-at-a-time"}
 
 
+class BenchError(RuntimeError):
+    """A run that cannot be measured: a deploy failed, clients did not connect."""
+
+
 def emit(row: dict) -> None:
     print(json.dumps(row), flush=True)
 
@@ -180,7 +184,7 @@ def deploy(inventory: Path, host: str, *data: str) -> tuple[float, str]:
     seconds = time.monotonic() - started
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
-        raise SystemExit(f"deploy failed after {seconds:.1f}s:\n{tail}")
+        raise BenchError(f"deploy failed after {seconds:.1f}s:\n{tail}")
     return seconds, result.stdout
 
 
@@ -195,7 +199,7 @@ def measure(
         ready = [proc.ready() for proc in procs]
         failed = sum(r["failed"] for r in ready)
         if failed:
-            raise SystemExit(f"{failed} of {clients} clients did not connect before the deploy")
+            raise BenchError(f"{failed} of {clients} clients did not connect before the deploy")
         broadcaster = Broadcaster(host, [3000, 3001, 3002, 3003])
         time.sleep(SETTLE_S)
         first = broadcaster.last() + 1
@@ -207,8 +211,12 @@ def measure(
         last = broadcaster.last()
         time.sleep(1.5)  # the last broadcasts arrive
         results = [item for proc in procs for item in proc.result(first, last)]
-        row = summarize(config, results, seconds, last - first + 1)
-        row["broadcasts_not_accepted"] = len(broadcaster.failed)
+        # A broadcast no worker accepted was never sent: no client can have missed it.
+        unsent = len([seq for seq in broadcaster.failed if first <= seq <= last])
+        for item in results:
+            item["seq"]["missed"] = max(0, item["seq"]["missed"] - unsent)
+        row = summarize(config, results, seconds, last - first + 1 - unsent)
+        row["broadcasts_not_accepted"] = unsent
         return row
     finally:
         for proc in procs:
