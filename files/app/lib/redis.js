@@ -185,7 +185,10 @@ function attachRedis(io, target, { password = '', log = console.log } = {}) {
 
   async function close() {
     closing = true;
-    await Promise.allSettled([main, ...helpers].map((client) => (client.isOpen ? client.disconnect() : null)));
+    // QUIT on the publishing connection: Redis answers the commands already sent first, so a
+    // broadcast accepted just before the stop is in the stream. The helpers are only reading.
+    const quit = main.isReady ? main.quit() : main.isOpen ? main.disconnect() : null;
+    await Promise.allSettled([quit, ...helpers.map((client) => (client.isOpen ? client.disconnect() : null))]);
   }
   return { state, quiet, close };
 }
