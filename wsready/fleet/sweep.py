@@ -46,6 +46,7 @@ class CheckOptions:
     concurrency: int = 16
     tls_warn_days: int = Thresholds.tls_warn_days  # certificate days left → WARNING below
     tls_crit_days: int = Thresholds.tls_crit_days  # → CRITICAL below
+    idle: bool = False  # also hold a connection idle for pingInterval + pingTimeout
 
     def retry_policy(self, sleep: Callable[[float], None] = time.sleep) -> RetryPolicy:
         """1 + `retries` attempts, waiting `backoff_s`, then twice as long each time."""
@@ -207,7 +208,8 @@ def thresholds_for(options: CheckOptions) -> Thresholds:
 def probe_runner(options: CheckOptions) -> RunProbes:
     """The real probes, with the limits of `options`."""
     thresholds = thresholds_for(options)
-    return lambda target, timeout_s: run_probes(target, timeout_s, thresholds=thresholds)
+    idle = options.idle
+    return lambda target, timeout_s: run_probes(target, timeout_s, idle, thresholds)
 
 
 def check_target(

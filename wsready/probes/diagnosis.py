@@ -925,20 +925,37 @@ def _routing(seen: _Seen) -> Diagnosis | None:
     )
 
 
+def _refused_transport(failure: dict[str, Any]) -> str:
+    """Which transport a request asked for: a polling session's handshake and requests ask for
+    polling, its upgrade and every WebSocket-only step for websocket."""
+    if failure.get("mode") == "polling" and failure.get("step") in SESSION_POLLING_STEPS:
+        return "polling"
+    return "websocket"
+
+
+SESSION_POLLING_STEPS = ("handshake", "connect", "connect answer")
+
+
 def _server_refuses(seen: _Seen) -> Diagnosis | None:
     """Engine.IO itself refused a transport (code 0) or the protocol version (code 5): the
-    server's own settings, not the proxy."""
-    upgrade = seen.get("upgrade")
-    said = upgrade.detail.get("engineio_error") if upgrade is not None else None
-    codes = [f for f in _failures(seen, *CLIENT_PROBES) if _code(f) in (0, 5)]
-    if isinstance(said, dict) and said.get("code") in (0, 5):
-        codes.insert(0, {"engineio_error": said, "step": "upgrade", "said": upgrade.actual,
-                         "mode": "websocket"})  # fmt: skip
-    if not codes:
+    server's own settings, not the proxy. What the app says of itself decides which."""
+    found = [f for f in _failures(seen, *CLIENT_PROBES) if _code(f) in (0, 5)]
+    for name, mode, step in (
+        ("upgrade", "websocket", "upgrade"),
+        ("polling", "polling", "handshake"),
+    ):
+        result = seen.get(name)
+        said = result.detail.get("engineio_error") if result is not None else None
+        if isinstance(said, dict) and said.get("code") in (0, 5):
+            worker = result.detail.get("worker")
+            found.insert(0, {"engineio_error": said, "step": step, "mode": mode,
+                             "said": result.actual, "worker": worker})  # fmt: skip
+    if not found:
         return None
+    first = found[0]
     rows = _health_says(seen)
-    evidence = [_said(codes[0]), _self_report(rows), *seen.lines("polling", "upgrade")]
-    if _code(codes[0]) == 5:
+    evidence = [_said(first), _self_report(rows), *seen.lines("polling", "upgrade")]
+    if _code(first) == 5:
         return _critical(
             "app socket.io",
             "protocol-version",
@@ -948,37 +965,44 @@ def _server_refuses(seen: _Seen) -> Diagnosis | None:
             "Match client and server major versions (socket.io 4 server with socket.io-client "
             "4; `allowEIO3: true` on the server only for v2 clients).",
         )
-    says_polling_only = rows and all("websocket" not in (r.get("transports") or []) for r in rows)
-    if rows and not says_polling_only:
+    refused = _refused_transport(first)
+    says_refused = bool(rows) and all(refused not in (r.get("transports") or []) for r in rows)
+    if not says_refused:
         return _undecided(
             "server-transports",
-            'Engine.IO answered 0 "Transport unknown" to the WebSocket, yet the app says it '
-            "allows websocket",
+            f'Engine.IO answered 0 "Transport unknown" to {refused}, yet '
+            + ("the app says it allows it" if rows else "the app does not say its transports"),
             evidence,
             [
+                _candidate(
+                    "app socket.io",
+                    f"the server's `transports` option excludes {refused}",
+                    "the app's Socket.IO options (APP_TRANSPORTS)",
+                ),
                 _candidate(
                     "app socket.io",
                     "the server that answered is not the one health "
                     "describes (another process at the path)",
                     "the answering worker's X-Wsready-Worker header and fingerprint",
                 ),
-                _candidate(
-                    "app socket.io",
-                    "the server's `transports` option excludes websocket",
-                    "the app's Socket.IO options / APP_TRANSPORTS",
-                ),
             ],  # fmt: skip
             "Compare the Socket.IO server options of the process behind the path with health.",
         )
+    other = "polling" if refused == "websocket" else "websocket"
+    clients = (
+        "WebSocket-only clients fail and default clients never upgrade"
+        if refused == "websocket"
+        else "clients with the default options fail their polling handshake (`xhr poll error`)"
+    )
     return _critical(
         "app socket.io",
         "server-transports",
-        'The Socket.IO server itself refuses the WebSocket transport (Engine.IO 0 "Transport '
-        'unknown"): its `transports` option allows only polling — not the proxy',
+        f'The Socket.IO server itself refuses the {refused} transport (Engine.IO 0 "Transport '
+        f'unknown"): its `transports` option allows only {other} — not the proxy. {clients}',
         evidence,
-        "Allow the WebSocket transport in the server's options: `new Server(httpServer, "
-        "{transports: ['polling', 'websocket']})` (the bundled app: APP_TRANSPORTS unset). "
-        "nginx is not to blame: Engine.IO answered, so the upgrade reached it.",
+        f"Allow '{refused}' in the server's options: `new Server(httpServer, {{transports: "
+        "['polling', 'websocket']})` (the bundled app: APP_TRANSPORTS unset). nginx is not to "
+        "blame: Engine.IO answered, so the request reached it.",
     )
 
 
