@@ -729,14 +729,18 @@ def catalogue_table() -> str:
     """The catalogue as Markdown: fault → what the probes see → layer → fix."""
     lines = [
         "| # | fault | injected by | what the probes see (probe: pattern in its actual value) "
-        "| layer (code) | status | fix |",
-        "|---|---|---|---|---|---|---|",
+        "| layer (code) | status | the official client | fix |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for number, fault in enumerate(FAULTS, 1):
         sees = "; ".join(f"{probe}: `{text}`" for probe, text in fault.sees) or "—"
+        clients = fault.clients or ("every client works" if fault.status != "CRITICAL" else "fails")
+        if fault.oracle == "browser":
+            clients += " (judged in headless Chromium)"
         lines.append(
             f"| {number} | {_cell(fault.fault)} | {_cell(fault.means)} | {_cell(sees)} | "
-            f"`{fault.layer}` (`{fault.code}`) | {fault.status} | {_cell(fault.fix)} |"
+            f"`{fault.layer}` (`{fault.code}`) | {fault.status} | {_cell(clients)} | "
+            f"{_cell(fault.fix)} |"
         )
     return "\n".join(lines)
 

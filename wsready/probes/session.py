@@ -429,9 +429,13 @@ def sample(
     target: Target, expected: list[str] | None, step_timeout_s: float, budget_s: float
 ) -> Sample:
     """Open sessions of both kinds until every expected worker is reached in each (at least
-    MIN_SESSIONS each), at most `session_bound` each, within `budget_s` in all. One connected
+    MIN_SESSIONS each, 1 when health lists one worker), at most `session_bound` each, within
+    `budget_s` in all. One connected
     WebSocket per worker stays open for the broadcast; the others are closed."""
     bound = session_bound(expected)
+    # One listed worker: one session of each kind reaches it; else at least MIN_SESSIONS, so
+    # a session's requests can land on different workers of a host that lists none.
+    least = 1 if expected is not None and len(expected) == 1 else MIN_SESSIONS
     deadline = time.monotonic() + budget_s
     result = Sample([], expected, bound)
     holders: set[str | None] = set()
@@ -439,7 +443,7 @@ def sample(
         for count in range(bound):
             reached = result.reached(mode)
             covered = expected is None or set(expected) <= reached
-            if count >= MIN_SESSIONS and covered:
+            if count >= least and covered:
                 break
             if time.monotonic() >= deadline:
                 break
