@@ -178,7 +178,9 @@ def test_redis_down_is_degraded_and_diagnosed_as_redis(fleet: Fleet) -> None:
         )
         report = json.loads(diagnosis.stdout)
         assert report["diagnosis"]["layer"] == "redis", diagnosis.stdout
-        assert diagnosis.returncode == 1, "WARNING: the host still serves its own clients"
+        assert diagnosis.returncode == 2, "CRITICAL: broadcasts no longer cross the 2 workers"
+        broadcast = next(p for p in report["probes"] if p["probe"] == "broadcast")
+        assert broadcast["state"] == "FAIL", broadcast
     finally:
         host_ssh(host, "systemctl start redis-server")
     wait_for(
@@ -234,6 +236,28 @@ def test_a_broadcast_from_either_app_host_reaches_clients_on_both(
         marker = f"from-{host.name}-worker-{worker}"
         assert broadcast(host, worker, marker)["sent"] is True
         wait_received(listeners, marker, f"{marker} on both hosts")
+
+
+def test_check_proves_a_broadcast_across_the_app_hosts(
+    redis_fleet: list[sandbox.SandboxHost],
+) -> None:
+    """Both app hosts report the same Redis: `wsready check` holds a client on each, emits on
+    one and requires it on the other (the hosts-broadcast probe, in each target's run)."""
+    first, second, _redis_host = redis_fleet
+    urls = [f"http://{first.address}", f"http://{second.address}"]
+    completed = subprocess.run(
+        [sys.executable, "-m", "wsready.cli", "check", *urls, "--json", "--timeout", "5"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    report = json.loads(completed.stdout)
+    assert completed.returncode == 0, completed.stdout
+    for target in report["targets"]:
+        across = next(p for p in target["probes"] if p["probe"] == "hosts-broadcast")
+        assert across["ok"] and across["detail"]["hosts"] == urls, across
+        assert [w["ok"] for w in target["workers"]] == [True, True], target["workers"]
 
 
 def test_redis_host_answers_only_the_app_hosts(redis_fleet: list[sandbox.SandboxHost]) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from wsready import validate
 from wsready.exitstatus import ExitStatus
-from wsready.probes import ProbeResult, Target, Thresholds, run_probes
+from wsready.probes import ProbeResult, Target, Thresholds, hosts, run_probes
 from wsready.probes.diagnosis import Diagnosis, diagnose
 from wsready.probes.http import HEALTH_FIGURES
 from wsready.probes.retry import RetryPolicy
@@ -29,7 +29,7 @@ Diagnose = Callable[[Target, list[ProbeResult]], Diagnosis]
 # A target in one of these states is probed again (WARNING is a result, not a failure).
 RETRIED = (ExitStatus.CRITICAL, ExitStatus.UNKNOWN)
 # Probes that wait on purpose (for the server's ping, or idle): their time is not latency.
-WAITING_PROBES = frozenset({"ping", "idle"})
+WAITING_PROBES = frozenset({"ping", "idle", "hosts-broadcast"})
 # Worst first: the order in which one target's status outranks another's.
 SEVERITY = (ExitStatus.CRITICAL, ExitStatus.WARNING, ExitStatus.UNKNOWN, ExitStatus.OK)
 
@@ -253,4 +253,26 @@ def check_all(
         outcomes = list(
             pool.map(lambda target: check_target(target, options, run, diagnose_fn, sleep), targets)
         )
+    across_hosts(outcomes, options, diagnose_fn)
     return CheckReport(outcomes, started_at=started_at, duration_s=time.monotonic() - started)
+
+
+def across_hosts(
+    outcomes: list[TargetOutcome], options: CheckOptions, diagnose_fn: Diagnose = diagnose
+) -> None:
+    """Where targets report the same Redis, a broadcast must cross them: the result joins each
+    of those targets' runs, which are judged again (a failure makes them CRITICAL)."""
+    runs = [(outcome.target, outcome.results) for outcome in outcomes]
+    for redis_id, members in hosts.shared_redis(runs).items():
+        chosen = [outcomes[index] for index in members]
+        try:
+            result = hosts.across(
+                [o.target for o in chosen], [o.label for o in chosen], redis_id, options.timeout_s
+            )
+        except Exception as error:  # noqa: BLE001 - one group must not blind the others
+            result = hosts.failed(redis_id, [o.label for o in chosen], error)
+        for index in members:
+            outcome = outcomes[index]
+            judged = evaluate(outcome.target, [*outcome.results, result], options, diagnose_fn)
+            outcome.results, outcome.status = judged.results, judged.status
+            outcome.diagnosis, outcome.latency_note = judged.diagnosis, judged.latency_note

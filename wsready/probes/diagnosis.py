@@ -1203,6 +1203,25 @@ def _broadcast(seen: _Seen) -> Diagnosis | None:
     )
 
 
+def _hosts_broadcast(seen: _Seen) -> Diagnosis | None:
+    """Hosts that report the same Redis, yet a message emitted on one does not reach another."""
+    result = seen.get("hosts-broadcast")
+    if result is None or result.skipped or result.ok:
+        return None
+    missing = ", ".join(result.detail.get("missing") or result.detail.get("unreachable") or [])
+    return _critical(
+        "redis adapter",
+        "hosts-not-delivering",
+        f"Broadcasts do not cross hosts: emitted on {result.detail.get('emitter') or '?'}, "
+        f"not received on {missing or '?'}, though every host reports the same Redis",
+        [evidence_line(result), *seen.lines("health", "broadcast")],
+        "Every app host must publish and subscribe on the same Redis with the same channel "
+        "prefix: compare app_redis_url / the `redis` group and REDIS_URL in each host's "
+        "/etc/wsready-app/env; on the Redis host `PUBSUB NUMSUB` for the adapter's channels "
+        "should count every worker of every host, and `ACL LOG` shows refused commands.",
+    )
+
+
 def _clients_undecided(seen: _Seen) -> Diagnosis | None:
     """A client probe failed and no rule above explained it: say so, with the candidates."""
     failed = [name for name in CLIENT_PROBES if seen.failed(name)]
@@ -1252,6 +1271,7 @@ RULES: tuple[Callable[[_Seen], Diagnosis | None], ...] = (
     _no_upgrade_offered,
     _session_upgrade,
     _broadcast,
+    _hosts_broadcast,
     _clients_undecided,
     _redis,
     _capacity_warning,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import warnings
 from typing import Any
 
@@ -159,6 +160,9 @@ def worker_facts(data: dict[str, Any]) -> dict[str, Any]:
         facts["worker_list"] = parsed
     if data.get("probe_events") is True:
         facts["probe_events"] = True
+    redis_id = data.get("redis_id")
+    if isinstance(redis_id, str) and re.fullmatch(r"[0-9a-f]{16}", redis_id):
+        facts["redis_id"] = redis_id  # hosts that report the same one share their Redis
     return facts
 
 

@@ -55,6 +55,7 @@ function createApp(config, { log = console.log } = {}) {
   const health = createHealth(config, () => ({
     connections: io.engine.clientsCount,
     redis: redis ? redis.state() : 'off',
+    redisId: redis ? redis.identity() : null,
   }));
 
   app.use(cors({ origin }));

@@ -4,6 +4,7 @@
 // the clients reconnect by themselves with a bounded backoff. One log line per state change,
 // never one per attempt, never the password.
 
+const crypto = require('node:crypto');
 const { createClient } = require('redis');
 const { createAdapter } = require('@socket.io/redis-adapter');
 
@@ -101,11 +102,25 @@ function attachRedis(io, target, { password = '', log = console.log } = {}) {
   }
   io.adapter(createAdapter(pub, sub));
 
+  // Which Redis server this is, without naming it: a digest of its run_id (INFO server), the
+  // same on every worker and host that shares it. Probes test broadcasts across the hosts
+  // whose health reports the same id. Null until known, or when INFO is not allowed.
+  let redisId = null;
+  pub.on('ready', () => {
+    pub
+      .info('server')
+      .then((text) => {
+        const match = /^run_id:([0-9a-f]+)/m.exec(text);
+        redisId = match ? crypto.createHash('sha256').update(match[1]).digest('hex').slice(0, 16) : null;
+      })
+      .catch(() => {});
+  });
+
   async function close() {
     closing = true;
     await Promise.allSettled([pub.disconnect(), sub.disconnect()]);
   }
-  return { state, close };
+  return { state, close, identity: () => redisId };
 }
 
 module.exports = { attachRedis, reconnectDelay, RECONNECT_MAX_MS };
