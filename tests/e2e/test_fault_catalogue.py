@@ -267,7 +267,10 @@ def run_fault(host, fault: catalogue.Fault, base: Target, values: dict[str, str]
         host_ssh(host, expand(fault.revert, values))
         wait_healthy(base)
     diagnosis = diagnose(target, results)
-    return Outcome(fault, diagnosis, results, time.monotonic() - started, check, clients)
+    outcome = Outcome(fault, diagnosis, results, time.monotonic() - started, check, clients)
+    print(f"  {fault.key}: {diagnosis.layer} ({diagnosis.code}) {diagnosis.status.name}, check "
+          f"{check.name}; official clients: {clients.describe()}", flush=True)  # fmt: skip
+    return outcome
 
 
 def idle_period(results: list[ProbeResult]) -> float:
@@ -301,7 +304,7 @@ def official_clients(
             event=ORACLE_EVENT,
             token=target.token,
         )
-    ca = target.tls_verify if isinstance(target.tls_verify, str) else None
+    ca = target.tls_verify if target.secure and isinstance(target.tls_verify, str) else None
     return run_oracle(
         target.http_url("").rstrip("/"),
         trigger=trigger,
