@@ -20,10 +20,12 @@ import json
 import re
 import secrets
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+import urllib3
 import websocket
 
 from wsready.probes import http
@@ -409,7 +411,9 @@ def _walk_websocket(walk: _Walk) -> None:
 def open_session(target: Target, mode: str, step_timeout_s: float, deadline: float) -> Session:
     """Walk one session of `mode` as the official client does; never raises."""
     walk = _Walk(target, mode, deadline, step_timeout_s)
-    with contextlib.suppress(_Stop):
+    with contextlib.suppress(_Stop), warnings.catch_warnings():
+        # tls_verify=False is the user's explicit choice (self-signed sandboxes): no warning.
+        warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
         if mode == POLLING:
             with http.session_for(target) as http_session:
                 _walk_polling(walk, http_session)
