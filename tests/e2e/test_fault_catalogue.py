@@ -40,7 +40,7 @@ from tests.oracle_browser import run_browser_oracle
 from tests.oracle_run import OracleOutcome, broadcast_trigger, run_oracle
 from tests.waiting import wait_for
 from wsready.exitstatus import ExitStatus
-from wsready.fleet.sweep import CheckOptions, check_all
+from wsready.fleet.sweep import CheckOptions, TargetOutcome, check_all
 from wsready.hostdata import HostConfig
 from wsready.inventory import host_data
 from wsready.probes import ProbeResult, Target, run_probes
@@ -60,7 +60,7 @@ OPEN_443 = f"INPUT -p tcp --dport 443 -j ACCEPT {catalogue.FIREWALL_TAG}"
 ORACLE_CLIENTS = 10  # official clients per mode (default options, WebSocket-only) per fault
 ORACLE_EVENT = "wsready-oracle"
 WORKER_PORTS = (3000, 3001)
-WORKS = (ExitStatus.OK, ExitStatus.WARNING)  # wsready's "clients work" (WARNING: degraded)
+WORKS = (ExitStatus.OK, ExitStatus.WARNING)  # check's "clients work" (WARNING: degraded)
 
 
 @dataclass
@@ -69,20 +69,22 @@ class Outcome:
     diagnosis: Diagnosis
     results: list[ProbeResult]
     seconds: float
-    check: ExitStatus
+    check: TargetOutcome
     clients: OracleOutcome
 
     @property
-    def wsready_works(self) -> bool:
-        """Both verdicts say every client works (OK, or WARNING: degraded but working)."""
-        return self.diagnosis.status in WORKS and self.check in WORKS
+    def check_works(self) -> bool:
+        diagnosis = self.check.diagnosis
+        forecast = diagnosis is not None and diagnosis.forecast
+        return self.check.status in WORKS or forecast
 
     @property
     def agrees(self) -> bool:
-        """The rule: OK iff every official client connects, upgrades and gets a broadcast;
-        diagnose and check must also agree with each other."""
-        same = (self.diagnosis.status in WORKS) == (self.check in WORKS)
-        return same and self.wsready_works == self.clients.ok
+        """The rule: wsready says the clients work (OK; WARNING: degraded, still working; a
+        forecast such as a certificate about to expire) iff every official client connects,
+        upgrades and gets a broadcast; diagnose and check say the same."""
+        works = self.diagnosis.clients_work
+        return works == self.check_works == self.clients.ok
 
     @property
     def named(self) -> tuple[str, str, str]:
@@ -261,7 +263,7 @@ def run_fault(host, fault: catalogue.Fault, base: Target, values: dict[str, str]
         with clients_held(address, fault.hold_clients):
             results = run_probes(target, timeout_s=TIMEOUT_S, idle=fault.idle)
             options = CheckOptions(timeout_s=TIMEOUT_S, retries=0, idle=fault.idle)
-            check = check_all([target], options).outcomes[0].status
+            check = check_all([target], options).outcomes[0]
             clients = official_clients(host, fault, target, results)
     finally:
         host_ssh(host, expand(fault.revert, values))
@@ -269,7 +271,7 @@ def run_fault(host, fault: catalogue.Fault, base: Target, values: dict[str, str]
     diagnosis = diagnose(target, results)
     outcome = Outcome(fault, diagnosis, results, time.monotonic() - started, check, clients)
     print(f"  {fault.key}: {diagnosis.layer} ({diagnosis.code}) {diagnosis.status.name}, check "
-          f"{check.name}; official clients: {clients.describe()}", flush=True)  # fmt: skip
+          f"{check.status.name}; official clients: {clients.describe()}", flush=True)  # fmt: skip
     return outcome
 
 
@@ -371,11 +373,13 @@ def agreement_matrix(outcomes: list[Outcome]) -> str:
     lines = [f"{'fault':<{width}}  {'diagnose':<8}  {'check':<8}  agree  official clients"]
     for o in outcomes:
         mark = "yes" if o.agrees else "NO"
+        said = o.diagnosis.status.name + ("*" if o.diagnosis.forecast else "")
         lines.append(
-            f"{o.fault.key:<{width}}  {o.diagnosis.status.name:<8}  {o.check.name:<8}  "
+            f"{o.fault.key:<{width}}  {said:<8}  {o.check.status.name:<8}  "
             f"{mark:<5}  {o.clients.describe()}"
         )
     disagree = sum(not o.agrees for o in outcomes)
+    lines.append("* a forecast: the clients still work today (a certificate about to expire)")
     lines.append(f"{len(outcomes)} faults, {len(outcomes) - disagree} agree, {disagree} disagree")
     return "\n".join(lines)
 
@@ -439,7 +443,7 @@ def test_every_fault_of_the_catalogue_is_named_exactly(fleet: Fleet, tmp_path: P
     print("\n" + agreement_matrix(outcomes))
     assert after == before, "the host is not as it was"
     disagree = [
-        f"{o.fault.key}: diagnose {o.diagnosis.status.name}, check {o.check.name}, "
+        f"{o.fault.key}: diagnose {o.diagnosis.status.name}, check {o.check.status.name}, "
         f"official clients {o.clients.describe()}"
         for o in outcomes
         if not o.agrees

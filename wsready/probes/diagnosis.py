@@ -54,11 +54,21 @@ class Diagnosis:
     # {layer, cause, tell} (`tell`: what tells it apart from the others). With candidates
     # in more than one layer, `layer` is "undecided".
     candidates: list[dict[str, str]] = field(default_factory=list)
+    # True when clients still work now and the status warns of what is coming (a certificate
+    # that expires within tls_crit_days): what the official client would see is OK today.
+    forecast: bool = False
+
+    @property
+    def clients_work(self) -> bool:
+        """Whether the official client connects, upgrades and gets broadcasts, by this
+        verdict: OK, WARNING (degraded but working), or a forecast."""
+        return self.status in (ExitStatus.OK, ExitStatus.WARNING) or self.forecast
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["status"] = self.status.name
         data["exit_code"] = int(self.status)
+        data["clients_work"] = self.clients_work
         return data
 
 
@@ -270,7 +280,10 @@ def _tls(seen: _Seen) -> Diagnosis | None:
         code = "tls-handshake"
         title = f"TLS handshake with {seen.where} fails"
         fix = TLS_TRUSTED + "probe a self-signed sandbox with --insecure / a CA bundle."
-    return _critical("tls", code, title, seen.lines("tls"), fix)
+    diagnosis = _critical("tls", code, title, seen.lines("tls"), fix)
+    # A certificate still valid but too close to its end: clients connect today.
+    diagnosis.forecast = code == "tls-expiring" and detail.get("days_left", -1) > 0
+    return diagnosis
 
 
 ANSWERING = ("server", "health", "upgrade", "polling", "cors", "rest-auth")
