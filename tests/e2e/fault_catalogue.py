@@ -16,7 +16,7 @@ Shell snippets run as root on the host; `{tls}` is the directory of the test cer
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 NGINX_SITE = "/etc/nginx/conf.d/wsready.conf"
@@ -710,7 +710,40 @@ def _faults() -> list[Fault]:
     ]
     keys = [fault.key for fault in faults]
     assert len(keys) == len(set(keys)), keys
+    faults = [replace(fault, clients=fault.clients or CLIENTS_SEE[fault.key]) for fault in faults]
     return faults
+
+
+# What the official client sees for the faults that predate the oracle (measured on sandbox
+# hosts by tests/e2e/test_fault_catalogue.py; the newer faults say it in their own entry).
+ALL_FAIL = "every client fails: `xhr poll error` (default), `websocket error` (WebSocket-only)"
+NO_ANSWER = "every client fails: no answer before its timeout"
+ALL_WORK = "every client connects, upgrades and gets the broadcast"
+UPGRADE_FAILS = (
+    "default: connected over polling, the upgrade fails; WebSocket-only: `websocket error`"
+)
+CLIENTS_SEE = {
+    **dict.fromkeys(
+        ("dns-nxdomain", "nginx-stopped", "firewall-reject", "other-server", "other-site",
+         "redirect-elsewhere", "app-stopped", "app-crash-loop", "ws-upstream-wrong-port",
+         "socketio-path", "tls-untrusted", "tls-expired", "tls-not-yet-valid", "tls-wrong-name",
+         "tls-plain-http", "https-redirect"),
+        ALL_FAIL,
+    ),
+    **dict.fromkeys(("firewall-drop", "nginx-hung", "app-slow"), NO_ANSWER),
+    **dict.fromkeys(
+        ("worker-down", "client-limit", "http-1.0-upstream", "buffering-on"), ALL_WORK
+    ),
+    "tls-expiring": ALL_WORK + " (today)",
+    **dict.fromkeys(("no-upgrade-header", "no-connection-header", "wrong-connection-header"),
+                    UPGRADE_FAILS),
+    "ws-location-missing": "default: `xhr post error` / `xhr poll error` (the catch-all "
+    "location has no session routing either); WebSocket-only: `websocket error`",
+    "read-timeout-short": "every client is dropped once idle past the proxy's timeout "
+    "(`transport close`)",
+    **dict.fromkeys(("token-refused", "no-token"), "every client: `unauthorized` (the "
+                    "server's connect_error)"),
+}  # fmt: skip
 
 
 FAULTS = _faults()
@@ -734,7 +767,7 @@ def catalogue_table() -> str:
     ]
     for number, fault in enumerate(FAULTS, 1):
         sees = "; ".join(f"{probe}: `{text}`" for probe, text in fault.sees) or "—"
-        clients = fault.clients or ("every client works" if fault.status != "CRITICAL" else "fails")
+        clients = fault.clients
         if fault.oracle == "browser":
             clients += " (judged in headless Chromium)"
         lines.append(
