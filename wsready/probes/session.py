@@ -89,6 +89,7 @@ class Session:
     sid: str | None = None
     worker: str | None = None
     upgrades: tuple[str, ...] | None = None
+    timings: dict[str, int] = field(default_factory=dict)  # the open packet's ping values
     socket: Any = field(default=None, repr=False)  # connected WebSocket kept for the broadcast
 
     @property
@@ -112,6 +113,7 @@ class Session:
             "worker": self.worker,
             "sid_worker": sid_worker(self.sid),
             "upgrades": list(self.upgrades) if self.upgrades is not None else None,
+            **self.timings,
             "steps": [step.to_dict() for step in self.steps],
         }
 
@@ -203,6 +205,10 @@ class _Walk:
         raise _Stop
 
 
+def _timings(opened: Any) -> dict[str, int]:
+    return {"ping_interval_ms": opened.ping_interval_ms, "ping_timeout_ms": opened.ping_timeout_ms}
+
+
 def _polling_url(target: Target, sid: str | None = None) -> str:
     url = target.http_url(target.engineio_path(POLLING)) + f"&t={secrets.token_urlsafe(6)}"
     return url + (f"&sid={sid}" if sid else "")
@@ -258,6 +264,7 @@ def _walk_polling(walk: _Walk, http_session: requests.Session) -> None:
         raise _Stop from error
     session = walk.session
     session.sid, session.upgrades = opened.sid, opened.upgrades
+    session.timings = _timings(opened)
     answer = walk.answer_of(response)
     session.worker = answer["worker"] or sid_worker(opened.sid)
     offered = ",".join(opened.upgrades) or "none"
@@ -389,6 +396,7 @@ def _walk_websocket(walk: _Walk) -> None:
     try:
         opened = parse_open(_receive(ws, walk, "0"))
         session.sid, session.upgrades = opened.sid, opened.upgrades
+        session.timings = _timings(opened)
         session.worker = walk.session.steps[-1].worker or sid_worker(opened.sid)
         walk.record("open", True, "0{sid}")
         ws.send(connect_packet(target.token))
