@@ -121,6 +121,9 @@ class Fault:
     # fault (CORS), judged by headless Chromium.
     clients: str = ""
     oracle: str = "node"
+    # Directories of this repository copied to the host before `inject` (local, remote);
+    # `revert` removes them.
+    uploads: tuple[tuple[str, str], ...] = ()
 
 
 STATIC_TOKEN_ENV = (
@@ -158,6 +161,35 @@ def worker_1_env(line: str) -> tuple[str, str]:
 def ws_location_line(directive: str) -> tuple[str, str]:
     """`directive` added as the first line of `location /ws/`."""
     return site_edit(f"'s|location /ws/ {{|location /ws/ {{\\n        {directive}|'")
+
+
+LEGACY_DIR = "/opt/wsr-fault-legacy"
+LEGACY_UNITS = "wsr-fault-legacy-0 wsr-fault-legacy-1"
+
+
+def legacy_app() -> tuple[str, str]:
+    """The workers replaced by a Socket.IO 2 app on their ports (tests/oracle/legacy), run as
+    transient units: an old release deployed by hand."""
+    start = " && ".join(
+        f"systemd-run --quiet --unit=wsr-fault-legacy-{n} --property=User=nobody "
+        f'"$(command -v node)" {LEGACY_DIR}/server.js {3000 + n}'
+        for n in (0, 1)
+    )
+    listening = wait_on_host(
+        "[ $(ss -ltnH 'sport = :3000 or sport = :3001' | wc -l) -ge 2 ]", 15, "both ports served"
+    )
+    inject = (
+        f"systemctl stop wsready-app@0 wsready-app@1 && {start} && {listening} && {RELOAD_NGINX}"
+    )
+    revert = (
+        f"systemctl stop {LEGACY_UNITS} && rm -rf {LEGACY_DIR} && "
+        f"systemctl start wsready-app@0 wsready-app@1 && "
+        + wait_on_host(
+            "[ $(ss -ltnH 'sport = :3000 or sport = :3001' | wc -l) -ge 2 ]", 15, "workers back"
+        )
+        + f" && {RELOAD_NGINX}"
+    )
+    return inject, revert
 
 
 REDIS_CLI = "redis-cli -s /run/redis/redis-server.sock"
@@ -459,6 +491,20 @@ def _faults() -> list[Fault]:
             "restart the odd worker with the deployed configuration (remove the drop-in)",
             (("workers", "worker 1"),),
             clients="the clients that land on worker 1 stay on polling or fail WebSocket-only",
+        ),
+        Fault(
+            "server-socketio-v2",
+            "the app behind /ws runs Socket.IO 2 (Engine.IO 3), the clients Socket.IO 4",
+            "other program: the workers replaced by a socket.io 2.5 app on their ports "
+            "(tests/oracle/legacy)",
+            *legacy_app(),
+            "app socket.io",
+            "protocol-version",
+            "deploy an app on socket.io 4: the server's major version must match the clients'",
+            (("polling", r"\d+:0\{"), ("connect", "without a sid")),
+            clients='default: `server error` (Engine.IO 3 framing); WebSocket-only: "It seems '
+            'you are trying to reach a Socket.IO server in v2.x with a v3.x client"',
+            uploads=(("tests/oracle/legacy", LEGACY_DIR),),
         ),
         Fault(
             "adapter-not-delivering",

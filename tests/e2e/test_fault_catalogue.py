@@ -20,6 +20,8 @@ import hashlib
 import ipaddress
 import re
 import secrets
+import shlex
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -35,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.e2e import fault_catalogue as catalogue
-from tests.e2e.conftest import Fleet, host_ssh
+from tests.e2e.conftest import ROOT, Fleet, host_ssh
 from tests.oracle_browser import run_browser_oracle
 from tests.oracle_run import OracleOutcome, broadcast_trigger, run_oracle
 from tests.waiting import wait_for
@@ -168,6 +170,20 @@ def upload(host, path: str, data: bytes, mode: str = "0644") -> None:
     host_ssh(host, f"echo {encoded} | base64 -d > {path} && chmod {mode} {path}")
 
 
+def upload_tree(host, local: Path, remote: str) -> None:
+    """Copy a directory to the host: a tar stream over SSH's stdin (no size limit)."""
+    tarball = subprocess.run(
+        ["tar", "-C", str(local), "-czf", "-", "."], capture_output=True, check=True
+    ).stdout
+    command = f"mkdir -p {shlex.quote(remote)} && tar -xzf - -C {shlex.quote(remote)}"
+    subprocess.run(
+        ["ssh", "-i", host.ssh_key, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+         "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", f"root@{host.address}",
+         command],
+        input=tarball, check=True, timeout=60, capture_output=True,
+    )  # fmt: skip
+
+
 # --- the host -------------------------------------------------------------------------------
 
 
@@ -255,6 +271,8 @@ def run_fault(host, fault: catalogue.Fault, base: Target, values: dict[str, str]
         origin=expand(fault.origin, values) if fault.origin else None,
     )
     started = time.monotonic()
+    for local, remote in fault.uploads:
+        upload_tree(host, ROOT / local, remote)
     host_ssh(host, expand(fault.inject, values))
     try:
         if catalogue.RESTART_APP in fault.inject and fault.layer != "app":

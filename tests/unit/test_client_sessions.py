@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from tests.unit.test_oracle import app
+from tests.unit.test_oracle import REPO, app, free_port, node_server
 from wsready.exitstatus import ExitStatus
 from wsready.fleet.prometheus import build_registry
 from wsready.fleet.sweep import CheckReport, TargetOutcome
@@ -218,3 +218,16 @@ def test_worker_summary_reaches_json_and_prometheus() -> None:
     labels = {"target": outcome.label}
     assert value("wsready_worker_ok", {**labels, "worker": "0"}) == 1
     assert value("wsready_worker_ok", {**labels, "worker": "1"}) == 0
+
+
+def test_a_socketio_2_server_is_named_as_the_protocol_version() -> None:
+    """tests/oracle/legacy: socket.io 2.5 (Engine.IO 3), as an old release would serve."""
+    legacy = REPO / "tests" / "oracle" / "legacy" / "server.js"
+    with node_server(
+        [str(legacy), str(free_port())], {}, r"listening on 127\.0\.0\.1:(\d+)"
+    ) as port:
+        target, seen = _run(port)
+    assert seen["connect"].actual == "40 without a sid (Socket.IO 2 protocol)"
+    assert seen["session"].detail["failures"][0]["step"] == "handshake"
+    diagnosis = diagnose(target, list(seen.values()))
+    assert (diagnosis.layer, diagnosis.code) == ("app socket.io", "protocol-version")

@@ -11,6 +11,7 @@ or the host is at its client limit is `capacity`, and Redis down is `redis` (a W
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -938,6 +939,32 @@ def _routing(seen: _Seen) -> Diagnosis | None:
     )
 
 
+EIO3_PAYLOAD = re.compile(r"^\d+:0\{")  # Engine.IO 3 polling framing: `97:0{"sid":…}`
+
+
+def _socketio_v2(seen: _Seen) -> Diagnosis | None:
+    """The server speaks Socket.IO 2 (Engine.IO 3): length-prefixed polling payloads and a
+    CONNECT answer without a sid. The official client 4 refuses it ("It seems you are trying
+    to reach a Socket.IO server in v2.x with a v3.x client")."""
+    polling = seen.get("polling")
+    body = str(polling.detail.get("body") or "") if polling is not None else ""
+    connect = seen.get("connect")
+    said_v2 = connect is not None and connect.detail.get("protocol") == "socket.io 2"
+    if not (EIO3_PAYLOAD.match(body) or said_v2):
+        return None
+    return _critical(
+        "app socket.io",
+        "protocol-version",
+        "The server speaks Socket.IO 2 (Engine.IO 3): Socket.IO 4 clients cannot connect — "
+        '"It seems you are trying to reach a Socket.IO server in v2.x with a v3.x client"',
+        seen.lines("polling", "connect", "session", "websocket-only"),
+        "Deploy an app built on socket.io 4 (the server's major version must match the "
+        "clients': socket.io-client 4 needs socket.io 3 or 4); `allowEIO3` is for the "
+        "opposite case, an old client and a new server. `npm ls socket.io` in the app shows "
+        "the version.",
+    )
+
+
 def _refused_transport(failure: dict[str, Any]) -> str:
     """Which transport a request asked for: a polling session's handshake and requests ask for
     polling, its upgrade and every WebSocket-only step for websocket."""
@@ -1268,6 +1295,7 @@ RULES: tuple[Callable[[_Seen], Diagnosis | None], ...] = (
     _server,
     _who_answered,
     _redirect,
+    _socketio_v2,
     _some_workers,
     _app_down,
     _app_slow,

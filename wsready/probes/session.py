@@ -53,6 +53,7 @@ MODES = (POLLING, WEBSOCKET)
 SESSIONS_PER_WORKER = 2
 MIN_SESSIONS = 2
 MAX_SESSIONS = 16
+V2_CONNECT = "40 without a sid"  # a Socket.IO 2 server's CONNECT: Socket.IO 4 clients refuse it
 PROBE_NAMESPACE = "/wsready-probe"  # answered by Socket.IO itself: `44` (unknown) or `40`
 _SID_WORKER = re.compile(r"^(\d{1,4})-")
 
@@ -241,6 +242,8 @@ def _accepted(packets: list[str]) -> tuple[bool | None, str]:
         if packet.namespace != "/":
             continue
         if packet.type == "0":
+            if not (isinstance(packet.data, dict) and "sid" in packet.data):
+                return False, f"{V2_CONNECT} (Socket.IO 2 protocol)"
             return True, "40 accepted"
         if packet.type == "4":
             return False, f"44 {json.dumps(packet.data, separators=(',', ':'))}"

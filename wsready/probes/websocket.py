@@ -218,6 +218,10 @@ def socketio_connect(probe: Probe, ctx: RunContext) -> ProbeResult:
         what = "no CONNECT answer" if timed_out else type(error).__name__
         return finish(probe, clock, f"{what} in {probe.timeout_s:g} s", detail=detail)
     data = packet.data if isinstance(packet.data, dict) else {}
+    if packet.type == SIO_CONNECT and "sid" not in data:
+        # Socket.IO 2 answers CONNECT with a bare `40`: a Socket.IO 4 client refuses it.
+        detail.update(accepted=None, protocol="socket.io 2", data=packet.data)
+        return finish(probe, clock, "40 without a sid (Socket.IO 2 protocol)", detail=detail)
     if packet.type == SIO_CONNECT:
         ctx.socket_accepted = True
         detail.update(accepted=True, sid=data.get("sid"))
