@@ -1065,9 +1065,7 @@ def _some_workers(seen: _Seen) -> Diagnosis | None:
     if result is None or result.skipped or result.ok:
         return None
     table = [row for row in result.detail.get("worker_table") or [] if isinstance(row, dict)]
-    failing = [
-        row for row in table if row.get("failed") or (row.get("listed") and row.get("unreached"))
-    ]
+    failing = [row for row in table if row.get("failed") or row.get("unreached_failing")]
     healthy = [row for row in table if row not in failing and row.get("sessions")]
     if not failing or not healthy:
         return None
@@ -1084,7 +1082,7 @@ def _some_workers(seen: _Seen) -> Diagnosis | None:
         if row.get("failed"):
             what = f"{row.get('failed')}/{row.get('sessions')} sessions failed, {_said(first)}"
         else:
-            what = f"not reached by {', '.join(row.get('unreached'))}"
+            what = f"not reached by {', '.join(row.get('unreached_failing'))}"
         lines.append(f"worker {worker}: {what}" + (f"; {difference}" if difference else ""))
     names = ", ".join(worker for worker, _ in differences)
     fix_parts = [f"worker {w}: {d}" for w, d in differences if d]

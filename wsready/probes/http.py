@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import re
 import warnings
@@ -245,10 +246,32 @@ def polling(probe: Probe, ctx: RunContext) -> ProbeResult:
     if packets:
         detail["first_packet"] = snippet(packets[0], 60)
     if response.status_code == 200 and packets and packets[0].startswith("0{"):
-        return finish(probe, clock, f"200, {detail['first_packet']}", detail=detail)
+        result = finish(probe, clock, f"200, {detail['first_packet']}", detail=detail)
+        close_polling(ctx.target, probe.target, packets[0], probe.timeout_s)
+        return result
     text = _status_text(detail) if "location" in detail else None
     text = text or f"{response.status_code}, body {snippet(response.text, 60)!r}"
     return finish(probe, clock, text, detail=detail)
+
+
+def close_polling(target: Target, url: str, open_packet: str, timeout_s: float) -> None:
+    """Close the Engine.IO session a polling handshake opened (POST `1`), as a client that
+    leaves does, so the server does not keep it until pingInterval + pingTimeout. Best effort:
+    a failure here changes no verdict."""
+    sid = re.match(r'0\{"sid":"([^"]{1,100})"', open_packet)
+    if sid is None:
+        return
+    quiet = warnings.catch_warnings()
+    with contextlib.suppress(requests.RequestException), session_for(target) as session, quiet:
+        warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+        session.post(
+            f"{url}&sid={sid.group(1)}",
+            data=b"1",
+            headers={"Content-Type": "text/plain;charset=UTF-8"},
+            timeout=timeout_s,
+            verify=target.tls_verify,
+            allow_redirects=False,
+        )
 
 
 def _status_text(detail: dict[str, Any]) -> str:

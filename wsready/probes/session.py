@@ -431,7 +431,12 @@ def open_session(target: Target, mode: str, step_timeout_s: float, deadline: flo
             _walk_upgrade(walk)
         else:
             _walk_websocket(walk)
-    return walk.session
+    session = walk.session
+    if mode == POLLING and session.sid and session.socket is None:
+        # Not upgraded (it failed, or no upgrade was offered): leave as a client does.
+        url = target.http_url(target.engineio_path(POLLING))
+        http.close_polling(target, url, f'0{{"sid":"{session.sid}"', step_timeout_s)
+    return session
 
 
 def session_bound(expected: list[str] | None) -> int:
@@ -454,6 +459,7 @@ def sample(
     deadline = time.monotonic() + budget_s
     result = Sample([], expected, bound)
     holders: set[str | None] = set()
+    extra: list[Session] = []
     for mode in MODES:
         for count in range(bound):
             reached = result.reached(mode)
@@ -466,9 +472,13 @@ def sample(
             result.sessions.append(session)
             if session.socket is not None:
                 if session.worker in holders:
-                    session.close()
+                    extra.append(session)
                 else:
                     holders.add(session.worker)
+    # Kept open until now: a least-connections balancer then sends each next session to a
+    # worker this run has not loaded yet, so every worker is reached within the bound.
+    for session in extra:
+        session.close()
     return result
 
 
