@@ -231,3 +231,23 @@ def test_a_socketio_2_server_is_named_as_the_protocol_version() -> None:
     assert seen["session"].detail["failures"][0]["step"] == "handshake"
     diagnosis = diagnose(target, list(seen.values()))
     assert (diagnosis.layer, diagnosis.code) == ("app socket.io", "protocol-version")
+
+
+def test_a_worker_all_sessions_of_one_kind_land_on_is_named_though_the_other_was_not_reached() -> (
+    None
+):
+    """A failing worker takes every polling session (no connection held there, so a
+    least-connections balancer keeps choosing it): the other worker, fine over WebSocket,
+    is healthy by its own sessions, not failing for being unreached by polling."""
+    missed = failure("handshake", "404", "1", None, status=404)
+    table = [
+        {"worker": "0", "failed": 0, "sessions": 4, "listed": True, "unreached": ["polling"],
+         "unreached_failing": ["polling"]},
+        {"worker": "1", "failed": 4, "sessions": 4, "listed": True, "unreached": ["websocket"],
+         "unreached_failing": [], "failures": [missed]},
+    ]  # fmt: skip
+    diagnosis = diagnose(
+        TARGET, run_of(workers=result("workers", False, workers_failing=2, worker_table=table))
+    )
+    assert (diagnosis.layer, diagnosis.code) == ("workers", "some-workers")
+    assert "1 of 2 workers" in diagnosis.title and "(worker 1)" in diagnosis.title

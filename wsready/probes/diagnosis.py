@@ -1065,8 +1065,10 @@ def _some_workers(seen: _Seen) -> Diagnosis | None:
     if result is None or result.skipped or result.ok:
         return None
     table = [row for row in result.detail.get("worker_table") or [] if isinstance(row, dict)]
-    failing = [row for row in table if row.get("failed") or row.get("unreached_failing")]
-    healthy = [row for row in table if row not in failing and row.get("sessions")]
+    # Evidence only: a worker fails when sessions it answered failed, and is healthy when
+    # every session it answered passed (a balancer may have sent it none of some kind).
+    failing = [row for row in table if row.get("failed")]
+    healthy = [row for row in table if not row.get("failed") and row.get("sessions")]
     if not failing or not healthy:
         return None
     if any(_code(f) == 1 for f in _failures(seen, *CLIENT_PROBES)):
