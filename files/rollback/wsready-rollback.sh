@@ -5,7 +5,8 @@
 # transactions under TRANSACTIONS changed, newest first, so the host ends as it was before
 # the oldest of them: every recorded file (or its absence) restored, then, per concern that
 # changed, the app's units that were active restarted (others stopped and disabled), nginx
-# tested and reloaded, the firewall reloaded. Removes the transactions when done. Prints
+# tested and reloaded (restarted when its systemd drop-in was put back), the firewall
+# reloaded. Removes the transactions when done. Prints
 # what it did; exits non-zero when a step failed (the rest is still attempted).
 #
 # WSREADY_ROLLBACK_ROOT (default empty) is put before every path restored or removed (and
@@ -80,8 +81,17 @@ esac
 
 case "$actions" in *nginx*)
     if output=$(nginx -t 2>&1); then
-        systemctl reload-or-restart nginx || status=1
-        echo "wsready-rollback: nginx reloaded with the restored config"
+        case "$actions" in
+            *nginx-unit*)
+                # nginx's drop-in was put back: a new nginx process is what applies it.
+                { systemctl daemon-reload && systemctl restart nginx; } || status=1
+                echo "wsready-rollback: nginx restarted with the restored drop-in and config"
+                ;;
+            *)
+                systemctl reload-or-restart nginx || status=1
+                echo "wsready-rollback: nginx reloaded with the restored config"
+                ;;
+        esac
     else
         printf '%s\n' "$output" >&2
         echo "wsready-rollback: nginx -t refused the restored config; nginx not reloaded" >&2

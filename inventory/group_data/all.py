@@ -88,6 +88,10 @@ nginx_listen_backlog = 4096  # accept queue of nginx's listening sockets; None: 
 # One listening socket per nginx worker (`listen ... reuseport`): the kernel spreads new
 # connections evenly over the workers instead of waking whichever is free.
 nginx_reuseport = True
+# Sandbox nginx with a systemd drop-in (nginx.service.d/wsready-hardening.conf: read-only
+# system, few capabilities, filtered syscalls; docs/security.md). False removes the drop-in.
+# A change restarts nginx once (open connections are dropped): sandboxing applies at start.
+nginx_hardening = True
 # Addresses of load balancers in front of nginx (e.g. the VPC's CIDR for an ALB): from
 # them, the client address is taken from X-Forwarded-For (logs, X-Real-IP for the app).
 nginx_trusted_proxies = []

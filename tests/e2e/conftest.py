@@ -104,6 +104,17 @@ def host_ssh(host: sandbox.SandboxHost, command: str, check: bool = True) -> str
     return result.stdout
 
 
+_EXPOSURE = re.compile(r"Overall exposure level for (\S+): (\d+(?:\.\d+)?) ")
+
+
+def exposure(host: sandbox.SandboxHost, unit: str) -> float:
+    """`systemd-analyze security`'s overall exposure of `unit` on `host` (0 safest, 10)."""
+    output = host_ssh(host, f"systemd-analyze security --no-pager {unit}")
+    found = _EXPOSURE.search(output)
+    assert found and found.group(1) == unit, output[-500:]
+    return float(found.group(2))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run test_deploy.py before the other e2e files (they change and restore the fleet)."""
     here = Path(__file__).resolve().parent

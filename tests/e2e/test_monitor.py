@@ -21,7 +21,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.conftest import Fleet, host_ssh, run_deploy
+from tests.e2e.conftest import Fleet, exposure, host_ssh, run_deploy
 from tests.waiting import wait_for
 from wsready import sandbox
 from wsready.inventory import host_data
@@ -34,6 +34,7 @@ PROM_FILE = "/var/lib/node_exporter/textfile/wsready.prom"
 TOKEN_VARIABLE = "WSREADY_E2E_MONITOR_TOKEN"
 TOKEN = "monitor-e2e-token-7f3a"
 INTERVAL_S = 10
+MAX_EXPOSURE = 4.0  # systemd-analyze security: "OK" up to here
 DOWN_TARGET = "http://127.0.0.1:1"  # nothing listens there: must show up as CRITICAL
 DEAD_WEBHOOK = "http://127.0.0.1:9/hook"  # on the monitor itself; nothing listens either
 STATUS_USER, STATUS_PASSWORD = "ops", "status-e2e-pass-4b1d"
@@ -126,6 +127,11 @@ def install_and_prove(
     unit = host_ssh(host, "systemctl cat wsready-monitor.service")
     assert TOKEN not in unit and "--token-env WSREADY_MONITOR_TOKEN" in unit
     assert DEAD_WEBHOOK not in unit and "--alert-webhook-env WSREADY_MONITOR_WEBHOOK" in unit
+    # Sandboxed by systemd: the monitor's check and the nginx serving its status page.
+    for sandboxed in ("wsready-monitor.service", "nginx.service"):
+        rating = exposure(host, sandboxed)
+        print(f"{host.name}: {sandboxed} exposure {rating}")
+        assert rating <= MAX_EXPOSURE, f"{sandboxed} rated {rating}"
 
     first = wait_for(lambda: prom_state(host), 90, f"{PROM_FILE} on {host.name}", interval_s=1)
     fresher = wait_for(

@@ -155,6 +155,7 @@ BAD = [
     ),
     ({"nginx_listen_backlog": 0}, "nginx_listen_backlog", "0"),
     ({"nginx_reuseport": "yes"}, "nginx_reuseport", "'yes'"),
+    ({"nginx_hardening": "off"}, "nginx_hardening", "'off'"),
     ({"nginx_trusted_proxies": ["10.0.0.1/8"]}, "nginx_trusted_proxies[0]", "'10.0.0.1/8'"),
 ]  # fmt: skip
 
@@ -208,6 +209,7 @@ def test_scale_out_overrides_pass() -> None:
         "nginx_worker_rlimit_nofile": 32_768,
         "nginx_listen_backlog": None,
         "nginx_reuseport": False,
+        "nginx_hardening": False,
         "nginx_trusted_proxies": ["10.0.0.0/16"],
         "kernel_sysctls": {"net.core.somaxconn": "8192", "net.ipv4.ip_local_port_range": "1 2"},
         "private_address": "10.0.1.5",

@@ -98,6 +98,7 @@ KINDS: dict[str, str] = {
     "nginx_worker_rlimit_nofile": "number",
     "nginx_listen_backlog": "number",
     "nginx_reuseport": "bool",
+    "nginx_hardening": "bool",
     "nginx_trusted_proxies": "cidr_list",
     "nginx_tls": "bool",
     "nginx_tls_cert_file": "local",

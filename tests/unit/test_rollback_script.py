@@ -174,6 +174,22 @@ def test_nginx_is_reloaded_only_when_nginx_changed(fake: Host) -> None:
     assert not any("nginx" in call for call in fake.calls())
 
 
+def test_a_restored_nginx_drop_in_restarts_nginx_after_systemd_reloads(fake: Host) -> None:
+    dropin = "/etc/systemd/system/nginx.service.d/wsready-hardening.conf"
+    live = fake.file(dropin, "[Service]\nReadWritePaths=/run\n")  # the broken one
+    fake.transaction(
+        "r1",
+        ["nginx", "nginx-unit"],
+        files={dropin: "[Service]\nProtectSystem=strict\n"},
+        absent=["/etc/wsready/nginx/unit.sha256"],
+    )
+    done = fake.run()
+    assert done.returncode == 0, done.stderr
+    assert fake.calls() == ["nginx -t", "systemctl daemon-reload", "systemctl restart nginx"]
+    assert live.read_text() == "[Service]\nProtectSystem=strict\n"
+    assert "nginx restarted with the restored drop-in and config" in done.stdout
+
+
 def test_nginx_not_reloaded_when_nginx_t_refuses_the_restored_config(fake: Host) -> None:
     fake.nginx_t_fails.touch()
     fake.transaction("r1", ["nginx"], files={"/etc/nginx/nginx.conf": "old\n"})

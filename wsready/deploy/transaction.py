@@ -16,7 +16,7 @@ TRANSACTIONS = "/etc/wsready/transaction"
 ROLLBACK = "/usr/local/sbin/wsready-rollback"  # files/rollback/wsready-rollback.sh
 # One id for the whole run (all hosts): sortable, so the newest transaction rolls back first.
 RUN_ID = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}"
-ACTIONS = ("app", "nginx", "firewall")
+ACTIONS = ("app", "nginx", "nginx-unit", "firewall")  # nginx-unit: its drop-in (restart)
 
 
 def run_dir(run_id: str | None = None) -> str:

@@ -138,6 +138,7 @@ class HostConfig:
     nginx_worker_rlimit_nofile: int | None
     nginx_listen_backlog: int | None
     nginx_reuseport: bool
+    nginx_hardening: bool
     nginx_trusted_proxies: tuple[str, ...]
     nginx_tls: bool | Literal["acme"]
     nginx_tls_cert_file: Path | None

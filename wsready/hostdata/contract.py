@@ -541,6 +541,7 @@ _CHECKS: dict[str, Check] = {
     ),
     "nginx_trusted_proxies": _cidr_list,
     "nginx_reuseport": _boolean,
+    "nginx_hardening": _boolean,
     "kernel_sysctls": _kernel_sysctls,
     "redis_address": _verify_address,
     "redis_port": _port,
