@@ -33,7 +33,7 @@ from pyinfra.operations.util import any_changed
 from tasks.acme import prepare_acme
 from tasks.app import ACTIVATION
 from tasks.monitor import status_include
-from wsready.deploy import acme, capacity, hostfacts, tls_paths
+from wsready.deploy import acme, capacity, hostfacts, tls_paths, tls_profile
 from wsready.deploy.families import NGINX_MAIN_BY_FAMILY
 from wsready.deploy.operations import nginx as nginx_op
 from wsready.deploy.operations import tls
@@ -57,6 +57,8 @@ TLS_CERT, TLS_KEY = tls_paths.GIVEN  # the pair given in nginx_tls_cert_file / _
 # The generated pair has paths of its own: a given certificate left on the host must never
 # be mistaken for it when the data goes back to self-signed (or the other way round).
 SELF_SIGNED_CERT, SELF_SIGNED_KEY = tls_paths.SELF_SIGNED
+DHPARAM = tls_paths.DHPARAM
+DHPARAM_FILE = ROOT / "files" / "nginx" / "ffdhe2048.pem"
 
 
 def tls_pair(data: HostConfig) -> tuple[str, str]:
@@ -93,6 +95,11 @@ def site_context(data: HostConfig, workers: int = 1) -> dict:
         rest_pass = f"{parts.scheme}://wsready_rest"
     tls_port = data.nginx_tls_port
     tls_cert, tls_key = tls_pair(data)
+    hsts = None if data.nginx_tls_hsts is False else data.nginx_tls_hsts
+    stapling = TLS_CERT if data.nginx_tls is True and _given_ocsp(data) else None
+    tls_directives = tls_profile.nginx_directives(
+        data.nginx_tls_profile, DHPARAM, hsts_max_age=hsts, stapling_trusted=stapling
+    )
     return {
         "app_addresses": [
             _server_address(data.app_bind, data.app_port + index) for index in range(workers)
@@ -115,7 +122,20 @@ def site_context(data: HostConfig, workers: int = 1) -> dict:
         "tls_port_suffix": "" if tls_port == 443 else f":{tls_port}",
         "tls_cert": tls_cert,
         "tls_key": tls_key,
+        "tls_profile": data.nginx_tls_profile,
+        "tls_directives": tls_directives,
+        "tls_stapling_include": (
+            tls_paths.ACME_STAPLING_PATTERN if data.nginx_tls == "acme" else None
+        ),
     }
+
+
+def _given_ocsp(data: HostConfig) -> bool:
+    """Whether the given certificate (nginx_tls_cert_file, read here) names an OCSP
+    responder: only then does nginx staple (it warns and ignores stapling otherwise)."""
+    if data.nginx_tls_cert_file is None:
+        return False
+    return tls_profile.ocsp_responder(data.nginx_tls_cert_file.resolve().read_bytes()) is not None
 
 
 def _listen_options(data: HostConfig) -> str:
@@ -235,10 +255,11 @@ def _tls_files(data: HostConfig):
     return [
         tls.self_signed_pair(
             name=f"Generate a self-signed TLS certificate for {address} "
-            "(again when it does not name it or expires soon).",
+            "(again when it does not name it, expires soon or does not fit the TLS profile).",
             cert=SELF_SIGNED_CERT,
             key=SELF_SIGNED_KEY,
             address=address,
+            profile=data.nginx_tls_profile,
         )
     ]
 
@@ -271,6 +292,17 @@ def prepare_nginx() -> None:
         changes.append(prepare_acme())
     elif data.nginx_tls:
         changes += _tls_files(data)
+    if data.nginx_tls and tls_profile.profile(data.nginx_tls_profile).dhparam:
+        if data.nginx_tls == "acme":  # _tls_files made it for the other modes
+            root_directory("Create the TLS directory, readable by root only.", TLS_DIR, "0700")
+        changes.append(
+            put_file(
+                "Install the ffdhe2048 group (RFC 7919) for the profile's DHE suites.",
+                DHPARAM_FILE,
+                DHPARAM,
+                mode="0600",
+            )
+        )
     _RELOAD_WHEN[host.name] = changes
 
     put_file(

@@ -56,16 +56,26 @@ class PrivateCA:
         )  # fmt: skip
         return ca
 
-    def issue(self, names: list[str], stem: str, days: int = 30) -> Pair:
-        """A leaf pair for `names` (DNS names or IP addresses), signed by this CA."""
+    def issue(
+        self,
+        names: list[str],
+        stem: str,
+        days: int = 30,
+        newkey: tuple[str, ...] = ("-newkey", "rsa:2048"),
+        extensions_text: str = "",
+    ) -> Pair:
+        """A leaf pair for `names` (DNS names or IP addresses), signed by this CA: an RSA
+        key unless `newkey` says otherwise (`openssl req` arguments), with
+        `extensions_text` (openssl extension lines) added."""
         pair = Pair(self.directory / f"{stem}.pem", self.directory / f"{stem}-key.pem")
         request = self.directory / f"{stem}.csr"
         extensions = self.directory / f"{stem}.ext"
         extensions.write_text(
             f"{_san(names)}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+            + extensions_text
         )
         _openssl(
-            "req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={names[0]}",
+            "req", "-new", *newkey, "-nodes", "-subj", f"/CN={names[0]}",
             "-keyout", str(pair.key), "-out", str(request),
         )  # fmt: skip
         _openssl(
