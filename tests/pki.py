@@ -30,6 +30,10 @@ class Pair:
     key: Path
 
 
+# `openssl req` arguments for an ECDSA P-256 key (Mozilla's modern profile: ECDSA only).
+EC_P256 = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256")
+
+
 @dataclass(frozen=True)
 class PrivateCA:
     """A root CA in `directory` (ca.pem / ca-key.pem)."""
@@ -45,11 +49,17 @@ class PrivateCA:
         return self.directory / "ca-key.pem"
 
     @classmethod
-    def create(cls, directory: Path, name: str = "wsready test CA") -> PrivateCA:
+    def create(
+        cls,
+        directory: Path,
+        name: str = "wsready test CA",
+        newkey: tuple[str, ...] = ("-newkey", "rsa:2048"),
+    ) -> PrivateCA:
+        """A new root (RSA 2048 unless `newkey`, `openssl req` arguments, says otherwise)."""
         directory.mkdir(parents=True, exist_ok=True)
         ca = cls(directory)
         _openssl(
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+            "req", "-x509", *newkey, "-nodes", "-days", "30",
             "-subj", f"/CN={name}", "-addext", "basicConstraints=critical,CA:TRUE",
             "-addext", "keyUsage=critical,keyCertSign,cRLSign",
             "-keyout", str(ca.key), "-out", str(ca.cert),

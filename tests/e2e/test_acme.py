@@ -21,12 +21,14 @@ import requests
 import websocket
 from cryptography import x509
 
+from tests.e2e import tls_checks
 from tests.e2e.acme_server import AcmeServer
 from tests.e2e.conftest import Fleet, changed_rows, host_ssh, redeploy, run_deploy
 from tests.e2e.test_transaction import served
 from tests.e2e.variants import inventory_variant
 from tests.waiting import wait_for
 from wsready import sandbox
+from wsready.deploy import tls_paths
 from wsready.probes import run_probes
 from wsready.probes.model import Target
 from wsready.probes.packets import parse_open, parse_socket
@@ -160,6 +162,26 @@ def test_deploy_orders_the_certificate_and_serves_wss_with_it(acme_host: AcmeHos
     )
     assert timer.split() == ["enabled", "active"]
 
+    # Mozilla's intermediate profile, the chain checked against pebble's root.
+    scan = tls_checks.mozilla_scan(
+        acme_host.host.address, "intermediate", name=acme_host.name, ca_file=acme_host.root
+    )
+    tls_checks.assert_compliant(scan)
+    assert scan["certificate"]["lifespan_days"] <= 90
+    client = tls_checks.socketio_connects(
+        f"https://{acme_host.host.address}", ca_file=acme_host.root, servername=acme_host.name
+    )
+    assert client["protocol"] == "TLSv1.3", client
+    # pebble's certificates name no OCSP responder: no stapling, and nginx has nothing to
+    # warn about.
+    served_pem = host_ssh(acme_host.host, f"openssl x509 -noout -text -in {tls_paths.ACME[0]}")
+    assert "OCSP" not in served_pem
+    assert host_ssh(acme_host.host, f"ls {tls_paths.ACME_STAPLING} 2>&1 || true").endswith(
+        "No such file or directory\n"
+    )
+    checked = host_ssh(acme_host.host, "nginx -t 2>&1")
+    assert "stapling" not in checked, checked
+
 
 def test_the_next_deploy_changes_nothing_and_orders_nothing(acme_host: AcmeHost) -> None:
     serial = served_certificate(acme_host).serial_number
@@ -198,3 +220,29 @@ def test_renewal_serves_a_new_serial_and_open_websockets_survive(acme_host: Acme
             ws.close()
     results = run_probes(acme_host.target(), timeout_s=5)
     assert [str(r) for r in results if not r.ok and not r.skipped] == []
+
+
+def test_modern_profile_passes_mozillas_modern_with_the_same_certificate(
+    acme_host: AcmeHost,
+) -> None:
+    """certbot's key is ECDSA (P-256), so modern needs no new order."""
+    serial = served_certificate(acme_host).serial_number
+    inventory = inventory_variant(
+        acme_host.inventory,
+        acme_host.inventory.with_name("acme-modern.py"),
+        [acme_host.host.name],
+        nginx_tls_profile="modern",
+    )
+    result = run_deploy(inventory)
+    assert result.returncode == 0, result.output[-4000:]
+    assert "all probes passed" in result.output
+    assert served_certificate(acme_host).serial_number == serial
+    scan = tls_checks.mozilla_scan(
+        acme_host.host.address, "modern", name=acme_host.name, ca_file=acme_host.root
+    )
+    tls_checks.assert_compliant(scan)
+    assert set(scan["accepted"]) == {"TLSv1.3"}
+    client = tls_checks.socketio_connects(
+        f"https://{acme_host.host.address}", ca_file=acme_host.root, servername=acme_host.name
+    )
+    assert client["protocol"] == "TLSv1.3", client

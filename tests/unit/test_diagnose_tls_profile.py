@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pki import PrivateCA
+from tests.pki import EC_P256, PrivateCA
 from wsready.exitstatus import ExitStatus
 from wsready.probes import ProbeResult, Target
 from wsready.probes.diagnosis import TLS_PROFILE_ALERTS, diagnose
@@ -79,9 +79,7 @@ print(json.dumps({"tls": tls.to_dict(), "code": diagnosis.code, "title": diagnos
 @contextmanager
 def _tls_server(tmp_path: Path, configure) -> Iterator[str]:
     """A loopback TLS server (ECDSA certificate) that completes handshakes and closes."""
-    pair = PrivateCA.create(tmp_path / "ca").issue(
-        ["127.0.0.1"], "leaf", newkey=("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256")
-    )
+    pair = PrivateCA.create(tmp_path / "ca").issue(["127.0.0.1"], "leaf", newkey=EC_P256)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(pair.cert, pair.key)
     configure(context)
