@@ -12,6 +12,9 @@ are uploaded (0600), or a self-signed pair for the host address is generated on 
 (again when it no longer names the host's address or expires within 30 days); with
 "acme", certbot obtains and renews one (tasks/acme.py) and port 80 serves its HTTP-01
 challenge path before anything else.
+The TLS server block follows Mozilla's profile `nginx_tls_profile` (wsready/deploy/
+tls_profile.py: protocols, suites, curves, session cache, ffdhe2048 for DHE, OCSP stapling for
+a certificate that names a responder, HSTS with `nginx_tls_hsts`).
 With `nginx_tls_redirect`, plain HTTP answers 301 to HTTPS except `/api/health`, which stays
 reachable over HTTP for load-balancer health checks (it carries no token and no data).
 """

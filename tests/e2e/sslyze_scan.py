@@ -17,6 +17,7 @@ import json
 import sys
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sslyze import (
     CertificateInfoExtraArgument,
     ScanCommandsExtraArguments,
@@ -43,8 +44,17 @@ VERSIONS = {
 }
 
 
+def _key_kind(key: object) -> str:
+    """ "rsa 2048", "ecdsa secp256r1", … for the leaf's public key."""
+    if isinstance(key, rsa.RSAPublicKey):
+        return f"rsa {key.key_size}"
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return f"ecdsa {key.curve.name}"
+    return type(key).__name__
+
+
 def main(address: str, port: str, name: str, profile: str, ca_file: str | None = None) -> int:
-    extra = None
+    extra = ScanCommandsExtraArguments()
     if ca_file:
         extra = ScanCommandsExtraArguments(
             certificate_info=CertificateInfoExtraArgument(custom_ca_file=Path(ca_file))
@@ -88,7 +98,7 @@ def main(address: str, port: str, name: str, profile: str, ca_file: str | None =
                 "curves": curves,
                 "certificate": {
                     "lifespan_days": lifespan.days,
-                    "key": type(leaf.public_key()).__name__,
+                    "key": _key_kind(leaf.public_key()),
                     "trusted": deployment.verified_certificate_chain is not None,
                 },
             }

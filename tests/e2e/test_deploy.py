@@ -381,7 +381,7 @@ def test_tls_self_signed_serves_wss_and_redirects_http(fleet: Fleet) -> None:
         assert set(scan["issues"]) == {tls_checks.PATH_VALIDATION}  # self-signed, named
         assert scan["certificate"] == {
             "lifespan_days": 365,
-            "key": "RSAPublicKey",
+            "key": "rsa 2048",
             "trusted": False,
         }
         assert set(scan["accepted"]) == {"TLSv1.2", "TLSv1.3"}
@@ -451,7 +451,7 @@ def test_tls_self_signed_serves_wss_and_redirects_http(fleet: Fleet) -> None:
         assert set(scan["issues"]) == {tls_checks.PATH_VALIDATION}
         assert scan["certificate"] == {
             "lifespan_days": 90,
-            "key": "EllipticCurvePublicKey",
+            "key": "ecdsa secp256r1",
             "trusted": False,
         }
         assert set(scan["accepted"]) == {"TLSv1.3"}
