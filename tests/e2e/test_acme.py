@@ -10,6 +10,7 @@ The tests run in file order on the fleet's second host and put it back at the en
 from __future__ import annotations
 
 import re
+import shlex
 import socket
 import ssl
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from tests.e2e.variants import inventory_variant
 from tests.waiting import wait_for
 from wsready import sandbox
 from wsready.deploy import tls_paths
+from wsready.deploy.acme import HOOK as ACME_HOOK
 from wsready.probes import run_probes
 from wsready.probes.model import Target
 from wsready.probes.packets import parse_open, parse_socket
@@ -253,3 +255,41 @@ def test_modern_profile_passes_mozillas_modern_with_the_same_certificate(
         f"https://{acme_host.host.address}", ca_file=acme_host.root, servername=acme_host.name
     )
     assert client["protocol"] == "TLSv1.3", client
+
+
+def test_the_deploy_hook_staples_only_a_certificate_that_names_a_responder(
+    acme_host: AcmeHost,
+) -> None:
+    """certbot's deploy hook, given a lineage whose certificate names an OCSP responder,
+    turns stapling on (nginx -t accepts it and reloads); given pebble's lineage again, it
+    turns it off."""
+    host = acme_host.host
+    lineage = "/root/wsready-e2e-ocsp-lineage"
+    host_ssh(
+        host,
+        f"mkdir -p {lineage} && cd {lineage} && "
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 "
+        f"-subj {shlex.quote('/CN=' + acme_host.name)} "
+        f"-addext {shlex.quote('subjectAltName=DNS:' + acme_host.name)} "
+        "-addext 'authorityInfoAccess=OCSP;URI:http://127.0.0.1:9/' "
+        "-keyout privkey.pem -out fullchain.pem 2>&1 && cp fullchain.pem chain.pem",
+    )
+    try:
+        said = host_ssh(host, f"RENEWED_LINEAGE={lineage} {ACME_HOOK} 2>&1")
+        assert "nginx serves the certificate" in said, said
+        stapling = host_ssh(host, f"cat {tls_paths.ACME_STAPLING}")
+        assert "ssl_stapling on;" in stapling and tls_paths.ACME_CHAIN in stapling
+        assert "ssl_stapling on;" in host_ssh(host, "nginx -T 2>/dev/null")
+    finally:
+        restored = host_ssh(host, f"{ACME_HOOK} 2>&1; rm -rf {lineage}")
+    assert "nginx serves the certificate from /etc/letsencrypt/live/wsready" in restored
+    assert host_ssh(host, f"ls {tls_paths.ACME_STAPLING} 2>&1 || true").endswith(
+        "No such file or directory\n"
+    )
+    assert "ssl_stapling on;" not in host_ssh(host, "nginx -T 2>/dev/null")
+    wait_for(
+        lambda: served_certificate(acme_host).issuer.rfc4514_string(),
+        30,
+        "nginx serving pebble's certificate again",
+        until=lambda issuer: "Pebble" in issuer,
+    )
