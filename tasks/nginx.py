@@ -229,7 +229,6 @@ def _install_nginx() -> None:
 
 def _tls_files(data: HostConfig):
     """Upload or generate the certificate pair; returns the operations that may change it."""
-    root_directory("Create the TLS directory, readable by root only.", TLS_DIR, mode="0700")
     address = data.probe_address
     if data.nginx_tls_cert_file and data.nginx_tls_key_file:
         # Relative paths mean the directory pyinfra runs in, as in the preflight check.
@@ -291,21 +290,21 @@ def prepare_nginx() -> None:
         files.link(name="Remove the distribution's default site.", path=DEFAULT_SITE, present=False)
     ]
 
+    root_directory("Create the TLS directory, readable by root only.", TLS_DIR, mode="0700")
+    # The DHE group is in place whatever the mode and profile (a public constant): a TLS
+    # server block, rendered by this deploy or another tool, never names a missing file.
+    dhparam = put_file(
+        "Install the ffdhe2048 group (RFC 7919) for the intermediate profile's DHE suites.",
+        DHPARAM_FILE,
+        DHPARAM,
+        mode="0600",
+    )
+    if data.nginx_tls:
+        changes.append(dhparam)
     if data.nginx_tls == "acme":
         changes.append(prepare_acme())
     elif data.nginx_tls:
         changes += _tls_files(data)
-    if data.nginx_tls and tls_profile.profile(data.nginx_tls_profile).dhparam:
-        if data.nginx_tls == "acme":  # _tls_files made it for the other modes
-            root_directory("Create the TLS directory, readable by root only.", TLS_DIR, "0700")
-        changes.append(
-            put_file(
-                "Install the ffdhe2048 group (RFC 7919) for the profile's DHE suites.",
-                DHPARAM_FILE,
-                DHPARAM,
-                mode="0600",
-            )
-        )
     _RELOAD_WHEN[host.name] = changes
 
     put_file(
