@@ -48,7 +48,15 @@ def mozilla_scan(
         argv, capture_output=True, text=True, timeout=SCAN_TIMEOUT_S, check=False
     )
     assert completed.returncode == 0, f"{completed.stdout}\n{completed.stderr[-3000:]}"
-    return json.loads(completed.stdout)
+    scan = json.loads(completed.stdout)
+    # One line per scan in the test's output (pytest -s or -rP shows it): the verdict.
+    print(
+        f"sslyze {name or address} against Mozilla {profile}: "
+        f"findings {sorted(scan['issues']) or 'none'}; accepted "
+        + "; ".join(f"{v}: {len(s)} suites" for v, s in scan["accepted"].items())
+        + f"; curves {scan['curves']}; certificate {scan['certificate']}"
+    )
+    return scan
 
 
 def assert_compliant(scan: dict, allowed: tuple[str, ...] = ()) -> None:
