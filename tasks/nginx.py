@@ -12,6 +12,9 @@ are uploaded (0600), or a self-signed pair for the host address is generated on 
 (again when it no longer names the host's address or expires within 30 days); with
 "acme", certbot obtains and renews one (tasks/acme.py) and port 80 serves its HTTP-01
 challenge path before anything else.
+The TLS server block follows Mozilla's profile `nginx_tls_profile` (wsready/deploy/
+tls_profile.py: protocols, suites, curves, session cache, ffdhe2048 for DHE, OCSP stapling for
+a certificate that names a responder, HSTS with `nginx_tls_hsts`).
 With `nginx_tls_redirect`, plain HTTP answers 301 to HTTPS except `/api/health`, which stays
 reachable over HTTP for load-balancer health checks (it carries no token and no data).
 """
@@ -33,7 +36,7 @@ from pyinfra.operations.util import any_changed
 from tasks.acme import prepare_acme
 from tasks.app import ACTIVATION
 from tasks.monitor import status_include
-from wsready.deploy import acme, capacity, hostfacts, tls_paths
+from wsready.deploy import acme, capacity, hostfacts, tls_paths, tls_profile
 from wsready.deploy.families import NGINX_MAIN_BY_FAMILY
 from wsready.deploy.operations import nginx as nginx_op
 from wsready.deploy.operations import tls
@@ -57,6 +60,8 @@ TLS_CERT, TLS_KEY = tls_paths.GIVEN  # the pair given in nginx_tls_cert_file / _
 # The generated pair has paths of its own: a given certificate left on the host must never
 # be mistaken for it when the data goes back to self-signed (or the other way round).
 SELF_SIGNED_CERT, SELF_SIGNED_KEY = tls_paths.SELF_SIGNED
+DHPARAM = tls_paths.DHPARAM
+DHPARAM_FILE = ROOT / "files" / "nginx" / "ffdhe2048.pem"
 
 
 def tls_pair(data: HostConfig) -> tuple[str, str]:
@@ -93,6 +98,11 @@ def site_context(data: HostConfig, workers: int = 1) -> dict:
         rest_pass = f"{parts.scheme}://wsready_rest"
     tls_port = data.nginx_tls_port
     tls_cert, tls_key = tls_pair(data)
+    hsts = None if data.nginx_tls_hsts is False else data.nginx_tls_hsts
+    stapling = TLS_CERT if data.nginx_tls is True and _given_ocsp(data) else None
+    tls_directives = tls_profile.nginx_directives(
+        data.nginx_tls_profile, DHPARAM, hsts_max_age=hsts, stapling_trusted=stapling
+    )
     return {
         "app_addresses": [
             _server_address(data.app_bind, data.app_port + index) for index in range(workers)
@@ -115,7 +125,20 @@ def site_context(data: HostConfig, workers: int = 1) -> dict:
         "tls_port_suffix": "" if tls_port == 443 else f":{tls_port}",
         "tls_cert": tls_cert,
         "tls_key": tls_key,
+        "tls_profile": data.nginx_tls_profile,
+        "tls_directives": tls_directives,
+        "tls_stapling_include": (
+            tls_paths.ACME_STAPLING_PATTERN if data.nginx_tls == "acme" else None
+        ),
     }
+
+
+def _given_ocsp(data: HostConfig) -> bool:
+    """Whether the given certificate (nginx_tls_cert_file, read here) names an OCSP
+    responder: only then does nginx staple (it warns and ignores stapling otherwise)."""
+    if data.nginx_tls_cert_file is None:
+        return False
+    return tls_profile.ocsp_responder(data.nginx_tls_cert_file.resolve().read_bytes()) is not None
 
 
 def _listen_options(data: HostConfig) -> str:
@@ -206,7 +229,6 @@ def _install_nginx() -> None:
 
 def _tls_files(data: HostConfig):
     """Upload or generate the certificate pair; returns the operations that may change it."""
-    root_directory("Create the TLS directory, readable by root only.", TLS_DIR, mode="0700")
     address = data.probe_address
     if data.nginx_tls_cert_file and data.nginx_tls_key_file:
         # Relative paths mean the directory pyinfra runs in, as in the preflight check.
@@ -235,10 +257,11 @@ def _tls_files(data: HostConfig):
     return [
         tls.self_signed_pair(
             name=f"Generate a self-signed TLS certificate for {address} "
-            "(again when it does not name it or expires soon).",
+            "(again when it does not name it, expires soon or does not fit the TLS profile).",
             cert=SELF_SIGNED_CERT,
             key=SELF_SIGNED_KEY,
             address=address,
+            profile=data.nginx_tls_profile,
         )
     ]
 
@@ -267,6 +290,17 @@ def prepare_nginx() -> None:
         files.link(name="Remove the distribution's default site.", path=DEFAULT_SITE, present=False)
     ]
 
+    root_directory("Create the TLS directory, readable by root only.", TLS_DIR, mode="0700")
+    # The DHE group is in place whatever the mode and profile (a public constant): a TLS
+    # server block, rendered by this deploy or another tool, never names a missing file.
+    dhparam = put_file(
+        "Install the ffdhe2048 group (RFC 7919) for the intermediate profile's DHE suites.",
+        DHPARAM_FILE,
+        DHPARAM,
+        mode="0600",
+    )
+    if data.nginx_tls:
+        changes.append(dhparam)
     if data.nginx_tls == "acme":
         changes.append(prepare_acme())
     elif data.nginx_tls:

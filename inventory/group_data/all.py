@@ -103,6 +103,14 @@ nginx_tls_cert_file = None  # local paths of PEM certificate and key; None with 
 nginx_tls_key_file = None  # a self-signed pair is generated on the host (sandboxes)
 nginx_tls_redirect = True  # with nginx_tls: redirect http:// to https://
 nginx_tls_port = 443
+# Mozilla's server-side TLS profile for 443 (ssl-config.mozilla.org; docs/tls.md lists the
+# clients each supports): "intermediate" (TLS 1.2 and 1.3, AEAD suites with forward secrecy)
+# or "modern" (TLS 1.3 only; a generated pair is then ECDSA, a given one must be ECDSA too).
+nginx_tls_profile = "intermediate"
+# Strict-Transport-Security on https:// answers: False (none), or max-age in seconds (Mozilla:
+# 63072000, two years). Browsers then refuse plain http:// to the name for that long: turn it
+# on once HTTPS is there to stay (0 tells them to forget it).
+nginx_tls_hsts = False
 # With nginx_tls = "acme": the ACME account's e-mail (expiry notices; required), the CA's
 # directory (Let's Encrypt production by default; its staging directory for trials), and a
 # local CA bundle for a private ACME server's own HTTPS (None: the host's system CAs).

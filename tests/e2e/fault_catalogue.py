@@ -720,7 +720,7 @@ def _faults() -> list[Fault]:
             "tls",
             "tls-expiring",
             "renew the certificate",
-            (("tls", r"^[23]\.\d$"),),
+            (("tls", r"^[23]\.\d, TLSv1\.[23] \S+$"),),
             url="wss://{address}/ws",
             group="tls",
         ),

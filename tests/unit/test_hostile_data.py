@@ -105,6 +105,8 @@ KINDS: dict[str, str] = {
     "nginx_tls_key_file": "local",
     "nginx_tls_redirect": "bool",
     "nginx_tls_port": "number",
+    "nginx_tls_profile": "word",
+    "nginx_tls_hsts": "number",
     "acme_email": "word",
     "acme_directory_url": "url",
     "acme_ca_file": "local",

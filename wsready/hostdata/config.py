@@ -145,6 +145,8 @@ class HostConfig:
     nginx_tls_key_file: Path | None
     nginx_tls_redirect: bool
     nginx_tls_port: int
+    nginx_tls_profile: Literal["intermediate", "modern"]
+    nginx_tls_hsts: int | Literal[False]
     acme_email: str | None
     acme_directory_url: str
     acme_ca_file: Path | None

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from wsready import validate as grammar  # `validate` is this module's own entry point
+from wsready.deploy import tls_profile
 from wsready.hostdata import acme
 from wsready.hostdata import monitor as monitor_data
 from wsready.validate import HIDDEN, ConfigError
@@ -417,6 +418,26 @@ def _nginx_tls_port(key: str, value: Any, data: Data) -> None:
         raise ConfigError(key, value, "must differ from nginx_listen_port")
 
 
+HSTS_MAX_AGE_LIMIT = 315_360_000  # ten years, in seconds
+
+
+def _nginx_tls_hsts(key: str, value: Any, _data: Data) -> None:
+    """False (no header) or max-age in seconds; True says nothing about how long."""
+    if value is False:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not 0 <= value <= HSTS_MAX_AGE_LIMIT
+    ):
+        raise ConfigError(
+            key,
+            value,
+            f"must be False or a max-age in seconds from 0 to {HSTS_MAX_AGE_LIMIT} "
+            "(Mozilla: 63072000)",
+        )
+
+
 def _nginx_extra_directives(key: str, value: Any, _data: Data) -> None:
     # Their meaning is judged by `nginx -t` on the host; their shape here: one simple
     # directive each, so no line can close the server block or open another.
@@ -532,6 +553,8 @@ _CHECKS: dict[str, Check] = {
     "nginx_tls_key_file": _tls_file,
     "nginx_tls_redirect": _boolean,
     "nginx_tls_port": _nginx_tls_port,
+    "nginx_tls_profile": _choice(*tls_profile.PROFILES),
+    "nginx_tls_hsts": _nginx_tls_hsts,
     "nginx_extra_directives": _nginx_extra_directives,
     "nginx_worker_processes": _nginx_worker_processes,
     "nginx_worker_connections": lambda key, value, _d: _integer(key, value, 64, 1_048_576) and None,

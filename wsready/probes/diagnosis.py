@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from wsready.deploy import tls_profile
 from wsready.exitstatus import ExitStatus
 from wsready.probes import ProbeResult, Target
 from wsready.probes.http import HEALTH_FIGURES, NEAR_LIMIT
@@ -231,12 +232,54 @@ TLS_TRUSTED = (
 )
 
 
+# OpenSSL's reasons for a handshake that fails because client and server share no protocol
+# version or cipher suite: what a client outside the server's TLS profile (nginx_tls_profile)
+# sees, or this client against a server configured for older clients only.
+TLS_PROFILE_ALERTS = {
+    "TLSV1_ALERT_PROTOCOL_VERSION": "the server accepts none of the TLS versions offered",
+    "UNSUPPORTED_PROTOCOL": "the server speaks only TLS versions this client refuses",
+    "NO_PROTOCOLS_AVAILABLE": "this client has no TLS version enabled",
+    "SSLV3_ALERT_HANDSHAKE_FAILURE": "the server shares no cipher suite or curve with this client",
+    "TLSV1_ALERT_INSUFFICIENT_SECURITY": "the server requires stronger suites than offered",
+    "NO_CIPHERS_AVAILABLE": "this client has no cipher suite enabled",
+}
+
+
+def _profile_clients() -> str:
+    return "; ".join(
+        f"{name}: {', '.join(profile.clients)}" for name, profile in tls_profile.PROFILES.items()
+    )
+
+
+def _tls_profile_mismatch(seen: _Seen, detail: dict[str, Any]) -> Diagnosis | None:
+    """The handshake was refused for want of a common protocol version or cipher suite."""
+    alert = detail.get("alert")
+    if detail.get("error") != "handshake" or alert not in TLS_PROFILE_ALERTS:
+        return None
+    return _critical(
+        "tls",
+        "tls-profile",
+        f"TLS handshake with {seen.where} refused ({alert}): {TLS_PROFILE_ALERTS[alert]} — "
+        "client and server TLS profiles share no protocol version or cipher suite",
+        seen.lines("tls"),
+        "The server's TLS profile (nginx_tls_profile, docs/tls.md) admits only clients at "
+        f"least as new as these — {_profile_clients()}. An older client (TLS 1.0/1.1 only, "
+        "or only CBC/RSA key-exchange suites) cannot connect: update the client, or serve "
+        'nginx_tls_profile = "intermediate" if the host runs "modern" and such clients '
+        f"must connect. `openssl s_client -connect {seen.where} -tls1_2` (or -tls1_3) "
+        "shows which versions the server takes.",
+    )
+
+
 def _tls(seen: _Seen) -> Diagnosis | None:
     if not seen.failed("tls"):
         return None
     result = seen.get("tls")
     detail = result.detail if result is not None else {}
     host = seen.target.host
+    mismatch = _tls_profile_mismatch(seen, detail)
+    if mismatch is not None:
+        return mismatch
     if "days_left" in detail:
         code = "tls-expiring"
         title = f"TLS certificate expires in {detail['days_left']} days (or has expired)"
