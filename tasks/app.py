@@ -47,7 +47,7 @@ from pyinfra.operations.util import any_changed
 from tasks import transaction
 from tasks.proxy import NPMRC
 from tasks.redis import LOCAL_REDIS_UNIT, install_local_redis
-from wsready.deploy import app_env, app_release, capacity, hostfacts, redis_plan
+from wsready.deploy import app_env, app_release, capacity, claims, hostfacts, redis_plan
 from wsready.deploy.operations import app_units
 from wsready.deploy.operations import release as release_op
 from wsready.deploy.operations.files import managed_file
@@ -137,6 +137,7 @@ def deploy_app() -> None:
         group=user,
         home=app_dir,
         shell="/usr/sbin/nologin",
+        comment=claims.USER_MARKER,  # what tells the preflight this user is wsready's
         system=True,
         ensure_home=False,
     )
@@ -157,6 +158,7 @@ def deploy_app() -> None:
         deps_dir=deps_dir,
         has_npmrc=".npmrc" in release.files,
         npm_config=NPMRC,
+        user=user,
     )
     switched = release_op.current(
         name=f"Switch {app_dir}/current to release {release.hash}.",

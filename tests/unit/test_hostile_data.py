@@ -262,7 +262,7 @@ def test_defaults_and_realistic_values_still_pass() -> None:
         "nginx_server_name": "ws.example.com *.example.com ~^www[.]example[.]com$",
         "nginx_rest_upstream": "http://127.0.0.1:8080",
         "nginx_extra_directives": ["client_max_body_size 5m;", "add_header X-Frame-Options DENY;"],
-        "nginx_trusted_proxies": ["10.0.0.0/16", "2001:db8::/32"],
+        "nginx_trusted_proxies": ["10.0.0.0/16", "fd12:3456::/48"],
         "verify_address": "ws.example.com",
         "redis_address": "10.0.1.9",
         "private_address": "2001:db8::5",
