@@ -20,10 +20,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from wsready import validate as grammar  # `validate` is this module's own entry point
-from wsready.hostdata import acme
+from wsready.hostdata import acme, system
 from wsready.hostdata import monitor as monitor_data
 from wsready.hostdata import ssh as ssh_data
-from wsready.hostdata import system
 from wsready.validate import HIDDEN, ConfigError
 
 # all.py in a checkout (or an editable install); an installed copy (a monitor host) carries it

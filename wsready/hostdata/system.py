@@ -26,12 +26,13 @@ SYSTEM_NAMES = _read_names()
 
 # Directories directly under app_dir's roots that the distribution owns (the sandbox image's
 # /var/lib/* and the packages wsready installs): app_dir is never one of them nor inside one.
-SYSTEM_APP_DIRS = frozenset(
+_SYSTEM_APP_DIRS = (
     "/var/lib/apt /var/lib/dbus /var/lib/dpkg /var/lib/misc /var/lib/pam /var/lib/private "
     "/var/lib/sudo /var/lib/systemd /var/lib/ucf /var/lib/nginx /var/lib/redis /var/lib/python "
     "/var/lib/ufw /var/lib/polkit-1 /var/lib/sss /var/lib/nfs /var/lib/snapd /var/lib/cloud "
-    "/var/lib/docker /var/lib/containerd /var/lib/letsencrypt /var/lib/amazon /opt/aws".split()
+    "/var/lib/docker /var/lib/containerd /var/lib/letsencrypt /var/lib/amazon /opt/aws"
 )
+SYSTEM_APP_DIRS = frozenset(_SYSTEM_APP_DIRS.split())
 
 # Sysctls that harden the host (docs/security.md): a lower value (or, for _MUST_BE_ZERO, any
 # other than 0) weakens it and is refused.

@@ -20,9 +20,9 @@ INSTALL_LOCK_WAIT_S = 900  # how long an install waits for one left running by a
 # CA bundles handed to npm through NODE_EXTRA_CA_CERTS (official Node builds ignore the
 # system store; proxies that inspect TLS add their CA there).
 SYSTEM_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
-_LEFTOVERS = (".partial", ".tar.gz")
+_LEFTOVERS = (".partial", ".tar.gz")  # what an interrupted upload or unpack leaves behind
 # What npm leaves in the install tree besides node_modules (removed before it goes live).
-NPM_SCRATCH = (".npm-cache", ".npm-home", ".npm-globalconfig")  # what an interrupted upload or unpack leaves behind
+NPM_SCRATCH = (".npm-cache", ".npm-home", ".npm-globalconfig")
 
 
 def _q(value: str) -> str:
