@@ -41,7 +41,7 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.util import get_template
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import server, systemd
 from pyinfra.operations.util import any_changed
 
 from tasks import transaction
@@ -50,7 +50,7 @@ from tasks.redis import LOCAL_REDIS_UNIT, install_local_redis
 from wsready.deploy import app_env, app_release, capacity, claims, hostfacts, redis_plan
 from wsready.deploy.operations import app_units
 from wsready.deploy.operations import release as release_op
-from wsready.deploy.operations.files import managed_file
+from wsready.deploy.operations.files import managed_directory, managed_file
 from wsready.deploy.operations.release import KEEP_RELEASES
 from wsready.hostdata import HostConfig, host_config
 
@@ -141,9 +141,16 @@ def deploy_app() -> None:
         system=True,
         ensure_home=False,
     )
+    # Directories whose mode and owner the deploy sets are recorded in the transaction first:
+    # the rollback puts them back.
     for path in (app_dir, f"{app_dir}/releases", f"{app_dir}/deps"):
-        files.directory(
-            name=f"Create the directory {path}.", path=path, user="root", group="root", mode="0755"
+        managed_directory(
+            name=f"Create the directory {path}.",
+            path=path,
+            user="root",
+            group="root",
+            mode="0755",
+            action="app",
         )
 
     release_op.unpack(
@@ -175,12 +182,13 @@ def deploy_app() -> None:
         **ACTIVATION,
     )
 
-    files.directory(
+    managed_directory(
         name=f"Create {env_dir} (readable by {user} only).",
         path=env_dir,
         user="root",
         group=user,
         mode="0750",
+        action="app",
         **ACTIVATION,
     )
     sized = capacity.plan(data, hostfacts.cpus() or 1)
