@@ -23,8 +23,13 @@ import time
 import unicodedata
 from pathlib import Path
 
+import pytest
+
+from tests.e2e.conftest import Fleet, host_ssh, redeploy
 from tests.e2e.test_check import ROOT, LoopbackApp, Receiver, free_port, metrics
+from tests.e2e.variants import app_variant
 from tests.hostile_servers import EVIL_URL, all_kinds
+from wsready.deploy import app_release
 
 TIMEOUT_S = 2
 # The check's own bound: the hostile targets' probes each end at their 2 s deadline.
@@ -120,3 +125,119 @@ def test_one_hostile_target_of_each_kind_does_not_blind_the_check(tmp_path: Path
         check_hostile_fleet([f"http://127.0.0.1:{app.port}"], tmp_path)
     finally:
         app.stop()
+
+
+# --- on the sandbox fleet ------------------------------------------------------------------
+
+# The host as the issue asks it compared: /etc's top-level entries (mode, owner, type; a
+# file's hash), the boot target, the users and groups; and the directories named below.
+SNAPSHOT = (
+    "for f in /etc/*; do stat -c '%a %U:%G %F %n' \"$f\"; "
+    '[ -f "$f" ] && [ ! -L "$f" ] && sha256sum "$f"; done; '
+    "systemctl get-default; cat /etc/passwd /etc/group; ls -la /etc/systemd/system; "
+    "stat -c '%a %U:%G %n' /var/lib/private /opt /opt/wsready-app /etc/wsready-app; "
+    "readlink /opt/wsready-app/current; ls /etc/wsready/transaction 2>/dev/null; true"
+)
+ASLR = "kernel.randomize_va_space"
+LOGIN_USER = "wsr-e2e-login"  # made on the host below: an existing user wsready did not make
+FOREIGN_ETC = "wsr-e2e-foreign"  # /etc/<this> made on the host below, not by wsready
+
+
+def hostile_sources(tmp_path: Path) -> dict[str, Path]:
+    """Apps whose package.json main would add a root ExecStartPre, and one whose symlink
+    leaves the app's directory (towards a local 'key')."""
+    newline = app_variant(tmp_path / "main-newline", "main-newline")
+    package = json.loads((newline / "package.json").read_text())
+    package["main"] = "server.js\nExecStartPre=+/bin/touch /tmp/wsready-pwned"
+    (newline / "package.json").write_text(json.dumps(package))
+    linked = app_variant(tmp_path / "symlink", "symlink")
+    key = tmp_path / "id_ed25519"
+    key.write_text("PRIVATE KEY\n")
+    (linked / "config.js").symlink_to(key)
+    return {"main": newline, "symlink": linked}
+
+
+@pytest.mark.e2e
+def test_every_family_is_refused_and_the_host_is_unchanged(fleet: Fleet, tmp_path: Path) -> None:
+    host = fleet.hosts[0]
+    sources = hostile_sources(tmp_path)
+    families = [
+        ("app_name", "app_name=default"),  # default.target: the boot target
+        ("app_name", "app_name=ssh"),  # /etc/ssh
+        ("app_name", "app_name=ssl"),  # /etc/ssl: the CA bundle
+        ("app_name", f"app_name={FOREIGN_ETC}"),  # exists on this host, not wsready's
+        ("app_user", "app_user=sshd"),
+        ("app_user", f"app_user={LOGIN_USER}"),  # exists on this host, not wsready's
+        ("app_dir", "app_dir=/var/lib/private/app"),
+        ("app_env['APP_BIND']", 'app_env={"APP_BIND": "0.0.0.0"}'),
+        ("app_env['JWT_SECRET']", 'app_env={"JWT_SECRET": "x"}'),
+        ("nginx_trusted_proxies[0]", 'nginx_trusted_proxies=["0.0.0.0/0"]'),
+        (f"kernel_sysctls[{ASLR!r}]", f'kernel_sysctls={{"{ASLR}": 0}}'),
+        ("app_source", f"app_source={sources['main']}"),
+        ("app_source", f"app_source={sources['symlink']}"),
+    ]  # fmt: skip
+    host_ssh(
+        host,
+        f"useradd -m -s /bin/bash {LOGIN_USER} && mkdir /etc/{FOREIGN_ETC} && "
+        f"echo keep > /etc/{FOREIGN_ETC}/settings",
+    )
+    try:
+        before = host_ssh(host, SNAPSHOT)
+        assert "graphical.target" in before or "multi-user.target" in before
+        for key, data in families:
+            started = time.monotonic()
+            result = redeploy(fleet, "--limit", host.name, "--data", data)
+            print(f"{data[:60]!r}: refused in {time.monotonic() - started:.1f} s")
+            assert result.returncode != 0, f"{data}: accepted\n{result}"
+            assert "nothing was changed on any host" in result.output, str(result)[-3000:]
+            assert f"{key} = " in result.output, str(result)[-3000:]
+            assert "PRIVATE KEY" not in result.output
+        after = host_ssh(host, SNAPSHOT)
+        assert after == before
+        assert host_ssh(host, "test -e /tmp/wsready-pwned && echo PWNED || true").strip() == ""
+    finally:
+        host_ssh(host, f"userdel -r {LOGIN_USER}; rm -rf /etc/{FOREIGN_ETC}", check=False)
+
+
+def with_preinstall(path: Path) -> Path:
+    """The bundled app with a `preinstall` script that records who runs it; its version
+    bumped in package.json and the lock, so the lock's hash is new and npm ci runs."""
+    app_variant(path, "preinstall")
+    package = json.loads((path / "package.json").read_text())
+    package["version"] = "1.0.1-e2e"
+    package["scripts"]["preinstall"] = "id -un > preinstall-ran-as && id -u >> preinstall-ran-as"
+    (path / "package.json").write_text(json.dumps(package, indent=2))
+    lock = json.loads((path / "package-lock.json").read_text())
+    lock["version"] = lock["packages"][""]["version"] = "1.0.1-e2e"
+    (path / "package-lock.json").write_text(json.dumps(lock, indent=2))
+    return path
+
+
+@pytest.mark.e2e
+def test_the_apps_install_scripts_run_as_the_app_user_not_root(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    host = fleet.hosts[0]
+    source = with_preinstall(tmp_path / "preinstall")
+    release = app_release.scan(source)
+    try:
+        result = redeploy(fleet, "--limit", host.name, "--data", f"app_source={source}")
+        assert result.returncode == 0, str(result)[-4000:]
+        deps = f"/opt/wsready-app/deps/{release.deps_hash}"
+        ran_as = host_ssh(host, f"cat {deps}/preinstall-ran-as").split()
+        print(f"\npreinstall ran as {ran_as}")
+        assert ran_as[0] == "wsready" and ran_as[1] != "0"
+        # The installed tree went to root, writable by no one else; npm's scratch is gone.
+        assert host_ssh(host, f"find {deps} ! -user root -o -perm /022 | head -5").strip() == ""
+        assert host_ssh(host, f"ls -A {deps}").split() == [
+            ".installed", "node_modules", "package-lock.json", "package.json",
+            "preinstall-ran-as",
+        ]  # fmt: skip
+    finally:
+        restored = redeploy(fleet, "--limit", host.name)
+        assert restored.returncode == 0, str(restored)[-4000:]
+
+
+@pytest.mark.e2e
+def test_one_hostile_target_of_each_kind_beside_the_fleet(fleet: Fleet, tmp_path: Path) -> None:
+    check_hostile_fleet([f"http://{host.address}" for host in fleet.hosts], tmp_path)
