@@ -27,7 +27,7 @@ import pytest
 
 from tests.e2e.conftest import Fleet, host_ssh, redeploy
 from tests.e2e.test_check import ROOT, LoopbackApp, Receiver, free_port, metrics
-from tests.e2e.variants import app_variant
+from tests.e2e.variants import app_variant, crash_at_start
 from tests.hostile_servers import EVIL_URL, all_kinds
 from wsready.deploy import app_release
 
@@ -242,3 +242,39 @@ def test_the_apps_install_scripts_run_as_the_app_user_not_root(
 @pytest.mark.e2e
 def test_one_hostile_target_of_each_kind_beside_the_fleet(fleet: Fleet, tmp_path: Path) -> None:
     check_hostile_fleet([f"http://{host.address}" for host in fleet.hosts], tmp_path)
+
+
+@pytest.mark.e2e
+def test_a_rolled_back_deploy_puts_directory_owners_and_modes_back(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    """A deploy re-owns /etc/<app_name> (0750 root:<app_user>); when its probes fail, the
+    rollback puts the directory's mode and owner back, as it found them (issue 22: the
+    rollback said all was put back while /etc/default stayed re-owned)."""
+    host = fleet.hosts[1]
+    name = "wsr-e2e-dirs"
+    host_ssh(host, f"install -d -m 0755 -o root -g root /etc/{name}")  # empty: free to take
+    looked = f"stat -c '%a %U:%G' /etc/{name}; ls -A /etc/{name}; systemctl get-default"
+    try:
+        before = host_ssh(host, looked)
+        source = app_variant(tmp_path / "app", "dirs", crash_at_start)
+        result = redeploy(
+            fleet, "--limit", host.name, "--data", f"app_name={name}",
+            "--data", f"app_source={source}", "--data", "verify_timeout_s=4",
+        )  # fmt: skip
+        assert result.returncode != 0, str(result)[-3000:]
+        assert "VerifyError" in result.output, str(result)[-3000:]  # failed, rolled back
+        assert host_ssh(host, "ls /etc/wsready/transaction 2>/dev/null; true").strip() == ""
+        assert host_ssh(host, looked) == before
+        assert before.startswith("755 root:root")
+        # The files the run wrote there (environment, Node.js runtime marker) are gone too.
+        assert host_ssh(host, f"ls -A /etc/{name}").strip() == ""
+    finally:
+        # What the rollback leaves of the units' enablement (docs/security.md, known limits).
+        cleanup = (
+            f"rm -rf /etc/{name} /etc/systemd/system/{name}*"
+            f" /etc/systemd/system/*.wants/{name}*; systemctl daemon-reload"
+        )
+        host_ssh(host, cleanup, check=False)
+        restored = redeploy(fleet, "--limit", host.name)
+        assert restored.returncode == 0, str(restored)[-3000:]

@@ -517,6 +517,7 @@ def test_new_node_runtime_restarts_the_service() -> None:
     facts["server.Command"] = {**facts["server.Command"], NODE_LOOKUP: "/usr/bin/node-22 v22.12.0"}
     results = fakehost.run(deploy_app, facts, DATA)
     assert fakehost.commands(results) == [
+        f"{transaction.save_command([MARKER], 'app')} && "
         f"echo '/usr/bin/node-22 v22.12.0' > {MARKER}",
         restart(WORKER0),
     ]
