@@ -1,7 +1,7 @@
 """Hostile targets on loopback for the checker: each a raw TCP server in daemon threads
 that answers every request the same hostile way (issue 22).
 
-    huge-number  /api/health 200 with a 400-digit client count (other paths 404)
+    huge-number  /api/health 200 with a 400-digit client count of 20000 (other paths 404)
     trickle      a 200 whose body comes one byte every 0.5 s, for ever
     huge-body    a 200 with a 300 MiB body, as fast as the reader takes it
     escapes      Server, Location and health values full of terminal escapes, bidi
@@ -43,7 +43,7 @@ def _answer(kind: str, conn: socket.socket, stop: threading.Event) -> None:
                 digits = "9" * 400
                 body = (
                     f'{{"status": "ok", "websocket": "enabled", "clients": {digits}, '
-                    f'"max_clients": {digits}}}'
+                    '"max_clients": 20000}'
                 ).encode()
                 head = (
                     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
