@@ -46,6 +46,24 @@ for dir in $(find "$root" -mindepth 1 -maxdepth 1 -type d | sort -r); do
             rm -f "$prefix/$rel" && restored=$((restored + 1))
         done
     fi
+    # Directories whose mode or owner the run set (`MODE UID GID PATH`, newest last): put
+    # back; one the run created is removed again when empty.
+    if [ -e "$dir/dirs" ]; then
+        # shellcheck disable=SC2162
+        while read mode uid gid rel; do
+            path="$prefix$rel"
+            if [ "$mode" = absent ]; then
+                rmdir "$path" 2>/dev/null || true
+            elif chown "$uid:$gid" "$path" && chmod "$mode" "$path"; then
+                restored=$((restored + 1))
+            else
+                echo "wsready-rollback: could not put back the mode and owner of $path" >&2
+                status=1
+            fi
+        done <<EOF_DIRS
+$(tac "$dir/dirs")
+EOF_DIRS
+    fi
     echo "wsready-rollback: transaction $run: $restored file(s) put back"
     if [ -e "$dir/actions" ]; then
         actions="$actions $(tr '\n' ' ' < "$dir/actions")"

@@ -74,7 +74,8 @@ BAD = [
     ({"nodejs_binary_sha256": "abc123"}, "nodejs_binary_sha256", "'abc123'"),
     ({"app_auth": "jwt"}, "app_jwt_secret", "None"),
     ({"app_auth": "static"}, "app_static_token_hashes", "[]"),
-    ({"app_static_token_hashes": ["xyz"]}, "app_static_token_hashes[0]", "'xyz'"),
+    # Not a digest: maybe the token itself, so never echoed.
+    ({"app_static_token_hashes": ["xyz"]}, "app_static_token_hashes[0]", "'<hidden>'"),
     ({"nginx_proxy_read_timeout_s": 45}, "nginx_proxy_read_timeout_s", "45"),
     ({"app_cors_origins": ["*"]}, "app_cors_origins[0]", "'*'"),
     ({"app_cors_origins": "https://a.test"}, "app_cors_origins", "'https://a.test'"),

@@ -295,3 +295,30 @@ def test_the_script_is_posix_and_shellcheck_clean() -> None:
         ["shellcheck", "-s", "sh", str(ROLLBACK_SCRIPT)], capture_output=True, text=True
     )
     assert checked.returncode == 0, checked.stdout
+
+
+def test_directories_get_their_mode_and_owner_back_and_new_ones_go(fake: Host, monkeypatch) -> None:
+    """What save_directories_command records (an existing directory's mode and owner, a new
+    one's absence), the script puts back: the deploy's chown/chmod are undone (issue 22:
+    app_name "default" re-owned /etc/default and the rollback left it so)."""
+    monkeypatch.setattr(transaction, "TRANSACTIONS", str(fake.transactions))
+    system = fake.root / "etc/default"
+    system.mkdir(parents=True)
+    system.chmod(0o755)
+    os.chown(system, 0, 0)
+    created = fake.root / "opt/app"
+    save = transaction.save_directories_command(
+        [str(system), str(created.parent), str(created)], "app", run_id="r1"
+    )
+    again = transaction.save_directories_command([str(system)], "app", run_id="r1")
+    for command in (save, again):
+        saved = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=30)
+        assert saved.returncode == 0, saved.stderr
+    assert len((fake.transactions / "r1" / "dirs").read_text().splitlines()) == 3  # once each
+    os.chown(system, 0, 65534)  # what the deploy did: 0750 root:<app group>
+    system.chmod(0o750)
+    created.mkdir(parents=True)
+    done = fake.run(root="")
+    assert done.returncode == 0, done.stderr
+    assert (system.stat().st_mode & 0o7777, system.stat().st_gid) == (0o755, 0)
+    assert not created.exists() and not created.parent.exists()

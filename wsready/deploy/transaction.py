@@ -45,6 +45,28 @@ def save_command(paths: list[str] | tuple[str, ...], action: str, run_id: str | 
     return " && ".join(steps)
 
 
+def save_directories_command(
+    paths: list[str] | tuple[str, ...], action: str, run_id: str | None = None
+) -> str:
+    """Shell: record each directory of `paths` as it is now, once per run, into the run's
+    `dirs` (`MODE UID GID PATH`, or `absent - - PATH`): wsready-rollback puts mode and owner
+    back (a directory that was absent is removed when it is empty again)."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown transaction action {action!r}")
+    d = shlex.quote(run_dir(run_id))
+    steps = [f"mkdir -p -m 0700 {d}", f"echo {action} >> {d}/actions", f"touch {d}/dirs"]
+    for path in paths:
+        if not path.startswith("/") or any(char.isspace() for char in path):
+            raise ValueError(f"not an absolute path without whitespace: {path!r}")
+        p = shlex.quote(path)
+        steps.append(
+            f"{{ awk -v p={p} '$4 == p {{ found = 1 }} END {{ exit !found }}' {d}/dirs || "
+            f"if [ -d {p} ] && [ ! -L {p} ]; then echo \"$(stat -c '%a %u %g' {p}) {path}\" "
+            f">> {d}/dirs; else echo 'absent - - {path}' >> {d}/dirs; fi; }}"
+        )
+    return " && ".join(steps)
+
+
 def units_command(app_name: str, run_id: str | None = None) -> str:
     """Shell: note the app's active units (once per run) for the rollback to restart."""
     d = shlex.quote(run_dir(run_id))

@@ -430,7 +430,9 @@ def _redirect(seen: _Seen) -> Diagnosis | None:
     moved = urlsplit(location)
     path = seen.path
     if not seen.target.secure and moved.scheme in ("https", "wss"):
-        netloc = moved.netloc or seen.where
+        # The checked host, never the one the answer names: a fix carries no URL the
+        # target chose.
+        netloc = seen.target.host
         wss = f"wss://{netloc}{path}"
         return _critical(
             "redirect",
