@@ -38,7 +38,14 @@ def served(address: str) -> dict:
         "site": response.headers.get("X-Wsready-Config"),
         "release": health.get("version"),
         "config": health.get("config"),
-        "workers": health.get("workers"),
+        # Each worker's row without its connection count: lingering sessions come and go.
+        "workers": {
+            **health.get("workers", {}),
+            "list": [
+                {key: value for key, value in row.items() if key != "connections"}
+                for row in health.get("workers", {}).get("list", [])
+            ],
+        },
         "probes": {result.probe: result.state for result in results},
     }
 
