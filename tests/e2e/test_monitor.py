@@ -21,12 +21,20 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.conftest import Fleet, exposure, host_ssh, run_deploy
+from tests.e2e.conftest import RELEASES, Fleet, exposure, fleet_of, host_ssh, run_deploy
 from tests.waiting import wait_for
 from wsready import sandbox
 from wsready.inventory import host_data
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module", params=RELEASES)
+def fleet(request: pytest.FixtureRequest) -> Fleet:
+    """This module runs on the bookworm fleet and on the trixie one (what differs between
+    releases: systemd timers, nginx's status page)."""
+    return fleet_of(request)
+
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_MONITOR = ROOT / "tests" / "e2e" / "deploy_monitor.py"
