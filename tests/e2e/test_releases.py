@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import RELEASES, Fleet, fleet_of, host_ssh, run_deploy
+from tests.e2e.conftest import RELEASES, Fleet, changed_rows, fleet_of, host_ssh, run_deploy
 from tests.e2e.variants import inventory_variant
 from wsready.deploy import families
 from wsready.fleet import onboard
@@ -106,3 +106,32 @@ def test_an_unsupported_release_is_refused_by_name_before_any_change(fleet: Flee
     assert f"{host.name}: Debian GNU/Linux 14 (forky) is not supported" in result.output
     assert "nothing was changed on any host" in result.output
     assert host_ssh(host, STATE) == before
+
+
+def test_nftables_firewall_on_debian_then_back_to_ufw(fleet: Fleet, tmp_path: Path) -> None:
+    """`firewall_backend = "nftables"`: wsready's own table holds the rules (default drop),
+    ufw goes off, the probes pass through it and a re-run changes nothing; back to the
+    default, ufw is on again and the table, its file and its boot unit are gone."""
+    host = fleet.hosts[1]
+    inventory = inventory_variant(
+        fleet.inventory, tmp_path / "nft.py", [host.name], firewall_backend="nftables"
+    )
+    try:
+        first = run_deploy(inventory)
+        assert first.returncode == 0, first.output[-3000:]
+        assert "all probes passed" in first.output
+        table = host_ssh(host, "nft list table inet wsready")
+        assert "policy drop;" in table
+        assert re.search(r"tcp dport 22 accept", table) and re.search(r"tcp dport 80 accept", table)
+        assert "inactive" in host_ssh(host, "ufw status")
+        assert host_ssh(host, "systemctl is-enabled wsready-firewall").strip() == "enabled"
+        again = run_deploy(inventory)
+        assert again.returncode == 0, again.output[-3000:]
+        assert changed_rows(again.output) == [], again.output[-3000:]
+    finally:
+        restored = run_deploy(fleet.inventory, "--limit", host.name)
+    assert restored.returncode == 0, restored.output[-3000:]
+    assert "Status: active" in host_ssh(host, "ufw status")
+    gone = host_ssh(host, "nft list tables; ls /etc/wsready/firewall.nft 2>&1", check=False)
+    assert "inet wsready" not in gone and "No such file" in gone
+    assert "wsready-firewall" not in host_ssh(host, "ls /etc/systemd/system")

@@ -34,6 +34,24 @@ NGINX_MAIN_BY_FAMILY = {
     },
 }
 
+# The host firewall each family gets with `firewall_backend = "auto"` (tasks/firewall.py);
+# the families whose package manager installs ufw.
+FIREWALL_BY_FAMILY = {"debian": "ufw", "rhel": "nftables"}
+UFW_FAMILIES = frozenset({"debian"})
+
+
+def firewall_backend(setting: str, family: str) -> str:
+    """ "ufw" or "nftables" for `firewall_backend` on a host of `family`; ValueError for ufw
+    where the package manager has none."""
+    backend = FIREWALL_BY_FAMILY[family] if setting == "auto" else setting
+    if backend == "ufw" and family not in UFW_FAMILIES:
+        raise ValueError(
+            f'firewall_backend = "ufw": this host has no apt-get (family {family!r}); '
+            'use "nftables" or "auto"'
+        )
+    return backend
+
+
 # How the TLS server turns HTTP/2 on: `listen … ssl http2` (nginx before 1.25.1), or the
 # `http2 on;` directive (1.25.1 onwards, where the listen parameter is deprecated and
 # `nginx -t` warns about it).
