@@ -25,6 +25,8 @@ VERSION_COMMANDS = {
     "nginx": ("nginx -v 2>&1", r"nginx/(\d+\.\d+)\."),
     "redis": ("redis-server --version", r"\bv=(\d+\.\d+)\."),
     "systemd": ("systemctl --version", r"^systemd (\d+) "),
+    # the python3 apt installs (the monitor's; not on a host without the monitor)
+    "python": ("apt-cache policy python3", r"Candidate: (\d+\.\d+)\."),
 }
 # Everything the deploy writes on a host (as in test_deploy.py), fingerprinted.
 STATE = (

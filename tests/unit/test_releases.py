@@ -67,8 +67,13 @@ def test_onboarding_and_the_deploy_share_one_table() -> None:
 def test_proven_releases_name_the_versions_they_ran() -> None:
     proven = {r.name: dict(r.proven_versions) for r in families.RELEASES if r.proven}
     assert proven == {
-        "Debian 12 (bookworm)": {"nginx": "1.22", "redis": "7.0", "systemd": "252"},
-        "Debian 13 (trixie)": {"nginx": "1.26", "redis": "8.0", "systemd": "257"},
+        "Debian 12 (bookworm)": {
+            "nginx": "1.22",
+            "redis": "7.0",
+            "systemd": "252",
+            "python": "3.11",
+        },
+        "Debian 13 (trixie)": {"nginx": "1.26", "redis": "8.0", "systemd": "257", "python": "3.13"},
     }
     assert all(r.family in families.NGINX_MAIN_BY_FAMILY for r in families.RELEASES)
 

@@ -70,6 +70,8 @@ class Release:
     nginx_http2: str = HTTP2_LISTEN
     # Major.minor of what the full e2e deploy ran on sandbox hosts of this release
     # (tests/e2e/test_releases.py reads them off the hosts); empty: not proven on real hosts.
+    # "python" is the distribution's python3, which the monitor's virtual environment runs:
+    # a wheelhouse (monitor_wheelhouse) must hold wheels for it.
     proven_versions: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -84,7 +86,7 @@ RELEASES: tuple[Release, ...] = (
         "12",
         "Debian 12 (bookworm)",
         "debian",
-        proven_versions={"nginx": "1.22", "redis": "7.0", "systemd": "252"},
+        proven_versions={"nginx": "1.22", "redis": "7.0", "systemd": "252", "python": "3.11"},
     ),
     Release(
         "debian",
@@ -92,7 +94,7 @@ RELEASES: tuple[Release, ...] = (
         "Debian 13 (trixie)",
         "debian",
         nginx_http2=HTTP2_DIRECTIVE,
-        proven_versions={"nginx": "1.26", "redis": "8.0", "systemd": "257"},
+        proven_versions={"nginx": "1.26", "redis": "8.0", "systemd": "257", "python": "3.13"},
     ),
     Release("ubuntu", "22.04", "Ubuntu 22.04", "debian"),
     Release("ubuntu", "24.04", "Ubuntu 24.04", "debian"),
