@@ -36,7 +36,7 @@ from pyinfra.operations.util import any_changed
 from tasks.acme import prepare_acme
 from tasks.app import ACTIVATION
 from tasks.monitor import status_include
-from wsready.deploy import acme, capacity, hostfacts, tls_paths, tls_profile
+from wsready.deploy import acme, capacity, families, hostfacts, tls_paths, tls_profile
 from wsready.deploy.families import NGINX_MAIN_BY_FAMILY
 from wsready.deploy.operations import nginx as nginx_op
 from wsready.deploy.operations import tls
@@ -86,9 +86,9 @@ def _server_address(address: str, port: int) -> str:
     return f"{address}:{port}"
 
 
-def site_context(data: HostConfig, workers: int = 1) -> dict:
+def site_context(data: HostConfig, workers: int = 1, *, http2: str = families.HTTP2_LISTEN) -> dict:
     """Template variables from the host's configuration for a host
-    running `workers` app workers."""
+    running `workers` app workers; `http2` is how its nginx turns HTTP/2 on (families)."""
     rest = data.nginx_rest_upstream
     rest_address = rest_pass = None
     if rest:
@@ -130,6 +130,7 @@ def site_context(data: HostConfig, workers: int = 1) -> dict:
         "tls_stapling_include": (
             tls_paths.ACME_STAPLING_PATTERN if data.nginx_tls == "acme" else None
         ),
+        "http2_directive": http2 == families.HTTP2_DIRECTIVE,
     }
 
 
@@ -151,13 +152,20 @@ def _listen_options(data: HostConfig) -> str:
 
 
 def render_site(
-    data: HostConfig, workers: int = 1, fingerprint: str = "", status_include: str | None = None
+    data: HostConfig,
+    workers: int = 1,
+    fingerprint: str = "",
+    status_include: str | None = None,
+    *,
+    http2: str = families.HTTP2_LISTEN,
 ) -> str:
     """The site config for `workers` app workers; with `fingerprint`, every answer of the
     site carries it in the `X-Wsready-Config` header; with `status_include`, the monitor's
     status page location (tasks/monitor.py) is included."""
     return get_template(str(TEMPLATE)).render(
-        site_context(data, workers), fingerprint=fingerprint, status_include=status_include
+        site_context(data, workers, http2=http2),
+        fingerprint=fingerprint,
+        status_include=status_include,
     )
 
 
@@ -207,14 +215,19 @@ class NginxConfig:
 
 
 def nginx_config(
-    data: HostConfig, sized: capacity.Plan, family: str, status_include: str | None = None
+    data: HostConfig,
+    sized: capacity.Plan,
+    family: str,
+    status_include: str | None = None,
+    *,
+    http2: str = families.HTTP2_LISTEN,
 ) -> NginxConfig:
     """Both files for `data`. The fingerprint (16 hex digits of the sha256 of nginx.conf and
     of the site without it) is sent by every answer of the site as `X-Wsready-Config`."""
     main = render_main(data, sized, family)
-    bare = render_site(data, sized.app_workers, status_include=status_include)
+    bare = render_site(data, sized.app_workers, status_include=status_include, http2=http2)
     fingerprint = hashlib.sha256((main + bare).encode()).hexdigest()[:16]
-    site = render_site(data, sized.app_workers, fingerprint, status_include)
+    site = render_site(data, sized.app_workers, fingerprint, status_include, http2=http2)
     return NginxConfig(main, site, fingerprint)
 
 
@@ -273,7 +286,8 @@ def planned_config(data: HostConfig) -> NginxConfig:
     """This run's config for the current host."""
     sized = capacity.plan(data, hostfacts.cpus() or 1)
     family = "debian" if hostfacts.which("apt-get") else "rhel"
-    return nginx_config(data, sized, family, status_include(data, host.groups))
+    http2 = hostfacts.release().nginx_http2  # the preflight refused a release without a row
+    return nginx_config(data, sized, family, status_include(data, host.groups), http2=http2)
 
 
 @deploy("Prepare nginx")

@@ -15,7 +15,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 
-from wsready.deploy import app_release, capacity, claims, hostfacts, redis_plan
+from wsready.deploy import app_release, capacity, claims, families, hostfacts, redis_plan
 from wsready.deploy.facts.claims import SystemClaims
 from wsready.hostdata import HostDataError, host_config
 from wsready.validate import ConfigError
@@ -61,6 +61,13 @@ def check_host_data() -> None:
         raise DeployError(
             "host data refused, nothing was changed on any host:\n  " + "\n  ".join(problems)
         )
+    # The host's OS release, read from it (plan time: still before any change anywhere).
+    try:
+        hostfacts.release()
+    except families.UnsupportedRelease as error:
+        raise DeployError(
+            f"host refused, nothing was changed on any host:\n  {host.name}: {error}"
+        ) from None
     # Limits that depend on the host's size (plan time: still before any change anywhere).
     data = host_config(host)
     limits = [str(error) for error in capacity.errors(data, hostfacts.cpus() or 1)]

@@ -158,6 +158,10 @@ private_address = None
 
 # --- host firewall (tasks/firewall.py) --------------------------------------------------------
 firewall_enabled = True
+# Which firewall: "auto" = ufw on Debian/Ubuntu, an nftables table of wsready's own elsewhere
+# (wsready/deploy/families.py); "ufw" or "nftables" to choose (nftables on Debian/Ubuntu too).
+# Switching turns the other one off: ufw disabled, or wsready's nftables table removed.
+firewall_backend = "auto"
 firewall_ssh_port = 22
 firewall_ssh_cidrs = ["0.0.0.0/0", "::/0"]  # who may SSH in (allowed first, always)
 firewall_allow_cidrs = ["0.0.0.0/0", "::/0"]  # who may reach 80 (and 443 with TLS)

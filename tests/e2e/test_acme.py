@@ -24,7 +24,15 @@ from cryptography import x509
 
 from tests.e2e import tls_checks
 from tests.e2e.acme_server import AcmeServer
-from tests.e2e.conftest import Fleet, changed_rows, host_ssh, redeploy, run_deploy
+from tests.e2e.conftest import (
+    RELEASES,
+    Fleet,
+    changed_rows,
+    fleet_of,
+    host_ssh,
+    redeploy,
+    run_deploy,
+)
 from tests.e2e.test_transaction import served
 from tests.e2e.variants import inventory_variant
 from tests.waiting import wait_for
@@ -38,6 +46,13 @@ from wsready.probes.packets import parse_open, parse_socket
 # Mozilla's finding for a leaf signed with RSA (pebble's CA key), under the modern profile.
 PEBBLE_RSA_SIGNATURE = "certificate_signatures"
 DROP_HTTP = "INPUT -p tcp --dport 80 -m comment --comment wsready-e2e-acme -j DROP"
+
+
+@pytest.fixture(scope="module", params=RELEASES)
+def fleet(request: pytest.FixtureRequest) -> Fleet:
+    """This module runs on the bookworm fleet and on the trixie one (what differs between
+    releases: certbot, its timer, nginx)."""
+    return fleet_of(request)
 
 
 @dataclass

@@ -23,12 +23,20 @@ import websocket
 from cryptography import x509
 
 from tests.e2e import tls_checks
-from tests.e2e.conftest import Fleet, changed_rows, host_ssh, redeploy
+from tests.e2e.conftest import RELEASES, Fleet, changed_rows, fleet_of, host_ssh, redeploy
 from tests.pki import EC_P256, PrivateCA
 from tests.waiting import wait_for
 from wsready.probes import Target, run_probes
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module", params=RELEASES)
+def fleet(request: pytest.FixtureRequest) -> Fleet:
+    """This module runs on the bookworm fleet and on the trixie one (what differs between
+    releases: packages, nginx, systemd, ufw, TLS)."""
+    return fleet_of(request)
+
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 APP_UNITS = "wsready-app@0 wsready-app@1"  # both workers of a 2-CPU host

@@ -14,11 +14,19 @@ from __future__ import annotations
 import pytest
 
 from bench import ws_capacity
-from tests.e2e.conftest import Fleet, exposure, host_ssh, redeploy
+from tests.e2e.conftest import RELEASES, Fleet, exposure, fleet_of, host_ssh, redeploy
 from tests.waiting import wait_for
 from wsready import sandbox
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module", params=RELEASES)
+def fleet(request: pytest.FixtureRequest) -> Fleet:
+    """This module runs on the bookworm fleet and on the trixie one (what differs between
+    releases: systemd 252 / 257 and what it rates)."""
+    return fleet_of(request)
+
 
 MAX_EXPOSURE = 4.0
 DROPIN = "/etc/systemd/system/nginx.service.d/wsready-hardening.conf"

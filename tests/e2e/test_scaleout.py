@@ -21,7 +21,7 @@ import pytest
 import requests
 import socketio
 
-from tests.e2e.conftest import ROOT, Fleet, host_ssh, redeploy, run_deploy
+from tests.e2e.conftest import RELEASES, ROOT, Fleet, fleet_of, host_ssh, redeploy, run_deploy
 from tests.waiting import wait_for
 from wsready import sandbox
 
@@ -29,6 +29,13 @@ pytestmark = pytest.mark.e2e
 
 APP = "wsready-app"
 REDIS_PASSWORD = "e2e-redis-password-0123456789abcdef"  # a throwaway host's, not a secret
+
+
+@pytest.fixture(scope="module", params=RELEASES)
+def fleet(request: pytest.FixtureRequest) -> Fleet:
+    """This module runs on the bookworm fleet and on the trixie one (what differs between
+    releases: Redis, systemd's worker units)."""
+    return fleet_of(request)
 
 
 def health(address: str) -> dict:

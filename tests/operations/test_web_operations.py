@@ -10,9 +10,10 @@ import hashlib
 from pathlib import Path
 
 import fakehost
+import pytest
 
 from tasks import transaction
-from tasks.firewall import NFT_FILE, configure_firewall
+from tasks.firewall import NFT_FILE, NFT_UNIT, configure_firewall
 from tasks.nginx import (
     ACTIVATE,
     ACTIVATE_SCRIPT,
@@ -124,6 +125,41 @@ def test_al2023_gets_an_nftables_table_of_its_own() -> None:
     assert "policy drop;" in ruleset and "tcp dport 443 accept" in ruleset
     assert commands[-1] == f"nft -f {NFT_FILE}"
     assert "systemctl enable wsready-firewall.service" in commands
+
+
+def test_debian_with_firewall_backend_nftables_loads_the_table_then_turns_ufw_off() -> None:
+    facts = {**DEBIAN, "firewall.UfwState": UFW_CONVERGED}
+    commands, _ = _run(configure_firewall, facts, firewall_backend="nftables")
+    apt = [c for c in commands if isinstance(c, str) and "apt-get" in c and "install" in c]
+    assert len(apt) == 1 and apt[0].endswith("nftables")
+    assert not any(isinstance(c, str) and c.startswith("ufw allow") for c in commands)
+    loaded = commands.index(f"nft -f {NFT_FILE}")
+    assert commands[loaded + 2 :] == ["ufw --force disable"]  # after its files are recorded
+    # ufw already off: nothing for it
+    off = {**facts, "firewall.UfwState": {**UFW_CONVERGED, "enabled": False}}
+    assert (
+        "ufw --force disable" not in _run(configure_firewall, off, firewall_backend="nftables")[0]
+    )
+
+
+def test_back_to_ufw_removes_the_nftables_table_and_its_unit() -> None:
+    facts = {
+        **DEBIAN,
+        "firewall.UfwState": UFW_CONVERGED,
+        "files.File": {NFT_FILE: _stat(600), NFT_UNIT: _stat(644)},
+    }
+    commands, _ = _run(configure_firewall, facts)
+    assert commands[-4:] == [
+        "systemctl disable wsready-firewall.service 2>/dev/null || true",
+        f"rm -f {NFT_FILE} {NFT_UNIT}",
+        "systemctl daemon-reload",
+        "nft delete table inet wsready 2>/dev/null || true",
+    ]
+
+
+def test_ufw_is_refused_where_there_is_no_apt_get() -> None:
+    with pytest.raises(ValueError, match=r'firewall_backend = "ufw": this host has no apt-get'):
+        _run(configure_firewall, AL2023, firewall_backend="ufw")
 
 
 def _config(cpus: int = 2, **data):

@@ -120,6 +120,7 @@ KINDS: dict[str, str] = {
     "redis_allow_cidrs": "cidr_list",
     "private_address": "ip",
     "firewall_enabled": "bool",
+    "firewall_backend": "word",
     "firewall_ssh_port": "number",
     "firewall_ssh_cidrs": "cidr_list",
     "firewall_allow_cidrs": "cidr_list",

@@ -161,6 +161,7 @@ class HostConfig:
     private_address: str | None
     # host firewall
     firewall_enabled: bool
+    firewall_backend: Literal["auto", "ufw", "nftables"]
     firewall_ssh_port: int
     firewall_ssh_cidrs: tuple[str, ...]
     firewall_allow_cidrs: tuple[str, ...]

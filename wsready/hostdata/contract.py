@@ -644,6 +644,7 @@ _CHECKS: dict[str, Check] = {
     "redis_allow_cidrs": _cidr_list,
     "private_address": _ip_address,
     "firewall_enabled": _boolean,
+    "firewall_backend": _choice("auto", "ufw", "nftables"),
     "firewall_ssh_port": _port,
     "firewall_ssh_cidrs": _firewall_ssh_cidrs,
     "firewall_allow_cidrs": _cidr_list,
