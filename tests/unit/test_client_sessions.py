@@ -251,3 +251,27 @@ def test_a_worker_all_sessions_of_one_kind_land_on_is_named_though_the_other_was
     )
     assert (diagnosis.layer, diagnosis.code) == ("workers", "some-workers")
     assert "1 of 2 workers" in diagnosis.title and "(worker 1)" in diagnosis.title
+
+
+def test_failures_of_a_kind_no_healthy_worker_passed_are_not_blamed_on_that_worker() -> None:
+    """The proxy refuses every session's POST: the balancer happened to send all polling
+    sessions to worker 0. Worker 1 passed WebSocket-only sessions only and both say the same
+    of themselves, so nothing tells worker 0 apart: the proxy is named, not a worker."""
+    refused = failure("connect", '413 (expected 200 "ok")', None, "0", status=413)
+    same = [{**ROWS[0], "worker": "0"}, {**ROWS[0], "worker": "1"}]
+    table = [
+        {"worker": "0", "failed": 2, "sessions": 2, "listed": True, "unreached": ["websocket"],
+         "unreached_failing": [], "failures": [refused]},
+        {"worker": "1", "failed": 0, "sessions": 2, "listed": True, "unreached": ["polling"],
+         "unreached_failing": ["polling"]},
+    ]  # fmt: skip
+    health = {"status": 200, "worker_list": same, "probe_events": True, "redis": "ok"}
+    diagnosis = diagnose(
+        TARGET,
+        run_of(
+            health=result("health", True, "200", **health),
+            session=result("session", False, failed=2, failures=[refused], sessions=2),
+            workers=result("workers", False, workers_failing=2, worker_table=table),
+        ),
+    )
+    assert (diagnosis.layer, diagnosis.code) == ("proxy polling", "polling-session-refused")

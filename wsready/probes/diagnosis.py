@@ -1116,10 +1116,21 @@ def _some_workers(seen: _Seen) -> Diagnosis | None:
     healthy = [row for row in table if not row.get("failed") and row.get("sessions")]
     if not failing or not healthy:
         return None
-    if any(_code(f) == 1 for f in _failures(seen, *CLIENT_PROBES)):
-        return None  # sessions lost between workers: routing (see _routing), not some workers
     says = {str(row.get("worker")): row for row in _health_says(seen)}
     good = [says[str(row["worker"])] for row in healthy if str(row["worker"]) in says]
+
+    def told_apart(row: dict[str, Any]) -> bool:
+        """The evidence that this worker, not the requests' kind, fails: a healthy worker
+        passed sessions of a kind that failed here, or it says of itself what the healthy
+        ones do not (path, transports, upgrade offer, fingerprint, release)."""
+        kinds = {f.get("mode") for f in row.get("failures") or [] if isinstance(f, dict)}
+        passed_same = any(kinds - set(h.get("unreached") or []) for h in healthy)
+        return passed_same or bool(_worker_difference(says.get(str(row.get("worker")), {}), good))
+
+    if not all(told_apart(row) for row in failing):
+        return None
+    if any(_code(f) == 1 for f in _failures(seen, *CLIENT_PROBES)):
+        return None  # sessions lost between workers: routing (see _routing), not some workers
     lines, differences = [], []
     for row in failing:
         worker = str(row.get("worker"))

@@ -28,7 +28,7 @@ import requests
 import urllib3
 import websocket
 
-from wsready.probes import http
+from wsready.probes import http, intake
 from wsready.probes.model import Target
 from wsready.probes.packets import (
     EIO_MESSAGE,
@@ -151,11 +151,21 @@ class _Stop(Exception):
 class _Walk:
     """One session being walked: records steps, stops at the first failure."""
 
-    def __init__(self, target: Target, mode: str, deadline: float, step_timeout_s: float):
+    def __init__(
+        self, target: Target, mode: str, deadline: float, step_timeout_s: float, dog: Any = None
+    ):
         self.target = target
         self.session = Session(mode)
         self.deadline = deadline
         self.step_timeout_s = step_timeout_s
+        self.dog = dog  # intake.Watchdog: the session's sockets are shut at its deadline
+
+    def request(self, http_session: requests.Session, method: str, url: str, **options: Any):
+        """One request of the session: the body read up to intake's cap, never more."""
+        response = http_session.request(method, url, stream=True, **options)
+        with response:
+            intake.read_capped(response)
+        return response
 
     def timeout(self) -> float:
         left = self.deadline - time.monotonic()
@@ -254,7 +264,9 @@ def _walk_polling(walk: _Walk, http_session: requests.Session) -> None:
     target = walk.target
     get = {"verify": target.tls_verify, "allow_redirects": False, "headers": _headers(target)}
     try:
-        response = http_session.get(_polling_url(target), timeout=walk.timeout(), **get)
+        response = walk.request(
+            http_session, "GET", _polling_url(target), timeout=walk.timeout(), **get
+        )
     except requests.RequestException as error:
         walk.failed("handshake", error)
     packets = split_polling_payload(response.text) if response.status_code == 200 else []
@@ -275,7 +287,9 @@ def _walk_polling(walk: _Walk, http_session: requests.Session) -> None:
     body = connect_packet(target.token)
     post_headers = {**_headers(target), "Content-Type": "text/plain;charset=UTF-8"}
     try:
-        response = http_session.post(
+        response = walk.request(
+            http_session,
+            "POST",
             _polling_url(target, opened.sid),
             data=body.encode(),
             timeout=walk.timeout(),
@@ -295,8 +309,12 @@ def _poll_connect_answer(walk: _Walk, http_session: requests.Session, get: dict)
     target, session = walk.target, walk.session
     for _ in range(3):  # a noop or an unrelated packet may come first
         try:
-            response = http_session.get(
-                _polling_url(target, session.sid), timeout=walk.timeout(), **get
+            response = walk.request(
+                http_session,
+                "GET",
+                _polling_url(target, session.sid),
+                timeout=walk.timeout(),
+                **get,
             )
         except requests.RequestException as error:
             walk.failed("connect answer", error)
@@ -337,6 +355,7 @@ def _open_websocket(walk: _Walk, sid: str | None, name: str) -> Any:
             _websocket_url(target, sid),
             timeout=walk.timeout(),
             redirect_limit=0,
+            class_=intake.watched_websocket(walk.dog),
             **_ws_options(target),
         )
     except websocket.WebSocketBadStatusException as error:
@@ -421,16 +440,20 @@ def _walk_websocket(walk: _Walk) -> None:
 
 def open_session(target: Target, mode: str, step_timeout_s: float, deadline: float) -> Session:
     """Walk one session of `mode` as the official client does; never raises."""
-    walk = _Walk(target, mode, deadline, step_timeout_s)
-    with contextlib.suppress(_Stop), warnings.catch_warnings():
-        # tls_verify=False is the user's explicit choice (self-signed sandboxes): no warning.
-        warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
-        if mode == POLLING:
-            with http.session_for(target) as http_session:
-                _walk_polling(walk, http_session)
-            _walk_upgrade(walk)
-        else:
-            _walk_websocket(walk)
+    # One deadline for the whole session however slowly a target answers: past it, intake's
+    # watchdog shuts the session's sockets (the held WebSocket outlives it: the watchdog is
+    # disarmed once the walk is done).
+    with intake.Watchdog(max(deadline - time.monotonic(), 0.001)) as dog:
+        walk = _Walk(target, mode, deadline, step_timeout_s, dog)
+        with contextlib.suppress(_Stop), warnings.catch_warnings():
+            # tls_verify=False is the user's explicit choice (self-signed sandboxes): no warning.
+            warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+            if mode == POLLING:
+                with http.session_for(target, dog) as http_session:
+                    _walk_polling(walk, http_session)
+                _walk_upgrade(walk)
+            else:
+                _walk_websocket(walk)
     session = walk.session
     if mode == POLLING and session.sid and session.socket is None:
         # Not upgraded (it failed, or no upgrade was offered): leave as a client does.
