@@ -275,3 +275,30 @@ def test_failures_of_a_kind_no_healthy_worker_passed_are_not_blamed_on_that_work
         ),
     )
     assert (diagnosis.layer, diagnosis.code) == ("proxy polling", "polling-session-refused")
+
+
+def test_a_worker_that_draws_every_session_is_named_by_what_it_says_of_itself() -> None:
+    """Every session went to worker 1 (its refusals hold no connection, so least_conn keeps
+    choosing it); worker 0 was never reached, but health says worker 1 alone allows only
+    polling: worker 1 is named, not an undecided server setting."""
+    unknown = {"code": 0, "message": "Transport unknown"}
+    refused = failure("upgrade", '400 Engine.IO 0 "Transport unknown"', "1", None,
+                      engineio_error=unknown, mode="websocket")  # fmt: skip
+    rows = [{**ROWS[0], "worker": "0"}, {**ROWS[0], "worker": "1", "transports": ["polling"]}]
+    table = [
+        {"worker": "0", "failed": 0, "sessions": 0, "listed": True,
+         "unreached": ["polling", "websocket"], "unreached_failing": ["polling", "websocket"]},
+        {"worker": "1", "failed": 8, "sessions": 8, "listed": True, "unreached": [],
+         "unreached_failing": [], "failures": [refused]},
+    ]  # fmt: skip
+    health = {"status": 200, "worker_list": rows, "probe_events": True, "redis": "ok"}
+    diagnosis = diagnose(
+        TARGET,
+        run_of(
+            health=result("health", True, "200", **health),
+            **{"websocket-only": result("websocket-only", False, failures=[refused])},
+            workers=result("workers", False, workers_failing=2, worker_table=table),
+        ),
+    )
+    assert (diagnosis.layer, diagnosis.code) == ("workers", "some-workers")
+    assert "transports is ['polling']" in diagnosis.fix

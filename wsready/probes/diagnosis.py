@@ -1113,11 +1113,14 @@ def _some_workers(seen: _Seen) -> Diagnosis | None:
     # Evidence only: a worker fails when sessions it answered failed, and is healthy when
     # every session it answered passed (a balancer may have sent it none of some kind).
     failing = [row for row in table if row.get("failed")]
-    healthy = [row for row in table if not row.get("failed") and row.get("sessions")]
-    if not failing or not healthy:
+    # The others: listed workers none of whose sessions failed (a failing worker may draw
+    # every session from a least-connections balancer, leaving the others unreached).
+    others = [row for row in table if not row.get("failed") and row.get("listed", True)]
+    healthy = [row for row in others if row.get("sessions")]
+    if not failing or not others:
         return None
     says = {str(row.get("worker")): row for row in _health_says(seen)}
-    good = [says[str(row["worker"])] for row in healthy if str(row["worker"]) in says]
+    good = [says[str(row["worker"])] for row in others if str(row["worker"]) in says]
 
     def told_apart(row: dict[str, Any]) -> bool:
         """The evidence that this worker, not the requests' kind, fails: a healthy worker
