@@ -331,19 +331,26 @@ def _poll_connect_answer(walk: _Walk, http_session: requests.Session, get: dict)
     raise _Stop
 
 
+def _next_packet(ws: Any) -> str | None:
+    """The next frame as text; None for a ping, which is answered with a pong. A close frame
+    raises WebSocketConnectionClosedException."""
+    text = ws.recv()
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    if text == "":
+        raise websocket.WebSocketConnectionClosedException("close frame")
+    if text == EIO_PING:
+        ws.send(EIO_PONG)
+        return None
+    return text
+
+
 def _receive(ws: Any, walk: _Walk, want: str | tuple[str, ...]) -> str:
     """The next packet that starts with `want` (one prefix or several), answering pings."""
     while True:
         ws.settimeout(walk.timeout())
-        text = ws.recv()
-        if isinstance(text, bytes):
-            text = text.decode("utf-8", errors="replace")
-        if text == "":
-            raise websocket.WebSocketConnectionClosedException("close frame")
-        if text == EIO_PING:
-            ws.send(EIO_PONG)
-            continue
-        if text.startswith(want):
+        text = _next_packet(ws)
+        if text is not None and text.startswith(want):
             return text
 
 
@@ -534,17 +541,10 @@ def _read_until(ws: Any, deadline: float, wanted: Any) -> bool:
             return False
         ws.settimeout(left)
         try:
-            text = ws.recv()
+            text = _next_packet(ws)
         except websocket.WebSocketTimeoutException:
             return False
-        if isinstance(text, bytes):
-            text = text.decode("utf-8", errors="replace")
-        if text == "":
-            raise websocket.WebSocketConnectionClosedException("close frame")
-        if text == EIO_PING:
-            ws.send(EIO_PONG)
-            continue
-        if text.startswith(EIO_NOOP) or not text.startswith(EIO_MESSAGE):
+        if text is None or text.startswith(EIO_NOOP) or not text.startswith(EIO_MESSAGE):
             continue
         try:
             packet = parse_socket(text)
