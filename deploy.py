@@ -16,6 +16,7 @@ from tasks.firewall import configure_firewall
 from tasks.kernel import tune_kernel
 from tasks.monitor import install_monitor
 from tasks.nginx import activate_nginx, prepare_nginx
+from tasks.nginx_hardening import harden_nginx
 from tasks.nodejs import install_nodejs
 from tasks.preflight import check_host_data
 from tasks.proxy import configure_proxy
@@ -38,6 +39,7 @@ else:
     prepare_nginx()
     deploy_app()
     activate_nginx()
+    harden_nginx()
     obtain_certificate()
     verify_deploy()
 install_monitor()

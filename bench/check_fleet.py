@@ -10,9 +10,11 @@ from files/app at path /ws), all through the real CLI or the real probes:
    with the full handshake (DNS, TCP, /api/health, WebSocket upgrade, Engine.IO open,
    Socket.IO CONNECT, polling) at `--concurrency` (and once at the CLI's default 16).
    Target: 1,000 targets in <= 3 s.
-2. probe: one target's full probe (`run_probes`, in this process) against a bare
-   websocket-client Socket.IO handshake (upgrade, open packet, CONNECT `40`, close) to the
-   same server, interleaved, `--repeat` times each; medians. Target: probe <= 2x bare.
+2. session: one session as the official client opens it, walked by wsready
+   (wsready/probes/session.py: every answer recorded, a message each way), against the same
+   steps done bare, per kind (polling + its upgrade; WebSocket-only); medians. Target:
+   <= 2x bare per session. Then the sampling bound (sessions per run by workers listed), and
+   one target's full probe (`run_probes`) against a bare WebSocket handshake, for the record.
 3. slow: `--slow-targets` targets whose /api/health answers after `--delay-ms` (one target
    takes a known time): 1 target, all one at a time, all at once (0 skips this part).
 
@@ -164,6 +166,83 @@ def probe_vs_bare(ports: list[int], repeat: int) -> dict:
     }
 
 
+def bare_polling_session(port: int) -> float:
+    """The default client's session with nothing else: polling handshake, POST 40, GET 40,
+    the upgrade with its sid (2probe, 3probe, 5), close; plain requests + websocket-client."""
+    import requests
+    import websocket
+
+    base = f"http://127.0.0.1:{port}/ws/?EIO=4&transport=polling"
+    started = time.perf_counter()
+    with requests.Session() as session:
+        session.trust_env = False
+        opened = json.loads(session.get(base, timeout=10).text[1:])
+        sid = opened["sid"]
+        session.post(f"{base}&sid={sid}", data=b"40", timeout=10)
+        if not session.get(f"{base}&sid={sid}", timeout=10).text.startswith("40"):
+            raise SystemExit("bare session: no CONNECT answer")
+    ws = websocket.create_connection(
+        f"ws://127.0.0.1:{port}/ws/?EIO=4&transport=websocket&sid={sid}",
+        timeout=10,
+        suppress_origin=True,
+        http_no_proxy=["*"],
+    )
+    try:
+        ws.send("2probe")
+        if ws.recv() != "3probe":
+            raise SystemExit("bare session: no 3probe")
+        ws.send("5")
+    finally:
+        ws.close(timeout=1)
+    return time.perf_counter() - started
+
+
+def session_vs_bare(ports: list[int], repeat: int) -> dict:
+    """Per session: wsready's walk of the official client's steps (every answer recorded,
+    a message each way after the upgrade) against the same steps done bare; medians."""
+    from wsready.probes import Target
+    from wsready.probes.session import POLLING, WEBSOCKET, open_session
+
+    timings: dict[str, list[float]] = {"polling": [], "bare_polling": [], "websocket": [],
+                                       "bare_websocket": []}  # fmt: skip
+    for i in range(repeat + 5):
+        port = ports[i % len(ports)]
+        target = Target(f"http://127.0.0.1:{port}")
+        measured = {
+            "bare_polling": bare_polling_session(port),
+            "bare_websocket": bare_handshake(port),
+        }
+        for mode in (POLLING, WEBSOCKET):
+            started = time.perf_counter()
+            session = open_session(target, mode, 10.0, time.monotonic() + 30)
+            measured[mode] = time.perf_counter() - started
+            session.close()
+            if not session.ok:
+                raise SystemExit(f"{mode} session of 127.0.0.1:{port} failed: {session.failed}")
+        if i >= 5:
+            for name, value in measured.items():
+                timings[name].append(value)
+    ms = {name: statistics.median(values) * 1000 for name, values in timings.items()}
+    return {
+        "part": "session",
+        "repeat": repeat,
+        **{f"{name}_median_ms": round(value, 2) for name, value in ms.items()},
+        "polling_over_bare": round(ms["polling"] / ms["bare_polling"], 2),
+        "websocket_over_bare": round(ms["websocket"] / ms["bare_websocket"], 2),
+    }
+
+
+def sampling_bound() -> dict:
+    """How many sessions one probe run may open: per kind, 2 per worker /api/health lists,
+    at least 2, at most 16 (wsready/probes/session.py); both kinds together."""
+    from wsready.probes.session import session_bound
+
+    return {
+        "part": "sampling-bound",
+        "sessions_per_run": {str(w): 2 * session_bound(["0"] * w) for w in (1, 2, 4, 8, 16, 64)},
+    }
+
+
 def fleet(args: argparse.Namespace) -> list[dict]:
     server, ports = start_fleet(args.targets, 0)
     try:
@@ -173,11 +252,14 @@ def fleet(args: argparse.Namespace) -> list[dict]:
             row = {"part": "fleet", **timed_check(urls, concurrency, server.pid)}
             emit(row)
             rows.append(row)
+        sessions = session_vs_bare(ports, args.repeat)
+        emit(sessions)
+        emit(sampling_bound())
         probe = probe_vs_bare(ports, args.repeat)
         emit(probe)
     finally:
         stop(server)
-    return rows + [probe]
+    return rows + [sessions, probe]
 
 
 def slow(args: argparse.Namespace) -> list[dict]:
@@ -236,10 +318,13 @@ def main(argv: list[str] | None = None) -> int:
         "fleet_check_s_median": statistics.median(row["check_s"] for row in at_concurrency),
         "fleet_wall_s_median": statistics.median(row["wall_s"] for row in at_concurrency),
         "fleet_best_check_s": best["check_s"],
-        "fleet_all_ok": all(row["status"] == "OK" for row in rows[:-1]),
+        "fleet_all_ok": all(row["status"] == "OK" for row in rows[:-2]),
         "fleet_target_3s_met": statistics.median(row["wall_s"] for row in at_concurrency) <= 3,
         "probe_over_bare": probe["probe_over_bare"],
-        "probe_target_2x_met": probe["probe_over_bare"] <= 2,
+        "session_polling_over_bare": rows[-2]["polling_over_bare"],
+        "session_websocket_over_bare": rows[-2]["websocket_over_bare"],
+        "session_target_2x_met": max(rows[-2]["polling_over_bare"], rows[-2]["websocket_over_bare"])
+        <= 2,
     }
     if slow_rows:
         one, sequential, concurrent = (row["check_s"] for row in slow_rows)

@@ -4,6 +4,8 @@ Running instances tagged `wsready:role` become one group per role value (hosts n
 instance id). Settings from the environment: WSREADY_EC2_REGION (else boto3's chain),
 WSREADY_EC2_ENDPOINT_URL, WSREADY_EC2_TAG, WSREADY_EC2_USE_PRIVATE_IP=1.
 Set the SSH user for the image in group data (`ssh_user`, e.g. admin, ubuntu, ec2-user).
+Roles that receive secrets (redis, monitors) also need WSREADY_EC2_SECRET_ROLE_IDS or
+WSREADY_EC2_SECRET_ROLE_TAG (wsready/aws/discovery.py, docs/security.md).
 """
 
 import sys

@@ -41,16 +41,16 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.util import get_template
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import server, systemd
 from pyinfra.operations.util import any_changed
 
 from tasks import transaction
 from tasks.proxy import NPMRC
 from tasks.redis import LOCAL_REDIS_UNIT, install_local_redis
-from wsready.deploy import app_env, app_release, capacity, hostfacts, redis_plan
+from wsready.deploy import app_env, app_release, capacity, claims, hostfacts, redis_plan
 from wsready.deploy.operations import app_units
 from wsready.deploy.operations import release as release_op
-from wsready.deploy.operations.files import managed_file
+from wsready.deploy.operations.files import managed_directory, managed_file
 from wsready.deploy.operations.release import KEEP_RELEASES
 from wsready.hostdata import HostConfig, host_config
 
@@ -137,12 +137,20 @@ def deploy_app() -> None:
         group=user,
         home=app_dir,
         shell="/usr/sbin/nologin",
+        comment=claims.USER_MARKER,  # what tells the preflight this user is wsready's
         system=True,
         ensure_home=False,
     )
+    # Directories whose mode and owner the deploy sets are recorded in the transaction first:
+    # the rollback puts them back.
     for path in (app_dir, f"{app_dir}/releases", f"{app_dir}/deps"):
-        files.directory(
-            name=f"Create the directory {path}.", path=path, user="root", group="root", mode="0755"
+        managed_directory(
+            name=f"Create the directory {path}.",
+            path=path,
+            user="root",
+            group="root",
+            mode="0755",
+            action="app",
         )
 
     release_op.unpack(
@@ -157,6 +165,7 @@ def deploy_app() -> None:
         deps_dir=deps_dir,
         has_npmrc=".npmrc" in release.files,
         npm_config=NPMRC,
+        user=user,
     )
     switched = release_op.current(
         name=f"Switch {app_dir}/current to release {release.hash}.",
@@ -173,12 +182,13 @@ def deploy_app() -> None:
         **ACTIVATION,
     )
 
-    files.directory(
+    managed_directory(
         name=f"Create {env_dir} (readable by {user} only).",
         path=env_dir,
         user="root",
         group=user,
         mode="0750",
+        action="app",
         **ACTIVATION,
     )
     sized = capacity.plan(data, hostfacts.cpus() or 1)

@@ -1,8 +1,10 @@
 """Host firewall: SSH first (a deploy never locks itself out), then the web ports.
 
 ufw on Debian/Ubuntu: the current rules are read from ufw's own rule files and only the
-difference is added or deleted, so a re-run changes nothing. Elsewhere (Amazon Linux 2023)
-an nftables table of our own (`inet wsready`) with the same rules, re-applied at boot.
+difference is added or deleted, so a re-run changes nothing. Elsewhere (Amazon Linux 2023),
+or with `firewall_backend = "nftables"`, an nftables table of our own (`inet wsready`) with
+the same rules, re-applied at boot; which one a family gets is data (families.py). The other
+one is turned off: ufw disabled, or our nftables table removed.
 `firewall_enabled = False` leaves the host's firewall alone.
 """
 
@@ -15,14 +17,16 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, dnf, files, server, systemd
 
 from tasks.redis import is_redis_host
-from wsready.deploy import hostfacts, redis_plan
+from wsready.deploy import families, hostfacts, redis_plan
 from wsready.deploy.operations import firewall
 from wsready.deploy.operations.files import managed_file
 from wsready.deploy.operations.firewall import Rule, checked_rule, rule_changes
+from wsready.deploy.shapes import apt_install
 from wsready.hostdata import HostConfig, host_config
 
 NFT_FILE = "/etc/wsready/firewall.nft"
 NFT_UNIT = "/etc/systemd/system/wsready-firewall.service"
+NFT_TABLE = "inet wsready"
 
 
 def wanted_rules(data: HostConfig, redis_clients: list[str] | None = None) -> list[Rule]:
@@ -85,10 +89,19 @@ def _configure_ufw(data: HostConfig, redis_clients: list[str] | None) -> None:
         rules=[checked_rule(rule) for rule in wanted_rules(data, redis_clients)],
         ports=sorted(managed_ports(data)),
     )
+    firewall.nftables_table_absent(
+        name="Remove the wsready nftables table (ufw is the firewall).",
+        table=NFT_TABLE,
+        path=NFT_FILE,
+        unit=NFT_UNIT,
+    )
 
 
 def _configure_nftables(data: HostConfig, redis_clients: list[str] | None) -> None:
-    dnf.packages(name="Install nftables.", packages=["nftables"])
+    if hostfacts.which("apt-get"):
+        apt_install("Install nftables without recommended packages.", ["nftables"])
+    else:
+        dnf.packages(name="Install nftables.", packages=["nftables"])
     files.directory(name="Create /etc/wsready.", path="/etc/wsready", mode="0755")
     ruleset = managed_file(
         name="Write the wsready nftables table.",
@@ -118,6 +131,8 @@ def _configure_nftables(data: HostConfig, redis_clients: list[str] | None) -> No
         commands=[f"nft -f {NFT_FILE}"],
         _if=ruleset.did_change,
     )
+    if hostfacts.which("apt-get"):  # once the table holds: ufw of an earlier deploy goes off
+        firewall.ufw_off(name="Turn ufw off (the nftables table is the firewall).")
 
 
 @deploy("Configure the host firewall")
@@ -128,11 +143,13 @@ def configure_firewall() -> None:
         return
     clients = redis_clients() if is_redis_host() else None
     if hostfacts.which("apt-get"):
-        _configure_ufw(data, clients)
+        family = "debian"
     elif hostfacts.which("dnf"):
-        _configure_nftables(data, clients)
+        family = "rhel"
     else:
         raise ValueError(f"{host.name}: neither apt-get (ufw) nor dnf (nftables) found")
+    backend = families.firewall_backend(data.firewall_backend, family)
+    {"ufw": _configure_ufw, "nftables": _configure_nftables}[backend](data, clients)
 
 
 def redis_clients() -> list[str]:

@@ -12,6 +12,9 @@ are uploaded (0600), or a self-signed pair for the host address is generated on 
 (again when it no longer names the host's address or expires within 30 days); with
 "acme", certbot obtains and renews one (tasks/acme.py) and port 80 serves its HTTP-01
 challenge path before anything else.
+The TLS server block follows Mozilla's profile `nginx_tls_profile` (wsready/deploy/
+tls_profile.py: protocols, suites, curves, session cache, ffdhe2048 for DHE, OCSP stapling for
+a certificate that names a responder, HSTS with `nginx_tls_hsts`).
 With `nginx_tls_redirect`, plain HTTP answers 301 to HTTPS except `/api/health`, which stays
 reachable over HTTP for load-balancer health checks (it carries no token and no data).
 """
@@ -33,7 +36,7 @@ from pyinfra.operations.util import any_changed
 from tasks.acme import prepare_acme
 from tasks.app import ACTIVATION
 from tasks.monitor import status_include
-from wsready.deploy import acme, capacity, hostfacts, tls_paths
+from wsready.deploy import acme, capacity, families, hostfacts, tls_paths, tls_profile
 from wsready.deploy.families import NGINX_MAIN_BY_FAMILY
 from wsready.deploy.operations import nginx as nginx_op
 from wsready.deploy.operations import tls
@@ -57,6 +60,8 @@ TLS_CERT, TLS_KEY = tls_paths.GIVEN  # the pair given in nginx_tls_cert_file / _
 # The generated pair has paths of its own: a given certificate left on the host must never
 # be mistaken for it when the data goes back to self-signed (or the other way round).
 SELF_SIGNED_CERT, SELF_SIGNED_KEY = tls_paths.SELF_SIGNED
+DHPARAM = tls_paths.DHPARAM
+DHPARAM_FILE = ROOT / "files" / "nginx" / "ffdhe2048.pem"
 
 
 def tls_pair(data: HostConfig) -> tuple[str, str]:
@@ -81,9 +86,9 @@ def _server_address(address: str, port: int) -> str:
     return f"{address}:{port}"
 
 
-def site_context(data: HostConfig, workers: int = 1) -> dict:
+def site_context(data: HostConfig, workers: int = 1, *, http2: str = families.HTTP2_LISTEN) -> dict:
     """Template variables from the host's configuration for a host
-    running `workers` app workers."""
+    running `workers` app workers; `http2` is how its nginx turns HTTP/2 on (families)."""
     rest = data.nginx_rest_upstream
     rest_address = rest_pass = None
     if rest:
@@ -93,6 +98,11 @@ def site_context(data: HostConfig, workers: int = 1) -> dict:
         rest_pass = f"{parts.scheme}://wsready_rest"
     tls_port = data.nginx_tls_port
     tls_cert, tls_key = tls_pair(data)
+    hsts = None if data.nginx_tls_hsts is False else data.nginx_tls_hsts
+    stapling = TLS_CERT if data.nginx_tls is True and _given_ocsp(data) else None
+    tls_directives = tls_profile.nginx_directives(
+        data.nginx_tls_profile, DHPARAM, hsts_max_age=hsts, stapling_trusted=stapling
+    )
     return {
         "app_addresses": [
             _server_address(data.app_bind, data.app_port + index) for index in range(workers)
@@ -115,7 +125,21 @@ def site_context(data: HostConfig, workers: int = 1) -> dict:
         "tls_port_suffix": "" if tls_port == 443 else f":{tls_port}",
         "tls_cert": tls_cert,
         "tls_key": tls_key,
+        "tls_profile": data.nginx_tls_profile,
+        "tls_directives": tls_directives,
+        "tls_stapling_include": (
+            tls_paths.ACME_STAPLING_PATTERN if data.nginx_tls == "acme" else None
+        ),
+        "http2_directive": http2 == families.HTTP2_DIRECTIVE,
     }
+
+
+def _given_ocsp(data: HostConfig) -> bool:
+    """Whether the given certificate (nginx_tls_cert_file, read here) names an OCSP
+    responder: only then does nginx staple (it warns and ignores stapling otherwise)."""
+    if data.nginx_tls_cert_file is None:
+        return False
+    return tls_profile.ocsp_responder(data.nginx_tls_cert_file.resolve().read_bytes()) is not None
 
 
 def _listen_options(data: HostConfig) -> str:
@@ -128,13 +152,20 @@ def _listen_options(data: HostConfig) -> str:
 
 
 def render_site(
-    data: HostConfig, workers: int = 1, fingerprint: str = "", status_include: str | None = None
+    data: HostConfig,
+    workers: int = 1,
+    fingerprint: str = "",
+    status_include: str | None = None,
+    *,
+    http2: str = families.HTTP2_LISTEN,
 ) -> str:
     """The site config for `workers` app workers; with `fingerprint`, every answer of the
     site carries it in the `X-Wsready-Config` header; with `status_include`, the monitor's
     status page location (tasks/monitor.py) is included."""
     return get_template(str(TEMPLATE)).render(
-        site_context(data, workers), fingerprint=fingerprint, status_include=status_include
+        site_context(data, workers, http2=http2),
+        fingerprint=fingerprint,
+        status_include=status_include,
     )
 
 
@@ -185,14 +216,19 @@ class NginxConfig:
 
 
 def nginx_config(
-    data: HostConfig, sized: capacity.Plan, family: str, status_include: str | None = None
+    data: HostConfig,
+    sized: capacity.Plan,
+    family: str,
+    status_include: str | None = None,
+    *,
+    http2: str = families.HTTP2_LISTEN,
 ) -> NginxConfig:
     """Both files for `data`. The fingerprint (16 hex digits of the sha256 of nginx.conf and
     of the site without it) is sent by every answer of the site as `X-Wsready-Config`."""
     main = render_main(data, sized, family)
-    bare = render_site(data, sized.app_workers, status_include=status_include)
+    bare = render_site(data, sized.app_workers, status_include=status_include, http2=http2)
     fingerprint = hashlib.sha256((main + bare).encode()).hexdigest()[:16]
-    site = render_site(data, sized.app_workers, fingerprint, status_include)
+    site = render_site(data, sized.app_workers, fingerprint, status_include, http2=http2)
     return NginxConfig(main, site, fingerprint)
 
 
@@ -207,7 +243,6 @@ def _install_nginx() -> None:
 
 def _tls_files(data: HostConfig):
     """Upload or generate the certificate pair; returns the operations that may change it."""
-    root_directory("Create the TLS directory, readable by root only.", TLS_DIR, mode="0700")
     address = data.probe_address
     if data.nginx_tls_cert_file and data.nginx_tls_key_file:
         # Relative paths mean the directory pyinfra runs in, as in the preflight check.
@@ -236,10 +271,11 @@ def _tls_files(data: HostConfig):
     return [
         tls.self_signed_pair(
             name=f"Generate a self-signed TLS certificate for {address} "
-            "(again when it does not name it or expires soon).",
+            "(again when it does not name it, expires soon or does not fit the TLS profile).",
             cert=SELF_SIGNED_CERT,
             key=SELF_SIGNED_KEY,
             address=address,
+            profile=data.nginx_tls_profile,
         )
     ]
 
@@ -251,7 +287,8 @@ def planned_config(data: HostConfig) -> NginxConfig:
     """This run's config for the current host."""
     sized = capacity.plan(data, hostfacts.cpus() or 1)
     family = "debian" if hostfacts.which("apt-get") else "rhel"
-    return nginx_config(data, sized, family, status_include(data, host.groups))
+    http2 = hostfacts.release().nginx_http2  # the preflight refused a release without a row
+    return nginx_config(data, sized, family, status_include(data, host.groups), http2=http2)
 
 
 @deploy("Prepare nginx")
@@ -268,6 +305,17 @@ def prepare_nginx() -> None:
         files.link(name="Remove the distribution's default site.", path=DEFAULT_SITE, present=False)
     ]
 
+    root_directory("Create the TLS directory, readable by root only.", TLS_DIR, mode="0700")
+    # The DHE group is in place whatever the mode and profile (a public constant): a TLS
+    # server block, rendered by this deploy or another tool, never names a missing file.
+    dhparam = put_file(
+        "Install the ffdhe2048 group (RFC 7919) for the intermediate profile's DHE suites.",
+        DHPARAM_FILE,
+        DHPARAM,
+        mode="0600",
+    )
+    if data.nginx_tls:
+        changes.append(dhparam)
     if data.nginx_tls == "acme":
         changes.append(prepare_acme())
     elif data.nginx_tls:

@@ -15,8 +15,10 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 
-from wsready.deploy import capacity, hostfacts
+from wsready.deploy import app_release, capacity, claims, families, hostfacts, redis_plan
+from wsready.deploy.facts.claims import SystemClaims
 from wsready.hostdata import HostDataError, host_config
+from wsready.validate import ConfigError
 
 
 def fleet_errors(hosts) -> list[str]:
@@ -59,8 +61,30 @@ def check_host_data() -> None:
         raise DeployError(
             "host data refused, nothing was changed on any host:\n  " + "\n  ".join(problems)
         )
+    # The host's OS release, read from it (plan time: still before any change anywhere).
+    try:
+        hostfacts.release()
+    except families.UnsupportedRelease as error:
+        raise DeployError(
+            f"host refused, nothing was changed on any host:\n  {host.name}: {error}"
+        ) from None
     # Limits that depend on the host's size (plan time: still before any change anywhere).
-    limits = capacity.errors(host_config(host), hostfacts.cpus() or 1)
+    data = host_config(host)
+    limits = [str(error) for error in capacity.errors(data, hostfacts.cpus() or 1)]
+    if redis_plan.REDIS_GROUP not in host.groups:  # an app host: its names must be free
+        limits += claims.conflicts(
+            host.get_fact(
+                SystemClaims, app_name=data.app_name, user=data.app_user, app_dir=data.app_dir
+            ),
+            data.app_name,
+            data.app_user,
+            data.app_dir,
+        )
+        if data.app_source:
+            try:  # symlinks leaving it, package.json's main
+                app_release.scan(data.app_source)
+            except ConfigError as error:
+                limits.append(str(error))
     if limits:
         raise DeployError(
             "host data refused, nothing was changed on any host:\n  "

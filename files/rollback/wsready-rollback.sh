@@ -5,7 +5,8 @@
 # transactions under TRANSACTIONS changed, newest first, so the host ends as it was before
 # the oldest of them: every recorded file (or its absence) restored, then, per concern that
 # changed, the app's units that were active restarted (others stopped and disabled), nginx
-# tested and reloaded, the firewall reloaded. Removes the transactions when done. Prints
+# tested and reloaded (restarted when its systemd drop-in was put back), the firewall
+# reloaded. Removes the transactions when done. Prints
 # what it did; exits non-zero when a step failed (the rest is still attempted).
 #
 # WSREADY_ROLLBACK_ROOT (default empty) is put before every path restored or removed (and
@@ -45,6 +46,24 @@ for dir in $(find "$root" -mindepth 1 -maxdepth 1 -type d | sort -r); do
             rm -f "$prefix/$rel" && restored=$((restored + 1))
         done
     fi
+    # Directories whose mode or owner the run set (`MODE UID GID PATH`, newest last): put
+    # back; one the run created is removed again when empty.
+    if [ -e "$dir/dirs" ]; then
+        # shellcheck disable=SC2162
+        while read mode uid gid rel; do
+            path="$prefix$rel"
+            if [ "$mode" = absent ]; then
+                rmdir "$path" 2>/dev/null || true
+            elif chown "$uid:$gid" "$path" && chmod "$mode" "$path"; then
+                restored=$((restored + 1))
+            else
+                echo "wsready-rollback: could not put back the mode and owner of $path" >&2
+                status=1
+            fi
+        done <<EOF_DIRS
+$(tac "$dir/dirs")
+EOF_DIRS
+    fi
     echo "wsready-rollback: transaction $run: $restored file(s) put back"
     if [ -e "$dir/actions" ]; then
         actions="$actions $(tr '\n' ' ' < "$dir/actions")"
@@ -80,8 +99,17 @@ esac
 
 case "$actions" in *nginx*)
     if output=$(nginx -t 2>&1); then
-        systemctl reload-or-restart nginx || status=1
-        echo "wsready-rollback: nginx reloaded with the restored config"
+        case "$actions" in
+            *nginx-unit*)
+                # nginx's drop-in was put back: a new nginx process is what applies it.
+                { systemctl daemon-reload && systemctl restart nginx; } || status=1
+                echo "wsready-rollback: nginx restarted with the restored drop-in and config"
+                ;;
+            *)
+                systemctl reload-or-restart nginx || status=1
+                echo "wsready-rollback: nginx reloaded with the restored config"
+                ;;
+        esac
     else
         printf '%s\n' "$output" >&2
         echo "wsready-rollback: nginx -t refused the restored config; nginx not reloaded" >&2

@@ -28,11 +28,15 @@ nodejs_binary_dir = "/opt/nodejs"
 
 # --- the Socket.IO app (tasks/app.py, files/app/) ---------------------------------------------
 # Local directory with the Node app to deploy (package.json + package-lock.json + server.js).
-# None: the bundled server in files/app.
+# None: the bundled server in files/app. package.json's main must be a relative path of the
+# app; symlinks leading out of it are refused. npm ci and its install scripts run as app_user.
 app_source = None
-app_name = "wsready-app"  # systemd unit name and log identifier
-app_user = "wsready"  # system user the service runs as
-app_dir = "/opt/wsready-app"
+# systemd unit name and log identifier (/etc/<app_name>, <app_name>.target): never a name the
+# system uses (default, ssh, ...: wsready/hostdata/system_names.txt) or that the host has.
+app_name = "wsready-app"
+# System user the service runs as, made by wsready (never an existing user or group).
+app_user = "wsready"
+app_dir = "/opt/wsready-app"  # inside /opt, /srv or /var/lib; never a system directory
 app_port = 3000  # worker i listens on app_bind:(app_port + i), never on a public address
 app_bind = "127.0.0.1"
 # App worker processes on each host: systemd instances app_name@0 .. app_name@(N-1) on
@@ -55,7 +59,9 @@ app_cors_origins = ["http://localhost"]
 app_ping_interval_ms = 25000  # Engine.IO pingInterval
 app_ping_timeout_ms = 20000  # Engine.IO pingTimeout
 app_limit_nofile = 65536  # systemd LimitNOFILE per worker (systemd lowers it to a lower hard cap)
-app_env = {}  # extra environment variables for the service (written to the 0600 env file)
+# Extra environment variables for the service (written to the 0600 env file); not the ones
+# wsready writes itself (APP_BIND, JWT_SECRET, ...: set their keys instead).
+app_env = {}
 # Token check shared by REST (/api/* except /api/health) and the socket: "off", "jwt"
 # (HS256 with app_jwt_secret) or "static" (sha256 hashes in app_static_token_hashes).
 app_auth = "off"
@@ -109,8 +115,13 @@ nginx_listen_backlog = 4096  # accept queue of nginx's listening sockets; None: 
 # One listening socket per nginx worker (`listen ... reuseport`): the kernel spreads new
 # connections evenly over the workers instead of waking whichever is free.
 nginx_reuseport = True
+# Sandbox nginx with a systemd drop-in (nginx.service.d/wsready-hardening.conf: read-only
+# system, few capabilities, filtered syscalls; docs/security.md). False removes the drop-in.
+# A change restarts nginx once (open connections are dropped): sandboxing applies at start.
+nginx_hardening = True
 # Addresses of load balancers in front of nginx (e.g. the VPC's CIDR for an ALB): from
 # them, the client address is taken from X-Forwarded-For (logs, X-Real-IP for the app).
+# Private ranges only (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7).
 nginx_trusted_proxies = []
 # Serve 443 (wss://) too: False (plain HTTP only); True (the pair below, or a self-signed
 # one); "acme" (a certificate for nginx_server_name from an ACME CA such as Let's Encrypt,
@@ -120,6 +131,14 @@ nginx_tls_cert_file = None  # local paths of PEM certificate and key; None with 
 nginx_tls_key_file = None  # a self-signed pair is generated on the host (sandboxes)
 nginx_tls_redirect = True  # with nginx_tls: redirect http:// to https://
 nginx_tls_port = 443
+# Mozilla's server-side TLS profile for 443 (ssl-config.mozilla.org; docs/tls.md lists the
+# clients each supports): "intermediate" (TLS 1.2 and 1.3, AEAD suites with forward secrecy)
+# or "modern" (TLS 1.3 only; a generated pair is then ECDSA, a given one must be ECDSA too).
+nginx_tls_profile = "intermediate"
+# Strict-Transport-Security on https:// answers: False (none), or max-age in seconds (Mozilla:
+# 63072000, two years). Browsers then refuse plain http:// to the name for that long: turn it
+# on once HTTPS is there to stay (0 tells them to forget it).
+nginx_tls_hsts = False
 # With nginx_tls = "acme": the ACME account's e-mail (expiry notices; required), the CA's
 # directory (Let's Encrypt production by default; its staging directory for trials), and a
 # local CA bundle for a private ACME server's own HTTPS (None: the host's system CAs).
@@ -136,7 +155,9 @@ nginx_extra_directives = []
 
 # --- kernel (tasks/kernel.py) --------------------------------------------------------------
 # sysctl settings for many concurrent connections, written to /etc/sysctl.d/60-wsready.conf
-# and applied where /proc/sys is writable (skipped with a notice in containers).
+# and applied where /proc/sys is writable (skipped with a notice in containers). Settings
+# that weaken the host (ASLR, ptrace, fs.protected_*, forwarding, ...) are refused
+# (docs/security.md).
 kernel_sysctls = {
     "net.core.somaxconn": 4096,
     "net.ipv4.tcp_max_syn_backlog": 4096,
@@ -158,6 +179,10 @@ private_address = None
 
 # --- host firewall (tasks/firewall.py) --------------------------------------------------------
 firewall_enabled = True
+# Which firewall: "auto" = ufw on Debian/Ubuntu, an nftables table of wsready's own elsewhere
+# (wsready/deploy/families.py); "ufw" or "nftables" to choose (nftables on Debian/Ubuntu too).
+# Switching turns the other one off: ufw disabled, or wsready's nftables table removed.
+firewall_backend = "auto"
 firewall_ssh_port = 22
 firewall_ssh_cidrs = ["0.0.0.0/0", "::/0"]  # who may SSH in (allowed first, always)
 firewall_allow_cidrs = ["0.0.0.0/0", "::/0"]  # who may reach 80 (and 443 with TLS)

@@ -122,3 +122,35 @@ def test_inventory_without_region_exits_with_one_clear_line(aws_env):
     assert result.returncode != 0
     assert "inventory/ec2.py: creating the EC2 client: no AWS region configured" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_secret_role_needs_the_id_list_or_the_separate_tag(ec2):
+    """The `redis` role receives redis_password: a `wsready:role=redis` tag on any instance
+    must not make it the fleet's Redis (issue 22)."""
+    rogue = run_instance(ec2, tags={"wsready:role": "redis"})["InstanceId"]
+    listed = run_instance(ec2, tags={"wsready:role": "redis"})["InstanceId"]
+    tagged = run_instance(ec2, tags={"wsready:role": "redis", "owner:role": "redis"})["InstanceId"]
+    wrong = run_instance(ec2, tags={"wsready:role": "redis", "owner:role": "web"})["InstanceId"]
+
+    alone = discover(ec2, DiscoverySettings())
+    assert "redis" not in alone.groups
+    assert len(alone.skipped) == 4 and all("SECRET_ROLE_IDS" in why for why in alone.skipped)
+
+    settings = DiscoverySettings.from_env(
+        {"WSREADY_EC2_SECRET_ROLE_IDS": f" {listed} ", "WSREADY_EC2_SECRET_ROLE_TAG": "owner:role"}
+    )
+    found = discover(ec2, settings)
+    assert sorted(name for name, _ in found.groups["redis"]) == sorted([listed, tagged])
+    assert sorted(why.split(":")[0] for why in found.skipped) == sorted([rogue, wrong])
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"WSREADY_EC2_SECRET_ROLE_IDS": "i-123;id"}, "WSREADY_EC2_SECRET_ROLE_IDS"),
+        ({"WSREADY_EC2_SECRET_ROLE_TAG": "wsready:role"}, "WSREADY_EC2_SECRET_ROLE_TAG"),
+    ],
+)
+def test_secret_role_settings_are_checked(env, named):
+    with pytest.raises(aws.AwsError, match=named):
+        DiscoverySettings.from_env(env)

@@ -9,6 +9,14 @@
 Tests that change a host must put it back (or redeploy) before they end: the fleet is
 shared by every e2e test file in the session. test_deploy.py runs first among them: it
 checks the fresh deploy and that a second run changes nothing.
+
+`fleet` runs Debian 12 (bookworm). A module whose tests touch what differs between
+releases (families.RELEASES) runs them on a Debian 13 (trixie) fleet too, booted once per
+session on first use, by overriding `fleet` with one parametrized by release:
+
+    @pytest.fixture(scope="module", params=RELEASES)
+    def fleet(request: pytest.FixtureRequest) -> Fleet:
+        return fleet_of(request)
 """
 
 from __future__ import annotations
@@ -26,11 +34,13 @@ import pytest
 from tests.e2e import acme_server
 from tests.e2e.acme_server import AcmeServer
 from wsready import sandbox
+from wsready.sandbox import image as sandbox_image
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_FILE = ROOT / "deploy.py"
 FLEET_SIZE = 2
 DEPLOY_TIMEOUT_S = 900
+RELEASES = sandbox_image.RELEASES  # bookworm (the `fleet`), trixie (`trixie_fleet`)
 
 
 @dataclass
@@ -52,6 +62,7 @@ class Fleet:
     inventory: Path
     deploy: DeployResult
     history: list[DeployResult] = field(default_factory=list)
+    release: str = sandbox_image.SUITE
 
 
 def run_deploy(inventory: Path, *extra_args: str, deploy_file: Path = DEPLOY_FILE) -> DeployResult:
@@ -104,6 +115,17 @@ def host_ssh(host: sandbox.SandboxHost, command: str, check: bool = True) -> str
     return result.stdout
 
 
+_EXPOSURE = re.compile(r"Overall exposure level for (\S+): (\d+(?:\.\d+)?) ")
+
+
+def exposure(host: sandbox.SandboxHost, unit: str) -> float:
+    """`systemd-analyze security`'s overall exposure of `unit` on `host` (0 safest, 10)."""
+    output = host_ssh(host, f"systemd-analyze security --no-pager {unit}")
+    found = _EXPOSURE.search(output)
+    assert found and found.group(1) == unit, output[-500:]
+    return float(found.group(2))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run test_deploy.py before the other e2e files (they change and restore the fleet)."""
     here = Path(__file__).resolve().parent
@@ -114,20 +136,49 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items[:] = rest[:at] + first + rest[at:]
 
 
-@pytest.fixture(scope="session")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    """Two sandbox hosts with one fresh deploy; torn down at the end, also on failure or ^C."""
-    inventory = tmp_path_factory.mktemp("fleet") / "sandbox.py"
+def _deployed_fleet(
+    tmp_path_factory: pytest.TempPathFactory, release: str = sandbox_image.SUITE
+) -> Iterator[Fleet]:
+    """`FLEET_SIZE` sandbox hosts of `release` with one fresh deploy; torn down at the end,
+    also on failure or ^C."""
+    name = "fleet" if release == sandbox_image.SUITE else f"fleet-{release}"
+    inventory = tmp_path_factory.mktemp(name) / "sandbox.py"
     try:
-        hosts = sandbox.up(FLEET_SIZE, inventory)
+        hosts = sandbox.up(FLEET_SIZE, inventory, release=release)
         first = run_deploy(inventory)
-        fleet = Fleet(hosts=hosts, inventory=inventory, deploy=first, history=[first])
+        fleet = Fleet(
+            hosts=hosts, inventory=inventory, deploy=first, history=[first], release=release
+        )
         print(
-            f"\nfresh deploy of {FLEET_SIZE} hosts: {first.seconds:.1f}s (exit {first.returncode})"
+            f"\nfresh deploy of {FLEET_SIZE} {release} hosts: {first.seconds:.1f}s "
+            f"(exit {first.returncode})"
         )
         yield fleet
     finally:
         sandbox.down(inventory)
+
+
+@pytest.fixture(scope="session")
+def bookworm_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    """Two Debian 12 (bookworm) sandbox hosts with one fresh deploy."""
+    yield from _deployed_fleet(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def fleet(bookworm_fleet: Fleet) -> Fleet:
+    """The session's fleet: the bookworm one."""
+    return bookworm_fleet
+
+
+@pytest.fixture(scope="session")
+def trixie_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    """Two Debian 13 (trixie) sandbox hosts with one fresh deploy, booted on first use."""
+    yield from _deployed_fleet(tmp_path_factory, "trixie")
+
+
+def fleet_of(request: pytest.FixtureRequest) -> Fleet:
+    """The session's fleet of the release `request.param` (for a module's `fleet` override)."""
+    return request.getfixturevalue(f"{request.param}_fleet")
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ Shell snippets run as root on the host; `{tls}` is the directory of the test cer
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 NGINX_SITE = "/etc/nginx/conf.d/wsready.conf"
@@ -116,6 +116,14 @@ class Fault:
     runbook: str = ""
     status: str = "CRITICAL"
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # What the official socket.io-client 4 sees (default options / WebSocket-only), and which
+    # client judges it: "node" (tests/oracle), or "browser" where only a browser enforces the
+    # fault (CORS), judged by headless Chromium.
+    clients: str = ""
+    oracle: str = "node"
+    # Directories of this repository copied to the host before `inject` (local, remote);
+    # `revert` removes them.
+    uploads: tuple[tuple[str, str], ...] = ()
 
 
 STATIC_TOKEN_ENV = (
@@ -126,6 +134,65 @@ SHORT_HEARTBEAT = (
     '\'s/^PING_INTERVAL_MS=.*/PING_INTERVAL_MS="4000"/; '
     's/^PING_TIMEOUT_MS=.*/PING_TIMEOUT_MS="2000"/\''
 )
+
+
+WORKER_DROPIN = "/etc/systemd/system/wsready-app@1.service.d"
+WORKER_FAULT_ENV = "/etc/wsready-app/fault-worker-1.env"
+RESTART_WORKER_1 = (
+    "systemctl daemon-reload && systemctl restart wsready-app@1 && "
+    + wait_on_host("ss -ltnH 'sport = :3001' | grep -q .", 15, "worker 1 listening")
+    + " && "
+    + RELOAD_NGINX
+)
+
+
+def worker_1_env(line: str) -> tuple[str, str]:
+    """Worker 1 only gets `line` (a drop-in adds an EnvironmentFile read after the shared
+    one): a fault of one worker among several."""
+    inject = (
+        f"mkdir -p {WORKER_DROPIN} && printf '%s\\n' {line!r} > {WORKER_FAULT_ENV} && "
+        f"printf '[Service]\\nEnvironmentFile={WORKER_FAULT_ENV}\\n' > {WORKER_DROPIN}/fault.conf"
+        f" && {RESTART_WORKER_1}"
+    )
+    revert = f"rm -rf {WORKER_DROPIN} {WORKER_FAULT_ENV} && {RESTART_WORKER_1}"
+    return inject, revert
+
+
+def ws_location_line(directive: str) -> tuple[str, str]:
+    """`directive` added as the first line of `location /ws/`."""
+    return site_edit(f"'s|location /ws/ {{|location /ws/ {{\\n        {directive}|'")
+
+
+LEGACY_DIR = "/opt/wsr-fault-legacy"
+LEGACY_UNITS = "wsr-fault-legacy-0 wsr-fault-legacy-1"
+
+
+def legacy_app() -> tuple[str, str]:
+    """The workers replaced by a Socket.IO 2 app on their ports (tests/oracle/legacy), run as
+    transient units: an old release deployed by hand."""
+    start = " && ".join(
+        f"systemd-run --quiet --unit=wsr-fault-legacy-{n} --property=User=nobody "
+        f'"$(command -v node)" {LEGACY_DIR}/server.js {3000 + n}'
+        for n in (0, 1)
+    )
+    listening = wait_on_host(
+        "[ $(ss -ltnH 'sport = :3000 or sport = :3001' | wc -l) -ge 2 ]", 15, "both ports served"
+    )
+    inject = (
+        f"systemctl stop wsready-app@0 wsready-app@1 && {start} && {listening} && {RELOAD_NGINX}"
+    )
+    revert = (
+        f"systemctl stop {LEGACY_UNITS} && rm -rf {LEGACY_DIR} && "
+        f"systemctl start wsready-app@0 wsready-app@1 && "
+        + wait_on_host(
+            "[ $(ss -ltnH 'sport = :3000 or sport = :3001' | wc -l) -ge 2 ]", 15, "workers back"
+        )
+        + f" && {RELOAD_NGINX}"
+    )
+    return inject, revert
+
+
+REDIS_CLI = "redis-cli -s /run/redis/redis-server.sock"
 
 
 def _idle(directive: str) -> tuple[str, str]:
@@ -304,8 +371,153 @@ def _faults() -> list[Fault]:
             "redis",
             "redis-down",
             "start Redis / make it reachable; the app reconnects by itself",
-            (("health", "redis=down"),),
-            status="WARNING",
+            (("health", "redis=down"), ("broadcast", "none on worker")),
+            clients="every client connects; those on the other worker miss the broadcast",
+        ),
+        Fault(
+            "session-routing",
+            "`location /ws/` proxied over every worker without the session routing",
+            "config edit: `proxy_pass http://wsready_app;` (least_conn) in `location /ws/`",
+            *site_edit(
+                "'0,/proxy_pass http:\\/\\/$wsready_socketio_upstream;/"
+                "s//proxy_pass http:\\/\\/wsready_app;/'"
+            ),
+            "routing",
+            "session-routing",
+            "route every request of a session to its worker (`map $arg_sid`), or sticky sessions",
+            (("session", "Session ID unknown"),),
+            clients="default: most fail (`xhr post error`, `xhr poll error`, `transport error`); "
+            "WebSocket-only: ok",
+        ),
+        Fault(
+            "session-post-too-large",
+            "nginx refuses the session's POST: `client_max_body_size 1` in `location /ws/`",
+            "config edit: `client_max_body_size 1;` in `location /ws/`",
+            *ws_location_line("client_max_body_size 1;"),
+            "proxy polling",
+            "polling-session-refused",
+            "a `client_max_body_size` of at least the app's maxHttpBufferSize in `location /ws/`",
+            (("session", "413"),),
+            clients="default: `xhr post error`; WebSocket-only: ok",
+        ),
+        Fault(
+            "session-post-denied",
+            "nginx allows only GET in `location /ws/`",
+            "config edit: `limit_except GET { deny all; }` in `location /ws/`",
+            *ws_location_line("limit_except GET { deny all; }"),
+            "proxy polling",
+            "polling-session-refused",
+            "allow POST in `location /ws/`",
+            (("session", "403"),),
+            clients="default: `xhr post error`; WebSocket-only: ok",
+        ),
+        Fault(
+            "upgrade-blocked",
+            "nginx answers 403 to every WebSocket upgrade on /ws/ itself",
+            'config edit: `if ($http_upgrade = "websocket") { return 403; }` in `location /ws/`',
+            *ws_location_line('if ($http_upgrade = \\"websocket\\") { return 403; }'),
+            "proxy upgrade",
+            "upgrade-refused-by-proxy",
+            "remove the rule that refuses the upgrade",
+            (("upgrade", "403"),),
+            clients="default: connect over polling, never upgrade; "
+            "WebSocket-only: `websocket error`",
+        ),
+        Fault(
+            "server-polling-only",
+            "the Socket.IO server allows only the polling transport",
+            'config edit: APP_TRANSPORTS="polling" in the app\'s environment (`transports: '
+            "['polling']`)",
+            *env_edit("'$a APP_TRANSPORTS=\"polling\"'"),
+            "app socket.io",
+            "server-transports",
+            "allow 'websocket' in the server's `transports`: not an nginx edit",
+            (("upgrade", "400"), ("session-upgrade", "offers no WebSocket upgrade")),
+            clients="default: stay on polling (no upgrade offered); WebSocket-only: "
+            "`websocket error`",
+        ),
+        Fault(
+            "server-websocket-only",
+            "the Socket.IO server allows only the WebSocket transport",
+            'config edit: APP_TRANSPORTS="websocket" in the app\'s environment',
+            *env_edit("'$a APP_TRANSPORTS=\"websocket\"'"),
+            "app socket.io",
+            "server-transports",
+            "allow 'polling' in the server's `transports`, or have every client connect with "
+            "`transports: ['websocket']`",
+            (("polling", "400"),),
+            clients="default: `xhr poll error` (Engine.IO 0 on the handshake); WebSocket-only: ok",
+        ),
+        Fault(
+            "server-no-upgrades",
+            "the Socket.IO server does not offer the upgrade (`allowUpgrades: false`)",
+            'config edit: APP_ALLOW_UPGRADES="0" in the app\'s environment',
+            *env_edit("'$a APP_ALLOW_UPGRADES=\"0\"'"),
+            "app socket.io",
+            "upgrade-not-offered",
+            "`allowUpgrades: true` (the default) on the server",
+            (("session-upgrade", "offers no WebSocket upgrade"),),
+            clients="default: connected, but stay on long-polling; WebSocket-only: ok",
+        ),
+        Fault(
+            "payload-too-large",
+            "the app's maxHttpBufferSize is smaller than a CONNECT packet",
+            'config edit: MAX_HTTP_BUFFER_SIZE="1" in the app\'s environment',
+            *env_edit("'s/^MAX_HTTP_BUFFER_SIZE=.*/MAX_HTTP_BUFFER_SIZE=\"1\"/'"),
+            "app socket.io",
+            "payload-too-large",
+            "raise app_max_http_buffer_size above what clients send",
+            (("session", "413"),),
+            clients="default: `xhr post error`; WebSocket-only: `transport close` before connect",
+        ),
+        Fault(
+            "one-worker-path",
+            "one of two workers serves Socket.IO at another path",
+            "one instance's environment: WS_PATH=/other for wsready-app@1 (a drop-in)",
+            *worker_1_env('WS_PATH="/other"'),
+            "workers",
+            "some-workers",
+            "restart the odd worker with the deployed configuration (remove the drop-in)",
+            (("workers", "worker 1"),),
+            clients="the clients that land on worker 1 fail (`xhr poll error`, `websocket error`)",
+        ),
+        Fault(
+            "one-worker-polling-only",
+            "one of two workers allows only polling",
+            "one instance's environment: APP_TRANSPORTS=polling for wsready-app@1 (a drop-in)",
+            *worker_1_env('APP_TRANSPORTS="polling"'),
+            "workers",
+            "some-workers",
+            "restart the odd worker with the deployed configuration (remove the drop-in)",
+            (("workers", "worker 1"),),
+            clients="the clients that land on worker 1 stay on polling or fail WebSocket-only",
+        ),
+        Fault(
+            "server-socketio-v2",
+            "the app behind /ws runs Socket.IO 2 (Engine.IO 3), the clients Socket.IO 4",
+            "other program: the workers replaced by a socket.io 2.5 app on their ports "
+            "(tests/oracle/legacy)",
+            *legacy_app(),
+            "app socket.io",
+            "protocol-version",
+            "deploy an app on socket.io 4: the server's major version must match the clients'",
+            (("polling", r"\d+:0\{"), ("connect", "without a sid")),
+            clients='default: `server error` (Engine.IO 3 framing); WebSocket-only: "It seems '
+            'you are trying to reach a Socket.IO server in v2.x with a v3.x client"',
+            uploads=(("tests/oracle/legacy", LEGACY_DIR),),
+        ),
+        Fault(
+            "adapter-not-delivering",
+            "Redis refuses the adapter's XADD (its broadcast stream): connected, but broadcasts "
+            "stay on one worker",
+            "Redis ACL: `ACL SETUSER default -xadd`",
+            f"{REDIS_CLI} ACL SETUSER default -xadd",
+            f"{REDIS_CLI} ACL SETUSER default +xadd",
+            "redis adapter",
+            "adapter-not-delivering",
+            "let the adapter append to its stream (ACL: XADD), restart the workers if they gave up",
+            (("broadcast", "none on worker"), ("health", "redis=ok")),
+            clients="every client connects; those on the other worker miss the broadcast",
         ),
         Fault(
             "no-upgrade-header",
@@ -448,6 +660,9 @@ def _faults() -> list[Fault]:
             (("cors", "Access-Control-Allow-Origin missing"),),
             origin="http://{address}",
             runbook="2. CORS not configured",
+            clients="in a browser: default `xhr poll error` (CORS); WebSocket-only: ok. Node's "
+            "client ignores CORS",
+            oracle="browser",
         ),
         Fault(
             "https-redirect",
@@ -506,7 +721,7 @@ def _faults() -> list[Fault]:
             "tls",
             "tls-expiring",
             "renew the certificate",
-            (("tls", r"^[23]\.\d$"),),
+            (("tls", r"^[23]\.\d, TLSv1\.[23] \S+$"),),
             url="wss://{address}/ws",
             group="tls",
         ),
@@ -542,7 +757,40 @@ def _faults() -> list[Fault]:
     ]
     keys = [fault.key for fault in faults]
     assert len(keys) == len(set(keys)), keys
+    faults = [replace(fault, clients=fault.clients or CLIENTS_SEE[fault.key]) for fault in faults]
     return faults
+
+
+# What the official client sees for the faults that predate the oracle (measured on sandbox
+# hosts by tests/e2e/test_fault_catalogue.py; the newer faults say it in their own entry).
+ALL_FAIL = "every client fails: `xhr poll error` (default), `websocket error` (WebSocket-only)"
+NO_ANSWER = "every client fails: no answer before its timeout"
+ALL_WORK = "every client connects, upgrades and gets the broadcast"
+UPGRADE_FAILS = (
+    "default: connected over polling, the upgrade fails; WebSocket-only: `websocket error`"
+)
+CLIENTS_SEE = {
+    **dict.fromkeys(
+        ("dns-nxdomain", "nginx-stopped", "firewall-reject", "other-server", "other-site",
+         "redirect-elsewhere", "app-stopped", "app-crash-loop", "ws-upstream-wrong-port",
+         "socketio-path", "tls-untrusted", "tls-expired", "tls-not-yet-valid", "tls-wrong-name",
+         "tls-plain-http", "https-redirect"),
+        ALL_FAIL,
+    ),
+    **dict.fromkeys(("firewall-drop", "nginx-hung", "app-slow"), NO_ANSWER),
+    **dict.fromkeys(
+        ("worker-down", "client-limit", "http-1.0-upstream", "buffering-on"), ALL_WORK
+    ),
+    "tls-expiring": ALL_WORK + " (today)",
+    **dict.fromkeys(("no-upgrade-header", "no-connection-header", "wrong-connection-header"),
+                    UPGRADE_FAILS),
+    "ws-location-missing": "default: `xhr post error` / `xhr poll error` (the catch-all "
+    "location has no session routing either); WebSocket-only: `websocket error`",
+    "read-timeout-short": "every client is dropped once idle past the proxy's timeout "
+    "(`transport close`)",
+    **dict.fromkeys(("token-refused", "no-token"), "every client: `unauthorized` (the "
+                    "server's connect_error)"),
+}  # fmt: skip
 
 
 FAULTS = _faults()
@@ -561,14 +809,18 @@ def catalogue_table() -> str:
     """The catalogue as Markdown: fault → what the probes see → layer → fix."""
     lines = [
         "| # | fault | injected by | what the probes see (probe: pattern in its actual value) "
-        "| layer (code) | status | fix |",
-        "|---|---|---|---|---|---|---|",
+        "| layer (code) | status | the official client | fix |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for number, fault in enumerate(FAULTS, 1):
         sees = "; ".join(f"{probe}: `{text}`" for probe, text in fault.sees) or "—"
+        clients = fault.clients
+        if fault.oracle == "browser":
+            clients += " (judged in headless Chromium)"
         lines.append(
             f"| {number} | {_cell(fault.fault)} | {_cell(fault.means)} | {_cell(sees)} | "
-            f"`{fault.layer}` (`{fault.code}`) | {fault.status} | {_cell(fault.fix)} |"
+            f"`{fault.layer}` (`{fault.code}`) | {fault.status} | {_cell(clients)} | "
+            f"{_cell(fault.fix)} |"
         )
     return "\n".join(lines)
 

@@ -10,6 +10,7 @@ The tests run in file order on the fleet's second host and put it back at the en
 from __future__ import annotations
 
 import re
+import shlex
 import socket
 import ssl
 from collections.abc import Iterator
@@ -21,17 +22,37 @@ import requests
 import websocket
 from cryptography import x509
 
+from tests.e2e import tls_checks
 from tests.e2e.acme_server import AcmeServer
-from tests.e2e.conftest import Fleet, changed_rows, host_ssh, redeploy, run_deploy
+from tests.e2e.conftest import (
+    RELEASES,
+    Fleet,
+    changed_rows,
+    fleet_of,
+    host_ssh,
+    redeploy,
+    run_deploy,
+)
 from tests.e2e.test_transaction import served
 from tests.e2e.variants import inventory_variant
 from tests.waiting import wait_for
 from wsready import sandbox
+from wsready.deploy import tls_paths
+from wsready.deploy.acme import HOOK as ACME_HOOK
 from wsready.probes import run_probes
 from wsready.probes.model import Target
 from wsready.probes.packets import parse_open, parse_socket
 
+# Mozilla's finding for a leaf signed with RSA (pebble's CA key), under the modern profile.
+PEBBLE_RSA_SIGNATURE = "certificate_signatures"
 DROP_HTTP = "INPUT -p tcp --dport 80 -m comment --comment wsready-e2e-acme -j DROP"
+
+
+@pytest.fixture(scope="module", params=RELEASES)
+def fleet(request: pytest.FixtureRequest) -> Fleet:
+    """This module runs on the bookworm fleet and on the trixie one (what differs between
+    releases: certbot, its timer, nginx)."""
+    return fleet_of(request)
 
 
 @dataclass
@@ -160,6 +181,26 @@ def test_deploy_orders_the_certificate_and_serves_wss_with_it(acme_host: AcmeHos
     )
     assert timer.split() == ["enabled", "active"]
 
+    # Mozilla's intermediate profile, the chain checked against pebble's root.
+    scan = tls_checks.mozilla_scan(
+        acme_host.host.address, "intermediate", name=acme_host.name, ca_file=acme_host.root
+    )
+    tls_checks.assert_compliant(scan)
+    assert scan["certificate"]["lifespan_days"] <= 90
+    client = tls_checks.socketio_connects(
+        f"https://{acme_host.host.address}", ca_file=acme_host.root, servername=acme_host.name
+    )
+    assert client["protocol"] == "TLSv1.3", client
+    # pebble's certificates name no OCSP responder: no stapling, and nginx has nothing to
+    # warn about.
+    served_pem = host_ssh(acme_host.host, f"openssl x509 -noout -text -in {tls_paths.ACME[0]}")
+    assert "OCSP" not in served_pem
+    assert host_ssh(acme_host.host, f"ls {tls_paths.ACME_STAPLING} 2>&1 || true").endswith(
+        "No such file or directory\n"
+    )
+    checked = host_ssh(acme_host.host, "nginx -t 2>&1")
+    assert "stapling" not in checked, checked
+
 
 def test_the_next_deploy_changes_nothing_and_orders_nothing(acme_host: AcmeHost) -> None:
     serial = served_certificate(acme_host).serial_number
@@ -198,3 +239,72 @@ def test_renewal_serves_a_new_serial_and_open_websockets_survive(acme_host: Acme
             ws.close()
     results = run_probes(acme_host.target(), timeout_s=5)
     assert [str(r) for r in results if not r.ok and not r.skipped] == []
+
+
+def test_modern_profile_passes_mozillas_modern_with_the_same_certificate(
+    acme_host: AcmeHost,
+) -> None:
+    """certbot's key is ECDSA (P-256), so modern needs no new order."""
+    serial = served_certificate(acme_host).serial_number
+    inventory = inventory_variant(
+        acme_host.inventory,
+        acme_host.inventory.with_name("acme-modern.py"),
+        [acme_host.host.name],
+        nginx_tls_profile="modern",
+    )
+    result = run_deploy(inventory)
+    assert result.returncode == 0, result.output[-4000:]
+    assert "all probes passed" in result.output
+    assert served_certificate(acme_host).serial_number == serial
+    scan = tls_checks.mozilla_scan(
+        acme_host.host.address, "modern", name=acme_host.name, ca_file=acme_host.root
+    )
+    # The one finding allowed: pebble 2.4's CA signs with an RSA key, and modern wants the
+    # leaf signed with ECDSA (Let's Encrypt signs ECDSA keys with its ECDSA intermediates).
+    # The host's part, an ECDSA P-256 key for 90 days, holds.
+    tls_checks.assert_compliant(scan, allowed=(PEBBLE_RSA_SIGNATURE,))
+    assert scan["certificate"]["key"] == "ecdsa secp256r1"
+    assert scan["certificate"]["trusted"] is True
+    assert set(scan["accepted"]) == {"TLSv1.3"}
+    client = tls_checks.socketio_connects(
+        f"https://{acme_host.host.address}", ca_file=acme_host.root, servername=acme_host.name
+    )
+    assert client["protocol"] == "TLSv1.3", client
+
+
+def test_the_deploy_hook_staples_only_a_certificate_that_names_a_responder(
+    acme_host: AcmeHost,
+) -> None:
+    """certbot's deploy hook, given a lineage whose certificate names an OCSP responder,
+    turns stapling on (nginx -t accepts it and reloads); given pebble's lineage again, it
+    turns it off."""
+    host = acme_host.host
+    lineage = "/root/wsready-e2e-ocsp-lineage"
+    host_ssh(
+        host,
+        f"mkdir -p {lineage} && cd {lineage} && "
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 "
+        f"-subj {shlex.quote('/CN=' + acme_host.name)} "
+        f"-addext {shlex.quote('subjectAltName=DNS:' + acme_host.name)} "
+        "-addext 'authorityInfoAccess=OCSP;URI:http://127.0.0.1:9/' "
+        "-keyout privkey.pem -out fullchain.pem 2>&1 && cp fullchain.pem chain.pem",
+    )
+    try:
+        said = host_ssh(host, f"RENEWED_LINEAGE={lineage} {ACME_HOOK} 2>&1")
+        assert "nginx serves the certificate" in said, said
+        stapling = host_ssh(host, f"cat {tls_paths.ACME_STAPLING}")
+        assert "ssl_stapling on;" in stapling and tls_paths.ACME_CHAIN in stapling
+        assert "ssl_stapling on;" in host_ssh(host, "nginx -T 2>/dev/null")
+    finally:
+        restored = host_ssh(host, f"{ACME_HOOK} 2>&1; rm -rf {lineage}")
+    assert "nginx serves the certificate from /etc/letsencrypt/live/wsready" in restored
+    assert host_ssh(host, f"ls {tls_paths.ACME_STAPLING} 2>&1 || true").endswith(
+        "No such file or directory\n"
+    )
+    assert "ssl_stapling on;" not in host_ssh(host, "nginx -T 2>/dev/null")
+    wait_for(
+        lambda: served_certificate(acme_host).issuer.rfc4514_string(),
+        30,
+        "nginx serving pebble's certificate again",
+        until=lambda issuer: "Pebble" in issuer,
+    )

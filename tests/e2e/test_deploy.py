@@ -14,7 +14,6 @@ import os
 import re
 import socket
 import ssl
-import subprocess
 import threading
 
 import pytest
@@ -23,11 +22,21 @@ import socketio
 import websocket
 from cryptography import x509
 
-from tests.e2e.conftest import Fleet, changed_rows, host_ssh, redeploy
+from tests.e2e import tls_checks
+from tests.e2e.conftest import RELEASES, Fleet, changed_rows, fleet_of, host_ssh, redeploy
+from tests.pki import EC_P256, PrivateCA
 from tests.waiting import wait_for
 from wsready.probes import Target, run_probes
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module", params=RELEASES)
+def fleet(request: pytest.FixtureRequest) -> Fleet:
+    """This module runs on the bookworm fleet and on the trixie one (what differs between
+    releases: packages, nginx, systemd, ufw, TLS)."""
+    return fleet_of(request)
+
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 APP_UNITS = "wsready-app@0 wsready-app@1"  # both workers of a 2-CPU host
@@ -336,6 +345,13 @@ def served_alt_names(address: str, expected: str, within_s: float = 10.0) -> lis
     )
 
 
+def served_lifespan(address: str) -> int:
+    """Days between notBefore and notAfter of the certificate nginx serves on 443 now."""
+    pem = ssl.get_server_certificate((address, 443), timeout=10)
+    certificate = x509.load_pem_x509_certificate(pem.encode())
+    return (certificate.not_valid_after_utc - certificate.not_valid_before_utc).days
+
+
 def test_tls_self_signed_serves_wss_and_redirects_http(fleet: Fleet) -> None:
     host = fleet.hosts[1]
     result = redeploy(fleet, "--limit", host.name, "--data", "nginx_tls=true")
@@ -366,6 +382,28 @@ def test_tls_self_signed_serves_wss_and_redirects_http(fleet: Fleet) -> None:
         finally:
             connection.close()
 
+        # Mozilla's intermediate profile (the default): sslyze finds nothing but the path
+        # validation a self-signed pair cannot pass; the pair lives 365 days, RSA 2048.
+        scan = tls_checks.mozilla_scan(host.address, "intermediate")
+        tls_checks.assert_compliant(scan, allowed=(tls_checks.PATH_VALIDATION,))
+        assert set(scan["issues"]) == {tls_checks.PATH_VALIDATION}  # self-signed, named
+        assert scan["certificate"] == {
+            "lifespan_days": 365,
+            "key": "rsa 2048",
+            "trusted": False,
+        }
+        assert set(scan["accepted"]) == {"TLSv1.2", "TLSv1.3"}
+        assert "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256" in scan["accepted"]["TLSv1.2"]  # ffdhe2048
+        assert scan["curves"] == ["X25519", "secp256r1", "secp384r1"]
+        client = tls_checks.socketio_connects(f"https://{host.address}")
+        assert client["protocol"] == "TLSv1.3", client
+        target = Target(f"https://{host.address}", tls_verify=False)
+        probed = {result.probe: result for result in run_probes(target, timeout_s=5)}
+        assert probed["tls"].detail["tls_version"] == "TLSv1.3", probed["tls"]
+        assert probed["tls"].actual.endswith(f"TLSv1.3 {probed['tls'].detail['tls_cipher']}")
+        old = tls_checks.as_old_client(target, tls_checks.cbc_only)
+        assert (old.layer, old.code) == ("tls", "tls-profile"), old.to_dict()
+
         # The host's address changed since the pair was made: the next deploy makes it again.
         host_ssh(
             host,
@@ -382,6 +420,58 @@ def test_tls_self_signed_serves_wss_and_redirects_http(fleet: Fleet) -> None:
         served = served_alt_names(host.address, host.address)
         assert served == [ipaddress.ip_address(host.address)]
         assert host_ssh(host, f"stat -c '%a %U' {pair}").split("\n")[:2] == ["600 root"] * 2
+
+        # A pair of an earlier deploy lives 825 days: longer than the profile allows, so the
+        # next deploy makes it again though it names the address and is far from expiry.
+        host_ssh(
+            host,
+            "cd /etc/wsready/tls && openssl req -x509 -newkey rsa:2048 -nodes -days 825 "
+            f"-subj /CN={host.address} -addext subjectAltName=IP:{host.address} "
+            "-keyout self-signed-key.pem -out self-signed-cert.pem 2>/dev/null "
+            "&& systemctl reload nginx",
+        )
+        wait_for(
+            lambda: served_lifespan(host.address),
+            10,
+            "nginx serving the 825-day pair",
+            until=(825).__eq__,
+        )
+        renewed = redeploy(fleet, "--limit", host.name, "--data", "nginx_tls=true")
+        assert renewed.returncode == 0, renewed.output
+        assert [row for row in changed_rows(renewed.output) if "self-signed TLS" in row]
+        assert wait_for(
+            lambda: served_lifespan(host.address), 10, "a 365-day pair", until=(365).__eq__
+        )
+
+        # Mozilla's modern profile: TLS 1.3 only, an ECDSA pair of 90 days made in place of
+        # the RSA one; old clients get a handshake alert that diagnose names.
+        modern = redeploy(
+            fleet,
+            "--limit", host.name,
+            "--data", "nginx_tls=true",
+            "--data", "nginx_tls_profile=modern",
+            "--data", "nginx_tls_hsts=63072000",
+        )  # fmt: skip
+        assert modern.returncode == 0, modern.output
+        assert "all probes passed" in modern.output
+        scan = tls_checks.mozilla_scan(host.address, "modern")
+        tls_checks.assert_compliant(scan, allowed=(tls_checks.PATH_VALIDATION,))
+        assert set(scan["issues"]) == {tls_checks.PATH_VALIDATION}
+        assert scan["certificate"] == {
+            "lifespan_days": 90,
+            "key": "ecdsa secp256r1",
+            "trusted": False,
+        }
+        assert set(scan["accepted"]) == {"TLSv1.3"}
+        client = tls_checks.socketio_connects(f"https://{host.address}")
+        assert client["protocol"] == "TLSv1.3", client
+        answer = requests.get(f"https://{host.address}/api/health", verify=False, timeout=10)
+        assert answer.headers["Strict-Transport-Security"] == "max-age=63072000"
+        old = tls_checks.as_old_client(
+            Target(f"https://{host.address}", tls_verify=False), tls_checks.tls12_only
+        )
+        assert (old.layer, old.code) == ("tls", "tls-profile"), old.to_dict()
+        assert "TLSV1_ALERT_PROTOCOL_VERSION" in old.title
     finally:
         back = redeploy(fleet, "--limit", host.name)
     assert back.returncode == 0, back.output
@@ -394,21 +484,22 @@ def test_tls_with_given_certificate_is_uploaded_0600_and_verified(
 ) -> None:
     host = fleet.hosts[1]
     work = tmp_path_factory.mktemp("tls")
-    cert, key = work / "cert.pem", work / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
-         "-subj", f"/CN={host.address}", "-addext", f"subjectAltName=IP:{host.address}",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    result = redeploy(
-        fleet,
-        "--limit", host.name,
-        "--data", "nginx_tls=true",
-        "--data", f"nginx_tls_cert_file={cert}",
-        "--data", f"nginx_tls_key_file={key}",
-        "--data", f"verify_tls_ca_file={cert}",
-    )  # fmt: skip
+    ca = PrivateCA.create(work / "rsa-ca")
+    pair = ca.issue([host.address], "leaf", days=365)
+    key = pair.key
+
+    def given(pair, ca_file, *data: str):
+        return redeploy(
+            fleet,
+            "--limit", host.name,
+            "--data", "nginx_tls=true",
+            "--data", f"nginx_tls_cert_file={pair.cert}",
+            "--data", f"nginx_tls_key_file={pair.key}",
+            "--data", f"verify_tls_ca_file={ca_file}",
+            *data,
+        )  # fmt: skip
+
+    result = given(pair, ca.cert)
     try:
         assert result.returncode == 0, result.output
         assert "all probes passed" in result.output
@@ -419,8 +510,39 @@ def test_tls_with_given_certificate_is_uploaded_0600_and_verified(
         assert mode == "600"
         assert digest.split()[0] == hashlib.sha256(key.read_bytes()).hexdigest()
         assert key.read_text() not in result.output
-        response = requests.get(f"https://{host.address}/api/health", verify=str(cert), timeout=10)
+        response = requests.get(
+            f"https://{host.address}/api/health", verify=str(ca.cert), timeout=10
+        )
         assert response.status_code == 200
+        assert "Strict-Transport-Security" not in response.headers  # off by default
+
+        # A chain from a CA the scan trusts passes Mozilla's intermediate profile whole.
+        scan = tls_checks.mozilla_scan(host.address, "intermediate", ca_file=ca.cert)
+        tls_checks.assert_compliant(scan)
+        assert scan["certificate"]["trusted"] is True
+        client = tls_checks.socketio_connects(f"https://{host.address}", ca_file=ca.cert)
+        assert client["protocol"] == "TLSv1.3", client
+
+        # modern needs an ECDSA chain of at most 90 days; its certificate names an OCSP
+        # responder, so nginx staples (and `nginx -t` accepted that config).
+        ec_ca = PrivateCA.create(work / "ec-ca", newkey=EC_P256)
+        ec_pair = ec_ca.issue(
+            [host.address],
+            "ec-leaf",
+            days=90,
+            newkey=EC_P256,
+            extensions_text="authorityInfoAccess=OCSP;URI:http://127.0.0.1:9/\n",
+        )
+        modern = given(ec_pair, ec_ca.cert, "--data", "nginx_tls_profile=modern")
+        assert modern.returncode == 0, modern.output
+        assert "all probes passed" in modern.output
+        site = host_ssh(host, "cat /etc/nginx/conf.d/wsready.conf")
+        assert "ssl_stapling on;" in site and "ssl_protocols TLSv1.3;" in site
+        scan = tls_checks.mozilla_scan(host.address, "modern", ca_file=ec_ca.cert)
+        tls_checks.assert_compliant(scan)
+        assert set(scan["accepted"]) == {"TLSv1.3"}
+        client = tls_checks.socketio_connects(f"https://{host.address}", ca_file=ec_ca.cert)
+        assert client["protocol"] == "TLSv1.3", client
     finally:
         back = redeploy(fleet, "--limit", host.name)
     assert back.returncode == 0, back.output

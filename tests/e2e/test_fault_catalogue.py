@@ -20,6 +20,9 @@ import hashlib
 import ipaddress
 import re
 import secrets
+import shlex
+import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -34,9 +37,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.e2e import fault_catalogue as catalogue
-from tests.e2e.conftest import Fleet, host_ssh
+from tests.e2e.conftest import ROOT, Fleet, host_ssh
+from tests.oracle_browser import run_browser_oracle
+from tests.oracle_run import OracleOutcome, broadcast_trigger, run_oracle
 from tests.waiting import wait_for
 from wsready.exitstatus import ExitStatus
+from wsready.fleet.sweep import CheckOptions, TargetOutcome, check_all
 from wsready.hostdata import HostConfig
 from wsready.inventory import host_data
 from wsready.probes import ProbeResult, Target, run_probes
@@ -53,6 +59,10 @@ SNAPSHOT = (
     "systemctl is-active nginx redis-server 'wsready-app@0' 'wsready-app@1' || true"
 )
 OPEN_443 = f"INPUT -p tcp --dport 443 -j ACCEPT {catalogue.FIREWALL_TAG}"
+ORACLE_CLIENTS = 10  # official clients per mode (default options, WebSocket-only) per fault
+ORACLE_EVENT = "wsready-oracle"
+WORKER_PORTS = (3000, 3001)
+WORKS = (ExitStatus.OK, ExitStatus.WARNING)  # check's "clients work" (WARNING: degraded)
 
 
 @dataclass
@@ -61,6 +71,22 @@ class Outcome:
     diagnosis: Diagnosis
     results: list[ProbeResult]
     seconds: float
+    check: TargetOutcome
+    clients: OracleOutcome
+
+    @property
+    def check_works(self) -> bool:
+        diagnosis = self.check.diagnosis
+        forecast = diagnosis is not None and diagnosis.forecast
+        return self.check.status in WORKS or forecast
+
+    @property
+    def agrees(self) -> bool:
+        """The rule: wsready says the clients work (OK; WARNING: degraded, still working; a
+        forecast such as a certificate about to expire) iff every official client connects,
+        upgrades and gets a broadcast; diagnose and check say the same."""
+        works = self.diagnosis.clients_work
+        return works == self.check_works == self.clients.ok
 
     @property
     def named(self) -> tuple[str, str, str]:
@@ -142,6 +168,20 @@ def make_certificates(address: str) -> tuple[bytes, bytes, dict[str, bytes]]:
 def upload(host, path: str, data: bytes, mode: str = "0644") -> None:
     encoded = base64.b64encode(data).decode()
     host_ssh(host, f"echo {encoded} | base64 -d > {path} && chmod {mode} {path}")
+
+
+def upload_tree(host, local: Path, remote: str) -> None:
+    """Copy a directory to the host: a tar stream over SSH's stdin (no size limit)."""
+    tarball = subprocess.run(
+        ["tar", "-C", str(local), "-czf", "-", "."], capture_output=True, check=True
+    ).stdout
+    command = f"mkdir -p {shlex.quote(remote)} && tar -xzf - -C {shlex.quote(remote)}"
+    subprocess.run(
+        ["ssh", "-i", host.ssh_key, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+         "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", f"root@{host.address}",
+         command],
+        input=tarball, check=True, timeout=60, capture_output=True,
+    )  # fmt: skip
 
 
 # --- the host -------------------------------------------------------------------------------
@@ -231,6 +271,8 @@ def run_fault(host, fault: catalogue.Fault, base: Target, values: dict[str, str]
         origin=expand(fault.origin, values) if fault.origin else None,
     )
     started = time.monotonic()
+    for local, remote in fault.uploads:
+        upload_tree(host, ROOT / local, remote)
     host_ssh(host, expand(fault.inject, values))
     try:
         if catalogue.RESTART_APP in fault.inject and fault.layer != "app":
@@ -238,10 +280,63 @@ def run_fault(host, fault: catalogue.Fault, base: Target, values: dict[str, str]
             _wait_answering(address)
         with clients_held(address, fault.hold_clients):
             results = run_probes(target, timeout_s=TIMEOUT_S, idle=fault.idle)
+            options = CheckOptions(timeout_s=TIMEOUT_S, retries=0, idle=fault.idle)
+            check = check_all([target], options).outcomes[0]
+            clients = official_clients(host, fault, target, results)
     finally:
         host_ssh(host, expand(fault.revert, values))
         wait_healthy(base)
-    return Outcome(fault, diagnose(target, results), results, time.monotonic() - started)
+    diagnosis = diagnose(target, results)
+    outcome = Outcome(fault, diagnosis, results, time.monotonic() - started, check, clients)
+    print(f"  {fault.key}: {diagnosis.layer} ({diagnosis.code}) {diagnosis.status.name}, check "
+          f"{check.status.name}; official clients: {clients.describe()}", flush=True)  # fmt: skip
+    return outcome
+
+
+def idle_period(results: list[ProbeResult]) -> float:
+    """pingInterval + pingTimeout + 1.5 s, as the server announced them (the idle probe's
+    hold): how long the official clients stay idle before the broadcast in an idle fault."""
+    opened = next((r for r in results if r.probe == "open" and r.ok), None)
+    if opened is None:
+        return 0.0
+    return (opened.detail["ping_interval_ms"] + opened.detail["ping_timeout_ms"]) / 1000 + 1.5
+
+
+def official_clients(
+    host, fault: catalogue.Fault, target: Target, results: list[ProbeResult]
+) -> OracleOutcome:
+    """The official socket.io-client 4, ORACLE_CLIENTS with the default options and as many
+    WebSocket-only, in the fault's state: the judge of wsready's verdict."""
+    send = broadcast_trigger(lambda command: host_ssh(host, command), WORKER_PORTS, ORACLE_EVENT)
+    hold_s = idle_period(results) if fault.idle else 0.0
+
+    def trigger(nonce: str) -> object:
+        if hold_s:  # the fault's stimulus: the clients stay idle past the proxy's timeout
+            threading.Event().wait(hold_s)
+        return send(nonce)
+
+    if fault.oracle == "browser":  # CORS: only a browser enforces it
+        return run_browser_oracle(
+            target.http_url("").rstrip("/"),
+            trigger=trigger,
+            path=target.socketio_path,
+            clients=ORACLE_CLIENTS // 2,
+            event=ORACLE_EVENT,
+            token=target.token,
+        )
+    ca = target.tls_verify if target.secure and isinstance(target.tls_verify, str) else None
+    return run_oracle(
+        target.http_url("").rstrip("/"),
+        trigger=trigger,
+        path=target.socketio_path,
+        clients=ORACLE_CLIENTS,
+        event=ORACLE_EVENT,
+        token=target.token,
+        origin=target.origin,
+        ca=ca,
+        connect_timeout_s=6.0,
+        broadcast_timeout_s=3.0,
+    )
 
 
 def _wait_answering(address: str, within_s: float = 15.0) -> None:
@@ -287,6 +382,23 @@ def confusion_matrix(outcomes: list[Outcome]) -> str:
         lines.append(f"{outcome.fault.key:<{width}}  " + " ".join(cells) + mark)
     wrong = sum(o.diagnosis.layer != o.fault.layer for o in outcomes)
     lines.append(f"{len(outcomes)} faults, {len(outcomes) - wrong} on the diagonal, {wrong} off it")
+    return "\n".join(lines)
+
+
+def agreement_matrix(outcomes: list[Outcome]) -> str:
+    """Per fault: wsready's verdicts (diagnose, check) against the official clients'."""
+    width = max(len(o.fault.key) for o in outcomes)
+    lines = [f"{'fault':<{width}}  {'diagnose':<8}  {'check':<8}  agree  official clients"]
+    for o in outcomes:
+        mark = "yes" if o.agrees else "NO"
+        said = o.diagnosis.status.name + ("*" if o.diagnosis.forecast else "")
+        lines.append(
+            f"{o.fault.key:<{width}}  {said:<8}  {o.check.status.name:<8}  "
+            f"{mark:<5}  {o.clients.describe()}"
+        )
+    disagree = sum(not o.agrees for o in outcomes)
+    lines.append("* a forecast: the clients still work today (a certificate about to expire)")
+    lines.append(f"{len(outcomes)} faults, {len(outcomes) - disagree} agree, {disagree} disagree")
     return "\n".join(lines)
 
 
@@ -346,7 +458,16 @@ def test_every_fault_of_the_catalogue_is_named_exactly(fleet: Fleet, tmp_path: P
         print(
             f"  {outcome.fault.key:<24} {outcome.seconds:5.1f} s  {d.layer} ({d.code}) — {d.title}"
         )
+    print("\n" + agreement_matrix(outcomes))
     assert after == before, "the host is not as it was"
+    disagree = [
+        f"{o.fault.key}: diagnose {o.diagnosis.status.name}, check {o.check.status.name}, "
+        f"official clients {o.clients.describe()}"
+        for o in outcomes
+        if not o.agrees
+    ]
+    assert not disagree, "wsready and the official client disagree:\n" + "\n".join(disagree)
+    assert len(outcomes) >= 40
     wrong = [f"{o.fault.key}: named {o.named}, expected {o.expected}: {o.diagnosis.title}\n    "
              + "\n    ".join(f"[{r.state}] {r}" for r in o.results)
              for o in outcomes if o.named != o.expected]  # fmt: skip

@@ -21,12 +21,22 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.conftest import Fleet, host_ssh, run_deploy
+from tests.e2e.conftest import RELEASES, Fleet, exposure, fleet_of, host_ssh, run_deploy
 from tests.waiting import wait_for
 from wsready import sandbox
+from wsready.deploy import families
+from wsready.fleet import onboard
 from wsready.inventory import host_data
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module", params=RELEASES)
+def fleet(request: pytest.FixtureRequest) -> Fleet:
+    """This module runs on the bookworm fleet and on the trixie one (what differs between
+    releases: systemd timers, nginx's status page)."""
+    return fleet_of(request)
+
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_MONITOR = ROOT / "tests" / "e2e" / "deploy_monitor.py"
@@ -34,14 +44,34 @@ PROM_FILE = "/var/lib/node_exporter/textfile/wsready.prom"
 TOKEN_VARIABLE = "WSREADY_E2E_MONITOR_TOKEN"
 TOKEN = "monitor-e2e-token-7f3a"
 INTERVAL_S = 10
+MAX_EXPOSURE = 4.0  # systemd-analyze security: "OK" up to here
 DOWN_TARGET = "http://127.0.0.1:1"  # nothing listens there: must show up as CRITICAL
 DEAD_WEBHOOK = "http://127.0.0.1:9/hook"  # on the monitor itself; nothing listens either
 STATUS_USER, STATUS_PASSWORD = "ops", "status-e2e-pass-4b1d"
 SCREENSHOT = os.environ.get("WSREADY_STATUS_SCREENSHOT")  # keep the e2e page's screenshot
 
 
-def build_wheelhouse(directory: Path) -> Path:
-    """Wheels of wsready and its pinned dependencies (sandbox hosts reach no package index)."""
+def build_wheelhouse(directory: Path, python: str | None = None) -> Path:
+    """Wheels of wsready and its pinned dependencies (sandbox hosts reach no package index),
+    for `python` (the host's python3 major.minor) when it is not this one's: wsready built
+    here, its dependencies downloaded as binary wheels for that version."""
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if python not in (None, here):
+        pip = [sys.executable, "-m", "pip"]
+        subprocess.run(
+            [*pip, "wheel", "--quiet", "--no-deps", "-w", str(directory), "setuptools>=68",
+             str(ROOT)],
+            check=True, timeout=600,
+        )  # fmt: skip
+        (wheel,) = directory.glob("wsready-*.whl")
+        subprocess.run(
+            [*pip, "download", "--quiet", "--only-binary=:all:", "--implementation", "cp",
+             "--python-version", python, "--platform", "manylinux2014_x86_64",
+             "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux_2_28_x86_64",
+             "--platform", "linux_x86_64", "-d", str(directory), str(wheel)],
+            check=True, timeout=600,
+        )  # fmt: skip
+        return directory
     subprocess.run(
         [
             sys.executable,
@@ -58,6 +88,13 @@ def build_wheelhouse(directory: Path) -> Path:
         timeout=600,
     )
     return directory
+
+
+def host_python(host: sandbox.SandboxHost) -> str:
+    """major.minor of the python3 the host's release installs (families.RELEASES)."""
+    os_release = onboard.parse_os_release(host_ssh(host, "cat /etc/os-release"))
+    release = families.release(os_release.get("ID", ""), os_release.get("VERSION_ID", ""))
+    return release.proven_versions["python"]
 
 
 def monitor_inventory(fleet_inventory: Path, monitor: str, extra: dict, path: Path) -> Path:
@@ -96,7 +133,7 @@ def install_and_prove(
         "monitor_targets": [f"http://{host.address}", DOWN_TARGET, peer_url],
         "monitor_token_env": TOKEN_VARIABLE,
         "monitor_alert_webhook": DEAD_WEBHOOK,
-        "monitor_wheelhouse": str(build_wheelhouse(tmp_path / "wheels")),
+        "monitor_wheelhouse": str(build_wheelhouse(tmp_path / "wheels", host_python(host))),
         # Only this machine (its side of the host's veth) may see the page: the other fleet
         # host, on the sandbox LAN, is a client outside the allowed CIDRs.
         "monitor_status_allow_cidrs": [f"{host.gateway}/32"],
@@ -126,6 +163,11 @@ def install_and_prove(
     unit = host_ssh(host, "systemctl cat wsready-monitor.service")
     assert TOKEN not in unit and "--token-env WSREADY_MONITOR_TOKEN" in unit
     assert DEAD_WEBHOOK not in unit and "--alert-webhook-env WSREADY_MONITOR_WEBHOOK" in unit
+    # Sandboxed by systemd: the monitor's check and the nginx serving its status page.
+    for sandboxed in ("wsready-monitor.service", "nginx.service"):
+        rating = exposure(host, sandboxed)
+        print(f"{host.name}: {sandboxed} exposure {rating}")
+        assert rating <= MAX_EXPOSURE, f"{sandboxed} rated {rating}"
 
     first = wait_for(lambda: prom_state(host), 90, f"{PROM_FILE} on {host.name}", interval_s=1)
     fresher = wait_for(

@@ -21,7 +21,7 @@ import pytest
 import requests
 import socketio
 
-from tests.e2e.conftest import ROOT, Fleet, host_ssh, redeploy, run_deploy
+from tests.e2e.conftest import RELEASES, ROOT, Fleet, fleet_of, host_ssh, redeploy, run_deploy
 from tests.waiting import wait_for
 from wsready import sandbox
 
@@ -29,6 +29,13 @@ pytestmark = pytest.mark.e2e
 
 APP = "wsready-app"
 REDIS_PASSWORD = "e2e-redis-password-0123456789abcdef"  # a throwaway host's, not a secret
+
+
+@pytest.fixture(scope="module", params=RELEASES)
+def fleet(request: pytest.FixtureRequest) -> Fleet:
+    """This module runs on the bookworm fleet and on the trixie one (what differs between
+    releases: Redis, systemd's worker units)."""
+    return fleet_of(request)
 
 
 def health(address: str) -> dict:
@@ -185,7 +192,9 @@ def test_redis_down_is_degraded_and_diagnosed_as_redis(fleet: Fleet) -> None:
         )
         report = json.loads(diagnosis.stdout)
         assert report["diagnosis"]["layer"] == "redis", diagnosis.stdout
-        assert diagnosis.returncode == 1, "WARNING: the host still serves its own clients"
+        assert diagnosis.returncode == 2, "CRITICAL: broadcasts no longer cross the 2 workers"
+        broadcast = next(p for p in report["results"] if p["probe"] == "broadcast")
+        assert broadcast["state"] == "FAIL", broadcast
     finally:
         host_ssh(host, "systemctl start redis-server")
     wait_for(
@@ -241,6 +250,28 @@ def test_a_broadcast_from_either_app_host_reaches_clients_on_both(
         marker = f"from-{host.name}-worker-{worker}"
         assert broadcast(host, worker, marker)["sent"] is True
         wait_received(listeners, marker, f"{marker} on both hosts")
+
+
+def test_check_proves_a_broadcast_across_the_app_hosts(
+    redis_fleet: list[sandbox.SandboxHost],
+) -> None:
+    """Both app hosts report the same Redis: `wsready check` holds a client on each, emits on
+    one and requires it on the other (the hosts-broadcast probe, in each target's run)."""
+    first, second, _redis_host = redis_fleet
+    urls = [f"http://{first.address}", f"http://{second.address}"]
+    completed = subprocess.run(
+        [sys.executable, "-m", "wsready.cli", "check", *urls, "--json", "--timeout", "5"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    report = json.loads(completed.stdout)
+    assert completed.returncode == 0, completed.stdout
+    for target in report["targets"]:
+        across = next(p for p in target["probes"] if p["probe"] == "hosts-broadcast")
+        assert across["ok"] and across["detail"]["hosts"] == urls, across
+        assert [w["ok"] for w in target["workers"]] == [True, True], target["workers"]
 
 
 def test_redis_host_answers_only_the_app_hosts(redis_fleet: list[sandbox.SandboxHost]) -> None:

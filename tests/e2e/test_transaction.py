@@ -95,7 +95,7 @@ def test_a_directive_that_refuses_upgrades_fails_the_deploy_and_the_old_config_s
 
 @pytest.mark.parametrize(
     "layer",
-    ["app env", "unit", "release", "nginx site", "firewall"],
+    ["app env", "unit", "release", "nginx site", "nginx unit", "firewall"],
 )
 def test_a_change_that_breaks_one_layer_is_put_back(
     fleet: Fleet, host_before: dict, layer: str, tmp_path: Path
@@ -110,6 +110,8 @@ def test_a_change_that_breaks_one_layer_is_put_back(
     elif layer == "release":
         source = app_variant(tmp_path / "app", "broken", crash_at_start)
         result = redeploy(fleet, *limit, *_data(app_source=str(source)))
+    elif layer == "nginx unit":  # a sandbox that keeps nginx from starting
+        result = redeploy(fleet, *limit, deploy_file=HERE / "deploy_broken_nginx_unit.py")
     elif layer == "nginx site":
         directive = "location ~ ^/ws/ { return 404; }"
         result = redeploy(fleet, *limit, *_data(nginx_extra_directives=[directive]))

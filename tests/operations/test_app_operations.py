@@ -125,7 +125,7 @@ def deployed_facts(data: dict, source: Path = BUNDLED_APP, base: dict = BASE_FAC
                 "shell": "/usr/sbin/nologin",
                 "group": "wsready",
                 "groups": [],
-                "comment": None,
+                "comment": "wsready app user",  # the marker wsready gives its users
             }
         },
         "files.Directory": directories,
@@ -196,9 +196,15 @@ def test_fresh_host_gets_user_release_dependencies_env_unit_and_start() -> None:
         f"0 release(s) in {APP_DIR}/releases, none to remove"
     ]
     commands = fakehost.commands(results)
-    assert "useradd -d /opt/wsready-app -s /usr/sbin/nologin -g wsready -r -M wsready" in commands
+    assert (
+        "useradd -d /opt/wsready-app -s /usr/sbin/nologin -g wsready -r -c 'wsready app user' "
+        "-M wsready"
+    ) in commands
     npm = next(c for c in commands if isinstance(c, str) and "npm ci" in c)
-    assert "npm ci --omit=dev --no-audit --no-fund --globalconfig /etc/wsready/npmrc" in npm
+    # npm (and every install script) runs as the app's user, with a copy of npm's config.
+    assert "runuser -u wsready -- " in npm
+    assert "npm ci --omit=dev --no-audit --no-fund" in npm
+    assert "cp /etc/wsready/npmrc " in npm
     switch = next(c for c in commands if isinstance(c, str) and "mv -T" in c and "current" in c)
     assert switch.endswith(
         f"ln -sfn releases/{release.hash} {APP_DIR}/.current.new"
@@ -519,6 +525,7 @@ def test_new_node_runtime_restarts_the_service() -> None:
     facts["server.Command"] = {**facts["server.Command"], NODE_LOOKUP: "/usr/bin/node-22 v22.12.0"}
     results = fakehost.run(deploy_app, facts, DATA)
     assert fakehost.commands(results) == [
+        f"{transaction.save_command([MARKER], 'app')} && "
         f"echo '/usr/bin/node-22 v22.12.0' > {MARKER}",
         restart(WORKER0),
     ]

@@ -25,7 +25,16 @@ CONFIG_LINE = (
 WORKERS_LINE = (
     "systemctl list-units --plain --no-legend --state=active 'wsready-app@*.service' | wc -l"
 )
-DEBIAN = {"server.Which": {"apt-get": "/usr/bin/apt-get"}, "hardware.Cpus": 1}
+DEBIAN = {
+    "server.Which": {"apt-get": "/usr/bin/apt-get"},
+    "hardware.Cpus": 1,
+    "server.LinuxDistribution": {
+        "name": "Debian",
+        "major": 12,
+        "minor": None,
+        "release_meta": {"ID": "debian", "VERSION_ID": "12"},
+    },
+}
 
 
 def planned(facts: dict, data: dict = DATA):
@@ -84,7 +93,7 @@ def test_auth_is_proven_with_a_minted_token_or_the_named_one() -> None:
 
 def test_verify_hands_the_plan_and_the_hosts_sudo_to_the_callback() -> None:
     data = {**DATA, "app_auth": "jwt", "app_jwt_secret": SECRET, "_sudo": True}
-    (call,) = fakehost.commands(fakehost.run(verify_deploy, {}, data))
+    (call,) = fakehost.commands(fakehost.run(verify_deploy, DEBIAN, data))
     assert call.startswith("FunctionCommand(_verify_step, (), {'plan': Plan(target=Target(")
     assert "'run_as': {'_sudo': True}" in call
     assert (
@@ -92,7 +101,7 @@ def test_verify_hands_the_plan_and_the_hosts_sudo_to_the_callback() -> None:
     )
     assert SECRET not in call and "token" not in call.replace("Target(", "")
     (off,) = fakehost.commands(
-        fakehost.run(verify_deploy, {}, {**DATA, "app_rollback_on_failure": False})
+        fakehost.run(verify_deploy, DEBIAN, {**DATA, "app_rollback_on_failure": False})
     )
     assert "rollback=None" in off and "'run_as': None" in off
 

@@ -10,13 +10,16 @@ import hashlib
 from pathlib import Path
 
 import fakehost
+import pytest
 
 from tasks import transaction
-from tasks.firewall import NFT_FILE, configure_firewall
+from tasks.firewall import NFT_FILE, NFT_UNIT, configure_firewall
 from tasks.nginx import (
     ACTIVATE,
     ACTIVATE_SCRIPT,
     CANDIDATE,
+    DHPARAM,
+    DHPARAM_FILE,
     LIVE,
     MAIN_CANDIDATE,
     MAIN_LIVE,
@@ -24,6 +27,7 @@ from tasks.nginx import (
     SELF_SIGNED_KEY,
     STAMP,
     TLS_CERT,
+    TLS_DIR,
     TLS_KEY,
     activate_nginx,
     nginx_config,
@@ -123,6 +127,41 @@ def test_al2023_gets_an_nftables_table_of_its_own() -> None:
     assert "systemctl enable wsready-firewall.service" in commands
 
 
+def test_debian_with_firewall_backend_nftables_loads_the_table_then_turns_ufw_off() -> None:
+    facts = {**DEBIAN, "firewall.UfwState": UFW_CONVERGED}
+    commands, _ = _run(configure_firewall, facts, firewall_backend="nftables")
+    apt = [c for c in commands if isinstance(c, str) and "apt-get" in c and "install" in c]
+    assert len(apt) == 1 and apt[0].endswith("nftables")
+    assert not any(isinstance(c, str) and c.startswith("ufw allow") for c in commands)
+    loaded = commands.index(f"nft -f {NFT_FILE}")
+    assert commands[loaded + 2 :] == ["ufw --force disable"]  # after its files are recorded
+    # ufw already off: nothing for it
+    off = {**facts, "firewall.UfwState": {**UFW_CONVERGED, "enabled": False}}
+    assert (
+        "ufw --force disable" not in _run(configure_firewall, off, firewall_backend="nftables")[0]
+    )
+
+
+def test_back_to_ufw_removes_the_nftables_table_and_its_unit() -> None:
+    facts = {
+        **DEBIAN,
+        "firewall.UfwState": UFW_CONVERGED,
+        "files.File": {NFT_FILE: _stat(600), NFT_UNIT: _stat(644)},
+    }
+    commands, _ = _run(configure_firewall, facts)
+    assert commands[-4:] == [
+        "systemctl disable wsready-firewall.service 2>/dev/null || true",
+        f"rm -f {NFT_FILE} {NFT_UNIT}",
+        "systemctl daemon-reload",
+        "nft delete table inet wsready 2>/dev/null || true",
+    ]
+
+
+def test_ufw_is_refused_where_there_is_no_apt_get() -> None:
+    with pytest.raises(ValueError, match=r'firewall_backend = "ufw": this host has no apt-get'):
+        _run(configure_firewall, AL2023, firewall_backend="ufw")
+
+
 def _config(cpus: int = 2, **data):
     values = HostConfig.from_data(fakehost.HOST, data)
     return nginx_config(values, capacity.plan(values, cpus), "debian")
@@ -142,10 +181,16 @@ def _nginx_converged_facts(cpus: int = 2, **data) -> dict:
             CANDIDATE: _stat(644),
             MAIN_CANDIDATE: _stat(644),
             APT_STAMP: _stat(644),
+            DHPARAM: _stat(600),
         },
-        "files.Directory": {"/etc/wsready/nginx": _stat(755), "/usr/local/sbin": _stat(755)},
+        "files.Directory": {
+            "/etc/wsready/nginx": _stat(755),
+            "/usr/local/sbin": _stat(755),
+            TLS_DIR: _stat(700),
+        },
         "files.Sha1File": {
             ACTIVATE: hashlib.sha1(script).hexdigest(),
+            DHPARAM: hashlib.sha1(DHPARAM_FILE.read_bytes()).hexdigest(),
             CANDIDATE: hashlib.sha1(config.site.encode()).hexdigest(),
             MAIN_CANDIDATE: hashlib.sha1(config.main.encode()).hexdigest(),
         },

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import fnmatch
 from pathlib import Path
 
 import pytest
 
 from wsready import hostdata
-from wsready.deploy import acme
+from wsready.deploy import acme, tls_paths
 
 ACME = {"nginx_tls": "acme", "acme_email": "ops@example.com", "nginx_server_name": "ws.example.com"}
 RENEWAL = """\
@@ -139,3 +140,6 @@ def test_the_deploy_hook_installs_the_pair_where_nginx_reads_it() -> None:
     hook = (Path(__file__).resolve().parents[2] / "files" / "acme" / "deploy-hook.sh").read_text()
     assert f"cert={acme.CERT}\n" in hook
     assert f"key={acme.KEY}\n" in hook
+    assert f"chain={tls_paths.ACME_CHAIN}\n" in hook
+    assert f"stapling={tls_paths.ACME_STAPLING}\n" in hook
+    assert fnmatch.fnmatch(tls_paths.ACME_STAPLING, tls_paths.ACME_STAPLING_PATTERN)

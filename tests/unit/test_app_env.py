@@ -53,3 +53,11 @@ def test_line_breaks_are_refused_without_echoing_the_value() -> None:
 def test_bad_variable_name_is_refused() -> None:
     with pytest.raises(ConfigError, match="app_env = '1BAD'"):
         app_env.render_env_file({"1BAD": "x"})
+
+
+def test_owned_lists_exactly_what_wsready_writes() -> None:
+    """app_env.OWNED (what app_env may not set) is every variable app_environment writes,
+    the unit's APP_WORKER and the fingerprint: a new variable must be added there."""
+    data = HostConfig.from_data("wsr-1", {"proxy_url": "http://10.0.0.1:3128"})
+    written = {name.upper() for name in app_env.app_environment(data, "v")}
+    assert written | {"APP_CONFIG_FINGERPRINT", "APP_WORKER"} == set(app_env.OWNED)

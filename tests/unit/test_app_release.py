@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import tarfile
 from pathlib import Path
@@ -69,3 +70,67 @@ def test_entry_point_from_package_main(app: Path) -> None:
         app_release.scan(app)
     (app / "index.js").write_text("require('./server')\n")
     assert app_release.scan(app).entry == "index.js"
+
+
+# --- package.json `main` and symlinks (issue 22): what reaches the unit, what gets uploaded ----
+
+
+@pytest.mark.parametrize(
+    "main",
+    [
+        "server.js\nExecStartPre=+/bin/touch /tmp/pwned",
+        "server.js\rx",
+        "server.js ExecStartPre=+/bin/id",
+        "%h/server.js",
+        "/etc/passwd",
+        "../outside.js",
+        "lib/../../outside.js",
+        "./../outside.js",
+        "server.js;id",
+        "'server.js'",
+        "$(id).js",
+        "server.js\x00",
+        "ѕerver.js",
+        "a" * 300,
+        "",
+        42,
+        ["server.js"],
+        ".hidden.js",
+    ],
+)
+def test_a_hostile_main_is_refused(app: Path, main: object) -> None:
+    (app / "package.json").write_text(json.dumps({"name": "x", "main": main}))
+    if main == "":  # empty falls back to server.js, which exists: accepted
+        assert app_release.scan(app).entry == "server.js"
+        return
+    with pytest.raises(ConfigError) as refused:
+        app_release.scan(app)
+    assert refused.value.key == "app_source"
+
+
+@pytest.mark.parametrize("main", ["server.js", "./server.js", "lib/main.js"])
+def test_a_plain_relative_main_is_the_entry(app: Path, main: str) -> None:
+    (app / "lib").mkdir(exist_ok=True)
+    (app / "lib" / "main.js").write_text("// main\n")
+    (app / "package.json").write_text(json.dumps({"name": "x", "main": main}))
+    assert app_release.scan(app).entry == main.removeprefix("./")
+
+
+def test_a_symlink_leaving_app_source_is_refused(app: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "id_ed25519"
+    secret.write_text("PRIVATE KEY\n")
+    (app / "config.js").symlink_to(secret)
+    with pytest.raises(ConfigError, match="config.js is a symlink leading out"):
+        app_release.scan(app)
+
+
+def test_a_symlinked_directory_leaving_app_source_is_refused(app: Path) -> None:
+    (app / "etc").symlink_to("/etc")
+    with pytest.raises(ConfigError, match="etc is a symlink leading out"):
+        app_release.scan(app)
+
+
+def test_a_symlink_inside_app_source_is_uploaded_as_its_file(app: Path) -> None:
+    (app / "alias.js").symlink_to("server.js")
+    release = app_release.scan(app)
+    assert "alias.js" in release.files

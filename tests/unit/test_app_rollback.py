@@ -27,7 +27,7 @@ def fake_tools(bin_dir: Path, log: Path, npm_gate: Path | None = None, npm_fails
     bin_dir.mkdir(exist_ok=True)
     (bin_dir / "systemctl").write_text(f'#!/bin/sh\necho "systemctl $*" >> {log}\n')
     gate = f"timeout 30 sh -c 'until [ -e {npm_gate} ]; do sleep 0.05; done'\n" if npm_gate else ""
-    npm_body = f'echo "npm $* in $(basename "$PWD")" >> {log}\n{gate}' + (
+    npm_body = f'echo "npm $* in $(basename "$PWD") as $(id -un)" >> {log}\n{gate}' + (
         "echo 'npm ERR! EINTEGRITY' >&2; exit 1\n" if npm_fails else "mkdir node_modules\n"
     )
     (bin_dir / "npm").write_text("#!/bin/sh\n" + npm_body)
@@ -109,8 +109,16 @@ def test_first_switch_records_current_as_absent(host_tree) -> None:
     assert os.readlink(f"{paths.app_dir}/current") == "releases/new"
 
 
+APP_USER = "nobody"  # npm runs as the app's user: any unprivileged user of this machine
+
+
 @pytest.fixture
 def deps_tree(tmp_path: Path):
+    # The app's user must reach the tree and the fake npm's log (pytest's tmp is 0700).
+    for directory in (tmp_path, tmp_path.parent, tmp_path.parent.parent):
+        directory.chmod(0o755)
+    (tmp_path / "npm.log").touch(mode=0o666)
+    (tmp_path / "npm.log").chmod(0o666)
     app_dir = tmp_path / "app"
     release = app_dir / "releases" / "r1"
     release.mkdir(parents=True)
@@ -125,18 +133,24 @@ def test_install_renames_into_place_only_after_npm_succeeds(deps_tree) -> None:
     (app_dir / "deps" / ".tmp-d1-999").mkdir()  # left by an install that was killed
     log = tmp / "npm.log"
     failing = fake_tools(tmp / "bad", log, npm_fails=True)
-    failed = sh(install_command(release, deps, has_npmrc=False, npm_config=NPMRC), failing)
+    command = install_command(release, deps, has_npmrc=False, npm_config=NPMRC, user=APP_USER)
+    failed = sh(command, failing)
     assert failed.returncode != 0 and "EINTEGRITY" in failed.stderr
     assert not Path(deps).exists()  # never half-written
 
     env = fake_tools(tmp / "bin", log)
-    done = sh(install_command(release, deps, has_npmrc=False, npm_config=NPMRC), env)
+    done = sh(command, env)
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in Path(deps).iterdir()) == [
         ".installed", "node_modules", "package-lock.json", "package.json",
     ]  # fmt: skip
     assert [p.name for p in (app_dir / "deps").iterdir()] == ["d1"]  # leftovers removed
     assert (app_dir / ".install.lock").exists()
+    # npm ran as the app's user, never root; the tree it wrote now belongs to root and
+    # nobody else may write it.
+    assert [line.rsplit(" as ", 1)[1] for line in log.read_text().splitlines()] == [APP_USER] * 2
+    for path in [Path(deps), *Path(deps).rglob("*")]:
+        assert path.stat().st_uid == 0 and not path.stat().st_mode & 0o022, path
 
 
 def flock_waiters(path: Path) -> int:
@@ -150,7 +164,7 @@ def test_a_second_install_waits_for_the_first_and_does_not_run_npm_again(deps_tr
     app_dir, release, deps, tmp = deps_tree
     log, gate = tmp / "npm.log", tmp / "npm-may-finish"
     env = fake_tools(tmp / "bin", log, npm_gate=gate)
-    command = install_command(release, deps, has_npmrc=False, npm_config=NPMRC)
+    command = install_command(release, deps, has_npmrc=False, npm_config=NPMRC, user=APP_USER)
     first = subprocess.Popen(["sh", "-c", command], env=env, stdout=subprocess.PIPE, text=True)
     try:
         wait_for(lambda: log.exists() and log.read_text(), 10, "the first install's npm ci")

@@ -360,3 +360,16 @@ def test_to_dict_is_json_ready() -> None:
     data = diagnose(TARGET, healthy()).to_dict()
     assert data["status"] == "OK"
     assert data["exit_code"] == 0
+
+
+def test_a_certificate_about_to_expire_is_critical_but_a_forecast_clients_still_work() -> None:
+    tls = fail("tls", "3.0", days_left=3.0, blocks_later=False)
+    results = healthy()
+    results.insert(2, tls)
+    diagnosis = diagnose(Target("https://h"), results)
+    assert (diagnosis.code, diagnosis.status) == ("tls-expiring", ExitStatus.CRITICAL)
+    assert diagnosis.forecast and diagnosis.clients_work
+    assert diagnosis.to_dict()["clients_work"] is True
+    expired = fail("tls", "-2.0", days_left=-2.0, blocks_later=False)
+    gone = diagnose(Target("https://h"), [*healthy()[:2], expired, *healthy()[2:]])
+    assert not gone.forecast and not gone.clients_work

@@ -74,7 +74,8 @@ BAD = [
     ({"nodejs_binary_sha256": "abc123"}, "nodejs_binary_sha256", "'abc123'"),
     ({"app_auth": "jwt"}, "app_jwt_secret", "None"),
     ({"app_auth": "static"}, "app_static_token_hashes", "[]"),
-    ({"app_static_token_hashes": ["xyz"]}, "app_static_token_hashes[0]", "'xyz'"),
+    # Not a digest: maybe the token itself, so never echoed.
+    ({"app_static_token_hashes": ["xyz"]}, "app_static_token_hashes[0]", "'<hidden>'"),
     ({"nginx_proxy_read_timeout_s": 45}, "nginx_proxy_read_timeout_s", "45"),
     ({"app_cors_origins": ["*"]}, "app_cors_origins[0]", "'*'"),
     ({"app_cors_origins": "https://a.test"}, "app_cors_origins", "'https://a.test'"),
@@ -155,6 +156,7 @@ BAD = [
     ),
     ({"nginx_listen_backlog": 0}, "nginx_listen_backlog", "0"),
     ({"nginx_reuseport": "yes"}, "nginx_reuseport", "'yes'"),
+    ({"nginx_hardening": "off"}, "nginx_hardening", "'off'"),
     ({"nginx_trusted_proxies": ["10.0.0.1/8"]}, "nginx_trusted_proxies[0]", "'10.0.0.1/8'"),
 ]  # fmt: skip
 
@@ -208,6 +210,7 @@ def test_scale_out_overrides_pass() -> None:
         "nginx_worker_rlimit_nofile": 32_768,
         "nginx_listen_backlog": None,
         "nginx_reuseport": False,
+        "nginx_hardening": False,
         "nginx_trusted_proxies": ["10.0.0.0/16"],
         "kernel_sysctls": {"net.core.somaxconn": "8192", "net.ipv4.ip_local_port_range": "1 2"},
         "private_address": "10.0.1.5",

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from wsready import hostdata
+from wsready.deploy.app_env import OWNED
+from wsready.hostdata import system
 
 HIDDEN = "<hidden>"
 
@@ -103,12 +105,15 @@ KINDS: dict[str, str] = {
     "nginx_worker_shutdown_timeout_s": "number",
     "nginx_listen_backlog": "number",
     "nginx_reuseport": "bool",
+    "nginx_hardening": "bool",
     "nginx_trusted_proxies": "cidr_list",
     "nginx_tls": "bool",
     "nginx_tls_cert_file": "local",
     "nginx_tls_key_file": "local",
     "nginx_tls_redirect": "bool",
     "nginx_tls_port": "number",
+    "nginx_tls_profile": "word",
+    "nginx_tls_hsts": "number",
     "acme_email": "word",
     "acme_directory_url": "url",
     "acme_ca_file": "local",
@@ -120,6 +125,7 @@ KINDS: dict[str, str] = {
     "redis_allow_cidrs": "cidr_list",
     "private_address": "ip",
     "firewall_enabled": "bool",
+    "firewall_backend": "word",
     "firewall_ssh_port": "number",
     "firewall_ssh_cidrs": "cidr_list",
     "firewall_allow_cidrs": "cidr_list",
@@ -269,7 +275,7 @@ def test_defaults_and_realistic_values_still_pass() -> None:
         "nginx_server_name": "ws.example.com *.example.com ~^www[.]example[.]com$",
         "nginx_rest_upstream": "http://127.0.0.1:8080",
         "nginx_extra_directives": ["client_max_body_size 5m;", "add_header X-Frame-Options DENY;"],
-        "nginx_trusted_proxies": ["10.0.0.0/16", "2001:db8::/32"],
+        "nginx_trusted_proxies": ["10.0.0.0/16", "fd12:3456::/48"],
         "verify_address": "ws.example.com",
         "redis_address": "10.0.1.9",
         "private_address": "2001:db8::5",
@@ -334,3 +340,139 @@ def test_one_rule_per_key_monitor_keys_are_ruled_only_by_monitor_data() -> None:
         assert hostdata.CHECKS[key] is rule
     with pytest.raises(RuntimeError, match="two rules: app_port"):
         contract._one_rule_per_key({"app_port": print}, {"app_port": print})
+
+
+# --- issue 22: names that belong to the system, app_env overrides, weakening settings, secrets --
+
+# Taken from a real Debian 12 host (scripts/system-names: the sandbox image and a deployed
+# sandbox host): every name the app's name or user could collide with.
+SYSTEM_NAMES = sorted(system.SYSTEM_NAMES)
+APP_NAMES = [name for name in SYSTEM_NAMES if hostdata.contract._APP_NAME.fullmatch(name)]
+USER_NAMES = [name for name in SYSTEM_NAMES if hostdata.contract._USER_NAME.fullmatch(name)]
+
+
+def test_the_system_names_come_from_a_debian_host() -> None:
+    # Units, /etc entries, users and groups of the host, and the ones the review reproduced.
+    assert len(SYSTEM_NAMES) > 250
+    for name in ("default", "ssh", "ssl", "multi-user", "getty", "sshd", "nginx", "www-data"):
+        assert name in system.SYSTEM_NAMES, name
+    assert not [name for name in SYSTEM_NAMES if name.startswith("wsready")]
+
+
+@pytest.mark.parametrize("name", APP_NAMES)
+def test_a_system_name_is_refused_as_app_name(name: str) -> None:
+    errors = [str(error) for error in hostdata.validate({"app_name": name})]
+    assert errors and all(line.startswith(f"app_name = {name!r}: ") for line in errors), errors
+
+
+@pytest.mark.parametrize("name", USER_NAMES)
+def test_a_system_user_or_group_is_refused_as_app_user(name: str) -> None:
+    errors = [str(error) for error in hostdata.validate({"app_user": name})]
+    assert errors and all(line.startswith(f"app_user = {name!r}: ") for line in errors), errors
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["/var/lib/private", "/var/lib/private/app", "/var/lib/dpkg/x", "/var/lib/systemd/app",
+     "/var/lib/nginx", "/var/lib/redis/app"],
+)  # fmt: skip
+def test_app_dir_inside_a_system_directory_is_refused(value: str) -> None:
+    assert [error.key for error in hostdata.validate({"app_dir": value})] == ["app_dir"]
+
+
+@pytest.mark.parametrize("name", [*OWNED, *(name.lower() for name in OWNED)])
+def test_app_env_cannot_set_what_wsready_writes(name: str) -> None:
+    secret = "x" * 40
+    (error,) = hostdata.validate({"app_env": {name: secret}})
+    assert error.key == f"app_env[{name!r}]"
+    assert OWNED[name.upper()].split(" ")[0] in error.why  # says which key sets it
+    assert secret not in str(error) and error.value == HIDDEN
+
+
+def test_the_review_s_app_env_overrides_are_refused() -> None:
+    env = {"APP_BIND": "0.0.0.0", "JWT_SECRET": "x", "CORS_ORIGINS": "*", "APP_AUTH": "off"}
+    errors = hostdata.validate({"app_env": env})
+    assert len(errors) == 1  # the first found; each alone is refused above
+    assert "app_bind" in errors[0].why
+
+
+WEAKENING = [
+    ("nginx_trusted_proxies", ["0.0.0.0/0"], "nginx_trusted_proxies[0]"),
+    ("nginx_trusted_proxies", ["::/0"], "nginx_trusted_proxies[0]"),
+    ("nginx_trusted_proxies", ["10.0.0.0/16", "8.8.8.0/24"], "nginx_trusted_proxies[1]"),
+    ("nginx_trusted_proxies", ["0.0.0.0/1"], "nginx_trusted_proxies[0]"),
+    ("nginx_trusted_proxies", ["2001:db8::/32"], "nginx_trusted_proxies[0]"),
+    ("nginx_trusted_proxies", ["172.0.0.0/8"], "nginx_trusted_proxies[0]"),
+    ("ssh_port", 99999, "ssh_port"),
+    ("ssh_port", 0, "ssh_port"),
+    ("ssh_port", "22;id", "ssh_port"),
+    ("ssh_port", True, "ssh_port"),
+    ("ssh_user", "root\nProxyCommand=id", "ssh_user"),
+    ("ssh_user", "a b", "ssh_user"),
+    ("ssh_hostname", "h.example;id", "ssh_hostname"),
+    ("ssh_strict_host_key_checking", "maybe", "ssh_strict_host_key_checking"),
+    ("ssh_connect_retries", 10_000, "ssh_connect_retries"),
+    ("ssh_forward_agent", "yes", "ssh_forward_agent"),
+    ("ssh_key", "/root/.ssh/id\n", "ssh_key"),
+    ("ssh_prot", 22, "ssh_prot"),
+]
+WEAKENING += [
+    ("kernel_sysctls", {name: value}, f"kernel_sysctls[{name!r}]")
+    for name, value in (
+        ("kernel.randomize_va_space", 0),
+        ("kernel.randomize_va_space", 1),
+        ("kernel.kptr_restrict", 0),
+        ("kernel.yama.ptrace_scope", 0),
+        ("kernel.dmesg_restrict", 0),
+        ("kernel.unprivileged_bpf_disabled", 0),
+        ("kernel.perf_event_paranoid", 1),
+        ("fs.protected_symlinks", 0),
+        ("fs.protected_hardlinks", 0),
+        ("fs.protected_regular", 0),
+        ("fs.protected_fifos", 0),
+        ("fs.suid_dumpable", 2),
+        ("net.ipv4.ip_forward", 1),
+        ("net.ipv6.conf.all.forwarding", 1),
+        ("net.ipv4.conf.all.accept_redirects", 1),
+        ("net.ipv4.conf.all.accept_source_route", 1),
+        ("vm.mmap_min_addr", 0),
+        ("kernel.modules_disabled", 1),
+    )
+]
+
+
+@pytest.mark.parametrize(("key", "value", "named"), WEAKENING)
+def test_a_setting_that_weakens_the_host_is_refused(key: str, value: object, named: str) -> None:
+    assert named in [error.key for error in hostdata.validate({key: value})]
+
+
+def test_hardening_and_private_values_still_pass() -> None:
+    good = {
+        "nginx_trusted_proxies": ["10.0.0.0/8", "172.16.0.0/12", "192.168.1.0/24", "fd00::/8"],
+        "kernel_sysctls": {"kernel.kptr_restrict": 2, "kernel.yama.ptrace_scope": 3},
+        "ssh_port": 2222,
+        "ssh_user": "admin",
+        "ssh_known_hosts_file": "/dev/null",
+        "ssh_strict_host_key_checking": "no",
+    }
+    assert [str(error) for error in hostdata.validate(good)] == []
+
+
+@pytest.mark.parametrize(
+    ("data", "secret"),
+    [
+        ({"monitor_alert_webhok": "https://hooks.example.com/T0/B0/s3cr3tT0ken"}, "s3cr3tT0ken"),
+        ({"app_jwt_secert": "correct-horse-battery-staple-0123456789"}, "correct-horse"),
+        ({"redis_passwrd": "hunter2hunter2hunter2hunter2hunter2"}, "hunter2"),
+        ({"app_env_extra": {"TOKEN": "tok-12345"}}, "tok-12345"),
+        ({"ssh_pasword": "letmein-letmein"}, "letmein"),
+        ({"ssh_password": "multi\nline"}, "multi"),
+        ({"app_static_token_hashes": ["my-plain-api-token-123"]}, "my-plain-api-token"),
+        ({"app_static_token_hashes": ["a" * 64, "sk_live_abcdef"]}, "sk_live"),
+    ],
+)
+def test_no_secret_is_echoed_in_any_error(data: dict, secret: str) -> None:
+    errors = hostdata.validate(data)
+    assert errors
+    for error in errors:
+        assert secret not in str(error), str(error)

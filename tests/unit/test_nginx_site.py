@@ -53,6 +53,7 @@ def test_one_worker_upstream_and_sid_map() -> None:
     site = _site()
     assert _lines(_block(site, "upstream wsready_app {")) == [
         "upstream wsready_app {",
+        "zone wsready_app 64k;",
         "least_conn;",
         "server 127.0.0.1:3000 max_fails=0;",
         "keepalive 32;",
@@ -70,6 +71,7 @@ def test_two_workers_upstream_and_sid_map_route_each_session_to_its_worker() -> 
     site = _site(2)
     assert _lines(_block(site, "upstream wsready_app {")) == [
         "upstream wsready_app {",
+        "zone wsready_app 64k;",
         "least_conn;",
         "server 127.0.0.1:3000 max_fails=0;",
         "server 127.0.0.1:3001 max_fails=0;",

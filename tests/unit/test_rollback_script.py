@@ -174,6 +174,22 @@ def test_nginx_is_reloaded_only_when_nginx_changed(fake: Host) -> None:
     assert not any("nginx" in call for call in fake.calls())
 
 
+def test_a_restored_nginx_drop_in_restarts_nginx_after_systemd_reloads(fake: Host) -> None:
+    dropin = "/etc/systemd/system/nginx.service.d/wsready-hardening.conf"
+    live = fake.file(dropin, "[Service]\nReadWritePaths=/run\n")  # the broken one
+    fake.transaction(
+        "r1",
+        ["nginx", "nginx-unit"],
+        files={dropin: "[Service]\nProtectSystem=strict\n"},
+        absent=["/etc/wsready/nginx/unit.sha256"],
+    )
+    done = fake.run()
+    assert done.returncode == 0, done.stderr
+    assert fake.calls() == ["nginx -t", "systemctl daemon-reload", "systemctl restart nginx"]
+    assert live.read_text() == "[Service]\nProtectSystem=strict\n"
+    assert "nginx restarted with the restored drop-in and config" in done.stdout
+
+
 def test_nginx_not_reloaded_when_nginx_t_refuses_the_restored_config(fake: Host) -> None:
     fake.nginx_t_fails.touch()
     fake.transaction("r1", ["nginx"], files={"/etc/nginx/nginx.conf": "old\n"})
@@ -279,3 +295,30 @@ def test_the_script_is_posix_and_shellcheck_clean() -> None:
         ["shellcheck", "-s", "sh", str(ROLLBACK_SCRIPT)], capture_output=True, text=True
     )
     assert checked.returncode == 0, checked.stdout
+
+
+def test_directories_get_their_mode_and_owner_back_and_new_ones_go(fake: Host, monkeypatch) -> None:
+    """What save_directories_command records (an existing directory's mode and owner, a new
+    one's absence), the script puts back: the deploy's chown/chmod are undone (issue 22:
+    app_name "default" re-owned /etc/default and the rollback left it so)."""
+    monkeypatch.setattr(transaction, "TRANSACTIONS", str(fake.transactions))
+    system = fake.root / "etc/default"
+    system.mkdir(parents=True)
+    system.chmod(0o755)
+    os.chown(system, 0, 0)
+    created = fake.root / "opt/app"
+    save = transaction.save_directories_command(
+        [str(system), str(created.parent), str(created)], "app", run_id="r1"
+    )
+    again = transaction.save_directories_command([str(system)], "app", run_id="r1")
+    for command in (save, again):
+        saved = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=30)
+        assert saved.returncode == 0, saved.stderr
+    assert len((fake.transactions / "r1" / "dirs").read_text().splitlines()) == 3  # once each
+    os.chown(system, 0, 65534)  # what the deploy did: 0750 root:<app group>
+    system.chmod(0o750)
+    created.mkdir(parents=True)
+    done = fake.run(root="")
+    assert done.returncode == 0, done.stderr
+    assert (system.stat().st_mode & 0o7777, system.stat().st_gid) == (0o755, 0)
+    assert not created.exists() and not created.parent.exists()

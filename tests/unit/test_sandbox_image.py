@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from wsready.sandbox import image as sandbox_image
 
 DEB822 = """\
@@ -80,3 +82,38 @@ def test_debootstrap_progress_shows_new_phases_and_a_line_every_few_seconds():
         "Retrieving systemd 252.36-1",
         "Extracting base-files...",
     ]
+
+
+def test_each_release_has_its_own_cached_image_and_bookworms_name_is_unchanged():
+    assert sandbox_image.tarball_name() == "sandbox-bookworm-v2.tar.zst"
+    assert sandbox_image.tarball_name("trixie").startswith("sandbox-trixie-v")
+    assert sandbox_image.RELEASES == ("bookworm", "trixie")
+
+
+def test_an_unknown_release_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"release = 'forky': must be one of bookworm, trixie"):
+        sandbox_image.tarball_name("forky")
+
+
+def test_trixie_gets_deb822_sources_from_the_same_mirrors():
+    text = sandbox_image.AptMirrors("http://m/debian", "http://s/debian-security").sources_deb822(
+        "trixie"
+    )
+    assert text.split("\n\n") == [
+        "Types: deb\nURIs: http://m/debian\nSuites: trixie trixie-updates\nComponents: main",
+        "Types: deb\nURIs: http://s/debian-security\nSuites: trixie-security\nComponents: main\n",
+    ]
+    # and apt reads them back as the same mirrors
+    mirrors = sandbox_image.parse_apt_sources([text], "trixie")
+    assert (mirrors.debian, mirrors.security) == ("http://m/debian", "http://s/debian-security")
+
+
+def test_the_host_machines_mirrors_are_those_of_its_own_release(tmp_path):
+    os_release = tmp_path / "os-release"
+    os_release.write_text(
+        'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nVERSION_CODENAME=bookworm\n'
+    )
+    assert sandbox_image.host_codename(os_release) == "bookworm"
+    os_release.write_text('VERSION_CODENAME="trixie"\n')
+    assert sandbox_image.host_codename(os_release) == "trixie"
+    assert sandbox_image.host_codename(tmp_path / "missing") == sandbox_image.SUITE

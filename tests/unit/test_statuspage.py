@@ -164,3 +164,20 @@ def test_check_html_refuses_a_missing_directory(tmp_path: Path, capsys) -> None:
     code = main(["check", "http://127.0.0.1:1", "--html", str(tmp_path / "no" / "s.html")])
     assert code == ExitStatus.UNKNOWN
     assert "--html" in capsys.readouterr().err
+
+
+def test_each_target_shows_which_workers_pass_the_client_sessions() -> None:
+    table = [
+        {"worker": "0", "failed": 0, "sessions": 2, "listed": True, "unreached": []},
+        {"worker": "1", "failed": 2, "sessions": 2, "listed": True, "unreached": [],
+         "failures": [{"step": "handshake", "said": "404 <b>"}]},
+    ]  # fmt: skip
+    workers = ProbeResult("workers", "workers", False, "== 0", "1 of 2", 0.01,
+                          detail={"worker_table": table})  # fmt: skip
+    diagnosis = FakeDiagnosis("workers", "1 of 2 workers fail", CRIT, [], "fix")
+    outcome = TargetOutcome(Target("http://10.0.0.9"), CRIT, [workers], diagnosis)
+    page = statuspage.render(CheckReport([outcome], started_at=1_800_000_000.0, duration_s=0.1))
+    assert (
+        "<dt>Client sessions</dt><dd>1 / 2 pass the client&#x27;s sessions (failing: 1)</dd>"
+        in page
+    )

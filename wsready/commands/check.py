@@ -109,6 +109,7 @@ def prepare(args: argparse.Namespace, env: Environment) -> tuple[CheckOptions, l
         concurrency=args.concurrency,
         tls_warn_days=args.tls_warn_days,
         tls_crit_days=args.tls_crit_days,
+        idle=args.idle,
     )
     if args.urls and args.inventory:
         raise ConfigError("--inventory", args.inventory, "give URLs or --inventory, not both")

@@ -33,11 +33,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--origin", metavar="O", help="browser Origin to test CORS with")
     parser.add_argument("--path", metavar="/ws", help="Socket.IO path (default: URL's, or /ws)")
     parser.add_argument(
-        "--idle",
-        action="store_true",
-        help="also hold an idle connection for pingInterval + pingTimeout (proxy timeouts)",
-    )
-    parser.add_argument(
         "--insecure", action="store_true", help="do not verify TLS certificates (self-signed)"
     )
     parser.add_argument("--ca-file", metavar="FILE", help="CA bundle to verify TLS with")

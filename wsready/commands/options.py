@@ -9,9 +9,14 @@ from wsready.probes import Thresholds
 
 
 def add_probe_options(parser: argparse.ArgumentParser, token_help: str) -> None:
-    """--token-env, --json, --timeout, --tls-warn-days and --tls-crit-days."""
+    """--token-env, --json, --idle, --timeout, --tls-warn-days and --tls-crit-days."""
     parser.add_argument("--token-env", metavar="VAR", help=token_help)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "--idle",
+        action="store_true",
+        help="also hold an idle connection for pingInterval + pingTimeout (proxy timeouts)",
+    )
     parser.add_argument(
         "--timeout", type=float, default=10.0, metavar="S", help="per-probe timeout (10)"
     )

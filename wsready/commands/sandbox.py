@@ -12,6 +12,7 @@ from wsready import sandbox, table
 from wsready.environment import Environment
 from wsready.errors import Failed, WsreadyError
 from wsready.exitstatus import ExitStatus
+from wsready.sandbox import image as sandbox_image
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,6 +23,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     up = actions.add_parser("up", help="start hosts and write a pyinfra inventory")
     up.add_argument("--hosts", type=_host_count, default=1, help="how many hosts (default 1)")
+    up.add_argument(
+        "--release",
+        choices=sandbox_image.RELEASES,
+        default=sandbox_image.SUITE,
+        help=f"the Debian release the hosts run (default {sandbox_image.SUITE})",
+    )
     _inventory_argument(up)
     up.set_defaults(
         handler=_up,
@@ -73,7 +80,7 @@ def _host_failures() -> Iterator[None]:
 
 def _up(args: argparse.Namespace, env: Environment) -> int:
     with _host_failures():
-        hosts = sandbox.up(args.hosts, args.inventory, log=env.err)
+        hosts = sandbox.up(args.hosts, args.inventory, log=env.err, release=args.release)
     for host in hosts:
         env.out(f"{host.name}\t{host.address}\tssh -i {host.ssh_key} root@{host.address}")
     env.out(f"Deploy: pyinfra -y {args.inventory} deploy.py")

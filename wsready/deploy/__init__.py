@@ -18,7 +18,7 @@
 - The deploy's pure decisions, used by tasks/ and the operations: `capacity` (limits sized
   for app_max_clients), `app_env` and `app_release` (the app's environment file and release
   hash), `redis_plan` (which Redis the workers use), `self_signed` and `acme` (when a pair
-  or a certificate must be made or ordered).
+  or a certificate must be made or ordered), `tls_profile` (Mozilla's TLS profiles as data).
 
 Operation tests: tests/operations/<module>.<operation>/*.json, one case per file (facts and
 arguments in, commands, the noop reason or the exception out); tasks/ only compose.

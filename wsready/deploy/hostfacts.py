@@ -15,7 +15,9 @@ from typing import Any
 
 from pyinfra import host
 from pyinfra.facts.hardware import Cpus
-from pyinfra.facts.server import Which
+from pyinfra.facts.server import LinuxDistribution, Which
+
+from wsready.deploy import families
 
 _MEMO = "_wsready_plan_facts"
 _STABLE_COMMANDS = frozenset({"apt-get", "dnf"})
@@ -47,3 +49,12 @@ def which(command: str) -> str | None:
     if key not in memo:
         memo[key] = host.get_fact(Which, command=command)
     return memo[key]
+
+
+def release() -> families.Release:
+    """The host's OS release (families.RELEASES), from the LinuxDistribution fact read once
+    per host per run; UnsupportedRelease naming it when it has no row."""
+    memo = _memo()
+    if "distribution" not in memo:
+        memo["distribution"] = host.get_fact(LinuxDistribution)
+    return families.release_of_distribution(memo["distribution"])

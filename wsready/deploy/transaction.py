@@ -16,7 +16,7 @@ TRANSACTIONS = "/etc/wsready/transaction"
 ROLLBACK = "/usr/local/sbin/wsready-rollback"  # files/rollback/wsready-rollback.sh
 # One id for the whole run (all hosts): sortable, so the newest transaction rolls back first.
 RUN_ID = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}"
-ACTIONS = ("app", "nginx", "firewall")
+ACTIONS = ("app", "nginx", "nginx-unit", "firewall")  # nginx-unit: its drop-in (restart)
 
 
 def run_dir(run_id: str | None = None) -> str:
@@ -41,6 +41,28 @@ def save_command(paths: list[str] | tuple[str, ...], action: str, run_id: str | 
             f'if [ -e {p} ] || [ -L {p} ]; then mkdir -p "$(dirname {d}/{saved})" && '
             f'cp -a {p} {d}/{saved}; else mkdir -p "$(dirname {d}/{absent})" && '
             f"touch {d}/{absent}; fi; }}"
+        )
+    return " && ".join(steps)
+
+
+def save_directories_command(
+    paths: list[str] | tuple[str, ...], action: str, run_id: str | None = None
+) -> str:
+    """Shell: record each directory of `paths` as it is now, once per run, into the run's
+    `dirs` (`MODE UID GID PATH`, or `absent - - PATH`): wsready-rollback puts mode and owner
+    back (a directory that was absent is removed when it is empty again)."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown transaction action {action!r}")
+    d = shlex.quote(run_dir(run_id))
+    steps = [f"mkdir -p -m 0700 {d}", f"echo {action} >> {d}/actions", f"touch {d}/dirs"]
+    for path in paths:
+        if not path.startswith("/") or any(char.isspace() for char in path):
+            raise ValueError(f"not an absolute path without whitespace: {path!r}")
+        p = shlex.quote(path)
+        steps.append(
+            f"{{ awk -v p={p} '$4 == p {{ found = 1 }} END {{ exit !found }}' {d}/dirs || "
+            f"if [ -d {p} ] && [ ! -L {p} ]; then echo \"$(stat -c '%a %u %g' {p}) {path}\" "
+            f">> {d}/dirs; else echo 'absent - - {path}' >> {d}/dirs; fi; }}"
         )
     return " && ".join(steps)
 

@@ -29,6 +29,7 @@ import requests
 from wsready.fleet import history
 from wsready.fleet.report import failed_texts
 from wsready.fleet.sweep import CheckReport, TargetOutcome
+from wsready.probes import sanitize
 from wsready.validate import ConfigError
 
 STATE_VERSION = 1
@@ -124,17 +125,24 @@ def transitions(report: CheckReport, previous: dict[str, dict[str, Any]]) -> lis
     return changed
 
 
+def _chat(part: str) -> str:
+    """A part of the chat text that may quote a target: clean and capped, `&<>` escaped."""
+    return sanitize.chat(sanitize.text(str(part), 1000))
+
+
 def message(transition: Transition, checked_at: float) -> dict[str, Any]:
     """The webhook body: who, old → new, the diagnosis; `text` for chat webhooks."""
     outcome = transition.outcome
     details = outcome.to_dict()
     diagnosis = details["diagnosis"]
     old = transition.old or "NEW"
-    text = f"wsready: {outcome.label} {old} -> {transition.new}"
+    text = f"wsready: {_chat(outcome.label)} {old} -> {transition.new}"
     if transition.new != "OK" and diagnosis is not None:
-        text += f": [{diagnosis['layer']}] {diagnosis['title']}. Fix: {diagnosis['fix']}"
+        text += (
+            f": [{diagnosis['layer']}] {_chat(diagnosis['title'])}. Fix: {_chat(diagnosis['fix'])}"
+        )
     elif outcome.error:
-        text += f": {outcome.error}"
+        text += f": {_chat(outcome.error)}"
     return {
         "text": text,
         "target": outcome.label,

@@ -17,16 +17,12 @@ from typing import Any
 import paramiko
 
 from wsready import inventory, validate
+from wsready.deploy import families
 from wsready.errors import InputError
 from wsready.hostdata import HostConfig, HostDataError
 from wsready.validate import ConfigError
 
 MIN_FREE_BYTES = 1 << 30
-SUPPORTED_OS = {
-    "debian": ("11", "12"),
-    "ubuntu": ("22.04", "24.04"),
-    "amzn": ("2023",),
-}
 OUR_LISTENERS = ("nginx",)
 
 # (exit status, stdout, stderr) of one shell command on the host
@@ -71,10 +67,11 @@ def check_os(os_release: str) -> Finding:
     info = parse_os_release(os_release)
     os_id, version = info.get("ID", ""), info.get("VERSION_ID", "")
     pretty = info.get("PRETTY_NAME") or f"{os_id} {version}".strip() or "unknown"
-    if version in SUPPORTED_OS.get(os_id, ()):
-        return Finding("os", True, pretty)
-    supported = "Debian 11/12, Ubuntu 22.04/24.04, Amazon Linux 2023"
-    return Finding("os", False, f"{pretty} is not supported (supported: {supported})")
+    try:
+        families.release(os_id, version, pretty)
+    except families.UnsupportedRelease as error:
+        return Finding("os", False, str(error))
+    return Finding("os", True, pretty)
 
 
 def check_privilege(uid_output: str, sudo_status: int | None) -> Finding:

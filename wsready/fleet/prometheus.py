@@ -7,10 +7,12 @@ collector never reads half a file.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 
+from wsready.exitstatus import ExitStatus
 from wsready.fleet.history import tls_days_left
 from wsready.fleet.sweep import CheckReport
 from wsready.probes.sampled import worker_summary
@@ -70,8 +72,13 @@ def build_registry(report: CheckReport) -> CollectorRegistry:
     host: dict[str, Gauge] = {}  # made on first use: no empty families for older apps
     tls: Gauge | None = None  # likewise: only when some target is checked over TLS
     for outcome in report.outcomes:
+        try:
+            samples = _target_samples(outcome)
+        except Exception:  # noqa: BLE001 - one target's odd answer must not cost the others
+            status.labels(target=outcome.label).set(int(ExitStatus.UNKNOWN))
+            continue
         status.labels(target=outcome.label).set(int(outcome.status))
-        days = tls_days_left(outcome)
+        days = samples["tls"]
         if days is not None:
             if tls is None:
                 tls = Gauge(
@@ -81,20 +88,42 @@ def build_registry(report: CheckReport) -> CollectorRegistry:
                     registry=registry,
                 )
             tls.labels(target=outcome.label).set(days)
-        for key, value in host_samples(outcome.health).items():
+        for key, value in samples["host"].items():
             if key not in host:
                 host[key] = Gauge(f"wsready_{key}", HOST_GAUGES[key], ["target"], registry=registry)
             host[key].labels(target=outcome.label).set(value)
-        for row in worker_summary(outcome.results):
-            worker_ok.labels(target=outcome.label, worker=str(row["worker"])).set(int(row["ok"]))
-        for result in outcome.to_dict()["probes"]:
-            if result["skipped"]:
-                continue
-            labels = {"target": outcome.label, "probe": result["probe"]}
-            success.labels(**labels).set(1 if result["ok"] else 0)
-            duration.labels(**labels).set(result["duration_s"])
+        for worker, ok in samples["workers"]:
+            worker_ok.labels(target=outcome.label, worker=worker).set(ok)
+        for probe, ok, seconds in samples["probes"]:
+            labels = {"target": outcome.label, "probe": probe}
+            success.labels(**labels).set(ok)
+            duration.labels(**labels).set(seconds)
     timestamp.set(report.started_at)
     return registry
+
+
+def _finite(value: object) -> float:
+    number = float(value)  # type: ignore[arg-type]
+    if not math.isfinite(number):
+        raise ValueError(f"{value!r} is not a finite number")
+    return number
+
+
+def _target_samples(outcome) -> dict:
+    """One target's samples, all computed (and checked finite) before any is set."""
+    days = tls_days_left(outcome)
+    return {
+        "tls": None if days is None else _finite(days),
+        "host": {key: _finite(value) for key, value in host_samples(outcome.health).items()},
+        "probes": [
+            (str(result["probe"]), 1 if result["ok"] else 0, _finite(result["duration_s"]))
+            for result in outcome.to_dict()["probes"]
+            if not result["skipped"]
+        ],
+        "workers": [
+            (str(row["worker"]), int(bool(row["ok"]))) for row in worker_summary(outcome.results)
+        ],
+    }
 
 
 def check_path(path: str) -> str:

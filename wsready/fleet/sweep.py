@@ -1,25 +1,34 @@
 """One sweep of the probes over many targets at once, judged into one exit status.
 
-Targets run concurrently in a bounded thread pool; a target that fails is retried (alone,
-with exponential backoff: wsready/probes/retry.py) up to `retries` more times; the slowest
-probe's latency is held against the warn/crit thresholds. The overall status is the worst
-target status, where CRITICAL > WARNING > UNKNOWN > OK (UNKNOWN: the check itself could not
-run for a target).
+Targets run concurrently, at most `concurrency` at a time; a target that fails is retried
+(alone, with exponential backoff: wsready/probes/retry.py) up to `retries` more times; the
+slowest probe's latency is held against the warn/crit thresholds. The overall status is the
+worst target status, where CRITICAL > WARNING > UNKNOWN > OK (UNKNOWN: the check itself could
+not run for a target).
+
+Each target is isolated: it runs in its own (daemon) thread with a deadline, its whole probe
+plan's timeouts for every attempt (`target_budget`); a target still running then is
+reported UNKNOWN and left behind, and the rest of the fleet is reported, exported and
+alerted on as usual. Whatever one target's probes raise, or an outcome no consumer could
+render (`screen`), becomes that target's UNKNOWN too.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from wsready import validate
 from wsready.exitstatus import ExitStatus
-from wsready.probes import ProbeResult, Target, Thresholds, run_probes
+from wsready.probes import ProbeResult, Target, Thresholds, hosts, run_probes, sanitize
 from wsready.probes.diagnosis import Diagnosis, diagnose
 from wsready.probes.http import HEALTH_FIGURES
+from wsready.probes.plan import plan_probes
 from wsready.probes.retry import RetryPolicy
 from wsready.probes.sampled import worker_summary
 
@@ -29,9 +38,10 @@ Diagnose = Callable[[Target, list[ProbeResult]], Diagnosis]
 # A target in one of these states is probed again (WARNING is a result, not a failure).
 RETRIED = (ExitStatus.CRITICAL, ExitStatus.UNKNOWN)
 # Probes that wait on purpose (for the server's ping, or idle): their time is not latency.
-WAITING_PROBES = frozenset({"ping", "idle"})
+WAITING_PROBES = frozenset({"ping", "idle", "hosts-broadcast"})
 # Worst first: the order in which one target's status outranks another's.
 SEVERITY = (ExitStatus.CRITICAL, ExitStatus.WARNING, ExitStatus.UNKNOWN, ExitStatus.OK)
+BUDGET_SLACK_S = 5.0  # per attempt, over its probes' timeouts: Python's own time, the pool
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,7 @@ class CheckOptions:
     concurrency: int = 16
     tls_warn_days: int = Thresholds.tls_warn_days  # certificate days left → WARNING below
     tls_crit_days: int = Thresholds.tls_crit_days  # → CRITICAL below
+    idle: bool = False  # also hold a connection idle for pingInterval + pingTimeout
 
     def retry_policy(self, sleep: Callable[[float], None] = time.sleep) -> RetryPolicy:
         """1 + `retries` attempts, waiting `backoff_s`, then twice as long each time."""
@@ -207,7 +218,41 @@ def thresholds_for(options: CheckOptions) -> Thresholds:
 def probe_runner(options: CheckOptions) -> RunProbes:
     """The real probes, with the limits of `options`."""
     thresholds = thresholds_for(options)
-    return lambda target, timeout_s: run_probes(target, timeout_s, thresholds=thresholds)
+    idle = options.idle
+    return lambda target, timeout_s: run_probes(target, timeout_s, idle, thresholds)
+
+
+def unknown(target: Target, why: str) -> TargetOutcome:
+    """The outcome of a target the check could not judge (`why` may quote what the target
+    sent: cleaned like every probe result)."""
+    return TargetOutcome(target=target, status=ExitStatus.UNKNOWN, error=sanitize.text(why))
+
+
+def screen(outcome: TargetOutcome) -> TargetOutcome:
+    """`outcome`, or its target's UNKNOWN when some consumer could not use it: its plain
+    data must be JSON (no NaN or infinity) and its host figures numbers a float holds."""
+    try:
+        json.dumps(outcome.to_dict(), allow_nan=False)
+        for key, value in outcome.health.items():
+            if key != "redis" and not math.isfinite(float(value)):
+                raise ValueError(f"health figure {key} is not a finite number")
+    except Exception as error:  # noqa: BLE001 - whatever the target sent, it is UNKNOWN
+        return unknown(outcome.target, f"its answers cannot be reported: {type(error).__name__}")
+    return outcome
+
+
+def target_budget(target: Target, options: CheckOptions) -> float:
+    """How long one target may take in all: every attempt running every planned probe to
+    its timeout, the backoffs between attempts, and some slack."""
+    try:
+        per_attempt = sum(
+            probe.timeout_s for probe in plan_probes(target, options.timeout_s, False)
+        )
+    except Exception:  # noqa: BLE001 - a target the plan refuses fails fast anyway
+        per_attempt = options.timeout_s
+    attempts = options.retries + 1
+    backoff = sum(options.backoff_s * 2.0**index for index in range(options.retries))
+    return attempts * (per_attempt + BUDGET_SLACK_S) + backoff
 
 
 def check_target(
@@ -223,11 +268,9 @@ def check_target(
 
     def attempt(_number: int) -> TargetOutcome:
         try:
-            return evaluate(target, run(target, options.timeout_s), options, diagnose_fn)
+            return screen(evaluate(target, run(target, options.timeout_s), options, diagnose_fn))
         except Exception as error:  # a bug or an environment problem, not the target's health
-            return TargetOutcome(
-                target=target, status=ExitStatus.UNKNOWN, error=f"{type(error).__name__}: {error}"
-            )
+            return unknown(target, f"{type(error).__name__}: {error}")
 
     policy = options.retry_policy(sleep)
     outcome, attempts = policy.run(attempt, lambda seen: seen.status not in RETRIED)
@@ -236,19 +279,104 @@ def check_target(
     return outcome
 
 
+@dataclass
+class _Slot:
+    """One target's run in its own thread."""
+
+    target: Target
+    budget_s: float
+    done: threading.Event = field(default_factory=threading.Event)
+    outcome: TargetOutcome | None = None
+    started: float = 0.0
+    released: bool = False
+
+
 def check_all(
     targets: Sequence[Target],
     options: CheckOptions,
     run: RunProbes | None = None,
     diagnose_fn: Diagnose = diagnose,
     sleep: Callable[[float], None] = time.sleep,
+    budget: Callable[[Target, CheckOptions], float] = target_budget,
 ) -> CheckReport:
-    """Check every target, at most `options.concurrency` at a time, keeping input order."""
+    """Check every target, at most `options.concurrency` at a time, keeping input order;
+    a target not done within its budget is UNKNOWN (its thread is left behind: a daemon,
+    it never holds the process)."""
     run = run or probe_runner(options)
     started_at, started = time.time(), time.monotonic()
-    workers = max(1, min(options.concurrency, len(targets)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wsready-check") as pool:
-        outcomes = list(
-            pool.map(lambda target: check_target(target, options, run, diagnose_fn, sleep), targets)
-        )
+    free = threading.Semaphore(max(1, min(options.concurrency, len(targets))))
+    lock = threading.Lock()
+    slots = [_Slot(target, budget(target, options)) for target in targets]
+
+    def release(slot: _Slot, outcome: TargetOutcome) -> None:
+        with lock:
+            if slot.released:
+                return  # too late: the target was already reported UNKNOWN
+            slot.released = True
+            slot.outcome = outcome
+        free.release()
+        slot.done.set()
+
+    def work(slot: _Slot) -> None:
+        try:
+            outcome = check_target(slot.target, options, run, diagnose_fn, sleep)
+        except BaseException as error:  # noqa: BLE001 - never lose a target's slot
+            outcome = unknown(slot.target, f"{type(error).__name__}: {error}")
+        release(slot, outcome)
+
+    def expire_overdue(now: float) -> None:
+        for slot in slots:
+            if slot.started and not slot.done.is_set() and now - slot.started >= slot.budget_s:
+                why = f"no result within {slot.budget_s:g} s: its probes were abandoned"
+                outcome = unknown(slot.target, why)
+                outcome.duration_s = now - slot.started
+                release(slot, outcome)
+
+    for slot in slots:
+        while not free.acquire(timeout=0.1):
+            expire_overdue(time.monotonic())
+        slot.started = time.monotonic()
+        name = f"wsready-check-{target_label(slot.target)}"[:60]
+        threading.Thread(target=work, args=(slot,), name=name, daemon=True).start()
+    for slot in slots:
+        while not slot.done.wait(timeout=max(slot.started + slot.budget_s - time.monotonic(), 0)):
+            expire_overdue(time.monotonic())
+    outcomes = [slot.outcome for slot in slots if slot.outcome is not None]
+    across_hosts(outcomes, options, diagnose_fn)
     return CheckReport(outcomes, started_at=started_at, duration_s=time.monotonic() - started)
+
+
+def across_hosts(
+    outcomes: list[TargetOutcome], options: CheckOptions, diagnose_fn: Diagnose = diagnose
+) -> None:
+    """Where targets report the same Redis, a broadcast must cross them: the result joins each
+    of those targets' runs, which are judged again (a failure makes them CRITICAL). Each group
+    runs in its own daemon thread with a budget; a group not done by then is left out."""
+    runs = [(outcome.target, outcome.results) for outcome in outcomes]
+    for redis_id, members in hosts.shared_redis(runs).items():
+        chosen = [outcomes[index] for index in members]
+        found: list[ProbeResult] = []
+
+        def cross(
+            chosen: list[TargetOutcome] = chosen,
+            redis_id: str = redis_id,
+            found: list[ProbeResult] = found,
+        ) -> None:
+            labels = [o.label for o in chosen]
+            try:
+                found.append(
+                    hosts.across([o.target for o in chosen], labels, redis_id, options.timeout_s)
+                )
+            except Exception as error:  # noqa: BLE001 - one group must not blind the others
+                found.append(hosts.failed(redis_id, labels, error))
+
+        worker = threading.Thread(target=cross, name="wsready-hosts-broadcast", daemon=True)
+        worker.start()
+        worker.join(timeout=options.timeout_s * 4 + BUDGET_SLACK_S)
+        if not found:
+            continue  # abandoned: the targets keep their own verdicts
+        for index in members:
+            outcome = outcomes[index]
+            judged = evaluate(outcome.target, [*outcome.results, found[0]], options, diagnose_fn)
+            outcome.results, outcome.status = judged.results, judged.status
+            outcome.diagnosis, outcome.latency_note = judged.diagnosis, judged.latency_note

@@ -143,12 +143,15 @@ class HostConfig:
     nginx_worker_shutdown_timeout_s: int | None
     nginx_listen_backlog: int | None
     nginx_reuseport: bool
+    nginx_hardening: bool
     nginx_trusted_proxies: tuple[str, ...]
     nginx_tls: bool | Literal["acme"]
     nginx_tls_cert_file: Path | None
     nginx_tls_key_file: Path | None
     nginx_tls_redirect: bool
     nginx_tls_port: int
+    nginx_tls_profile: Literal["intermediate", "modern"]
+    nginx_tls_hsts: int | Literal[False]
     acme_email: str | None
     acme_directory_url: str
     acme_ca_file: Path | None
@@ -163,6 +166,7 @@ class HostConfig:
     private_address: str | None
     # host firewall
     firewall_enabled: bool
+    firewall_backend: Literal["auto", "ufw", "nftables"]
     firewall_ssh_port: int
     firewall_ssh_cidrs: tuple[str, ...]
     firewall_allow_cidrs: tuple[str, ...]

@@ -20,8 +20,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from wsready import validate as grammar  # `validate` is this module's own entry point
-from wsready.hostdata import acme
+from wsready.deploy import tls_profile
+from wsready.hostdata import acme, system
 from wsready.hostdata import monitor as monitor_data
+from wsready.hostdata import ssh as ssh_data
 from wsready.validate import HIDDEN, ConfigError
 
 # all.py in a checkout (or an editable install); an installed copy (a monitor host) carries it
@@ -194,10 +196,48 @@ def _app_source(key: str, value: Any, _data: Data) -> None:
         raise ConfigError(key, value, "has no package.json")
 
 
+# Names wsready gives its own things (/etc/wsready holds the transactions, the monitor has
+# its user, units and /etc/wsready-monitor): no app may take them.
+WSREADY_NAMES = frozenset({"wsready", "wsready-monitor", "wsready-rollback"})
+
+
+def _app_name(key: str, value: Any, _data: Data) -> None:
+    grammar.name(key, value, _APP_NAME, "must be a unit-safe name such as wsready-app")
+    if value in system.SYSTEM_NAMES or value.startswith("systemd-") or "." in value:
+        raise ConfigError(
+            key,
+            value,
+            "belongs to the system (a systemd unit, an /etc entry, a user or group of a Debian "
+            "host): the deploy would write /etc/<app_name> and <app_name>.target over it; "
+            "choose a name of your own such as wsready-app",
+        )
+    if value in WSREADY_NAMES:
+        raise ConfigError(key, value, "is a name wsready uses for itself; choose another")
+
+
 def _app_user(key: str, value: Any, _data: Data) -> None:
     grammar.name(key, value, _USER_NAME, "must be a system user name such as wsready")
     if value == "root":
         raise ConfigError(key, value, "the service must not run as root")
+    if value in system.SYSTEM_NAMES or value == "wsready-monitor":
+        raise ConfigError(
+            key,
+            value,
+            "is a user or group the system (or the monitor) already has: the service would "
+            "take over its home, shell and rights; choose a user of its own such as wsready",
+        )
+
+
+def _app_dir(key: str, value: Any, _data: Data) -> None:
+    grammar.host_path(key, value, APP_DIR_ROOTS)
+    for owned in system.SYSTEM_APP_DIRS:
+        if value == owned or value.startswith(owned + "/"):
+            raise ConfigError(
+                key,
+                value,
+                f"{owned} belongs to the system: the deploy would change its owner and mode; "
+                "use a directory of the app's own such as /opt/wsready-app",
+            )
 
 
 def _app_port(key: str, value: Any, data: Data) -> None:
@@ -280,6 +320,9 @@ def _kernel_sysctls(key: str, value: Any, _data: Data) -> None:
             raise ConfigError(
                 f"{key}[{name!r}]", item, "must be a number or numbers separated by single spaces"
             )
+        weakens = system.sysctl_weakens(name, text)
+        if weakens:
+            raise ConfigError(f"{key}[{name!r}]", item, weakens)
 
 
 def _app_bind(key: str, value: Any, _data: Data) -> None:
@@ -332,11 +375,22 @@ def _app_limit_nofile(key: str, value: Any, _data: Data) -> None:
 
 
 def _app_env(key: str, value: Any, _data: Data) -> None:
+    from wsready.deploy.app_env import OWNED  # it builds the file from a HostConfig
+
     if not isinstance(value, Mapping):
         raise ConfigError(key, value, "must be a dict of NAME: value strings")
     for name, item in value.items():
         if not isinstance(name, str) or not _ENV_NAME.fullmatch(name):
             raise ConfigError(f"{key}[{name!r}]", name, "is not a valid environment name")
+        owner = OWNED.get(name.upper())
+        if owner:
+            # The value may be a secret (JWT_SECRET=...): never echoed.
+            raise ConfigError(
+                f"{key}[{name!r}]",
+                HIDDEN,
+                f"{name} is written by wsready from {owner}: set that instead (its own rule "
+                "applies there)",
+            )
         if not isinstance(item, str) or not item.isprintable() or len(item) > 4096:
             # Environment values often are secrets: never echo them.
             raise ConfigError(
@@ -365,7 +419,14 @@ def _app_static_token_hashes(key: str, value: Any, data: Data) -> None:
     if isinstance(value, str) or not isinstance(value, (list, tuple)):
         raise ConfigError(key, value, "must be a list of sha256 hex digests")
     for index, item in enumerate(value):
-        _hex64(f"{key}[{index}]", item)
+        if not isinstance(item, str) or not _HEX64.fullmatch(item):
+            # A plaintext token put here by mistake is a secret: never echoed.
+            raise ConfigError(
+                f"{key}[{index}]",
+                HIDDEN if isinstance(item, str) else item,
+                "must be a sha256 digest (64 hexadecimal characters) of a token, never the "
+                "token itself (`printf %s TOKEN | sha256sum`)",
+            )
     if data.get("app_auth") == "static" and not value:
         raise ConfigError(key, value, 'must list at least one hash when app_auth = "static"')
 
@@ -422,6 +483,26 @@ def _nginx_tls_port(key: str, value: Any, data: Data) -> None:
         raise ConfigError(key, value, "must differ from nginx_listen_port")
 
 
+HSTS_MAX_AGE_LIMIT = 315_360_000  # ten years, in seconds
+
+
+def _nginx_tls_hsts(key: str, value: Any, _data: Data) -> None:
+    """False (no header) or max-age in seconds; True says nothing about how long."""
+    if value is False:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not 0 <= value <= HSTS_MAX_AGE_LIMIT
+    ):
+        raise ConfigError(
+            key,
+            value,
+            f"must be False or a max-age in seconds from 0 to {HSTS_MAX_AGE_LIMIT} "
+            "(Mozilla: 63072000)",
+        )
+
+
 def _nginx_extra_directives(key: str, value: Any, _data: Data) -> None:
     # Their meaning is judged by `nginx -t` on the host; their shape here: one simple
     # directive each, so no line can close the server block or open another.
@@ -440,6 +521,18 @@ def _nginx_extra_directives(key: str, value: Any, _data: Data) -> None:
                 "must be one directive such as 'client_max_body_size 5m;', or one block of them "
                 "such as 'if ($http_upgrade) { return 403; }' (ASCII, braces balanced, no "
                 "include, quotes, '#', backslash or newline)",
+            )
+
+
+def _nginx_trusted_proxies(key: str, value: Any, _data: Data) -> None:
+    for index, network in enumerate(grammar.cidr_list(key, value)):
+        if not system.is_private_network(network):
+            raise ConfigError(
+                f"{key}[{index}]",
+                value[index],
+                "is wider than the private ranges (10/8, 172.16/12, 192.168/16, 100.64/10, "
+                "127/8, fc00::/7): a client from there could claim any address, and /status "
+                "trusts private ones",
             )
 
 
@@ -505,9 +598,9 @@ _CHECKS: dict[str, Check] = {
     "nodejs_binary_sha256": _nodejs_binary_sha256,
     "nodejs_binary_dir": _directory_under(*NODEJS_DIR_ROOTS),
     "app_source": _app_source,
-    "app_name": _pattern(_APP_NAME, "must be a unit-safe name such as wsready-app"),
+    "app_name": _app_name,
     "app_user": _app_user,
-    "app_dir": _directory_under(*APP_DIR_ROOTS),
+    "app_dir": _app_dir,
     "app_port": _app_port,
     "app_bind": _app_bind,
     "app_socketio_path": _app_socketio_path,
@@ -543,6 +636,8 @@ _CHECKS: dict[str, Check] = {
     "nginx_tls_key_file": _tls_file,
     "nginx_tls_redirect": _boolean,
     "nginx_tls_port": _nginx_tls_port,
+    "nginx_tls_profile": _choice(*tls_profile.PROFILES),
+    "nginx_tls_hsts": _nginx_tls_hsts,
     "nginx_extra_directives": _nginx_extra_directives,
     "nginx_worker_processes": _nginx_worker_processes,
     "nginx_worker_connections": lambda key, value, _d: _integer(key, value, 64, 1_048_576) and None,
@@ -553,8 +648,9 @@ _CHECKS: dict[str, Check] = {
     "nginx_listen_backlog": _optional(
         lambda key, value, _data: _integer(key, value, 1, 65535) and None
     ),
-    "nginx_trusted_proxies": _cidr_list,
+    "nginx_trusted_proxies": _nginx_trusted_proxies,
     "nginx_reuseport": _boolean,
+    "nginx_hardening": _boolean,
     "kernel_sysctls": _kernel_sysctls,
     "redis_address": _verify_address,
     "redis_port": _port,
@@ -562,6 +658,7 @@ _CHECKS: dict[str, Check] = {
     "redis_allow_cidrs": _cidr_list,
     "private_address": _ip_address,
     "firewall_enabled": _boolean,
+    "firewall_backend": _choice("auto", "ufw", "nftables"),
     "firewall_ssh_port": _port,
     "firewall_ssh_cidrs": _firewall_ssh_cidrs,
     "firewall_allow_cidrs": _cidr_list,
@@ -613,8 +710,10 @@ def _unknown_keys(data: Data, known: set[str]) -> list[ConfigError]:
             continue
         close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]}?" if close else ""
-        names = key + " " + " ".join(close)  # a misspelt secret key still holds a secret
-        shown = HIDDEN if any(word in names for word in SECRET_WORDS) else data[key]
+        # A misspelt key may still hold a secret (monitor_alert_webhok: a webhook URL carries
+        # its token): an unknown key's value is shown only when it is a number or a bool.
+        value = data[key]
+        shown = value if value is None or isinstance(value, (bool, int, float)) else HIDDEN
         errors.append(ConfigError(key, shown, f"is not a wsready data key (see all.py){hint}"))
     return errors
 
@@ -623,7 +722,7 @@ def validate(data: Data, defaults: Data | None = None) -> list[ConfigError]:
     """Every problem in `data` (over the defaults from all.py), in key order; [] when valid."""
     defaults = load_defaults() if defaults is None else defaults
     merged = with_defaults(data, defaults)
-    errors = _unknown_keys(data, set(defaults))
+    errors = _unknown_keys(data, set(defaults)) + ssh_data.errors(data)
     for key in defaults:
         checker = CHECKS.get(key)
         if checker is None:

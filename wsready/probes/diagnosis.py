@@ -11,11 +11,13 @@ or the host is at its client limit is `capacity`, and Redis down is `redis` (a W
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from wsready.deploy import tls_profile
 from wsready.exitstatus import ExitStatus
 from wsready.probes import ProbeResult, Target
 from wsready.probes.http import HEALTH_FIGURES, NEAR_LIMIT
@@ -54,11 +56,21 @@ class Diagnosis:
     # {layer, cause, tell} (`tell`: what tells it apart from the others). With candidates
     # in more than one layer, `layer` is "undecided".
     candidates: list[dict[str, str]] = field(default_factory=list)
+    # True when clients still work now and the status warns of what is coming (a certificate
+    # that expires within tls_crit_days): what the official client would see is OK today.
+    forecast: bool = False
+
+    @property
+    def clients_work(self) -> bool:
+        """Whether the official client connects, upgrades and gets broadcasts, by this
+        verdict: OK, WARNING (degraded but working), or a forecast."""
+        return self.status in (ExitStatus.OK, ExitStatus.WARNING) or self.forecast
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["status"] = self.status.name
         data["exit_code"] = int(self.status)
+        data["clients_work"] = self.clients_work
         return data
 
 
@@ -220,12 +232,54 @@ TLS_TRUSTED = (
 )
 
 
+# OpenSSL's reasons for a handshake that fails because client and server share no protocol
+# version or cipher suite: what a client outside the server's TLS profile (nginx_tls_profile)
+# sees, or this client against a server configured for older clients only.
+TLS_PROFILE_ALERTS = {
+    "TLSV1_ALERT_PROTOCOL_VERSION": "the server accepts none of the TLS versions offered",
+    "UNSUPPORTED_PROTOCOL": "the server speaks only TLS versions this client refuses",
+    "NO_PROTOCOLS_AVAILABLE": "this client has no TLS version enabled",
+    "SSLV3_ALERT_HANDSHAKE_FAILURE": "the server shares no cipher suite or curve with this client",
+    "TLSV1_ALERT_INSUFFICIENT_SECURITY": "the server requires stronger suites than offered",
+    "NO_CIPHERS_AVAILABLE": "this client has no cipher suite enabled",
+}
+
+
+def _profile_clients() -> str:
+    return "; ".join(
+        f"{name}: {', '.join(profile.clients)}" for name, profile in tls_profile.PROFILES.items()
+    )
+
+
+def _tls_profile_mismatch(seen: _Seen, detail: dict[str, Any]) -> Diagnosis | None:
+    """The handshake was refused for want of a common protocol version or cipher suite."""
+    alert = detail.get("alert")
+    if detail.get("error") != "handshake" or alert not in TLS_PROFILE_ALERTS:
+        return None
+    return _critical(
+        "tls",
+        "tls-profile",
+        f"TLS handshake with {seen.where} refused ({alert}): {TLS_PROFILE_ALERTS[alert]} — "
+        "client and server TLS profiles share no protocol version or cipher suite",
+        seen.lines("tls"),
+        "The server's TLS profile (nginx_tls_profile, docs/tls.md) admits only clients at "
+        f"least as new as these — {_profile_clients()}. An older client (TLS 1.0/1.1 only, "
+        "or only CBC/RSA key-exchange suites) cannot connect: update the client, or serve "
+        'nginx_tls_profile = "intermediate" if the host runs "modern" and such clients '
+        f"must connect. `openssl s_client -connect {seen.where} -tls1_2` (or -tls1_3) "
+        "shows which versions the server takes.",
+    )
+
+
 def _tls(seen: _Seen) -> Diagnosis | None:
     if not seen.failed("tls"):
         return None
     result = seen.get("tls")
     detail = result.detail if result is not None else {}
     host = seen.target.host
+    mismatch = _tls_profile_mismatch(seen, detail)
+    if mismatch is not None:
+        return mismatch
     if "days_left" in detail:
         code = "tls-expiring"
         title = f"TLS certificate expires in {detail['days_left']} days (or has expired)"
@@ -270,7 +324,10 @@ def _tls(seen: _Seen) -> Diagnosis | None:
         code = "tls-handshake"
         title = f"TLS handshake with {seen.where} fails"
         fix = TLS_TRUSTED + "probe a self-signed sandbox with --insecure / a CA bundle."
-    return _critical("tls", code, title, seen.lines("tls"), fix)
+    diagnosis = _critical("tls", code, title, seen.lines("tls"), fix)
+    # A certificate still valid but too close to its end: clients connect today.
+    diagnosis.forecast = code == "tls-expiring" and detail.get("days_left", -1) > 0
+    return diagnosis
 
 
 ANSWERING = ("server", "health", "upgrade", "polling", "cors", "rest-auth")
@@ -373,7 +430,9 @@ def _redirect(seen: _Seen) -> Diagnosis | None:
     moved = urlsplit(location)
     path = seen.path
     if not seen.target.secure and moved.scheme in ("https", "wss"):
-        netloc = moved.netloc or seen.where
+        # The checked host, never the one the answer names: a fix carries no URL the
+        # target chose.
+        netloc = seen.target.host
         wss = f"wss://{netloc}{path}"
         return _critical(
             "redirect",
@@ -925,20 +984,63 @@ def _routing(seen: _Seen) -> Diagnosis | None:
     )
 
 
+EIO3_PAYLOAD = re.compile(r"^\d+:0\{")  # Engine.IO 3 polling framing: `97:0{"sid":…}`
+
+
+def _socketio_v2(seen: _Seen) -> Diagnosis | None:
+    """The server speaks Socket.IO 2 (Engine.IO 3): length-prefixed polling payloads and a
+    CONNECT answer without a sid. The official client 4 refuses it ("It seems you are trying
+    to reach a Socket.IO server in v2.x with a v3.x client")."""
+    polling = seen.get("polling")
+    body = str(polling.detail.get("body") or "") if polling is not None else ""
+    connect = seen.get("connect")
+    said_v2 = connect is not None and connect.detail.get("protocol") == "socket.io 2"
+    if not (EIO3_PAYLOAD.match(body) or said_v2):
+        return None
+    return _critical(
+        "app socket.io",
+        "protocol-version",
+        "The server speaks Socket.IO 2 (Engine.IO 3): Socket.IO 4 clients cannot connect — "
+        '"It seems you are trying to reach a Socket.IO server in v2.x with a v3.x client"',
+        seen.lines("polling", "connect", "session", "websocket-only"),
+        "Deploy an app built on socket.io 4 (the server's major version must match the "
+        "clients': socket.io-client 4 needs socket.io 3 or 4); `allowEIO3` is for the "
+        "opposite case, an old client and a new server. `npm ls socket.io` in the app shows "
+        "the version.",
+    )
+
+
+def _refused_transport(failure: dict[str, Any]) -> str:
+    """Which transport a request asked for: a polling session's handshake and requests ask for
+    polling, its upgrade and every WebSocket-only step for websocket."""
+    if failure.get("mode") == "polling" and failure.get("step") in SESSION_POLLING_STEPS:
+        return "polling"
+    return "websocket"
+
+
+SESSION_POLLING_STEPS = ("handshake", "connect", "connect answer")
+
+
 def _server_refuses(seen: _Seen) -> Diagnosis | None:
     """Engine.IO itself refused a transport (code 0) or the protocol version (code 5): the
-    server's own settings, not the proxy."""
-    upgrade = seen.get("upgrade")
-    said = upgrade.detail.get("engineio_error") if upgrade is not None else None
-    codes = [f for f in _failures(seen, *CLIENT_PROBES) if _code(f) in (0, 5)]
-    if isinstance(said, dict) and said.get("code") in (0, 5):
-        codes.insert(0, {"engineio_error": said, "step": "upgrade", "said": upgrade.actual,
-                         "mode": "websocket"})  # fmt: skip
-    if not codes:
+    server's own settings, not the proxy. What the app says of itself decides which."""
+    found = [f for f in _failures(seen, *CLIENT_PROBES) if _code(f) in (0, 5)]
+    for name, mode, step in (
+        ("upgrade", "websocket", "upgrade"),
+        ("polling", "polling", "handshake"),
+    ):
+        result = seen.get(name)
+        said = result.detail.get("engineio_error") if result is not None else None
+        if isinstance(said, dict) and said.get("code") in (0, 5):
+            worker = result.detail.get("worker")
+            found.insert(0, {"engineio_error": said, "step": step, "mode": mode,
+                             "said": result.actual, "worker": worker})  # fmt: skip
+    if not found:
         return None
+    first = found[0]
     rows = _health_says(seen)
-    evidence = [_said(codes[0]), _self_report(rows), *seen.lines("polling", "upgrade")]
-    if _code(codes[0]) == 5:
+    evidence = [_said(first), _self_report(rows), *seen.lines("polling", "upgrade")]
+    if _code(first) == 5:
         return _critical(
             "app socket.io",
             "protocol-version",
@@ -948,37 +1050,44 @@ def _server_refuses(seen: _Seen) -> Diagnosis | None:
             "Match client and server major versions (socket.io 4 server with socket.io-client "
             "4; `allowEIO3: true` on the server only for v2 clients).",
         )
-    says_polling_only = rows and all("websocket" not in (r.get("transports") or []) for r in rows)
-    if rows and not says_polling_only:
+    refused = _refused_transport(first)
+    says_refused = bool(rows) and all(refused not in (r.get("transports") or []) for r in rows)
+    if not says_refused:
         return _undecided(
             "server-transports",
-            'Engine.IO answered 0 "Transport unknown" to the WebSocket, yet the app says it '
-            "allows websocket",
+            f'Engine.IO answered 0 "Transport unknown" to {refused}, yet '
+            + ("the app says it allows it" if rows else "the app does not say its transports"),
             evidence,
             [
+                _candidate(
+                    "app socket.io",
+                    f"the server's `transports` option excludes {refused}",
+                    "the app's Socket.IO options (APP_TRANSPORTS)",
+                ),
                 _candidate(
                     "app socket.io",
                     "the server that answered is not the one health "
                     "describes (another process at the path)",
                     "the answering worker's X-Wsready-Worker header and fingerprint",
                 ),
-                _candidate(
-                    "app socket.io",
-                    "the server's `transports` option excludes websocket",
-                    "the app's Socket.IO options / APP_TRANSPORTS",
-                ),
             ],  # fmt: skip
             "Compare the Socket.IO server options of the process behind the path with health.",
         )
+    other = "polling" if refused == "websocket" else "websocket"
+    clients = (
+        "WebSocket-only clients fail and default clients never upgrade"
+        if refused == "websocket"
+        else "clients with the default options fail their polling handshake (`xhr poll error`)"
+    )
     return _critical(
         "app socket.io",
         "server-transports",
-        'The Socket.IO server itself refuses the WebSocket transport (Engine.IO 0 "Transport '
-        'unknown"): its `transports` option allows only polling — not the proxy',
+        f'The Socket.IO server itself refuses the {refused} transport (Engine.IO 0 "Transport '
+        f'unknown"): its `transports` option allows only {other} — not the proxy. {clients}',
         evidence,
-        "Allow the WebSocket transport in the server's options: `new Server(httpServer, "
-        "{transports: ['polling', 'websocket']})` (the bundled app: APP_TRANSPORTS unset). "
-        "nginx is not to blame: Engine.IO answered, so the upgrade reached it.",
+        f"Allow '{refused}' in the server's options: `new Server(httpServer, {{transports: "
+        "['polling', 'websocket']})` (the bundled app: APP_TRANSPORTS unset). nginx is not to "
+        "blame: Engine.IO answered, so the request reached it.",
     )
 
 
@@ -1001,16 +1110,30 @@ def _some_workers(seen: _Seen) -> Diagnosis | None:
     if result is None or result.skipped or result.ok:
         return None
     table = [row for row in result.detail.get("worker_table") or [] if isinstance(row, dict)]
-    failing = [
-        row for row in table if row.get("failed") or (row.get("listed") and row.get("unreached"))
-    ]
-    healthy = [row for row in table if row not in failing and row.get("sessions")]
-    if not failing or not healthy:
+    # Evidence only: a worker fails when sessions it answered failed, and is healthy when
+    # every session it answered passed (a balancer may have sent it none of some kind).
+    failing = [row for row in table if row.get("failed")]
+    # The others: listed workers none of whose sessions failed (a failing worker may draw
+    # every session from a least-connections balancer, leaving the others unreached).
+    others = [row for row in table if not row.get("failed") and row.get("listed", True)]
+    healthy = [row for row in others if row.get("sessions")]
+    if not failing or not others:
+        return None
+    says = {str(row.get("worker")): row for row in _health_says(seen)}
+    good = [says[str(row["worker"])] for row in others if str(row["worker"]) in says]
+
+    def told_apart(row: dict[str, Any]) -> bool:
+        """The evidence that this worker, not the requests' kind, fails: a healthy worker
+        passed sessions of a kind that failed here, or it says of itself what the healthy
+        ones do not (path, transports, upgrade offer, fingerprint, release)."""
+        kinds = {f.get("mode") for f in row.get("failures") or [] if isinstance(f, dict)}
+        passed_same = any(kinds - set(h.get("unreached") or []) for h in healthy)
+        return passed_same or bool(_worker_difference(says.get(str(row.get("worker")), {}), good))
+
+    if not all(told_apart(row) for row in failing):
         return None
     if any(_code(f) == 1 for f in _failures(seen, *CLIENT_PROBES)):
         return None  # sessions lost between workers: routing (see _routing), not some workers
-    says = {str(row.get("worker")): row for row in _health_says(seen)}
-    good = [says[str(row["worker"])] for row in healthy if str(row["worker"]) in says]
     lines, differences = [], []
     for row in failing:
         worker = str(row.get("worker"))
@@ -1020,7 +1143,7 @@ def _some_workers(seen: _Seen) -> Diagnosis | None:
         if row.get("failed"):
             what = f"{row.get('failed')}/{row.get('sessions')} sessions failed, {_said(first)}"
         else:
-            what = f"not reached by {', '.join(row.get('unreached'))}"
+            what = f"not reached by {', '.join(row.get('unreached_failing'))}"
         lines.append(f"worker {worker}: {what}" + (f"; {difference}" if difference else ""))
     names = ", ".join(worker for worker, _ in differences)
     fix_parts = [f"worker {w}: {d}" for w, d in differences if d]
@@ -1172,10 +1295,30 @@ def _broadcast(seen: _Seen) -> Diagnosis | None:
         f"none arrived on worker {', '.join(map(str, missing))}, while health says redis="
         f"{redis or '?'} — the adapter is connected but does not deliver",
         evidence,
-        "Check Redis pub/sub for the adapter: `redis-cli … PUBSUB CHANNELS 'socket.io*'` lists "
-        "the workers' channels, `redis-cli … ACL LOG` shows refused PUBLISH/SUBSCRIBE, "
-        "`CLIENT LIST TYPE pubsub` one subscriber per worker; every worker must use the same "
-        "Redis (app_redis_url) and key prefix. Restart the workers once Redis allows it.",
+        "Check Redis for the adapter: broadcasts go through the stream `wsready:socket.io` "
+        "(`redis-cli … XINFO STREAM wsready:socket.io` grows with each broadcast), "
+        "`redis-cli … ACL LOG` shows refused XADD/XREAD/PUBLISH/SUBSCRIBE, `CLIENT LIST` one "
+        "reader per worker; every worker must use the same Redis (app_redis_url) and key "
+        "prefix. Restart the workers once Redis allows it.",
+    )
+
+
+def _hosts_broadcast(seen: _Seen) -> Diagnosis | None:
+    """Hosts that report the same Redis, yet a message emitted on one does not reach another."""
+    result = seen.get("hosts-broadcast")
+    if result is None or result.skipped or result.ok:
+        return None
+    missing = ", ".join(result.detail.get("missing") or result.detail.get("unreachable") or [])
+    return _critical(
+        "redis adapter",
+        "hosts-not-delivering",
+        f"Broadcasts do not cross hosts: emitted on {result.detail.get('emitter') or '?'}, "
+        f"not received on {missing or '?'}, though every host reports the same Redis",
+        [evidence_line(result), *seen.lines("health", "broadcast")],
+        "Every app host must publish and subscribe on the same Redis with the same channel "
+        "prefix: compare app_redis_url / the `redis` group and REDIS_URL in each host's "
+        "/etc/wsready-app/env; on the Redis host `PUBSUB NUMSUB` for the adapter's channels "
+        "should count every worker of every host, and `ACL LOG` shows refused commands.",
     )
 
 
@@ -1212,6 +1355,7 @@ RULES: tuple[Callable[[_Seen], Diagnosis | None], ...] = (
     _server,
     _who_answered,
     _redirect,
+    _socketio_v2,
     _some_workers,
     _app_down,
     _app_slow,
@@ -1228,6 +1372,7 @@ RULES: tuple[Callable[[_Seen], Diagnosis | None], ...] = (
     _no_upgrade_offered,
     _session_upgrade,
     _broadcast,
+    _hosts_broadcast,
     _clients_undecided,
     _redis,
     _capacity_warning,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
+import re
 import warnings
 from typing import Any
 
@@ -11,6 +13,7 @@ import requests
 import requests.adapters
 import urllib3
 
+from wsready.probes import intake
 from wsready.probes.context import Clock, RunContext, finish
 from wsready.probes.model import Probe, ProbeResult, Target
 from wsready.probes.packets import engine_error, snippet, split_polling_payload
@@ -34,32 +37,56 @@ class ConnectTo(requests.adapters.HTTPAdapter):
         return super().send(request, *args, **kwargs)
 
 
-def session_for(target: Target) -> requests.Session:
-    """A session with no proxy from the environment, connecting where the target says."""
+def session_for(target: Target, dog: intake.Watchdog | None = None) -> requests.Session:
+    """A session with no proxy from the environment, connecting where the target says;
+    with `dog`, every connection it opens is shut down at that watchdog's deadline."""
     session = requests.Session()
     session.trust_env = False
     if target.connect_address:
-        adapter = ConnectTo(target)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
+        adapter = dog.adapter(ConnectTo, target) if dog else ConnectTo(target)
+    elif dog:
+        adapter = dog.adapter()
+    else:
+        return session
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
     return session
 
 
 def get_direct(
-    target: Target, url: str, timeout_s: float, headers: dict[str, str] | None = None
+    target: Target,
+    url: str,
+    timeout_s: float,
+    headers: dict[str, str] | None = None,
+    max_bytes: int = intake.MAX_BODY_BYTES,
 ) -> requests.Response:
     """GET one of `target`'s URLs as the probes do: no proxy from the environment, no
-    redirects followed, TLS verified as the target says, connecting where it says."""
-    with session_for(target) as session, warnings.catch_warnings():
-        # tls_verify=False is the user's explicit choice (self-signed sandboxes): no warning.
-        warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
-        return session.get(
-            url,
-            headers=headers or {},
-            timeout=timeout_s,
-            verify=target.tls_verify,
-            allow_redirects=False,
-        )
+    redirects followed, TLS verified as the target says, connecting where it says. The
+    whole request (connect, headers, body) has one deadline, `timeout_s`, and at most
+    `max_bytes` of the body are read (wsready/probes/intake.py); past the deadline it
+    raises requests.Timeout."""
+    with intake.Watchdog(timeout_s) as dog:
+        try:
+            with session_for(target, dog) as session, warnings.catch_warnings():
+                # tls_verify=False is the user's explicit choice (self-signed sandboxes).
+                warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+                response = session.get(
+                    url,
+                    headers=headers or {},
+                    timeout=dog.remaining(),
+                    verify=target.tls_verify,
+                    allow_redirects=False,
+                    stream=True,
+                )
+                with response:
+                    intake.read_capped(response, max_bytes)
+                return response
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
+            if dog.fired:
+                raise intake.DeadlineExceeded(f"no complete answer in {timeout_s:g} s") from None
+            if isinstance(error, requests.RequestException):
+                raise
+            raise requests.ConnectionError(error) from error
 
 
 def _get(probe: Probe, ctx: RunContext, headers: dict[str, str] | None = None):
@@ -114,8 +141,16 @@ REDIS_STATES = ("off", "ok", "down")
 NEAR_LIMIT = 0.95  # clients at or above this share of max_clients: the host is at its limit
 
 
+# The largest figure a target may report (a host counts clients in millions at most): a
+# larger one (a 400-digit client count) is clamped to it, so every consumer (the table,
+# JSON, Prometheus's floats, alerts) gets a number it can hold.
+MAX_FIGURE = 10**12
+
+
 def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        return None
+    return min(value, MAX_FIGURE)
 
 
 def health_figures(data: dict[str, Any]) -> dict[str, Any]:
@@ -159,6 +194,9 @@ def worker_facts(data: dict[str, Any]) -> dict[str, Any]:
         facts["worker_list"] = parsed
     if data.get("probe_events") is True:
         facts["probe_events"] = True
+    redis_id = data.get("redis_id")
+    if isinstance(redis_id, str) and re.fullmatch(r"[0-9a-f]{16}", redis_id):
+        facts["redis_id"] = redis_id  # hosts that report the same one share their Redis
     return facts
 
 
@@ -241,10 +279,32 @@ def polling(probe: Probe, ctx: RunContext) -> ProbeResult:
     if packets:
         detail["first_packet"] = snippet(packets[0], 60)
     if response.status_code == 200 and packets and packets[0].startswith("0{"):
-        return finish(probe, clock, f"200, {detail['first_packet']}", detail=detail)
+        result = finish(probe, clock, f"200, {detail['first_packet']}", detail=detail)
+        close_polling(ctx.target, probe.target, packets[0], probe.timeout_s)
+        return result
     text = _status_text(detail) if "location" in detail else None
     text = text or f"{response.status_code}, body {snippet(response.text, 60)!r}"
     return finish(probe, clock, text, detail=detail)
+
+
+def close_polling(target: Target, url: str, open_packet: str, timeout_s: float) -> None:
+    """Close the Engine.IO session a polling handshake opened (POST `1`), as a client that
+    leaves does, so the server does not keep it until pingInterval + pingTimeout. Best effort:
+    a failure here changes no verdict."""
+    sid = re.match(r'0\{"sid":"([^"]{1,100})"', open_packet)
+    if sid is None:
+        return
+    quiet = warnings.catch_warnings()
+    with contextlib.suppress(requests.RequestException), session_for(target) as session, quiet:
+        warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+        session.post(
+            f"{url}&sid={sid.group(1)}",
+            data=b"1",
+            headers={"Content-Type": "text/plain;charset=UTF-8"},
+            timeout=timeout_s,
+            verify=target.tls_verify,
+            allow_redirects=False,
+        )
 
 
 def _status_text(detail: dict[str, Any]) -> str:
@@ -316,19 +376,23 @@ def refused_upgrade(
     if target.origin:
         headers["Origin"] = target.origin
     try:
-        with session_for(target) as session, warnings.catch_warnings():
+        with (
+            intake.Watchdog(timeout_s) as dog,
+            session_for(target, dog) as session,
+            warnings.catch_warnings(),
+        ):
             warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
             with session.get(
                 url,
                 headers=headers,
-                timeout=timeout_s,
+                timeout=dog.remaining(),
                 verify=target.tls_verify,
                 allow_redirects=False,
                 stream=True,
             ) as response:
                 if response.status_code == 101:
                     return None
-                body = response.raw.read(2048, decode_content=True)
+                body = intake.read_capped(response, 2048)
                 return response.status_code, dict(response.headers), body
     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
         return None

@@ -219,6 +219,7 @@ def certificate(probe: Probe, ctx: RunContext) -> ProbeResult:
             with context.wrap_socket(raw, server_hostname=target.host) as tls:
                 der = tls.getpeercert(binary_form=True)
                 version = tls.version()
+                cipher = (tls.cipher() or ("",))[0]
     except ssl.SSLCertVerificationError as error:
         reason = error.verify_message or str(error)
         return finish(
@@ -229,6 +230,11 @@ def certificate(probe: Probe, ctx: RunContext) -> ProbeResult:
         )
     except (ssl.SSLError, OSError) as error:
         detail = {"error": "handshake"}
+        if isinstance(error, ssl.SSLError) and error.reason:
+            # OpenSSL's reason: the server's alert (TLSV1_ALERT_PROTOCOL_VERSION,
+            # SSLV3_ALERT_HANDSHAKE_FAILURE) or this side's own refusal (UNSUPPORTED_PROTOCOL):
+            # diagnose tells a TLS profile mismatch from other failures by it.
+            detail["alert"] = error.reason
         plain = _plain_http(address, target.port, probe.timeout_s)
         if plain is not None:
             detail.update(plain_http=True, **plain)
@@ -239,5 +245,10 @@ def certificate(probe: Probe, ctx: RunContext) -> ProbeResult:
         return finish(probe, clock, f"TLS handshake failed: {error}", detail=detail)
     left = days_left(der)
     # The handshake works: later layers still run even when the expiry is critical.
-    detail = {"days_left": round(left, 1), "tls_version": version, "blocks_later": False}
-    return finish(probe, clock, f"{left:.1f}", detail=detail)
+    detail = {
+        "days_left": round(left, 1),
+        "tls_version": version,
+        "tls_cipher": cipher,
+        "blocks_later": False,
+    }
+    return finish(probe, clock, f"{left:.1f}, {version} {cipher}", detail=detail)

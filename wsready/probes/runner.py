@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from wsready.probes import auth, http, network, sampled, websocket
+from wsready.probes import auth, http, network, sampled, sanitize, websocket
 from wsready.probes.context import Clock, RunContext, finish, skip
 from wsready.probes.model import Probe, ProbeResult, Target, Thresholds
 from wsready.probes.plan import plan_probes
@@ -53,6 +53,14 @@ def _redacted(target: Target, result: ProbeResult) -> ProbeResult:
     return result
 
 
+def _sanitized(result: ProbeResult) -> ProbeResult:
+    """What the target sent, made safe to show (control and bidi characters dropped,
+    lengths capped: wsready/probes/sanitize.py), once, for every consumer."""
+    result.actual = sanitize.text(result.actual)
+    result.detail = sanitize.value(result.detail)
+    return result
+
+
 def _redact_value(target: Target, value):
     if isinstance(value, str):
         return target.redact(value)
@@ -78,7 +86,7 @@ def run_probes(
         for probe in plan_probes(target, timeout_s, idle, thresholds):
             why = _failed_need(probe, ctx.results)
             result = skip(probe, why) if why else _run_one(probe, ctx)
-            ctx.results[probe.name] = _redacted(target, result)
+            ctx.results[probe.name] = _sanitized(_redacted(target, result))
     finally:
         ctx.close()
     return list(ctx.results.values())

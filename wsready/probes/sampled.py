@@ -140,7 +140,12 @@ def workers(probe: Probe, ctx: RunContext) -> ProbeResult:
             }
         )
     unattributed = [s for s in sample.sessions if s.worker is None and not s.ok]
-    bad = [row["worker"] for row in table if row["failed"] or (row["listed"] and row["unreached"])]
+    # A listed worker no session reached counts as failing only where sessions of that kind
+    # failed: a balancer may simply not have sent one there within the bound.
+    failing_modes = {s.mode for s in sample.sessions if not s.ok}
+    for row in table:
+        row["unreached_failing"] = sorted(set(row["unreached"]) & failing_modes)
+    bad = [row["worker"] for row in table if row["failed"] or row["unreached_failing"]]
     detail: dict[str, Any] = {
         "workers_failing": len(bad) + (1 if unattributed and not bad else 0),
         "failing": bad,
@@ -156,6 +161,10 @@ def workers(probe: Probe, ctx: RunContext) -> ProbeResult:
         return finish(probe, clock, text, detail={**detail, "workers_failing": len(unattributed)})
     if not bad and not unattributed:
         text = f"{total}/{total} ok, {len(sample.sessions)} sessions"
+        missed = [f"worker {r['worker']} by {', '.join(r['unreached'])}" for r in table
+                  if r["listed"] and r["unreached"]]  # fmt: skip
+        if missed:
+            text += f" (not reached within the bound, no session failed: {'; '.join(missed)})"
         return finish(probe, clock, text, detail=detail)
     parts = []
     for row in table:
@@ -168,7 +177,8 @@ def workers(probe: Probe, ctx: RunContext) -> ProbeResult:
                 f"at {first.get('step')} {first.get('said')}"
             )
         else:
-            parts.append(f"worker {row['worker']}: not reached by {', '.join(row['unreached'])}")
+            way = ", ".join(row["unreached_failing"])
+            parts.append(f"worker {row['worker']}: not reached by {way}")
     if unattributed:
         parts.append(f"{len(unattributed)} sessions failed before any worker named itself")
     text = f"{len(bad) or 'some'} of {total} workers fail: " + "; ".join(parts)
@@ -219,7 +229,7 @@ def worker_summary(results: list[ProbeResult]) -> list[dict[str, Any]]:
     for row in result.detail.get("worker_table") or []:
         failures = row.get("failures") or []
         first = failures[0] if failures else {}
-        bad = row.get("failed") or (row.get("listed") and row.get("unreached"))
+        bad = row.get("failed") or row.get("unreached_failing")
         says = row.get("says") or {}
         summary.append(
             {

@@ -20,13 +20,15 @@ import json
 import re
 import secrets
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+import urllib3
 import websocket
 
-from wsready.probes import http
+from wsready.probes import http, intake
 from wsready.probes.model import Target
 from wsready.probes.packets import (
     EIO_MESSAGE,
@@ -51,6 +53,7 @@ MODES = (POLLING, WEBSOCKET)
 SESSIONS_PER_WORKER = 2
 MIN_SESSIONS = 2
 MAX_SESSIONS = 16
+V2_CONNECT = "40 without a sid"  # a Socket.IO 2 server's CONNECT: Socket.IO 4 clients refuse it
 PROBE_NAMESPACE = "/wsready-probe"  # answered by Socket.IO itself: `44` (unknown) or `40`
 _SID_WORKER = re.compile(r"^(\d{1,4})-")
 
@@ -87,6 +90,7 @@ class Session:
     sid: str | None = None
     worker: str | None = None
     upgrades: tuple[str, ...] | None = None
+    timings: dict[str, int] = field(default_factory=dict)  # the open packet's ping values
     socket: Any = field(default=None, repr=False)  # connected WebSocket kept for the broadcast
 
     @property
@@ -110,6 +114,7 @@ class Session:
             "worker": self.worker,
             "sid_worker": sid_worker(self.sid),
             "upgrades": list(self.upgrades) if self.upgrades is not None else None,
+            **self.timings,
             "steps": [step.to_dict() for step in self.steps],
         }
 
@@ -146,11 +151,21 @@ class _Stop(Exception):
 class _Walk:
     """One session being walked: records steps, stops at the first failure."""
 
-    def __init__(self, target: Target, mode: str, deadline: float, step_timeout_s: float):
+    def __init__(
+        self, target: Target, mode: str, deadline: float, step_timeout_s: float, dog: Any = None
+    ):
         self.target = target
         self.session = Session(mode)
         self.deadline = deadline
         self.step_timeout_s = step_timeout_s
+        self.dog = dog  # intake.Watchdog: the session's sockets are shut at its deadline
+
+    def request(self, http_session: requests.Session, method: str, url: str, **options: Any):
+        """One request of the session: the body read up to intake's cap, never more."""
+        response = http_session.request(method, url, stream=True, **options)
+        with response:
+            intake.read_capped(response)
+        return response
 
     def timeout(self) -> float:
         left = self.deadline - time.monotonic()
@@ -201,6 +216,10 @@ class _Walk:
         raise _Stop
 
 
+def _timings(opened: Any) -> dict[str, int]:
+    return {"ping_interval_ms": opened.ping_interval_ms, "ping_timeout_ms": opened.ping_timeout_ms}
+
+
 def _polling_url(target: Target, sid: str | None = None) -> str:
     url = target.http_url(target.engineio_path(POLLING)) + f"&t={secrets.token_urlsafe(6)}"
     return url + (f"&sid={sid}" if sid else "")
@@ -233,6 +252,8 @@ def _accepted(packets: list[str]) -> tuple[bool | None, str]:
         if packet.namespace != "/":
             continue
         if packet.type == "0":
+            if not (isinstance(packet.data, dict) and "sid" in packet.data):
+                return False, f"{V2_CONNECT} (Socket.IO 2 protocol)"
             return True, "40 accepted"
         if packet.type == "4":
             return False, f"44 {json.dumps(packet.data, separators=(',', ':'))}"
@@ -243,7 +264,9 @@ def _walk_polling(walk: _Walk, http_session: requests.Session) -> None:
     target = walk.target
     get = {"verify": target.tls_verify, "allow_redirects": False, "headers": _headers(target)}
     try:
-        response = http_session.get(_polling_url(target), timeout=walk.timeout(), **get)
+        response = walk.request(
+            http_session, "GET", _polling_url(target), timeout=walk.timeout(), **get
+        )
     except requests.RequestException as error:
         walk.failed("handshake", error)
     packets = split_polling_payload(response.text) if response.status_code == 200 else []
@@ -256,6 +279,7 @@ def _walk_polling(walk: _Walk, http_session: requests.Session) -> None:
         raise _Stop from error
     session = walk.session
     session.sid, session.upgrades = opened.sid, opened.upgrades
+    session.timings = _timings(opened)
     answer = walk.answer_of(response)
     session.worker = answer["worker"] or sid_worker(opened.sid)
     offered = ",".join(opened.upgrades) or "none"
@@ -263,7 +287,9 @@ def _walk_polling(walk: _Walk, http_session: requests.Session) -> None:
     body = connect_packet(target.token)
     post_headers = {**_headers(target), "Content-Type": "text/plain;charset=UTF-8"}
     try:
-        response = http_session.post(
+        response = walk.request(
+            http_session,
+            "POST",
             _polling_url(target, opened.sid),
             data=body.encode(),
             timeout=walk.timeout(),
@@ -283,8 +309,12 @@ def _poll_connect_answer(walk: _Walk, http_session: requests.Session, get: dict)
     target, session = walk.target, walk.session
     for _ in range(3):  # a noop or an unrelated packet may come first
         try:
-            response = http_session.get(
-                _polling_url(target, session.sid), timeout=walk.timeout(), **get
+            response = walk.request(
+                http_session,
+                "GET",
+                _polling_url(target, session.sid),
+                timeout=walk.timeout(),
+                **get,
             )
         except requests.RequestException as error:
             walk.failed("connect answer", error)
@@ -301,19 +331,26 @@ def _poll_connect_answer(walk: _Walk, http_session: requests.Session, get: dict)
     raise _Stop
 
 
+def _next_packet(ws: Any) -> str | None:
+    """The next frame as text; None for a ping, which is answered with a pong. A close frame
+    raises WebSocketConnectionClosedException."""
+    text = ws.recv()
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    if text == "":
+        raise websocket.WebSocketConnectionClosedException("close frame")
+    if text == EIO_PING:
+        ws.send(EIO_PONG)
+        return None
+    return text
+
+
 def _receive(ws: Any, walk: _Walk, want: str | tuple[str, ...]) -> str:
     """The next packet that starts with `want` (one prefix or several), answering pings."""
     while True:
         ws.settimeout(walk.timeout())
-        text = ws.recv()
-        if isinstance(text, bytes):
-            text = text.decode("utf-8", errors="replace")
-        if text == "":
-            raise websocket.WebSocketConnectionClosedException("close frame")
-        if text == EIO_PING:
-            ws.send(EIO_PONG)
-            continue
-        if text.startswith(want):
+        text = _next_packet(ws)
+        if text is not None and text.startswith(want):
             return text
 
 
@@ -325,6 +362,7 @@ def _open_websocket(walk: _Walk, sid: str | None, name: str) -> Any:
             _websocket_url(target, sid),
             timeout=walk.timeout(),
             redirect_limit=0,
+            class_=intake.watched_websocket(walk.dog),
             **_ws_options(target),
         )
     except websocket.WebSocketBadStatusException as error:
@@ -387,6 +425,7 @@ def _walk_websocket(walk: _Walk) -> None:
     try:
         opened = parse_open(_receive(ws, walk, "0"))
         session.sid, session.upgrades = opened.sid, opened.upgrades
+        session.timings = _timings(opened)
         session.worker = walk.session.steps[-1].worker or sid_worker(opened.sid)
         walk.record("open", True, "0{sid}")
         ws.send(connect_packet(target.token))
@@ -408,15 +447,26 @@ def _walk_websocket(walk: _Walk) -> None:
 
 def open_session(target: Target, mode: str, step_timeout_s: float, deadline: float) -> Session:
     """Walk one session of `mode` as the official client does; never raises."""
-    walk = _Walk(target, mode, deadline, step_timeout_s)
-    with contextlib.suppress(_Stop):
-        if mode == POLLING:
-            with http.session_for(target) as http_session:
-                _walk_polling(walk, http_session)
-            _walk_upgrade(walk)
-        else:
-            _walk_websocket(walk)
-    return walk.session
+    # One deadline for the whole session however slowly a target answers: past it, intake's
+    # watchdog shuts the session's sockets (the held WebSocket outlives it: the watchdog is
+    # disarmed once the walk is done).
+    with intake.Watchdog(max(deadline - time.monotonic(), 0.001)) as dog:
+        walk = _Walk(target, mode, deadline, step_timeout_s, dog)
+        with contextlib.suppress(_Stop), warnings.catch_warnings():
+            # tls_verify=False is the user's explicit choice (self-signed sandboxes): no warning.
+            warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+            if mode == POLLING:
+                with http.session_for(target, dog) as http_session:
+                    _walk_polling(walk, http_session)
+                _walk_upgrade(walk)
+            else:
+                _walk_websocket(walk)
+    session = walk.session
+    if mode == POLLING and session.sid and session.socket is None:
+        # Not upgraded (it failed, or no upgrade was offered): leave as a client does.
+        url = target.http_url(target.engineio_path(POLLING))
+        http.close_polling(target, url, f'0{{"sid":"{session.sid}"', step_timeout_s)
+    return session
 
 
 def session_bound(expected: list[str] | None) -> int:
@@ -429,17 +479,22 @@ def sample(
     target: Target, expected: list[str] | None, step_timeout_s: float, budget_s: float
 ) -> Sample:
     """Open sessions of both kinds until every expected worker is reached in each (at least
-    MIN_SESSIONS each), at most `session_bound` each, within `budget_s` in all. One connected
+    MIN_SESSIONS each, 1 when health lists one worker), at most `session_bound` each, within
+    `budget_s` in all. One connected
     WebSocket per worker stays open for the broadcast; the others are closed."""
     bound = session_bound(expected)
+    # One listed worker: one session of each kind reaches it; else at least MIN_SESSIONS, so
+    # a session's requests can land on different workers of a host that lists none.
+    least = 1 if expected is not None and len(expected) == 1 else MIN_SESSIONS
     deadline = time.monotonic() + budget_s
     result = Sample([], expected, bound)
     holders: set[str | None] = set()
+    extra: list[Session] = []
     for mode in MODES:
         for count in range(bound):
             reached = result.reached(mode)
             covered = expected is None or set(expected) <= reached
-            if count >= MIN_SESSIONS and covered:
+            if count >= least and covered:
                 break
             if time.monotonic() >= deadline:
                 break
@@ -447,9 +502,13 @@ def sample(
             result.sessions.append(session)
             if session.socket is not None:
                 if session.worker in holders:
-                    session.close()
+                    extra.append(session)
                 else:
                     holders.add(session.worker)
+    # Kept open until now: a least-connections balancer then sends each next session to a
+    # worker this run has not loaded yet, so every worker is reached within the bound.
+    for session in extra:
+        session.close()
     return result
 
 
@@ -482,17 +541,10 @@ def _read_until(ws: Any, deadline: float, wanted: Any) -> bool:
             return False
         ws.settimeout(left)
         try:
-            text = ws.recv()
+            text = _next_packet(ws)
         except websocket.WebSocketTimeoutException:
             return False
-        if isinstance(text, bytes):
-            text = text.decode("utf-8", errors="replace")
-        if text == "":
-            raise websocket.WebSocketConnectionClosedException("close frame")
-        if text == EIO_PING:
-            ws.send(EIO_PONG)
-            continue
-        if text.startswith(EIO_NOOP) or not text.startswith(EIO_MESSAGE):
+        if text is None or text.startswith(EIO_NOOP) or not text.startswith(EIO_MESSAGE):
             continue
         try:
             packet = parse_socket(text)

@@ -11,7 +11,7 @@ from typing import Any
 
 import websocket
 
-from wsready.probes import http
+from wsready.probes import http, intake
 from wsready.probes.context import Clock, RunContext, finish, skip
 from wsready.probes.model import Probe, ProbeResult, Target
 from wsready.probes.packets import (
@@ -67,12 +67,20 @@ def upgrade(probe: Probe, ctx: RunContext) -> ProbeResult:
     try:
         # redirect_limit=0: a redirect is evidence (WebSocket clients do not follow it), never
         # followed silently; websocket-client then raises without the answer, read again below.
-        ws = websocket.create_connection(
-            ctx.target.dial_url(probe.target),
-            timeout=probe.timeout_s,
-            redirect_limit=0,
-            **_options(ctx.target),
-        )
+        # One deadline for the whole handshake, however slowly the answer trickles in.
+        with intake.Watchdog(probe.timeout_s) as dog:
+            try:
+                ws = websocket.create_connection(
+                    ctx.target.dial_url(probe.target),
+                    timeout=probe.timeout_s,
+                    redirect_limit=0,
+                    class_=intake.watched_websocket(dog),
+                    **_options(ctx.target),
+                )
+            except (websocket.WebSocketException, OSError):
+                if dog.fired:
+                    raise websocket.WebSocketTimeoutException("deadline") from None
+                raise
     except websocket.WebSocketBadStatusException as error:
         body = error.resp_body
         if body is None:  # websocket-client reads only Content-Length bodies, not chunked
@@ -140,7 +148,15 @@ def _receive(ctx: RunContext, deadline: float) -> str:
         raise websocket.WebSocketTimeoutException("deadline")
     ws.settimeout(remaining)
     try:
-        text = ws.recv()
+        # The deadline holds however slowly a frame trickles in (intake.Watchdog).
+        with intake.Watchdog(remaining) as dog:
+            dog.watch(ws)
+            try:
+                text = ws.recv()
+            except (websocket.WebSocketException, OSError):
+                if dog.fired:
+                    raise websocket.WebSocketTimeoutException("deadline") from None
+                raise
     except websocket.WebSocketConnectionClosedException as error:
         raise Closed("connection closed") from error
     except (ConnectionResetError, BrokenPipeError) as error:
@@ -218,6 +234,10 @@ def socketio_connect(probe: Probe, ctx: RunContext) -> ProbeResult:
         what = "no CONNECT answer" if timed_out else type(error).__name__
         return finish(probe, clock, f"{what} in {probe.timeout_s:g} s", detail=detail)
     data = packet.data if isinstance(packet.data, dict) else {}
+    if packet.type == SIO_CONNECT and "sid" not in data:
+        # Socket.IO 2 answers CONNECT with a bare `40`: a Socket.IO 4 client refuses it.
+        detail.update(accepted=None, protocol="socket.io 2", data=packet.data)
+        return finish(probe, clock, "40 without a sid (Socket.IO 2 protocol)", detail=detail)
     if packet.type == SIO_CONNECT:
         ctx.socket_accepted = True
         detail.update(accepted=True, sid=data.get("sid"))

@@ -93,15 +93,18 @@ def up(
     inventory_path: Path | str = DEFAULT_INVENTORY,
     log: Log = sandbox_image.progress_log,
     ready_timeout_s: float = READY_TIMEOUT_S,
+    release: str = sandbox_image.SUITE,
 ) -> list[SandboxHost]:
-    """Start `count` hosts in parallel, wait until systemd is up, write the inventory."""
+    """Start `count` hosts of Debian `release` in parallel, wait until systemd is up, write
+    the inventory."""
+    sandbox_image.check_release(release)
     require()
     inventory = Path(inventory_path).absolute()
     _check_inventory_free(inventory)
     started = time.monotonic()
-    image = sandbox_image.ensure_image(log=log)
+    image = sandbox_image.ensure_image(log=log, release=release)
     allowed = [*sandbox_image.host_mirrors().hosts(), sandbox_proxy.npm_registry_host()]
-    states = _reserve(count, inventory, image.key)
+    states = _reserve(count, inventory, image.key, release)
     try:
         with ThreadPoolExecutor(max_workers=len(states)) as pool:
             list(pool.map(lambda s: _start_host(s, image, allowed, log, ready_timeout_s), states))
@@ -132,13 +135,15 @@ def _check_inventory_free(inventory: Path) -> None:
     _remove_hosts(_states_of(inventory))  # leftovers of a crashed run of the same inventory
 
 
-def _reserve(count: int, inventory: Path, key: Path) -> list[HostState]:
+def _reserve(count: int, inventory: Path, key: Path, release: str) -> list[HostState]:
     """Allocate addresses and create the namespaces, atomically against other `up`s."""
     states: list[HostState] = []
     with sandbox_net.allocation_lock():
         try:
             for index in sandbox_net.allocate(sandbox_net.used_indexes(), count):
-                state = HostState(sandbox_state.host_name(index), index, str(inventory), str(key))
+                state = HostState(
+                    sandbox_state.host_name(index), index, str(inventory), str(key), release=release
+                )
                 state.save()
                 states.append(state)
                 sandbox_net.create(state)

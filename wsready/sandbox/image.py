@@ -1,4 +1,11 @@
-"""The sandbox host image: Debian bookworm (debootstrap minbase), cached as a zstd tarball.
+"""The sandbox host image: Debian bookworm or trixie (debootstrap minbase), cached as a zstd
+tarball per release.
+
+Both releases come from the Debian mirror in this machine's own apt sources (the same mirror
+serves every release) and are checked with debootstrap's default keyring, the host's
+debian-archive-keyring: bookworm's update of it (2023.3+deb12u1 and later) carries trixie's
+archive, security and release keys. A trixie image gets its apt sources in deb822 form
+(/etc/apt/sources.list.d/debian.sources), as Debian 13 installs and cloud images have them.
 
 The cache lives in ~/.cache/wsready/ together with the ed25519 key whose public half is root's
 `authorized_keys` in the image: key and image travel together, and the image is rebuilt when
@@ -23,9 +30,16 @@ from urllib.parse import urlsplit
 from wsready.sandbox import mounts as sandbox_mounts
 from wsready.sandbox import state as sandbox_state
 
-SUITE = "bookworm"
+SUITE = "bookworm"  # the default release
 # Bump when the image recipe below changes: cached images of an older recipe are rebuilt.
 RECIPE_VERSION = 2
+# The Debian releases a sandbox host can run, each with its own recipe version (the cache is
+# sandbox-<release>-v<recipe>.tar.zst).
+RECIPE_VERSIONS = {"bookworm": RECIPE_VERSION, "trixie": 1}
+RELEASES = tuple(RECIPE_VERSIONS)
+# Where the image's apt sources go: one-line sources.list, or deb822 (Debian 13 onwards).
+DEB822_SOURCES = "etc/apt/sources.list.d/debian.sources"
+DEB822_RELEASES = frozenset({"trixie"})
 PACKAGES = (
     "systemd,systemd-sysv,dbus,openssh-server,iproute2,ca-certificates,curl,sudo,procps,gnupg"
 )
@@ -92,6 +106,15 @@ class AptMirrors:
             f"deb {self.security} {suite}-security main\n"
         )
 
+    def sources_deb822(self, suite: str) -> str:
+        """The same entries as `sources_list`, as deb822 stanzas."""
+        return (
+            f"Types: deb\nURIs: {self.debian}\nSuites: {suite} {suite}-updates\n"
+            "Components: main\n\n"
+            f"Types: deb\nURIs: {self.security}\nSuites: {suite}-security\n"
+            "Components: main\n"
+        )
+
 
 def parse_apt_sources(texts: Iterable[str], suite: str = SUITE) -> AptMirrors:
     """Find the Debian and security mirrors for `suite` in one-line and deb822 sources."""
@@ -132,11 +155,37 @@ def _entries(text: str) -> Iterable[tuple[str, list[str]]]:
 
 
 def host_mirrors() -> AptMirrors:
+    """The mirrors this machine's apt sources name for its own release (bookworm when
+    /etc/os-release does not say): they serve the other releases too."""
     paths = [Path("/etc/apt/sources.list")]
     sources_d = Path("/etc/apt/sources.list.d")
     if sources_d.is_dir():
         paths += sorted(sources_d.glob("*.list")) + sorted(sources_d.glob("*.sources"))
-    return parse_apt_sources(p.read_text() for p in paths if p.is_file())
+    return parse_apt_sources((p.read_text() for p in paths if p.is_file()), host_codename())
+
+
+def host_codename(os_release: Path = Path("/etc/os-release")) -> str:
+    """VERSION_CODENAME of this machine (SUITE when it has none)."""
+    try:
+        text = os_release.read_text()
+    except OSError:
+        return SUITE
+    for line in text.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "VERSION_CODENAME" and value.strip().strip("\"'"):
+            return value.strip().strip("\"'")
+    return SUITE
+
+
+def check_release(release: str) -> str:
+    """`release` when a sandbox image can be built for it, else ValueError naming it."""
+    if release not in RECIPE_VERSIONS:
+        raise ValueError(f"release = {release!r}: must be one of {', '.join(RELEASES)}")
+    return release
+
+
+def tarball_name(release: str = SUITE) -> str:
+    return f"sandbox-{check_release(release)}-v{RECIPE_VERSIONS[release]}.tar.zst"
 
 
 @dataclass(frozen=True)
@@ -145,20 +194,21 @@ class Image:
     key: Path  # private key; `<key>.pub` is in the image's authorized_keys
 
 
-def ensure_image(mirrors: AptMirrors | None = None, log=print) -> Image:
-    """The cached image, built first when missing or stale (about a minute)."""
+def ensure_image(mirrors: AptMirrors | None = None, log=print, release: str = SUITE) -> Image:
+    """The cached image of `release`, built first when missing or stale (about a minute)."""
+    check_release(release)
     directory = cache_dir()
     directory.mkdir(parents=True, exist_ok=True)
     with open(directory / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two `up`s at once build the image only once
         key = _ensure_key(directory)
-        tarball = directory / f"sandbox-{SUITE}-v{RECIPE_VERSION}.tar.zst"
+        tarball = directory / tarball_name(release)
         built_for = directory / f"{tarball.name}.pub"
         pub = key.with_name(key.name + ".pub").read_text()
         if not tarball.is_file() or not built_for.is_file() or built_for.read_text() != pub:
-            _build(tarball, pub, mirrors or host_mirrors(), log)
+            _build(tarball, pub, mirrors or host_mirrors(), log, release)
             built_for.write_text(pub)
-            for old in directory.glob(f"sandbox-{SUITE}-v*.tar.zst*"):
+            for old in directory.glob(f"sandbox-{release}-v*.tar.zst*"):
                 if old not in (tarball, built_for):
                     old.unlink()  # images of older recipes
         return Image(tarball, key)
@@ -188,17 +238,20 @@ def _ensure_key(directory: Path) -> Path:
     return key
 
 
-def _build(tarball: Path, pub: str, mirrors: AptMirrors, log) -> None:
+def _build(tarball: Path, pub: str, mirrors: AptMirrors, log, release: str = SUITE) -> None:
     started = time.monotonic()
-    log(f"Building the sandbox image from {mirrors.debian} (about a minute on an idle machine)...")
+    log(
+        f"Building the {release} sandbox image from {mirrors.debian} "
+        "(about a minute on an idle machine)..."
+    )
     sandbox_state.STATE_ROOT.mkdir(parents=True, exist_ok=True)
     build_dir = Path(tempfile.mkdtemp(prefix=".build-", dir=sandbox_state.STATE_ROOT))
     partial = tarball.with_name(tarball.name + ".partial")
     try:
         root = build_dir / "rootfs"
-        _debootstrap(root, mirrors.debian, log, started)
+        _debootstrap(root, mirrors.debian, log, started, release)
         log(f"  [{time.monotonic() - started:4.0f}s] configuring the image")
-        _configure(root, pub, mirrors)
+        _configure(root, pub, mirrors, release)
         log(f"  [{time.monotonic() - started:4.0f}s] packing {tarball.name}")
         subprocess.run(
             ["tar", "--numeric-owner", "--xattrs", "--acls", "-I", "zstd -T0 -3",
@@ -234,9 +287,9 @@ class DebootstrapProgress:
         return " ".join(words[1:])
 
 
-def _debootstrap(root: Path, mirror: str, log, started: float) -> None:
+def _debootstrap(root: Path, mirror: str, log, started: float, release: str = SUITE) -> None:
     """Run debootstrap, printing each new phase and, within a phase, a line every 5 seconds."""
-    cmd = ["debootstrap", "--variant=minbase", f"--include={PACKAGES}", SUITE, str(root), mirror]
+    cmd = ["debootstrap", "--variant=minbase", f"--include={PACKAGES}", release, str(root), mirror]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     progress = DebootstrapProgress()
@@ -255,7 +308,7 @@ def _debootstrap(root: Path, mirror: str, log, started: float) -> None:
         raise RuntimeError("debootstrap failed:\n" + "\n".join(tail))
 
 
-def _configure(root: Path, pub: str, mirrors: AptMirrors) -> None:
+def _configure(root: Path, pub: str, mirrors: AptMirrors, release: str = SUITE) -> None:
     """Root SSH by key only, fresh host keys and machine-id per host, the host's CAs."""
     ssh_dir = root / "root/.ssh"
     ssh_dir.mkdir(mode=0o700, exist_ok=True)
@@ -269,7 +322,11 @@ def _configure(root: Path, pub: str, mirrors: AptMirrors) -> None:
     _chroot(root, "systemctl", "mask", "--quiet", *MASKED_UNITS)
     (root / "etc/machine-id").write_text("")
     (root / "var/lib/dbus/machine-id").unlink(missing_ok=True)
-    (root / "etc/apt/sources.list").write_text(mirrors.sources_list())
+    if release in DEB822_RELEASES:
+        (root / "etc/apt/sources.list").unlink(missing_ok=True)
+        (root / DEB822_SOURCES).write_text(mirrors.sources_deb822(release))
+    else:
+        (root / "etc/apt/sources.list").write_text(mirrors.sources_list(release))
     (root / "etc/resolv.conf").unlink(missing_ok=True)
     (root / "etc/resolv.conf").write_text(
         "# No DNS here: package registries are reached through the proxy (proxy_url).\n"

@@ -120,6 +120,7 @@ class HostState:
     proxy: Process | None = None
     proxy_port: int = 8888  # tinyproxy listens on gateway:proxy_port
     created_at: float = field(default_factory=time.time)
+    release: str = "bookworm"  # the Debian release of its image
 
     @property
     def netns(self) -> str:
@@ -173,6 +174,7 @@ class HostState:
             nspawn=Process(**data["nspawn"]) if data.get("nspawn") else None,
             proxy=Process(**data["proxy"]) if data.get("proxy") else None,
             created_at=data.get("created_at", 0.0),
+            release=data.get("release", "bookworm"),
         )
 
 

@@ -64,6 +64,7 @@ function createApp(config, { log = console.log } = {}) {
     connections: io.engine.clientsCount,
     redis: redis ? redis.state() : 'off',
     draining: drain.draining(),
+    redisId: redis ? redis.identity() : null,
   }));
 
   app.use(cors({ origin }));

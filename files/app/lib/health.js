@@ -124,10 +124,11 @@ function createHealth(config, own, { ask = askSibling } = {}) {
   }
 
   return async function health(scope) {
-    const { connections, redis, draining = false } = own();
+    const { connections, redis, draining = false, redisId } = own();
     const mine = self(connections, redis, draining);
+    const withId = (body) => (redisId ? { ...body, redis_id: redisId } : body);
     if (scope === 'worker' || config.workers === 1) {
-      return answer(connections, connections, 1, 1, redis, 1, [mine], draining);
+      return withId(answer(connections, connections, 1, 1, redis, 1, [mine], draining));
     }
     const siblings = [];
     for (let j = 0; j < config.workers; j += 1) {
@@ -139,7 +140,7 @@ function createHealth(config, own, { ask = askSibling } = {}) {
       (sibling) => sibling.version === config.version && sibling.config === config.configFingerprint,
     ).length;
     const list = [mine, ...answers.map(row)].sort((a, b) => a.worker - b.worker);
-    return answer(connections, clients, 1 + answers.length, config.workers, redis, 1 + current, list, draining);
+    return withId(answer(connections, clients, 1 + answers.length, config.workers, redis, 1 + current, list, draining));
   };
 }
 

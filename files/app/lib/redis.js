@@ -7,6 +7,7 @@
 // health reads state() "down", and the clients reconnect by themselves with a bounded
 // backoff. One log line per state change, never one per attempt, never the password.
 
+const crypto = require('node:crypto');
 const { createClient } = require('redis');
 const { createAdapter } = require('@socket.io/redis-streams-adapter');
 
@@ -107,7 +108,7 @@ function clientOptions(target, password, role) {
   return options;
 }
 
-/** Attach the Redis Streams adapter to `io`. Returns {state() -> "ok" | "down", quiet(), close()}. */
+/** Attach the Redis Streams adapter to `io`. Returns {state() -> "ok" | "down", quiet(), close(), identity()}. */
 function attachRedis(io, target, { password = '', log = console.log } = {}) {
   const main = createClient(clientOptions(target, password, 'main'));
   neverReject(main, ['publish', 'sPublish', 'set']);
@@ -183,6 +184,20 @@ function attachRedis(io, target, { password = '', log = console.log } = {}) {
     closing = true;
   }
 
+  // Which Redis server this is, without naming it: a digest of its run_id (INFO server), the
+  // same on every worker and host that shares it. Probes test broadcasts across the hosts
+  // whose health reports the same id. Null until known, or when INFO is not allowed.
+  let redisId = null;
+  main.on('ready', () => {
+    main
+      .info('server')
+      .then((text) => {
+        const match = /^run_id:([0-9a-f]+)/m.exec(text);
+        redisId = match ? crypto.createHash('sha256').update(match[1]).digest('hex').slice(0, 16) : null;
+      })
+      .catch(() => {});
+  });
+
   async function close() {
     closing = true;
     // QUIT on the publishing connection: Redis answers the commands already sent first, so a
@@ -190,7 +205,7 @@ function attachRedis(io, target, { password = '', log = console.log } = {}) {
     const quit = main.isReady ? main.quit() : main.isOpen ? main.disconnect() : null;
     await Promise.allSettled([quit, ...helpers.map((client) => (client.isOpen ? client.disconnect() : null))]);
   }
-  return { state, quiet, close };
+  return { state, quiet, close, identity: () => redisId };
 }
 
 module.exports = { attachRedis, reconnectDelay, RECONNECT_MAX_MS, STREAM_NAME, SESSION_KEY_PREFIX };

@@ -50,11 +50,14 @@ test('two workers share Redis: broadcast, health, sid, outage and recovery', { t
   assert.match(b.socket.io.engine.id, /^1-/);
 
   // Health on either worker: its own connections, clients summed over the siblings.
+  const ids = new Set();
   for (const [i, p] of ports.entries()) {
-    const h = await waitFor('both clients counted', async () => {
+    const h = await waitFor('both clients counted and the Redis named', async () => {
       const answer = await health(p);
-      return answer.clients === 2 ? answer : null;
+      return answer.clients === 2 && answer.redis_id ? answer : null;
     });
+    assert.match(h.redis_id, /^[0-9a-f]{16}$/, 'a digest of the Redis run_id, never its address');
+    ids.add(h.redis_id);
     assert.deepEqual(h, {
       status: 'ok',
       websocket: 'enabled',
@@ -72,12 +75,14 @@ test('two workers share Redis: broadcast, health, sid, outage and recovery', { t
       probe_events: true,
       recovery: { enabled: true, max_disconnection_ms: 120000, shared: true },
       draining: false,
+      redis_id: h.redis_id,
     });
     assert.deepEqual(h.workers.list.map((row) => [row.worker, row.port, row.config]), [[0, ports[0], 'cfg-a'], [1, ports[1], 'cfg-a']]);
     const own = await health(p, 'worker');
     const { list: ownList, ...ownCounts } = own.workers;
     assert.deepEqual([own.worker, own.clients, ownCounts, ownList.length], [i, 1, { up: 1, total: 1, current: 1 }, 1]);
   }
+  assert.equal(ids.size, 1, 'both workers name the same Redis');
 
   // A broadcast POSTed to worker 1 reaches the clients of worker 0 and worker 1.
   assert.deepEqual(await broadcast(ports[1], { event: 'news', data: { n: 1 } }), {

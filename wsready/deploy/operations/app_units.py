@@ -52,7 +52,8 @@ def record_node_runtime(marker: str):
     if recorded == runtime:
         host.noop(f"Node.js runtime unchanged: {runtime}")
         return
-    yield f"echo {_q(runtime)} > {_q(marker)}"
+    # Recorded first: a rolled-back run leaves no marker behind (nor the directory).
+    yield f"{save_command([marker], 'app')} && echo {_q(runtime)} > {_q(marker)}"
 
 
 @operation()

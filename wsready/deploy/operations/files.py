@@ -11,9 +11,9 @@ from pyinfra import host
 from pyinfra.api import operation
 from pyinfra.api.command import FileUploadCommand, StringCommand
 from pyinfra.api.util import get_file_sha1
-from pyinfra.facts.files import File, Sha1File
+from pyinfra.facts.files import Directory, File, Sha1File
 
-from wsready.deploy.transaction import save_command
+from wsready.deploy.transaction import save_command, save_directories_command
 
 
 @operation()
@@ -72,3 +72,52 @@ def managed_file(
         yield StringCommand("chown", f"{user}:{group}", shlex.quote(dest))
     if mode_changes:
         yield StringCommand("chmod", mode, shlex.quote(dest))
+
+
+@operation()
+def managed_directory(path: str, user: str, group: str, mode: str, action: str):
+    """
+    Make ``path`` a directory of ``user:group`` and ``mode``, like files.directory, after
+    recording it as it was (mode and owner, or its absence) in the run's transaction: the
+    rollback puts it back.
+
+    + path: the directory on the host (created with its parents, each recorded)
+    + user: its owner
+    + group: its group
+    + mode: its mode, octal digits (``"755"``, ``"0750"``)
+    + action: the transaction action it belongs to (``app``, ``nginx``, ``firewall``)
+
+    **Example:**
+
+    .. code:: python
+
+        files.managed_directory(
+            name="Create /etc/wsready-app (readable by wsready only).",
+            path="/etc/wsready-app",
+            user="root",
+            group="wsready",
+            mode="0750",
+            action="app",
+        )
+    """
+    remote = host.get_fact(Directory, path=path)
+    wanted = int(mode, 8)
+    if (
+        remote
+        and remote.get("user") == user
+        and remote.get("group") == group
+        and int(str(remote.get("mode")), 8) == wanted
+    ):
+        host.noop(f"{path} is up to date")
+        return
+    parents = []
+    parent = path.rsplit("/", 1)[0]
+    while not remote and parent and not host.get_fact(Directory, path=parent):
+        parents.insert(0, parent)
+        parent = parent.rsplit("/", 1)[0]
+    yield save_directories_command([*parents, path], action)
+    q = shlex.quote(path)
+    if not remote:
+        yield StringCommand("mkdir", "-p", q)
+    yield StringCommand("chown", f"{user}:{group}", q)
+    yield StringCommand("chmod", f"{wanted:o}", q)

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 
 from pyinfra import host
 from pyinfra.api import operation
+from pyinfra.facts.files import File
 
 from wsready import validate
 from wsready.deploy.facts.firewall import UfwState
@@ -93,3 +94,58 @@ def ufw_rules(rules: Sequence[Sequence], ports: Sequence[int]):
         yield "ufw --force enable"
     for rule in delete:
         yield f"ufw delete {ufw_rule(rule)}"
+
+
+@operation()
+def ufw_off():
+    """
+    Turn ufw off: the host's firewall is wsready's nftables table instead
+    (``firewall_backend = "nftables"``). ufw's rules stay in its files, unused; its files are
+    recorded in the run's transaction first.
+
+    **Example:**
+
+    .. code:: python
+
+        firewall.ufw_off(name="Turn ufw off (the nftables table is the firewall).")
+    """
+    state = host.get_fact(UfwState)
+    if not state or not state["enabled"]:
+        host.noop("ufw is not installed or not enabled")
+        return
+    yield save_command(UFW_FILES, "firewall")
+    yield "ufw --force disable"
+
+
+@operation()
+def nftables_table_absent(table: str, path: str, unit: str):
+    """
+    Remove wsready's nftables table, its file and the unit that loads it at boot: the host's
+    firewall is ufw (``firewall_backend = "ufw"``, or "auto" on Debian/Ubuntu).
+
+    + table: the nftables table (``inet wsready``)
+    + path: the file holding it
+    + unit: the path of the systemd unit loading it at boot
+
+    **Example:**
+
+    .. code:: python
+
+        firewall.nftables_table_absent(
+            name="Remove the wsready nftables table (ufw is the firewall).",
+            table="inet wsready",
+            path="/etc/wsready/firewall.nft",
+            unit="/etc/systemd/system/wsready-firewall.service",
+        )
+    """
+    table = validate.choice("nftables table", table, ("inet wsready",))
+    present = [p for p in (path, unit) if host.get_fact(File, path=p)]
+    if not present:
+        host.noop("no wsready nftables table on this host")
+        return
+    yield save_command((path, unit), "firewall")
+    name = shlex.quote(unit.rsplit("/", 1)[-1])
+    yield f"systemctl disable {name} 2>/dev/null || true"
+    yield f"rm -f {' '.join(shlex.quote(p) for p in (path, unit))}"
+    yield "systemctl daemon-reload"
+    yield f"nft delete table {table} 2>/dev/null || true"

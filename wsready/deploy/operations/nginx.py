@@ -12,13 +12,20 @@ by the next.
 
 from __future__ import annotations
 
+import hashlib
+import shlex
 from collections.abc import Sequence
+from io import StringIO
+from pathlib import PurePosixPath
 
 from pyinfra import host
 from pyinfra.api import operation
+from pyinfra.api.command import FileUploadCommand
 from pyinfra.facts.files import FileContents, Sha256File
 
 from wsready.deploy.transaction import save_command
+
+UNIT_ACTION = "nginx-unit"  # the rollback restarts nginx (a reload keeps the old sandbox)
 
 
 def _loaded(configs: Sequence[Sequence[str]], stamp: str) -> bool:
@@ -96,3 +103,52 @@ def activate_config(configs: Sequence[Sequence[str]], stamp: str, activate: str)
         return
     yield save_command(lives, "nginx")
     yield f"{activate} activate {stamp} {_pairs(configs)}"
+
+
+@operation()
+def unit_dropin(path: str, content: str | None, stamp: str):
+    """
+    Make nginx run under the systemd drop-in ``path`` holding ``content`` (None: no drop-in):
+    record the drop-in and ``stamp`` in the run's transaction, write or remove the drop-in,
+    reload systemd, restart nginx (sandboxing applies only when a process starts; a reload
+    keeps the old one) and write ``stamp``, the sha256 of the drop-in nginx started with;
+    unless the drop-in is as asked and ``stamp`` says nginx started with it. A run killed
+    before the restart is finished by the next.
+
+    + path: the drop-in, e.g. ``/etc/systemd/system/nginx.service.d/wsready-hardening.conf``
+    + content: its text, or None for no drop-in
+    + stamp: the file recording the drop-in nginx was started with (absent: none)
+
+    **Example:**
+
+    .. code:: python
+
+        nginx.unit_dropin(
+            name="Sandbox nginx with its systemd drop-in.",
+            path="/etc/systemd/system/nginx.service.d/wsready-hardening.conf",
+            content="[Service]\\nProtectSystem=strict\\n",
+            stamp="/etc/wsready/nginx/unit.sha256",
+        )
+    """
+    digest = hashlib.sha256(content.encode()).hexdigest() if content is not None else None
+    current = host.get_fact(Sha256File, path=path)
+    started = host.get_fact(FileContents, path=stamp)
+    if current == digest and started == ([digest] if digest else None):
+        host.noop(f"nginx runs with the drop-in {path}" if digest else f"nginx runs without {path}")
+        return
+    yield save_command([path, stamp], UNIT_ACTION)
+    p, s = shlex.quote(path), shlex.quote(stamp)
+    if current != digest and content is not None:
+        yield f"mkdir -p {shlex.quote(str(PurePosixPath(path).parent))}"
+        yield FileUploadCommand(
+            StringIO(content), path, remote_temp_filename=host.get_temp_filename(path)
+        )
+        yield f"chmod 644 {p}"
+    elif current != digest:
+        yield f"rm -f {p}"
+    yield "systemctl daemon-reload"
+    yield "systemctl restart nginx"
+    if digest:
+        yield f"echo {digest} > {s}.new && mv -f {s}.new {s}"
+    else:
+        yield f"rm -f {s}"

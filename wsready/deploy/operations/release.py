@@ -21,6 +21,8 @@ INSTALL_LOCK_WAIT_S = 900  # how long an install waits for one left running by a
 # system store; proxies that inspect TLS add their CA there).
 SYSTEM_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
 _LEFTOVERS = (".partial", ".tar.gz")  # what an interrupted upload or unpack leaves behind
+# What npm leaves in the install tree besides node_modules (removed before it goes live).
+NPM_SCRATCH = (".npm-cache", ".npm-home", ".npm-globalconfig")
 
 
 def _q(value: str) -> str:
@@ -66,9 +68,18 @@ def unpack(src: str, release_dir: str, deps_dir: str):
     )
 
 
-def install_command(release_dir: str, deps_dir: str, has_npmrc: bool, npm_config: str) -> str:
+def install_command(
+    release_dir: str, deps_dir: str, has_npmrc: bool, npm_config: str, user: str
+) -> str:
     """Shell: under an exclusive lock on `app_dir/.install.lock`, `npm ci --omit=dev` into a
     temporary directory next to `deps_dir`, renamed onto it only after npm succeeded.
+
+    npm runs as `user` (the app's own user, `runuser`), in a temporary tree that user owns,
+    with its cache and npm's global config (a copy of `npm_config`, root's 0600 file) inside
+    it: the install scripts of the app and its dependencies (`preinstall`, `postinstall`,
+    node-gyp builds) get the app's rights, never root's. The finished tree is then given to
+    root, group and others' write bits taken off, before it is renamed into place, so the
+    service reads but cannot change it.
 
     A deploy killed during `npm ci` leaves npm running on the host, holding the lock: the next
     install waits for it (up to INSTALL_LOCK_WAIT_S), then finds the tree installed or removes
@@ -81,14 +92,21 @@ def install_command(release_dir: str, deps_dir: str, has_npmrc: bool, npm_config
         f"[ -r {path} ] && export NODE_EXTRA_CA_CERTS={path};" for path in SYSTEM_CA_BUNDLES
     )
     work = f'.tmp-{name}-"$$"'
+    scratch = " ".join(f"{work}/{entry}" for entry in NPM_SCRATCH)
     install = (
         f"cd {_q(deps_root)}"
         f" && if [ -e {_q(name + '/.installed')} ]; then"
         f" echo 'dependencies {name} were installed by another run'; exit 0; fi"
         f" && rm -rf .tmp-* && mkdir {work} && cp {sources} {work}/"
+        f" && {{ [ ! -e {_q(npm_config)} ] || cp {_q(npm_config)} {work}/.npm-globalconfig; }}"
+        f" && chown -R {_q(user + ':')} {work}"
         f" && cd {work} && {{ {ca} true; }}"
-        f" && npm ci --omit=dev --no-audit --no-fund --globalconfig {_q(npm_config)}"
-        f" && touch .installed && cd .. && rm -rf {_q(name)} && mv -T {work} {_q(name)}"
+        f' && runuser -u {_q(user)} -- env HOME="$PWD/.npm-home"'
+        f" npm ci --omit=dev --no-audit --no-fund"
+        f' --cache "$PWD/.npm-cache" --globalconfig "$PWD/.npm-globalconfig"'
+        f" && cd .. && chown -R root:root {work} && chmod -R go-w {work}"
+        f" && rm -rf {scratch}"
+        f" && touch {work}/.installed && rm -rf {_q(name)} && mv -T {work} {_q(name)}"
     )
     return (
         f"flock -w {INSTALL_LOCK_WAIT_S} -E 75 {_q(lock)} sh -c {_q(install)}"
@@ -98,16 +116,17 @@ def install_command(release_dir: str, deps_dir: str, has_npmrc: bool, npm_config
 
 
 @operation()
-def dependencies(release_dir: str, deps_dir: str, has_npmrc: bool, npm_config: str):
+def dependencies(release_dir: str, deps_dir: str, has_npmrc: bool, npm_config: str, user: str):
     """
     Install the release's dependencies (``npm ci --omit=dev``) into ``deps_dir``, once per
-    lock file: releases that differ only in code share the tree.
+    lock file, as ``user``: releases that differ only in code share the tree.
 
     + release_dir: the release whose ``package.json`` and ``package-lock.json`` are installed
     + deps_dir: the dependency tree (``app_dir/deps/<deps-hash>``), marked ``.installed``
       when complete
     + has_npmrc: the release carries an ``.npmrc`` (copied along)
     + npm_config: npm's global config on the host (``--globalconfig``: proxy, registry)
+    + user: the app's user: npm and every install script run with its rights, not root's
 
     See ``install_command`` for the lock, the temporary tree and the rename.
 
@@ -121,13 +140,14 @@ def dependencies(release_dir: str, deps_dir: str, has_npmrc: bool, npm_config: s
             deps_dir="/opt/wsready-app/deps/9c1e0b7d2a6f4e31",
             has_npmrc=False,
             npm_config="/etc/wsready/npmrc",
+            user="wsready",
         )
     """
     marker = f"{deps_dir}/.installed"
     if host.get_fact(File, path=marker):
         host.noop(f"dependencies already installed in {deps_dir}")
         return
-    yield install_command(release_dir, deps_dir, has_npmrc, npm_config)
+    yield install_command(release_dir, deps_dir, has_npmrc, npm_config, user)
 
 
 def switch_command(app_dir: str, target: str, app_name: str) -> str:
