@@ -8,6 +8,7 @@ const express = require('express');
 const { Server } = require('socket.io');
 const { createTokenValidator, restAuth, socketAuth } = require('./auth');
 const { broadcastRoute } = require('./broadcast');
+const { deliverWhileRestoring } = require('./restoring');
 const { createHealth } = require('./health');
 const { probeEvents } = require('./probe');
 const { createDrain } = require('./drain');
@@ -60,6 +61,8 @@ function createApp(config, { log = console.log } = {}) {
   // Engine.IO session ids name their worker ("1-…"), so nginx can route sid=1-… to worker 1.
   io.engine.generateId = () => `${config.worker}-${crypto.randomBytes(15).toString('base64url')}`;
   const redis = config.redis ? attachRedis(io, config.redis, { password: config.redisPassword, log }) : null;
+  // A broadcast reaches a session being restored exactly once (see lib/restoring.js).
+  const restoring = config.recoveryMs > 0 ? deliverWhileRestoring(io.of('/')) : null;
   const health = createHealth(config, () => ({
     connections: io.engine.clientsCount,
     redis: redis ? redis.state() : 'off',
@@ -120,6 +123,9 @@ function createApp(config, { log = console.log } = {}) {
    */
   async function shutdown() {
     await drain.start();
+    if (restoring && redis) {
+      log(`Broadcasts delivered to sessions being restored: ${restoring.restoring}; skipped as already replayed: ${restoring.replayed}`);
+    }
     await close();
   }
 
@@ -130,7 +136,7 @@ function createApp(config, { log = console.log } = {}) {
     if (redis) await redis.close();
   }
 
-  return { app, server, io, listen, close, shutdown, drain };
+  return { app, server, io, listen, close, shutdown, drain, restoring };
 }
 
 module.exports = { createApp, corsOrigin, WORKER_HEADER };

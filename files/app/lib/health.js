@@ -131,7 +131,8 @@ function createHealth(config, own, { ask = askSibling } = {}) {
       return withId(answer(connections, connections, 1, 1, redis, 1, [mine], draining));
     }
     const siblings = [];
-    for (let j = 0; j < config.workers; j += 1) {
+    const base = config.workerBase || 0;
+    for (let j = base; j < base + config.workers; j += 1) {
       if (j !== config.worker) siblings.push(ask(host, config.port + j, j));
     }
     const answers = (await Promise.all(siblings)).filter(Boolean);

@@ -194,3 +194,66 @@ test('a long-polling session whose client is gone does not hold the drain to its
   assert.ok(took < 5000, `stopping took ${took} ms (deadline 20 s, grace 1 s)`);
   assert.match(worker.output.stdout, /Drained 1 connection\(s\) in \d+ ms/);
 });
+
+test('a broadcast sent while a session is being restored reaches it once (the restore race)', { timeout: 60000 }, async (t) => {
+  // In-process workers (createApp), so worker 1 can hold a restored socket in its middlewares
+  // (as a slow token check would) while broadcasts are sent: Socket.IO's adapter alone drops
+  // them for that socket (it is not in namespace.sockets yet).
+  const { createApp } = require('../lib/app');
+  const { loadConfig } = require('../lib/config');
+  const { REDIS_PASSWORD } = require('./support/cluster');
+  const redis = await tempRedis(t);
+  let port;
+  do port = await freePorts(2);
+  while (port === redis.port || port + 1 === redis.port);
+  const quiet = () => {};
+  const services = [0, 1].map((i) =>
+    createApp(
+      loadConfig({
+        APP_PORT: String(port),
+        APP_WORKERS: '2',
+        APP_WORKER: String(i),
+        REDIS_URL: `redis://127.0.0.1:${redis.port}`,
+        REDIS_PASSWORD,
+      }),
+      { log: quiet },
+    ),
+  );
+  let c = null;
+  t.after(async () => {
+    if (c) c.socket.close();
+    await Promise.all(services.map((s) => s.close()));
+    await stop(redis.proc);
+  });
+  await Promise.all(services.map((s) => s.listen()));
+  for (const p of [port, port + 1]) {
+    await waitFor(`worker on ${p} healthy`, async () => (await health(p)).redis === 'ok');
+  }
+  c = recordingClient(port, { reconnectionDelay: 200, randomizationFactor: 0 });
+  let held = 0;
+  services[1].io.use((socket, next) => {
+    if (!socket.recovered) return next();
+    held += 1;
+    // Restored (its missed broadcasts read from the stream), not connected yet: broadcast
+    // from this worker (local delivery) and from the other (through the stream reader).
+    services[1].io.emit('seq', 2);
+    services[0].io.emit('seq', 3);
+    return setTimeout(next, 500);
+  });
+  c.socket.io.on('reconnect_attempt', () => {
+    c.socket.io.uri = `http://127.0.0.1:${port + 1}`;
+  });
+  await waitFor('connected to worker 0', () => c.socket.connected && /^0-/.test(c.socket.io.engine.id));
+  services[0].io.emit('seq', 1);
+  await waitFor('seq 1', () => c.got('seq').length === 1);
+  const id = c.socket.id;
+  services[0].io.of('/').sockets.get(id).conn.close();
+  await waitFor('recovered on worker 1', () => c.connects.length === 2 && /^1-/.test(c.socket.io.engine.id), 15000);
+  assert.deepEqual(c.connects.at(-1), { id, recovered: true });
+  assert.equal(held, 1);
+  await waitFor('seq 2 and 3', () => c.got('seq').length >= 3);
+  services[0].io.emit('seq', 4);
+  await waitFor('seq 4', () => c.got('seq').some((e) => e.args[0] === 4));
+  assert.deepEqual(c.got('seq').map((e) => e.args[0]), [1, 2, 3, 4], 'each broadcast once, in order');
+  assert.ok(services[1].restoring.restoring >= 2, `delivered while restoring: ${JSON.stringify(services[1].restoring)}`);
+});
