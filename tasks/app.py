@@ -47,7 +47,15 @@ from pyinfra.operations.util import any_changed
 from tasks import transaction
 from tasks.proxy import NPMRC
 from tasks.redis import LOCAL_REDIS_UNIT, install_local_redis
-from wsready.deploy import app_env, app_release, capacity, claims, hostfacts, redis_plan
+from wsready.deploy import (
+    app_env,
+    app_release,
+    capacity,
+    claims,
+    generations,
+    hostfacts,
+    redis_plan,
+)
 from wsready.deploy.operations import app_units
 from wsready.deploy.operations import release as release_op
 from wsready.deploy.operations.files import managed_directory, managed_file
@@ -232,10 +240,13 @@ def deploy_app() -> None:
         path=paths.legacy_unit_file,
         **ACTIVATION,
     )
+    two = data.app_restart == "generations"
     retired = app_units.retire_workers(
-        name=f"Stop workers beyond {name}@{sized.app_workers - 1}.",
+        name=f"Stop workers beyond {name}@{sized.app_workers - 1}"
+        + (f" (and @{generations.base('b')}+{sized.app_workers - 1})." if two else "."),
         app_name=name,
         count=sized.app_workers,
+        second_base=generations.base("b") if two else None,
         **ACTIVATION,
     )
     runtime = app_units.record_node_runtime(
@@ -248,6 +259,10 @@ def deploy_app() -> None:
         _if=any_changed(unit, target, legacy, retired),
         **ACTIVATION,
     )
+    if two:
+        # tasks/generations.py starts a new generation beside the running one after nginx's
+        # new config is active, proves it, and switches to it: nothing restarts here.
+        return
     if data.app_restart == "all":
         how, restart = "all at once", restart_all_command(workers)
     else:
@@ -330,8 +345,11 @@ def app_config(data: HostConfig, release: app_release.Release, workers: int, red
         redis_unit=LOCAL_REDIS_UNIT if local_redis else None,
         redis_group=redis_plan.LOCAL_GROUP if local_redis else None,
     )
+    # With two generations, the serving one's instances are enabled one by one (WantedBy=
+    # the target): the target itself names none.
+    listed = [] if data.app_restart == "generations" else list(range(workers))
     target = get_template(str(TARGET_TEMPLATE)).render(
-        app_name=paths.name, workers=list(range(workers))
+        app_name=paths.name, workers=listed, count=workers
     )
     environment = app_env.app_environment(data, release.hash, workers, redis)
     digest = hashlib.sha256()

@@ -30,13 +30,14 @@ from urllib.parse import urlsplit
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.util import get_template
+from pyinfra.facts.files import File
 from pyinfra.operations import apt, dnf, files, systemd
 from pyinfra.operations.util import any_changed
 
 from tasks.acme import prepare_acme
 from tasks.app import ACTIVATION
 from tasks.monitor import status_include
-from wsready.deploy import acme, capacity, families, hostfacts, tls_paths, tls_profile
+from wsready.deploy import acme, capacity, families, generations, hostfacts, tls_paths, tls_profile
 from wsready.deploy.families import NGINX_MAIN_BY_FAMILY
 from wsready.deploy.operations import nginx as nginx_op
 from wsready.deploy.operations import tls
@@ -100,6 +101,17 @@ def site_context(data: HostConfig, workers: int = 1, *, http2: str = families.HT
     tls_cert, tls_key = tls_pair(data)
     hsts = None if data.nginx_tls_hsts is False else data.nginx_tls_hsts
     stapling = TLS_CERT if data.nginx_tls is True and _given_ocsp(data) else None
+    slots = None
+    if data.app_restart == "generations":
+        slots = {
+            "offset": generations.base("b"),
+            "addresses": [
+                _server_address(data.app_bind, data.app_port + index)
+                for index in generations.instances("b", workers)
+            ],
+            "active_file": generations.ACTIVE_FILE,
+            "header": generations.HEADER,
+        }
     tls_directives = tls_profile.nginx_directives(
         data.nginx_tls_profile, DHPARAM, hsts_max_age=hsts, stapling_trusted=stapling
     )
@@ -110,7 +122,8 @@ def site_context(data: HostConfig, workers: int = 1, *, http2: str = families.HT
         "listen_options": _listen_options(data),
         "trusted_proxies": list(data.nginx_trusted_proxies),
         "rest_address": rest_address,
-        "rest_pass": rest_pass or "http://wsready_app",
+        "rest_pass": rest_pass or ("http://$wsready_generation" if slots else "http://wsready_app"),
+        "generations": slots,
         "socketio_path": data.app_socketio_path,
         "read_timeout": data.nginx_proxy_read_timeout_s,
         "listen_port": data.nginx_listen_port,
@@ -329,6 +342,14 @@ def prepare_nginx() -> None:
         mode="0755",
     )
     root_directory("Create the directory for candidate nginx configs.", str(Path(CANDIDATE).parent))
+    if data.app_restart == "generations" and not host.get_fact(File, path=generations.ACTIVE_FILE):
+        # The host's own truth from now on (tasks/generations.py rewrites it; never a rollback).
+        put_text(
+            "Name the generation of app workers nginx sends clients to (slot a: the workers "
+            "this host runs today).",
+            generations.active_file("a"),
+            generations.ACTIVE_FILE,
+        )
     config = planned_config(data)
     for candidate, live, content in config.files:
         put_text(f"Write {Path(live).name} aside, as a candidate.", content, candidate)

@@ -33,7 +33,7 @@ from tasks.nginx import (
     nginx_config,
     prepare_nginx,
 )
-from wsready.deploy import capacity
+from wsready.deploy import capacity, generations
 from wsready.deploy.operations.firewall import UFW_FILES
 from wsready.hostdata import HostConfig
 
@@ -182,6 +182,7 @@ def _nginx_converged_facts(cpus: int = 2, **data) -> dict:
             MAIN_CANDIDATE: _stat(644),
             APT_STAMP: _stat(644),
             DHPARAM: _stat(600),
+            generations.ACTIVE_FILE: _stat(644),  # the host's own: written once, never again
         },
         "files.Directory": {
             "/etc/wsready/nginx": _stat(755),
@@ -290,6 +291,10 @@ def test_more_cpus_mean_more_upstream_servers() -> None:
         "server 127.0.0.1:3000 max_fails=0;",
         "server 127.0.0.1:3001 max_fails=0;",
         "server 127.0.0.1:3002 max_fails=0;",
+        # the second generation (app_restart "generations", the default)
+        "server 127.0.0.1:3100 max_fails=0;",
+        "server 127.0.0.1:3101 max_fails=0;",
+        "server 127.0.0.1:3102 max_fails=0;",
     ]
 
 

@@ -128,7 +128,7 @@ class HostConfig:
     app_static_token_hashes: tuple[str, ...]
     app_rollback_on_failure: bool
     app_recovery_max_disconnection_ms: int
-    app_restart: Literal["one-at-a-time", "all"]
+    app_restart: Literal["generations", "one-at-a-time", "all"]
     app_drain_rate: int
     app_drain_deadline_s: int | None
     # nginx
