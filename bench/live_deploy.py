@@ -42,7 +42,7 @@ SETTLE_S = 3.0  # broadcasts before the deploy, and after it before counting
 DEPLOY_TIMEOUT_S = 900
 MAX_CLIENTS = 5000
 MAX_PROCESSES = 10
-CONFIGS = {"restart-all": "all", "one-at-a-time": "one-at-a-time"}
+CONFIGS = {"restart-all": "all", "one-at-a-time": "one-at-a-time", "wsready": "generations"}
 
 
 class BenchError(RuntimeError):
@@ -200,7 +200,7 @@ def measure(
         failed = sum(r["failed"] for r in ready)
         if failed:
             raise BenchError(f"{failed} of {clients} clients did not connect before the deploy")
-        broadcaster = Broadcaster(host, [3000, 3001, 3002, 3003])
+        broadcaster = Broadcaster(host, [3000, 3001, 3002, 3003, 3100, 3101, 3102, 3103])
         time.sleep(SETTLE_S)
         first = broadcaster.last() + 1
         env = json.dumps({"WSREADY_BENCH_RUN": run})
@@ -228,7 +228,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=300)
     parser.add_argument("--processes", type=int, default=3)
-    parser.add_argument("--configs", default="restart-all,one-at-a-time")
+    parser.add_argument("--configs", default="restart-all,one-at-a-time,wsready")
     parser.add_argument("--inventory", type=Path, help="an inventory of sandbox hosts, deployed")
     parser.add_argument("--host", help="the host of --inventory to use")
     args = parser.parse_args()
