@@ -61,6 +61,7 @@ class Broadcaster:
     ports: list[int]
     sent: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
+    accepted: dict[int, tuple[int, int]] = field(default_factory=dict)  # seq -> (port, ms)
 
     def __post_init__(self) -> None:
         tries = " ".join(str(port) for port in self.ports)
@@ -69,7 +70,7 @@ class Broadcaster:
             "s=$(curl -sS -o /dev/null -w '%{http_code}' -m 2 -H 'Content-Type: application/json' "
             '--data-binary "{\\"event\\":\\"seq\\",\\"data\\":{\\"seq\\":$n}}" '
             '"http://127.0.0.1:$port/api/broadcast" 2>/dev/null); '
-            '[ "$s" = 200 ] && break; done; echo "$n $s"; done'
+            '[ "$s" = 200 ] && break; done; echo "$n $s $port $(date +%s%3N)"; done'
         )
         state = HostState.load(self.host)
         self.process = subprocess.Popen(
@@ -98,8 +99,10 @@ class Broadcaster:
 
     def _read(self) -> None:
         for line in self.process.stdout:
-            seq, status = line.split()
+            seq, status, port, at = line.split()
             (self.sent if status == "200" else self.failed).append(int(seq))
+            if status == "200":
+                self.accepted[int(seq)] = (int(port), int(at))
 
     def last(self) -> int:
         return max(self.sent, default=0)
@@ -173,6 +176,25 @@ def summarize(config: str, clients: list[dict], deploy_s: float, sent: int) -> d
     }
 
 
+MAX_TRACES = 5
+
+
+def gap_traces(clients: list[dict], accepted: dict[int, tuple[int, int]]) -> list[dict]:
+    """For the first clients with a gap: the missed numbers with the worker port that
+    accepted each and when (ms since the epoch, host clock), the client's disconnects and
+    connects (with the worker it landed on), and when the broadcasts around the gap arrived."""
+    traces = []
+    for client in clients:
+        if not client["seq"]["missed"] or len(traces) >= MAX_TRACES:
+            continue
+        missed = [
+            {"seq": n, "port": accepted.get(n, (None, None))[0], "at": accepted.get(n, (0, 0))[1]}
+            for n in client["seq"].get("numbers", [])
+        ]
+        traces.append({"missed": missed, **client.get("trace", {})})
+    return traces
+
+
 def deploy(inventory: Path, host: str, *data: str) -> tuple[float, str]:
     args = [sys.executable, "-m", "pyinfra", "-y", str(inventory), "deploy.py", "--limit", host]
     for item in data:
@@ -204,8 +226,10 @@ def measure(
         time.sleep(SETTLE_S)
         first = broadcaster.last() + 1
         env = json.dumps({"WSREADY_BENCH_RUN": run})
+        deploy_started = time.time()
         seconds, _ = deploy(inventory, host, f"app_restart={json.dumps(CONFIGS[config])}",
                             f"app_env={env}")  # fmt: skip
+        deploy_ended = time.time()
         time.sleep(SETTLE_S)
         broadcaster.stop()
         last = broadcaster.last()
@@ -217,6 +241,8 @@ def measure(
             item["seq"]["missed"] = max(0, item["seq"]["missed"] - unsent)
         row = summarize(config, results, seconds, last - first + 1 - unsent)
         row["broadcasts_not_accepted"] = unsent
+        row["deploy_at_ms"] = [round(deploy_started * 1000), round(deploy_ended * 1000)]
+        row["gap_traces"] = gap_traces(results, broadcaster.accepted)
         return row
     finally:
         for proc in procs:

@@ -57,8 +57,12 @@ function startClient(options) {
     downSince: null,
     downMs: [],
     seqs: [],
+    seqAt: {},
+    timeline: [],
   };
   socket.on('connect', () => {
+    const sid = socket.io.engine ? socket.io.engine.id : '';
+    state.timeline.push({ at: Date.now(), connect: sid.split('-')[0], recovered: socket.recovered });
     state.connects += 1;
     if (socket.recovered) state.recovered += 1;
     if (state.downSince !== null) {
@@ -67,6 +71,7 @@ function startClient(options) {
     }
   });
   socket.on('disconnect', (reason) => {
+    state.timeline.push({ at: Date.now(), disconnect: reason });
     state.disconnects += 1;
     state.reasons[reason] = (state.reasons[reason] || 0) + 1;
     state.downSince = Date.now();
@@ -76,7 +81,10 @@ function startClient(options) {
     state.errors[kind] = (state.errors[kind] || 0) + 1;
   });
   socket.on(options.event, (data) => {
-    if (data && Number.isInteger(data.seq)) state.seqs.push(data.seq);
+    if (data && Number.isInteger(data.seq)) {
+      state.seqs.push(data.seq);
+      state.seqAt[data.seq] = Date.now();
+    }
   });
   return { socket, state };
 }
@@ -84,9 +92,18 @@ function startClient(options) {
 /** Missed: sequence numbers from `first` to `last` (as sent) that never arrived. */
 function gaps(seqs, first, last) {
   const seen = new Set(seqs);
-  let missed = 0;
-  if (first !== null) for (let n = first; n <= last; n += 1) if (!seen.has(n)) missed += 1;
-  return { received: seqs.length, missed, duplicates: seqs.length - seen.size };
+  const numbers = [];
+  if (first !== null) for (let n = first; n <= last; n += 1) if (!seen.has(n)) numbers.push(n);
+  return { received: seqs.length, missed: numbers.length, duplicates: seqs.length - seen.size, numbers: numbers.slice(0, 20) };
+}
+
+/** For a client with a gap: when it moved, and when the broadcasts around the gap arrived. */
+function trace(state, numbers) {
+  const around = {};
+  for (const n of numbers) {
+    for (const m of [n - 1, n + 1]) if (state.seqAt[m] !== undefined) around[m] = state.seqAt[m];
+  }
+  return { timeline: state.timeline, arrived: around };
 }
 
 async function main() {
@@ -99,7 +116,7 @@ async function main() {
   const connected = clients.filter((c) => c.socket.connected).length;
   process.stdout.write(`${JSON.stringify({ ready: { connected, failed: clients.length - connected } })}\n`);
   // Reset the counters: only what happens from now on (the deploy) counts.
-  for (const c of clients) Object.assign(c.state, { connects: 0, recovered: 0, disconnects: 0, reasons: {}, errors: {}, downMs: [], seqs: [] });
+  for (const c of clients) Object.assign(c.state, { connects: 0, recovered: 0, disconnects: 0, reasons: {}, errors: {}, downMs: [], seqs: [], seqAt: {}, timeline: [] });
 
   const range = await new Promise((resolve) => {
     const timer = setTimeout(() => resolve([null, null]), options['max-seconds'] * 1000);
@@ -112,7 +129,9 @@ async function main() {
     });
   });
   const now = Date.now();
-  const result = clients.map(({ socket, state }) => ({
+  const result = clients.map(({ socket, state }) => {
+    const seq = gaps(state.seqs, ...range);
+    return {
     connected: socket.connected,
     disconnects: state.disconnects,
     reconnects: state.connects,
@@ -120,8 +139,10 @@ async function main() {
     reasons: state.reasons,
     errors: state.errors,
     down_ms: state.downSince === null ? state.downMs : [...state.downMs, now - state.downSince],
-    seq: gaps(state.seqs, ...range),
-  }));
+    seq,
+    ...(seq.missed ? { trace: trace(state, seq.numbers) } : {}),
+    };
+  });
   process.stdout.write(`${JSON.stringify({ result })}\n`);
   for (const c of clients) c.socket.close();
   process.exit(0);

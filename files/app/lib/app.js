@@ -124,7 +124,7 @@ function createApp(config, { log = console.log } = {}) {
   async function shutdown() {
     await drain.start();
     if (restoring && redis) {
-      log(`Broadcasts delivered to sessions being restored: ${restoring.restoring}; skipped as already replayed: ${restoring.replayed}`);
+      log(`Broadcasts to sessions being restored: ${restoring.caught_up} added to a replay, ${restoring.restoring} delivered before connect, ${restoring.replayed} skipped as already replayed`);
     }
     await close();
   }

@@ -257,3 +257,60 @@ test('a broadcast sent while a session is being restored reaches it once (the re
   assert.deepEqual(c.got('seq').map((e) => e.args[0]), [1, 2, 3, 4], 'each broadcast once, in order');
   assert.ok(services[1].restoring.restoring >= 2, `delivered while restoring: ${JSON.stringify(services[1].restoring)}`);
 });
+
+test('a broadcast applied before a restored socket exists is added to its replay (the restore race)', { timeout: 60000 }, async (t) => {
+  // A restore's XRANGE has run, and before the Socket is built this worker applies
+  // broadcasts (its own, and one from the other worker through the stream reader): without
+  // the catch-up they are in neither the replay nor the socket's stream.
+  const { createApp } = require('../lib/app');
+  const { loadConfig } = require('../lib/config');
+  const { REDIS_PASSWORD } = require('./support/cluster');
+  const redis = await tempRedis(t);
+  let port;
+  do port = await freePorts(2);
+  while (port === redis.port || port + 1 === redis.port);
+  const services = [0, 1].map((i) =>
+    createApp(
+      loadConfig({ APP_PORT: String(port), APP_WORKERS: '2', APP_WORKER: String(i), REDIS_URL: `redis://127.0.0.1:${redis.port}`, REDIS_PASSWORD }),
+      { log: () => {} },
+    ),
+  );
+  let c = null;
+  t.after(async () => {
+    if (c) c.socket.close();
+    await Promise.all(services.map((s) => s.close()));
+    await stop(redis.proc);
+  });
+  await Promise.all(services.map((s) => s.listen()));
+  for (const p of [port, port + 1]) {
+    await waitFor(`worker on ${p} healthy`, async () => (await health(p)).redis === 'ok');
+  }
+  const adapter = services[1].io.of('/').adapter;
+  const restore = adapter.restoreSession.bind(adapter);
+  let restores = 0;
+  adapter.restoreSession = async (pid, offset) => {
+    const session = await restore(pid, offset);
+    restores += 1;
+    services[1].io.emit('seq', 2);
+    services[0].io.emit('seq', 3);
+    await new Promise((resolve) => setTimeout(resolve, 500)); // both applied on worker 1 meanwhile
+    return session;
+  };
+  c = recordingClient(port, { reconnectionDelay: 200, randomizationFactor: 0 });
+  await waitFor('connected to worker 0', () => c.socket.connected && /^0-/.test(c.socket.io.engine.id));
+  c.socket.io.on('reconnect_attempt', () => {
+    c.socket.io.uri = `http://127.0.0.1:${port + 1}`;
+  });
+  services[0].io.emit('seq', 1);
+  await waitFor('seq 1', () => c.got('seq').length === 1);
+  const id = c.socket.id;
+  services[0].io.of('/').sockets.get(id).conn.close();
+  await waitFor('recovered on worker 1', () => c.connects.length === 2 && /^1-/.test(c.socket.io.engine.id), 15000);
+  assert.deepEqual(c.connects.at(-1), { id, recovered: true });
+  assert.equal(restores, 1);
+  await waitFor('seq 2 and 3', () => c.got('seq').length >= 3);
+  services[1].io.emit('seq', 4);
+  await waitFor('seq 4', () => c.got('seq').some((e) => e.args[0] === 4));
+  assert.deepEqual(c.got('seq').map((e) => e.args[0]), [1, 2, 3, 4], 'each broadcast once, in order');
+  assert.equal(services[1].restoring.caught_up, 2, JSON.stringify(services[1].restoring));
+});
