@@ -143,9 +143,10 @@ async function main() {
     ...(seq.missed ? { trace: trace(state, seq.numbers) } : {}),
     };
   });
-  process.stdout.write(`${JSON.stringify({ result })}\n`);
   for (const c of clients) c.socket.close();
-  process.exit(0);
+  // Exit once the line is written: stdout to a pipe is asynchronous, and an exit right after
+  // a large write cuts it at 64 KiB.
+  process.stdout.write(`${JSON.stringify({ result })}\n`, () => process.exit(0));
 }
 
 main().catch((error) => {
