@@ -13,7 +13,6 @@ from wsready.hostdata import HostConfig
 from wsready.validate import ConfigError
 
 
-
 @pytest.fixture
 def elbv2(aws_env):
     return boto3.client("elbv2", region_name=REGION, endpoint_url=aws_env)
@@ -76,12 +75,15 @@ def test_created_then_unchanged_then_changed_only_where_the_data_changed(
     assert {item["Key"]: item["Value"] for item in lb_attrs["Attributes"]}[
         "idle_timeout.timeout_seconds"
     ] == "120"
-    assert attributes(elbv2, group["TargetGroupArn"]).items() >= {
-        "stickiness.enabled": "true",
-        "stickiness.type": "lb_cookie",
-        "stickiness.lb_cookie.duration_seconds": "86400",
-        "deregistration_delay.timeout_seconds": "60",
-    }.items()
+    assert (
+        attributes(elbv2, group["TargetGroupArn"]).items()
+        >= {
+            "stickiness.enabled": "true",
+            "stickiness.type": "lb_cookie",
+            "stickiness.lb_cookie.duration_seconds": "86400",
+            "deregistration_delay.timeout_seconds": "60",
+        }.items()
+    )
     assert [(item["Port"], item["Protocol"]) for item in listeners] == [(80, "HTTP")]
     assert listeners[0]["DefaultActions"][0]["TargetGroupArn"] == group["TargetGroupArn"]
     assert [item["Target"]["Id"] for item in health["TargetHealthDescriptions"]] == [instance]
