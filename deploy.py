@@ -13,6 +13,7 @@ the scheduled `wsready check` (tasks/monitor.py).
 from tasks.acme import obtain_certificate
 from tasks.app import deploy_app
 from tasks.firewall import configure_firewall
+from tasks.front_door import join_load_balancer, sync_load_balancer
 from tasks.kernel import tune_kernel
 from tasks.monitor import install_monitor
 from tasks.nginx import activate_nginx, prepare_nginx
@@ -29,6 +30,7 @@ check_host_data()
 install_rollback()
 configure_proxy()
 sync_security_group()
+sync_load_balancer()
 configure_firewall()
 tune_kernel()
 if is_redis_host():
@@ -42,4 +44,5 @@ else:
     harden_nginx()
     obtain_certificate()
     verify_deploy()
+    join_load_balancer()
 install_monitor()

@@ -182,3 +182,48 @@ def test_hosts_that_disagree_on_lb_keys_are_refused_naming_them(lb_data):
         fleet_spec(configs)
 
     assert caught.value.key == "app2.lb_*" and caught.value.value == ["idle_timeout_s"]
+
+
+def test_rollout_deploys_each_host_out_of_the_target_group_and_puts_it_back(
+    elbv2, ec2, lb_data, changing_calls
+):
+    from wsready.commands.rollout import door_steps
+    from wsready.fleet import rollout
+    from wsready.fleet.front_door import AlbDoor
+
+    instances = {name: run_instance(ec2)["InstanceId"] for name in ("app1", "app2")}
+    sync(elbv2, ec2, lb_data, instances)
+    hosts = {
+        name: HostConfig.from_data(name, {**lb_data, "instance_id": instance})
+        for name, instance in instances.items()
+    }
+    door = AlbDoor.from_hosts(hosts)
+    arn = alb.target_group_arn(elbv2, door.spec)
+    seen_at_deploy: dict[str, dict[str, str]] = {}
+
+    def deploy(batch: list[str]) -> rollout.DeployRun:
+        seen_at_deploy[batch[0]] = {
+            name: alb.target_state(elbv2, arn, instance, 80) for name, instance in instances.items()
+        }
+        return rollout.DeployRun(0)
+
+    said: list[str] = []
+    changing_calls.clear()
+    door.client = elbv2  # the test's client, whose calls are recorded
+    report = rollout.run(
+        rollout.plan(list(hosts), 1),
+        deploy,
+        lambda name: rollout.HostVerdict(name, True),
+        say=said.append,
+        **door_steps(door, hosts, said.append),
+    )
+
+    assert report.ok, rollout.summary(report)
+    assert seen_at_deploy == {
+        "app1": {"app1": "unused", "app2": "healthy"},
+        "app2": {"app1": "healthy", "app2": "unused"},
+    }
+    assert changing_calls == ["DeregisterTargets", "RegisterTargets"] * 2
+    assert f"app1: deregistering {instances['app1']} from wsready-app" in said
+    assert f"app1: draining {instances['app1']}: unused" in said
+    assert f"app1: health of {instances['app1']} on /api/health: healthy" in said
