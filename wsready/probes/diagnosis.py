@@ -1038,7 +1038,9 @@ def _front_door_targets(seen: _Seen) -> Diagnosis | None:
     health = seen.get("health")
     if health is None or seen.status("health") not in GATEWAY_ERRORS:
         return None
-    if health.detail.get("fingerprint") or health.detail.get("host"):
+    if "fingerprint" not in health.detail:
+        return None  # who answered was not looked at
+    if health.detail["fingerprint"] or health.detail.get("host"):
         return None  # our nginx answered: the app behind it (see _app_down)
     server = str(health.detail.get("server") or "")
     if "nginx" in server.lower():
