@@ -95,3 +95,21 @@ def test_idle_drop_on_one_host_stays_the_proxys() -> None:
     diagnosis = diagnose(TARGET, run_of(open=opened, ping=cut, session=session))
 
     assert diagnosis.code == "idle-drop"
+
+
+def test_an_albs_own_503_is_the_front_door_another_servers_502_is_the_app() -> None:
+    alb = {"status": 503, "server": "awselb/2.0", "fingerprint": None, "worker": None}
+    other = {"status": 502, "server": "BaseHTTP/0.6 Python/3.11", "fingerprint": None}
+
+    by_alb = diagnose(TARGET, run_of(health=result("health", False, "503", **alb)))
+    by_other = diagnose(
+        TARGET,
+        run_of(
+            health=result("health", False, "502", **other),
+            upgrade=result("upgrade", False, "502", **other),
+            polling=result("polling", False, "502", **other),
+        ),
+    )
+
+    assert by_alb.code == "front-door-no-healthy-host"
+    assert by_other.code != "front-door-no-healthy-host"

@@ -1032,9 +1032,14 @@ def _front_door_stickiness(seen: _Seen) -> Diagnosis | None:
     )
 
 
+# What a balancer's own error page says in `Server`: an ALB's, or nothing (HAProxy).
+BALANCER_SERVERS = ("awselb", "elb")
+
+
 def _front_door_targets(seen: _Seen) -> Diagnosis | None:
-    """A gateway error that no app host's nginx sent (no X-Wsready-Config, no host named):
-    the balancer itself answered, with no healthy host behind it."""
+    """A gateway error that no app host's nginx sent (no X-Wsready-Config, no host named) from
+    a balancer (an ALB's `Server: awselb/2.0`, or none as HAProxy): the balancer itself
+    answered, with no healthy host behind it."""
     health = seen.get("health")
     if health is None or seen.status("health") not in GATEWAY_ERRORS:
         return None
@@ -1043,8 +1048,8 @@ def _front_door_targets(seen: _Seen) -> Diagnosis | None:
     if health.detail["fingerprint"] or health.detail.get("host"):
         return None  # our nginx answered: the app behind it (see _app_down)
     server = str(health.detail.get("server") or "")
-    if "nginx" in server.lower():
-        return None
+    if server and not server.lower().startswith(BALANCER_SERVERS):
+        return None  # a proxy of another kind (nginx, …) whose app is down: see _app_down
     said = f"{seen.status('health')}" + (f" from {server!r}" if server else " (no Server header)")
     return _critical(
         "front door",
