@@ -42,14 +42,14 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         completed = subprocess.run(
             [sys.executable, "-m", "wsready.cli", "rollout", args.inventory, *args.rest],
-            cwd=ROOT, capture_output=True, text=True, timeout=1200,
+            cwd=ROOT, capture_output=True, text=True, timeout=560,
         )  # fmt: skip
         rollout.update(
             exit=completed.returncode,
             seconds=round(time.monotonic() - started, 1),
-            front_door=[
+            steps=[
                 line for line in completed.stdout.splitlines()
-                if "front door" in line or "drain" in line or "back in" in line
+                if line.startswith("rollout: ") and "$ pyinfra" not in line
             ],
         )  # fmt: skip
         return broadcast_trigger(lambda c: host_ssh(app[0], c), [3000, 3001])(nonce)
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     outcome = run_oracle(
         f"http://{front.address}", trigger=roll_then_broadcast, clients=args.clients,
         mode="default", with_credentials=True, connect_timeout_s=60,
-        broadcast_timeout_s=60, trigger_timeout_s=1200,
+        broadcast_timeout_s=60, trigger_timeout_s=600,
     )  # fmt: skip
     summary = outcome.modes["default"]
     print(

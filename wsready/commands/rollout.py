@@ -144,16 +144,18 @@ def deploy_batch(
 
 def door_steps(
     door: front_door.FrontDoor | None, apps: Mapping[str, HostConfig], say: Callable[[str], None]
-) -> dict[str, Callable[[str], str]]:
+) -> dict[str, Callable[[str], str | None]]:
     """rollout.run's drain/restore for the app hosts behind the fleet's front door."""
     if door is None:
         return {}
     say(f"front door: {door.description}")
 
-    def step(action: Callable[[str, Callable[[str], None]], None]) -> Callable[[str], str]:
-        def run_step(name: str) -> str:
+    def step(
+        action: Callable[[str, Callable[[str], None]], None],
+    ) -> Callable[[str], str | None]:
+        def run_step(name: str) -> str | None:
             if name not in apps:
-                return ""
+                return None  # a Redis or balancer host: not behind the front door
             try:
                 action(name, say)
             except WsreadyError as error:

@@ -117,14 +117,15 @@ def run(
     check: Callable[[str], HostVerdict],
     say: Callable[[str], None] = print,
     clock: Callable[[], float] = time.monotonic,
-    drain: Callable[[str], str] | None = None,
-    restore: Callable[[str], str] | None = None,
+    drain: Callable[[str], str | None] | None = None,
+    restore: Callable[[str], str | None] | None = None,
 ) -> RolloutReport:
     """Deploy batch after batch; stop at the first batch whose deploy or probes fail.
 
     Behind a front door, `drain(host)` takes each host of the batch out of the balancer and
     waits for its connections to drain before the deploy, and `restore(host)` puts it back
-    after its probes passed; each returns "" or why it failed (which stops the rollout)."""
+    after its probes passed; each returns "" (done), None (the host is not behind it) or why
+    it failed (which stops the rollout)."""
     reports: list[BatchReport] = []
     started = clock()
     count = len(batches)
@@ -160,7 +161,7 @@ def run(
 
 def _each(
     hosts: Sequence[str],
-    step: Callable[[str], str] | None,
+    step: Callable[[str], str | None] | None,
     report: BatchReport,
     say: Callable[[str], None],
     label: str,
@@ -171,6 +172,8 @@ def _each(
         return None
     for host in hosts:
         why = step(host)
+        if why is None:
+            continue
         if why:
             report.deploy_exit = 0 if report.deploy_exit is None else report.deploy_exit
             report.verdicts.append(HostVerdict(host, False, f"front door: {why}"))

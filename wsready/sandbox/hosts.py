@@ -118,6 +118,10 @@ def up(
         (h.name, sandbox_inventory.host_data(h.address, h.ssh_key, h.proxy_url, h.lan_address))
         for h in hosts
     ]
+    if balancer:  # browsers reach the app hosts through the balancer's address too
+        front = f"http://{hosts[-1].address}"
+        for _name, data in entries[:count]:
+            data["app_cors_origins"] = [*data["app_cors_origins"], front]
     sandbox_inventory.write(inventory, entries[:count], entries[count:])
     log(f"{len(hosts)} sandbox host(s) up in {time.monotonic() - started:.1f}s: {inventory}")
     return hosts
