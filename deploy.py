@@ -15,7 +15,7 @@ from tasks.acme import obtain_certificate
 from tasks.app import deploy_app
 from tasks.balancer import configure_balancer, is_balancer_host
 from tasks.firewall import configure_firewall
-from tasks.front_door import join_load_balancer, sync_load_balancer
+from tasks.front_door import join_balancer_host, join_load_balancer, sync_load_balancer
 from tasks.kernel import tune_kernel
 from tasks.monitor import install_monitor
 from tasks.nginx import activate_nginx, prepare_nginx
@@ -50,4 +50,5 @@ else:
     obtain_certificate()
     verify_deploy()
     join_load_balancer()
+    join_balancer_host()
 install_monitor()

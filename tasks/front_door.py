@@ -12,11 +12,15 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import python
 
+from tasks.balancer import BALANCER_GROUP
 from tasks.security_group import _logger_for, is_dry_run
 from wsready.aws import alb
 from wsready.aws.alb_plan import fleet_spec, plan
+from wsready.deploy import haproxy
 from wsready.errors import WsreadyError
+from wsready.fleet import balancer_check
 from wsready.fleet.front_door import NOT_APP, AlbDoor
+from wsready.fleet.haproxy_door import HaproxyDoor
 from wsready.hostdata import host_config
 
 
@@ -86,4 +90,42 @@ def _join(state, host, apps) -> bool:  # noqa: ARG001 - pyinfra passes state, ho
     except WsreadyError as error:
         log(f"error: {error}")
         return False
+    return True
+
+
+@deploy("Register the host with the sandbox's balancer host and check it through it")
+def join_balancer_host() -> None:
+    """Once its own probes passed, the host is put (back) in the balancer host's rotation
+    (HAProxy's runtime API: `state ready`, then its health check passes) and must answer
+    through it: HAProxy routes a request carrying the host's stickiness cookie to it."""
+    balancers = [each for each in host.state.inventory if BALANCER_GROUP in each.groups]
+    data = host_config(host)
+    if not balancers:
+        host.noop("no balancer host in the inventory (group balancer)")
+        return
+    if not data.verify_enabled:
+        host.noop("verify_enabled is False: not checked through the balancer")
+        return
+    front = host_config(balancers[0])
+    python.call(
+        name=f"Put this host behind the balancer host {front.name} and probe it through it",
+        function=_join_balancer_host,
+        front=front,
+        front_url=f"http://{front.probe_address}:{front.lb_listen_port}",
+        direct_url=data.url,
+    )
+
+
+def _join_balancer_host(state, host, front, front_url, direct_url) -> bool:  # noqa: ARG001
+    log = _logger_for(host)
+    budget_s = front.lb_health_interval_s * (front.lb_healthy_threshold + 2) + 10
+    try:
+        HaproxyDoor(front, {}).restore(host.name, log)
+        answered = balancer_check.through_balancer(
+            front_url, direct_url, haproxy.server_name(host.name), budget_s
+        )
+    except WsreadyError as error:
+        log(f"error: {error}")
+        return False
+    log(f"{front_url} → this host ({answered}): /api/health 200 through the balancer")
     return True
