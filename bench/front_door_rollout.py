@@ -1,6 +1,6 @@
 """A rollout through the front door under live official clients; prints JSON figures.
 
-    python -m bench.front_door_rollout INVENTORY --clients 200 [-- PYINFRA ARGS]
+    python -m bench.front_door_rollout --clients 200 INVENTORY [-- PYINFRA ARGS]
 
 INVENTORY has app hosts, a `redis` host and a `balancer` host (tests/e2e/conftest.py's
 multi_host_fleet, or `wsready sandbox up --hosts 2 --balancer` with a redis group added).
@@ -44,7 +44,10 @@ def main(argv: list[str] | None = None) -> int:
             [sys.executable, "-m", "wsready.cli", "rollout", args.inventory, *args.rest],
             cwd=ROOT, capture_output=True, text=True, timeout=560,
         )  # fmt: skip
+        log = Path(args.inventory).with_suffix(".rollout.log")
+        log.write_text(completed.stdout + completed.stderr)
         rollout.update(
+            log=str(log),
             exit=completed.returncode,
             seconds=round(time.monotonic() - started, 1),
             steps=[

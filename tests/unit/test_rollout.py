@@ -336,3 +336,23 @@ def test_a_host_that_does_not_drain_is_not_deployed_and_stops_the_rollout():
     assert [str(v.reason) for v in report.batches[0].failures()] == [
         "front door: draining i-1: still draining after 90 s"
     ]
+
+
+def test_hosts_not_behind_the_front_door_are_deployed_without_a_word_of_it():
+    fleet = FakeFleet()
+    said: list[str] = []
+
+    report = rollout.run(
+        [["web1"], ["cache1"]],
+        fleet.deploy,
+        fleet.check,
+        say=said.append,
+        drain=lambda host: "" if host == "web1" else None,
+        restore=lambda host: "" if host == "web1" else None,
+    )
+
+    assert report.ok
+    assert [line for line in said if "drained" in line or "front door" in line] == [
+        "batch 1/2 [web1]: web1: drained",
+        "batch 1/2 [web1]: web1: back behind the front door",
+    ]
