@@ -31,6 +31,7 @@ from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.operations import python
 
+from tasks import transaction
 from tasks.verify import (
     Fingerprints,
     Plan,
@@ -152,6 +153,9 @@ def _step(state, host, plan: Plan, app_name: str, workers: int, first_port: int,
         if decision.start is not None and decision.switch_to is not None:
             units = generations.units(app_name, decision.start, workers)
             run(f"systemctl disable --quiet --now {' '.join(_q(u) for u in units)}")
+            # The serving slot never restarted: the rollback must not restart it either (it
+            # would move its clients for nothing). Only this run's record of the units goes.
+            run(f"rm -f {_q(transaction.run_dir() + '/units')}")
         host.log_styled(
             f"GenerationError: {error}; slot {serving} keeps serving",
             fg="red",
