@@ -23,8 +23,8 @@ SERVING = f"cat {generations.ACTIVE_FILE}"
 
 
 def served(host) -> dict:
-    """/api/health asked inside the host (the app listens on 127.0.0.1 only)."""
-    return json.loads(host_ssh(host, "curl -sf http://127.0.0.1:3000/api/health"))
+    """/api/health asked inside the host, through nginx: the serving generation answers."""
+    return json.loads(host_ssh(host, "curl -sf http://127.0.0.1/api/health"))
 
 
 def current(host) -> str:
