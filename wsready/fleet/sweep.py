@@ -353,7 +353,8 @@ def across_hosts(
     of those targets' runs, which are judged again (a failure makes them CRITICAL). Each group
     runs in its own daemon thread with a budget; a group not done by then is left out."""
     runs = [(outcome.target, outcome.results) for outcome in outcomes]
-    for redis_id, members in hosts.shared_redis(runs).items():
+    labels = [outcome.label for outcome in outcomes]
+    for redis_id, members in hosts.shared_redis(runs, labels).items():
         chosen = [outcomes[index] for index in members]
         found: list[ProbeResult] = []
 
