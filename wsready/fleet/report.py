@@ -11,16 +11,21 @@ from wsready.fleet.sweep import CheckReport, TargetOutcome
 
 
 def to_json(report: CheckReport) -> str:
-    return json.dumps(
+    """The report as JSON: the envelope indented, each target compact on a line of its own
+    (Python's indenting encoder took ~1 ms per target; a fleet of 10,000 is 10 s of it)."""
+    head = json.dumps(
         {
             "status": report.status.name,
             "exit_code": int(report.status),
             "checked_at": datetime.fromtimestamp(report.started_at, UTC).isoformat(),
             "duration_s": round(report.duration_s, 4),
-            "targets": [outcome.to_dict() for outcome in report.outcomes],
         },
         indent=2,
     )
+    if not report.outcomes:
+        return head[:-2] + ',\n  "targets": []\n}'
+    targets = ",\n    ".join(json.dumps(outcome.to_dict()) for outcome in report.outcomes)
+    return head[:-2] + ',\n  "targets": [\n    ' + targets + "\n  ]\n}"
 
 
 def to_table(report: CheckReport) -> str:
