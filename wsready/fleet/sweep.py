@@ -61,6 +61,7 @@ class CheckOptions:
     tls_warn_days: int = Thresholds.tls_warn_days  # certificate days left → WARNING below
     tls_crit_days: int = Thresholds.tls_crit_days  # → CRITICAL below
     idle: bool = False  # also hold a connection idle for pingInterval + pingTimeout
+    processes: int | None = None  # share the fleet over this many; None: process_count
 
     def retry_policy(self, sleep: Callable[[float], None] = time.sleep) -> RetryPolicy:
         """1 + `retries` attempts, waiting `backoff_s`, then twice as long each time."""
@@ -92,6 +93,8 @@ class CheckOptions:
             raise validate.ConfigError("--concurrency", self.concurrency, "must be 1 to 256")
         validate.integer("--tls-crit-days", self.tls_crit_days, 0, 3650)
         validate.integer("--tls-warn-days", self.tls_warn_days, self.tls_crit_days, 3650)
+        if self.processes is not None:
+            validate.integer("--processes", self.processes, 1, 64)
 
 
 @dataclass
@@ -320,10 +323,12 @@ def check_all(
     a target not done within its budget is UNKNOWN (its thread is left behind: a daemon,
     it never holds the process). `on_outcome` hears each target's outcome as soon as it is
     final (before the broadcast across hosts). Above SHARD_TARGETS targets the fleet is
-    shared out over `processes` (default: `process_count`) forked processes, each running
+    shared out over `processes` (default: `options.processes`, else `process_count`) forked
+    processes, each running
     this same engine on its share with its part of the concurrency, and streaming each
     outcome back as it is done."""
     started_at, started = time.time(), time.monotonic()
+    processes = options.processes if processes is None else processes
     count = process_count(len(targets), options.concurrency) if processes is None else processes
     count = max(1, min(count, len(targets), options.concurrency))
     outcomes: list[TargetOutcome | None] = [None] * len(targets)
