@@ -352,8 +352,10 @@ def fleet(args: argparse.Namespace) -> list[dict]:
         rows = []
         if args.baseline_tree:  # another checkout's check (e.g. before a change): its defaults
             runs = [(DEFAULT_CONCURRENCY, None, args.baseline_tree)]
-        else:
+        elif args.baseline_processes:
             runs = [(DEFAULT_CONCURRENCY, args.baseline_processes, ROOT)]
+        else:  # no baseline run (a large fleet: each run is minutes)
+            runs = []
         runs += [(DEFAULT_CONCURRENCY, None, ROOT)]
         runs += [(args.concurrency, None, ROOT)] * args.runs
         for concurrency, processes, tree in runs:
@@ -398,7 +400,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slow-targets", type=int, default=50, help="0-200; 0 skips")
     parser.add_argument("--delay-ms", type=int, default=500, help="slow /api/health delay")
     parser.add_argument(
-        "--baseline-processes", type=int, default=1, help="the baseline run's --processes (1-64)"
+        "--baseline-processes",
+        type=int,
+        default=1,
+        help="the baseline run's --processes (1-64; 0: no baseline run)",
     )
     parser.add_argument(
         "--baseline-tree",
@@ -410,8 +415,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--targets {args.targets}: must be 1 to 10000")
     if args.baseline_tree and not (args.baseline_tree / "wsready" / "cli.py").is_file():
         parser.error(f"--baseline-tree {args.baseline_tree}: no wsready/cli.py there")
-    if not 1 <= args.baseline_processes <= 64:
-        parser.error(f"--baseline-processes {args.baseline_processes}: must be 1 to 64")
+    if not 0 <= args.baseline_processes <= 64:
+        parser.error(f"--baseline-processes {args.baseline_processes}: must be 0 to 64")
     if not 1 <= args.concurrency <= 256:
         parser.error(f"--concurrency {args.concurrency}: must be 1 to 256")
     if not 1 <= args.runs <= 5:
@@ -425,8 +430,11 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = fleet(args)
     slow_rows = slow(args) if args.slow_targets else []
-    baseline, sharded = rows[0], rows[1]
-    at_concurrency = [row for row in rows[2:-2] if row["concurrency"] == args.concurrency]
+    has_baseline = bool(args.baseline_tree or args.baseline_processes)
+    baseline = rows[0] if has_baseline else None
+    sharded = rows[1 if has_baseline else 0]
+    at_concurrency = [row for row in rows[:-2] if row is not baseline]
+    at_concurrency = [row for row in at_concurrency if row["concurrency"] == args.concurrency]
     best = min(at_concurrency, key=lambda row: row["check_s"])
     probe = rows[-1]
     target_s = 2.0 if args.targets <= 1000 else 15.0
@@ -442,7 +450,9 @@ def main(argv: list[str] | None = None) -> int:
         "fleet_all_ok": all(row["status"] == "OK" for row in rows[:-2]),
         "fleet_target_s": target_s,
         "fleet_target_met": min(wall_median, sharded["wall_s"]) <= target_s,
-        "shared_out_over_baseline_wall": round(sharded["wall_s"] / baseline["wall_s"], 2),
+        "shared_out_over_baseline_wall": round(sharded["wall_s"] / baseline["wall_s"], 2)
+        if baseline
+        else None,
         "baseline": str(args.baseline_tree or f"--processes {args.baseline_processes}"),
         "check_peak_rss_mib_max": max(row["check_peak_rss_mib"] for row in rows[:-2]),
         "probe_over_bare": probe["probe_over_bare"],

@@ -6,6 +6,7 @@ first (its held probe timing out) and the barrier never reached, and the test sa
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -13,9 +14,10 @@ from collections.abc import Iterator
 import pytest
 
 from tests.unit.test_probes_loopback import NodeApp
+from tests.unit.test_sweep import diagnose_by_results, result
 from wsready.exitstatus import ExitStatus
 from wsready.fleet.sweep import SHARD_TARGETS, CheckOptions, TargetOutcome, check_all, process_count
-from wsready.probes import Target
+from wsready.probes import ProbeResult, Target
 
 FAST = 5
 FALLBACK_S = 20.0  # the hold ends here only when the barrier never came: the test fails
@@ -116,3 +118,29 @@ def test_the_fleet_is_shared_out_only_past_a_few_hundred_targets(
     assert process_count(2 * SHARD_TARGETS, 16) == 2
     assert process_count(100 * SHARD_TARGETS, 16) == 4  # one per CPU at most
     assert process_count(100 * SHARD_TARGETS, 3) == 3  # never more than targets at once
+
+
+def test_a_target_whose_process_died_is_unknown_and_the_rest_is_reported() -> None:
+    def run(target: Target, timeout_s: float) -> list[ProbeResult]:
+        if target.name == "dies":
+            os._exit(3)  # the child process checking it dies with it
+        return [result(True)]
+
+    targets = [Target(url=f"http://127.0.0.1:{9000 + i}", name=f"web-{i}") for i in range(6)]
+    targets[3] = Target(url="http://127.0.0.1:9100", name="dies")  # the child's share: 1, 3, 5
+    options = CheckOptions(retries=0, concurrency=2)  # one target at a time in each process
+    report = check_all(targets, options, run, diagnose_by_results, processes=2)
+
+    assert [o.target for o in report.outcomes] == targets
+    statuses = {o.target.name: o.status for o in report.outcomes}
+    assert statuses == {
+        "web-0": ExitStatus.OK,
+        "web-1": ExitStatus.OK,  # sent back before its process died
+        "web-2": ExitStatus.OK,
+        "dies": ExitStatus.UNKNOWN,
+        "web-4": ExitStatus.OK,
+        "web-5": ExitStatus.UNKNOWN,  # never checked: its process was gone
+    }
+    errors = {o.target.name: o.error for o in report.outcomes if o.error}
+    assert set(errors) == {"dies", "web-5"}
+    assert all("check process ended (exit 3)" in error for error in errors.values()), errors
