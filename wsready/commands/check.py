@@ -78,7 +78,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, env: Environment) -> int:
     options, chosen = prepare(args, env)
     result = check_all(chosen, options)
-    env.out(report.to_json(result) if args.json else report.to_table(result))
+    if args.json:  # written piece by piece: a large fleet's JSON is never held whole
+        for chunk in report.json_chunks(result):
+            env.write(chunk)
+        env.out()
+    else:
+        env.out(report.to_table(result))
     statuses = [result.status]
     if args.prometheus:
         try:

@@ -11,6 +11,10 @@ plan's timeouts for every attempt (`target_budget`); a target still running then
 reported UNKNOWN and left behind, and the rest of the fleet is reported, exported and
 alerted on as usual. Whatever one target's probes raise, or an outcome no consumer could
 render (`screen`), becomes that target's UNKNOWN too.
+
+Probe threads share one interpreter lock: past a few hundred targets one process is bound to
+one core. There the fleet is shared out over forked processes (`process_count`), each
+running the same thread engine on its share and streaming every outcome back as it is final.
 """
 
 from __future__ import annotations
