@@ -395,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", type=int, default=1000, help="fleet size (1-10000)")
     parser.add_argument("--concurrency", type=int, default=64, help="for the fleet runs")
-    parser.add_argument("--runs", type=int, default=3, help="fleet runs at --concurrency (1-5)")
+    parser.add_argument("--runs", type=int, default=3, help="more runs at --concurrency (0-5)")
     parser.add_argument("--repeat", type=int, default=50, help="probe/bare pairs (5-200)")
     parser.add_argument("--slow-targets", type=int, default=50, help="0-200; 0 skips")
     parser.add_argument("--delay-ms", type=int, default=500, help="slow /api/health delay")
@@ -419,8 +419,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--baseline-processes {args.baseline_processes}: must be 0 to 64")
     if not 1 <= args.concurrency <= 256:
         parser.error(f"--concurrency {args.concurrency}: must be 1 to 256")
-    if not 1 <= args.runs <= 5:
-        parser.error(f"--runs {args.runs}: must be 1 to 5")
+    if not 0 <= args.runs <= 5:
+        parser.error(f"--runs {args.runs}: must be 0 to 5")
     if not 5 <= args.repeat <= 200:
         parser.error(f"--repeat {args.repeat}: must be 5 to 200")
     if not 0 <= args.slow_targets <= 200:
@@ -453,7 +453,9 @@ def main(argv: list[str] | None = None) -> int:
         "shared_out_over_baseline_wall": round(sharded["wall_s"] / baseline["wall_s"], 2)
         if baseline
         else None,
-        "baseline": str(args.baseline_tree or f"--processes {args.baseline_processes}"),
+        "baseline": str(args.baseline_tree or f"--processes {args.baseline_processes}")
+        if has_baseline
+        else None,
         "check_peak_rss_mib_max": max(row["check_peak_rss_mib"] for row in rows[:-2]),
         "probe_over_bare": probe["probe_over_bare"],
         "probe_over_bare_same_steps": probe["probe_over_bare_same_steps"],
