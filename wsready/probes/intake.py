@@ -275,10 +275,16 @@ def watched_websocket(dog: Watchdog, max_bytes: int = MAX_MESSAGE_BYTES) -> Any:
 
 
 _WATCHED_WEBSOCKET: type | None = None
+_WATCHED_LOCK = threading.Lock()
 _HEADER_LINES = threading.local()  # .fast: this thread is in a watched WebSocket's handshake
 
 
 def _watched_websocket_class() -> type:
+    with _WATCHED_LOCK:  # the first probes of a check start together
+        return _make_watched_websocket_class()
+
+
+def _make_watched_websocket_class() -> type:
     global _WATCHED_WEBSOCKET  # noqa: PLW0603 - made once, on first use (websocket is lazy)
     if _WATCHED_WEBSOCKET is None:
         import websocket
