@@ -493,7 +493,7 @@ def _receive(child: Any, receiver: Any, share: list[tuple[int, Target]], deliver
             index, outcome = item
             outcome.target = targets.pop(index)
             deliver(index, outcome)
-    except (EOFError, OSError):
+    except Exception:  # noqa: BLE001 - the pipe ended or broke: the rest is UNKNOWN below
         pass
     finally:
         receiver.close()
