@@ -10,6 +10,7 @@ one is turned off: ufw disabled, or our nftables table removed.
 
 from __future__ import annotations
 
+import dataclasses
 from io import StringIO
 
 from pyinfra import host
@@ -24,6 +25,7 @@ from wsready.deploy.operations.firewall import Rule, checked_rule, rule_changes
 from wsready.deploy.shapes import apt_install
 from wsready.hostdata import HostConfig, host_config
 
+BALANCER_GROUP = "balancer"  # tasks/balancer.py
 NFT_FILE = "/etc/wsready/firewall.nft"
 NFT_UNIT = "/etc/systemd/system/wsready-firewall.service"
 NFT_TABLE = "inet wsready"
@@ -142,6 +144,8 @@ def configure_firewall() -> None:
         host.noop("firewall_enabled is False: the host firewall is left alone")
         return
     clients = redis_clients() if is_redis_host() else None
+    if BALANCER_GROUP in host.groups:  # HAProxy serves lb_listen_port there, no nginx
+        data = dataclasses.replace(data, nginx_listen_port=data.lb_listen_port, nginx_tls=False)
     if hostfacts.which("apt-get"):
         family = "debian"
     elif hostfacts.which("dnf"):
@@ -158,6 +162,6 @@ def redis_clients() -> list[str]:
     app_hosts = [
         host_config(each)
         for each in host.state.inventory
-        if redis_plan.REDIS_GROUP not in each.groups
+        if not {redis_plan.REDIS_GROUP, BALANCER_GROUP} & set(each.groups)
     ]
     return redis_plan.client_cidrs(app_hosts, host_config(host).redis_allow_cidrs)
