@@ -35,7 +35,8 @@ ACTIVE_UNITS = "systemctl list-units --plain --no-legend --state=active 'wsready
 
 
 def _serving(host) -> str:
-    return generations.serving(host_ssh(host, ACTIVE))
+    """The slot nginx serves ("a" before any generations deploy wrote the file)."""
+    return generations.serving(host_ssh(host, ACTIVE, check=False))
 
 
 def _running(host) -> dict[str, int]:
