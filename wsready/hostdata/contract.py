@@ -455,16 +455,7 @@ def _nginx_rest_upstream(key: str, value: Any, _data: Data) -> None:
 
 def _nginx_proxy_read_timeout_s(key: str, value: Any, data: Data) -> None:
     grammar.positive_number(key, value, high=86400)
-    interval, timeout = data.get("app_ping_interval_ms"), data.get("app_ping_timeout_ms")
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in (interval, timeout)):
-        needed = (interval + timeout) / 1000
-        if value <= needed:
-            raise ConfigError(
-                key,
-                value,
-                f"must exceed (app_ping_interval_ms + app_ping_timeout_ms) / 1000 = {needed:g} "
-                "seconds, or nginx closes idle sockets",
-            )
+    balancer_data.above_ping_window(key, value, data, "nginx closes idle sockets")
 
 
 def _tls_file(key: str, value: Any, data: Data) -> None:
