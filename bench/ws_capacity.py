@@ -30,6 +30,7 @@ import math
 import os
 import queue
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -80,6 +81,11 @@ MAX_CLIENTS_PER_PROCESS = 15_000  # each process: at most 20,000 open files
 DEFAULT_CLIENTS_PER_PROCESS = 5_000
 MAX_PROCESSES = 32
 APP_PORT = 3000  # the first app worker's port on a sandbox host (app_port)
+# app_restart "generations" (wsready/deploy/generations.py): the file naming the slot nginx
+# serves, and how far slot b's ports are from slot a's (GENERATION_OFFSET).
+GENERATION_FILE = "/etc/nginx/wsready-generation.conf"
+SLOT_B_UPSTREAM = "wsready_app_b"
+SLOT_B_OFFSET = 100
 PROGRESS_EVERY_S = 2.0
 EVENT_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -602,6 +608,16 @@ def wait_idle(
 SshRunner = Callable[[str], "subprocess.CompletedProcess[str]"]
 
 
+def serving_port(port: int = APP_PORT, active_file: str = GENERATION_FILE) -> str:
+    """Shell, run on the server host: the first worker port of the generation nginx serves
+    (`port`, or `port` + 100 when the host serves slot b; the other slot runs nothing once a
+    deploy finished)."""
+    return (
+        f"$(grep -qs {SLOT_B_UPSTREAM} {shlex.quote(active_file)} "
+        f"&& echo {port + SLOT_B_OFFSET} || echo {port})"
+    )
+
+
 def broadcast_command(event: str = "bench", port: int = APP_PORT) -> str:
     """Shell command, run on the server host, that POSTs one broadcast stamped with its clock."""
     if not EVENT_RE.match(event):
@@ -609,7 +625,7 @@ def broadcast_command(event: str = "bench", port: int = APP_PORT) -> str:
     body = f'\'{{"event":"{event}","data":{{"t":\'"$(date +%s%3N)"\'}}}}\''
     return (
         "curl -sS --max-time 10 -X POST -H 'Content-Type: application/json' "
-        f"-d {body} http://127.0.0.1:{port}/api/broadcast"
+        f"-d {body} http://127.0.0.1:{serving_port(port)}/api/broadcast"
     )
 
 
@@ -743,11 +759,12 @@ def http_health(url: str, timeout_s: float = 5.0) -> Callable[[], dict[str, Any]
 
 
 def ssh_health(run: SshRunner, port: int = APP_PORT) -> Callable[[], dict[str, Any]]:
-    """GET /api/health from the first app worker on the host's loopback (not through nginx,
-    which may be out of connections under load): host-wide clients and workers."""
+    """GET /api/health from the serving generation's first app worker on the host's loopback
+    (not through nginx, which may be out of connections under load): host-wide clients and
+    workers."""
 
     def read() -> dict[str, Any]:
-        result = run(f"curl -sS --max-time 5 http://127.0.0.1:{port}/api/health")
+        result = run(f"curl -sS --max-time 5 http://127.0.0.1:{serving_port(port)}/api/health")
         try:
             answer = json.loads(result.stdout)
         except ValueError:

@@ -249,7 +249,7 @@ def _app_port(key: str, value: Any, data: Data) -> None:
     workers = data.get("app_workers")
     count = workers if isinstance(workers, int) and 1 <= workers <= MAX_APP_WORKERS else 1
     last = value + count - 1
-    if data.get("app_restart", "one-at-a-time") == "generations":
+    if data.get("app_restart", "generations") == "generations":
         last += GENERATION_OFFSET  # the second generation's ports (wsready/deploy/generations.py)
     if last > 65535:
         raise ConfigError(key, value, f"leaves no room for {count} workers (ports up to {last})")
