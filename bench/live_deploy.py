@@ -130,8 +130,11 @@ class ClientProcess:
     """One live_clients.js process holding `count` clients (keeping cookies: a balancer's
     stickiness, with `with_credentials`)."""
 
-    def __init__(self, url: str, count: int, with_credentials: bool = False) -> None:
+    def __init__(
+        self, url: str, count: int, with_credentials: bool = False, connect_timeout_s: int = 30
+    ) -> None:
         argv = ["node", str(CLIENTS_JS), "--url", url, "--clients", str(count)]
+        argv += ["--connect-timeout-ms", str(connect_timeout_s * 1000)]
         if with_credentials:
             argv += ["--with-credentials", "1"]
         self.process = subprocess.Popen(
@@ -265,6 +268,7 @@ def measure(
 
 
 ROLLOUT_TIMEOUT_S = 1800
+CONNECT_TIMEOUT_S = 120  # for every client to connect and upgrade through the balancer
 ROLLOUT_PROGRESS = re.compile(r"^rollout: (?!\$ )(.*)")  # its own lines, not the pyinfra argv
 
 
@@ -314,7 +318,13 @@ def measure_rollout(
     every host of `inventory` with `wsready rollout`, count."""
     url = f"http://{balancer}"
     sizes = [clients // processes + (1 if k < clients % processes else 0) for k in range(processes)]
-    procs = [ClientProcess(url, size, with_credentials=True) for size in sizes if size]
+    # Every client connects through the balancer at once, on a machine that also runs the
+    # 4 hosts: more time than the 30 s default (1,000 clients: 166 were not in after 30 s).
+    procs = [
+        ClientProcess(url, size, with_credentials=True, connect_timeout_s=CONNECT_TIMEOUT_S)
+        for size in sizes
+        if size
+    ]
     try:
         ready = [proc.ready() for proc in procs]
         failed = sum(r["failed"] for r in ready)
