@@ -123,7 +123,7 @@ def test_broken_release_stops_at_the_first_batch(three_hosts: ThreeHosts, tmp_pa
     # The closing summary itself says what the verify step found and did: the new release
     # never served (app_restart "generations", the default: its generation failed its
     # proof, so nginx was never switched to it).
-    assert "never answered with this run's config" in failed[0], failed
+    assert "the new generation was refused" in failed[0], failed
     assert f"rolled back to release {old[spare]}" in failed[0], failed
     # The failed host's deploy names the probes that failed on the new generation (404 on
     # the wrong path) and the rollback; afterwards its probes pass again on the old release.
@@ -132,7 +132,7 @@ def test_broken_release_stops_at_the_first_batch(three_hosts: ThreeHosts, tmp_pa
     assert proof and "failed its probes" in proof[0] and "404" in proof[0], output
     assert "keeps serving" in proof[0], proof
     verify_error = [line for line in output.splitlines() if f"{spare}: " in line and
-                    "never answered with this run's config" in line]  # fmt: skip
+                    "the new generation was refused" in line]  # fmt: skip
     print("deploy of the failed host: " + (verify_error[0].strip() if verify_error else "?"))
     assert verify_error, output
     assert f"rolled back to release {old[spare]}: it passes the probes again" in verify_error[0]
