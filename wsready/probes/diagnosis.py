@@ -1066,6 +1066,34 @@ def _front_door_targets(seen: _Seen) -> Diagnosis | None:
     )
 
 
+def _front_door_host_missing(seen: _Seen) -> Diagnosis | None:
+    """An app host expected behind the front door (healthy on its own address, `check
+    --inventory`; or `--expect-host`) never answered a step of the sampled sessions: the
+    balancer does not send it clients (not registered, or its health check fails there).
+    The clients still work, on the other hosts: a WARNING, the fleet's capacity is lower."""
+    result = seen.get("hosts")
+    if result is None or result.skipped or result.ok:
+        return None
+    missing = [str(host) for host in result.detail.get("missing") or []]
+    if not missing:
+        return None
+    reached = [str(host) for host in result.detail.get("reached") or []]
+    names = ", ".join(missing)
+    return Diagnosis(
+        "front door",
+        f"Host(s) {names} never answer through the front door: not registered with the "
+        "balancer (or unhealthy there); clients land only on " + (", ".join(reached) or "no host"),
+        [evidence_line(result), *seen.lines("workers")],
+        f"Register {names} with the balancer: `wsready lb register INVENTORY HOST` (or a "
+        "deploy of the host); the ALB's target group: `aws elbv2 describe-target-health`; the "
+        "sandbox's HAProxy: `echo 'show stat' | socat stdio /run/haproxy/admin.sock` on the "
+        "balancer host (a server in MAINT is deregistered, DOWN fails /api/health from the "
+        "balancer: its firewall or security group, lb_security_group_id).",
+        ExitStatus.WARNING,
+        "front-door-host-not-registered",
+    )
+
+
 def _routing(seen: _Seen) -> Diagnosis | None:
     """Engine.IO says `1 Session ID unknown` to a request of a live session: it reached a
     worker that did not create it."""
@@ -1481,6 +1509,7 @@ RULES: tuple[Callable[[_Seen], Diagnosis | None], ...] = (
     _hosts_broadcast,
     _clients_undecided,
     _redis,
+    _front_door_host_missing,
     _capacity_warning,
     _degraded,
 )

@@ -39,6 +39,9 @@ WORKERS_OK = Condition(
     "workers", "==", 0, key="workers_failing", says="all reached both ways in, all pass"
 )
 DELIVERED = Condition("broadcast", "==", True, key="delivered", says="reaches every worker")
+HOSTS_ANSWER = Condition(
+    "hosts", "==", 0, key="hosts_missing", says="every expected host answers through it"
+)
 
 
 def plan_probes(
@@ -188,6 +191,21 @@ def _client_probes(target: Target, t: float, transport: tuple[str, ...]) -> list
     """The official client's own ways in, sampled over every worker (probes/sampled.py)."""
     polling = target.http_url(target.engineio_path("polling"))
     ws = target.ws_url(target.engineio_path("websocket"))
+    behind = (
+        [
+            Probe(
+                "hosts",
+                "front door",
+                "front-door-hosts",
+                f"the front door's hosts {', '.join(target.behind)}",
+                (HOSTS_ANSWER,),
+                t,
+                transport,
+            )
+        ]
+        if target.behind
+        else []
+    )
     return [
         Probe("session", "polling session", "sio-session", polling, (SESSIONS_OK,), t, transport),
         Probe(
@@ -226,4 +244,5 @@ def _client_probes(target: Target, t: float, transport: tuple[str, ...]) -> list
             t,
             transport,
         ),  # fmt: skip
+        *behind,
     ]

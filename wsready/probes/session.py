@@ -10,7 +10,10 @@ Every step records what the server said in its own words: the HTTP status, Engin
 `code`/`message`, and which worker answered (the app's `X-Wsready-Worker` header, else the
 session id's `N-` prefix). `sample` opens sessions of both kinds until each worker that
 /api/health lists has been reached in each kind, within a bound, and keeps one connected
-WebSocket per worker for the broadcast check.
+WebSocket per worker for the broadcast check. Behind a front door (a balancer in front of
+several app hosts, each naming itself in `X-Wsready-Host`), a worker is a (host, worker)
+pair: sessions are held until every host seen or expected (`Target.behind`) has answered on
+each of its workers.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ MODES = (POLLING, WEBSOCKET)
 SESSIONS_PER_WORKER = 2
 MIN_SESSIONS = 2
 MAX_SESSIONS = 16
+MAX_FRONT_DOOR_SESSIONS = 32  # behind a front door: every worker of every host, bounded
 V2_CONNECT = "40 without a sid"  # a Socket.IO 2 server's CONNECT: Socket.IO 4 clients refuse it
 PROBE_NAMESPACE = "/wsready-probe"  # answered by Socket.IO itself: `44` (unknown) or `40`
 _SID_WORKER = re.compile(r"^(\d{1,4})-")
@@ -100,6 +104,11 @@ class Session:
         return all(step.ok for step in self.steps) and bool(self.steps)
 
     @property
+    def host(self) -> str | None:
+        """The app host that made the session (its first answer's X-Wsready-Host)."""
+        return next((step.host for step in self.steps if step.host), None)
+
+    @property
     def failed(self) -> Step | None:
         return next((step for step in self.steps if not step.ok), None)
 
@@ -123,17 +132,35 @@ class Session:
 
 @dataclass
 class Sample:
-    """The sessions of one probe run and the workers health listed (None: not listed)."""
+    """The sessions of one probe run, the workers health listed (None: not listed) and the
+    hosts expected behind a front door (X-Wsready-Host names; empty: none given)."""
 
     sessions: list[Session]
     expected: list[str] | None
     bound: int
+    hosts: tuple[str, ...] = ()
+    by_host: bool = True  # name a worker with its host when several hosts answered
 
     def of(self, mode: str) -> list[Session]:
         return [session for session in self.sessions if session.mode == mode]
 
     def reached(self, mode: str) -> set[str]:
         return {s.worker for s in self.of(mode) if s.worker is not None}
+
+    @property
+    def hosts_seen(self) -> list[str]:
+        """The hosts that answered any step of any session, in the order they first did."""
+        return hosts_of(self.sessions)
+
+    @property
+    def several_hosts(self) -> bool:
+        return self.by_host and len(set(self.hosts_seen) | set(self.hosts)) > 1
+
+    def label(self, session: Session) -> str | None:
+        """How a session's worker is named: `host/worker` when several hosts answered."""
+        if self.several_hosts and session.host:
+            return f"{session.host}/{session.worker}"
+        return session.worker
 
     def close(self) -> None:
         for session in self.sessions:
@@ -490,42 +517,88 @@ def open_session(target: Target, mode: str, step_timeout_s: float, deadline: flo
     return session
 
 
-def session_bound(expected: list[str] | None) -> int:
-    """Sessions of each kind at most: 2 per listed worker, at least 2, at most 16."""
+def session_bound(expected: list[str] | None, hosts: int = 1) -> int:
+    """Sessions of each kind at most: 2 per listed worker, at least 2, at most 16; behind a
+    front door 2 per worker of each host, at most 32."""
     workers = len(expected) if expected else 1
-    return max(MIN_SESSIONS, min(MAX_SESSIONS, SESSIONS_PER_WORKER * workers))
+    cap = MAX_SESSIONS if hosts <= 1 else MAX_FRONT_DOOR_SESSIONS
+    return max(MIN_SESSIONS, min(cap, SESSIONS_PER_WORKER * workers * max(hosts, 1)))
+
+
+def hosts_of(chosen: list[Session]) -> list[str]:
+    """The hosts (X-Wsready-Host) that answered any step of `chosen`, first seen first."""
+    seen: dict[str, None] = {}
+    for session in chosen:
+        for step in session.steps:
+            if step.host:
+                seen.setdefault(step.host, None)
+    return list(seen)
+
+
+def covered(
+    chosen: list[Session],
+    mode: str,
+    expected: list[str] | None,
+    hosts: tuple[str, ...] = (),
+    least: int = MIN_SESSIONS,
+) -> bool:
+    """Whether the sessions of `mode` among `chosen` reached every worker: each worker
+    health lists (any worker when None), and, where hosts name themselves, on every host
+    seen (in any session) or expected. Behind a front door whose hosts were not given, one
+    session more than the hosts seen, so that an evenly spreading balancer would have shown
+    one more host."""
+    mine = [session for session in chosen if session.mode == mode]
+    if len(mine) < least:
+        return False
+    seen = hosts_of(chosen)
+    known = set(seen) | set(hosts)
+    if not known:
+        reached = {s.worker for s in mine if s.worker is not None}
+        return expected is None or set(expected) <= reached
+    for host in known:
+        on_host = [s for s in mine if s.host == host]
+        reached = {s.worker for s in on_host if s.worker is not None}
+        if not on_host or (expected is not None and not set(expected) <= reached):
+            return False
+    return bool(hosts) or len(seen) < 2 or len(mine) > len(seen)
 
 
 def sample(
     target: Target, expected: list[str] | None, step_timeout_s: float, budget_s: float
 ) -> Sample:
     """Open sessions of both kinds until every expected worker is reached in each (at least
-    MIN_SESSIONS each, 1 when health lists one worker), at most `session_bound` each, within
-    `budget_s` in all. One connected
-    WebSocket per worker stays open for the broadcast; the others are closed."""
-    bound = session_bound(expected)
+    MIN_SESSIONS each, 1 when health lists one worker), on every host that answered or that
+    `target.behind` expects, at most `session_bound` each, within `budget_s` in all. One
+    connected WebSocket per worker (per host and worker behind a front door) stays open for
+    the broadcast; the others are closed."""
+    hosts = tuple(target.behind)
     # One listed worker: one session of each kind reaches it; else at least MIN_SESSIONS, so
     # a session's requests can land on different workers of a host that lists none.
     least = 1 if expected is not None and len(expected) == 1 else MIN_SESSIONS
     deadline = time.monotonic() + budget_s
-    result = Sample([], expected, bound)
-    holders: set[str | None] = set()
+    result = Sample([], expected, session_bound(expected, len(hosts)), hosts)
+    holders: set[tuple[str | None, str | None]] = set()
     extra: list[Session] = []
     for mode in MODES:
-        for count in range(bound):
-            reached = result.reached(mode)
-            covered = expected is None or set(expected) <= reached
-            if count >= least and covered:
+        count = 0
+        while True:
+            known = len(set(result.hosts_seen) | set(hosts))
+            bound = session_bound(expected, known)
+            result.bound = max(result.bound, bound)
+            if count >= bound or covered(result.sessions, mode, expected, hosts, least):
                 break
             if time.monotonic() >= deadline:
                 break
             session = open_session(target, mode, step_timeout_s, deadline)
             result.sessions.append(session)
+            count += 1
             if session.socket is not None:
-                if session.worker in holders:
+                # Held until sampling ends: a least-connections balancer then sends the next
+                # session to a host and worker this run has not loaded yet.
+                if (session.host, session.worker) in holders:
                     extra.append(session)
                 else:
-                    holders.add(session.worker)
+                    holders.add((session.host, session.worker))
     # Kept open until now: a least-connections balancer then sends each next session to a
     # worker this run has not loaded yet, so every worker is reached within the bound.
     for session in extra:
@@ -604,19 +677,19 @@ def broadcast(sample: Sample, timeout_s: float) -> Delivery:
         return Delivery(None, [], [], "no connected session to hold")
     nonce = secrets.token_urlsafe(18)
     deadline = time.monotonic() + timeout_s
-    workers = [session.worker for session in holders]
+    workers = [sample.label(session) for session in holders]
     try:
         for session in holders:
             session.socket.send(_event(1, PROBE_JOIN, nonce))
             if not _read_until(session.socket, deadline, _acked):
-                return Delivery(None, workers, [], f"worker {session.worker} did not join")
+                return Delivery(None, workers, [], f"worker {sample.label(session)} did not join")
         emitter = holders[0]
         emitter.socket.send(_event(2, PROBE_EMIT, nonce))
         missing = [
-            session.worker
+            sample.label(session)
             for session in holders
             if not _read_until(session.socket, deadline, _delivered(nonce))
         ]
     except (websocket.WebSocketException, OSError) as error:
         return Delivery(None, workers, [], f"{type(error).__name__}: {snippet(str(error), 80)}")
-    return Delivery(emitter.worker, workers, missing)
+    return Delivery(sample.label(emitter), workers, missing)
