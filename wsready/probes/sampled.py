@@ -6,6 +6,7 @@ The sessions are opened once per run, by the first of these probes, and shared."
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from wsready.probes import session as sessions
@@ -126,11 +127,13 @@ def _rows_of(sample: sessions.Sample) -> list[tuple[str | None, str]]:
     return sorted(pairs, key=lambda pair: (pair[0] or "", _key(pair[1])))
 
 
-def host_table(sample: sessions.Sample) -> list[dict[str, Any]]:
-    """Per app host that answered (X-Wsready-Host) or was expected: the sessions it made,
-    how many failed, its workers reached, the ways in (modes) and which steps it answered."""
+def host_table(sample: sessions.Sample, expected: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Per app host that answered (X-Wsready-Host) or was expected (`expected`, else the
+    sample's): the sessions it made, how many failed, its workers reached, the ways in
+    (modes) and which steps it answered."""
+    expected = tuple(expected) or sample.hosts
     table = []
-    for host in dict.fromkeys([*sample.hosts_seen, *sample.hosts]):
+    for host in dict.fromkeys([*sample.hosts_seen, *expected]):
         made = [s for s in sample.sessions if s.host == host]
         answered = Counter(
             step.name for s in sample.sessions for step in s.steps if step.host == host
@@ -138,7 +141,7 @@ def host_table(sample: sessions.Sample) -> list[dict[str, Any]]:
         table.append(
             {
                 "host": host,
-                "expected": host in sample.hosts,
+                "expected": host in expected,
                 "sessions": len(made),
                 "failed": sum(1 for s in made if not s.ok),
                 "workers": sorted({s.worker for s in made if s.worker is not None}, key=_key),
@@ -254,7 +257,7 @@ def front_door_hosts(probe: Probe, ctx: RunContext) -> ProbeResult:
         "unexpected": [host for host in reached if host not in expected],
         "sessions": len(sample.sessions),
         "bound": sample.bound,
-        "host_table": host_table(sample),
+        "host_table": host_table(sample, expected),
     }
     answered = [row for row in detail["host_table"] if row["host"] in reached]
     if not missing:
