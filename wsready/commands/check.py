@@ -154,6 +154,10 @@ def prepare(args: argparse.Namespace, env: Environment) -> tuple[CheckOptions, l
         statuspage.check_path(args.html, args.html_refresh)
     token = None if args.token_env is None else env.variable("--token-env", args.token_env)
     behind = targets.expect_hosts(args.expect_host)
+    if args.websocket_only and args.inventory:
+        raise ConfigError(
+            "--websocket-only", True, "is for URLs; with --inventory lb_websocket_only says it"
+        )
     if args.inventory:
         if behind:
             raise ConfigError(
@@ -162,5 +166,5 @@ def prepare(args: argparse.Namespace, env: Environment) -> tuple[CheckOptions, l
                 "is for URLs; with --inventory the balancer group's app hosts are expected",
             )
         return options, targets.from_inventory(args.inventory, token=token, group=args.group)
-    chosen = targets.from_urls(args.urls, token=token)
-    return options, [replace(target, behind=behind) for target in chosen] if behind else chosen
+    changes = {"behind": behind, "websocket_only": args.websocket_only}
+    return options, [replace(target, **changes) for target in targets.from_urls(args.urls, token)]

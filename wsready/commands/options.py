@@ -10,7 +10,7 @@ from wsready.probes import Thresholds
 
 def add_probe_options(parser: argparse.ArgumentParser, token_help: str) -> None:
     """--token-env, --json, --idle, --timeout, --tls-warn-days, --tls-crit-days and
-    --expect-host."""
+    --expect-host and --websocket-only."""
     parser.add_argument("--token-env", metavar="VAR", help=token_help)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument(
@@ -39,4 +39,10 @@ def add_probe_options(parser: argparse.ArgumentParser, token_help: str) -> None:
         help="the URL is a front door: this app host (its X-Wsready-Host name, the host's "
         "hostname) must answer through it; repeat for each (with --inventory: the app hosts "
         "healthy on their own address, when the inventory has a balancer group)",
+    )
+    parser.add_argument(
+        "--websocket-only",
+        action="store_true",
+        help="the clients use transports: ['websocket'] only (lb_websocket_only): long-polling "
+        "must be refused, and no polling session is expected to work",
     )

@@ -91,8 +91,12 @@ def _fronts(made: list[Target], groups: Sequence[Sequence[str]]) -> list[Target]
     )
     if not apps:
         return made
+    # WebSocket-only through the door when every app host behind it is (lb_websocket_only).
+    only = all(t.websocket_only for t in made if t.label in apps)
     return [
-        replace(target, front_of=apps) if BALANCER_GROUP in its else target
+        replace(target, front_of=apps, websocket_only=target.websocket_only or only)
+        if BALANCER_GROUP in its
+        else target
         for target, its in zip(made, groups, strict=True)
     ]
 
@@ -137,6 +141,8 @@ def monitor_entry(
         entry["nginx_listen_port"] = config.nginx_listen_port
     if config.nginx_tls == "acme":  # probed at its certificate's name
         entry.update(nginx_server_name=config.nginx_server_name, acme_email=config.acme_email)
+    if config.lb_websocket_only:  # judged in its mode: polling refused, WebSocket sessions
+        entry["lb_websocket_only"] = True
     verify = config.tls_verify
     if verify is True:
         entry["verify_tls_ca_file"] = system_cas

@@ -93,11 +93,19 @@ class _Seen:
 
     def failed(self, name: str) -> bool:
         result = self.get(name)
-        return result is not None and not result.ok and not result.skipped
+        return result is not None and not self._passed(result) and not result.skipped
 
     def ok(self, name: str) -> bool:
         result = self.get(name)
-        return result is not None and result.ok and not result.skipped
+        return result is not None and self._passed(result) and not result.skipped
+
+    def _passed(self, result: ProbeResult) -> bool:
+        """Whether a probe passed; WebSocket-only (lb_websocket_only), polling passes the
+        rules when Engine.IO answered it, refusing (its mode) or still offering it (named
+        by _websocket_only_not_enforced, after every layer that breaks the clients)."""
+        if result.probe == "polling" and self.target.websocket_only:
+            return result.ok or bool(result.detail.get("offered"))
+        return result.ok
 
     def status(self, name: str) -> int | None:
         result = self.get(name)
@@ -1066,6 +1074,27 @@ def _front_door_targets(seen: _Seen) -> Diagnosis | None:
     )
 
 
+def _websocket_only_not_enforced(seen: _Seen) -> Diagnosis | None:
+    """lb_websocket_only, yet the app still offers long-polling: the WebSocket-only clients
+    work, but a client left on the default transports starts on polling and fails behind a
+    balancer without stickiness (`xhr poll error`)."""
+    polling = seen.get("polling")
+    if not seen.target.websocket_only or polling is None or not polling.detail.get("offered"):
+        return None
+    return Diagnosis(
+        "app socket.io",
+        "WebSocket-only mode (lb_websocket_only) is not enforced: the app still offers "
+        "long-polling, so a client on the default transports starts a polling session that "
+        "fails without stickiness (`xhr poll error`); WebSocket-only clients work",
+        seen.lines("polling", "websocket-only"),
+        "Redeploy the app hosts: with lb_websocket_only = True the deploy writes "
+        "APP_TRANSPORTS=websocket into the app's environment (Socket.IO `transports: "
+        "['websocket']`); `systemctl cat wsready-app@N` shows a drop-in that overrides it.",
+        ExitStatus.WARNING,
+        "websocket-only-not-enforced",
+    )
+
+
 def _front_door_host_missing(seen: _Seen) -> Diagnosis | None:
     """An app host expected behind the front door (healthy on its own address, `check
     --inventory`; or `--expect-host`) never answered a step of the sampled sessions: the
@@ -1161,6 +1190,8 @@ def _server_refuses(seen: _Seen) -> Diagnosis | None:
         ("upgrade", "websocket", "upgrade"),
         ("polling", "polling", "handshake"),
     ):
+        if name == "polling" and seen.target.websocket_only:
+            continue  # refusing polling is the mode (lb_websocket_only), not a fault
         result = seen.get(name)
         said = result.detail.get("engineio_error") if result is not None else None
         if isinstance(said, dict) and said.get("code") in (0, 5):
@@ -1509,6 +1540,7 @@ RULES: tuple[Callable[[_Seen], Diagnosis | None], ...] = (
     _hosts_broadcast,
     _clients_undecided,
     _redis,
+    _websocket_only_not_enforced,
     _front_door_host_missing,
     _capacity_warning,
     _degraded,

@@ -51,6 +51,9 @@ class Target:
     # with a `balancer` group): they are checked first, and the names of those healthy on
     # their own address become `behind` (wsready/fleet/sweep.py).
     front_of: tuple[str, ...] = ()
+    # The clients connect with `transports: ['websocket']` only (lb_websocket_only): the app
+    # must refuse long-polling, and no polling session is expected to work.
+    websocket_only: bool = False
 
     def __post_init__(self) -> None:
         for host in self.behind:

@@ -18,6 +18,12 @@ POLLING_OPEN = (
     Condition("answer", "==", 200, key="status", says=POLLING_SAYS),
     Condition("answer", "startswith", "0{", key="first_packet", says=POLLING_SAYS),
 )
+POLLING_REFUSED = (
+    Condition(
+        "answer", "==", 0, key="engineio_code",
+        says='Engine.IO 0 "Transport unknown" (WebSocket only: lb_websocket_only)',
+    ),
+)  # fmt: skip
 OPEN_PACKET = Condition(
     "first packet", "exists", key="sid", says="== 0{sid,pingInterval,pingTimeout,upgrades}"
 )
@@ -94,7 +100,7 @@ def plan_probes(
             "polling",
             "eio-polling",
             target.http_url(target.engineio_path("polling")),
-            POLLING_OPEN,
+            POLLING_REFUSED if target.websocket_only else POLLING_OPEN,
             t,
             transport,
         ),
@@ -148,7 +154,7 @@ def plan_probes(
                 ("connect",),
             )
         )
-    if target.origin:
+    if target.origin and not target.websocket_only:  # CORS applies to polling only
         allowed, origins = f"== {target.origin}", (target.origin, "*")
         probes.append(
             Probe(
@@ -206,7 +212,7 @@ def _client_probes(target: Target, t: float, transport: tuple[str, ...]) -> list
         if target.behind
         else []
     )
-    return [
+    polling_sessions = [
         Probe("session", "polling session", "sio-session", polling, (SESSIONS_OK,), t, transport),
         Probe(
             "session-upgrade",
@@ -217,6 +223,9 @@ def _client_probes(target: Target, t: float, transport: tuple[str, ...]) -> list
             t,
             transport,
         ),  # fmt: skip
+    ]
+    return [
+        *([] if target.websocket_only else polling_sessions),
         Probe(
             "websocket-only",
             "websocket-only",

@@ -174,13 +174,13 @@ def workers(probe: Probe, ctx: RunContext) -> ProbeResult:
             s for s in sample.sessions if s.worker == worker and (host is None or s.host == host)
         ]
         failed = [s for s in mine if not s.ok]
-        modes = {mode for mode in sessions.MODES if any(s.mode == mode for s in mine)}
+        modes = {mode for mode in sample.modes if any(s.mode == mode for s in mine)}
         row = {
             "worker": worker,
             "listed": listed is None or worker in listed,
             "sessions": len(mine),
             "failed": len(failed),
-            "unreached": sorted(set(sessions.MODES) - modes),
+            "unreached": sorted(set(sample.modes) - modes),
             "failures": [_failure(s) for s in failed],
             "says": rows.get(worker, {}),
         }

@@ -140,6 +140,7 @@ class Sample:
     bound: int
     hosts: tuple[str, ...] = ()
     by_host: bool = True  # name a worker with its host when several hosts answered
+    modes: tuple[str, ...] = MODES  # the kinds of session sampled (WebSocket only: one)
 
     def of(self, mode: str) -> list[Session]:
         return [session for session in self.sessions if session.mode == mode]
@@ -576,10 +577,11 @@ def sample(
     # a session's requests can land on different workers of a host that lists none.
     least = 1 if expected is not None and len(expected) == 1 else MIN_SESSIONS
     deadline = time.monotonic() + budget_s
-    result = Sample([], expected, session_bound(expected, len(hosts)), hosts)
+    modes = (WEBSOCKET,) if target.websocket_only else MODES
+    result = Sample([], expected, session_bound(expected, len(hosts)), hosts, modes=modes)
     holders: set[tuple[str | None, str | None]] = set()
     extra: list[Session] = []
-    for mode in MODES:
+    for mode in modes:
         count = 0
         while True:
             known = len(set(result.hosts_seen) | set(hosts))
