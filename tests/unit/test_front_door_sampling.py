@@ -255,3 +255,26 @@ def test_bad_expected_hosts_are_refused_naming_the_option(
     assert capsys.readouterr().err.startswith(message)
     assert cli.main(["diagnose", "--expect-host", "a;b", "http://127.0.0.1"]) == 3
     assert "--expect-host = 'a;b'" in capsys.readouterr().err
+
+
+class HeldSocket:
+    closed = False
+
+    def close(self, timeout: float = 0) -> None:
+        self.closed = True
+
+
+@pytest.mark.parametrize("idle", [False, True])
+def test_the_single_probes_websocket_is_closed_before_sampling_unless_idle_holds_it(
+    idle: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Left open, it loads one worker in nginx's least_conn, and every polling handshake went
+    to the other worker: a host's worker was never reached by polling (seen in e2e)."""
+    monkeypatch.setattr(sessions, "open_session", Balancer(["wsr-a"]).open_session)
+    ctx = RunContext(target=TARGET, idle=idle)
+    ctx.results["health"] = result("health", True, "200", worker_list=ROWS)
+    held = ctx.websocket = HeldSocket()
+
+    workers(_probe("workers"), ctx)
+
+    assert held.closed is not idle and (ctx.websocket is None) is not idle

@@ -29,6 +29,11 @@ def expected_workers(ctx: RunContext) -> list[str] | None:
 
 def sample_of(probe: Probe, ctx: RunContext) -> sessions.Sample:
     if ctx.sample is None:
+        if not ctx.idle:
+            # The single probes' WebSocket is done with (only --idle holds it on): left open
+            # it loads one worker in nginx's least_conn, and every polling handshake (whose
+            # upgrade bypasses the upstream) would then go to the others.
+            ctx.close_websocket()
         budget = probe.timeout_s * SAMPLE_BUDGET_FACTOR
         ctx.sample = sessions.sample(ctx.target, expected_workers(ctx), probe.timeout_s, budget)
     return ctx.sample
