@@ -5,14 +5,19 @@ X-Wsready-Host does); tests/e2e/test_front_door.py does the same on a real HAPro
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import socket
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.oracle_run import broadcast_trigger, run_oracle
 from tests.unit.checkfakes import FakeDiagnosis
 from tests.unit.test_client_sessions import TARGET, result, run_of
+from tests.unit.test_oracle import FAST, N, app, on_this_machine
 from wsready import cli
 from wsready.exitstatus import ExitStatus
 from wsready.fleet import targets
@@ -23,7 +28,16 @@ from wsready.probes.context import RunContext
 from wsready.probes.diagnosis import diagnose
 from wsready.probes.plan import plan_probes
 from wsready.probes.sampled import front_door_hosts, worker_summary, workers
-from wsready.probes.session import POLLING, WEBSOCKET, Sample, Session, Step, covered, sample
+from wsready.probes.session import (
+    POLLING,
+    WEBSOCKET,
+    Sample,
+    Session,
+    Step,
+    covered,
+    open_session,
+    sample,
+)
 
 ROWS = [{"worker": "0", "path": "/ws"}, {"worker": "1", "path": "/ws"}]
 
@@ -278,3 +292,81 @@ def test_the_single_probes_websocket_is_closed_before_sampling_unless_idle_holds
     workers(_probe("workers"), ctx)
 
     assert held.closed is not idle and (ctx.websocket is None) is not idle
+
+
+class LeastConn:
+    """A TCP balancer on loopback without stickiness: each new connection goes to the backend
+    with the fewest open connections (ties in turn), as HAProxy's leastconn does without its
+    cookie. Bytes are piped both ways until either side closes."""
+
+    def __init__(self, ports: list[int]) -> None:
+        self.ports, self.open = ports, dict.fromkeys(ports, 0)
+        self.turn = itertools.count()
+        self.lock = threading.Lock()
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            with self.lock:
+                least = min(self.open.values())
+                tied = [port for port in self.ports if self.open[port] == least]
+                port = tied[next(self.turn) % len(tied)]
+                self.open[port] += 1
+            threading.Thread(target=self._pipe, args=(client, port), daemon=True).start()
+
+    def _pipe(self, client: socket.socket, port: int) -> None:
+        try:
+            upstream = socket.create_connection(("127.0.0.1", port), timeout=10)
+        except OSError:
+            client.close()
+            return
+
+        def copy(source: socket.socket, sink: socket.socket) -> None:
+            with contextlib.suppress(OSError):
+                while data := source.recv(65536):
+                    sink.sendall(data)
+            for end in (source, sink):
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+
+        back = threading.Thread(target=copy, args=(upstream, client), daemon=True)
+        back.start()
+        copy(client, upstream)
+        back.join(10)
+        client.close()
+        upstream.close()
+        with self.lock:
+            self.open[port] -= 1
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def test_a_balancer_without_stickiness_fails_the_polling_session_as_it_fails_the_client() -> None:
+    """The official client holds a long-poll GET open while it POSTs CONNECT on another
+    connection: a least-connections balancer sends the POST to the other server, which does
+    not know the session. The probe now does the same (before, its requests went one after
+    the other on one connection, to one server, and it said OK while every client failed)."""
+    with app() as first, app() as second:  # two servers, as two hosts of one worker
+        door = LeastConn([first, second])
+        try:
+            target = Target(f"http://127.0.0.1:{door.port}")
+            session = open_session(target, POLLING, 3, time.monotonic() + 10)
+            session.close()
+            clients = run_oracle(
+                target.url, trigger=broadcast_trigger(on_this_machine, [first]), clients=N,
+                mode="default", **FAST,
+            )  # fmt: skip
+        finally:
+            door.close()
+
+    failed = session.failed
+    assert failed is not None and failed.name == "connect", session.to_dict()
+    assert failed.engineio_error == {"code": 1, "message": "Session ID unknown"}, failed
+    assert not clients.ok and "xhr p" in clients.describe(), clients.describe()

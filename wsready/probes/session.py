@@ -22,6 +22,7 @@ import contextlib
 import json
 import re
 import secrets
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ MIN_SESSIONS = 2
 MAX_SESSIONS = 16
 MAX_FRONT_DOOR_SESSIONS = 32  # behind a front door: every worker of every host, bounded
 V2_CONNECT = "40 without a sid"  # a Socket.IO 2 server's CONNECT: Socket.IO 4 clients refuse it
+PENDING_JOIN_S = 0.5  # how long a session waits for a long-poll its failure left open
 PROBE_NAMESPACE = "/wsready-probe"  # answered by Socket.IO itself: `44` (unknown) or `40`
 _SID_WORKER = re.compile(r"^(\d{1,4})-")
 
@@ -190,6 +192,7 @@ class _Walk:
         self.step_timeout_s = step_timeout_s
         self.dog = dog  # intake.Watchdog: the session's sockets are shut at its deadline
         self.cookies = ""  # what the polling requests were given (a balancer's stickiness)
+        self.pending: _Pending | None = None  # the long-poll GET beside the CONNECT POST
 
     def request(self, http_session: requests.Session, method: str, url: str, **options: Any):
         """One request of the session: the body read up to intake's cap, never more."""
@@ -316,6 +319,10 @@ def _walk_polling(walk: _Walk, http_session: requests.Session) -> None:
     session.worker = answer["worker"] or sid_worker(opened.sid)
     offered = ",".join(opened.upgrades) or "none"
     walk.record("handshake", True, f"200 0{{sid, upgrades [{offered}]}}", **answer)
+    # The official client polls at once (a GET the server holds open) and sends CONNECT in
+    # a POST beside it, on another connection: a balancer without stickiness then sends the
+    # POST to another host than the pending GET (`xhr post error`), as it does here.
+    walk.pending = _Pending(walk, http_session, _polling_url(target, opened.sid), get)
     body = connect_packet(target.token)
     post_headers = {**_headers(target), "Content-Type": "text/plain;charset=UTF-8"}
     try:
@@ -337,17 +344,49 @@ def _walk_polling(walk: _Walk, http_session: requests.Session) -> None:
     _poll_connect_answer(walk, http_session, get)
 
 
+class _Pending:
+    """A polling GET sent in its own thread (the official client's long-poll, held open by
+    the server while the session's POST goes beside it); `result` waits for its answer."""
+
+    def __init__(self, walk: _Walk, http_session: requests.Session, url: str, get: dict):
+        self.response: requests.Response | None = None
+        self.error: BaseException | None = None
+        timeout = walk.timeout()  # taken here: the walk records steps in its own thread
+
+        def poll() -> None:
+            try:
+                self.response = walk.request(http_session, "GET", url, timeout=timeout, **get)
+            except Exception as error:  # noqa: BLE001 - reported by `result`, in the walk
+                self.error = error
+
+        self.thread = threading.Thread(target=poll, name="wsready-long-poll", daemon=True)
+        self.thread.start()
+
+    def result(self, timeout_s: float) -> requests.Response:
+        self.thread.join(timeout_s)
+        if self.thread.is_alive():
+            raise requests.Timeout("the long-poll did not answer")
+        if self.error is not None:
+            raise self.error
+        assert self.response is not None
+        return self.response
+
+
 def _poll_connect_answer(walk: _Walk, http_session: requests.Session, get: dict) -> None:
     target, session = walk.target, walk.session
     for _ in range(3):  # a noop or an unrelated packet may come first
+        pending, walk.pending = walk.pending, None
         try:
-            response = walk.request(
-                http_session,
-                "GET",
-                _polling_url(target, session.sid),
-                timeout=walk.timeout(),
-                **get,
-            )
+            if pending is not None:  # the long-poll sent beside the POST
+                response = pending.result(walk.timeout())
+            else:
+                response = walk.request(
+                    http_session,
+                    "GET",
+                    _polling_url(target, session.sid),
+                    timeout=walk.timeout(),
+                    **get,
+                )
         except requests.RequestException as error:
             walk.failed("connect answer", error)
         if response.status_code != 200:
@@ -515,6 +554,8 @@ def open_session(target: Target, mode: str, step_timeout_s: float, deadline: flo
         # Not upgraded (it failed, or no upgrade was offered): leave as a client does.
         url = target.http_url(target.engineio_path(POLLING))
         http.close_polling(target, url, f'0{{"sid":"{session.sid}"', step_timeout_s)
+    if walk.pending is not None:  # a long-poll left when the POST failed: the close ends it,
+        walk.pending.thread.join(PENDING_JOIN_S)  # else its own timeout does (a daemon)
     return session
 
 
