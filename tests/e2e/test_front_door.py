@@ -186,12 +186,14 @@ def test_without_stickiness_the_client_fails_and_diagnose_names_the_front_door(
 ) -> None:
     fleet = multi_host_fleet
     with balancer_config(fleet, "/^    cookie /d", "s/ check cookie .*/ check/"):
+        # diagnose first: the failed clients' long-polls stay open on one host (until its
+        # ping), and leastconn would then send every probe request to the other one.
+        report = diagnose(fleet)
         outcome = run_oracle(
             front_door(fleet),
             trigger=broadcast_trigger(lambda c: host_ssh(fleet.app[0], c), WORKER_PORTS),
             clients=40, mode="default", with_credentials=True, connect_timeout_s=30,
         )  # fmt: skip
-        report = diagnose(fleet)
     print(f"\nno stickiness: {outcome.describe()}")
     assert not outcome.ok
     assert "xhr p" in outcome.describe(), outcome.describe()  # xhr poll/post error
