@@ -41,7 +41,7 @@ from pyinfra.operations import python
 from tasks import transaction
 from tasks.app import BUNDLED_APP, AppPaths, app_config, redis_endpoint
 from tasks.nginx import LIVE, planned_config
-from wsready.deploy import app_release, capacity, hostfacts
+from wsready.deploy import app_release, capacity, generations, hostfacts
 from wsready.fleet import tokens
 from wsready.hostdata import HostConfig, host_config
 from wsready.probes import ProbeResult, Target, render, run_probes
@@ -246,6 +246,10 @@ def _verify(plan: Plan, run_shell) -> None:
     target = replace(plan.target, token=plan.token())
     plan = replace(plan, target=target)
     budget = fingerprint_budget(plan.timeout_s)
+    refused = generations.refusal(target.label)
+    if refused is not None:  # the old generation kept serving: only the files go back
+        outcome = roll_back(plan, run_shell)
+        raise VerifyError(f"{target.label}: the new generation was refused ({refused}); {outcome}")
     started = time.monotonic()
     problem = wait_for_fingerprints(target, plan.fingerprints, budget)
     waited = time.monotonic() - started
