@@ -355,7 +355,9 @@ class _Pending:
 
         def poll() -> None:
             try:
-                self.response = walk.request(http_session, "GET", url, timeout=timeout, **get)
+                with warnings.catch_warnings():  # as the walk itself (tls_verify=False)
+                    warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+                    self.response = walk.request(http_session, "GET", url, timeout=timeout, **get)
             except Exception as error:  # noqa: BLE001 - reported by `result`, in the walk
                 self.error = error
 
