@@ -230,6 +230,9 @@ lb_idle_timeout_s = 120
 # refused unless lb_websocket_only = True (every client uses transports: ['websocket']).
 lb_stickiness = True
 lb_stickiness_s = 86400  # how long the stickiness cookie holds
+# WebSocket-only mode: the app offers only the websocket transport (APP_TRANSPORTS=websocket,
+# polling refused with Engine.IO 0), the probes judge that mode, stickiness may be off.
+# Clients must connect with transports: ['websocket'].
 lb_websocket_only = False
 # Seconds a deregistered host keeps its connections before the balancer closes them; rollout
 # waits for this draining before it deploys the host.
