@@ -49,10 +49,11 @@ def prepare_acme():
     """certbot, its deploy hook and timer, the challenge directory, and a bootstrap pair
     (the operation returned: nginx reloads when it changed). Called by prepare_nginx."""
     data = host_config(host)
-    if hostfacts.which("apt-get"):
+    certbot = hostfacts.family().packages["certbot"]
+    if certbot:  # apt families only
         apt.packages(
             name="Install certbot (the ACME client) and openssl.",
-            packages=["certbot", "openssl"],
+            packages=list(certbot),
             no_recommends=True,
         )
     for path, mode in ((acme.WEBROOT, "0755"), (str(Path(acme.CA_BUNDLE).parent), "0700")):

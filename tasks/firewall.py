@@ -17,7 +17,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, dnf, files, server, systemd
 
 from tasks.redis import is_redis_host
-from wsready.deploy import families, hostfacts, redis_plan
+from wsready.deploy import hostfacts, redis_plan
 from wsready.deploy.operations import firewall
 from wsready.deploy.operations.files import managed_file
 from wsready.deploy.operations.firewall import Rule, checked_rule, rule_changes
@@ -81,7 +81,11 @@ def nftables_ruleset(data: HostConfig, redis_clients: list[str] | None = None) -
 
 def _configure_ufw(data: HostConfig, redis_clients: list[str] | None) -> None:
     apt.packages(
-        name="Install ufw.", packages=["ufw"], no_recommends=True, update=True, cache_time=86400
+        name="Install ufw.",
+        packages=list(hostfacts.family().packages["ufw"]),
+        no_recommends=True,
+        update=True,
+        cache_time=86400,
     )
     firewall.ufw_rules(
         name="Allow SSH, then the web ports, in ufw; deny the rest; delete stale rules.",
@@ -98,10 +102,13 @@ def _configure_ufw(data: HostConfig, redis_clients: list[str] | None) -> None:
 
 
 def _configure_nftables(data: HostConfig, redis_clients: list[str] | None) -> None:
-    if hostfacts.which("apt-get"):
-        apt_install("Install nftables without recommended packages.", ["nftables"])
+    family = hostfacts.family()
+    if family.apt:
+        apt_install(
+            "Install nftables without recommended packages.", list(family.packages["nftables"])
+        )
     else:
-        dnf.packages(name="Install nftables.", packages=["nftables"])
+        dnf.packages(name="Install nftables.", packages=list(family.packages["nftables"]))
     files.directory(name="Create /etc/wsready.", path="/etc/wsready", mode="0755")
     ruleset = managed_file(
         name="Write the wsready nftables table.",
@@ -131,7 +138,7 @@ def _configure_nftables(data: HostConfig, redis_clients: list[str] | None) -> No
         commands=[f"nft -f {NFT_FILE}"],
         _if=ruleset.did_change,
     )
-    if hostfacts.which("apt-get"):  # once the table holds: ufw of an earlier deploy goes off
+    if family.has_ufw:  # once the table holds: ufw of an earlier deploy goes off
         firewall.ufw_off(name="Turn ufw off (the nftables table is the firewall).")
 
 
@@ -142,13 +149,7 @@ def configure_firewall() -> None:
         host.noop("firewall_enabled is False: the host firewall is left alone")
         return
     clients = redis_clients() if is_redis_host() else None
-    if hostfacts.which("apt-get"):
-        family = "debian"
-    elif hostfacts.which("dnf"):
-        family = "rhel"
-    else:
-        raise ValueError(f"{host.name}: neither apt-get (ufw) nor dnf (nftables) found")
-    backend = families.firewall_backend(data.firewall_backend, family)
+    backend = hostfacts.family().firewall_backend(data.firewall_backend)
     {"ufw": _configure_ufw, "nftables": _configure_nftables}[backend](data, clients)
 
 

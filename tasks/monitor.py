@@ -239,11 +239,10 @@ def _upload_ca_files(cas: dict[Path, str]) -> list:
 
 
 def _install_python() -> None:
-    if not hostfacts.which("apt-get"):
+    packages = hostfacts.family().packages["monitor"]
+    if packages is None:
         raise DeployError(f"{host.name}: the monitor is installed with apt (Debian/Ubuntu) only")
-    apt_install(
-        "Install Python and venv for the monitor.", ["python3", "python3-venv", "ca-certificates"]
-    )
+    apt_install("Install Python and venv for the monitor.", list(packages))
 
 
 def _upload_source() -> list:

@@ -37,7 +37,6 @@ from tasks.acme import prepare_acme
 from tasks.app import ACTIVATION
 from tasks.monitor import status_include
 from wsready.deploy import acme, capacity, families, hostfacts, tls_paths, tls_profile
-from wsready.deploy.families import NGINX_MAIN_BY_FAMILY
 from wsready.deploy.operations import nginx as nginx_op
 from wsready.deploy.operations import tls
 from wsready.deploy.operations.files import managed_file
@@ -172,7 +171,7 @@ def render_site(
 def main_context(data: HostConfig, sized: capacity.Plan, family: str) -> dict:
     """nginx.conf variables: the distribution's paths and the sized limits."""
     return {
-        **NGINX_MAIN_BY_FAMILY[family],
+        **families.FAMILIES[family].nginx_main(),
         "worker_processes": sized.nginx_worker_processes,
         "worker_connections": data.nginx_worker_connections,
         "worker_rlimit_nofile": data.nginx_worker_rlimit_nofile,
@@ -231,13 +230,12 @@ def nginx_config(
     return NginxConfig(main, site, fingerprint)
 
 
-def _install_nginx() -> None:
-    if hostfacts.which("apt-get"):
-        apt_install("Install nginx without recommended packages.", ["nginx"])
-    elif hostfacts.which("dnf"):
-        dnf.packages(name="Install nginx.", packages=["nginx"])
+def _install_nginx(family: families.Family) -> None:
+    packages = list(family.packages["nginx"])
+    if family.apt:
+        apt_install("Install nginx without recommended packages.", packages)
     else:
-        raise ValueError(f"{host.name}: no apt-get or dnf, cannot install nginx on this OS")
+        dnf.packages(name="Install nginx.", packages=packages)
 
 
 def _tls_files(data: HostConfig):
@@ -261,10 +259,11 @@ def _tls_files(data: HostConfig):
                 ("private key", key_file, TLS_KEY),
             )
         ]
-    if hostfacts.which("apt-get"):
+    openssl = hostfacts.family().packages["openssl"]
+    if openssl:  # apt families only: the others have it in the base system
         apt.packages(
             name="Install openssl to make a self-signed certificate.",
-            packages=["openssl"],
+            packages=list(openssl),
             no_recommends=True,
         )
     return [
@@ -285,9 +284,14 @@ _RELOAD_WHEN: dict[str, list] = {}  # host name -> prepare's operations that nee
 def planned_config(data: HostConfig) -> NginxConfig:
     """This run's config for the current host."""
     sized = capacity.plan(data, hostfacts.cpus() or 1)
-    family = "debian" if hostfacts.which("apt-get") else "rhel"
-    http2 = hostfacts.release().nginx_http2  # the preflight refused a release without a row
-    return nginx_config(data, sized, family, status_include(data, host.groups), http2=http2)
+    release = hostfacts.release()  # the preflight refused a release without a row
+    return nginx_config(
+        data,
+        sized,
+        release.family_name,
+        status_include(data, host.groups),
+        http2=release.nginx_http2,
+    )
 
 
 @deploy("Prepare nginx")
@@ -296,7 +300,7 @@ def prepare_nginx() -> None:
     nginx -t. Nothing nginx serves changes yet: a refused config stops the deploy here,
     before the app changes."""
     data = host_config(host)
-    _install_nginx()
+    _install_nginx(hostfacts.family())
 
     systemd.service(name="Enable and start nginx.", service="nginx", running=True, enabled=True)
     # Read when it runs: on a first install the link appears with the package, above.

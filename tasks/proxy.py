@@ -62,13 +62,14 @@ def npmrc(proxy_url: str) -> str:
 @deploy("Configure the outbound proxy")
 def configure_proxy() -> None:
     proxy_url = host_config(host).proxy_url
+    family = hostfacts.family()
     if proxy_url:
-        if hostfacts.which("apt-get"):
+        if family.apt:
             put_text(
                 "Send apt downloads through the proxy.", apt_proxy_conf(proxy_url), APT_PROXY_CONF
             )
         root_directory("Create the settings directory /etc/wsready.", "/etc/wsready")
-        if hostfacts.which("dnf"):
+        if family.package_manager == "dnf":
             files.line(
                 name="Send dnf downloads through the proxy.",
                 path=DNF_CONF,
@@ -90,7 +91,7 @@ def configure_proxy() -> None:
             path=NPMRC,
             present=False,
         )
-        if hostfacts.which("dnf"):
+        if family.package_manager == "dnf":
             _remove_dnf_proxy_line()
 
 

@@ -125,7 +125,7 @@ def _install_and_configure(config: str, password: str | None = None) -> None:
 
 @deploy("Install a Redis for this host's workers (unix socket only)")
 def install_local_redis() -> None:
-    if not hostfacts.which("apt-get"):
+    if hostfacts.family().packages["redis"] is None:
         # Refused at plan time: apt-get failing at execute time would stop the deploy after
         # the release switch.
         raise DeployError(

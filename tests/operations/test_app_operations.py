@@ -78,9 +78,8 @@ def _listing(*units: str) -> str:
 
 
 def _on_cpus(facts: dict, cpus: int) -> dict:
-    """`facts` on a host with `cpus` CPUs and apt-get (a local Redis for several workers)."""
-    which = {**facts["server.Which"], "apt-get": "/usr/bin/apt-get"}
-    return {**facts, "hardware.Cpus": cpus, "server.Which": which}
+    """`facts` on a host with `cpus` CPUs (Debian: a local Redis for several workers)."""
+    return {**facts, "hardware.Cpus": cpus}
 
 
 NOW = "2026-11-25T12:00:00"
@@ -265,7 +264,7 @@ def test_two_cpus_get_two_workers_one_restart_and_a_local_redis() -> None:
 
 
 def test_several_workers_without_apt_get_are_refused_before_any_change() -> None:
-    facts = {**BASE_FACTS, "hardware.Cpus": 2}  # e.g. Amazon Linux: no apt-get
+    facts = {**BASE_FACTS, **fakehost.AMAZON2023, "hardware.Cpus": 2}  # no apt-get
     with pytest.raises(DeployError, match="app_workers = 1, app_redis_url, or add a `redis`"):
         fakehost.run(deploy_app, facts, DATA)
     # One worker needs no Redis: the same host deploys.

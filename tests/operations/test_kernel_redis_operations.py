@@ -38,7 +38,7 @@ def test_empty_kernel_sysctls_change_nothing() -> None:
 def _redis_host(**data):
     return fakehost.run(
         configure_redis_host,
-        {"server.Which": {"apt-get": "/usr/bin/apt-get"}},
+        fakehost.DEBIAN12,
         data,
         groups={"redis": (["testhost"], {})},
     )

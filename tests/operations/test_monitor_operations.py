@@ -12,7 +12,8 @@ from wsready.hostdata import HostConfig
 MONITOR = "mon-1"
 WEB = ("web-1", {"ssh_hostname": "10.200.1.2", "ssh_key": "/secret/key"})
 DEBIAN = {
-    "server.Which": {"apt-get": "/usr/bin/apt-get", "useradd": "/usr/sbin/useradd"},
+    **fakehost.DEBIAN12,
+    "server.Which": {"useradd": "/usr/sbin/useradd"},
     "server.Os": "Linux",
 }
 

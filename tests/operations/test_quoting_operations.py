@@ -104,7 +104,7 @@ def test_configure_proxy_with_a_hostile_proxy_yields_nothing() -> None:
     with pytest.raises(ConfigError, match="proxy_url"):
         _commands(
             configure_proxy,
-            {"server.Which": {"apt-get": "/usr/bin/apt-get"}},
+            fakehost.DEBIAN12,
             proxy_url=HOSTILE_PROXY,
         )
 
@@ -122,7 +122,8 @@ def test_monitor_pip_proxy_is_one_quoted_word() -> None:
     results = fakehost.run(
         install_monitor,
         {
-            "server.Which": {"apt-get": "/usr/bin/apt-get", "useradd": "/usr/sbin/useradd"},
+            **fakehost.DEBIAN12,
+            "server.Which": {"useradd": "/usr/sbin/useradd"},
             "server.Os": "Linux",
         },
         {"proxy_url": "http://10.200.1.1:8888"},
@@ -159,7 +160,7 @@ def test_monitor_token_with_a_newline_is_refused_unechoed(monkeypatch: pytest.Mo
     with pytest.raises(DeployError) as caught:
         fakehost.run(
             install_monitor,
-            {"server.Which": {"apt-get": "/usr/bin/apt-get"}, "server.Os": "Linux"},
+            {**fakehost.DEBIAN12, "server.Os": "Linux"},
             {"monitor_token_env": "OPS_TOKEN"},
             name="mon-1",
             others=[("web-1", {"ssh_hostname": "10.200.1.2"})],

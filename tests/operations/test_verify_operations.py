@@ -26,7 +26,6 @@ WORKERS_LINE = (
     "systemctl list-units --plain --no-legend --state=active 'wsready-app@*.service' | wc -l"
 )
 DEBIAN = {
-    "server.Which": {"apt-get": "/usr/bin/apt-get"},
     "hardware.Cpus": 1,
     "server.LinuxDistribution": {
         "name": "Debian",

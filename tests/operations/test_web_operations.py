@@ -40,13 +40,12 @@ from wsready.hostdata import HostConfig
 APT_STAMP = "/var/lib/apt/periodic/update-success-stamp"
 NOW = "2026-11-25T12:00:00"
 DEBIAN = {
-    "server.Which": {"apt-get": "/usr/bin/apt-get", "nginx": "/usr/sbin/nginx"},
+    "server.Which": {"nginx": "/usr/sbin/nginx"},
     "server.Date": NOW,
     "server.LinuxDistribution": {"name": "Debian", "major": 12, "minor": None},
     "server.Os": "Linux",
 }
 AL2023 = {
-    "server.Which": {"dnf": "/usr/bin/dnf"},
     "server.LinuxDistribution": {"name": "Amazon Linux", "major": 2023, "minor": None},
     "server.Os": "Linux",
 }

@@ -10,10 +10,11 @@
   operations, and is documented like them (`+ arg:` lines, an **Example**).
 - `facts/`: the facts those operations read (ufw's persisted state, the release tree, the
   self-signed certificate).
-- `families`: what differs between OS families (nginx.conf's user and includes).
+- `families`: the OS releases and families as data (package names, nginx's own files, the
+  firewall per family); the only place a per-OS choice is made.
 - `shapes`: the pyinfra operation calls every task makes the same way.
-- `hostfacts`: facts no operation of the deploy changes (CPUs, apt-get or dnf), read once per
-  host per run at plan time, for per-OS-family choices and sizing.
+- `hostfacts`: facts no operation of the deploy changes (CPUs, the OS release and so its
+  family), read once per host per run at plan time, for per-OS-family choices and sizing.
 - `transaction`: the shell that records what a change replaces, for the verify's rollback.
 - The deploy's pure decisions, used by tasks/ and the operations: `capacity` (limits sized
   for app_max_clients), `app_env` and `app_release` (the app's environment file and release
