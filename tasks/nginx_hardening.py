@@ -18,14 +18,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.util import get_template
 
-from tasks.app import ACTIVATION
-from wsready.deploy import families, hostfacts
+from wsready.deploy import families
 from wsready.deploy.operations import nginx as nginx_op
-from wsready.hostdata import HostConfig, host_config
+from wsready.deploy.plan import host_plan
+from wsready.deploy.shapes import ACTIVATION
+from wsready.hostdata import HostConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "files" / "systemd" / "nginx-hardening.conf.j2"
@@ -50,8 +50,8 @@ def planned_dropin(data: HostConfig, family: str) -> str | None:
 
 @deploy("Sandbox nginx")
 def harden_nginx() -> None:
-    data = host_config(host)
-    content = planned_dropin(data, hostfacts.family().name)
+    plan = host_plan()
+    content = planned_dropin(plan.data, plan.family.name)
     nginx_op.unit_dropin(
         name=(
             f"Sandbox nginx with its systemd drop-in {DROPIN} (restart nginx when it changed)."

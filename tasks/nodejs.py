@@ -16,21 +16,19 @@ it `node`. Any other OS is refused by the preflight (wsready/deploy/families.py)
 from __future__ import annotations
 
 import re
-import shlex
 from io import StringIO
 from urllib.parse import urlsplit
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.api.exceptions import DeployError
 from pyinfra.facts.files import File
 from pyinfra.operations import apt, dnf, files
 from pyinfra.operations.util import any_changed
 
-from tasks.proxy import config_proxy_url
-from wsready.deploy import hostfacts
 from wsready.deploy.operations import nodejs
-from wsready.hostdata import HostConfig, host_config
+from wsready.deploy.plan import host_plan
+from wsready.deploy.proxy_conf import download_proxy
+from wsready.hostdata import HostConfig
 
 NODESOURCE_KEY_URL = "https://deb.nodesource.com/gpgkey/nodesource-repo.gpg.key"
 # Fingerprint of NodeSource's repository signing key: a fetched key that does not match it
@@ -111,17 +109,6 @@ def _install_distro() -> None:
     )
 
 
-def download_proxy(proxy_url: str | None) -> str | None:
-    """The proxy for pyinfra's files.download, which puts it on curl's/wget's command line
-    unquoted: only an http(s)://HOST[:PORT] that needs no quoting is handed over."""
-    if proxy_url is None:
-        return None
-    proxy_url = config_proxy_url(proxy_url)
-    if shlex.quote(proxy_url) != proxy_url:
-        raise DeployError(f"proxy_url = {proxy_url!r}: would need shell quoting")
-    return proxy_url
-
-
 def _download(what: str, url: str, sha256: str, archive: str, proxy_url: str | None) -> str:
     """Download `url` to `archive`, its sha256 checked; returns the archive's path."""
     files.download(
@@ -188,9 +175,10 @@ def _install_al2023(major: int) -> None:
 
 @deploy("Install Node.js")
 def install_nodejs() -> None:
-    data = host_config(host)
+    plan = host_plan()
+    data = plan.data
     major = data.nodejs_major
-    if not hostfacts.family().apt:  # Amazon Linux 2023, the one dnf release
+    if not plan.family.apt:  # Amazon Linux 2023, the one dnf release
         _install_al2023(major)
         return
     source = data.nodejs_source

@@ -15,8 +15,9 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 
-from wsready.deploy import app_release, capacity, claims, families, hostfacts, redis_plan
+from wsready.deploy import capacity, claims, families, redis_plan
 from wsready.deploy.facts.claims import SystemClaims
+from wsready.deploy.plan import host_plan
 from wsready.hostdata import HostDataError, host_config
 from wsready.validate import ConfigError
 
@@ -62,15 +63,16 @@ def check_host_data() -> None:
             "host data refused, nothing was changed on any host:\n  " + "\n  ".join(problems)
         )
     # The host's OS release, read from it (plan time: still before any change anywhere).
+    plan = host_plan()
     try:
-        hostfacts.release()
+        plan.release  # noqa: B018 - read once here: the host's plan keeps it
     except families.UnsupportedRelease as error:
         raise DeployError(
             f"host refused, nothing was changed on any host:\n  {host.name}: {error}"
         ) from None
     # Limits that depend on the host's size (plan time: still before any change anywhere).
-    data = host_config(host)
-    limits = [str(error) for error in capacity.errors(data, hostfacts.cpus() or 1)]
+    data = plan.data
+    limits = [str(error) for error in capacity.errors(data, plan.sized)]
     if redis_plan.REDIS_GROUP not in host.groups:  # an app host: its names must be free
         limits += claims.conflicts(
             host.get_fact(
@@ -82,7 +84,7 @@ def check_host_data() -> None:
         )
         if data.app_source:
             try:  # symlinks leaving it, package.json's main
-                app_release.scan(data.app_source)
+                plan.app_release  # noqa: B018 - scanned once here: the host's plan keeps it
             except ConfigError as error:
                 limits.append(str(error))
     if limits:

@@ -14,10 +14,8 @@ from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.operations import python
 
-from tasks.firewall import redis_clients
-from tasks.redis import is_redis_host
 from wsready.aws.sg_sync import GroupSyncer, SyncSpec
-from wsready.hostdata import host_config
+from wsready.deploy.plan import host_plan
 
 EXECUTE_SYNCER = GroupSyncer()
 DRY_RUN_SYNCER = GroupSyncer()
@@ -30,12 +28,11 @@ def is_dry_run() -> bool:
 
 @deploy("Sync the EC2 security group")
 def sync_security_group() -> None:
-    data = host_config(host)
-    if not data.sg_enabled:
+    plan = host_plan()
+    if not plan.data.sg_enabled:
         host.noop("EC2 security group sync is off (sg_enabled = False)")
         return
-    clients = redis_clients() if is_redis_host() else None
-    spec = SyncSpec.from_data(data, redis_clients=clients)
+    spec = SyncSpec.from_data(plan.data, redis_clients=plan.redis_clients)
     if is_dry_run():
         DRY_RUN_SYNCER.sync(spec, host.name, _logger_for(host), dry_run=True)
         return

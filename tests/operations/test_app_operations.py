@@ -18,8 +18,9 @@ import pytest
 from pyinfra.api.exceptions import DeployError
 
 from tasks import transaction
-from tasks.app import BUNDLED_APP, deploy_app
+from tasks.app import deploy_app
 from wsready.deploy import app_release
+from wsready.deploy.app_config import BUNDLED_APP
 from wsready.deploy.operations.app_units import NODE_LOOKUP, WORKER_INSTANCES
 
 SECRET = "jwt-secret-for-operation-tests-0123456789abcdef"

@@ -138,8 +138,7 @@ def test_no_status_path_removes_the_location() -> None:
 
 
 def test_only_monitor_hosts_include_the_status_location_in_their_site() -> None:
-    from tasks.monitor import status_include
-    from tasks.nginx import render_site
+    from wsready.deploy.nginx_config import render_site, status_include
 
     data = HostConfig.from_data("mon-1", {})
     assert status_include(data, ["monitors"]) == "/etc/wsready/status/*.conf"

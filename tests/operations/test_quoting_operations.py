@@ -17,12 +17,13 @@ import pytest
 from pyinfra.api.exceptions import DeployError
 from test_web_operations import _installed  # a Debian host with fresh apt lists
 
-from tasks.firewall import configure_firewall, nftables_ruleset
+from tasks.firewall import configure_firewall
 from tasks.monitor import install_monitor, unit_context
-from tasks.nginx import SELF_SIGNED_CERT, SELF_SIGNED_KEY
-from tasks.nodejs import download_proxy
-from tasks.proxy import apt_proxy_conf, configure_proxy, npmrc
+from tasks.proxy import configure_proxy
+from wsready.deploy.firewall_rules import nftables_ruleset
+from wsready.deploy.nginx_config import SELF_SIGNED_CERT, SELF_SIGNED_KEY
 from wsready.deploy.operations.tls import _single_quoted
+from wsready.deploy.proxy_conf import apt_proxy_conf, download_proxy, npmrc
 from wsready.hostdata import HostConfig
 from wsready.validate import ConfigError
 

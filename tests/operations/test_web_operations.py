@@ -13,13 +13,13 @@ import fakehost
 import pytest
 
 from tasks import transaction
-from tasks.firewall import NFT_FILE, NFT_UNIT, configure_firewall
-from tasks.nginx import (
-    ACTIVATE,
-    ACTIVATE_SCRIPT,
+from tasks.firewall import configure_firewall
+from tasks.nginx import ACTIVATE, ACTIVATE_SCRIPT, DHPARAM_FILE, activate_nginx, prepare_nginx
+from wsready.deploy import capacity
+from wsready.deploy.firewall_rules import NFT_FILE, NFT_UNIT
+from wsready.deploy.nginx_config import (
     CANDIDATE,
     DHPARAM,
-    DHPARAM_FILE,
     LIVE,
     MAIN_CANDIDATE,
     MAIN_LIVE,
@@ -29,11 +29,8 @@ from tasks.nginx import (
     TLS_CERT,
     TLS_DIR,
     TLS_KEY,
-    activate_nginx,
     nginx_config,
-    prepare_nginx,
 )
-from wsready.deploy import capacity
 from wsready.deploy.operations.firewall import UFW_FILES
 from wsready.hostdata import HostConfig
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from wsready import hostdata
-from wsready.deploy.app_env import OWNED
 from wsready.hostdata import system
+from wsready.hostdata.owned_env import OWNED
 
 HIDDEN = "<hidden>"
 

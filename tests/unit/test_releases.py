@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.nginx import render_site
 from wsready.deploy import families
+from wsready.deploy.nginx_config import render_site
 from wsready.fleet import onboard
 from wsready.hostdata import HostConfig
 

@@ -19,12 +19,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 from wsready import inventory, validate
 from wsready.hostdata import HostConfig
+from wsready.hostdata import monitor as monitor_data
 from wsready.probes import Target
 from wsready.validate import ConfigError
 
 URL_SCHEMES = ("http", "https", "ws", "wss")
 # Hosts in this group run the checks; they are not checked themselves unless asked for.
-MONITORS_GROUP = "monitors"
+MONITORS_GROUP = monitor_data.MONITORS_GROUP
 # The system's CA bundle on a monitor host (Debian): what a certificate from a public CA is
 # verified against there.
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"

@@ -22,8 +22,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
-from wsready.deploy import acme
-from wsready.hostdata import contract
+from wsready.hostdata import acme, contract
 from wsready.probes.model import Target
 from wsready.validate import ConfigError
 

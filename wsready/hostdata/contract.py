@@ -19,11 +19,12 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
+from wsready import tls_profile
 from wsready import validate as grammar  # `validate` is this module's own entry point
-from wsready.deploy import tls_profile
 from wsready.hostdata import acme, system
 from wsready.hostdata import monitor as monitor_data
 from wsready.hostdata import ssh as ssh_data
+from wsready.hostdata.owned_env import OWNED
 from wsready.validate import HIDDEN, ConfigError
 
 # all.py in a checkout (or an editable install); an installed copy (a monitor host) carries it
@@ -370,8 +371,6 @@ def _app_limit_nofile(key: str, value: Any, _data: Data) -> None:
 
 
 def _app_env(key: str, value: Any, _data: Data) -> None:
-    from wsready.deploy.app_env import OWNED  # it builds the file from a HostConfig
-
     if not isinstance(value, Mapping):
         raise ConfigError(key, value, "must be a dict of NAME: value strings")
     for name, item in value.items():
