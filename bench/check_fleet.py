@@ -35,6 +35,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from wsready.processes import stop_processes
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SERVER = ROOT / "bench" / "slow_fleet_server.js"
@@ -62,12 +64,7 @@ def start_fleet(count: int, delay_ms: int) -> tuple[subprocess.Popen[str], list[
 
 
 def stop(server: subprocess.Popen[str]) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait(timeout=10)
+    stop_processes(server)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -44,6 +44,8 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
+from wsready.processes import stop_processes
+
 ROOT = Path(__file__).resolve().parents[1]
 CLIENTS_JS = ROOT / "bench" / "ws_clients.js"
 TEST_SERVER_JS = ROOT / "bench" / "ws_test_server.js"
@@ -804,12 +806,7 @@ def loopback_server(
             url = f"http://127.0.0.1:{port}"
             yield LoopbackServer(url, f"{url}/api/broadcast", process.pid)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+            stop_processes(process)
 
 
 def _wait_listening(
