@@ -16,10 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pyinfra.api.util import get_template
-
 from wsready import tls_profile
-from wsready.deploy import acme, capacity, families, tls_paths
+from wsready.deploy import acme, capacity, families, templates, tls_paths
 from wsready.hostdata import HostConfig
 from wsready.hostdata.monitor import MONITORS_GROUP
 
@@ -147,7 +145,8 @@ def render_site(
     """The site config for `workers` app workers; with `fingerprint`, every answer of the
     site carries it in the `X-Wsready-Config` header; with `status_include`, the monitor's
     status page location (tasks/monitor.py) is included."""
-    return get_template(str(TEMPLATE)).render(
+    return templates.render(
+        TEMPLATE,
         site_context(data, workers, http2=http2),
         fingerprint=fingerprint,
         status_include=status_include,
@@ -165,7 +164,7 @@ def main_context(data: HostConfig, sized: capacity.Plan, family: str) -> dict:
 
 
 def render_main(data: HostConfig, sized: capacity.Plan, family: str) -> str:
-    return get_template(str(MAIN_TEMPLATE)).render(main_context(data, sized, family))
+    return templates.render(MAIN_TEMPLATE, main_context(data, sized, family))
 
 
 @dataclass(frozen=True)
