@@ -7,12 +7,13 @@ from __future__ import annotations
 import fakehost
 
 from tasks import transaction
-from tasks.verify import plan_verify, verify_deploy
+from tasks.verify import verify_deploy
 from wsready.deploy import app_release, capacity
 from wsready.deploy.app_config import BUNDLED_APP, app_config
 from wsready.deploy.nginx_config import LIVE, nginx_config
 from wsready.deploy.plan import host_plan
-from wsready.deploy.verify import Fingerprints
+from wsready.deploy.verify import Fingerprints, plan_verify
+from wsready.fleet import tokens
 from wsready.hostdata import HostConfig
 
 SECRET = "jwt-secret-for-verify-operations-0123456789"
@@ -37,9 +38,14 @@ DEBIAN = {
 }
 
 
+def _plan_verify():
+    """plan_verify as verify_deploy calls it."""
+    return plan_verify(host_plan(), tokens.probe_token_source(host_plan().data))
+
+
 def planned(facts: dict, data: dict = DATA):
     plans = []
-    fakehost.run(lambda: plans.append(plan_verify(host_plan())), {**DEBIAN, **facts}, data)
+    fakehost.run(lambda: plans.append(_plan_verify()), {**DEBIAN, **facts}, data)
     return plans[0]
 
 

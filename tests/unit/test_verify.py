@@ -12,9 +12,7 @@ import pytest
 import requests
 from pyinfra.connectors.util import CommandOutput, OutputLine
 
-import tasks.verify
 import wsready.deploy.verify as verify
-from tasks.verify import token_source
 from wsready.deploy.verify import (
     FINGERPRINT_HEADER,
     Fingerprints,
@@ -26,6 +24,8 @@ from wsready.deploy.verify import (
     roll_back,
     wait_for_fingerprints,
 )
+from wsready.fleet import tokens
+from wsready.fleet.tokens import probe_token_source as token_source
 from wsready.hostdata import HostConfig
 from wsready.probes import ProbeResult, Target
 
@@ -401,7 +401,7 @@ def test_failed_verify_is_a_failed_operation_with_the_message_not_a_traceback(mo
     assert verify.verify_step(None, _LoggingHost(), plan=_plan(), run_as={"_sudo": True})
 
 
-# --- token_source: the probe token ---------------------------------------------------------
+# --- the probe token (wsready.fleet.tokens.probe_token_source) ----------------------------
 
 
 def _data(**values) -> HostConfig:
@@ -413,7 +413,7 @@ def test_a_minted_token_verifies_with_the_secret_and_expires() -> None:
     token = source()
     claims = jwt.decode(token, SECRET, algorithms=["HS256"], audience="wsready")
     assert claims["aud"] == "wsready"  # the app checks app_jwt_audience when it is set
-    assert claims["exp"] - claims["iat"] == tasks.verify.VERIFY_TOKEN_TTL_S == 300
+    assert claims["exp"] - claims["iat"] == tokens.PROBE_TOKEN_TTL_S == 300
     with pytest.raises(jwt.InvalidSignatureError):
         jwt.decode(token, "another-secret-0123456789abcdef0123", algorithms=["HS256"],
                    audience="wsready")  # fmt: skip

@@ -21,18 +21,29 @@ nginx's port:
    run changed (and any run killed before its verify) is put back on that host, which is
    then probed again; the deploy fails all the same, saying what failed and whether the
    restored state passes.
+
+The plan-time half is here too (plan_verify, previous_fingerprints, privilege_arguments):
+what tasks/verify.py and tasks/generations.py hand to their python.call.
 """
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
 
 import requests
-from pyinfra import logger
+from pyinfra import host, logger, state
+from pyinfra.api.arguments import pop_global_arguments
+from pyinfra.facts.files import FileContents, Link
+from pyinfra.facts.server import Command
 
+from wsready.deploy import transaction
+from wsready.deploy.nginx_config import LIVE
+from wsready.deploy.plan import HostPlan, host_plan
+from wsready.hostdata import HostConfig
 from wsready.probes import ProbeResult, Target, render, run_probes
 from wsready.probes.conditions import Condition
 from wsready.probes.http import get_direct
@@ -110,7 +121,7 @@ def _failed_text(results: list[ProbeResult]) -> str:
     return "; ".join(str(result) for result in failures(results))
 
 
-def _health_answer(target: Target, timeout_s: float) -> tuple[str | None, dict | str]:
+def health_answer(target: Target, timeout_s: float) -> tuple[str | None, dict | str]:
     """(X-Wsready-Config, JSON or what came instead) of one GET /api/health, without proxies
     or redirects."""
     response = get_direct(target, target.http_url(target.health_path), timeout_s)
@@ -131,7 +142,7 @@ def wait_for_fingerprints(
     target: Target,
     expected: Fingerprints,
     budget_s: float,
-    answer=_health_answer,
+    answer=health_answer,
     clock=time.monotonic,
     sleep=time.sleep,
 ) -> str | None:
@@ -280,3 +291,75 @@ def site_fingerprint(lines: list[str]) -> str | None:
         if words[:2] == ["add_header", FINGERPRINT_HEADER] and len(words) >= 3:
             return words[2].strip('";')
     return None
+
+
+# How operations on the host gain root (pyinfra --sudo, host data `_sudo`, ...); the rollback
+# runs outside an operation and is given the same. Passwords are left out: the callback's
+# arguments appear in pyinfra's -vvv output.
+PRIVILEGE_ARGUMENTS = (
+    "_sudo", "_sudo_user", "_use_sudo_login", "_preserve_sudo_env",
+    "_su_user", "_use_su_login", "_preserve_su_env", "_su_shell", "_doas", "_doas_user",
+)  # fmt: skip
+
+
+def privilege_arguments() -> dict:
+    """The current host's PRIVILEGE_ARGUMENTS as its operations get them (CLI, deploy, data)."""
+    arguments, _found = pop_global_arguments(state, host, {})
+    return {key: arguments[key] for key in PRIVILEGE_ARGUMENTS if arguments.get(key)}
+
+
+def previous_fingerprints(data: HostConfig, own_health: bool) -> Fingerprints | None:
+    """What the host serves before this run (plan-time facts), or None on a first deploy."""
+    site = site_fingerprint(host.get_fact(FileContents, path=LIVE) or [])
+    link = host.get_fact(Link, path=f"{data.app_dir.rstrip('/')}/current")
+    if site is None and not link:
+        return None
+    if not own_health or not link:
+        return Fingerprints(site)
+    name = data.app_name
+    env_file = host_plan().paths.env_file
+    # Only the fingerprint line: the file holds secrets, which must not become a fact.
+    config = host.get_fact(
+        Command,
+        command=f"sed -n 's/^APP_CONFIG_FINGERPRINT=\"\\(.*\\)\"$/\\1/p' {shlex.quote(env_file)}"
+        " 2>/dev/null; true",
+    )
+    workers = host.get_fact(
+        Command,
+        command="systemctl list-units --plain --no-legend --state=active "
+        f"{shlex.quote(name + '@*.service')} | wc -l",
+    )
+    return Fingerprints(
+        site,
+        release=link["link_target"].rsplit("/", 1)[-1],
+        config=(config or "").strip() or None,
+        workers=int(workers) if config and (workers or "").strip().isdigit() else None,
+    )
+
+
+def plan_verify(host_plan: HostPlan, token: Callable[[], str | None] | None = None) -> Plan:
+    """Read at plan time: the target, this run's fingerprints (the host's plan: what the
+    other tasks wrote), the previous ones; `token` makes the probe token when the probes run
+    (None: no token to prove the auth matrix with)."""
+    data = host_plan.data
+    own_health = not data.nginx_rest_upstream  # /api/ goes to the app itself
+    fingerprints = Fingerprints(
+        site=host_plan.nginx.fingerprint,
+        release=host_plan.app_release.hash if own_health else None,
+        config=host_plan.app.fingerprint if own_health else None,
+        workers=host_plan.sized.app_workers if own_health else None,
+    )
+    rollback = None
+    if data.app_rollback_on_failure:
+        rollback = transaction.rollback_command(data.app_name)
+    return Plan(
+        target=data.target(),
+        timeout_s=data.verify_timeout_s,
+        retries=data.verify_retries,
+        fingerprints=fingerprints,
+        previous=previous_fingerprints(data, own_health),
+        auth=data.app_auth != "off" and token is not None,
+        rollback=rollback,
+        commit=transaction.commit_command(),
+        token=token or (lambda: None),
+    )
