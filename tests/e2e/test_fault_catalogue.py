@@ -41,6 +41,7 @@ from tests.e2e.conftest import ROOT, Fleet, host_ssh
 from tests.oracle_browser import run_browser_oracle
 from tests.oracle_run import OracleOutcome, broadcast_trigger, run_oracle
 from tests.waiting import wait_for
+from wsready import sandbox
 from wsready.exitstatus import ExitStatus
 from wsready.fleet.sweep import CheckOptions, TargetOutcome, check_all
 from wsready.hostdata import HostConfig
@@ -176,12 +177,7 @@ def upload_tree(host, local: Path, remote: str) -> None:
         ["tar", "-C", str(local), "-czf", "-", "."], capture_output=True, check=True
     ).stdout
     command = f"mkdir -p {shlex.quote(remote)} && tar -xzf - -C {shlex.quote(remote)}"
-    subprocess.run(
-        ["ssh", "-i", host.ssh_key, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-         "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", f"root@{host.address}",
-         command],
-        input=tarball, check=True, timeout=60, capture_output=True,
-    )  # fmt: skip
+    sandbox.feed(host, command, tarball, timeout_s=60)
 
 
 # --- the host -------------------------------------------------------------------------------

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import pytest
 
 from wsready import cli
@@ -60,3 +63,22 @@ def test_cli_exits_unknown_with_the_reason(monkeypatch, capsys):
 def test_bad_host_count_is_a_usage_error(value, capsys):
     assert cli.main(["sandbox", "up", "--hosts", value]) == 3
     assert f"hosts = '{value}'" in capsys.readouterr().err
+
+
+def test_root_sbin_directories_are_appended_once_and_in_order():
+    assert sandbox_prereq.with_sbin("/usr/bin:/bin") == (
+        "/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
+    )
+    assert sandbox_prereq.with_sbin("/usr/sbin:/usr/bin") == (
+        "/usr/sbin:/usr/bin:/usr/local/sbin:/sbin"
+    )
+    assert sandbox_prereq.with_sbin("") == "/usr/local/sbin:/usr/sbin:/sbin"
+
+
+def test_require_finds_commands_in_sbin_from_a_bare_path(monkeypatch):
+    """A shell with PATH=/usr/bin:/bin (cron, env -i) still finds debootstrap in /usr/sbin."""
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.setattr(sandbox_prereq.os, "geteuid", lambda: 0)
+    sandbox_prereq.require()
+    assert "/usr/sbin" in os.environ["PATH"].split(os.pathsep)
+    assert shutil.which("debootstrap") == "/usr/sbin/debootstrap"

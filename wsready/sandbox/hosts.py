@@ -274,15 +274,37 @@ def ssh(
     return result
 
 
+def feed(host: SandboxHost | str, command: str, data: bytes, timeout_s: float = 120.0) -> None:
+    """Run `command` as root on a sandbox host with `data` on its stdin (a tar stream, say);
+    raises SandboxError when it fails."""
+    name = host.name if isinstance(host, SandboxHost) else host
+    state = HostState.load(name)
+    if state is None:
+        raise SandboxError(f"no sandbox host named {name!r}")
+    result = subprocess.run(
+        _ssh_argv(state, command), input=data, capture_output=True, timeout=timeout_s
+    )
+    if result.returncode != 0:
+        stderr = result.stderr.decode(errors="replace")
+        raise SandboxError(f"{name}: `{command}` exited {result.returncode}: {stderr}")
+
+
 def _ssh(state: HostState, command: str, timeout_s: float) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [
-            "ssh", "-i", state.ssh_key, "-o", "BatchMode=yes", "-o", "ConnectTimeout=3",
-            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "LogLevel=ERROR", f"root@{state.address}", command,
-        ],
-        capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+        _ssh_argv(state, command),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _ssh_argv(state: HostState, command: str) -> list[str]:
+    return [
+        "ssh", "-i", state.ssh_key, "-o", "BatchMode=yes", "-o", "ConnectTimeout=3",
+        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+        "-o", "LogLevel=ERROR", f"root@{state.address}", command,
+    ]  # fmt: skip
 
 
 # --- power ------------------------------------------------------------------------------------

@@ -9,6 +9,10 @@ from collections.abc import Callable
 
 from wsready.errors import Unreachable
 
+# root's own PATH directories: debootstrap, ip and iptables live there, and a shell started
+# with a bare PATH (cron, `env -i`, a non-login sudo) may not list them.
+ROOT_SBIN = ("/usr/local/sbin", "/usr/sbin", "/sbin")
+
 # Command -> the Debian package that provides it.
 REQUIRED_COMMANDS: dict[str, str] = {
     "systemd-nspawn": "systemd-container",
@@ -47,7 +51,16 @@ def missing_prerequisite(
     return None
 
 
+def with_sbin(path: str) -> str:
+    """`path` (a PATH value) with root's sbin directories appended where missing."""
+    listed = [entry for entry in path.split(os.pathsep) if entry]
+    return os.pathsep.join(listed + [d for d in ROOT_SBIN if d not in listed])
+
+
 def require() -> None:
+    """Raise SandboxUnavailable unless sandbox hosts can run here. Sandbox commands run as
+    root, so this process (and every command it starts) gets root's sbin directories."""
+    os.environ["PATH"] = with_sbin(os.environ.get("PATH", ""))
     reason = missing_prerequisite()
     if reason:
         raise SandboxUnavailable(reason)
