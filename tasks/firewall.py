@@ -10,6 +10,7 @@ one is turned off: ufw disabled, or our nftables table removed.
 
 from __future__ import annotations
 
+import dataclasses
 from io import StringIO
 
 from pyinfra import host
@@ -106,6 +107,8 @@ def configure_firewall() -> None:
     if not data.firewall_enabled:
         host.noop("firewall_enabled is False: the host firewall is left alone")
         return
+    if plan.balancer_host:  # HAProxy serves lb_listen_port there, no nginx
+        data = dataclasses.replace(data, nginx_listen_port=data.lb_listen_port, nginx_tls=False)
     backend = plan.family.firewall_backend(data.firewall_backend)
     configure = {"ufw": _configure_ufw, "nftables": _configure_nftables}[backend]
     configure(data, plan.family, plan.redis_clients)

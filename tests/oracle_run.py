@@ -181,6 +181,7 @@ def _argv(
     ca: str | None,
     insecure: bool,
     timeouts_ms: tuple[int, int, int],
+    with_credentials: bool = False,
 ) -> list[str]:
     node = shutil.which("node")
     if not node:
@@ -197,6 +198,8 @@ def _argv(
         argv += ["--ca", ca]
     if insecure:
         argv.append("--insecure")
+    if with_credentials:
+        argv.append("--with-credentials")
     return argv
 
 
@@ -244,9 +247,12 @@ def run_oracle(
     connect_timeout_s: float = 10.0,
     broadcast_timeout_s: float = 5.0,
     trigger_timeout_s: float = 60.0,
+    with_credentials: bool = False,
 ) -> OracleOutcome:
     """Run `clients` official clients per mode against `url` + `path` and judge them.
 
+    `with_credentials`: the clients keep cookies, as browsers do (a balancer's cookie
+    stickiness needs it; without it a Node client sends none).
     `trigger(nonce)` must make the service broadcast `event` with data {"nonce": nonce} (see
     broadcast_trigger); its return value is kept as `trigger_result`. It is not called when no
     client connected. An exception from it is kept as `trigger_error` (the outcome is then not
@@ -257,7 +263,9 @@ def run_oracle(
     timeouts_ms = tuple(
         round(s * 1000) for s in (connect_timeout_s, broadcast_timeout_s, trigger_timeout_s)
     )
-    argv = _argv(url, path, clients, mode, event, origin, ca, insecure, timeouts_ms)
+    argv = _argv(
+        url, path, clients, mode, event, origin, ca, insecure, timeouts_ms, with_credentials
+    )
     env = {k: v for k, v in os.environ.items() if k != "ORACLE_TOKEN"}
     if token is not None:
         env["ORACLE_TOKEN"] = token

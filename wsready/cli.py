@@ -21,7 +21,9 @@ from wsready.environment import Environment
 from wsready.errors import StdoutClosed, UsageError, WsreadyError
 from wsready.exitstatus import ExitStatus
 
-COMMANDS: tuple[str, ...] = ("sandbox", "token", "sg", "rollout", "diagnose", "check", "onboard")
+COMMANDS: tuple[str, ...] = (
+    "sandbox", "token", "sg", "rollout", "diagnose", "check", "onboard", "lb",
+)  # fmt: skip
 
 
 class HelpRequested(Exception):

@@ -195,6 +195,39 @@ aws_region: "word" = None  # None: boto3's standard chain (AWS_REGION, profile, 
 aws_endpoint_url: "url" = None  # private VPC endpoint, or a test endpoint
 instance_id: "word" = None
 
+# --- the front door: an EC2 Application Load Balancer, or the sandbox's balancer host ---------
+# (wsready/aws/alb.py, `wsready lb`; tasks/balancer.py on hosts of the `balancer` group).
+# One balancer for the fleet: every app host carries the same lb_* values (group data).
+# Create/update the ALB, its listeners and target group; register the hosts.
+lb_enabled: "bool" = False
+lb_name: "word" = "wsready"  # the ALB's name; its target group is "<lb_name>-app"
+lb_scheme: "word" = "internet-facing"  # or "internal"
+lb_subnet_ids: "word_list" = []  # the ALB's subnets: at least two, in two zones (the VPC is theirs)
+# The balancer's security group. When set, the app hosts' group admits nginx's ports (80, 443)
+# from this group only, instead of sg_allow_cidrs.
+lb_security_group_id: "word" = None
+lb_listen_port: "number" = 80  # the HTTP listener (forwards to the app hosts' nginx_listen_port)
+lb_certificate_arn: "word" = None  # an ACM certificate ARN: adds an HTTPS listener on lb_tls_port
+lb_tls_port: "number" = 443
+lb_tls_policy: "word" = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+# Seconds a connection may stay idle. Must exceed (app_ping_interval_ms +
+# app_ping_timeout_ms) / 1000 (the preflight refuses less): the ALB's default 60 s is close.
+lb_idle_timeout_s: "number" = 120
+# Cookie stickiness (lb_cookie on the ALB, an inserted cookie on the sandbox's HAProxy): the
+# polling transport's requests must reach the host that holds the session. Turning it off is
+# refused unless lb_websocket_only = True (every client uses transports: ['websocket']).
+lb_stickiness: "bool" = True
+lb_stickiness_s: "number" = 86400  # how long the stickiness cookie holds
+lb_websocket_only: "bool" = False
+# Seconds a deregistered host keeps its connections before the balancer closes them; rollout
+# waits for this draining before it deploys the host.
+lb_deregistration_delay_s: "number" = 60
+# The health check: GET /api/health on the app host's nginx, every interval, timeout below it.
+lb_health_interval_s: "number" = 10
+lb_health_timeout_s: "number" = 5
+lb_healthy_threshold: "number" = 2  # consecutive passes before a target takes traffic
+lb_unhealthy_threshold: "number" = 2  # consecutive failures before it is taken out
+
 # --- proof after every deploy (tasks/verify.py) -----------------------------------------------
 verify_enabled: "bool" = True
 verify_address: "host" = None  # address probed from the machine running pyinfra; None: the SSH host

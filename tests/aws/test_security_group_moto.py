@@ -191,3 +191,45 @@ def test_group_lookup_failures_are_explained(ec2, group_id):
         aws.find_group_id(ec2, address="192.0.2.99")
     with pytest.raises(aws.AwsError, match="InvalidGroup.NotFound"):
         aws.current_rules(ec2, "sg-0123456789abcdef0")
+
+
+def test_behind_a_balancer_group_nginx_admits_that_group_only(aws_env, ec2, group_id):
+    from wsready.aws.sg_plan import desired_from_data
+    from wsready.hostdata import HostConfig
+
+    vpc_id = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    balancer_group = ec2.create_security_group(
+        GroupName="lb", Description="the balancer", VpcId=vpc_id
+    )["GroupId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=group_id, IpPermissions=[HTTP_FROM_WORLD_UNDESCRIBED]
+    )
+    data = HostConfig.from_data(
+        "app1",
+        {
+            "lb_enabled": True,
+            "lb_subnet_ids": ["subnet-0123abcd", "subnet-0123abce"],
+            "lb_security_group_id": balancer_group,
+            "nginx_tls": True,
+            "sg_purge_all": True,
+        },
+    )
+
+    first = sync(ec2, group_id, desired_from_data(data), purge_all=True)
+    second_plan = aws.plan_group(ec2, group_id, desired_from_data(data), purge_all=True)
+    permissions = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0][
+        "IpPermissions"
+    ]
+
+    assert [str(rule) for rule in first.added] == [
+        f'tcp 80 from {balancer_group}  "wsready: nginx http from lb"',
+        f'tcp 443 from {balancer_group}  "wsready: nginx https from lb"',
+    ]
+    assert [str(rule) for rule in first.revoked] == ["tcp 80 from 0.0.0.0/0"]
+    assert sorted(
+        (perm["FromPort"], pair["GroupId"])
+        for perm in permissions
+        for pair in perm.get("UserIdGroupPairs", [])
+    ) == [(80, balancer_group), (443, balancer_group)]
+    assert rules_in(ec2, group_id) == set()  # no CIDR left: nothing reaches nginx but the ALB
+    assert not second_plan.has_changes and len(second_plan.keep) == 2

@@ -181,6 +181,57 @@ def fleet_of(request: pytest.FixtureRequest) -> Fleet:
     return request.getfixturevalue(f"{request.param}_fleet")
 
 
+# --- several hosts: two app hosts, a Redis host, the front door ---------------------------
+
+REDIS_PASSWORD = "e2e-redis-password-0123456789abcdef"  # a throwaway host's, not a secret
+
+
+@dataclass
+class MultiHostFleet:
+    """`app` (two app hosts), `redis` (the fleet's Redis) and `balancer` (HAProxy in front of
+    the app hosts), deployed together by one `pyinfra -y INVENTORY deploy.py`."""
+
+    app: list[sandbox.SandboxHost]
+    redis: sandbox.SandboxHost
+    balancer: sandbox.SandboxHost
+    inventory: Path
+    deploy: DeployResult
+
+
+def _multi_host_inventory(hosts: list[sandbox.SandboxHost], source: Path, path: Path) -> None:
+    """The sandbox's own inventory, regrouped: `app` (the first two), `redis` (the third),
+    `balancer` (the fourth, as `sandbox up --balancer` made it)."""
+    namespace: dict = {}
+    exec(compile(source.read_text(), str(source), "exec"), namespace)  # noqa: S102
+    entries = {name: data for name, data in namespace["sandbox"] + namespace["balancer"]}
+    for name in entries:
+        entries[name]["redis_password"] = REDIS_PASSWORD
+    groups = {
+        "app": [(h.name, entries[h.name]) for h in hosts[:2]],
+        "redis": [(hosts[2].name, entries[hosts[2].name])],
+        "balancer": [(hosts[3].name, entries[hosts[3].name])],
+    }
+    path.write_text("".join(f"{group} = {members!r}\n" for group, members in groups.items()))
+
+
+@pytest.fixture(scope="session")
+def multi_host_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MultiHostFleet]:
+    """Two app hosts, a Redis host and a balancer host, booted and deployed once a session
+    (test_scaleout's Redis tests and test_front_door share it)."""
+    directory = tmp_path_factory.mktemp("multi-host-fleet")
+    own = directory / "sandbox.py"
+    try:
+        hosts = sandbox.up(3, own, balancer=True)
+        inventory = directory / "fleet.py"
+        _multi_host_inventory(hosts, own, inventory)
+        result = run_deploy(inventory)
+        print(f"\nfresh deploy of 2 app hosts + redis + balancer: {result.seconds:.1f}s")
+        assert result.returncode == 0, result
+        yield MultiHostFleet(hosts[:2], hosts[2], hosts[3], inventory, result)
+    finally:
+        sandbox.down(own)
+
+
 @pytest.fixture(scope="session")
 def acme(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AcmeServer]:
     """One real ACME server (pebble + its challenge DNS) for the whole session."""

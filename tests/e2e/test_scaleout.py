@@ -15,20 +15,27 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 import socketio
 
-from tests.e2e.conftest import RELEASES, ROOT, Fleet, fleet_of, host_ssh, redeploy, run_deploy
+from tests.e2e.conftest import (
+    REDIS_PASSWORD,
+    RELEASES,
+    ROOT,
+    Fleet,
+    MultiHostFleet,
+    fleet_of,
+    host_ssh,
+    redeploy,
+)
 from tests.waiting import wait_for
 from wsready import sandbox
 
 pytestmark = pytest.mark.e2e
 
 APP = "wsready-app"
-REDIS_PASSWORD = "e2e-redis-password-0123456789abcdef"  # a throwaway host's, not a secret
 
 
 @pytest.fixture(scope="module", params=RELEASES)
@@ -206,32 +213,11 @@ def test_redis_down_is_degraded_and_diagnosed_as_redis(fleet: Fleet) -> None:
 # --- two app hosts and one Redis host ------------------------------------------------------
 
 
-def _redis_inventory(hosts: list[sandbox.SandboxHost], source: Path, path: Path) -> None:
-    """The sandbox's own inventory, regrouped: `app` (the first two), `redis` (the third)."""
-    namespace: dict = {}
-    exec(compile(source.read_text(), str(source), "exec"), namespace)  # noqa: S102
-    entries = {name: data for name, data in namespace["sandbox"]}
-    redis_name = hosts[2].name
-    entries[redis_name] = {**entries[redis_name], "redis_password": REDIS_PASSWORD}
-    for name in entries:
-        entries[name]["redis_password"] = REDIS_PASSWORD
-    app = [(h.name, entries[h.name]) for h in hosts[:2]]
-    path.write_text(f"app = {app!r}\nredis = {[(redis_name, entries[redis_name])]!r}\n")
-
-
 @pytest.fixture(scope="module")
-def redis_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[sandbox.SandboxHost]]:
-    directory = tmp_path_factory.mktemp("redis-fleet")
-    own = directory / "sandbox.py"
-    try:
-        hosts = sandbox.up(3, own)
-        inventory = directory / "fleet.py"
-        _redis_inventory(hosts, own, inventory)
-        result = run_deploy(inventory)
-        assert result.returncode == 0, result
-        yield hosts
-    finally:
-        sandbox.down(own)
+def redis_fleet(multi_host_fleet: MultiHostFleet) -> list[sandbox.SandboxHost]:
+    """The session's multi-host fleet: two app hosts and the Redis host (its balancer host
+    is test_front_door's)."""
+    return [*multi_host_fleet.app, multi_host_fleet.redis]
 
 
 def test_a_broadcast_from_either_app_host_reaches_clients_on_both(

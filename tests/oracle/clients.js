@@ -47,7 +47,7 @@ const DEFAULTS = {
   'trigger-timeout-ms': 60000,
 };
 const VALUED = ['url', 'path', 'clients', 'mode', 'event', 'ca', 'origin', ...Object.keys(LIMITS)];
-const FLAGS = ['insecure'];
+const FLAGS = ['insecure', 'with-credentials'];
 const MAX_DETAIL = 200;
 const MAX_RECORDED = 20; // errors / disconnects kept per client (reconnection may repeat them)
 const NONCE = /^[A-Za-z0-9_-]{1,64}$/;
@@ -60,7 +60,7 @@ const USAGE =
   'usage: clients.js --url http(s)://HOST[:PORT] [--path /ws] [--clients N] ' +
   '[--mode default|websocket|both] [--event NAME] [--connect-timeout-ms MS] ' +
   '[--broadcast-timeout-ms MS] [--trigger-timeout-ms MS] [--ca FILE | --insecure] ' +
-  '[--origin ORIGIN]   (token: environment variable ORACLE_TOKEN)';
+  '[--origin ORIGIN] [--with-credentials]   (token: environment variable ORACLE_TOKEN)';
 
 function integerOption(name, raw) {
   const [min, max] = LIMITS[name];
@@ -133,6 +133,9 @@ function parseArgs(argv) {
     modes: raw.mode === 'both' ? MODES : [raw.mode],
     event: raw.event,
     insecure: Boolean(raw.insecure),
+    // withCredentials: the client keeps cookies (engine.io-client's cookie jar in Node), as a
+    // browser does: what a balancer's cookie stickiness needs.
+    withCredentials: Boolean(raw['with-credentials']),
     ca: null,
     origin: raw.origin === undefined ? null : checkOrigin(raw.origin),
   };
@@ -213,6 +216,7 @@ function startClient(options, mode, index, token, onChange) {
   if (options.origin) clientOptions.extraHeaders = { Origin: options.origin };
   if (options.ca) clientOptions.ca = options.ca;
   if (options.insecure) clientOptions.rejectUnauthorized = false;
+  if (options.withCredentials) clientOptions.withCredentials = true;
 
   const socket = io(options.url, clientOptions);
   const manager = socket.io;

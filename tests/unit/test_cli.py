@@ -42,7 +42,7 @@ def test_unknown_command_is_a_usage_error_with_status_3() -> None:
     assert run.err.startswith("usage: wsready [-h] [--debug]")
     assert run.err.endswith(
         "wsready: error: argument command: invalid choice: 'nope' (choose from 'sandbox', "
-        "'token', 'sg', 'rollout', 'diagnose', 'check', 'onboard')\n"
+        "'token', 'sg', 'rollout', 'diagnose', 'check', 'onboard', 'lb')\n"
     )
     assert run.out == ""
 

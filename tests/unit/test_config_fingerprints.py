@@ -73,8 +73,10 @@ def test_every_server_block_sends_the_fingerprint(values) -> None:
     header = f'add_header X-Wsready-Config "{config.fingerprint}" always;'
     for block in blocks:
         assert [line.strip() for line in block.splitlines()].count(header) == 1
-    # No location sets a header of its own (that would hide the server-level one).
-    assert config.site.count("add_header") == len(blocks)
+        # ...and the host that answered (probes through a balancer name it).
+        assert "add_header X-Wsready-Host $hostname always;" in block
+    # No location sets a header of its own (that would hide the server-level ones).
+    assert config.site.count("add_header") == 2 * len(blocks)
     # What verify reads back from the live site as the previous fingerprint.
     assert site_fingerprint(config.site.splitlines()) == config.fingerprint
 

@@ -100,3 +100,20 @@ def test_nftables_for_a_redis_host() -> None:
     assert "ip saddr 10.0.1.5/32 tcp dport 6379 accept" in ruleset
     assert "ip6 saddr fd00::5/128 tcp dport 6379 accept" in ruleset
     assert "dport 80" not in ruleset
+
+
+def test_a_redis_hosts_rules_as_ufw_writes_them_are_kept_not_deleted() -> None:
+    """ufw writes `ufw allow … from 10.0.1.5/32` as `10.0.1.5`: the same rule, kept (deleting
+    it made every second deploy shut the app hosts out of Redis)."""
+    state = parse_ufw_state(
+        [
+            "ENABLED=yes",
+            'DEFAULT_INPUT_POLICY="DROP"',
+            "### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in",
+            "### tuple ### allow tcp 22 ::/0 any ::/0 in",
+            "### tuple ### allow tcp 6379 0.0.0.0/0 any 10.0.1.5 in",
+            "### tuple ### allow tcp 6379 0.0.0.0/0 any 10.0.1.6 in",
+        ]
+    )
+
+    assert ufw_changes(_data(), state, APP_HOSTS) == ([], [])

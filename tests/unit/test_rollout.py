@@ -293,3 +293,66 @@ def test_bad_input_exits_unknown_before_any_deploy(tmp_path, capsys, monkeypatch
     out, err = capsys.readouterr()
     assert named in err
     assert out == ""  # nothing deployed, nothing announced
+
+
+def test_front_door_drains_before_the_deploy_and_restores_after_the_probes():
+    fleet = FakeFleet()
+    events: list[str] = []
+    deploy = fleet.deploy
+
+    def deploying(batch):
+        events.append(f"deploy {','.join(batch)}")
+        return deploy(batch)
+
+    report = rollout.run(
+        rollout.plan(HOSTS, 1)[:2],
+        deploying,
+        fleet.check,
+        say=lambda _: None,
+        drain=lambda host: events.append(f"drain {host}") or "",
+        restore=lambda host: events.append(f"restore {host}") or "",
+    )
+
+    assert report.batches[0].ok and report.batches[1].ok
+    assert events == [
+        f"drain {HOSTS[0]}", f"deploy {HOSTS[0]}", f"restore {HOSTS[0]}",
+        f"drain {HOSTS[1]}", f"deploy {HOSTS[1]}", f"restore {HOSTS[1]}",
+    ]  # fmt: skip
+
+
+def test_a_host_that_does_not_drain_is_not_deployed_and_stops_the_rollout():
+    fleet = FakeFleet()
+
+    report = rollout.run(
+        rollout.plan(HOSTS, 1),
+        fleet.deploy,
+        fleet.check,
+        say=lambda _: None,
+        drain=lambda host: "draining i-1: still draining after 90 s",
+        restore=lambda host: "",
+    )
+
+    assert not report.ok and fleet.events == []
+    assert [str(v.reason) for v in report.batches[0].failures()] == [
+        "front door: draining i-1: still draining after 90 s"
+    ]
+
+
+def test_hosts_not_behind_the_front_door_are_deployed_without_a_word_of_it():
+    fleet = FakeFleet()
+    said: list[str] = []
+
+    report = rollout.run(
+        [["web1"], ["cache1"]],
+        fleet.deploy,
+        fleet.check,
+        say=said.append,
+        drain=lambda host: "" if host == "web1" else None,
+        restore=lambda host: "" if host == "web1" else None,
+    )
+
+    assert report.ok
+    assert [line for line in said if "drained" in line or "front door" in line] == [
+        "batch 1/2 [web1]: web1: drained",
+        "batch 1/2 [web1]: web1: back behind the front door",
+    ]

@@ -102,3 +102,17 @@ def test_foreign_inventory_is_not_ours(tmp_path):
 def test_written_host_data_passes_the_preflight():
     for _name, data in _hosts():
         assert hostdata.validate(data) == []
+
+
+def test_a_balancer_host_lands_in_its_own_group_and_is_listed_for_down(tmp_path):
+    path = tmp_path / "sandbox.py"
+    app, front = _hosts()[:1], _hosts()[1:]
+    sandbox_inventory.write(path, app, front)
+
+    module = runpy.run_path(str(path))
+
+    assert [name for name, _data in module["sandbox"]] == ["wsr-1"]
+    assert [name for name, _data in module["balancer"]] == ["wsr-2"]
+    assert sandbox_inventory.host_names(path) == ["wsr-1", "wsr-2"]
+    sandbox_inventory.write(tmp_path / "plain.py", app)
+    assert "balancer" not in runpy.run_path(str(tmp_path / "plain.py"))

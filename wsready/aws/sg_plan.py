@@ -38,6 +38,12 @@ class Rule:
         return ":" in self.cidr
 
     @property
+    def is_group(self) -> bool:
+        """True when the source is another security group (`sg-…`, the balancer's), not a
+        CIDR."""
+        return self.cidr.startswith("sg-")
+
+    @property
     def owned(self) -> bool:
         """True when wsready added it (its description starts with `wsready:`)."""
         return self.description.startswith(OWNER_PREFIX)
@@ -174,6 +180,17 @@ def desired_from_data(data: HostConfig, redis_clients: list[str] | None = None) 
         if data.nginx_tls:
             ports.append(Port(data.nginx_tls_port, "nginx https"))
         allow = data.sg_allow_cidrs
+        if data.lb_enabled and data.lb_security_group_id:
+            # Behind the ALB: nginx's ports admit the balancer's group only.
+            return group_rules(ports, data.lb_security_group_id) + desired_rules(
+                [],
+                [],
+                data.sg_ssh_cidrs,
+                ssh_port=data.firewall_ssh_port,
+                allow_ssh_from_world=data.sg_allow_ssh_from_world,
+                max_public_prefix_v4=data.sg_ssh_max_public_prefix_v4,
+                max_public_prefix_v6=data.sg_ssh_max_public_prefix_v6,
+            )
     return desired_rules(
         ports,
         allow,
@@ -186,11 +203,20 @@ def desired_from_data(data: HostConfig, redis_clients: list[str] | None = None) 
     )
 
 
+def group_rules(ports: Iterable[Port], group_id: str) -> list[Rule]:
+    """Every port open to one security group (the balancer's) and nothing else."""
+    return [
+        Rule("tcp", port.number, port.number, group_id, f"{OWNER_PREFIX} {port.why} from lb")
+        for port in ports
+    ]
+
+
 def rules_from_permissions(permissions: Iterable[Mapping[str, Any]]) -> list[Rule]:
     """Flatten EC2 `IpPermissions` into CIDR rules.
 
-    Rules that reference other groups or prefix lists are left out: wsready never
-    touches them.
+    Rules that reference another security group are left out (wsready never touches them),
+    except its own (the balancer's group: `wsready: …` descriptions), read with the group id
+    in place of the CIDR; prefix lists are left out.
     """
     rules = []
     for permission in permissions:
@@ -203,12 +229,21 @@ def rules_from_permissions(permissions: Iterable[Mapping[str, Any]]) -> list[Rul
         for item in permission.get("Ipv6Ranges", []):
             cidr = str(ipaddress.ip_network(item["CidrIpv6"], strict=False))
             rules.append(Rule(protocol, from_port, to_port, cidr, item.get("Description", "")))
+        for item in permission.get("UserIdGroupPairs", []):
+            described = item.get("Description", "")
+            if item.get("GroupId") and described.startswith(OWNER_PREFIX):
+                rules.append(Rule(protocol, from_port, to_port, item["GroupId"], described))
     return rules
 
 
 def permission(rule: Rule, with_description: bool = True) -> dict[str, Any]:
     """One rule as an EC2 `IpPermissions` entry."""
-    ranges_key, cidr_key = ("Ipv6Ranges", "CidrIpv6") if rule.is_ipv6 else ("IpRanges", "CidrIp")
+    if rule.is_group:
+        ranges_key, cidr_key = "UserIdGroupPairs", "GroupId"
+    elif rule.is_ipv6:
+        ranges_key, cidr_key = "Ipv6Ranges", "CidrIpv6"
+    else:
+        ranges_key, cidr_key = "IpRanges", "CidrIp"
     cidr_range: dict[str, str] = {cidr_key: rule.cidr}
     if with_description and rule.description:
         cidr_range["Description"] = rule.description

@@ -4,8 +4,10 @@
     wsready rollout inventory/production.py -- --data app_source=/srv/releases/v42
 
 Each batch runs `pyinfra -y INVENTORY DEPLOY --limit HOST … [PYINFRA ARGS]`, then the probes
-from this machine against each host of the batch. The first failure stops the rollout: it
-names the host and the broken layer, lists the hosts left untouched and exits 2. Hosts with
+from this machine against each host of the batch. Behind a front door (an ALB: lb_enabled;
+the sandbox's `balancer` group), each app host is first taken out of the balancer and
+drained, and put back (healthy) once its probes pass. The first failure stops the rollout:
+it names the host and the broken layer, lists the hosts left untouched and exits 2. Hosts with
 app_auth = "jwt" are probed with a short-lived token minted from their own secret, and the
 deploy's verify step gets one too when the variable named by verify_token_env is not set.
 """
@@ -21,8 +23,9 @@ from collections.abc import Callable, Mapping
 
 from wsready import inventory, validate
 from wsready.environment import Environment
+from wsready.errors import WsreadyError
 from wsready.exitstatus import ExitStatus
-from wsready.fleet import rollout, tokens
+from wsready.fleet import front_door, rollout, tokens
 from wsready.hostdata import HostConfig
 from wsready.validate import ConfigError
 
@@ -139,13 +142,38 @@ def deploy_batch(
     return rollout.DeployRun(process.returncode, rollout.verify_errors(lines, batch))
 
 
+def door_steps(
+    door: front_door.FrontDoor | None, apps: Mapping[str, HostConfig], say: Callable[[str], None]
+) -> dict[str, Callable[[str], str | None]]:
+    """rollout.run's drain/restore for the app hosts behind the fleet's front door."""
+    if door is None:
+        return {}
+    say(f"front door: {door.description}")
+
+    def step(
+        action: Callable[[str, Callable[[str], None]], None],
+    ) -> Callable[[str], str | None]:
+        def run_step(name: str) -> str | None:
+            if name not in apps:
+                return None  # a Redis or balancer host: not behind the front door
+            try:
+                action(name, say)
+            except WsreadyError as error:
+                return str(error)
+            return ""
+
+        return run_step
+
+    return {"drain": step(door.drain), "restore": step(door.restore)}
+
+
 def run(args: argparse.Namespace, env: Environment) -> int:
     args = split_rest(args)
     # Every host's data is judged before any host is touched.
-    hosts = {
-        name: HostConfig.from_data(name, data)
-        for name, data in inventory.host_data(args.inventory).items()
-    }
+    loaded = inventory.load(args.inventory)
+    hosts = {host.name: HostConfig.from_data(host.name, host.data) for host in loaded}
+    groups = {host.name: host.groups for host in loaded}
+    door = front_door.front_door(hosts, groups)
     batches = rollout.plan(list(hosts), args.batch)
     if not os.path.isfile(args.deploy):
         raise ConfigError("--deploy", args.deploy, "no such deploy file")
@@ -164,10 +192,13 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     report = rollout.run(
         batches,
         deploy=lambda batch: deploy_batch(args, hosts, batch, env),
-        check=lambda name: check_host(
-            hosts[name], fallback, args.probe_timeout, args.probe_retries
+        check=lambda name: (
+            rollout.HostVerdict(name, True, "a Redis host: the app hosts' probes prove it")
+            if "redis" in groups[name]
+            else check_host(hosts[name], fallback, args.probe_timeout, args.probe_retries)
         ),
         say=say,
+        **door_steps(door, front_door.app_hosts(hosts, groups), say),
     )
     for line in rollout.summary(report):
         say(line)

@@ -24,6 +24,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up = actions.add_parser("up", help="start hosts and write a pyinfra inventory")
     up.add_argument("--hosts", type=_host_count, default=1, help="how many hosts (default 1)")
     up.add_argument(
+        "--balancer",
+        action="store_true",
+        help="one more host, in inventory group `balancer`: HAProxy in front of the others",
+    )
+    up.add_argument(
         "--release",
         choices=sandbox_image.RELEASES,
         default=sandbox_image.SUITE,
@@ -80,10 +85,14 @@ def _host_failures() -> Iterator[None]:
 
 def _up(args: argparse.Namespace, env: Environment) -> int:
     with _host_failures():
-        hosts = sandbox.up(args.hosts, args.inventory, log=env.err, release=args.release)
+        hosts = sandbox.up(
+            args.hosts, args.inventory, log=env.err, release=args.release, balancer=args.balancer
+        )
     for host in hosts:
         env.out(f"{host.name}\t{host.address}\tssh -i {host.ssh_key} root@{host.address}")
     env.out(f"Deploy: pyinfra -y {args.inventory} deploy.py")
+    if args.balancer:
+        env.out(f"Front door (group balancer, {hosts[-1].name}): http://{hosts[-1].address}")
     return ExitStatus.OK
 
 

@@ -16,7 +16,15 @@ from functools import cached_property
 
 from pyinfra import host
 
-from wsready.deploy import app_config, app_release, capacity, families, hostfacts, redis_plan
+from wsready.deploy import (
+    app_config,
+    app_release,
+    capacity,
+    families,
+    haproxy,
+    hostfacts,
+    redis_plan,
+)
 from wsready.deploy import nginx_config as nginx_files
 from wsready.hostdata import HostConfig, host_config
 
@@ -52,6 +60,11 @@ class HostPlan:
     def redis_host(self) -> bool:
         """A host of the `redis` group: it runs Redis for the fleet, no app."""
         return redis_plan.REDIS_GROUP in self._host.groups
+
+    @property
+    def balancer_host(self) -> bool:
+        """The host of the `balancer` group: HAProxy in front of the app hosts, no app."""
+        return haproxy.BALANCER_GROUP in self._host.groups
 
     @cached_property
     def paths(self) -> app_config.AppPaths:
@@ -96,7 +109,7 @@ class HostPlan:
         app_hosts = [
             host_config(each)
             for each in self._host.state.inventory
-            if redis_plan.REDIS_GROUP not in each.groups
+            if not {redis_plan.REDIS_GROUP, haproxy.BALANCER_GROUP} & set(each.groups)
         ]
         return redis_plan.client_cidrs(app_hosts, self.data.redis_allow_cidrs)
 

@@ -241,6 +241,15 @@ def onboard_host(name: str, data: Mapping[str, Any]) -> HostReport:
         client.close()
     report.findings.insert(0, Finding("ssh", True, f"reachable as {user}@{address}"))
     report.findings.extend(findings)
+    if config.lb_enabled:
+        report.findings.append(
+            Finding(
+                "front door",
+                True,
+                f"the deploy registers this host in load balancer {config.lb_name} "
+                "(target group) once its probes pass",
+            )
+        )
     return report
 
 

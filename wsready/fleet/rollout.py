@@ -117,8 +117,15 @@ def run(
     check: Callable[[str], HostVerdict],
     say: Callable[[str], None] = print,
     clock: Callable[[], float] = time.monotonic,
+    drain: Callable[[str], str | None] | None = None,
+    restore: Callable[[str], str | None] | None = None,
 ) -> RolloutReport:
-    """Deploy batch after batch; stop at the first batch whose deploy or probes fail."""
+    """Deploy batch after batch; stop at the first batch whose deploy or probes fail.
+
+    Behind a front door, `drain(host)` takes each host of the batch out of the balancer and
+    waits for its connections to drain before the deploy, and `restore(host)` puts it back
+    after its probes passed; each returns "" (done), None (the host is not behind it) or why
+    it failed (which stops the rollout)."""
     reports: list[BatchReport] = []
     started = clock()
     count = len(batches)
@@ -127,6 +134,10 @@ def run(
         report = BatchReport(index=index, hosts=list(hosts))
         reports.append(report)
         batch_started = clock()
+        drained = _each(hosts, drain, report, say, label, "drained")
+        if drained is not None:
+            report.total_s = clock() - batch_started
+            break
         say(f"{label}: deploying")
         deployed = deploy(list(hosts))
         report.deploy_exit, report.deploy_errors = deployed.exit_code, deployed.errors
@@ -137,6 +148,8 @@ def run(
             report.verdicts.append(verdict)
             outcome = "probes pass" if verdict.ok else f"probes FAIL: {verdict.reason}"
             say(f"{label}: {host}: {outcome} ({verdict.duration_s:.1f} s)")
+        if report.ok:
+            _each(hosts, restore, report, say, label, "back behind the front door")
         report.total_s = clock() - batch_started
         say(f"{label}: {'ok' if report.ok else 'FAILED'} in {report.total_s:.1f} s")
         if not report.ok:
@@ -144,6 +157,30 @@ def run(
     done = {host for report in reports for host in report.hosts}
     untouched = [host for hosts in batches for host in hosts if host not in done]
     return RolloutReport(batches=reports, untouched=untouched, total_s=clock() - started)
+
+
+def _each(
+    hosts: Sequence[str],
+    step: Callable[[str], str | None] | None,
+    report: BatchReport,
+    say: Callable[[str], None],
+    label: str,
+    done: str,
+) -> str | None:
+    """Run a front-door step on each host; the first failure becomes the host's verdict."""
+    if step is None:
+        return None
+    for host in hosts:
+        why = step(host)
+        if why is None:
+            continue
+        if why:
+            report.deploy_exit = 0 if report.deploy_exit is None else report.deploy_exit
+            report.verdicts.append(HostVerdict(host, False, f"front door: {why}"))
+            say(f"{label}: {host}: front door FAILED: {why}")
+            return why
+        say(f"{label}: {host}: {done}")
+    return None
 
 
 def summary(report: RolloutReport) -> list[str]:

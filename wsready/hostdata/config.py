@@ -170,6 +170,25 @@ class HostConfig:
     aws_region: str | None
     aws_endpoint_url: str | None
     instance_id: str | None
+    # the front door (ALB, or the sandbox's balancer host)
+    lb_enabled: bool
+    lb_name: str
+    lb_scheme: Literal["internet-facing", "internal"]
+    lb_subnet_ids: tuple[str, ...]
+    lb_security_group_id: str | None
+    lb_listen_port: int
+    lb_certificate_arn: str | None
+    lb_tls_port: int
+    lb_tls_policy: str
+    lb_idle_timeout_s: int
+    lb_stickiness: bool
+    lb_stickiness_s: int
+    lb_websocket_only: bool
+    lb_deregistration_delay_s: int
+    lb_health_interval_s: int
+    lb_health_timeout_s: int
+    lb_healthy_threshold: int
+    lb_unhealthy_threshold: int
     # proof after every deploy
     verify_enabled: bool
     verify_address: str | None

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from wsready import tls_profile
 from wsready import validate as grammar  # `validate` is this module's own entry point
 from wsready.hostdata import acme, system
+from wsready.hostdata import balancer as balancer_data
 from wsready.hostdata import monitor as monitor_data
 from wsready.hostdata import ssh as ssh_data
 from wsready.hostdata.owned_env import OWNED
@@ -38,7 +39,7 @@ DEFAULTS_FILE = (
 # Data keys with these prefixes belong to wsready; an unknown one is almost always a typo.
 OUR_PREFIXES = (
     "proxy_", "nodejs_", "app_", "nginx_", "firewall_", "sg_", "aws_", "verify_", "monitor_",
-    "kernel_", "redis_", "acme_",
+    "kernel_", "redis_", "acme_", "lb_",
 )  # fmt: skip
 
 WORLD = ("0.0.0.0/0", "::/0")
@@ -728,7 +729,9 @@ def _one_rule_per_key(*tables: Mapping[str, Check]) -> dict[str, Check]:
 
 # The fleet monitor's keys are ruled in wsready/hostdata/monitor.py (tasks/monitor.py), the
 # ACME keys and nginx_tls in wsready/hostdata/acme.py, only there.
-CHECKS: dict[str, Check] = _one_rule_per_key(_CHECKS, monitor_data.CHECKS, acme.CHECKS)
+CHECKS: dict[str, Check] = _one_rule_per_key(
+    _CHECKS, monitor_data.CHECKS, acme.CHECKS, balancer_data.CHECKS
+)
 
 
 def _unknown_keys(data: Data, known: set[str]) -> list[ConfigError]:

@@ -811,6 +811,21 @@ def _idle(seen: _Seen) -> Diagnosis | None:
         interval = opened.detail.get("ping_interval_ms", 0) if opened else 0
         timeout = opened.detail.get("ping_timeout_ms", 0) if opened else 0
         needed = (interval + timeout) / 1000
+        hosts = session_hosts(seen)
+        if len(hosts) > 1:  # several hosts answered one address: a balancer in front
+            return _critical(
+                "front door",
+                "front-door-idle",
+                "Idle connections are dropped by the front door in front of hosts "
+                f"{', '.join(sorted(hosts))}: its idle timeout is shorter than pingInterval "
+                f"+ pingTimeout ({needed:g} s)",
+                seen.lines("open", "ping", "idle"),
+                f"Raise the balancer's idle timeout above {needed:g} s: lb_idle_timeout_s "
+                "(the ALB's idle_timeout.timeout_seconds, 60 s by default; the sandbox's "
+                "HAProxy: timeout client/server/tunnel), then `wsready lb apply` or redeploy "
+                "the balancer host. If the hosts' nginx cut it instead, raise "
+                "nginx_proxy_read_timeout_s.",
+            )
         return _critical(
             "proxy idle",
             "idle-drop",
@@ -960,6 +975,95 @@ def _self_report(rows: list[dict[str, Any]]) -> str:
             f"config {str(row.get('config') or '?')[:12]}"
         )
     return "health says " + "; ".join(parts) if parts else "health lists no workers"
+
+
+FRONT_DOOR_STICKINESS_FIX = (
+    "Polling clients need every request of a session on the host that made it. Turn on the "
+    "balancer's stickiness: lb_stickiness = True (the ALB's target group: stickiness.type "
+    "lb_cookie; the sandbox's HAProxy: `cookie … insert`), and let clients keep its cookie "
+    "(browsers do for the same origin, cross-origin with `withCredentials: true`; Node.js "
+    "clients need `withCredentials: true`). Or connect with `transports: ['websocket']` "
+    "(one request per session) and set lb_websocket_only = True."
+)
+
+
+def session_hosts(seen: _Seen) -> set[str]:
+    """The app hosts (X-Wsready-Host) that answered the sampled sessions' steps."""
+    hosts: set[str] = set()
+    for name in CLIENT_PROBES:
+        result = seen.get(name)
+        for session in (result.detail.get("session_steps") or []) if result else []:
+            for step in session.get("steps") or [] if isinstance(session, dict) else []:
+                if isinstance(step, dict) and step.get("host"):
+                    hosts.add(str(step["host"]))
+    for name in ("health", "polling", "upgrade"):
+        result = seen.get(name)
+        if result is not None and result.detail.get("host"):
+            hosts.add(str(result.detail["host"]))
+    return hosts
+
+
+def _front_door_stickiness(seen: _Seen) -> Diagnosis | None:
+    """`1 Session ID unknown` from another host than the one that made the session: the
+    balancer in front of the hosts does not keep a session on its host."""
+    lost = [
+        f
+        for f in _failures(seen, "session", "session-upgrade")
+        if _code(f) == 1 and f.get("host") and f.get("session_host")
+        and f.get("host") != f.get("session_host")
+    ]  # fmt: skip
+    if not lost:
+        return None
+    first = lost[0]
+    evidence = [
+        f"{len(lost)} sessions made on one host were answered by another: "
+        f"{_said(first)}, session made by host {first['session_host']}, "
+        f"request answered by host {first['host']}"
+    ]
+    evidence += seen.lines("session", "session-upgrade")
+    return _critical(
+        "front door",
+        "front-door-stickiness",
+        "The front door sends the requests of one session to different hosts (Engine.IO 1 "
+        '"Session ID unknown" from another host): no stickiness — the official client fails '
+        "with `xhr poll error`",
+        evidence,
+        FRONT_DOOR_STICKINESS_FIX,
+    )
+
+
+# What a balancer's own error page says in `Server`: an ALB's, or nothing (HAProxy).
+BALANCER_SERVERS = ("awselb", "elb")
+
+
+def _front_door_targets(seen: _Seen) -> Diagnosis | None:
+    """A gateway error that no app host's nginx sent (no X-Wsready-Config, no host named) from
+    a balancer (an ALB's `Server: awselb/2.0`, or none as HAProxy): the balancer itself
+    answered, with no healthy host behind it."""
+    health = seen.get("health")
+    if health is None or seen.status("health") not in GATEWAY_ERRORS:
+        return None
+    if "fingerprint" not in health.detail:
+        return None  # who answered was not looked at
+    if health.detail["fingerprint"] or health.detail.get("host"):
+        return None  # our nginx answered: the app behind it (see _app_down)
+    server = str(health.detail.get("server") or "")
+    if server and not server.lower().startswith(BALANCER_SERVERS):
+        return None  # a proxy of another kind (nginx, …) whose app is down: see _app_down
+    said = f"{seen.status('health')}" + (f" from {server!r}" if server else " (no Server header)")
+    return _critical(
+        "front door",
+        "front-door-no-healthy-host",
+        f"The front door answers {said} itself: no app host behind it is healthy or "
+        "registered (no answer came from a host's nginx)",
+        seen.lines("health", "polling", "upgrade"),
+        "Look at the balancer's targets: `wsready lb deregister/register` and the target "
+        "group's health (AWS console or `aws elbv2 describe-target-health`); the sandbox's "
+        "HAProxy: `echo 'show stat' | socat stdio /run/haproxy/admin.sock` on the balancer "
+        "host. Each app host must answer GET /api/health with 200 on nginx_listen_port from "
+        "the balancer (its security group: lb_security_group_id; its firewall), and be "
+        "registered (`wsready lb register INVENTORY HOST`, or a deploy of the host).",
+    )
 
 
 def _routing(seen: _Seen) -> Diagnosis | None:
@@ -1352,9 +1456,11 @@ RULES: tuple[Callable[[_Seen], Diagnosis | None], ...] = (
     _tcp,
     _tls,
     _server,
+    _front_door_targets,
     _who_answered,
     _redirect,
     _socketio_v2,
+    _front_door_stickiness,
     _some_workers,
     _app_down,
     _app_slow,

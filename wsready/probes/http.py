@@ -106,6 +106,7 @@ def _request_failed(probe: Probe, clock: Clock, error: requests.RequestException
 
 FINGERPRINT_HEADER = "X-Wsready-Config"  # sent by wsready's nginx site on every answer
 WORKER_HEADER = "X-Wsready-Worker"  # sent by the bundled app's workers on every answer
+HOST_HEADER = "X-Wsready-Host"  # the app host's nginx names itself (behind a balancer)
 
 
 def who_answered(headers: Any) -> dict[str, Any]:
@@ -119,6 +120,8 @@ def who_answered(headers: Any) -> dict[str, Any]:
         "fingerprint": lowered.get(FINGERPRINT_HEADER.lower()),
         "worker": lowered.get(WORKER_HEADER.lower()),
     }
+    if lowered.get(HOST_HEADER.lower()):
+        detail["host"] = lowered[HOST_HEADER.lower()]
     if lowered.get("location"):
         detail["location"] = lowered["location"]
     return detail

@@ -38,6 +38,8 @@ def _failure(session: sessions.Session) -> dict[str, Any]:
     data = {"mode": session.mode, "sid_worker": sessions.sid_worker(session.sid)}
     data.update(step.to_dict() if step else {})
     data["session_worker"] = session.worker
+    # The host that made the session (its handshake's X-Wsready-Host), behind a balancer.
+    data["session_host"] = session.steps[0].host if session.steps else None
     return data
 
 

@@ -46,6 +46,7 @@ from wsready.probes.packets import (
 )
 
 WORKER_HEADER = "x-wsready-worker"
+HOST_HEADER = "x-wsready-host"  # the app host's nginx names itself (behind a balancer)
 POLLING, WEBSOCKET = "polling", "websocket"
 MODES = (POLLING, WEBSOCKET)
 # How many sessions of each kind at most: enough to reach every worker behind a least-conn
@@ -70,10 +71,11 @@ class Step:
     engineio_error: dict[str, Any] | None = None
     server: str = ""
     ms: float = 0.0
+    host: str | None = None  # which app host answered (X-Wsready-Host), behind a balancer
 
     def to_dict(self) -> dict[str, Any]:
         data = {"step": self.name, "ok": self.ok, "said": self.said, "ms": round(self.ms, 1)}
-        for key in ("status", "worker", "engineio_error"):
+        for key in ("status", "worker", "engineio_error", "host"):
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
         if self.server:
@@ -159,6 +161,7 @@ class _Walk:
         self.deadline = deadline
         self.step_timeout_s = step_timeout_s
         self.dog = dog  # intake.Watchdog: the session's sockets are shut at its deadline
+        self.cookies = ""  # what the polling requests were given (a balancer's stickiness)
 
     def request(self, http_session: requests.Session, method: str, url: str, **options: Any):
         """One request of the session: the body read up to intake's cap, never more."""
@@ -188,6 +191,7 @@ class _Walk:
             "worker": headers.get(WORKER_HEADER),
             "server": headers.get("server", ""),
             "ms": response.elapsed.total_seconds() * 1000,
+            "host": headers.get(HOST_HEADER),
         }
         error = engine_error(response.content)
         if error:
@@ -358,12 +362,15 @@ def _open_websocket(walk: _Walk, sid: str | None, name: str) -> Any:
     target = walk.target
     started = time.monotonic()
     try:
+        options = _ws_options(target)
+        if walk.cookies:  # a balancer's stickiness cookie, sent with the upgrade as a browser does
+            options["cookie"] = walk.cookies
         ws = websocket.create_connection(
             _websocket_url(target, sid),
             timeout=walk.timeout(),
             redirect_limit=0,
             class_=intake.watched_websocket(walk.dog),
-            **_ws_options(target),
+            **options,
         )
     except websocket.WebSocketBadStatusException as error:
         body, headers = error.resp_body, dict(error.resp_headers or {})
@@ -376,6 +383,7 @@ def _open_websocket(walk: _Walk, sid: str | None, name: str) -> Any:
             "status": error.status_code,
             "worker": headers.get(WORKER_HEADER),
             "server": headers.get("server", ""),
+            "host": headers.get(HOST_HEADER),
         }
         code = engine_error(body)
         said = str(error.status_code)
@@ -388,7 +396,15 @@ def _open_websocket(walk: _Walk, sid: str | None, name: str) -> Any:
         walk.failed(name, error)
     headers = {str(k).lower(): v for k, v in dict(ws.getheaders() or {}).items()}
     ms = (time.monotonic() - started) * 1000
-    walk.record(name, True, "101", status=101, worker=headers.get(WORKER_HEADER), ms=ms)
+    walk.record(
+        name,
+        True,
+        "101",
+        status=101,
+        worker=headers.get(WORKER_HEADER),
+        ms=ms,
+        host=headers.get(HOST_HEADER),
+    )
     return ws
 
 
@@ -457,7 +473,12 @@ def open_session(target: Target, mode: str, step_timeout_s: float, deadline: flo
             warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
             if mode == POLLING:
                 with http.session_for(target, dog) as http_session:
-                    _walk_polling(walk, http_session)
+                    try:
+                        _walk_polling(walk, http_session)
+                    finally:
+                        walk.cookies = "; ".join(
+                            f"{name}={value}" for name, value in http_session.cookies.items()
+                        )
                 _walk_upgrade(walk)
             else:
                 _walk_websocket(walk)

@@ -94,9 +94,11 @@ def up(
     log: Log = sandbox_image.progress_log,
     ready_timeout_s: float = READY_TIMEOUT_S,
     release: str = sandbox_image.SUITE,
+    balancer: bool = False,
 ) -> list[SandboxHost]:
     """Start `count` hosts of Debian `release` in parallel, wait until systemd is up, write
-    the inventory."""
+    the inventory. With `balancer`, one more host (the last), in inventory group
+    `balancer`: the deploy makes it the front door of the others."""
     sandbox_image.check_release(release)
     require()
     inventory = Path(inventory_path).absolute()
@@ -104,7 +106,7 @@ def up(
     started = time.monotonic()
     image = sandbox_image.ensure_image(log=log, release=release)
     allowed = [*sandbox_image.host_mirrors().hosts(), sandbox_proxy.npm_registry_host()]
-    states = _reserve(count, inventory, image.key, release)
+    states = _reserve(count + int(balancer), inventory, image.key, release)
     try:
         with ThreadPoolExecutor(max_workers=len(states)) as pool:
             list(pool.map(lambda s: _start_host(s, image, allowed, log, ready_timeout_s), states))
@@ -112,13 +114,15 @@ def up(
         _remove_hosts(states)
         raise
     hosts = [SandboxHost.of(s) for s in states]
-    sandbox_inventory.write(
-        inventory,
-        [
-            (h.name, sandbox_inventory.host_data(h.address, h.ssh_key, h.proxy_url, h.lan_address))
-            for h in hosts
-        ],
-    )
+    entries = [
+        (h.name, sandbox_inventory.host_data(h.address, h.ssh_key, h.proxy_url, h.lan_address))
+        for h in hosts
+    ]
+    if balancer:  # browsers reach the app hosts through the balancer's address too
+        front = f"http://{hosts[-1].address}"
+        for _name, data in entries[:count]:
+            data["app_cors_origins"] = [*data["app_cors_origins"], front]
+    sandbox_inventory.write(inventory, entries[:count], entries[count:])
     log(f"{len(hosts)} sandbox host(s) up in {time.monotonic() - started:.1f}s: {inventory}")
     return hosts
 

@@ -38,21 +38,32 @@ def host_data(address: str, ssh_key: str, proxy_url: str, lan_address: str) -> d
     }
 
 
-def render(hosts: Iterable[tuple[str, dict[str, Any]]]) -> str:
-    """Python source of a pyinfra inventory with the hosts in group `sandbox`."""
-    lines = [HEADER, "sandbox = ["]
-    for name, data in hosts:
-        lines.append(f"    (\n        {name!r},\n        {{")
-        lines += [f"            {key!r}: {value!r}," for key, value in data.items()]
-        lines.append("        },\n    ),")
-    lines.append("]\n")
+GROUPS = ("sandbox", "balancer")  # app hosts; the front door (`--balancer`, tasks/balancer.py)
+
+Hosts = Iterable[tuple[str, dict[str, Any]]]
+
+
+def render(hosts: Hosts, balancer: Hosts = ()) -> str:
+    """Python source of a pyinfra inventory with the hosts in group `sandbox`, and the
+    balancer host (if any) in group `balancer`."""
+    lines = [HEADER]
+    for group, members in zip(GROUPS, (hosts, balancer), strict=True):
+        members = list(members)
+        if group != "sandbox" and not members:
+            continue
+        lines.append(f"{group} = [")
+        for name, data in members:
+            lines.append(f"    (\n        {name!r},\n        {{")
+            lines += [f"            {key!r}: {value!r}," for key, value in data.items()]
+            lines.append("        },\n    ),")
+        lines.append("]\n")
     return "\n".join(lines)
 
 
-def write(path: Path, hosts: Iterable[tuple[str, dict[str, Any]]]) -> None:
+def write(path: Path, hosts: Hosts, balancer: Hosts = ()) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(render(hosts))
+    tmp.write_text(render(hosts, balancer))
     tmp.replace(path)
 
 
@@ -68,9 +79,10 @@ def host_names(path: Path) -> list[str]:
     """Names of the hosts in an inventory this module wrote ([] for any other file)."""
     if not is_ours(path):
         return []
+    names = []
     for node in ast.parse(path.read_text()).body:
         if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "sandbox" for t in node.targets
+            isinstance(t, ast.Name) and t.id in GROUPS for t in node.targets
         ):
-            return [name for name, _data in ast.literal_eval(node.value)]
-    return []
+            names += [name for name, _data in ast.literal_eval(node.value)]
+    return names

@@ -4,6 +4,8 @@ Manage the host firewall's allow rules (ufw).
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import shlex
 from collections.abc import Iterable, Sequence
 
@@ -44,14 +46,27 @@ def ufw_rule(rule: Sequence) -> str:
 def rule_changes(
     wanted: Sequence[Rule], present: Iterable[Sequence], ports: Iterable[int]
 ) -> tuple[list[Rule], list[Rule]]:
-    """(rules to add, rules to delete): stale tcp allow rules on `ports` go, others stay."""
+    """(rules to add, rules to delete): stale tcp allow rules on `ports` go, others stay.
+    Sources compare as networks: ufw writes a single address without its /32 (/128)."""
     have = {tuple(rule) for rule in present}
+    have_keys = {_same_source(rule) for rule in have}
+    wanted_keys = {_same_source(rule) for rule in wanted}
     managed = set(ports)
-    add = [rule for rule in wanted if rule not in have]
+    add = [rule for rule in wanted if _same_source(rule) not in have_keys]
     delete = sorted(
-        rule for rule in have if rule[0] == "tcp" and rule[1] in managed and rule not in wanted
+        rule
+        for rule in have
+        if rule[0] == "tcp" and rule[1] in managed and _same_source(rule) not in wanted_keys
     )
     return add, delete
+
+
+def _same_source(rule: Sequence) -> tuple:
+    """The rule with its source as a network (`10.0.1.5` and `10.0.1.5/32` are one)."""
+    proto, port, source = rule
+    with contextlib.suppress(ValueError):
+        source = str(ipaddress.ip_network(source, strict=False))
+    return (proto, port, source)
 
 
 @operation()
