@@ -41,6 +41,10 @@ def wsready_check(*args: str) -> subprocess.CompletedProcess[str]:
             "wsready check: error: --concurrency = 0: must be 1 to 256",
         ),
         (
+            ["--processes", "0", "http://127.0.0.1"],
+            "wsready check: error: --processes = 0: must be a whole number from 1 to 64",
+        ),
+        (
             ["--warn-latency", "3", "--crit-latency", "1", "http://127.0.0.1"],
             "wsready check: error: --warn-latency = 3.0: must be lower than --crit-latency",
         ),

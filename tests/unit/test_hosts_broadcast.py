@@ -17,7 +17,7 @@ from tests.unit.test_oracle import app
 from tests.waiting import wait_for
 from wsready.exitstatus import ExitStatus
 from wsready.fleet.sweep import CheckOptions, check_all
-from wsready.probes import Target
+from wsready.probes import ProbeResult, Target, hosts
 from wsready.processes import stop_processes
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -92,3 +92,30 @@ def test_hosts_that_share_redis_but_do_not_deliver_are_critical(redis_socket: Pa
         assert outcome.status == ExitStatus.CRITICAL
         assert outcome.diagnosis.code == "hosts-not-delivering", outcome.diagnosis.title
         assert by_name(outcome)["broadcast"].ok, "one worker per host: its own clients still get it"
+
+
+def _health(redis_id: str, host: str | None) -> list[ProbeResult]:
+    detail = {"probe_events": True, "redis_id": redis_id}
+    if host:
+        detail["host"] = host
+    return [ProbeResult("health", "http", True, "== 200", "200", 0.01, detail=detail)]
+
+
+def test_a_front_door_answered_by_a_host_of_the_group_counts_as_that_host() -> None:
+    """A balancer reports the Redis of whichever host answered its health; a client held
+    through it lands on any host, so it must not stand for a host of its own."""
+    target = Target("http://10.0.0.1")
+    runs = [
+        (target, _health("r1", "wsr-6")),  # the balancer, first in the list
+        (target, _health("r1", "wsr-6")),
+        (target, _health("r1", "wsr-8")),
+        (target, _health("r2", "wsr-7")),  # its own Redis: alone, not asked
+    ]
+    labels = ["front", "wsr-6", "wsr-8", "wsr-7"]
+    assert hosts.shared_redis(runs, labels) == {"r1": [1, 2]}
+    # Two hosts with separate Redis behind one balancer: the balancer and the host it
+    # reached are one host, so nothing is asked of that Redis.
+    assert hosts.shared_redis(runs[:2], labels[:2]) == {}
+    # Without the host header (apps behind other proxies) each target is a host.
+    plain = [(target, _health("r1", None)), (target, _health("r1", None))]
+    assert hosts.shared_redis(plain) == {"r1": [0, 1]}

@@ -4,6 +4,7 @@ the fleet's report. Hostile targets are real servers on loopback (tests/hostile_
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import socket
 import threading
@@ -149,3 +150,46 @@ def test_an_outcome_with_a_nan_figure_is_unknown_and_prometheus_still_writes_the
     text = path.read_text()
     assert 'wsready_target_status{target="web-1"} 0.0' in text
     assert 'wsready_target_status{target="odd"} 3.0' in text
+
+
+def test_deadlines_are_kept_by_one_thread_however_many_are_armed() -> None:
+    with contextlib.ExitStack() as stack:
+        dogs = [stack.enter_context(intake.Watchdog(30)) for _ in range(100)]
+        names = [thread.name for thread in threading.enumerate()]
+    assert names.count("wsready-deadlines") == 1
+    assert len(names) < 50, names  # a thread per watchdog would be 100 more
+    assert not any(dog.fired for dog in dogs)
+
+
+def test_a_deadline_still_fires_among_many_that_ended() -> None:
+    for _ in range(2000):  # ended before their deadline: dropped, never fired
+        with intake.Watchdog(60):
+            pass
+    left, right = socket.socketpair()
+    with left, right, intake.Watchdog(0.3) as dog:
+        dog.watch(left)
+        left.settimeout(10)
+        started = time.monotonic()
+        assert left.recv(1) == b""  # shut down at the deadline, not at the 10 s timeout
+        assert dog.fired and time.monotonic() - started < 5
+
+
+def test_handshake_lines_are_read_whole_and_the_first_frame_stays_in_the_socket() -> None:
+    intake.watched_websocket(intake.Watchdog(1))  # installs the line reader
+    answer = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
+    frame = b"\x81\x020{"
+    left, right = socket.socketpair()
+    with left, right:
+        right.sendall(answer + frame)
+        left.settimeout(5)
+        intake._HEADER_LINES.fast = True
+        try:
+            lines = [intake._recv_line(left) for _ in range(3)]
+        finally:
+            intake._HEADER_LINES.fast = False
+        assert lines == [
+            b"HTTP/1.1 101 Switching Protocols\r\n",
+            b"Upgrade: websocket\r\n",
+            b"\r\n",
+        ]
+        assert left.recv(16) == frame

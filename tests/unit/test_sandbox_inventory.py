@@ -116,3 +116,25 @@ def test_a_balancer_host_lands_in_its_own_group_and_is_listed_for_down(tmp_path)
     assert sandbox_inventory.host_names(path) == ["wsr-1", "wsr-2"]
     sandbox_inventory.write(tmp_path / "plain.py", app)
     assert "balancer" not in runpy.run_path(str(tmp_path / "plain.py"))
+
+
+def test_a_redis_host_gets_its_group_and_every_host_reads_the_password_from_its_file(tmp_path):
+    path = tmp_path / "sandbox.py"
+    password_file = tmp_path / "redis-password"
+    password = "p" * 40
+    password_file.write_text(password + "\n")
+    hosts = _hosts() + [("wsr-3", dict(_hosts()[0][1], ssh_hostname="10.200.3.2"))]
+    sandbox_inventory.write(
+        path, hosts[:1], balancer=hosts[2:], redis=hosts[1:2], redis_password_file=password_file
+    )
+
+    assert password not in path.read_text()  # the inventory names the file, never the secret
+    loaded = _load_in_pyinfra(path)
+    assert set(loaded["hosts"]) == {"wsr-1", "wsr-2", "wsr-3"}
+    assert {data["redis_password"] for data in loaded["hosts"].values()} == {password}
+    module = runpy.run_path(str(path))
+    assert [name for name, _data in module["redis"]] == ["wsr-2"]
+    assert [name for name, _data in module["balancer"]] == ["wsr-3"]
+    assert sandbox_inventory.host_names(path) == ["wsr-1", "wsr-2", "wsr-3"]
+    for _name, data in hosts:
+        assert hostdata.validate(dict(data, redis_password=password)) == []

@@ -79,6 +79,17 @@ def test_monitor_only_hosts_are_not_checked_unless_their_group_is_asked(tmp_path
     assert monitor.url == "http://10.200.9.2:80"
 
 
+def test_redis_hosts_serve_no_socketio_and_are_not_checked(tmp_path: Path) -> None:
+    """A `redis` group host (the app hosts' shared Redis) listens on no HTTP port: checking it
+    would report a dead target on a healthy fleet."""
+    fleet = INVENTORY + 'redis = [("redis-1", {"ssh_hostname": "10.200.8.2"})]\n'
+    path = write(tmp_path / "fleet.py", fleet)
+    names = [t.name for t in targets.from_inventory(path)]
+    assert "redis-1" not in names and "web-1" in names
+    (redis_host,) = targets.from_inventory(path, group="redis")
+    assert redis_host.name == "redis-1"
+
+
 def test_group_data_next_to_the_inventory_is_applied_as_pyinfra_does(tmp_path: Path) -> None:
     (tmp_path / "group_data").mkdir()
     write(tmp_path / "group_data" / "all.py", "nginx_listen_port = 8081\n")

@@ -42,6 +42,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--concurrency", type=int, default=16, metavar="N", help="targets at once (16)"
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        metavar="N",
+        help="share the targets over N processes (default: one per 200 targets, up to the CPUs)",
+    )
     parser.add_argument("--prometheus", metavar="FILE", help="write textfile-collector metrics")
     parser.add_argument(
         "--alert-webhook", metavar="URL", help="POST JSON on a state change (needs --state)"
@@ -72,7 +78,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, env: Environment) -> int:
     options, chosen = prepare(args, env)
     result = check_all(chosen, options)
-    env.out(report.to_json(result) if args.json else report.to_table(result))
+    if args.json:  # written piece by piece: a large fleet's JSON is never held whole
+        for chunk in report.json_chunks(result):
+            env.write(chunk)
+        env.out()
+    else:
+        env.out(report.to_table(result))
     statuses = [result.status]
     if args.prometheus:
         try:
@@ -110,6 +121,7 @@ def prepare(args: argparse.Namespace, env: Environment) -> tuple[CheckOptions, l
         tls_warn_days=args.tls_warn_days,
         tls_crit_days=args.tls_crit_days,
         idle=args.idle,
+        processes=args.processes,
     )
     if args.urls and args.inventory:
         raise ConfigError("--inventory", args.inventory, "give URLs or --inventory, not both")

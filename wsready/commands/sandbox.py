@@ -26,7 +26,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument(
         "--balancer",
         action="store_true",
-        help="one more host, in inventory group `balancer`: HAProxy in front of the others",
+        help="one more host, in inventory group `balancer`: HAProxy in front of the others "
+        "(with 2 or more hosts, implies --redis: broadcasts must cross the hosts behind it)",
+    )
+    up.add_argument(
+        "--redis",
+        action="store_true",
+        help="one more host, in inventory group `redis`: the Redis every app host shares",
     )
     up.add_argument(
         "--release",
@@ -85,11 +91,19 @@ def _host_failures() -> Iterator[None]:
 
 def _up(args: argparse.Namespace, env: Environment) -> int:
     with _host_failures():
+        redis = args.redis or (args.balancer and args.hosts >= 2)
         hosts = sandbox.up(
-            args.hosts, args.inventory, log=env.err, release=args.release, balancer=args.balancer
+            args.hosts,
+            args.inventory,
+            log=env.err,
+            release=args.release,
+            balancer=args.balancer,
+            redis=redis,
         )
     for host in hosts:
         env.out(f"{host.name}\t{host.address}\tssh -i {host.ssh_key} root@{host.address}")
+    if redis:
+        env.out(f"Redis (group redis, {hosts[args.hosts].name}), shared by the app hosts")
     env.out(f"Deploy: pyinfra -y {args.inventory} deploy.py")
     if args.balancer:
         env.out(f"Front door (group balancer, {hosts[-1].name}): http://{hosts[-1].address}")

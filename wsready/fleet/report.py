@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,16 +12,30 @@ from wsready.fleet.sweep import CheckReport, TargetOutcome
 
 
 def to_json(report: CheckReport) -> str:
-    return json.dumps(
+    """The report as one JSON document (`json_chunks` joined)."""
+    return "".join(json_chunks(report))
+
+
+def json_chunks(report: CheckReport) -> Iterator[str]:
+    """The report as JSON, in pieces a writer can send one by one (a fleet of 10,000 is
+    ~130 MB of it: never held whole): the envelope indented, each target compact on a line
+    of its own (Python's indenting encoder took ~1 ms per target)."""
+    head = json.dumps(
         {
             "status": report.status.name,
             "exit_code": int(report.status),
             "checked_at": datetime.fromtimestamp(report.started_at, UTC).isoformat(),
             "duration_s": round(report.duration_s, 4),
-            "targets": [outcome.to_dict() for outcome in report.outcomes],
         },
         indent=2,
     )
+    if not report.outcomes:
+        yield head[:-2] + ',\n  "targets": []\n}'
+        return
+    yield head[:-2] + ',\n  "targets": [\n    '
+    for index, outcome in enumerate(report.outcomes):
+        yield (",\n    " if index else "") + json.dumps(outcome.to_dict())
+    yield "\n  ]\n}"
 
 
 def to_table(report: CheckReport) -> str:

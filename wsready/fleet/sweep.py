@@ -11,12 +11,19 @@ plan's timeouts for every attempt (`target_budget`); a target still running then
 reported UNKNOWN and left behind, and the rest of the fleet is reported, exported and
 alerted on as usual. Whatever one target's probes raise, or an outcome no consumer could
 render (`screen`), becomes that target's UNKNOWN too.
+
+Probe threads share one interpreter lock: past a few hundred targets one process is bound to
+one core. There the fleet is shared out over forked processes (`process_count`), each
+running the same thread engine on its share and streaming every outcome back as it is final.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import multiprocessing
+import os
+import pickle
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -42,6 +49,7 @@ WAITING_PROBES = frozenset({"ping", "idle", "hosts-broadcast"})
 # Worst first: the order in which one target's status outranks another's.
 SEVERITY = (ExitStatus.CRITICAL, ExitStatus.WARNING, ExitStatus.UNKNOWN, ExitStatus.OK)
 BUDGET_SLACK_S = 5.0  # per attempt, over its probes' timeouts: Python's own time, the pool
+SHARD_TARGETS = 200  # a process per this many targets (up to one per CPU): see process_count
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,7 @@ class CheckOptions:
     tls_warn_days: int = Thresholds.tls_warn_days  # certificate days left → WARNING below
     tls_crit_days: int = Thresholds.tls_crit_days  # → CRITICAL below
     idle: bool = False  # also hold a connection idle for pingInterval + pingTimeout
+    processes: int | None = None  # share the fleet over this many; None: process_count
 
     def retry_policy(self, sleep: Callable[[float], None] = time.sleep) -> RetryPolicy:
         """1 + `retries` attempts, waiting `backoff_s`, then twice as long each time."""
@@ -88,6 +97,8 @@ class CheckOptions:
             raise validate.ConfigError("--concurrency", self.concurrency, "must be 1 to 256")
         validate.integer("--tls-crit-days", self.tls_crit_days, 0, 3650)
         validate.integer("--tls-warn-days", self.tls_warn_days, self.tls_crit_days, 3650)
+        if self.processes is not None:
+            validate.integer("--processes", self.processes, 1, 64)
 
 
 @dataclass
@@ -291,6 +302,17 @@ class _Slot:
     released: bool = False
 
 
+def process_count(targets: int, concurrency: int) -> int:
+    """How many processes check `targets` targets: one per SHARD_TARGETS of them, at most one
+    per CPU this process may use and one per concurrent target. Probe threads share one
+    interpreter lock, so past a few hundred targets one process is bound to one core."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, targets // SHARD_TARGETS, concurrency))
+
+
 def check_all(
     targets: Sequence[Target],
     options: CheckOptions,
@@ -298,52 +320,187 @@ def check_all(
     diagnose_fn: Diagnose = diagnose,
     sleep: Callable[[float], None] = time.sleep,
     budget: Callable[[Target, CheckOptions], float] = target_budget,
+    on_outcome: Callable[[TargetOutcome], None] | None = None,
+    processes: int | None = None,
 ) -> CheckReport:
     """Check every target, at most `options.concurrency` at a time, keeping input order;
     a target not done within its budget is UNKNOWN (its thread is left behind: a daemon,
-    it never holds the process)."""
-    run = run or probe_runner(options)
+    it never holds the process). `on_outcome` hears each target's outcome as soon as it is
+    final (before the broadcast across hosts). Above SHARD_TARGETS targets the fleet is
+    shared out over `processes` (default: `options.processes`, else `process_count`) forked
+    processes, each running
+    this same engine on its share with its part of the concurrency, and streaming each
+    outcome back as it is done."""
     started_at, started = time.time(), time.monotonic()
-    free = threading.Semaphore(max(1, min(options.concurrency, len(targets))))
-    lock = threading.Lock()
-    slots = [_Slot(target, budget(target, options)) for target in targets]
+    processes = options.processes if processes is None else processes
+    count = process_count(len(targets), options.concurrency) if processes is None else processes
+    count = max(1, min(count, len(targets), options.concurrency))
+    outcomes: list[TargetOutcome | None] = [None] * len(targets)
+    heard = threading.Lock()
 
-    def release(slot: _Slot, outcome: TargetOutcome) -> None:
+    def deliver(index: int, outcome: TargetOutcome) -> None:
+        outcomes[index] = outcome
+        if on_outcome is not None:
+            with heard:
+                on_outcome(outcome)
+
+    indexed = list(enumerate(targets))
+    if count == 1:
+        _sweep(indexed, options, run, diagnose_fn, sleep, budget, deliver)
+    else:
+        _sharded(indexed, count, options, (run, diagnose_fn, sleep, budget), deliver)
+    done = [outcome for outcome in outcomes if outcome is not None]
+    across_hosts(done, options, diagnose_fn)
+    return CheckReport(done, started_at=started_at, duration_s=time.monotonic() - started)
+
+
+Deliver = Callable[[int, TargetOutcome], None]
+
+
+def _sweep(
+    indexed: list[tuple[int, Target]],
+    options: CheckOptions,
+    run: RunProbes | None,
+    diagnose_fn: Diagnose,
+    sleep: Callable[[float], None],
+    budget: Callable[[Target, CheckOptions], float],
+    deliver: Deliver,
+) -> None:
+    """The engine of one process: a daemon thread per target, at most
+    `options.concurrency` at once; each outcome goes to `deliver` once, as soon as it is final
+    (the target's own, or UNKNOWN when its budget ran out first)."""
+    run = run or probe_runner(options)
+    free = threading.Semaphore(max(1, min(options.concurrency, len(indexed))))
+    lock = threading.Lock()
+    slots = [(index, _Slot(target, budget(target, options))) for index, target in indexed]
+
+    def release(index: int, slot: _Slot, outcome: TargetOutcome) -> None:
         with lock:
             if slot.released:
                 return  # too late: the target was already reported UNKNOWN
             slot.released = True
-            slot.outcome = outcome
+        deliver(index, outcome)
         free.release()
         slot.done.set()
 
-    def work(slot: _Slot) -> None:
+    def work(index: int, slot: _Slot) -> None:
         try:
             outcome = check_target(slot.target, options, run, diagnose_fn, sleep)
         except BaseException as error:  # noqa: BLE001 - never lose a target's slot
             outcome = unknown(slot.target, f"{type(error).__name__}: {error}")
-        release(slot, outcome)
+        release(index, slot, outcome)
 
     def expire_overdue(now: float) -> None:
-        for slot in slots:
+        for index, slot in slots:
             if slot.started and not slot.done.is_set() and now - slot.started >= slot.budget_s:
                 why = f"no result within {slot.budget_s:g} s: its probes were abandoned"
                 outcome = unknown(slot.target, why)
                 outcome.duration_s = now - slot.started
-                release(slot, outcome)
+                release(index, slot, outcome)
 
-    for slot in slots:
+    for index, slot in slots:
         while not free.acquire(timeout=0.1):
             expire_overdue(time.monotonic())
         slot.started = time.monotonic()
         name = f"wsready-check-{target_label(slot.target)}"[:60]
-        threading.Thread(target=work, args=(slot,), name=name, daemon=True).start()
-    for slot in slots:
+        threading.Thread(target=work, args=(index, slot), name=name, daemon=True).start()
+    for _index, slot in slots:
         while not slot.done.wait(timeout=max(slot.started + slot.budget_s - time.monotonic(), 0)):
             expire_overdue(time.monotonic())
-    outcomes = [slot.outcome for slot in slots if slot.outcome is not None]
-    across_hosts(outcomes, options, diagnose_fn)
-    return CheckReport(outcomes, started_at=started_at, duration_s=time.monotonic() - started)
+
+
+def _shares(total: int, parts: int) -> list[int]:
+    """`total` split into `parts` whole numbers that differ by at most one."""
+    return [total // parts + (1 if part < total % parts else 0) for part in range(parts)]
+
+
+def _sharded(
+    indexed: list[tuple[int, Target]],
+    count: int,
+    options: CheckOptions,
+    engine: tuple[Any, ...],
+    deliver: Deliver,
+) -> None:
+    """`count` shares of the fleet (every count-th target), each with its part of the
+    concurrency: the first checked in this process, the others in forked children that
+    stream each outcome back over a pipe as it is done. A target a child never sent back (it
+    died) is UNKNOWN, saying so."""
+    context = multiprocessing.get_context("fork")
+    concurrency = _shares(options.concurrency, count)
+    shares = [indexed[part::count] for part in range(count)]
+    readers = []
+    for part in range(1, count):
+        receiver, sender = context.Pipe(duplex=False)
+        share_options = replace(options, concurrency=concurrency[part])
+        child = context.Process(
+            target=_shard_main,
+            args=(sender, shares[part], share_options, engine),
+            name=f"wsready-check-shard-{part}",
+            daemon=True,
+        )
+        child.start()
+        sender.close()
+        readers.append(
+            threading.Thread(
+                target=_receive,
+                args=(child, receiver, shares[part], deliver),
+                name=f"wsready-check-shard-{part}-reader",
+                daemon=True,
+            )
+        )
+    for reader in readers:  # only now: no thread of this process is copied into a child
+        reader.start()
+    own = replace(options, concurrency=concurrency[0])
+    _sweep(shares[0], own, *engine, deliver)
+    for reader in readers:
+        reader.join()
+
+
+def _shard_main(
+    sender: Any, share: list[tuple[int, Target]], options: CheckOptions, engine: tuple
+) -> None:
+    """A child's work: its share through the engine, each outcome sent as it is done (then
+    dropped: the parent keeps the report), None at the end."""
+    lock = threading.Lock()
+    targets = dict(share)
+
+    def send(index: int, outcome: TargetOutcome) -> None:
+        try:
+            data = pickle.dumps((index, outcome), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as error:  # noqa: BLE001 - whatever it holds, the target is reported
+            why = f"its outcome could not be passed on: {type(error).__name__}"
+            data = pickle.dumps((index, unknown(targets[index], why)))
+        with lock:
+            sender.send_bytes(data)
+
+    try:
+        _sweep(share, options, *engine, send)
+        with lock:
+            sender.send_bytes(pickle.dumps(None))
+    finally:
+        sender.close()
+
+
+def _receive(child: Any, receiver: Any, share: list[tuple[int, Target]], deliver: Deliver) -> None:
+    """The parent's end of one child: each outcome delivered as it arrives (with the parent's
+    own Target object); at the end, UNKNOWN for every target the child did not send."""
+    targets = dict(share)
+    try:
+        while True:
+            item = pickle.loads(receiver.recv_bytes())
+            if item is None:
+                break
+            index, outcome = item
+            outcome.target = targets.pop(index)
+            deliver(index, outcome)
+    except Exception:  # noqa: BLE001 - the pipe ended or broke: the rest is UNKNOWN below
+        pass
+    finally:
+        receiver.close()
+    child.join(timeout=10)
+    for index, target in targets.items():
+        why = f"its check process ended (exit {child.exitcode}) before this target was judged"
+        deliver(index, unknown(target, why))
 
 
 def across_hosts(
@@ -353,7 +510,8 @@ def across_hosts(
     of those targets' runs, which are judged again (a failure makes them CRITICAL). Each group
     runs in its own daemon thread with a budget; a group not done by then is left out."""
     runs = [(outcome.target, outcome.results) for outcome in outcomes]
-    for redis_id, members in hosts.shared_redis(runs).items():
+    labels = [outcome.label for outcome in outcomes]
+    for redis_id, members in hosts.shared_redis(runs, labels).items():
         chosen = [outcomes[index] for index in members]
         found: list[ProbeResult] = []
 

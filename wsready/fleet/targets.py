@@ -5,7 +5,8 @@ address, scheme and port, `app_socketio_path`, the first CORS origin, and the ce
 verified against `verify_tls_ca_file` when one is given), so the check probes exactly what
 the deploy built. Host data is resolved with pyinfra's precedence (host, groups, `group_data/`
 next to the file), then by HostConfig (defaults of all.py, validated); hosts in the
-`monitors` group are not checked.
+`monitors` group (they run the checks) and the `redis` group (they serve no Socket.IO; the
+app hosts' probes prove them) are not checked unless their group is asked for.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from wsready import inventory, validate
+from wsready.deploy.redis_plan import REDIS_GROUP
 from wsready.hostdata import HostConfig
 from wsready.hostdata import monitor as monitor_data
 from wsready.probes import Target
@@ -26,6 +28,8 @@ from wsready.validate import ConfigError
 URL_SCHEMES = ("http", "https", "ws", "wss")
 # Hosts in this group run the checks; they are not checked themselves unless asked for.
 MONITORS_GROUP = monitor_data.MONITORS_GROUP
+# Not checked unless asked for: hosts that run the checks, hosts that serve no Socket.IO.
+UNCHECKED_GROUPS = frozenset({MONITORS_GROUP, REDIS_GROUP})
 # The system's CA bundle on a monitor host (Debian): what a certificate from a public CA is
 # verified against there.
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
@@ -53,7 +57,7 @@ def from_urls(urls: Sequence[str], token: str | None = None) -> list[Target]:
 
 def from_inventory(path: str, token: str | None = None, group: str | None = None) -> list[Target]:
     """Targets for the hosts of inventory file `path`: those of `group`, or all hosts that are
-    not in the `monitors` group (a monitor does not watch itself)."""
+    in neither the `monitors` group (a monitor does not watch itself) nor the `redis` group."""
     hosts = load_inventory_hosts(path)
     if group is not None:
         chosen = [(name, groups, data) for name, groups, data in hosts if group in groups]
@@ -61,7 +65,9 @@ def from_inventory(path: str, token: str | None = None, group: str | None = None
             raise ConfigError("--group", group, f"no host of {path} is in this group")
     else:
         chosen = [
-            (name, groups, data) for name, groups, data in hosts if MONITORS_GROUP not in groups
+            (name, groups, data)
+            for name, groups, data in hosts
+            if not UNCHECKED_GROUPS & set(groups)
         ]
         if not chosen:
             raise ConfigError("--inventory", path, "contains no host to check")

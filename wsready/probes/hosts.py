@@ -17,18 +17,32 @@ NAME = "hosts-broadcast"
 DELIVERED = Condition("broadcast", "==", True, key="delivered", says="reaches every host")
 
 
-def shared_redis(runs: Sequence[tuple[Target, list[ProbeResult]]]) -> dict[str, list[int]]:
+def shared_redis(
+    runs: Sequence[tuple[Target, list[ProbeResult]]], labels: Sequence[str] | None = None
+) -> dict[str, list[int]]:
     """Indexes of the runs per Redis they share (two or more), from their health answers;
-    only apps that answer the probe events (the bundled app)."""
-    groups: dict[str, list[int]] = {}
+    only apps that answer the probe events (the bundled app). Targets whose health was
+    answered by the same host (X-Wsready-Host: a front door and a host behind it) count
+    once: the one labelled as that host, else the first. A front door is not a host: its
+    clients land on any host behind it."""
+    groups: dict[str, dict[str, int]] = {}
     for index, (_target, results) in enumerate(runs):
         health = next((r for r in results if r.probe == "health" and r.ok), None)
         if health is None or not health.detail.get("probe_events"):
             continue
         redis_id = health.detail.get("redis_id")
-        if redis_id:
-            groups.setdefault(redis_id, []).append(index)
-    return {redis_id: members for redis_id, members in groups.items() if len(members) > 1}
+        if not redis_id:
+            continue
+        host = health.detail.get("host") or f"#{index}"
+        members = groups.setdefault(redis_id, {})
+        named = labels is not None and labels[index] == host
+        if host not in members or named:
+            members[host] = index
+    return {
+        redis_id: sorted(members.values())
+        for redis_id, members in groups.items()
+        if len(members) > 1
+    }
 
 
 def across(targets: Sequence[Target], labels: Sequence[str], redis_id: str, timeout_s: float

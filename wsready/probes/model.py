@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
@@ -190,7 +191,7 @@ class ProbeResult:
     def to_dict(self) -> dict[str, Any]:
         """The one shape of a result: diagnose --json, check --json, the report, Prometheus,
         alerts and the status page all read it. `from_dict` reads it back."""
-        data = dataclasses.asdict(self)
+        data = {item.name: _plain(getattr(self, item.name)) for item in _RESULT_FIELDS}
         data["duration_s"] = round(self.duration_s, 4)
         data["state"] = self.state
         data["condition"] = self.condition
@@ -201,3 +202,23 @@ class ProbeResult:
     def from_dict(cls, data: dict[str, Any]) -> ProbeResult:
         names = {item.name for item in dataclasses.fields(cls)}
         return cls(**{key: value for key, value in data.items() if key in names})
+
+
+_RESULT_FIELDS = dataclasses.fields(ProbeResult)
+
+
+def _plain(value: Any) -> Any:
+    """What `dataclasses.asdict` makes of a field's value (containers copied, dataclasses as
+    dicts, anything else deep-copied), without its deepcopy of every str and number: a
+    fleet's report converts ~10 results per target (issue 26)."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, dict):
+        return {_plain(key): _plain(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_plain(inner) for inner in value]
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return tuple(_plain(inner) for inner in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return copy.deepcopy(value)

@@ -23,6 +23,8 @@ _ELLIPSIS = "…"
 def text(value: str, limit: int = MAX_TEXT) -> str:
     """`value` without control, format, surrogate, private-use or unassigned characters (a
     tab or newline becomes a space), at most `limit` characters (cut with '…')."""
+    if value.isascii() and value.isprintable():  # nothing to drop (most of what is seen)
+        return value if len(value) <= limit else value[: limit - 1] + _ELLIPSIS
     kept = []
     for char in value:
         if char in "\t\n\r":

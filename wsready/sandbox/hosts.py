@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
+import secrets
 import signal
 import subprocess
 import time
@@ -95,10 +97,13 @@ def up(
     ready_timeout_s: float = READY_TIMEOUT_S,
     release: str = sandbox_image.SUITE,
     balancer: bool = False,
+    redis: bool = False,
 ) -> list[SandboxHost]:
     """Start `count` hosts of Debian `release` in parallel, wait until systemd is up, write
-    the inventory. With `balancer`, one more host (the last), in inventory group
-    `balancer`: the deploy makes it the front door of the others."""
+    the inventory. With `redis`, one more host after them, in inventory group `redis`: the
+    Redis every app host shares (its password made here, kept in a 0600 file). With
+    `balancer`, one more host (the last), in inventory group `balancer`: the deploy makes it
+    the front door of the others."""
     sandbox_image.check_release(release)
     require()
     inventory = Path(inventory_path).absolute()
@@ -106,7 +111,7 @@ def up(
     started = time.monotonic()
     image = sandbox_image.ensure_image(log=log, release=release)
     allowed = [*sandbox_image.host_mirrors().hosts(), sandbox_proxy.npm_registry_host()]
-    states = _reserve(count + int(balancer), inventory, image.key, release)
+    states = _reserve(count + int(redis) + int(balancer), inventory, image.key, release)
     try:
         with ThreadPoolExecutor(max_workers=len(states)) as pool:
             list(pool.map(lambda s: _start_host(s, image, allowed, log, ready_timeout_s), states))
@@ -122,9 +127,25 @@ def up(
         front = f"http://{hosts[-1].address}"
         for _name, data in entries[:count]:
             data["app_cors_origins"] = [*data["app_cors_origins"], front]
-    sandbox_inventory.write(inventory, entries[:count], entries[count:])
+    password_file = _redis_password_file(states[count]) if redis else None
+    sandbox_inventory.write(
+        inventory,
+        entries[:count],
+        balancer=entries[count + int(redis) :],
+        redis=entries[count : count + int(redis)],
+        redis_password_file=password_file,
+    )
     log(f"{len(hosts)} sandbox host(s) up in {time.monotonic() - started:.1f}s: {inventory}")
     return hosts
+
+
+def _redis_password_file(state: HostState) -> Path:
+    """A new random Redis password in a 0600 file of the Redis host's state directory."""
+    path = state.directory / "redis-password"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(secrets.token_urlsafe(32) + "\n")
+    return path
 
 
 def _check_inventory_free(inventory: Path) -> None:

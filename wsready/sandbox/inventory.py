@@ -38,32 +38,63 @@ def host_data(address: str, ssh_key: str, proxy_url: str, lan_address: str) -> d
     }
 
 
-GROUPS = ("sandbox", "balancer")  # app hosts; the front door (`--balancer`, tasks/balancer.py)
+# App hosts; the shared Redis (`--redis`, tasks/redis.py); the front door (`--balancer`,
+# tasks/balancer.py).
+GROUPS = ("sandbox", "redis", "balancer")
+
+# Redis's password stays out of the inventory: the inventory reads it from a 0600 file in the
+# Redis host's own state directory (removed with the host) and gives it to every host.
+PASSWORD_LINES = (
+    "# Redis's password is not written here: it sits in {path} (0600, removed with the host).",
+    "_redis_password = open({path!r}).read().strip()",
+    "for _name, _data in {groups}:",
+    "    _data['redis_password'] = _redis_password",
+)
 
 Hosts = Iterable[tuple[str, dict[str, Any]]]
 
 
-def render(hosts: Hosts, balancer: Hosts = ()) -> str:
-    """Python source of a pyinfra inventory with the hosts in group `sandbox`, and the
-    balancer host (if any) in group `balancer`."""
+def render(
+    hosts: Hosts, balancer: Hosts = (), redis: Hosts = (), redis_password_file: Path | None = None
+) -> str:
+    """Python source of a pyinfra inventory with the hosts in group `sandbox`, the Redis host
+    (if any) in group `redis` and the balancer host (if any) in group `balancer`. With a
+    Redis host, every host reads `redis_password` from `redis_password_file`."""
+    redis = list(redis)
+    if redis and redis_password_file is None:
+        raise ValueError("a redis host needs redis_password_file")
     lines = [HEADER]
-    for group, members in zip(GROUPS, (hosts, balancer), strict=True):
+    written = []
+    for group, members in zip(GROUPS, (hosts, redis, balancer), strict=True):
         members = list(members)
         if group != "sandbox" and not members:
             continue
+        written.append(group)
         lines.append(f"{group} = [")
         for name, data in members:
             lines.append(f"    (\n        {name!r},\n        {{")
             lines += [f"            {key!r}: {value!r}," for key, value in data.items()]
             lines.append("        },\n    ),")
         lines.append("]\n")
+    if redis:
+        groups = " + ".join(written)
+        lines += [
+            line.format(path=str(redis_password_file), groups=groups) for line in PASSWORD_LINES
+        ]
+        lines.append("")
     return "\n".join(lines)
 
 
-def write(path: Path, hosts: Hosts, balancer: Hosts = ()) -> None:
+def write(
+    path: Path,
+    hosts: Hosts,
+    balancer: Hosts = (),
+    redis: Hosts = (),
+    redis_password_file: Path | None = None,
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(render(hosts, balancer))
+    tmp.write_text(render(hosts, balancer, redis, redis_password_file))
     tmp.replace(path)
 
 
