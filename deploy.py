@@ -3,8 +3,10 @@
 Each step is one module in tasks/, reading the data keys documented in
 inventory/group_data/all.py. The preflight refuses bad data for the whole fleet before
 anything changes. One run is one transaction per host (tasks/transaction.py): nginx's new
-config is tested before the app changes, an ACME certificate is ordered once the new site
-serves its challenge, and when the probes of `verify_deploy` fail,
+config is tested before the app changes, a new generation of app workers is proven beside
+the serving one before nginx switches to it (app_restart "generations"), an ACME
+certificate is ordered once the new site serves its challenge, and when the probes of
+`verify_deploy` fail,
 everything the run changed on that host is put back. Hosts of the `redis` group get Redis
 for the fleet's Socket.IO adapter and nothing else; the host of the `balancer` group gets
 HAProxy in front of the app hosts (the sandbox's ALB); hosts in the `monitors` group then get
@@ -16,6 +18,7 @@ from tasks.app import deploy_app
 from tasks.balancer import configure_balancer, is_balancer_host
 from tasks.firewall import configure_firewall
 from tasks.front_door import join_balancer_host, join_load_balancer, sync_load_balancer
+from tasks.generations import switch_generation
 from tasks.kernel import tune_kernel
 from tasks.monitor import install_monitor
 from tasks.nginx import activate_nginx, prepare_nginx
@@ -46,6 +49,7 @@ else:
     prepare_nginx()
     deploy_app()
     activate_nginx()
+    switch_generation()
     harden_nginx()
     obtain_certificate()
     verify_deploy()

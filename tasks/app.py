@@ -41,8 +41,8 @@ from pyinfra.api.exceptions import DeployError
 from pyinfra.operations import server, systemd
 from pyinfra.operations.util import any_changed
 
-from wsready.deploy import app_release, claims, redis_conf, transaction
-from wsready.deploy.app_config import rolling_restart_command
+from wsready.deploy import app_release, claims, generations, redis_conf, transaction
+from wsready.deploy.app_config import restart_all_command, rolling_restart_command
 from wsready.deploy.operations import app_units
 from wsready.deploy.operations import release as release_op
 from wsready.deploy.operations.files import managed_directory, managed_file
@@ -175,10 +175,13 @@ def deploy_app() -> None:
         path=paths.legacy_unit_file,
         **ACTIVATION,
     )
+    two = data.app_restart == "generations"
     retired = app_units.retire_workers(
-        name=f"Stop workers beyond {name}@{sized.app_workers - 1}.",
+        name=f"Stop workers beyond {name}@{sized.app_workers - 1}"
+        + (f" (and @{generations.base('b')}+{sized.app_workers - 1})." if two else "."),
         app_name=name,
         count=sized.app_workers,
+        second_base=generations.base("b") if two else None,
         **ACTIVATION,
     )
     runtime = app_units.record_node_runtime(
@@ -191,13 +194,17 @@ def deploy_app() -> None:
         _if=any_changed(unit, target, legacy, retired),
         **ACTIVATION,
     )
+    if two:
+        # tasks/generations.py starts a new generation beside the running one after nginx's
+        # new config is active, proves it, and switches to it: nothing restarts here.
+        return
+    if data.app_restart == "all":
+        how, restart = "all at once", restart_all_command(workers)
+    else:
+        how, restart = "one at a time", rolling_restart_command(workers, data.app_port)
     server.shell(
-        name=f"Restart the {name} workers one at a time (release, unit, environment or Node.js "
-        "changed).",
-        commands=[
-            f"{transaction.units_command(name)} && "
-            f"{rolling_restart_command(workers, data.app_port)}"
-        ],
+        name=f"Restart the {name} workers {how} (release, unit, environment or Node.js changed).",
+        commands=[f"{transaction.units_command(name)} && {restart}"],
         _if=any_changed(switched, unit, env, runtime, legacy),
         **ACTIVATION,
     )

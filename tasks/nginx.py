@@ -25,10 +25,11 @@ from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.facts.files import File
 from pyinfra.operations import apt, dnf, files, systemd
 from pyinfra.operations.util import any_changed
 
-from wsready.deploy import acme, families
+from wsready.deploy import acme, families, generations
 from wsready.deploy.nginx_config import (
     CANDIDATE,
     DHPARAM,
@@ -191,6 +192,14 @@ def prepare_nginx() -> None:
         mode="0755",
     )
     root_directory("Create the directory for candidate nginx configs.", str(Path(CANDIDATE).parent))
+    if data.app_restart == "generations" and not host.get_fact(File, path=generations.ACTIVE_FILE):
+        # The host's own truth from now on (tasks/generations.py rewrites it; never a rollback).
+        put_text(
+            "Name the generation of app workers nginx sends clients to (slot a: the workers "
+            "this host runs today).",
+            generations.active_file("a"),
+            generations.ACTIVE_FILE,
+        )
     config = plan.nginx
     for candidate, live, content in config.files:
         put_text(f"Write {Path(live).name} aside, as a candidate.", content, candidate)

@@ -4,6 +4,7 @@
 const { loadConfig, ConfigError } = require('./lib/config');
 const { createApp } = require('./lib/app');
 
+// After the drain's deadline, closing what is left may take this long before we give up.
 const STOP_GRACE_MS = 5000;
 
 function log(message) {
@@ -28,12 +29,12 @@ async function main() {
   const stop = (signal) => {
     if (stopping) return;
     stopping = true;
-    log(`${signal} received: closing ${service.io.engine.clientsCount} connection(s)`);
+    log(`${signal} received: handing ${service.io.engine.clientsCount} connection(s) over`);
     setTimeout(() => {
       log('Connections did not close in time, exiting');
       process.exit(1);
-    }, STOP_GRACE_MS).unref();
-    service.close().then(() => {
+    }, config.drainDeadlineMs + STOP_GRACE_MS).unref();
+    service.shutdown().then(() => {
       log('Server stopped');
       process.exit(0);
     });

@@ -83,6 +83,24 @@ app_static_token_hashes: "word_list" = []  # hex sha256 of each accepted static 
 # put the previous release (and its environment file and unit) back, restart, probe again;
 # the deploy still fails. See docs/app.md.
 app_rollback_on_failure: "bool" = True
+# Socket.IO connection state recovery (docs/deploy.md "Nothing lost"): a client that
+# reconnects within this many ms gets its id, rooms and missed broadcasts back, on any
+# worker or host sharing the Redis. 0 turns recovery off. A host with one worker and no
+# Redis keeps sessions in that worker's memory only: they do not outlive its restart.
+app_recovery_max_disconnection_ms: "number" = 120000
+# Paced draining: a stopping worker (restart, deploy, reboot) hands its clients over at
+# this many a second per host (shared by the host's workers); whatever is left after
+# app_drain_deadline_s is closed at once. None: app_max_clients / app_drain_rate + 10 s
+# (20 s for 20,000 clients). systemd's TimeoutStopSec is the deadline + 10 s.
+app_drain_rate: "number" = 2000
+app_drain_deadline_s: "number or None" = None
+# How a deploy replaces the workers when the release, units, environment or Node.js
+# changed: "generations" (a new generation of workers starts beside the old one on other
+# ports, is proven through nginx, nginx switches to it, then the old one drains at the paced
+# rate: each client moves once; docs/deploy.md), "one-at-a-time" (each worker drains,
+# restarts and listens again before the next: up to N moves per client) or "all" (every
+# worker at once: clients wait for the restart). The last two are the benchmark's baselines.
+app_restart: "word" = "generations"
 
 # --- nginx (tasks/nginx.py, files/nginx/) -----------------------------------------------------
 nginx_server_name: "server_name" = "_"
@@ -100,6 +118,12 @@ nginx_worker_connections: "number" = 16384  # per nginx worker (Debian's default
 # Open files per nginx worker (worker_rlimit_nofile); None: not set (systemd's limit).
 # Must not exceed the host's hard limit: nginx cannot raise it.
 nginx_worker_rlimit_nofile: "number or None" = 17408
+# The longest an old generation of nginx workers may live after a reload
+# (worker_shutdown_timeout): old workers keep serving their open WebSockets until then, and
+# then close them (the clients reconnect to the new workers and recover their sessions,
+# docs/deploy.md). Bounds how many generations long-lived clients keep around. None: no
+# bound (nginx waits for every connection).
+nginx_worker_shutdown_timeout_s: "number or None" = 1800
 # Accept queue of nginx's listening sockets; None: nginx's 511.
 nginx_listen_backlog: "number or None" = 4096
 # One listening socket per nginx worker (`listen ... reuseport`): the kernel spreads new

@@ -153,7 +153,7 @@ def test_socketio_client_exchanges_events_both_ways(fleet: Fleet) -> None:
     welcome: dict = {}
 
     @client.on("welcome")
-    def on_welcome(data):
+    def on_welcome(data, *_offset):  # connection state recovery appends the stream offset
         welcome.update(data)
         welcomed.set()
 

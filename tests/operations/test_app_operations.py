@@ -24,7 +24,13 @@ from wsready.deploy.app_config import BUNDLED_APP
 from wsready.deploy.operations.app_units import NODE_LOOKUP, WORKER_INSTANCES
 
 SECRET = "jwt-secret-for-operation-tests-0123456789abcdef"
-DATA = {"app_auth": "jwt", "app_jwt_secret": SECRET, "app_jwt_audience": "wsready"}
+# The restart paths of one generation; app_restart "generations" is tested on its own below.
+DATA = {
+    "app_auth": "jwt",
+    "app_jwt_secret": SECRET,
+    "app_jwt_audience": "wsready",
+    "app_restart": "one-at-a-time",
+}
 APP = "wsready-app"
 WORKER0 = f"{APP}@0.service"
 WORKER1 = f"{APP}@1.service"
@@ -251,6 +257,14 @@ def test_two_cpus_get_two_workers_one_restart_and_a_local_redis() -> None:
     assert [c for c in commands if isinstance(c, str) and "systemctl restart" in c] == [
         restart(WORKER0, WORKER1)
     ]
+    # Asked for: every worker restarted at once (the benchmark's baseline).
+    at_once = fakehost.run(deploy_app, _on_cpus(BASE_FACTS, 2), {**DATA, "app_restart": "all"})
+    assert [c for c in fakehost.commands(at_once) if isinstance(c, str) and "restart" in c] == [
+        f"{UNITS} && systemctl restart {WORKER0} {WORKER1}; true"
+    ]
+    assert any("workers all at once" in name for name in fakehost.changed(at_once)), (
+        fakehost.changed(at_once)
+    )
     # The local Redis comes before the environment file that points the workers at it.
     redis = commands.index("systemctl enable redis-server.service")
     env = next(i for i, c in enumerate(commands) if isinstance(c, dict) and c["upload"] == ENV_FILE)
@@ -262,6 +276,20 @@ def test_two_cpus_get_two_workers_one_restart_and_a_local_redis() -> None:
     assert "SupplementaryGroups=redis" in unit
     assert "After=network-online.target redis-server.service" in unit
     assert "Wants=wsready-app@0.service wsready-app@1.service" in uploads[TARGET_FILE]
+
+
+def test_generations_restart_nothing_here_and_the_target_names_no_instance() -> None:
+    """app_restart "generations": tasks/generations.py starts the new generation after nginx's
+    new config is active; deploy_app only lays the files down (the running workers keep
+    what they loaded), and retiring spares the second generation's instances."""
+    data = {**DATA, "app_restart": "generations"}
+    results = fakehost.run(deploy_app, _on_cpus(BASE_FACTS, 2), data)
+    commands = [c for c in fakehost.commands(results) if isinstance(c, str) and APP in c]
+    names = [name.rsplit(" | ", 1)[1] for name in fakehost.changed(results)]
+    assert not [c for c in commands if "systemctl restart" in c or "systemctl start" in c]
+    assert not [n for n in names if APP in n and n.startswith(("Keep ", "Restart "))], names
+    target = _uploads(results)[TARGET_FILE]
+    assert "Wants=" not in target and "2 Socket.IO worker(s)" in target
 
 
 def test_several_workers_without_apt_get_are_refused_before_any_change() -> None:

@@ -15,7 +15,7 @@ import pytest
 from tasks import transaction
 from tasks.firewall import configure_firewall
 from tasks.nginx import ACTIVATE, ACTIVATE_SCRIPT, DHPARAM_FILE, activate_nginx, prepare_nginx
-from wsready.deploy import capacity
+from wsready.deploy import capacity, generations
 from wsready.deploy.firewall_rules import NFT_FILE, NFT_UNIT
 from wsready.deploy.nginx_config import (
     CANDIDATE,
@@ -178,6 +178,7 @@ def _nginx_converged_facts(cpus: int = 2, **data) -> dict:
             MAIN_CANDIDATE: _stat(644),
             APT_STAMP: _stat(644),
             DHPARAM: _stat(600),
+            generations.ACTIVE_FILE: _stat(644),  # the host's own: written once, never again
         },
         "files.Directory": {
             "/etc/wsready/nginx": _stat(755),
@@ -286,6 +287,10 @@ def test_more_cpus_mean_more_upstream_servers() -> None:
         "server 127.0.0.1:3000 max_fails=0;",
         "server 127.0.0.1:3001 max_fails=0;",
         "server 127.0.0.1:3002 max_fails=0;",
+        # the second generation (app_restart "generations", the default)
+        "server 127.0.0.1:3100 max_fails=0;",
+        "server 127.0.0.1:3101 max_fails=0;",
+        "server 127.0.0.1:3102 max_fails=0;",
     ]
 
 

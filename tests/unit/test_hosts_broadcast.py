@@ -86,7 +86,7 @@ def test_a_host_without_that_redis_is_not_asked(redis_socket: Path) -> None:
 
 def test_hosts_that_share_redis_but_do_not_deliver_are_critical(redis_socket: Path) -> None:
     with two_hosts(redis_socket) as targets:
-        redis_cli(redis_socket, "ACL", "SETUSER", "default", "-publish")
+        redis_cli(redis_socket, "ACL", "SETUSER", "default", "-xadd")
         report = check_all(targets, CheckOptions(timeout_s=2, retries=0))
     for outcome in report.outcomes:
         assert outcome.status == ExitStatus.CRITICAL

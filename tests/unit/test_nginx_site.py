@@ -49,8 +49,11 @@ def test_socketio_location_has_upgrade_headers_and_no_uri() -> None:
     assert 'proxy_set_header Connection "";' not in block  # upgrades keep their header
 
 
+ONE_GENERATION = {"app_restart": "one-at-a-time"}
+
+
 def test_one_worker_upstream_and_sid_map() -> None:
-    site = _site()
+    site = _site(**ONE_GENERATION)
     assert _lines(_block(site, "upstream wsready_app {")) == [
         "upstream wsready_app {",
         "zone wsready_app 64k;",
@@ -68,7 +71,7 @@ def test_one_worker_upstream_and_sid_map() -> None:
 
 
 def test_two_workers_upstream_and_sid_map_route_each_session_to_its_worker() -> None:
-    site = _site(2)
+    site = _site(2, **ONE_GENERATION)
     assert _lines(_block(site, "upstream wsready_app {")) == [
         "upstream wsready_app {",
         "zone wsready_app 64k;",
@@ -87,6 +90,35 @@ def test_two_workers_upstream_and_sid_map_route_each_session_to_its_worker() -> 
     ]
 
 
+def test_two_generations_each_an_upstream_picked_by_the_probes_header_or_the_active_file() -> None:
+    site = _site(2)
+    assert _lines(_block(site, "upstream wsready_app_b {")) == [
+        "upstream wsready_app_b {",
+        "zone wsready_app_b 64k;",
+        "least_conn;",
+        "server 127.0.0.1:3100 max_fails=0;",
+        "server 127.0.0.1:3101 max_fails=0;",
+        "keepalive 32;",
+        "}",
+    ]
+    assert _lines(_block(site, "map $http_x_wsready_generation $wsready_generation {")) == [
+        "map $http_x_wsready_generation $wsready_generation {",
+        "include /etc/nginx/wsready-generation.conf;",
+        "a wsready_app;",
+        "b wsready_app_b;",
+        "}",
+    ]
+    assert _lines(_block(site, "map $arg_sid $wsready_socketio_upstream {")) == [
+        "map $arg_sid $wsready_socketio_upstream {",
+        "default $wsready_generation;",
+        '"~^0-" 127.0.0.1:3000;',
+        '"~^1-" 127.0.0.1:3001;',
+        '"~^100-" 127.0.0.1:3100;',
+        '"~^101-" 127.0.0.1:3101;',
+        "}",
+    ]
+
+
 def test_workers_on_an_ipv6_loopback_get_bracketed_addresses() -> None:
     site = _site(2, app_bind="::1", app_port=4000)
     assert "server [::1]:4000 max_fails=0;" in site and "server [::1]:4001 max_fails=0;" in site
@@ -96,19 +128,24 @@ def test_workers_on_an_ipv6_loopback_get_bracketed_addresses() -> None:
 def test_sid_patterns_do_not_confuse_worker_1_with_worker_10() -> None:
     site = _site(11)
     patterns = re.findall(r'"~(\^\d+-)" 127\.0\.0\.1:(\d+);', site)
-    assert len(patterns) == 11
+    indexes = [*range(11), *range(100, 111)]  # both generations
+    assert len(patterns) == 22
     for pattern, port in patterns:
         index = int(port) - 3000
         assert re.match(pattern, f"{index}-AbC_d")
-        assert not any(re.match(pattern, f"{other}-AbC_d") for other in range(11) if other != index)
+        assert not any(re.match(pattern, f"{other}-AbC_d") for other in indexes if other != index)
 
 
-def test_rest_locations_reuse_upstream_connections() -> None:
-    site = _site(2)
+@pytest.mark.parametrize(
+    ("restart", "upstream"),
+    [("one-at-a-time", "wsready_app"), ("generations", "$wsready_generation")],
+)
+def test_rest_locations_reuse_upstream_connections(restart: str, upstream: str) -> None:
+    site = _site(2, app_restart=restart)
     for opening in ("location /api/ {", "location / {"):
         assert _lines(_block(site, opening)) == [
             opening,
-            "proxy_pass http://wsready_app;",
+            f"proxy_pass http://{upstream};",
             "proxy_http_version 1.1;",
             'proxy_set_header Connection "";',  # keepalive to the workers
             "proxy_set_header Host $host;",
@@ -190,6 +227,7 @@ def test_nginx_conf_carries_the_sized_limits(family, user, modules, sites) -> No
         f"user {user};",
         "worker_processes 4;",  # 20000 clients x 2 connections x 1.25 / 16384, at least 2 CPUs
         "worker_rlimit_nofile 17408;",
+        "worker_shutdown_timeout 1800s;",
         "worker_connections 16384;",
         f"include {modules};",
         "include /etc/nginx/conf.d/*.conf;",
@@ -202,8 +240,14 @@ def test_nginx_conf_carries_the_sized_limits(family, user, modules, sites) -> No
 
 def test_nginx_conf_without_rlimit_and_with_auto_workers() -> None:
     data = HostConfig.from_data(
-        "wsr-1", {"nginx_worker_rlimit_nofile": None, "nginx_worker_processes": "auto"}
+        "wsr-1",
+        {
+            "nginx_worker_rlimit_nofile": None,
+            "nginx_worker_processes": "auto",
+            "nginx_worker_shutdown_timeout_s": None,
+        },
     )
     text = render_main(data, capacity.plan(data, 8), "debian")
     assert "worker_rlimit_nofile" not in text
+    assert "worker_shutdown_timeout" not in text
     assert "worker_processes auto;" in _lines(text)

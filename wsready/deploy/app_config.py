@@ -83,6 +83,12 @@ def rolling_restart_command(units: list[str], first_port: int) -> str:
     return "; ".join(steps) + "; true"
 
 
+def restart_all_command(units: list[str]) -> str:
+    """Shell: restart every worker at once (systemctl runs the jobs in parallel); the verify
+    step judges the result."""
+    return f"systemctl restart {' '.join(_q(unit) for unit in units)}; true"
+
+
 @dataclass(frozen=True)
 class AppConfig:
     """What the deploy writes for the app's service, and its fingerprint."""
@@ -109,11 +115,15 @@ def app_config(data: HostConfig, release: app_release.Release, workers: int, red
         env_file=paths.env_file,
         entry=release.entry,
         limit_nofile=data.app_limit_nofile,
+        drain_deadline_s=data.drain_deadline_s,
         redis_unit=redis_conf.LOCAL_UNIT if local_redis else None,
         redis_group=redis_plan.LOCAL_GROUP if local_redis else None,
     )
+    # With two generations, the serving one's instances are enabled one by one (WantedBy=
+    # the target): the target itself names none.
+    listed = [] if data.app_restart == "generations" else list(range(workers))
     target = get_template(str(TARGET_TEMPLATE)).render(
-        app_name=paths.name, workers=list(range(workers))
+        app_name=paths.name, workers=listed, count=workers
     )
     environment = app_env.app_environment(data, release.hash, workers, redis)
     digest = hashlib.sha256()

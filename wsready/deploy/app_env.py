@@ -53,6 +53,10 @@ def app_environment(
         "APP_LOG_CONNECTIONS": "1" if data.app_log_connections else "0",
         "MAX_HTTP_BUFFER_SIZE": str(data.app_max_http_buffer_size),
         "LISTEN_BACKLOG": str(data.app_listen_backlog),
+        "RECOVERY_MAX_DISCONNECTION_MS": str(data.app_recovery_max_disconnection_ms),
+        # The host's rate, shared by its workers (each drains its own clients).
+        "DRAIN_RATE": str(max(1, -(-data.app_drain_rate // workers))),
+        "DRAIN_DEADLINE_MS": str(data.drain_deadline_s * 1000),
         "REDIS_URL": redis.url if redis else "",
         "REDIS_PASSWORD": (redis.password or "") if redis else "",
     }

@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from wsready import tls_profile
-from wsready.deploy import acme, capacity, families, templates, tls_paths
+from wsready.deploy import acme, capacity, families, generations, templates, tls_paths
 from wsready.hostdata import HostConfig
 from wsready.hostdata.monitor import MONITORS_GROUP
 
@@ -83,6 +83,17 @@ def site_context(data: HostConfig, workers: int = 1, *, http2: str = families.HT
     tls_cert, tls_key = tls_pair(data)
     hsts = None if data.nginx_tls_hsts is False else data.nginx_tls_hsts
     stapling = TLS_CERT if data.nginx_tls is True and _given_ocsp(data) else None
+    slots = None
+    if data.app_restart == "generations":
+        slots = {
+            "offset": generations.base("b"),
+            "addresses": [
+                _server_address(data.app_bind, data.app_port + index)
+                for index in generations.instances("b", workers)
+            ],
+            "active_file": generations.ACTIVE_FILE,
+            "header": generations.HEADER,
+        }
     tls_directives = tls_profile.nginx_directives(
         data.nginx_tls_profile, DHPARAM, hsts_max_age=hsts, stapling_trusted=stapling
     )
@@ -93,7 +104,8 @@ def site_context(data: HostConfig, workers: int = 1, *, http2: str = families.HT
         "listen_options": _listen_options(data),
         "trusted_proxies": list(data.nginx_trusted_proxies),
         "rest_address": rest_address,
-        "rest_pass": rest_pass or "http://wsready_app",
+        "rest_pass": rest_pass or ("http://$wsready_generation" if slots else "http://wsready_app"),
+        "generations": slots,
         "socketio_path": data.app_socketio_path,
         "read_timeout": data.nginx_proxy_read_timeout_s,
         "listen_port": data.nginx_listen_port,
@@ -160,6 +172,7 @@ def main_context(data: HostConfig, sized: capacity.Plan, family: str) -> dict:
         "worker_processes": sized.nginx_worker_processes,
         "worker_connections": data.nginx_worker_connections,
         "worker_rlimit_nofile": data.nginx_worker_rlimit_nofile,
+        "worker_shutdown_timeout": data.nginx_worker_shutdown_timeout_s,
     }
 
 

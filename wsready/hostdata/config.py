@@ -119,6 +119,10 @@ class HostConfig:
     app_jwt_issuer: str | None
     app_static_token_hashes: tuple[str, ...]
     app_rollback_on_failure: bool
+    app_recovery_max_disconnection_ms: int
+    app_restart: Literal["generations", "one-at-a-time", "all"]
+    app_drain_rate: int
+    app_drain_deadline_s: int | None
     # nginx
     nginx_server_name: str
     nginx_listen_port: int
@@ -128,6 +132,7 @@ class HostConfig:
     nginx_worker_processes: int | Literal["auto"] | None
     nginx_worker_connections: int
     nginx_worker_rlimit_nofile: int | None
+    nginx_worker_shutdown_timeout_s: int | None
     nginx_listen_backlog: int | None
     nginx_reuseport: bool
     nginx_hardening: bool
@@ -225,6 +230,14 @@ class HostConfig:
         return cls(name=name, ssh=SshSettings.from_data(data), **values)
 
     # --- derived values: each rule once ---------------------------------------------------
+
+    @property
+    def drain_deadline_s(self) -> int:
+        """How long a stopping worker may take to hand its clients over: app_drain_deadline_s,
+        else a full host's clients at app_drain_rate plus 10 s."""
+        if self.app_drain_deadline_s is not None:
+            return self.app_drain_deadline_s
+        return -(-self.app_max_clients // self.app_drain_rate) + 10
 
     @property
     def ssh_address(self) -> str:

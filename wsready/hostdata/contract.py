@@ -75,6 +75,9 @@ _ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.xz")
 _SYSCTL_NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_-]+){1,8}")
 _SYSCTL_VALUE = re.compile(r"[0-9]{1,19}( [0-9]{1,19}){0,7}")
 MAX_APP_WORKERS = 64
+# The second generation of workers: instances and ports GENERATION_OFFSET + i (above any
+# worker count; files/app/lib/config.js has the same number).
+GENERATION_OFFSET = 100
 
 Data = Mapping[str, Any]
 Check = Callable[[str, Any, Data], None]
@@ -290,6 +293,8 @@ def _app_port(key: str, value: Any, data: Data) -> None:
     workers = data.get("app_workers")
     count = workers if isinstance(workers, int) and 1 <= workers <= MAX_APP_WORKERS else 1
     last = value + count - 1
+    if data.get("app_restart", "generations") == "generations":
+        last += GENERATION_OFFSET  # the second generation's ports (wsready/deploy/generations.py)
     if last > 65535:
         raise ConfigError(key, value, f"leaves no room for {count} workers (ports up to {last})")
     public = {data.get("nginx_listen_port")}
@@ -408,6 +413,11 @@ def _app_cors_origins(key: str, value: Any, _data: Data) -> None:
 
 def _ping_ms(key: str, value: Any, _data: Data) -> None:
     _integer(key, value, 1000, 600_000)
+
+
+def _app_drain_deadline_s(key: str, value: Any, _data: Data) -> None:
+    if value is not None:
+        _integer(key, value, 1, 3600)
 
 
 def _app_limit_nofile(key: str, value: Any, _data: Data) -> None:
@@ -659,6 +669,12 @@ _CHECKS: dict[str, Check] = {
     "app_jwt_issuer": _app_jwt_audience,
     "app_static_token_hashes": _app_static_token_hashes,
     "app_rollback_on_failure": _boolean,
+    "app_recovery_max_disconnection_ms": lambda key, value, _d: (
+        _integer(key, value, 0, 86_400_000) and None
+    ),
+    "app_restart": _choice("generations", "one-at-a-time", "all"),
+    "app_drain_rate": lambda key, value, _data: _integer(key, value, 1, 1_000_000) and None,
+    "app_drain_deadline_s": _app_drain_deadline_s,
     "nginx_server_name": _nginx_server_name,
     "nginx_listen_port": _port,
     "nginx_ipv6": _boolean,
@@ -674,6 +690,9 @@ _CHECKS: dict[str, Check] = {
     "nginx_worker_processes": _nginx_worker_processes,
     "nginx_worker_connections": lambda key, value, _d: _integer(key, value, 64, 1_048_576) and None,
     "nginx_worker_rlimit_nofile": _nginx_worker_rlimit_nofile,
+    "nginx_worker_shutdown_timeout_s": _optional(
+        lambda key, value, _data: _integer(key, value, 1, 86_400) and None
+    ),
     "nginx_listen_backlog": _optional(
         lambda key, value, _data: _integer(key, value, 1, 65535) and None
     ),

@@ -1399,10 +1399,11 @@ def _broadcast(seen: _Seen) -> Diagnosis | None:
         f"none arrived on worker {', '.join(map(str, missing))}, while health says redis="
         f"{redis or '?'} — the adapter is connected but does not deliver",
         evidence,
-        "Check Redis pub/sub for the adapter: `redis-cli … PUBSUB CHANNELS 'socket.io*'` lists "
-        "the workers' channels, `redis-cli … ACL LOG` shows refused PUBLISH/SUBSCRIBE, "
-        "`CLIENT LIST TYPE pubsub` one subscriber per worker; every worker must use the same "
-        "Redis (app_redis_url) and key prefix. Restart the workers once Redis allows it.",
+        "Check Redis for the adapter: broadcasts go through the stream `wsready:socket.io` "
+        "(`redis-cli … XINFO STREAM wsready:socket.io` grows with each broadcast), "
+        "`redis-cli … ACL LOG` shows refused XADD/XREAD/PUBLISH/SUBSCRIBE, `CLIENT LIST` one "
+        "reader per worker; every worker must use the same Redis (app_redis_url) and key "
+        "prefix. Restart the workers once Redis allows it.",
     )
 
 

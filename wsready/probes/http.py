@@ -42,6 +42,7 @@ def session_for(target: Target, dog: intake.Watchdog | None = None) -> requests.
     with `dog`, every connection it opens is shut down at that watchdog's deadline."""
     session = requests.Session()
     session.trust_env = False
+    session.headers.update(dict(target.headers))
     if target.connect_address:
         adapter = dog.adapter(ConnectTo, target) if dog else ConnectTo(target)
     elif dog:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from wsready import validate
 from wsready.probes.conditions import Condition, describe
+from wsready.validate import ConfigError
 
 SCHEMES = ("http", "https", "ws", "wss")
 DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
 REDACTED = "[token redacted]"
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -36,8 +39,16 @@ class Target:
     rest_auth_path: str = "/api/whoami"
     tls_verify: bool | str = True
     connect_address: str | None = None
+    # Extra request headers on every HTTP and WebSocket request of the probes (the deploy's
+    # X-Wsready-Generation, which picks the generation of workers to prove): ((name, value),).
+    headers: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
+        for name, value in self.headers:
+            if not _HEADER_NAME.match(name) or any(c in value for c in "\r\n\0"):
+                raise ConfigError(
+                    "headers", name, "not a header name, or a value with a line break"
+                )
         validate.url("url", self.url, schemes=SCHEMES)
         if self.connect_address is not None:
             validate.host("connect_address", self.connect_address)

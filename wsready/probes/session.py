@@ -582,10 +582,12 @@ def _acked(packet: Any) -> bool:
 def _delivered(nonce: str):
     def wanted(packet: Any) -> bool:
         data = packet.data
+        # With connection state recovery on, the server appends the stream offset (a string)
+        # to every broadcast: the official client keeps it for recovery and drops it.
         return (
             packet.type == "2"
             and isinstance(data, list)
-            and len(data) == 2
+            and (len(data) == 2 or (len(data) == 3 and isinstance(data[2], str)))
             and data[0] == PROBE_EVENT
             and isinstance(data[1], dict)
             and data[1].get("nonce") == nonce

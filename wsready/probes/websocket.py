@@ -53,6 +53,8 @@ def _options(target: Target) -> dict[str, Any]:
     options: dict[str, Any] = {"sslopt": _sslopt(target), "http_no_proxy": ["*"]}
     if target.connect_address:
         options["host"] = target.host_header
+    if target.headers:
+        options["header"] = [f"{name}: {value}" for name, value in target.headers]
     if target.origin:
         options["origin"] = target.origin
     else:

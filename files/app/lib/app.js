@@ -8,8 +8,10 @@ const express = require('express');
 const { Server } = require('socket.io');
 const { createTokenValidator, restAuth, socketAuth } = require('./auth');
 const { broadcastRoute } = require('./broadcast');
+const { deliverWhileRestoring } = require('./restoring');
 const { createHealth } = require('./health');
 const { probeEvents } = require('./probe');
+const { createDrain } = require('./drain');
 const { attachRedis } = require('./redis');
 
 const WORKER_HEADER = 'X-Wsready-Worker';
@@ -34,6 +36,9 @@ function createApp(config, { log = console.log } = {}) {
     maxHttpBufferSize: config.maxHttpBufferSize,
     transports: config.transports,
     allowUpgrades: config.allowUpgrades,
+    // A client that reconnects within the window gets its id, rooms and missed broadcasts
+    // back (socket.recovered). The auth middleware runs again on a recovered connection.
+    connectionStateRecovery: config.recoveryMs > 0 ? { maxDisconnectionDuration: config.recoveryMs, skipMiddlewares: false } : undefined,
   });
   // Every answer names the worker that gave it (REST, Engine.IO handshakes, polls, upgrades,
   // and Engine.IO's own error answers): probes tell a misrouted session from a broken worker.
@@ -49,12 +54,19 @@ function createApp(config, { log = console.log } = {}) {
   io.engine.on('headers', (headers) => {
     headers[WORKER_HEADER] = worker;
   });
+  // SIGTERM: new sessions are refused (503, nginx tries the next worker), the clients leave
+  // at a bounded rate (see lib/drain.js).
+  const drain = createDrain(io, { rate: config.drainRate, deadlineMs: config.drainDeadlineMs, log });
+  io.engine.use(drain.refuseNewSessions);
   // Engine.IO session ids name their worker ("1-…"), so nginx can route sid=1-… to worker 1.
   io.engine.generateId = () => `${config.worker}-${crypto.randomBytes(15).toString('base64url')}`;
   const redis = config.redis ? attachRedis(io, config.redis, { password: config.redisPassword, log }) : null;
+  // A broadcast reaches a session being restored exactly once (see lib/restoring.js).
+  const restoring = config.recoveryMs > 0 ? deliverWhileRestoring(io.of('/')) : null;
   const health = createHealth(config, () => ({
     connections: io.engine.clientsCount,
     redis: redis ? redis.state() : 'off',
+    draining: drain.draining(),
     redisId: redis ? redis.identity() : null,
   }));
 
@@ -105,13 +117,26 @@ function createApp(config, { log = console.log } = {}) {
     });
   }
 
+  /**
+   * Hand the clients over (drain: each disconnected once, at the paced rate, recoverable),
+   * then close. Resolves once the server is closed.
+   */
+  async function shutdown() {
+    await drain.start();
+    if (restoring && redis) {
+      log(`Broadcasts to sessions being restored: ${restoring.caught_up} added to a replay, ${restoring.restoring} delivered before connect, ${restoring.replayed} skipped as already replayed`);
+    }
+    await close();
+  }
+
   /** Disconnect every socket, stop accepting connections, wait for the server to close. */
   async function close() {
+    if (redis) redis.quiet();
     await new Promise((resolve) => io.close(() => resolve()));
     if (redis) await redis.close();
   }
 
-  return { app, server, io, listen, close };
+  return { app, server, io, listen, close, shutdown, drain, restoring };
 }
 
 module.exports = { createApp, corsOrigin, WORKER_HEADER };

@@ -5,6 +5,8 @@
 const AUTH_MODES = ['off', 'jwt', 'static'];
 const REDIS_SCHEMES = ['redis:', 'rediss:', 'unix:'];
 const TRANSPORTS = ['polling', 'websocket'];
+/** Instance number of the second generation's first worker (ports APP_PORT + 100 + i). */
+const GENERATION_OFFSET = 100;
 
 class ConfigError extends Error {}
 
@@ -102,20 +104,26 @@ function loadConfig(env = process.env) {
   const port = integer(env, 'APP_PORT', 3000, 0, 65535);
   const workers = integer(env, 'APP_WORKERS', 1, 1, 1024);
   const worker = integer(env, 'APP_WORKER', 0, 0, 1023);
-  if (worker >= workers) {
-    throw new ConfigError(`APP_WORKER=${JSON.stringify(env.APP_WORKER)}: must be below APP_WORKERS (${workers})`);
+  // A second generation of workers (wsready's app_restart "generations") runs as instances
+  // GENERATION_OFFSET + i beside the first (0 .. workers - 1): each asks its own siblings.
+  const workerBase = worker >= GENERATION_OFFSET && workers <= GENERATION_OFFSET ? GENERATION_OFFSET : 0;
+  if (worker - workerBase >= workers) {
+    const range = workerBase ? ` (or ${workerBase} + that)` : '';
+    throw new ConfigError(`APP_WORKER=${JSON.stringify(env.APP_WORKER)}: must be below APP_WORKERS (${workers})${range}`);
   }
   if (port === 0 && workers > 1) {
     // Worker i listens on APP_PORT + i: with an ephemeral first port its siblings are unknowable.
     throw new ConfigError(`APP_PORT="0": an ephemeral port works only with APP_WORKERS=1 (not ${workers})`);
   }
-  if (port + workers - 1 > 65535) {
-    throw new ConfigError(`APP_WORKERS=${JSON.stringify(env.APP_WORKERS)}: APP_PORT ${port} + ${workers - 1} passes port 65535`);
+  if (port + workerBase + workers - 1 > 65535) {
+    throw new ConfigError(`APP_WORKERS=${JSON.stringify(env.APP_WORKERS)}: APP_PORT ${port} + ${workerBase + workers - 1} passes port 65535`);
   }
   return {
     port,
     workers,
     worker,
+    /** The first instance of this worker's generation: its siblings are workerBase + j. */
+    workerBase,
     /** The port this worker listens on: APP_PORT + APP_WORKER (0 stays 0: ephemeral). */
     listenPort: port === 0 ? 0 : port + worker,
     bind: env.APP_BIND || '127.0.0.1',
@@ -133,6 +141,13 @@ function loadConfig(env = process.env) {
     logConnections: flag(env, 'APP_LOG_CONNECTIONS', false),
     maxHttpBufferSize: integer(env, 'MAX_HTTP_BUFFER_SIZE', 1000000, 1, 1073741824),
     listenBacklog: integer(env, 'LISTEN_BACKLOG', 4096, 1, 1048576),
+    // Socket.IO connection state recovery: how long a disconnected client's id, rooms and
+    // missed broadcasts are kept (in Redis when REDIS_URL is set). 0 turns recovery off.
+    recoveryMs: integer(env, 'RECOVERY_MAX_DISCONNECTION_MS', 120000, 0, 86400000),
+    // SIGTERM hands the clients over at DRAIN_RATE per second; whatever is left at
+    // DRAIN_DEADLINE_MS is closed at once.
+    drainRate: integer(env, 'DRAIN_RATE', 1000, 1, 1000000),
+    drainDeadlineMs: integer(env, 'DRAIN_DEADLINE_MS', 20000, 0, 3600000),
     redis: redisTarget(env.REDIS_URL || ''),
     redisPassword: env.REDIS_PASSWORD || '',
     auth: {
@@ -145,4 +160,4 @@ function loadConfig(env = process.env) {
   };
 }
 
-module.exports = { loadConfig, ConfigError, AUTH_MODES, TRANSPORTS, redisTarget };
+module.exports = { loadConfig, ConfigError, AUTH_MODES, TRANSPORTS, GENERATION_OFFSET, redisTarget };

@@ -60,13 +60,24 @@ function upgradesOffered(config) {
 }
 
 /**
- * Build health(scope) -> the contract's JSON. `own()` gives {connections, redis} of this worker.
+ * What recovery this worker offers: Socket.IO connection state recovery is on when the window
+ * is above 0; `shared` when sessions live in Redis (any worker or host can restore them),
+ * otherwise only this worker's memory holds them.
+ */
+function recoveryOf(config) {
+  const enabled = (config.recoveryMs || 0) > 0;
+  return { enabled, max_disconnection_ms: enabled ? config.recoveryMs : 0, shared: enabled && Boolean(config.redis) };
+}
+
+/**
+ * Build health(scope) -> the contract's JSON. `own()` gives {connections, redis, draining}
+ * of this worker.
  */
 function createHealth(config, own, { ask = askSibling } = {}) {
   const host = siblingHost(config.bind);
 
   /** What this worker says about itself: what a probe that reached it should have seen. */
-  function self(connections, redis) {
+  function self(connections, redis, draining) {
     return {
       worker: config.worker,
       port: config.listenPort,
@@ -77,16 +88,17 @@ function createHealth(config, own, { ask = askSibling } = {}) {
       upgrades: upgradesOffered(config),
       connections,
       redis,
+      draining,
     };
   }
 
   /** One row of workers.list from a sibling's scope=worker answer (only the fields we know). */
   function row(answer) {
-    const fields = ['worker', 'port', 'version', 'config', 'path', 'transports', 'upgrades', 'connections', 'redis'];
+    const fields = ['worker', 'port', 'version', 'config', 'path', 'transports', 'upgrades', 'connections', 'redis', 'draining'];
     return Object.fromEntries(fields.filter((name) => answer[name] !== undefined).map((name) => [name, answer[name]]));
   }
 
-  function answer(connections, clients, up, total, redis, current, list) {
+  function answer(connections, clients, up, total, redis, current, list, draining) {
     const degraded = redis === 'down' || up < total;
     return {
       status: degraded ? 'degraded' : 'ok',
@@ -105,18 +117,22 @@ function createHealth(config, own, { ask = askSibling } = {}) {
       upgrades: upgradesOffered(config),
       // The bundled app answers the probes' broadcast events (wsready:probe-join/-emit).
       probe_events: true,
+      recovery: recoveryOf(config),
+      // This worker is handing its clients over (SIGTERM): it takes no new session.
+      draining,
     };
   }
 
   return async function health(scope) {
-    const { connections, redis, redisId } = own();
-    const mine = self(connections, redis);
+    const { connections, redis, draining = false, redisId } = own();
+    const mine = self(connections, redis, draining);
     const withId = (body) => (redisId ? { ...body, redis_id: redisId } : body);
     if (scope === 'worker' || config.workers === 1) {
-      return withId(answer(connections, connections, 1, 1, redis, 1, [mine]));
+      return withId(answer(connections, connections, 1, 1, redis, 1, [mine], draining));
     }
     const siblings = [];
-    for (let j = 0; j < config.workers; j += 1) {
+    const base = config.workerBase || 0;
+    for (let j = base; j < base + config.workers; j += 1) {
       if (j !== config.worker) siblings.push(ask(host, config.port + j, j));
     }
     const answers = (await Promise.all(siblings)).filter(Boolean);
@@ -125,8 +141,8 @@ function createHealth(config, own, { ask = askSibling } = {}) {
       (sibling) => sibling.version === config.version && sibling.config === config.configFingerprint,
     ).length;
     const list = [mine, ...answers.map(row)].sort((a, b) => a.worker - b.worker);
-    return withId(answer(connections, clients, 1 + answers.length, config.workers, redis, 1 + current, list));
+    return withId(answer(connections, clients, 1 + answers.length, config.workers, redis, 1 + current, list, draining));
   };
 }
 
-module.exports = { createHealth, askSibling, siblingHost, SIBLING_TIMEOUT_MS };
+module.exports = { createHealth, askSibling, siblingHost, recoveryOf, SIBLING_TIMEOUT_MS };

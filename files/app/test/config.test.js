@@ -22,6 +22,10 @@ test('worker i listens on APP_PORT + i; APP_PORT=0 stays ephemeral for a single 
   assert.equal(config.port, 3000);
   assert.equal(config.listenPort, 3003);
   assert.equal(loadConfig({ APP_PORT: '0' }).listenPort, 0);
+  assert.equal(config.workerBase, 0);
+  // The second generation: instances 100 + i on APP_PORT + 100 + i, siblings from 100.
+  const second = loadConfig({ APP_PORT: '3000', APP_WORKERS: '4', APP_WORKER: '103' });
+  assert.deepEqual([second.listenPort, second.workerBase], [3103, 100]);
 });
 
 test('bad worker and limit values name their variable', () => {
@@ -30,6 +34,8 @@ test('bad worker and limit values name their variable', () => {
     [{ APP_WORKERS: 'two' }, /^APP_WORKERS="two"/],
     [{ APP_WORKER: '-1' }, /^APP_WORKER="-1"/],
     [{ APP_WORKERS: '2', APP_WORKER: '2' }, /^APP_WORKER="2": must be below APP_WORKERS \(2\)/],
+    [{ APP_WORKERS: '2', APP_WORKER: '102' }, /^APP_WORKER="102": must be below APP_WORKERS \(2\) \(or 100 \+ that\)/],
+    [{ APP_PORT: '65435', APP_WORKERS: '2', APP_WORKER: '100' }, /^APP_WORKERS="2": APP_PORT 65435 \+ 101 passes port 65535/],
     [{ APP_WORKER: '1' }, /^APP_WORKER="1": must be below APP_WORKERS \(1\)/],
     [{ APP_PORT: '0', APP_WORKERS: '2' }, /^APP_PORT="0": an ephemeral port works only with APP_WORKERS=1/],
     [{ APP_PORT: '65535', APP_WORKERS: '2' }, /^APP_WORKERS="2": APP_PORT 65535 \+ 1 passes port 65535/],

@@ -49,3 +49,16 @@ test('each worker says its path, transports and whether it offers the upgrade', 
   assert.deepEqual([own.path, own.transports, own.upgrades, own.port], ['/ws', ['polling'], false, 3000]);
   assert.deepEqual([other.path, other.transports, other.upgrades, other.port], ['/other', ['polling', 'websocket'], true, 3001]);
 });
+
+test('health says whether recovery is on, its window, and whether Redis shares it', async () => {
+  const own = () => ({ connections: 0, redis: 'ok', draining: true });
+  const shared = createHealth({ ...CONFIG, workers: 1, recoveryMs: 120000, redis: { label: 'unix:///r.sock' } }, own);
+  const body = await shared('host');
+  assert.deepEqual(body.recovery, { enabled: true, max_disconnection_ms: 120000, shared: true });
+  assert.equal(body.draining, true);
+  assert.equal(body.workers.list[0].draining, true);
+  const local = createHealth({ ...CONFIG, workers: 1, recoveryMs: 5000, redis: null }, own);
+  assert.deepEqual((await local('host')).recovery, { enabled: true, max_disconnection_ms: 5000, shared: false });
+  const off = createHealth({ ...CONFIG, workers: 1, recoveryMs: 0, redis: { label: 'x' } }, own);
+  assert.deepEqual((await off('host')).recovery, { enabled: false, max_disconnection_ms: 0, shared: false });
+});

@@ -36,7 +36,10 @@ test('listens, logs it, and exits 0 on SIGTERM', async () => {
   assert.equal(health.status, 200);
   child.kill('SIGTERM');
   assert.equal(await exited, 0);
-  assert.match(output.stdout, /SIGTERM received: closing 0 connection\(s\)\nServer stopped\n$/);
+  assert.match(
+    output.stdout,
+    /SIGTERM received: handing 0 connection\(s\) over\nDraining 0 connection\(s\): at most 1000 a second, the rest after 20000 ms\nDrained 0 connection\(s\) in \d+ ms\nServer stopped\n$/,
+  );
 });
 
 test('bad settings exit 78 with a message naming the variable, secrets not echoed', async () => {

@@ -65,6 +65,8 @@ test('health answers without a token and counts connections', async (t) => {
       transports: ['polling', 'websocket'],
       upgrades: true,
       probe_events: true,
+      recovery: { enabled: true, max_disconnection_ms: 120000, shared: false },
+      draining: false,
     },
   });
   assert.deepEqual(before.body.workers.list.map((row) => [row.worker, row.path, row.upgrades]), [[0, '/ws', true]]);

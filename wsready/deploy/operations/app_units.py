@@ -86,13 +86,15 @@ def retire_legacy_unit(app_name: str, path: str):
 
 
 @operation()
-def retire_workers(app_name: str, count: int):
+def retire_workers(app_name: str, count: int, second_base: int | None = None):
     """
     Stop and disable the loaded instances ``<app_name>@<i>`` with ``i >= count`` (the host
     runs fewer workers now).
 
     + app_name: the app's name (the template unit is ``<app_name>@.service``)
     + count: how many workers stay (instances 0 to count - 1)
+    + second_base: with two generations of workers, the second's first instance: instances
+      ``second_base`` to ``second_base + count - 1`` stay too
 
     The app's active units are recorded in the run's transaction first.
 
@@ -112,7 +114,9 @@ def retire_workers(app_name: str, count: int):
         for unit in (line.split()[0] for line in (listing or "").splitlines() if line.strip())
         if unit.startswith(f"{app_name}@")
         and unit.removeprefix(f"{app_name}@").removesuffix(".service").isdigit()
-        and int(unit.removeprefix(f"{app_name}@").removesuffix(".service")) >= count
+        and _retired(
+            int(unit.removeprefix(f"{app_name}@").removesuffix(".service")), count, second_base
+        )
     )
     if not extra:
         host.noop(f"no {app_name} worker beyond {count - 1} is loaded")
@@ -120,3 +124,9 @@ def retire_workers(app_name: str, count: int):
     yield units_command(app_name)
     yield save_command([], "app")
     yield f"systemctl disable --now {' '.join(_q(unit) for unit in extra)}"
+
+
+def _retired(instance: int, count: int, second_base: int | None) -> bool:
+    if second_base is not None and second_base <= instance < second_base + count:
+        return False
+    return instance >= count

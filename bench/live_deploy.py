@@ -1,0 +1,292 @@
+"""What a release deploy does to connected clients, on a real sandbox host.
+
+    python bench/live_deploy.py --clients 300 [--processes 3] [--configs one-at-a-time,all]
+                                [--inventory INV --host NAME]
+
+Official socket.io-client 4 clients with the default options (tests/oracle/live_clients.js,
+spread over `--processes` processes) connect through nginx; a broadcast with a sequence
+number goes out every 250 ms (POST /api/broadcast on the host's loopback, over one SSH
+session, to the first worker that accepts it); then a release deploy runs (an `app_env`
+change, so every worker restarts) with the configuration's `app_restart`. One JSON row per
+configuration: disconnects per client (max, mean), clients moved more than once, connect
+errors by kind, time disconnected (p50/p99/max), clients with a broadcast gap, broadcasts
+missed, recovered fraction, deploy seconds.
+
+Without `--inventory`, it starts one sandbox host, deploys it, and removes it at the end (also
+on failure). Bounded: at most 5000 clients and 10 processes; each deploy at most 15 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from wsready import sandbox  # noqa: E402
+from wsready.sandbox.state import HostState  # noqa: E402
+
+CLIENTS_JS = ROOT / "tests" / "oracle" / "live_clients.js"
+BROADCAST_EVERY_S = 0.25
+SETTLE_S = 3.0  # broadcasts before the deploy, and after it before counting
+DEPLOY_TIMEOUT_S = 900
+MAX_CLIENTS = 5000
+MAX_PROCESSES = 10
+CONFIGS = {"restart-all": "all", "one-at-a-time": "one-at-a-time", "wsready": "generations"}
+
+
+class BenchError(RuntimeError):
+    """A run that cannot be measured: a deploy failed, clients did not connect."""
+
+
+def emit(row: dict) -> None:
+    print(json.dumps(row), flush=True)
+
+
+@dataclass
+class Broadcaster:
+    """A sequence-numbered broadcast every 250 ms, over one SSH session to the host."""
+
+    host: str
+    ports: list[int]
+    sent: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    accepted: dict[int, tuple[int, int]] = field(default_factory=dict)  # seq -> (port, ms)
+
+    def __post_init__(self) -> None:
+        tries = " ".join(str(port) for port in self.ports)
+        loop = (
+            "while read n; do s=000; for port in " + tries + "; do "
+            "s=$(curl -sS -o /dev/null -w '%{http_code}' -m 2 -H 'Content-Type: application/json' "
+            '--data-binary "{\\"event\\":\\"seq\\",\\"data\\":{\\"seq\\":$n}}" '
+            '"http://127.0.0.1:$port/api/broadcast" 2>/dev/null); '
+            '[ "$s" = 200 ] && break; done; echo "$n $s $port $(date +%s%3N)"; done'
+        )
+        state = HostState.load(self.host)
+        self.process = subprocess.Popen(
+            [
+                "ssh", "-i", state.ssh_key, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+                f"root@{state.address}", loop,
+            ],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+        )  # fmt: skip
+        self.stop_event = threading.Event()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        self.writer = threading.Thread(target=self._write, daemon=True)
+        self.writer.start()
+
+    def _write(self) -> None:
+        seq = 0
+        next_at = time.monotonic()
+        while not self.stop_event.is_set():
+            seq += 1
+            self.process.stdin.write(f"{seq}\n")
+            self.process.stdin.flush()
+            next_at += BROADCAST_EVERY_S
+            time.sleep(max(0.0, next_at - time.monotonic()))
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            seq, status, port, at = line.split()
+            (self.sent if status == "200" else self.failed).append(int(seq))
+            if status == "200":
+                self.accepted[int(seq)] = (int(port), int(at))
+
+    def last(self) -> int:
+        return max(self.sent, default=0)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.writer.join()
+        self.process.stdin.close()
+        self.reader.join(timeout=30)
+        self.process.wait(timeout=30)
+
+
+class ClientProcess:
+    """One live_clients.js process holding `count` clients."""
+
+    def __init__(self, url: str, count: int) -> None:
+        self.process = subprocess.Popen(
+            ["node", str(CLIENTS_JS), "--url", url, "--clients", str(count)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+        )  # fmt: skip
+
+    def ready(self) -> dict:
+        return json.loads(self.process.stdout.readline())["ready"]
+
+    def result(self, first: int, last: int) -> list[dict]:
+        self.process.stdin.write(f"stop {first} {last}\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        self.process.wait(timeout=60)
+        return json.loads(line)["result"]
+
+
+def percentile(values: list[float], share: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def summarize(config: str, clients: list[dict], deploy_s: float, sent: int) -> dict:
+    """The row for one configuration from every client's result."""
+    disconnects = [c["disconnects"] for c in clients]
+    down = [ms for c in clients for ms in c["down_ms"]]
+    reconnects = sum(c["reconnects"] for c in clients)
+    errors: Counter[str] = Counter()
+    for c in clients:
+        errors.update(c["errors"])
+    return {
+        "config": config,
+        "clients": len(clients),
+        "broadcasts": sent,
+        "disconnects_per_client": {
+            "max": max(disconnects, default=0),
+            "mean": round(statistics.fmean(disconnects), 3) if disconnects else 0,
+        },
+        "moved_more_than_once": sum(1 for d in disconnects if d > 1),
+        "connect_errors": dict(errors),
+        "disconnected_ms": {
+            "p50": percentile(down, 0.5),
+            "p99": percentile(down, 0.99),
+            "max": max(down, default=0),
+        },
+        "still_disconnected": sum(1 for c in clients if not c["connected"]),
+        "clients_with_gap": sum(1 for c in clients if c["seq"]["missed"] > 0),
+        "broadcasts_missed": sum(c["seq"]["missed"] for c in clients),
+        "duplicates": sum(c["seq"]["duplicates"] for c in clients),
+        "recovered_fraction": round(sum(c["recovered"] for c in clients) / reconnects, 4)
+        if reconnects
+        else None,
+        "deploy_s": round(deploy_s, 1),
+    }
+
+
+MAX_TRACES = 5
+
+
+def gap_traces(clients: list[dict], accepted: dict[int, tuple[int, int]]) -> list[dict]:
+    """For the first clients with a gap: the missed numbers with the worker port that
+    accepted each and when (ms since the epoch, host clock), the client's disconnects and
+    connects (with the worker it landed on), and when the broadcasts around the gap arrived."""
+    traces = []
+    for client in clients:
+        if not client["seq"]["missed"] or len(traces) >= MAX_TRACES:
+            continue
+        missed = [
+            {"seq": n, "port": accepted.get(n, (None, None))[0], "at": accepted.get(n, (0, 0))[1]}
+            for n in client["seq"].get("numbers", [])
+        ]
+        traces.append({"missed": missed, **client.get("trace", {})})
+    return traces
+
+
+def deploy(inventory: Path, host: str, *data: str) -> tuple[float, str]:
+    args = [sys.executable, "-m", "pyinfra", "-y", str(inventory), "deploy.py", "--limit", host]
+    for item in data:
+        args += ["--data", item]
+    started = time.monotonic()
+    result = subprocess.run(
+        args, cwd=ROOT, capture_output=True, text=True, timeout=DEPLOY_TIMEOUT_S
+    )
+    seconds = time.monotonic() - started
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
+        raise BenchError(f"deploy failed after {seconds:.1f}s:\n{tail}")
+    return seconds, result.stdout
+
+
+def measure(
+    inventory: Path, host: str, address: str, config: str, clients: int, processes: int, run: str
+) -> dict:
+    """Connect `clients`, broadcast, deploy a release change with `config`, count."""
+    url = f"http://{address}"
+    sizes = [clients // processes + (1 if k < clients % processes else 0) for k in range(processes)]
+    procs = [ClientProcess(url, size) for size in sizes if size]
+    try:
+        ready = [proc.ready() for proc in procs]
+        failed = sum(r["failed"] for r in ready)
+        if failed:
+            raise BenchError(f"{failed} of {clients} clients did not connect before the deploy")
+        broadcaster = Broadcaster(host, [3000, 3001, 3002, 3003, 3100, 3101, 3102, 3103])
+        time.sleep(SETTLE_S)
+        first = broadcaster.last() + 1
+        env = json.dumps({"WSREADY_BENCH_RUN": run})
+        deploy_started = time.time()
+        seconds, _ = deploy(inventory, host, f"app_restart={json.dumps(CONFIGS[config])}",
+                            f"app_env={env}")  # fmt: skip
+        deploy_ended = time.time()
+        time.sleep(SETTLE_S)
+        broadcaster.stop()
+        last = broadcaster.last()
+        time.sleep(1.5)  # the last broadcasts arrive
+        results = [item for proc in procs for item in proc.result(first, last)]
+        # A broadcast no worker accepted was never sent: no client can have missed it.
+        unsent = len([seq for seq in broadcaster.failed if first <= seq <= last])
+        for item in results:
+            item["seq"]["missed"] = max(0, item["seq"]["missed"] - unsent)
+        row = summarize(config, results, seconds, last - first + 1 - unsent)
+        row["broadcasts_not_accepted"] = unsent
+        row["deploy_at_ms"] = [round(deploy_started * 1000), round(deploy_ended * 1000)]
+        row["gap_traces"] = gap_traces(results, broadcaster.accepted)
+        return row
+    finally:
+        for proc in procs:
+            if proc.process.poll() is None:
+                proc.process.kill()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=300)
+    parser.add_argument("--processes", type=int, default=3)
+    parser.add_argument("--configs", default="restart-all,one-at-a-time,wsready")
+    parser.add_argument("--inventory", type=Path, help="an inventory of sandbox hosts, deployed")
+    parser.add_argument("--host", help="the host of --inventory to use")
+    args = parser.parse_args()
+    if not 1 <= args.clients <= MAX_CLIENTS:
+        parser.error(f"--clients {args.clients}: must be 1..{MAX_CLIENTS}")
+    if not 1 <= args.processes <= MAX_PROCESSES:
+        parser.error(f"--processes {args.processes}: must be 1..{MAX_PROCESSES}")
+    configs = args.configs.split(",")
+    unknown = [c for c in configs if c not in CONFIGS]
+    if unknown:
+        parser.error(f"--configs: unknown {unknown} (known: {', '.join(CONFIGS)})")
+    if (args.inventory is None) != (args.host is None):
+        parser.error("--inventory and --host go together")
+
+    own = None
+    if args.inventory is None:
+        own = Path(tempfile.mkdtemp(prefix="wsready-live-")) / "sandbox.py"
+        hosts = sandbox.up(1, own)
+        inventory, host, address = own, hosts[0].name, hosts[0].address
+        deploy(inventory, host)
+    else:
+        inventory, host = args.inventory, args.host
+        address = HostState.load(host).address
+    try:
+        for number, config in enumerate(configs):
+            emit(measure(inventory, host, address, config, args.clients, args.processes,
+                         f"{time.time():.0f}-{number}"))  # fmt: skip
+    finally:
+        if own is not None:
+            sandbox.down(own)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,129 @@
+"""A release deploy under load, as the clients see it (issue 21; bench/live_deploy.py at CI
+size): official socket.io-client clients with the default options stay connected through
+nginx while sequence-numbered broadcasts go out every 250 ms and an `app_env` change replaces
+every worker.
+
+- `app_restart = "generations"` (the default): a new generation starts beside the old, is
+  proven through nginx, nginx switches, the old one drains (paced). Each client moves exactly
+  once, with no connect error, recovers its session, and misses no broadcast.
+- `"one-at-a-time"` (the baseline, the behaviour before generations) on the same host moves
+  the clients of worker 0 twice: the test fails against it.
+- A deploy killed in the middle of the switch still leaves one generation serving every
+  client (the switch runs host-side), and the next run converges.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import pytest
+
+from bench import live_deploy
+from tests.e2e.conftest import ROOT, Fleet, host_ssh, redeploy
+from tests.waiting import wait_for
+from wsready.deploy import generations
+
+pytestmark = pytest.mark.e2e
+
+CLIENTS = 200
+ACTIVE = f"cat {generations.ACTIVE_FILE}"
+ACTIVE_UNITS = "systemctl list-units --plain --no-legend --state=active 'wsready-app@*.service'"
+
+
+def _serving(host) -> str:
+    return generations.serving(host_ssh(host, ACTIVE))
+
+
+def _running(host) -> dict[str, int]:
+    units = [line.split()[0] for line in host_ssh(host, ACTIVE_UNITS).splitlines() if line]
+    return generations.running_slots(units, "wsready-app")
+
+
+def test_each_client_moves_once_and_misses_nothing_and_one_at_a_time_moves_some_twice(
+    fleet: Fleet,
+) -> None:
+    host = fleet.hosts[0]
+    try:
+        baseline = live_deploy.measure(
+            fleet.inventory, host.name, host.address, "one-at-a-time", CLIENTS, 2, "e2e-1"
+        )
+        before = _serving(host)
+        row = live_deploy.measure(
+            fleet.inventory, host.name, host.address, "wsready", CLIENTS, 2, "e2e-2"
+        )
+        after = _serving(host)
+        running = _running(host)
+    finally:
+        restored = redeploy(fleet, "--limit", host.name)
+    print(json.dumps(baseline), json.dumps(row), sep="\n")
+    assert restored.returncode == 0, restored.output[-3000:]
+    # The baseline: the clients of worker 0 move to worker 1, which restarts next.
+    assert baseline["moved_more_than_once"] > 0, baseline
+    # Generations: the other slot took over, the old one runs nothing.
+    assert (before, after) == ("a", "b"), (before, after)
+    assert running == {"a": 0, "b": 2}, running
+    assert row["clients"] == CLIENTS
+    assert row["broadcasts"] >= 8, row  # the deploy took seconds: broadcasts went out meanwhile
+    assert row["disconnects_per_client"] == {"max": 1, "mean": 1.0}, row  # each moved once
+    assert row["moved_more_than_once"] == 0, row
+    assert row["connect_errors"] == {}, row
+    assert row["still_disconnected"] == 0, row
+    assert row["recovered_fraction"] == 1.0, row
+    assert row["clients_with_gap"] == 0 and row["broadcasts_missed"] == 0, row
+    assert row["duplicates"] == 0, row
+    assert _serving(host) == "a" and _running(host) == {"a": 2, "b": 0}, "put back on slot a"
+
+
+def test_a_deploy_killed_during_the_switch_leaves_one_generation_and_the_next_run_converges(
+    fleet: Fleet,
+) -> None:
+    host = fleet.hosts[0]
+    assert _serving(host) == "a" and _running(host) == {"a": 2, "b": 0}
+    procs = [live_deploy.ClientProcess(f"http://{host.address}", 25) for _ in range(2)]
+    env = json.dumps({"WSREADY_E2E_KILLED": str(time.time())})
+    data = ["--limit", host.name, "--data", f"app_env={env}"]
+    try:
+        assert sum(proc.ready()["failed"] for proc in procs) == 0
+        deploy = subprocess.Popen(
+            ["pyinfra", "-y", str(fleet.inventory), "deploy.py", *data],
+            cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        try:
+            # Returns on the host the moment the switch rewrote nginx's `default` line.
+            host_ssh(
+                host,
+                f"for i in $(seq 1200); do grep -q {generations.UPSTREAMS['b']} "
+                f"{generations.ACTIVE_FILE} && exit 0; sleep 0.05; done; exit 1",
+            )
+        finally:
+            deploy.kill()  # the deploy dies mid-switch (pyinfra and its SSH sessions)
+            deploy.wait(timeout=30)
+        wait_for(
+            lambda: (
+                "inactive"
+                in host_ssh(host, f"systemctl is-active {generations.SWITCH_UNIT}", check=False)
+            ),
+            60,
+            "the host-side switch to finish",
+        )
+        assert _serving(host) == "b" and _running(host) == {"a": 0, "b": 2}
+        results = [item for proc in procs for item in proc.result(1, 0)]  # no broadcasts
+    finally:
+        for proc in procs:
+            if proc.process.poll() is None:
+                proc.process.kill()
+    assert len(results) == 50 and all(r["connected"] for r in results), results[:3]
+    assert max(r["disconnects"] for r in results) == 1, "each client moved once"
+    assert all(not r["errors"] for r in results), [r["errors"] for r in results if r["errors"]]
+
+    again = redeploy(fleet, *data)  # the same run again: converges, moves nobody
+    assert again.returncode == 0, again.output[-3000:]
+    assert "already serves this release and config" in again.output, again.output[-3000:]
+    assert _serving(host) == "b" and _running(host) == {"a": 0, "b": 2}
+
+    restored = redeploy(fleet, "--limit", host.name)
+    assert restored.returncode == 0, restored.output[-3000:]
+    assert _serving(host) == "a" and _running(host) == {"a": 2, "b": 0}

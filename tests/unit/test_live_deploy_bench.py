@@ -1,0 +1,43 @@
+"""bench/live_deploy.py: one configuration's row from the clients' own counts."""
+
+from __future__ import annotations
+
+from bench.live_deploy import percentile, summarize
+
+
+def _client(disconnects, down_ms, missed, recovered, errors=None, connected=True) -> dict:
+    return {
+        "connected": connected,
+        "disconnects": disconnects,
+        "reconnects": disconnects,
+        "recovered": recovered,
+        "reasons": {},
+        "errors": errors or {},
+        "down_ms": down_ms,
+        "seq": {"received": 10 - missed, "missed": missed, "duplicates": 0},
+    }
+
+
+def test_a_row_counts_moves_errors_gaps_and_recovery() -> None:
+    clients = [
+        _client(1, [900], 0, 1),
+        _client(2, [800, 1200], 2, 1, {"xhr poll error": 1}),
+        _client(0, [], 0, 0),
+        _client(1, [5000], 1, 0, {"xhr poll error": 2, "timeout": 1}, connected=False),
+    ]
+    row = summarize("one-at-a-time", clients, 10.04, 40)
+    assert row["disconnects_per_client"] == {"max": 2, "mean": 1.0}
+    assert row["moved_more_than_once"] == 1
+    assert row["connect_errors"] == {"xhr poll error": 3, "timeout": 1}
+    assert row["disconnected_ms"] == {"p50": 1200, "p99": 5000, "max": 5000}
+    assert row["still_disconnected"] == 1
+    assert (row["clients_with_gap"], row["broadcasts_missed"]) == (2, 3)
+    assert row["recovered_fraction"] == 0.5  # 2 of 4 reconnects
+    assert row["deploy_s"] == 10.0
+
+
+def test_nobody_moved_has_no_recovered_fraction_and_empty_percentiles() -> None:
+    row = summarize("restart-all", [_client(0, [], 0, 0)], 1.0, 4)
+    assert row["recovered_fraction"] is None
+    assert row["disconnected_ms"] == {"p50": 0.0, "p99": 0.0, "max": 0}
+    assert percentile([3, 1, 2], 0.5) == 2
