@@ -43,7 +43,7 @@ from pyinfra.operations.util import any_changed
 
 from wsready.deploy import app_release, claims, generations, redis_conf, transaction
 from wsready.deploy.app_config import restart_all_command, rolling_restart_command
-from wsready.deploy.operations import app_units
+from wsready.deploy.operations import accounts, app_units
 from wsready.deploy.operations import release as release_op
 from wsready.deploy.operations.files import managed_directory, managed_file
 from wsready.deploy.operations.release import KEEP_RELEASES
@@ -76,15 +76,13 @@ def deploy_app() -> None:
     deps_dir = f"{app_dir}/deps/{release.deps_hash}"
 
     server.group(name=f"Create the system group {user}.", group=user, system=True)
-    server.user(
+    accounts.system_user(
         name=f"Create the system user {user} (no login shell).",
         user=user,
         group=user,
         home=app_dir,
         shell="/usr/sbin/nologin",
         comment=claims.USER_MARKER,  # what tells the preflight this user is wsready's
-        system=True,
-        ensure_home=False,
     )
     # Directories whose mode and owner the deploy sets are recorded in the transaction first:
     # the rollback puts them back.

@@ -125,12 +125,11 @@ def deployed_facts(data: dict, source: Path = BUNDLED_APP, base: dict = BASE_FAC
         **base,
         "server.Command": {**base["server.Command"], LISTING: _listing(*workers)},
         "server.Groups": ["root", "wsready"],
-        "server.Users": {
+        "accounts.SystemUser": {
             "wsready": {
                 "home": APP_DIR,
                 "shell": "/usr/sbin/nologin",
                 "group": "wsready",
-                "groups": [],
                 "comment": "wsready app user",  # the marker wsready gives its users
             }
         },
