@@ -27,8 +27,9 @@ import time
 from dataclasses import replace
 from functools import partial
 
-from pyinfra import logger
+from pyinfra import host, logger
 from pyinfra.api import deploy
+from pyinfra.facts.server import Command
 from pyinfra.operations import python
 
 from wsready.deploy import generations, transaction
@@ -47,6 +48,7 @@ from wsready.deploy.verify import (
 from wsready.fleet import tokens
 
 LISTEN_BUDGET_S = 30.0  # how long new instances may take to listen
+SEPARATOR = "--wsready-units--"
 
 
 class GenerationError(RuntimeError):
@@ -126,16 +128,25 @@ def _switch(run, app_name: str, workers: int, to: str | None, stop: str | None) 
         raise GenerationError(f"the switch failed: {output.stderr.strip() or 'no message'}")
 
 
+def _slots_command(app_name: str) -> str:
+    """Shell: the file naming the serving slot, a separator line, the active worker units."""
+    return (
+        f"cat {_q(generations.ACTIVE_FILE)} 2>/dev/null; echo {SEPARATOR}; "
+        f"systemctl list-units --plain --no-legend --state=active {_q(app_name + '@*.service')}"
+        " | awk '{print $1}'; true"
+    )
+
+
+def _slots(text: str, app_name: str) -> tuple[str, dict[str, int]]:
+    """The serving slot and the instances running per slot, from `_slots_command`'s output."""
+    active, _, units = text.partition(SEPARATOR)
+    return generations.serving(active), generations.running_slots(units.split(), app_name)
+
+
 def _step(state, host, plan: Plan, app_name: str, workers: int, first_port: int, run_as=None):
     """The run's generation steps (see the module's docstring); False fails the operation."""
     run = partial(host.run_shell_command, **(run_as or {}))
-    serving = generations.serving(_read(run, f"cat {_q(generations.ACTIVE_FILE)} 2>/dev/null"))
-    active = _read(
-        run,
-        f"systemctl list-units --plain --no-legend --state=active {_q(app_name + '@*.service')}"
-        " | awk '{print $1}'",
-    ).split()
-    running = generations.running_slots(active, app_name)
+    serving, running = _slots(_read(run, _slots_command(app_name)), app_name)
     current = bool(running.get(serving)) and _current(plan, serving)
     decision = generations.decide(serving, running, current)
     logger.info(f"{plan.target.label}: generations: {decision}")
@@ -175,11 +186,21 @@ def switch_generation() -> None:
     data = planned.data
     if data.app_restart != "generations":
         return
+    plan = plan_verify(planned, tokens.probe_token_source(data))
+    # What the host runs before this run: with nothing to start, switch or stop (a no-change
+    # run), no operation is added, so the run reports no change.
+    text = host.get_fact(Command, command=_slots_command(data.app_name))
+    serving, running = _slots(text or "", data.app_name)
+    current = bool(running.get(serving)) and _current(plan, serving)
+    decision = generations.decide(serving, running, current)
+    if decision.idle:
+        logger.info(f"{plan.target.label}: generations: {decision.why}: nothing to do")
+        return
     python.call(
         name="Start the new generation of workers beside the serving one, prove it through "
         "nginx, switch nginx to it and drain the old one (paced).",
         function=_step,
-        plan=plan_verify(planned, tokens.probe_token_source(data)),
+        plan=plan,
         app_name=data.app_name,
         workers=planned.sized.app_workers,
         first_port=data.app_port,

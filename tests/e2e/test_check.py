@@ -229,6 +229,19 @@ def test_check_names_the_broken_host_and_layer_in_the_sandbox_fleet(fleet) -> No
 
     broken, healthy = fleet.hosts[1], fleet.hosts[0]
     host_ssh(broken, "systemctl stop wsready-app.target")
+    # `stop` returns with the workers still draining their clients (paced, SIGTERM): the
+    # host is "down" once no worker runs any more.
+    wait_for(
+        lambda: host_ssh(
+            broken,
+            "systemctl list-units --plain --no-legend "
+            "--state=active,activating,deactivating,reloading 'wsready-app@*'",
+        ).strip(),
+        60,
+        f"every worker on {broken.name} stopped",
+        until=lambda active: active == "",
+        interval_s=0.5,
+    )
     try:
         result = wsready_check("--inventory", str(fleet.inventory), "--json", "--retries", "0")
         report = json.loads(result.stdout)

@@ -3,7 +3,7 @@ size): official socket.io-client clients with the default options stay connected
 nginx while sequence-numbered broadcasts go out every 250 ms and an `app_env` change replaces
 every worker.
 
-- `app_restart = "generations"` (the default): a new generation starts beside the old, is
+- `app_restart = "generations"`: a new generation starts beside the old, is
   proven through nginx, nginx switches, the old one drains (paced). Each client moves exactly
   once, with no connect error, recovers its session, and misses no broadcast.
 - `"one-at-a-time"` (the baseline, the behaviour before generations) on the same host moves
@@ -25,6 +25,8 @@ from tests.e2e.conftest import ROOT, Fleet, host_ssh, redeploy
 from tests.waiting import wait_for
 from wsready.deploy import generations
 
+GENERATIONS = ("--data", 'app_restart="generations"')  # not yet the default
+
 pytestmark = pytest.mark.e2e
 
 CLIENTS = 200
@@ -33,7 +35,8 @@ ACTIVE_UNITS = "systemctl list-units --plain --no-legend --state=active 'wsready
 
 
 def _serving(host) -> str:
-    return generations.serving(host_ssh(host, ACTIVE))
+    """The slot nginx serves ("a" before any generations deploy wrote the file)."""
+    return generations.serving(host_ssh(host, ACTIVE, check=False))
 
 
 def _running(host) -> dict[str, int]:
@@ -56,7 +59,7 @@ def test_each_client_moves_once_and_misses_nothing_and_one_at_a_time_moves_some_
         after = _serving(host)
         running = _running(host)
     finally:
-        restored = redeploy(fleet, "--limit", host.name)
+        restored = redeploy(fleet, "--limit", host.name, *GENERATIONS)
     print(json.dumps(baseline), json.dumps(row), sep="\n")
     assert restored.returncode == 0, restored.output[-3000:]
     # The baseline: the clients of worker 0 move to worker 1, which restarts next.
@@ -83,7 +86,7 @@ def test_a_deploy_killed_during_the_switch_leaves_one_generation_and_the_next_ru
     assert _serving(host) == "a" and _running(host) == {"a": 2, "b": 0}
     procs = [live_deploy.ClientProcess(f"http://{host.address}", 25) for _ in range(2)]
     env = json.dumps({"WSREADY_E2E_KILLED": str(time.time())})
-    data = ["--limit", host.name, "--data", f"app_env={env}"]
+    data = ["--limit", host.name, "--data", f"app_env={env}", *GENERATIONS]
     try:
         assert sum(proc.ready()["failed"] for proc in procs) == 0
         deploy = subprocess.Popen(
@@ -124,6 +127,6 @@ def test_a_deploy_killed_during_the_switch_leaves_one_generation_and_the_next_ru
     assert "already serves this release and config" in again.output, again.output[-3000:]
     assert _serving(host) == "b" and _running(host) == {"a": 0, "b": 2}
 
-    restored = redeploy(fleet, "--limit", host.name)
+    restored = redeploy(fleet, "--limit", host.name, *GENERATIONS)
     assert restored.returncode == 0, restored.output[-3000:]
     assert _serving(host) == "a" and _running(host) == {"a": 2, "b": 0}

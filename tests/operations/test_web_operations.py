@@ -287,10 +287,6 @@ def test_more_cpus_mean_more_upstream_servers() -> None:
         "server 127.0.0.1:3000 max_fails=0;",
         "server 127.0.0.1:3001 max_fails=0;",
         "server 127.0.0.1:3002 max_fails=0;",
-        # the second generation (app_restart "generations", the default)
-        "server 127.0.0.1:3100 max_fails=0;",
-        "server 127.0.0.1:3101 max_fails=0;",
-        "server 127.0.0.1:3102 max_fails=0;",
     ]
 
 

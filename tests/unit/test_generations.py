@@ -126,3 +126,10 @@ def test_retiring_workers_spares_the_second_generation() -> None:
 
     assert [i for i in (0, 1, 2, 99, 100, 101, 102) if _retired(i, 2, 100)] == [2, 99, 102]
     assert [i for i in (0, 1, 2, 100) if _retired(i, 2, None)] == [2, 100]
+
+
+def test_a_no_change_run_is_idle_and_a_leftover_slot_is_not() -> None:
+    assert g.decide("a", {"a": 2, "b": 0}, True).idle
+    assert not g.decide("a", {"a": 2, "b": 2}, True).idle  # a killed run's leftover
+    assert not g.decide("a", {"a": 2, "b": 0}, False).idle  # a new release
+    assert not g.decide("a", {"a": 0, "b": 0}, False).idle  # a first deploy

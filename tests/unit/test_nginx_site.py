@@ -91,7 +91,7 @@ def test_two_workers_upstream_and_sid_map_route_each_session_to_its_worker() -> 
 
 
 def test_two_generations_each_an_upstream_picked_by_the_probes_header_or_the_active_file() -> None:
-    site = _site(2)
+    site = _site(2, app_restart="generations")
     assert _lines(_block(site, "upstream wsready_app_b {")) == [
         "upstream wsready_app_b {",
         "zone wsready_app_b 64k;",
@@ -126,7 +126,7 @@ def test_workers_on_an_ipv6_loopback_get_bracketed_addresses() -> None:
 
 
 def test_sid_patterns_do_not_confuse_worker_1_with_worker_10() -> None:
-    site = _site(11)
+    site = _site(11, app_restart="generations")
     patterns = re.findall(r'"~(\^\d+-)" 127\.0\.0\.1:(\d+);', site)
     indexes = [*range(11), *range(100, 111)]  # both generations
     assert len(patterns) == 22

@@ -85,6 +85,11 @@ class Decision:
     stop: str | None
     why: str
 
+    @property
+    def idle(self) -> bool:
+        """Nothing to start, switch or stop: the run leaves the workers as they are."""
+        return self.start is None and self.switch_to is None and self.stop is None
+
 
 def decide(serving_slot: str, running: dict[str, int], serving_current: bool) -> Decision:
     """The run's steps, from the slot nginx sends clients to, the instances running per slot

@@ -71,10 +71,9 @@ def _tls_policy(key: str, value: Any, _data: Data) -> None:
     validate.name(key, value, _TLS_POLICY, "must be an ELB security policy name")
 
 
-def _idle_timeout(key: str, value: Any, data: Data) -> None:
-    """Above pingInterval + pingTimeout: the balancer must not cut a socket that is idle
-    between two pings (the ALB's own default, 60 s, is above 45 s, but not by much)."""
-    validate.integer(key, value, 1, 4000)
+def above_ping_window(key: str, value: float, data: Data, otherwise: str) -> None:
+    """An idle timeout (seconds) must exceed pingInterval + pingTimeout, or whatever holds it
+    cuts a socket that is idle between two pings; `otherwise` says what happens then."""
     interval, timeout = data.get("app_ping_interval_ms"), data.get("app_ping_timeout_ms")
     if all(isinstance(v, int) and not isinstance(v, bool) for v in (interval, timeout)):
         needed = (interval + timeout) / 1000
@@ -83,8 +82,15 @@ def _idle_timeout(key: str, value: Any, data: Data) -> None:
                 key,
                 value,
                 f"must exceed (app_ping_interval_ms + app_ping_timeout_ms) / 1000 = {needed:g} "
-                "seconds, or the balancer cuts idle Socket.IO connections",
+                f"seconds, or {otherwise}",
             )
+
+
+def _idle_timeout(key: str, value: Any, data: Data) -> None:
+    """Above pingInterval + pingTimeout (the ALB's own default, 60 s, is above 45 s, but not
+    by much)."""
+    validate.integer(key, value, 1, 4000)
+    above_ping_window(key, value, data, "the balancer cuts idle Socket.IO connections")
 
 
 def _stickiness(key: str, value: Any, data: Data) -> None:

@@ -293,7 +293,7 @@ def _app_port(key: str, value: Any, data: Data) -> None:
     workers = data.get("app_workers")
     count = workers if isinstance(workers, int) and 1 <= workers <= MAX_APP_WORKERS else 1
     last = value + count - 1
-    if data.get("app_restart", "generations") == "generations":
+    if data.get("app_restart") == "generations":
         last += GENERATION_OFFSET  # the second generation's ports (wsready/deploy/generations.py)
     if last > 65535:
         raise ConfigError(key, value, f"leaves no room for {count} workers (ports up to {last})")
@@ -497,16 +497,7 @@ def _nginx_rest_upstream(key: str, value: Any, _data: Data) -> None:
 
 def _nginx_proxy_read_timeout_s(key: str, value: Any, data: Data) -> None:
     grammar.positive_number(key, value, high=86400)
-    interval, timeout = data.get("app_ping_interval_ms"), data.get("app_ping_timeout_ms")
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in (interval, timeout)):
-        needed = (interval + timeout) / 1000
-        if value <= needed:
-            raise ConfigError(
-                key,
-                value,
-                f"must exceed (app_ping_interval_ms + app_ping_timeout_ms) / 1000 = {needed:g} "
-                "seconds, or nginx closes idle sockets",
-            )
+    balancer_data.above_ping_window(key, value, data, "nginx closes idle sockets")
 
 
 def _tls_file(key: str, value: Any, data: Data) -> None:
