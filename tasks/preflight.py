@@ -58,7 +58,7 @@ def ssh_without_nagle(connector) -> bool:
 def check_host_data() -> None:
     ssh_without_nagle(getattr(host, "connector", None))
     # Facts kept while nothing ran on the host, read in batches (wsready/deploy/batched_facts).
-    batched_facts.start_planning(host._get_module() if hasattr(host, "_get_module") else host)
+    batched_facts.install(host._get_module() if hasattr(host, "_get_module") else host)
     problems = fleet_errors(host.state.inventory)
     if problems:
         raise DeployError(

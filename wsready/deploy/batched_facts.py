@@ -14,8 +14,6 @@ several hosts every one of those round trips waits for the slowest host (docs/be
   all those facts in one shell command, and walks on until no operation asks for a new
   fact. The walk stops at the first operation that would run something: its commands empty
   the memo. An operation with `_if` is passed over (its condition is known only then).
-- The facts the first host read while it was planned are read for every other host in one
-  command each, all hosts at once, before they are planned (`prefetch_like`).
 
 A fact in a batch runs the very command it runs alone, in a subshell, with the same
 connector arguments (sudo, user, shell); its output is cut out of the batch's and processed
@@ -31,9 +29,9 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from inspect import getcallargs
 from typing import Any
 
-import gevent
 from pyinfra import logger
 from pyinfra.api import FactBase, StringCommand
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
@@ -47,7 +45,6 @@ from pyinfra.api.state import BaseStateCallback
 
 _MEMO = "_wsready_fact_memo"
 _HANDLER = "_wsready_fact_memo_handler"
-_PLANNED = "_wsready_hosts_planned"
 MAX_ROUNDS = 8  # rounds of the walk: an operation reads at most a few facts in a row
 # Connector arguments a batch cannot share: a pty rewrites line ends, stdin is one stream.
 _UNBATCHABLE = ("_get_pty", "_stdin")
@@ -167,7 +164,7 @@ class Memo:
     read_alone: Callable[..., Any]
     run: dict[str, Callable[..., Any]]
     values: dict[str, Any] = field(default_factory=dict)
-    asked: list[tuple[type[FactBase], dict[str, Any]]] = field(default_factory=list)
+    executors: dict[int, tuple[Any, dict[str, Any]]] = field(default_factory=dict)
     reading: int = 0
     walking: dict[str, Request] | None = None
     discovered: bool = False
@@ -176,12 +173,9 @@ class Memo:
 
     def get_fact(self, fact, *args, **kwargs):
         """`host.get_fact`, answered from the memo when it holds the fact."""
-        state = self.host.state
         if issubclass(fact, ShortFactBase):
             return self._read_alone(fact, *args, **kwargs)
-        req = request(state, self.host, fact, args, kwargs)
-        if not state.is_executing:
-            self.asked.append((fact, req.kwargs))
+        req = self.request(fact, args, kwargs)
         if req.key in self.values:
             logger.debug(
                 "%sLoaded fact %s (%s) from this run's reads",
@@ -196,6 +190,21 @@ class Memo:
         value = self._read_alone(fact, *args, **kwargs)
         self.values[req.key] = value
         return copy.deepcopy(value)
+
+    def request(self, fact: type[FactBase], args, kwargs) -> Request:
+        """`request(...)`, with the connector arguments worked out once per operation (the
+        same dict for all its facts) rather than once per fact."""
+        arguments = self.host.current_op_global_arguments
+        if arguments is None or any(key.startswith("_") for key in kwargs):
+            return request(self.host.state, self.host, fact, args, kwargs)
+        known = self.executors.get(id(arguments))
+        if known is None or known[0] is not arguments:
+            model = request(self.host.state, self.host, fact, args, kwargs)
+            self.executors[id(arguments)] = (arguments, model.executor)
+            return model
+        bound = getcallargs(fact().command, *args, **kwargs) if args or kwargs else {}
+        bound.pop("self", None)
+        return Request(fact, bound, known[1])
 
     def _read_alone(self, fact, *args, **kwargs):
         self.reading += 1
@@ -366,36 +375,4 @@ def install(current) -> Memo:
     if not getattr(state, _HANDLER, None):
         setattr(state, _HANDLER, True)
         state.add_callback_handler(_Callbacks())
-    return memo
-
-
-def prefetch_like(model, others: Iterable[Any]) -> None:
-    """Read, for each of `others` (hosts not planned yet), the facts `model` read while it
-    was planned: one command per host, all hosts at once."""
-    asked = list(model.__dict__[_MEMO].asked)
-    if not asked:
-        return
-    state = model.state
-
-    def prefetch(other) -> None:
-        memo = install(other)
-        memo.read(request(state, other, fact, None, dict(kwargs)) for fact, kwargs in asked)
-
-    gevent.joinall([gevent.spawn(prefetch, other) for other in others])
-
-
-def start_planning(current) -> Memo:
-    """Put the memo in front of `current`'s fact reads as its planning starts. pyinfra plans
-    one host after another: when `current` is the second, the facts the first read are read
-    for it and every host after it at once (`prefetch_like`)."""
-    state = current.state
-    planned = state.__dict__.setdefault(_PLANNED, [])
-    memo = install(current)
-    if len(planned) == 1 and current is not planned[0]:
-        first = planned[0]
-        prefetch_like(
-            first, [each for each in state.inventory.get_active_hosts() if each is not first]
-        )
-    if current not in planned:
-        planned.append(current)
     return memo
