@@ -15,7 +15,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 
-from wsready.deploy import batched_facts, capacity, claims, families, redis_plan
+from wsready.deploy import batched_facts, capacity, claims, families, op_order, redis_plan
 from wsready.deploy.facts.claims import SystemClaims
 from wsready.deploy.plan import host_plan
 from wsready.hostdata import HostDataError, host_config
@@ -57,7 +57,9 @@ def ssh_without_nagle(connector) -> bool:
 @deploy("Check host data")
 def check_host_data() -> None:
     ssh_without_nagle(getattr(host, "connector", None))
-    # Facts kept while nothing ran on the host, read in batches (wsready/deploy/batched_facts).
+    # pyinfra's operation order without reading source files (wsready/deploy/op_order), and
+    # facts kept while nothing ran on the host, read in batches (wsready/deploy/batched_facts).
+    op_order.install()
     batched_facts.install(host._get_module() if hasattr(host, "_get_module") else host)
     problems = fleet_errors(host.state.inventory)
     if problems:

@@ -81,6 +81,8 @@ def test_a_batch_reads_each_fact_as_it_reads_alone(tmp_path: Path) -> None:
     (tmp_path / "blank-lines").write_text("one\n\n\n")
     (tmp_path / "dir").mkdir()
     (tmp_path / "link").symlink_to("file")
+    for name in ("file", "no-end", "blank-lines"):  # read once: atimes then hold (relatime)
+        (tmp_path / name).read_bytes()
     requests = [
         _req(File, path=str(tmp_path / "file")),
         _req(File, path=str(tmp_path / "missing")),

@@ -24,6 +24,7 @@ left out of the memo and read alone when asked, as before, with pyinfra's errors
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import secrets
 import time
@@ -73,11 +74,20 @@ class Request:
     def group(self) -> str:
         """Requests of one group can share a command (same sudo, user, shell, ...)."""
         shared = {k: v for k, v in self.executor.items() if k != "_success_exit_codes"}
-        return json.dumps(shared, sort_keys=True, default=repr)
+        return json.dumps(_unsecret(shared), sort_keys=True, default=repr)
 
 
 def _key(fact: type[FactBase], kwargs: dict[str, Any], executor: dict[str, Any]) -> str:
-    return json.dumps([fact.name, kwargs, executor], sort_keys=True, default=repr)
+    return json.dumps([fact.name, kwargs, _unsecret(executor)], sort_keys=True, default=repr)
+
+
+def _unsecret(executor: dict[str, Any]) -> dict[str, Any]:
+    """The connector arguments with any password replaced by its digest (keys stay apart
+    per password, and hold none)."""
+    return {
+        name: hashlib.sha256(repr(value).encode()).hexdigest() if "password" in name else value
+        for name, value in executor.items()
+    }
 
 
 def request(state, current, fact: type[FactBase], args=None, kwargs=None) -> Request:
@@ -186,7 +196,7 @@ class Memo:
             if fact_command(req) is None:
                 return self._read_alone(fact, *args, **kwargs)
             self.walking[req.key] = req
-            raise _Unknown(req.key)
+            raise _Unknown
         value = self._read_alone(fact, *args, **kwargs)
         self.values[req.key] = value
         return copy.deepcopy(value)
