@@ -187,10 +187,9 @@ class Memo:
             return self._read_alone(fact, *args, **kwargs)
         req = self.request(fact, args, kwargs)
         if req.key in self.values:
-            logger.debug(
-                "%sLoaded fact %s (%s) from this run's reads",
-                self.host.print_prefix, fact.name, _kwargs_text(req.kwargs),
-            )  # fmt: skip
+            log = logger.info if self.host.state.print_fact_info else logger.debug
+            what = f"{fact.name} ({_kwargs_text(req.kwargs)})"
+            log(f"{self.host.print_prefix}Loaded fact {what} (kept)")
             return copy.deepcopy(self.values[req.key])
         if self.walking is not None:
             if fact_command(req) is None:
