@@ -25,6 +25,7 @@ from pyinfra.facts.files import File
 from pyinfra.operations import apt, dnf, files
 from pyinfra.operations.util import any_changed
 
+from wsready.deploy import batched_facts
 from wsready.deploy.operations import nodejs
 from wsready.deploy.plan import host_plan
 from wsready.deploy.proxy_conf import download_proxy
@@ -130,10 +131,10 @@ def _install_binary(data: HostConfig) -> None:
     downloads = f"{root}/.downloads"
     proxy_url = download_proxy(data.proxy_url)
 
-    need_node = not host.get_fact(File, path=f"{node_dir}/bin/node")
-    need_npm = bool(npm_url) and not host.get_fact(
-        File, path=f"{node_dir}/lib/node_modules/npm/bin/npm-cli.js"
-    )
+    node, npm = f"{node_dir}/bin/node", f"{node_dir}/lib/node_modules/npm/bin/npm-cli.js"
+    batched_facts.prefetch(host, [(File, {"path": node}), (File, {"path": npm})])
+    need_node = not host.get_fact(File, path=node)
+    need_npm = bool(npm_url) and not host.get_fact(File, path=npm)
     if need_node or need_npm:
         files.directory(
             name=f"Create the download directory {downloads}.",

@@ -14,6 +14,8 @@ import socket
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
+from pyinfra.facts.hardware import Cpus
+from pyinfra.facts.server import LinuxDistribution
 
 from wsready.deploy import batched_facts, capacity, claims, families, op_order, redis_plan
 from wsready.deploy.facts.claims import SystemClaims
@@ -60,7 +62,8 @@ def check_host_data() -> None:
     # pyinfra's operation order without reading source files (wsready/deploy/op_order), and
     # facts kept while nothing ran on the host, read in batches (wsready/deploy/batched_facts).
     op_order.install()
-    batched_facts.install(host._get_module() if hasattr(host, "_get_module") else host)
+    current = host._get_module() if hasattr(host, "_get_module") else host
+    batched_facts.install(current)
     problems = fleet_errors(host.state.inventory)
     if problems:
         raise DeployError(
@@ -68,6 +71,13 @@ def check_host_data() -> None:
         )
     # The host's OS release, read from it (plan time: still before any change anywhere).
     plan = host_plan()
+    data = plan.data
+    app_host = redis_plan.REDIS_GROUP not in host.groups
+    claims_args = {"app_name": data.app_name, "user": data.app_user, "app_dir": data.app_dir}
+    batched_facts.prefetch(
+        current,
+        [(LinuxDistribution, {}), (Cpus, {})] + [(SystemClaims, claims_args)] * app_host,
+    )
     try:
         plan.release  # noqa: B018 - read once here: the host's plan keeps it
     except families.UnsupportedRelease as error:
@@ -75,13 +85,10 @@ def check_host_data() -> None:
             f"host refused, nothing was changed on any host:\n  {host.name}: {error}"
         ) from None
     # Limits that depend on the host's size (plan time: still before any change anywhere).
-    data = plan.data
     limits = [str(error) for error in capacity.errors(data, plan.sized)]
-    if redis_plan.REDIS_GROUP not in host.groups:  # an app host: its names must be free
+    if app_host:  # an app host: its names must be free
         limits += claims.conflicts(
-            host.get_fact(
-                SystemClaims, app_name=data.app_name, user=data.app_user, app_dir=data.app_dir
-            ),
+            host.get_fact(SystemClaims, **claims_args),
             data.app_name,
             data.app_user,
             data.app_dir,

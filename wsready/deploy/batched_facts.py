@@ -187,7 +187,8 @@ class Memo:
             return self._read_alone(fact, *args, **kwargs)
         req = self.request(fact, args, kwargs)
         if req.key in self.values:
-            log = logger.info if self.host.state.print_fact_info else logger.debug
+            quiet = self.walking is not None or not self.host.state.print_fact_info
+            log = logger.debug if quiet else logger.info
             what = f"{fact.name} ({_kwargs_text(req.kwargs)})"
             log(f"{self.host.print_prefix}Loaded fact {what} (kept)")
             return copy.deepcopy(self.values[req.key])
@@ -385,3 +386,14 @@ def install(current) -> Memo:
         setattr(state, _HANDLER, True)
         state.add_callback_handler(_Callbacks())
     return memo
+
+
+def prefetch(current, wanted: Iterable[tuple[type[FactBase], dict[str, Any]]]) -> None:
+    """Read these facts of `current` in one command, where the code about to read them one by
+    one knows it will (plan time: pyinfra walks no operation then). Nothing without a memo
+    (a host of the operation tests)."""
+    if hasattr(current, "_get_module"):  # pyinfra's `host`: the host of the context
+        current = current._get_module()
+    memo = current.__dict__.get(_MEMO)
+    if memo is not None:
+        memo.read(memo.request(fact, (), dict(kwargs)) for fact, kwargs in wanted)

@@ -40,7 +40,7 @@ from pyinfra.api.arguments import pop_global_arguments
 from pyinfra.facts.files import FileContents, Link
 from pyinfra.facts.server import Command
 
-from wsready.deploy import transaction
+from wsready.deploy import batched_facts, transaction
 from wsready.deploy.nginx_config import LIVE
 from wsready.deploy.plan import HostPlan, host_plan
 from wsready.hostdata import HostConfig
@@ -310,25 +310,29 @@ def privilege_arguments() -> dict:
 
 def previous_fingerprints(data: HostConfig, own_health: bool) -> Fingerprints | None:
     """What the host serves before this run (plan-time facts), or None on a first deploy."""
+    current_link = f"{data.app_dir.rstrip('/')}/current"
+    # Only the fingerprint line: the file holds secrets, which must not become a fact.
+    config_line = (
+        f"sed -n 's/^APP_CONFIG_FINGERPRINT=\"\\(.*\\)\"$/\\1/p' "
+        f"{shlex.quote(host_plan().paths.env_file)} 2>/dev/null; true"
+    )
+    active = (
+        "systemctl list-units --plain --no-legend --state=active "
+        f"{shlex.quote(data.app_name + '@*.service')} | wc -l"
+    )
+    batched_facts.prefetch(  # the four below in one command
+        host,
+        [(FileContents, {"path": LIVE}), (Link, {"path": current_link})]
+        + [(Command, {"command": config_line}), (Command, {"command": active})] * own_health,
+    )
     site = site_fingerprint(host.get_fact(FileContents, path=LIVE) or [])
-    link = host.get_fact(Link, path=f"{data.app_dir.rstrip('/')}/current")
+    link = host.get_fact(Link, path=current_link)
     if site is None and not link:
         return None
     if not own_health or not link:
         return Fingerprints(site)
-    name = data.app_name
-    env_file = host_plan().paths.env_file
-    # Only the fingerprint line: the file holds secrets, which must not become a fact.
-    config = host.get_fact(
-        Command,
-        command=f"sed -n 's/^APP_CONFIG_FINGERPRINT=\"\\(.*\\)\"$/\\1/p' {shlex.quote(env_file)}"
-        " 2>/dev/null; true",
-    )
-    workers = host.get_fact(
-        Command,
-        command="systemctl list-units --plain --no-legend --state=active "
-        f"{shlex.quote(name + '@*.service')} | wc -l",
-    )
+    config = host.get_fact(Command, command=config_line)
+    workers = host.get_fact(Command, command=active)
     return Fingerprints(
         site,
         release=link["link_target"].rsplit("/", 1)[-1],
