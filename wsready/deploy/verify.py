@@ -40,7 +40,7 @@ from pyinfra.api.arguments import pop_global_arguments
 from pyinfra.facts.files import FileContents, Link
 from pyinfra.facts.server import Command
 
-from wsready.deploy import transaction
+from wsready.deploy import generations, transaction
 from wsready.deploy.nginx_config import LIVE
 from wsready.deploy.plan import HostPlan, host_plan
 from wsready.hostdata import HostConfig
@@ -238,6 +238,10 @@ def _verify(plan: Plan, run_shell) -> None:
     target = replace(plan.target, token=plan.token())
     plan = replace(plan, target=target)
     budget = fingerprint_budget(plan.timeout_s)
+    refused = generations.refusal(target.label)
+    if refused is not None:  # the old generation kept serving: only the files go back
+        outcome = roll_back(plan, run_shell)
+        raise VerifyError(f"{target.label}: the new generation was refused ({refused}); {outcome}")
     started = time.monotonic()
     problem = wait_for_fingerprints(target, plan.fingerprints, budget)
     waited = time.monotonic() - started
