@@ -13,6 +13,7 @@ from wsready.probes import session as sessions
 from wsready.probes.conditions import Condition
 from wsready.probes.context import Clock, finish
 from wsready.probes.model import Probe, ProbeResult, Target
+from wsready.probes.observed import Health
 
 NAME = names.HOSTS_BROADCAST
 DELIVERED = Condition("broadcast", "==", True, key="delivered", says="reaches every host")
@@ -28,13 +29,14 @@ def shared_redis(
     clients land on any host behind it."""
     groups: dict[str, dict[str, int]] = {}
     for index, (_target, results) in enumerate(runs):
-        health = next((r for r in results if r.probe == names.HEALTH and r.ok), None)
-        if health is None or not health.detail.get("probe_events"):
+        result = next((r for r in results if r.probe == names.HEALTH and r.ok), None)
+        health = Health.of(result)
+        if result is None or not health.probe_events:
             continue
-        redis_id = health.detail.get("redis_id")
+        redis_id = health.redis_id
         if not redis_id:
             continue
-        host = health.detail.get("host") or f"#{index}"
+        host = health.host or f"#{index}"
         members = groups.setdefault(redis_id, {})
         named = labels is not None and labels[index] == host
         if host not in members or named:

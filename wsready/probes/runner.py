@@ -8,6 +8,7 @@ from wsready.probes import auth, http, network, sampled, sanitize, websocket
 from wsready.probes.context import Clock, RunContext, finish, skip
 from wsready.probes.model import Probe, ProbeResult, Target, Thresholds
 from wsready.probes.names import Kind
+from wsready.probes.observed import Observed
 from wsready.probes.plan import plan_probes
 from wsready.validate import ConfigError
 
@@ -39,7 +40,7 @@ RUNNERS: dict[str, Runner] = {
 def _failed_need(probe: Probe, results: dict[str, ProbeResult]) -> str | None:
     for need in probe.needs:
         result = results.get(need)
-        if result is not None and not result.ok and result.detail.get("blocks_later", True):
+        if result is not None and not result.ok and Observed.of(result).blocks_later:
             return f"{need} {'skipped' if result.skipped else 'failed'}"
     return None
 
