@@ -195,7 +195,8 @@ def gap_traces(clients: list[dict], accepted: dict[int, tuple[int, int]]) -> lis
     return traces
 
 
-def deploy(inventory: Path, host: str, *data: str) -> tuple[float, str]:
+def deploy(inventory: Path, host: str, *data: str, fails: bool = False) -> tuple[float, str]:
+    """Run the deploy on `host`; it must exit 0, or non-zero when it `fails` on purpose."""
     args = [sys.executable, "-m", "pyinfra", "-y", str(inventory), "deploy.py", "--limit", host]
     for item in data:
         args += ["--data", item]
@@ -204,16 +205,28 @@ def deploy(inventory: Path, host: str, *data: str) -> tuple[float, str]:
         args, cwd=ROOT, capture_output=True, text=True, timeout=DEPLOY_TIMEOUT_S
     )
     seconds = time.monotonic() - started
-    if result.returncode != 0:
+    if (result.returncode != 0) != fails:
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
-        raise BenchError(f"deploy failed after {seconds:.1f}s:\n{tail}")
+        outcome = f"exited {result.returncode}" + (", expected to fail" if fails else "")
+        raise BenchError(f"deploy {outcome} after {seconds:.1f}s:\n{tail}")
     return seconds, result.stdout
 
 
 def measure(
-    inventory: Path, host: str, address: str, config: str, clients: int, processes: int, run: str
+    inventory: Path,
+    host: str,
+    address: str,
+    config: str,
+    clients: int,
+    processes: int,
+    run: str,
+    data: tuple[str, ...] = (),
+    fails: bool = False,
 ) -> dict:
-    """Connect `clients`, broadcast, deploy a release change with `config`, count."""
+    """Connect `clients`, broadcast, deploy a release change with `config`, count.
+
+    `data` adds `--data` items (e.g. a broken `app_source`); `fails` expects the deploy to
+    exit non-zero (its verify gate refused the release)."""
     url = f"http://{address}"
     sizes = [clients // processes + (1 if k < clients % processes else 0) for k in range(processes)]
     procs = [ClientProcess(url, size) for size in sizes if size]
@@ -228,7 +241,7 @@ def measure(
         env = json.dumps({"WSREADY_BENCH_RUN": run})
         deploy_started = time.time()
         seconds, _ = deploy(inventory, host, f"app_restart={json.dumps(CONFIGS[config])}",
-                            f"app_env={env}")  # fmt: skip
+                            f"app_env={env}", *data, fails=fails)  # fmt: skip
         deploy_ended = time.time()
         time.sleep(SETTLE_S)
         broadcaster.stop()

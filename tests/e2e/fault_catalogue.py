@@ -308,7 +308,10 @@ def _faults() -> list[Fault]:
             "app-stopped",
             "the app's workers stopped",
             "stopped units: `systemctl stop wsready-app.target`",
-            "systemctl stop wsready-app.target",
+            # stop returns while the workers still drain (paced): until none is left
+            "systemctl stop wsready-app.target && for i in $(seq 300); do "
+            "systemctl list-units --plain --no-legend --state=active,activating,deactivating "
+            "'wsready-app@*.service' | grep -q . || exit 0; sleep 0.1; done; exit 1",
             "systemctl start wsready-app.target",
             "app",
             "app-down",

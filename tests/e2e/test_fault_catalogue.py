@@ -1,5 +1,6 @@
-"""The fault catalogue (tests/e2e/fault_catalogue.py) on a real sandbox host: every fault
-injected by real means on fleet host 0, diagnosed in-process (the probes + `diagnose`, as
+"""The fault catalogue (tests/e2e/fault_catalogue.py) on real sandbox hosts: every fault
+injected by real means on one of the fleet's two hosts (the plain ones shared out between
+them, the TLS ones on host 0), diagnosed in-process (the probes + `diagnose`, as
 the CLI runs them), reverted, and the host proven healthy again (a deadline, no bare sleep).
 Prints the confusion matrix (fault × named layer); any off-diagonal cell fails the test,
 as does a probe that does not see what the catalogue (and so docs/diagnosis.md) says.
@@ -18,6 +19,7 @@ import contextlib
 import datetime
 import hashlib
 import ipaddress
+import queue
 import re
 import secrets
 import shlex
@@ -25,6 +27,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -398,13 +401,27 @@ def agreement_matrix(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
+def run_queue(host, faults: queue.SimpleQueue, values: dict[str, str]) -> list[Outcome]:
+    """Take plain faults from `faults` until it is empty, each injected on `host` alone."""
+    plain, outcomes = Target(f"http://{host.address}"), []
+    while True:
+        try:
+            fault = faults.get_nowait()
+        except queue.Empty:
+            return outcomes
+        outcomes.append(run_fault(host, fault, plain, {**values, "address": host.address}))
+
+
 def test_every_fault_of_the_catalogue_is_named_exactly(fleet: Fleet, tmp_path: Path) -> None:
+    """The plain faults run on both fleet hosts at once (each host takes the next fault
+    from one queue, one fault per host at a time); the TLS ones then on host 0."""
     assert fleet.deploy.returncode == 0, fleet.deploy.output[-3000:]
-    host = fleet.hosts[0]
+    host, other = fleet.hosts[0], fleet.hosts[1]
     address = host.address
     plain = Target(f"http://{address}")
-    wait_healthy(plain)
-    before = host_ssh(host, SNAPSHOT)
+    for each in (host, other):
+        wait_healthy(Target(f"http://{each.address}"))
+    before = {each.name: host_ssh(each, SNAPSHOT) for each in (host, other)}
     good, bad = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     values = {
         "address": address,
@@ -413,10 +430,13 @@ def test_every_fault_of_the_catalogue_is_named_exactly(fleet: Fleet, tmp_path: P
         "good": good,
         "bad": bad,
     }
-    outcomes: list[Outcome] = []
     started = time.monotonic()
+    faults: queue.SimpleQueue = queue.SimpleQueue()
     for fault in [f for f in catalogue.FAULTS if f.group == "plain"]:
-        outcomes.append(run_fault(host, fault, plain, values))
+        faults.put(fault)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        beside = pool.submit(run_queue, other, faults, values)
+        outcomes = run_queue(host, faults, values) + beside.result()
 
     # TLS and redirect: the live site replaced by the nginx_tls rendering, then put back.
     ca_pem, key_pem, certificates = make_certificates(address)
@@ -445,9 +465,14 @@ def test_every_fault_of_the_catalogue_is_named_exactly(fleet: Fleet, tmp_path: P
                        f"rm -rf {catalogue.TLS_DIR} && iptables -D {OPEN_443}")  # fmt: skip
         wait_healthy(plain)
     elapsed = time.monotonic() - started
+    order = {fault.key: k for k, fault in enumerate(catalogue.FAULTS)}
+    outcomes.sort(key=lambda outcome: order[outcome.fault.key])
 
-    after = host_ssh(host, SNAPSHOT)
-    print(f"\nfault catalogue on {host.name}: {len(outcomes)} faults in {elapsed:.0f} s\n")
+    after = {each.name: host_ssh(each, SNAPSHOT) for each in (host, other)}
+    print(
+        f"\nfault catalogue on {host.name} and {other.name}: {len(outcomes)} faults in "
+        f"{elapsed:.0f} s\n"
+    )
     print(confusion_matrix(outcomes))
     for outcome in outcomes:
         d = outcome.diagnosis
@@ -455,7 +480,7 @@ def test_every_fault_of_the_catalogue_is_named_exactly(fleet: Fleet, tmp_path: P
             f"  {outcome.fault.key:<24} {outcome.seconds:5.1f} s  {d.layer} ({d.code}) — {d.title}"
         )
     print("\n" + agreement_matrix(outcomes))
-    assert after == before, "the host is not as it was"
+    assert after == before, "a host is not as it was"
     disagree = [
         f"{o.fault.key}: diagnose {o.diagnosis.status.name}, check {o.check.status.name}, "
         f"official clients {o.clients.describe()}"

@@ -6,8 +6,12 @@ every worker.
 - `app_restart = "generations"`: a new generation starts beside the old, is
   proven through nginx, nginx switches, the old one drains (paced). Each client moves exactly
   once, with no connect error, recovers its session, and misses no broadcast.
-- `"one-at-a-time"` (the baseline, the behaviour before generations) on the same host moves
-  the clients of worker 0 twice: the test fails against it.
+- A release that crashes at start: with generations it never gets a client and nobody
+  notices the failed deploy; with `"one-at-a-time"` (the baseline, the behaviour before
+  generations) the clients of the worker it replaced are cut off: the test fails against it.
+  (Whether one-at-a-time also moves clients twice depends on how fast a worker restarts:
+  least_conn sends them back to a restarted worker that is up before they reconnect, so that
+  is printed, not asserted.)
 - A deploy killed in the middle of the switch still leaves one generation serving every
   client (the switch runs host-side), and the next run converges.
 """
@@ -22,6 +26,7 @@ import pytest
 
 from bench import live_deploy
 from tests.e2e.conftest import ROOT, Fleet, host_ssh, redeploy
+from tests.e2e.variants import app_variant, crash_at_start
 from tests.waiting import wait_for
 from wsready.deploy import generations
 
@@ -44,26 +49,39 @@ def _running(host) -> dict[str, int]:
     return generations.running_slots(units, "wsready-app")
 
 
-def test_each_client_moves_once_and_misses_nothing_and_one_at_a_time_moves_some_twice(
-    fleet: Fleet,
+def test_each_client_moves_once_misses_nothing_and_a_broken_release_moves_nobody(
+    fleet: Fleet, tmp_path
 ) -> None:
     host = fleet.hosts[0]
+    source = app_variant(tmp_path / "app", "crashes at start", crash_at_start)
+    broken = (f"app_source={source}",)
     try:
         baseline = live_deploy.measure(
-            fleet.inventory, host.name, host.address, "one-at-a-time", CLIENTS, 2, "e2e-1"
-        )
+            fleet.inventory, host.name, host.address, "one-at-a-time", CLIENTS, 2, "e2e-1",
+            data=broken, fails=True,
+        )  # fmt: skip
+        refused = live_deploy.measure(
+            fleet.inventory, host.name, host.address, "wsready", CLIENTS, 2, "e2e-2",
+            data=broken, fails=True,
+        )  # fmt: skip
         before = _serving(host)
         row = live_deploy.measure(
-            fleet.inventory, host.name, host.address, "wsready", CLIENTS, 2, "e2e-2"
+            fleet.inventory, host.name, host.address, "wsready", CLIENTS, 2, "e2e-3"
         )
         after = _serving(host)
         running = _running(host)
     finally:
         restored = redeploy(fleet, "--limit", host.name, *GENERATIONS)
-    print(json.dumps(baseline), json.dumps(row), sep="\n")
+    print(json.dumps(baseline), json.dumps(refused), json.dumps(row), sep="\n")
     assert restored.returncode == 0, restored.output[-3000:]
-    # The baseline: the clients of worker 0 move to worker 1, which restarts next.
-    assert baseline["moved_more_than_once"] > 0, baseline
+    # The baseline: the broken release replaced worker 0 and cut its clients off.
+    assert baseline["disconnects_per_client"]["max"] >= 1, baseline
+    assert baseline["disconnects_per_client"]["mean"] >= 0.25, baseline
+    # Generations: the broken generation failed its proof and never got a client.
+    assert refused["clients"] == CLIENTS and refused["broadcasts"] >= 8, refused
+    assert refused["disconnects_per_client"] == {"max": 0, "mean": 0}, refused
+    assert refused["connect_errors"] == {} and refused["still_disconnected"] == 0, refused
+    assert refused["clients_with_gap"] == 0 and refused["broadcasts_missed"] == 0, refused
     # Generations: the other slot took over, the old one runs nothing.
     assert (before, after) == ("a", "b"), (before, after)
     assert running == {"a": 0, "b": 2}, running

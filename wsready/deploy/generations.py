@@ -134,3 +134,18 @@ def switch_script(app_name: str, workers: int, to: str | None, stop: str | None)
         stopping = " ".join(units(app_name, stop, workers))
         steps.append(f"systemctl disable --quiet --now {stopping}")
     return "\n".join(steps) + "\n"
+
+
+_REFUSED: dict[str, str] = {}  # this run's refusals, by host label (one pyinfra process)
+
+
+def refuse(label: str, reason: str) -> None:
+    """Record that this run's new generation on `label` failed to start or its proof: the
+    verify step then rolls the files back at once instead of waiting for a config that will
+    never be served."""
+    _REFUSED[label] = reason
+
+
+def refusal(label: str) -> str | None:
+    """Why this run's new generation on `label` was refused (once), or None."""
+    return _REFUSED.pop(label, None)

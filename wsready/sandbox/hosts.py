@@ -41,6 +41,11 @@ DEFAULT_INVENTORY = Path("inventory/sandbox.py")
 READY_TIMEOUT_S = 120.0
 BOOT_LOCK = Path("/run/wsready/boot.lock")
 NSPAWN_RUN = Path("/run/systemd/nspawn")
+# Each host's systemd, journald and logind hold about a dozen inotify instances (all root's):
+# the kernel's default of 128 per user runs out near ten hosts, and systemd inside then fails
+# with "Failed to create inotify object: Too many open files".
+INOTIFY_INSTANCES = Path("/proc/sys/fs/inotify/max_user_instances")
+INOTIFY_INSTANCES_MIN = 1024
 Log = Callable[[str], None]
 
 
@@ -106,6 +111,7 @@ def up(
     the front door of the others."""
     sandbox_image.check_release(release)
     require()
+    _inotify_room()
     inventory = Path(inventory_path).absolute()
     _check_inventory_free(inventory)
     started = time.monotonic()
@@ -445,6 +451,13 @@ def _remove_hosts(states: list[HostState]) -> None:
         sandbox_net.remove_lan_if_unused()
         sandbox_net.tidy_netns_dir()
     _tidy_nspawn_dirs()
+
+
+def _inotify_room() -> None:
+    """Raise the per-user inotify instance limit to INOTIFY_INSTANCES_MIN when it is lower."""
+    with contextlib.suppress(OSError, ValueError):
+        if int(INOTIFY_INSTANCES.read_text()) < INOTIFY_INSTANCES_MIN:
+            INOTIFY_INSTANCES.write_text(str(INOTIFY_INSTANCES_MIN))
 
 
 @contextmanager
