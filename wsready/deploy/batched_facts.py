@@ -4,7 +4,7 @@ pyinfra 3 keeps no fact: every `host.get_fact` is one SSH round trip, and under 
 each operation reads its facts when it executes, one after another. A no-change re-run of
 deploy.py read 104 facts per host that way, 17 of them a second or third time, and with
 several hosts every one of those round trips waits for the slowest host (docs/benchmarks.md
-§7). `install(host)` gives a host of the run a memo of facts, filled in batches:
+§8). `install(host)` gives a host of the run a memo of facts, filled in batches:
 
 - A fact already read is answered from the memo while no command, upload or Python
   callback has run on the host since it was read; anything that runs empties the memo (what

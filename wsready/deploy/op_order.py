@@ -5,7 +5,7 @@ it (`pyinfra.api.util.get_operation_order_from_stack`, called once per operation
 while planning). It builds them with `inspect.stack()` and `inspect.getframeinfo(frame)`,
 which read the source lines around every frame of the call stack (`findsource`, and
 `getmodule` over every loaded module) only to drop them: 53 operations cost 0.43-0.53 s per
-host on the 2-core machine under load, serially per host (docs/benchmarks.md §7). This is
+host on the 2-core machine under load, serially per host (docs/benchmarks.md §8). This is
 the same computation over the same frames with `getframeinfo(frame, context=0)`: the same
 file names and line numbers, no source read. `install()` puts it in place of pyinfra's for
 the run (pyinfra is pinned; tests/unit/test_op_order.py holds the two equal).
