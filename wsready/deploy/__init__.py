@@ -16,6 +16,9 @@
 - `hostfacts`: facts no operation of the deploy changes (CPUs, the OS release and so its
   family), read once per host per run at plan time, for per-OS-family choices and sizing.
 - `transaction`: the shell that records what a change replaces, for the verify's rollback.
+- `batched_facts`: each host's memo of facts for the run, kept while nothing ran on the host
+  and read in one command per batch; `op_order`: pyinfra's operation order without reading
+  source files (both installed by the preflight).
 - `plan`: the host's plan (`host_plan()`), every decision below made once per host per run;
   tasks/ read it, verify takes this run's fingerprints from it.
 - The deploy's pure decisions and renderers, used by the plan, tasks/ and the operations:
