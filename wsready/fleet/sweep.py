@@ -32,9 +32,9 @@ from typing import Any
 
 from wsready import validate
 from wsready.exitstatus import ExitStatus
-from wsready.probes import ProbeResult, Target, Thresholds, hosts, names, run_probes, sanitize
+from wsready.probes import ProbeResult, Target, Thresholds, hosts, run_probes, sanitize
 from wsready.probes.diagnosis import Diagnosis, diagnose
-from wsready.probes.observed import Health
+from wsready.probes.http import HEALTH_FIGURES
 from wsready.probes.plan import plan_probes
 from wsready.probes.retry import RetryPolicy
 from wsready.probes.sampled import worker_summary
@@ -124,8 +124,8 @@ class TargetOutcome:
         """The host's figures from /api/health (clients, max_clients, workers_up,
         workers_total, redis): only those its answer carried, none from older apps."""
         for result in self.results:
-            if result.probe == names.HEALTH:
-                return Health.of(result).figures
+            if result.probe == "health":
+                return {key: result.detail[key] for key in HEALTH_FIGURES if key in result.detail}
         return {}
 
     def to_dict(self) -> dict[str, Any]:
