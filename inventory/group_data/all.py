@@ -242,6 +242,9 @@ lb_idle_timeout_s: "number" = 120
 # refused unless lb_websocket_only = True (every client uses transports: ['websocket']).
 lb_stickiness: "bool" = True
 lb_stickiness_s: "number" = 86400  # how long the stickiness cookie holds
+# WebSocket-only mode: the app offers only the websocket transport (APP_TRANSPORTS=websocket,
+# polling refused with Engine.IO 0), the probes judge that mode, stickiness may be off.
+# Clients must connect with transports: ['websocket'].
 lb_websocket_only: "bool" = False
 # Seconds a deregistered host keeps its connections before the balancer closes them; rollout
 # waits for this draining before it deploys the host.

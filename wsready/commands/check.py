@@ -6,6 +6,7 @@ Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad input, or a target the check co
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 from wsready import validate
 from wsready.commands.options import add_probe_options
@@ -152,6 +153,18 @@ def prepare(args: argparse.Namespace, env: Environment) -> tuple[CheckOptions, l
     if args.html is not None:
         statuspage.check_path(args.html, args.html_refresh)
     token = None if args.token_env is None else env.variable("--token-env", args.token_env)
+    behind = targets.expect_hosts(args.expect_host)
+    if args.websocket_only and args.inventory:
+        raise ConfigError(
+            "--websocket-only", True, "is for URLs; with --inventory lb_websocket_only says it"
+        )
     if args.inventory:
+        if behind:
+            raise ConfigError(
+                "--expect-host",
+                behind[0],
+                "is for URLs; with --inventory the balancer group's app hosts are expected",
+            )
         return options, targets.from_inventory(args.inventory, token=token, group=args.group)
-    return options, targets.from_urls(args.urls, token=token)
+    changes = {"behind": behind, "websocket_only": args.websocket_only}
+    return options, [replace(target, **changes) for target in targets.from_urls(args.urls, token)]

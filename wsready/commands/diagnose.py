@@ -61,6 +61,10 @@ def build_target(args: argparse.Namespace, env: Environment) -> Target:
         changes["socketio_path"] = validate.url_path("--path", args.path.rstrip("/") or "/")
     if args.origin is not None:
         changes["origin"] = validate.url("--origin", args.origin)
+    if args.expect_host:
+        changes["behind"] = targets.expect_hosts(args.expect_host)
+    if args.websocket_only:
+        changes["websocket_only"] = True
     if args.connect_to is not None:
         changes["connect_address"] = validate.host("--connect-to", args.connect_to)
     if args.insecure and args.ca_file:

@@ -9,7 +9,8 @@ from wsready.probes import Thresholds
 
 
 def add_probe_options(parser: argparse.ArgumentParser, token_help: str) -> None:
-    """--token-env, --json, --idle, --timeout, --tls-warn-days and --tls-crit-days."""
+    """--token-env, --json, --idle, --timeout, --tls-warn-days, --tls-crit-days and
+    --expect-host and --websocket-only."""
     parser.add_argument("--token-env", metavar="VAR", help=token_help)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument(
@@ -30,4 +31,18 @@ def add_probe_options(parser: argparse.ArgumentParser, token_help: str) -> None:
         default=crit,
         metavar="N",
         help=f"certificate CRITICAL ({crit})",
+    )
+    parser.add_argument(
+        "--expect-host",
+        action="append",
+        metavar="NAME",
+        help="the URL is a front door: this app host (its X-Wsready-Host name, the host's "
+        "hostname) must answer through it; repeat for each (with --inventory: the app hosts "
+        "healthy on their own address, when the inventory has a balancer group)",
+    )
+    parser.add_argument(
+        "--websocket-only",
+        action="store_true",
+        help="the clients use transports: ['websocket'] only (lb_websocket_only): long-polling "
+        "must be refused, and no polling session is expected to work",
     )

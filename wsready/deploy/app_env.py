@@ -60,6 +60,8 @@ def app_environment(
         "REDIS_URL": redis.url if redis else "",
         "REDIS_PASSWORD": (redis.password or "") if redis else "",
     }
+    if data.lb_websocket_only:  # the app offers only what every client uses (no polling)
+        env["APP_TRANSPORTS"] = "websocket"
     env.update(proxy_environment(data.proxy_url))
     for name, value in (data.app_env or {}).items():
         env[name] = str(value)

@@ -344,14 +344,41 @@ def check_all(
             with heard:
                 on_outcome(outcome)
 
+    def sweep(part: list[tuple[int, Target]]) -> None:
+        shards = max(1, min(count, len(part)))
+        if shards == 1:
+            _sweep(part, options, run, diagnose_fn, sleep, budget, deliver)
+        else:
+            _sharded(part, shards, options, (run, diagnose_fn, sleep, budget), deliver)
+
     indexed = list(enumerate(targets))
-    if count == 1:
-        _sweep(indexed, options, run, diagnose_fn, sleep, budget, deliver)
-    else:
-        _sharded(indexed, count, options, (run, diagnose_fn, sleep, budget), deliver)
+    # Front doors last: each expects the app hosts behind it that are healthy on their own.
+    fronts = [(index, target) for index, target in indexed if target.front_of]
+    sweep([(index, target) for index, target in indexed if not target.front_of])
+    if fronts:
+        sweep([(index, expecting(target, outcomes)) for index, target in fronts])
     done = [outcome for outcome in outcomes if outcome is not None]
     across_hosts(done, options, diagnose_fn)
     return CheckReport(done, started_at=started_at, duration_s=time.monotonic() - started)
+
+
+def expecting(front: Target, outcomes: Sequence[TargetOutcome | None]) -> Target:
+    """`front` expecting, behind it, the hosts of its `front_of` targets that are healthy on
+    their own address (OK or WARNING, their nginx naming itself in X-Wsready-Host)."""
+    hosts = []
+    for outcome in outcomes:
+        if outcome is None or outcome.label not in front.front_of:
+            continue
+        if outcome.status not in (ExitStatus.OK, ExitStatus.WARNING):
+            continue
+        health = next((r for r in outcome.results if r.probe == "health" and r.ok), None)
+        name = health.detail.get("host") if health is not None else None
+        if isinstance(name, str) and name not in hosts:
+            hosts.append(name)
+    try:
+        return replace(front, behind=(*front.behind, *(h for h in hosts if h not in front.behind)))
+    except validate.ConfigError:  # a name no host should give: checked without expectations
+        return front
 
 
 Deliver = Callable[[int, TargetOutcome], None]

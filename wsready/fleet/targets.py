@@ -12,6 +12,7 @@ app hosts' probes prove them) are not checked unless their group is asked for.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +27,8 @@ from wsready.probes import Target
 from wsready.validate import ConfigError
 
 URL_SCHEMES = ("http", "https", "ws", "wss")
+BALANCER_GROUP = "balancer"  # the sandbox's front door (tasks/balancer.py)
+_HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
 # Hosts in this group run the checks; they are not checked themselves unless asked for.
 MONITORS_GROUP = monitor_data.MONITORS_GROUP
 # Not checked unless asked for: hosts that run the checks, hosts that serve no Socket.IO.
@@ -71,10 +74,43 @@ def from_inventory(path: str, token: str | None = None, group: str | None = None
         ]
         if not chosen:
             raise ConfigError("--inventory", path, "contains no host to check")
-    return [
+    made = [
         _url_target(name, token) if "://" in name else target_for_host(name, data, token)
         for name, _groups, data in chosen
     ]
+    return _fronts(made, [groups for _name, groups, _data in chosen])
+
+
+def _fronts(made: list[Target], groups: Sequence[Sequence[str]]) -> list[Target]:
+    """The `balancer` group's targets marked as the front door of the app hosts checked
+    beside them (not in the redis, balancer or monitors groups): sweep.check_all checks those
+    first and expects each that is healthy on its own address to answer through the door."""
+    apps = tuple(
+        target.label
+        for target, its in zip(made, groups, strict=True)
+        if not set(its) & {REDIS_GROUP, BALANCER_GROUP, MONITORS_GROUP}
+    )
+    if not apps:
+        return made
+    # WebSocket-only through the door when every app host behind it is (lb_websocket_only).
+    only = all(t.websocket_only for t in made if t.label in apps)
+    return [
+        replace(target, front_of=apps, websocket_only=target.websocket_only or only)
+        if BALANCER_GROUP in its
+        else target
+        for target, its in zip(made, groups, strict=True)
+    ]
+
+
+def expect_hosts(names: Sequence[str] | None) -> tuple[str, ...]:
+    """`--expect-host` values: app host names (as their nginx names itself in
+    X-Wsready-Host, the host's hostname) a front door's URL must reach, each once."""
+    hosts: dict[str, None] = {}
+    for name in names or ():
+        if not _HOST_NAME.match(name):
+            raise ConfigError("--expect-host", name, "is not a host name (letters, digits, . _ -)")
+        hosts.setdefault(name, None)
+    return tuple(hosts)
 
 
 def _url_target(url: str, token: str | None) -> Target:
@@ -106,6 +142,8 @@ def monitor_entry(
         entry["nginx_listen_port"] = config.nginx_listen_port
     if config.nginx_tls == "acme":  # probed at its certificate's name
         entry.update(nginx_server_name=config.nginx_server_name, acme_email=config.acme_email)
+    if config.lb_websocket_only:  # judged in its mode: polling refused, WebSocket sessions
+        entry["lb_websocket_only"] = True
     verify = config.tls_verify
     if verify is True:
         entry["verify_tls_ca_file"] = system_cas

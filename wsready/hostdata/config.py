@@ -320,6 +320,7 @@ class HostConfig:
             origin=self.origin,
             name=self.name,
             tls_verify=self.tls_verify,
+            websocket_only=self.lb_websocket_only,
             # An ACME host is probed at its certificate's name, connecting to its address.
             connect_address=self.probe_address if self.nginx_tls == "acme" else None,
         )

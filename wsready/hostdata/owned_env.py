@@ -36,4 +36,5 @@ OWNED = {
     "NO_PROXY": "proxy_url",
     "APP_CONFIG_FINGERPRINT": "wsready (the config's fingerprint)",
     "APP_WORKER": "the unit (the worker's instance number)",
+    "APP_TRANSPORTS": "lb_websocket_only",
 }

@@ -29,6 +29,10 @@ class RunContext:
         if self.sample is not None:
             self.sample.close()
             self.sample = None
+        self.close_websocket()
+
+    def close_websocket(self) -> None:
+        """Close the single probes' WebSocket (upgrade … ping, idle), if open."""
         if self.websocket is not None:
             with contextlib.suppress(Exception):  # closing a possibly dead socket
                 self.websocket.close(timeout=1)

@@ -93,11 +93,19 @@ class _Seen:
 
     def failed(self, name: str) -> bool:
         result = self.get(name)
-        return result is not None and not result.ok and not result.skipped
+        return result is not None and not self._passed(result) and not result.skipped
 
     def ok(self, name: str) -> bool:
         result = self.get(name)
-        return result is not None and result.ok and not result.skipped
+        return result is not None and self._passed(result) and not result.skipped
+
+    def _passed(self, result: ProbeResult) -> bool:
+        """Whether a probe passed; WebSocket-only (lb_websocket_only), polling passes the
+        rules when Engine.IO answered it, refusing (its mode) or still offering it (named
+        by _websocket_only_not_enforced, after every layer that breaks the clients)."""
+        if result.probe == "polling" and self.target.websocket_only:
+            return result.ok or bool(result.detail.get("offered"))
+        return result.ok
 
     def status(self, name: str) -> int | None:
         result = self.get(name)
@@ -1066,6 +1074,55 @@ def _front_door_targets(seen: _Seen) -> Diagnosis | None:
     )
 
 
+def _websocket_only_not_enforced(seen: _Seen) -> Diagnosis | None:
+    """lb_websocket_only, yet the app still offers long-polling: the WebSocket-only clients
+    work, but a client left on the default transports starts on polling and fails behind a
+    balancer without stickiness (`xhr poll error`)."""
+    polling = seen.get("polling")
+    if not seen.target.websocket_only or polling is None or not polling.detail.get("offered"):
+        return None
+    return Diagnosis(
+        "app socket.io",
+        "WebSocket-only mode (lb_websocket_only) is not enforced: the app still offers "
+        "long-polling, so a client on the default transports starts a polling session that "
+        "fails without stickiness (`xhr poll error`); WebSocket-only clients work",
+        seen.lines("polling", "websocket-only"),
+        "Redeploy the app hosts: with lb_websocket_only = True the deploy writes "
+        "APP_TRANSPORTS=websocket into the app's environment (Socket.IO `transports: "
+        "['websocket']`); `systemctl cat wsready-app@N` shows a drop-in that overrides it.",
+        ExitStatus.WARNING,
+        "websocket-only-not-enforced",
+    )
+
+
+def _front_door_host_missing(seen: _Seen) -> Diagnosis | None:
+    """An app host expected behind the front door (healthy on its own address, `check
+    --inventory`; or `--expect-host`) never answered a step of the sampled sessions: the
+    balancer does not send it clients (not registered, or its health check fails there).
+    The clients still work, on the other hosts: a WARNING, the fleet's capacity is lower."""
+    result = seen.get("hosts")
+    if result is None or result.skipped or result.ok:
+        return None
+    missing = [str(host) for host in result.detail.get("missing") or []]
+    if not missing:
+        return None
+    reached = [str(host) for host in result.detail.get("reached") or []]
+    names = ", ".join(missing)
+    return Diagnosis(
+        "front door",
+        f"Host(s) {names} never answer through the front door: not registered with the "
+        "balancer (or unhealthy there); clients land only on " + (", ".join(reached) or "no host"),
+        [evidence_line(result), *seen.lines("workers")],
+        f"Register {names} with the balancer: `wsready lb register INVENTORY HOST` (or a "
+        "deploy of the host); the ALB's target group: `aws elbv2 describe-target-health`; the "
+        "sandbox's HAProxy: `echo 'show stat' | socat stdio /run/haproxy/admin.sock` on the "
+        "balancer host (a server in MAINT is deregistered, DOWN fails /api/health from the "
+        "balancer: its firewall or security group, lb_security_group_id).",
+        ExitStatus.WARNING,
+        "front-door-host-not-registered",
+    )
+
+
 def _routing(seen: _Seen) -> Diagnosis | None:
     """Engine.IO says `1 Session ID unknown` to a request of a live session: it reached a
     worker that did not create it."""
@@ -1133,6 +1190,8 @@ def _server_refuses(seen: _Seen) -> Diagnosis | None:
         ("upgrade", "websocket", "upgrade"),
         ("polling", "polling", "handshake"),
     ):
+        if name == "polling" and seen.target.websocket_only:
+            continue  # refusing polling is the mode (lb_websocket_only), not a fault
         result = seen.get(name)
         said = result.detail.get("engineio_error") if result is not None else None
         if isinstance(said, dict) and said.get("code") in (0, 5):
@@ -1481,6 +1540,8 @@ RULES: tuple[Callable[[_Seen], Diagnosis | None], ...] = (
     _hosts_broadcast,
     _clients_undecided,
     _redis,
+    _websocket_only_not_enforced,
+    _front_door_host_missing,
     _capacity_warning,
     _degraded,
 )

@@ -58,7 +58,7 @@ def across(targets: Sequence[Target], labels: Sequence[str], redis_id: str, time
         session = sessions.open_session(target, sessions.WEBSOCKET, timeout_s, deadline)
         session.worker = label
         held.append(session)
-    sample = sessions.Sample(held, None, len(held))
+    sample = sessions.Sample(held, None, len(held), by_host=False)
     try:
         unreachable = [s.worker for s in held if s.socket is None]
         delivery = sessions.broadcast(sample, timeout_s)

@@ -279,10 +279,13 @@ def polling(probe: Probe, ctx: RunContext) -> ProbeResult:
     error = engine_error(response.content)
     if error:
         detail["engineio_error"] = {"code": error[0], "message": error[1]}
+        detail["engineio_code"] = error[0]
     packets = split_polling_payload(response.text)
     if packets:
         detail["first_packet"] = snippet(packets[0], 60)
     if response.status_code == 200 and packets and packets[0].startswith("0{"):
+        if ctx.target.websocket_only:
+            detail["offered"] = True  # the app still offers polling in WebSocket-only mode
         result = finish(probe, clock, f"200, {detail['first_packet']}", detail=detail)
         close_polling(ctx.target, probe.target, packets[0], probe.timeout_s)
         return result

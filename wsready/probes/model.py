@@ -17,6 +17,7 @@ SCHEMES = ("http", "https", "ws", "wss")
 DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
 REDACTED = "[token redacted]"
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+_HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,22 @@ class Target:
     # Extra request headers on every HTTP and WebSocket request of the probes (the deploy's
     # X-Wsready-Generation, which picks the generation of workers to prove): ((name, value),).
     headers: tuple[tuple[str, str], ...] = ()
+    # A front door's app hosts (the names their nginx gives in X-Wsready-Host) that must each
+    # answer through it: the sessions are held until every one has, and a host that never
+    # does is named (`check --inventory` with a `balancer` group, `--expect-host`).
+    behind: tuple[str, ...] = ()
+    # The check's labels of the app hosts this front door is in front of (`check --inventory`
+    # with a `balancer` group): they are checked first, and the names of those healthy on
+    # their own address become `behind` (wsready/fleet/sweep.py).
+    front_of: tuple[str, ...] = ()
+    # The clients connect with `transports: ['websocket']` only (lb_websocket_only): the app
+    # must refuse long-polling, and no polling session is expected to work.
+    websocket_only: bool = False
 
     def __post_init__(self) -> None:
+        for host in self.behind:
+            if not isinstance(host, str) or not _HOST_NAME.match(host):
+                raise ConfigError("behind", host, "is not a host name (letters, digits, . _ -)")
         for name, value in self.headers:
             if not _HEADER_NAME.match(name) or any(c in value for c in "\r\n\0"):
                 raise ConfigError(

@@ -18,6 +18,12 @@ POLLING_OPEN = (
     Condition("answer", "==", 200, key="status", says=POLLING_SAYS),
     Condition("answer", "startswith", "0{", key="first_packet", says=POLLING_SAYS),
 )
+POLLING_REFUSED = (
+    Condition(
+        "answer", "==", 0, key="engineio_code",
+        says='Engine.IO 0 "Transport unknown" (WebSocket only: lb_websocket_only)',
+    ),
+)  # fmt: skip
 OPEN_PACKET = Condition(
     "first packet", "exists", key="sid", says="== 0{sid,pingInterval,pingTimeout,upgrades}"
 )
@@ -39,6 +45,9 @@ WORKERS_OK = Condition(
     "workers", "==", 0, key="workers_failing", says="all reached both ways in, all pass"
 )
 DELIVERED = Condition("broadcast", "==", True, key="delivered", says="reaches every worker")
+HOSTS_ANSWER = Condition(
+    "hosts", "==", 0, key="hosts_missing", says="every expected host answers through it"
+)
 
 
 def plan_probes(
@@ -91,7 +100,7 @@ def plan_probes(
             "polling",
             "eio-polling",
             target.http_url(target.engineio_path("polling")),
-            POLLING_OPEN,
+            POLLING_REFUSED if target.websocket_only else POLLING_OPEN,
             t,
             transport,
         ),
@@ -145,7 +154,7 @@ def plan_probes(
                 ("connect",),
             )
         )
-    if target.origin:
+    if target.origin and not target.websocket_only:  # CORS applies to polling only
         allowed, origins = f"== {target.origin}", (target.origin, "*")
         probes.append(
             Probe(
@@ -188,7 +197,22 @@ def _client_probes(target: Target, t: float, transport: tuple[str, ...]) -> list
     """The official client's own ways in, sampled over every worker (probes/sampled.py)."""
     polling = target.http_url(target.engineio_path("polling"))
     ws = target.ws_url(target.engineio_path("websocket"))
-    return [
+    behind = (
+        [
+            Probe(
+                "hosts",
+                "front door",
+                "front-door-hosts",
+                f"the front door's hosts {', '.join(target.behind)}",
+                (HOSTS_ANSWER,),
+                t,
+                transport,
+            )
+        ]
+        if target.behind
+        else []
+    )
+    polling_sessions = [
         Probe("session", "polling session", "sio-session", polling, (SESSIONS_OK,), t, transport),
         Probe(
             "session-upgrade",
@@ -199,6 +223,9 @@ def _client_probes(target: Target, t: float, transport: tuple[str, ...]) -> list
             t,
             transport,
         ),  # fmt: skip
+    ]
+    return [
+        *([] if target.websocket_only else polling_sessions),
         Probe(
             "websocket-only",
             "websocket-only",
@@ -226,4 +253,5 @@ def _client_probes(target: Target, t: float, transport: tuple[str, ...]) -> list
             t,
             transport,
         ),  # fmt: skip
+        *behind,
     ]

@@ -32,6 +32,7 @@ RUNNERS: dict[str, Runner] = {
     "sio-websocket-only": sampled.websocket_only,
     "sio-workers": sampled.workers,
     "sio-broadcast": sampled.broadcast,
+    "front-door-hosts": sampled.front_door_hosts,
 }
 
 

@@ -6,6 +6,7 @@ The sessions are opened once per run, by the first of these probes, and shared."
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from wsready.probes import session as sessions
@@ -28,6 +29,11 @@ def expected_workers(ctx: RunContext) -> list[str] | None:
 
 def sample_of(probe: Probe, ctx: RunContext) -> sessions.Sample:
     if ctx.sample is None:
+        if not ctx.idle:
+            # The single probes' WebSocket is done with (only --idle holds it on): left open
+            # it loads one worker in nginx's least_conn, and every polling handshake (whose
+            # upgrade bypasses the upstream) would then go to the others.
+            ctx.close_websocket()
         budget = probe.timeout_s * SAMPLE_BUDGET_FACTOR
         ctx.sample = sessions.sample(ctx.target, expected_workers(ctx), probe.timeout_s, budget)
     return ctx.sample
@@ -116,38 +122,84 @@ def _worker_rows(ctx: RunContext) -> dict[str, dict[str, Any]]:
     return {str(row["worker"]): row for row in rows or []}
 
 
+def _rows_of(sample: sessions.Sample) -> list[tuple[str | None, str]]:
+    """The (host, worker) pairs to report: every worker a session reached and every worker
+    health lists, on each host that answered (host None where one host or none answered)."""
+    several = sample.several_hosts
+    pairs = {(s.host if several else None, s.worker) for s in sample.sessions if s.worker}
+    for host in sample.hosts_seen if several else [None]:
+        pairs |= {(host, worker) for worker in sample.expected or ()}
+    return sorted(pairs, key=lambda pair: (pair[0] or "", _key(pair[1])))
+
+
+def host_table(sample: sessions.Sample, expected: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Per app host that answered (X-Wsready-Host) or was expected (`expected`, else the
+    sample's): the sessions it made, how many failed, its workers reached, the ways in
+    (modes) and which steps it answered."""
+    expected = tuple(expected) or sample.hosts
+    table = []
+    for host in dict.fromkeys([*sample.hosts_seen, *expected]):
+        made = [s for s in sample.sessions if s.host == host]
+        answered = Counter(
+            step.name for s in sample.sessions for step in s.steps if step.host == host
+        )
+        table.append(
+            {
+                "host": host,
+                "expected": host in expected,
+                "sessions": len(made),
+                "failed": sum(1 for s in made if not s.ok),
+                "workers": sorted({s.worker for s in made if s.worker is not None}, key=_key),
+                "modes": [mode for mode in sessions.MODES if any(s.mode == mode for s in made)],
+                "steps": dict(answered),
+            }
+        )
+    return table
+
+
+def _hosts_text(table: list[dict[str, Any]]) -> str:
+    return "; ".join(
+        f"host {row['host']}: workers {','.join(row['workers']) or 'none'}, "
+        f"{row['sessions']} sessions"
+        for row in table
+    )
+
+
 def workers(probe: Probe, ctx: RunContext) -> ProbeResult:
-    """Every worker /api/health lists, reached by both kinds of session, each session ok."""
+    """Every worker /api/health lists, reached by both kinds of session, each session ok;
+    behind a front door, every worker of every host that answered."""
     clock = Clock()
     sample = sample_of(probe, ctx)
     rows = _worker_rows(ctx)
     listed = sample.expected
-    seen = sorted(
-        {s.worker for s in sample.sessions if s.worker is not None} | set(listed or ()), key=_key
-    )
+    several = sample.several_hosts
     table = []
-    for worker in seen:
-        mine = [s for s in sample.sessions if s.worker == worker]
+    for host, worker in _rows_of(sample):
+        mine = [
+            s for s in sample.sessions if s.worker == worker and (host is None or s.host == host)
+        ]
         failed = [s for s in mine if not s.ok]
-        modes = {mode for mode in sessions.MODES if any(s.mode == mode for s in mine)}
-        table.append(
-            {
-                "worker": worker,
-                "listed": listed is None or worker in listed,
-                "sessions": len(mine),
-                "failed": len(failed),
-                "unreached": sorted(set(sessions.MODES) - modes),
-                "failures": [_failure(s) for s in failed],
-                "says": rows.get(worker, {}),
-            }
-        )
+        modes = {mode for mode in sample.modes if any(s.mode == mode for s in mine)}
+        row = {
+            "worker": worker,
+            "listed": listed is None or worker in listed,
+            "sessions": len(mine),
+            "failed": len(failed),
+            "unreached": sorted(set(sample.modes) - modes),
+            "failures": [_failure(s) for s in failed],
+            "says": rows.get(worker, {}),
+        }
+        if several:
+            row.update(host=host, name=f"{host}/{worker}")
+        table.append(row)
     unattributed = [s for s in sample.sessions if s.worker is None and not s.ok]
     # A listed worker no session reached counts as failing only where sessions of that kind
     # failed: a balancer may simply not have sent one there within the bound.
     failing_modes = {s.mode for s in sample.sessions if not s.ok}
     for row in table:
         row["unreached_failing"] = sorted(set(row["unreached"]) & failing_modes)
-    bad = [row["worker"] for row in table if row["failed"] or row["unreached_failing"]]
+    bad = [_name(row) for row in table if row["failed"] or row["unreached_failing"]]
+    hosts = host_table(sample)
     detail: dict[str, Any] = {
         "workers_failing": len(bad) + (1 if unattributed and not bad else 0),
         "failing": bad,
@@ -156,34 +208,71 @@ def workers(probe: Probe, ctx: RunContext) -> ProbeResult:
         "sessions": len(sample.sessions),
         "bound": sample.bound,
         "unattributed": [_failure(s) for s in unattributed],
+        "host_table": hosts,
     }
     total = len(table)
+    on_hosts = f" ({_hosts_text(hosts)})" if several else ""
     if listed is None and not table:
         text = f"{len(sample.sessions)} sessions, none named its worker"
         return finish(probe, clock, text, detail={**detail, "workers_failing": len(unattributed)})
     if not bad and not unattributed:
-        text = f"{total}/{total} ok, {len(sample.sessions)} sessions"
-        missed = [f"worker {r['worker']} by {', '.join(r['unreached'])}" for r in table
+        text = f"{total}/{total} ok, {len(sample.sessions)} sessions{on_hosts}"
+        missed = [f"worker {_name(r)} by {', '.join(r['unreached'])}" for r in table
                   if r["listed"] and r["unreached"]]  # fmt: skip
         if missed:
             text += f" (not reached within the bound, no session failed: {'; '.join(missed)})"
         return finish(probe, clock, text, detail=detail)
     parts = []
     for row in table:
-        if row["worker"] not in bad:
+        if _name(row) not in bad:
             continue
         if row["failed"]:
             first = row["failures"][0]
             parts.append(
-                f"worker {row['worker']}: {row['failed']}/{row['sessions']} sessions failed "
+                f"worker {_name(row)}: {row['failed']}/{row['sessions']} sessions failed "
                 f"at {first.get('step')} {first.get('said')}"
             )
         else:
             way = ", ".join(row["unreached_failing"])
-            parts.append(f"worker {row['worker']}: not reached by {way}")
+            parts.append(f"worker {_name(row)}: not reached by {way}")
     if unattributed:
         parts.append(f"{len(unattributed)} sessions failed before any worker named itself")
-    text = f"{len(bad) or 'some'} of {total} workers fail: " + "; ".join(parts)
+    text = f"{len(bad) or 'some'} of {total} workers fail: " + "; ".join(parts) + on_hosts
+    return finish(probe, clock, text, detail=detail)
+
+
+def _name(row: dict[str, Any]) -> str:
+    """A worker row's name: `host/worker` behind a front door, else the worker."""
+    return str(row.get("name") or row.get("worker"))
+
+
+def front_door_hosts(probe: Probe, ctx: RunContext) -> ProbeResult:
+    """Every app host expected behind the front door (`Target.behind`) answered at least one
+    step of the sampled sessions; a host that never did within the bound is named."""
+    clock = Clock()
+    sample = sample_of(probe, ctx)
+    expected = list(ctx.target.behind)
+    reached = sample.hosts_seen
+    missing = [host for host in expected if host not in reached]
+    detail: dict[str, Any] = {
+        "expected": expected,
+        "reached": reached,
+        "missing": missing,
+        "hosts_missing": len(missing),
+        "unexpected": [host for host in reached if host not in expected],
+        "sessions": len(sample.sessions),
+        "bound": sample.bound,
+        "host_table": host_table(sample, expected),
+    }
+    answered = [row for row in detail["host_table"] if row["host"] in reached]
+    if not missing:
+        text = f"{len(expected)}/{len(expected)} hosts answered ({_hosts_text(answered)})"
+        return finish(probe, clock, text, detail=detail)
+    text = (
+        f"{len(missing)} of {len(expected)} hosts never answered through the front door in "
+        f"{len(sample.sessions)} sessions: {', '.join(missing)}"
+        + (f" (answered: {_hosts_text(answered)})" if answered else "")
+    )
     return finish(probe, clock, text, detail=detail)
 
 
@@ -235,7 +324,8 @@ def worker_summary(results: list[ProbeResult]) -> list[dict[str, Any]]:
         says = row.get("says") or {}
         summary.append(
             {
-                "worker": row.get("worker"),
+                "worker": row.get("name") or row.get("worker"),
+                **({"host": row["host"]} if row.get("host") else {}),
                 "ok": not bad,
                 "sessions": row.get("sessions", 0),
                 "failed": row.get("failed", 0),

@@ -10,7 +10,10 @@ Every step records what the server said in its own words: the HTTP status, Engin
 `code`/`message`, and which worker answered (the app's `X-Wsready-Worker` header, else the
 session id's `N-` prefix). `sample` opens sessions of both kinds until each worker that
 /api/health lists has been reached in each kind, within a bound, and keeps one connected
-WebSocket per worker for the broadcast check.
+WebSocket per worker for the broadcast check. Behind a front door (a balancer in front of
+several app hosts, each naming itself in `X-Wsready-Host`), a worker is a (host, worker)
+pair: sessions are held until every host seen or expected (`Target.behind`) has answered on
+each of its workers.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import contextlib
 import json
 import re
 import secrets
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -54,7 +58,9 @@ MODES = (POLLING, WEBSOCKET)
 SESSIONS_PER_WORKER = 2
 MIN_SESSIONS = 2
 MAX_SESSIONS = 16
+MAX_FRONT_DOOR_SESSIONS = 32  # behind a front door: every worker of every host, bounded
 V2_CONNECT = "40 without a sid"  # a Socket.IO 2 server's CONNECT: Socket.IO 4 clients refuse it
+PENDING_JOIN_S = 0.5  # how long a session waits for a long-poll its failure left open
 PROBE_NAMESPACE = "/wsready-probe"  # answered by Socket.IO itself: `44` (unknown) or `40`
 _SID_WORKER = re.compile(r"^(\d{1,4})-")
 
@@ -100,6 +106,11 @@ class Session:
         return all(step.ok for step in self.steps) and bool(self.steps)
 
     @property
+    def host(self) -> str | None:
+        """The app host that made the session (its first answer's X-Wsready-Host)."""
+        return next((step.host for step in self.steps if step.host), None)
+
+    @property
     def failed(self) -> Step | None:
         return next((step for step in self.steps if not step.ok), None)
 
@@ -123,17 +134,36 @@ class Session:
 
 @dataclass
 class Sample:
-    """The sessions of one probe run and the workers health listed (None: not listed)."""
+    """The sessions of one probe run, the workers health listed (None: not listed) and the
+    hosts expected behind a front door (X-Wsready-Host names; empty: none given)."""
 
     sessions: list[Session]
     expected: list[str] | None
     bound: int
+    hosts: tuple[str, ...] = ()
+    by_host: bool = True  # name a worker with its host when several hosts answered
+    modes: tuple[str, ...] = MODES  # the kinds of session sampled (WebSocket only: one)
 
     def of(self, mode: str) -> list[Session]:
         return [session for session in self.sessions if session.mode == mode]
 
     def reached(self, mode: str) -> set[str]:
         return {s.worker for s in self.of(mode) if s.worker is not None}
+
+    @property
+    def hosts_seen(self) -> list[str]:
+        """The hosts that answered any step of any session, in the order they first did."""
+        return hosts_of(self.sessions)
+
+    @property
+    def several_hosts(self) -> bool:
+        return self.by_host and len(set(self.hosts_seen) | set(self.hosts)) > 1
+
+    def label(self, session: Session) -> str | None:
+        """How a session's worker is named: `host/worker` when several hosts answered."""
+        if self.several_hosts and session.host:
+            return f"{session.host}/{session.worker}"
+        return session.worker
 
     def close(self) -> None:
         for session in self.sessions:
@@ -162,6 +192,7 @@ class _Walk:
         self.step_timeout_s = step_timeout_s
         self.dog = dog  # intake.Watchdog: the session's sockets are shut at its deadline
         self.cookies = ""  # what the polling requests were given (a balancer's stickiness)
+        self.pending: _Pending | None = None  # the long-poll GET beside the CONNECT POST
 
     def request(self, http_session: requests.Session, method: str, url: str, **options: Any):
         """One request of the session: the body read up to intake's cap, never more."""
@@ -288,6 +319,10 @@ def _walk_polling(walk: _Walk, http_session: requests.Session) -> None:
     session.worker = answer["worker"] or sid_worker(opened.sid)
     offered = ",".join(opened.upgrades) or "none"
     walk.record("handshake", True, f"200 0{{sid, upgrades [{offered}]}}", **answer)
+    # The official client polls at once (a GET the server holds open) and sends CONNECT in
+    # a POST beside it, on another connection: a balancer without stickiness then sends the
+    # POST to another host than the pending GET (`xhr post error`), as it does here.
+    walk.pending = _Pending(walk, http_session, _polling_url(target, opened.sid), get)
     body = connect_packet(target.token)
     post_headers = {**_headers(target), "Content-Type": "text/plain;charset=UTF-8"}
     try:
@@ -309,17 +344,51 @@ def _walk_polling(walk: _Walk, http_session: requests.Session) -> None:
     _poll_connect_answer(walk, http_session, get)
 
 
+class _Pending:
+    """A polling GET sent in its own thread (the official client's long-poll, held open by
+    the server while the session's POST goes beside it); `result` waits for its answer."""
+
+    def __init__(self, walk: _Walk, http_session: requests.Session, url: str, get: dict):
+        self.response: requests.Response | None = None
+        self.error: BaseException | None = None
+        timeout = walk.timeout()  # taken here: the walk records steps in its own thread
+
+        def poll() -> None:
+            try:
+                with warnings.catch_warnings():  # as the walk itself (tls_verify=False)
+                    warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+                    self.response = walk.request(http_session, "GET", url, timeout=timeout, **get)
+            except Exception as error:  # noqa: BLE001 - reported by `result`, in the walk
+                self.error = error
+
+        self.thread = threading.Thread(target=poll, name="wsready-long-poll", daemon=True)
+        self.thread.start()
+
+    def result(self, timeout_s: float) -> requests.Response:
+        self.thread.join(timeout_s)
+        if self.thread.is_alive():
+            raise requests.Timeout("the long-poll did not answer")
+        if self.error is not None:
+            raise self.error
+        assert self.response is not None
+        return self.response
+
+
 def _poll_connect_answer(walk: _Walk, http_session: requests.Session, get: dict) -> None:
     target, session = walk.target, walk.session
     for _ in range(3):  # a noop or an unrelated packet may come first
+        pending, walk.pending = walk.pending, None
         try:
-            response = walk.request(
-                http_session,
-                "GET",
-                _polling_url(target, session.sid),
-                timeout=walk.timeout(),
-                **get,
-            )
+            if pending is not None:  # the long-poll sent beside the POST
+                response = pending.result(walk.timeout())
+            else:
+                response = walk.request(
+                    http_session,
+                    "GET",
+                    _polling_url(target, session.sid),
+                    timeout=walk.timeout(),
+                    **get,
+                )
         except requests.RequestException as error:
             walk.failed("connect answer", error)
         if response.status_code != 200:
@@ -487,45 +556,94 @@ def open_session(target: Target, mode: str, step_timeout_s: float, deadline: flo
         # Not upgraded (it failed, or no upgrade was offered): leave as a client does.
         url = target.http_url(target.engineio_path(POLLING))
         http.close_polling(target, url, f'0{{"sid":"{session.sid}"', step_timeout_s)
+    if walk.pending is not None:  # a long-poll left when the POST failed: the close ends it,
+        walk.pending.thread.join(PENDING_JOIN_S)  # else its own timeout does (a daemon)
     return session
 
 
-def session_bound(expected: list[str] | None) -> int:
-    """Sessions of each kind at most: 2 per listed worker, at least 2, at most 16."""
+def session_bound(expected: list[str] | None, hosts: int = 1) -> int:
+    """Sessions of each kind at most: 2 per listed worker, at least 2, at most 16; behind a
+    front door 2 per worker of each host, at most 32."""
     workers = len(expected) if expected else 1
-    return max(MIN_SESSIONS, min(MAX_SESSIONS, SESSIONS_PER_WORKER * workers))
+    cap = MAX_SESSIONS if hosts <= 1 else MAX_FRONT_DOOR_SESSIONS
+    return max(MIN_SESSIONS, min(cap, SESSIONS_PER_WORKER * workers * max(hosts, 1)))
+
+
+def hosts_of(chosen: list[Session]) -> list[str]:
+    """The hosts (X-Wsready-Host) that answered any step of `chosen`, first seen first."""
+    seen: dict[str, None] = {}
+    for session in chosen:
+        for step in session.steps:
+            if step.host:
+                seen.setdefault(step.host, None)
+    return list(seen)
+
+
+def covered(
+    chosen: list[Session],
+    mode: str,
+    expected: list[str] | None,
+    hosts: tuple[str, ...] = (),
+    least: int = MIN_SESSIONS,
+) -> bool:
+    """Whether the sessions of `mode` among `chosen` reached every worker: each worker
+    health lists (any worker when None), and, where hosts name themselves, on every host
+    seen (in any session) or expected. Behind a front door whose hosts were not given, one
+    session more than the hosts seen, so that an evenly spreading balancer would have shown
+    one more host."""
+    mine = [session for session in chosen if session.mode == mode]
+    if len(mine) < least:
+        return False
+    seen = hosts_of(chosen)
+    known = set(seen) | set(hosts)
+    if not known:
+        reached = {s.worker for s in mine if s.worker is not None}
+        return expected is None or set(expected) <= reached
+    for host in known:
+        on_host = [s for s in mine if s.host == host]
+        reached = {s.worker for s in on_host if s.worker is not None}
+        if not on_host or (expected is not None and not set(expected) <= reached):
+            return False
+    return bool(hosts) or len(seen) < 2 or len(mine) > len(seen)
 
 
 def sample(
     target: Target, expected: list[str] | None, step_timeout_s: float, budget_s: float
 ) -> Sample:
     """Open sessions of both kinds until every expected worker is reached in each (at least
-    MIN_SESSIONS each, 1 when health lists one worker), at most `session_bound` each, within
-    `budget_s` in all. One connected
-    WebSocket per worker stays open for the broadcast; the others are closed."""
-    bound = session_bound(expected)
+    MIN_SESSIONS each, 1 when health lists one worker), on every host that answered or that
+    `target.behind` expects, at most `session_bound` each, within `budget_s` in all. One
+    connected WebSocket per worker (per host and worker behind a front door) stays open for
+    the broadcast; the others are closed."""
+    hosts = tuple(target.behind)
     # One listed worker: one session of each kind reaches it; else at least MIN_SESSIONS, so
     # a session's requests can land on different workers of a host that lists none.
     least = 1 if expected is not None and len(expected) == 1 else MIN_SESSIONS
     deadline = time.monotonic() + budget_s
-    result = Sample([], expected, bound)
-    holders: set[str | None] = set()
+    modes = (WEBSOCKET,) if target.websocket_only else MODES
+    result = Sample([], expected, session_bound(expected, len(hosts)), hosts, modes=modes)
+    holders: set[tuple[str | None, str | None]] = set()
     extra: list[Session] = []
-    for mode in MODES:
-        for count in range(bound):
-            reached = result.reached(mode)
-            covered = expected is None or set(expected) <= reached
-            if count >= least and covered:
+    for mode in modes:
+        count = 0
+        while True:
+            known = len(set(result.hosts_seen) | set(hosts))
+            bound = session_bound(expected, known)
+            result.bound = max(result.bound, bound)
+            if count >= bound or covered(result.sessions, mode, expected, hosts, least):
                 break
             if time.monotonic() >= deadline:
                 break
             session = open_session(target, mode, step_timeout_s, deadline)
             result.sessions.append(session)
+            count += 1
             if session.socket is not None:
-                if session.worker in holders:
+                # Held until sampling ends: a least-connections balancer then sends the next
+                # session to a host and worker this run has not loaded yet.
+                if (session.host, session.worker) in holders:
                     extra.append(session)
                 else:
-                    holders.add(session.worker)
+                    holders.add((session.host, session.worker))
     # Kept open until now: a least-connections balancer then sends each next session to a
     # worker this run has not loaded yet, so every worker is reached within the bound.
     for session in extra:
@@ -604,19 +722,19 @@ def broadcast(sample: Sample, timeout_s: float) -> Delivery:
         return Delivery(None, [], [], "no connected session to hold")
     nonce = secrets.token_urlsafe(18)
     deadline = time.monotonic() + timeout_s
-    workers = [session.worker for session in holders]
+    workers = [sample.label(session) for session in holders]
     try:
         for session in holders:
             session.socket.send(_event(1, PROBE_JOIN, nonce))
             if not _read_until(session.socket, deadline, _acked):
-                return Delivery(None, workers, [], f"worker {session.worker} did not join")
+                return Delivery(None, workers, [], f"worker {sample.label(session)} did not join")
         emitter = holders[0]
         emitter.socket.send(_event(2, PROBE_EMIT, nonce))
         missing = [
-            session.worker
+            sample.label(session)
             for session in holders
             if not _read_until(session.socket, deadline, _delivered(nonce))
         ]
     except (websocket.WebSocketException, OSError) as error:
         return Delivery(None, workers, [], f"{type(error).__name__}: {snippet(str(error), 80)}")
-    return Delivery(emitter.worker, workers, missing)
+    return Delivery(sample.label(emitter), workers, missing)
