@@ -15,6 +15,7 @@ import pytest
 
 from bench import ws_capacity
 from tests.e2e.conftest import Fleet, host_ssh, redeploy
+from wsready.deploy import generations
 
 pytestmark = pytest.mark.e2e
 
@@ -67,10 +68,10 @@ def test_defaults_hold_2000_clients_and_reach_each_with_one_broadcast(fleet: Fle
     assert row["connected"] == CLIENTS, row
     assert row["errors"] == 0, row
     assert row["broadcast_received"] == CLIENTS, row
-    assert host_ssh(fleet.hosts[1], "systemctl is-active wsready-app@0 wsready-app@1").split() == [
-        "active",
-        "active",
-    ]
+    # Both workers of the generation nginx serves (slot a or b) still run.
+    active = host_ssh(fleet.hosts[1], f"cat {generations.ACTIVE_FILE}", check=False)
+    workers = " ".join(generations.units("wsready-app", generations.serving(active), 2))
+    assert host_ssh(fleet.hosts[1], f"systemctl is-active {workers}").split() == ["active"] * 2
 
 
 def test_the_stock_config_fails_the_same_run(stock_host: Fleet) -> None:
