@@ -6,7 +6,9 @@ INVENTORY has app hosts, a `redis` host and a `balancer` host (tests/e2e/conftes
 multi_host_fleet, or `wsready sandbox up --hosts 2 --balancer` with a redis group added).
 N official `socket.io-client` clients (default transports, a cookie jar) connect through the
 balancer; while they are connected, `wsready rollout INVENTORY` takes the app hosts out one
-at a time (drain), deploys, probes and puts each back; then a broadcast from the first app
+at a time (drain), deploys, probes and puts each back (app hosts whose inventory data keeps
+app_restart = "generations", the default, stay in: bench/live_deploy.py --rollout measures
+that); then a broadcast from the first app
 host must reach every client. The figures: how many clients were cut (disconnects, by
 reason), connect errors, and how many got the broadcast after the rollout (the clients
 reconnect by themselves, to the host still in).

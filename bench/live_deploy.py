@@ -2,6 +2,7 @@
 
     python bench/live_deploy.py --clients 300 [--processes 3] [--configs one-at-a-time,all]
                                 [--inventory INV --host NAME]
+    python bench/live_deploy.py --rollout --clients 300 [--processes 3] [--inventory INV]
 
 Official socket.io-client 4 clients with the default options (tests/oracle/live_clients.js,
 spread over `--processes` processes) connect through nginx; a broadcast with a sequence
@@ -14,12 +15,22 @@ missed, recovered fraction, deploy seconds.
 
 Without `--inventory`, it starts one sandbox host, deploys it, and removes it at the end (also
 on failure). Bounded: at most 5000 clients and 10 processes; each deploy at most 15 minutes.
+
+`--rollout`: across hosts, through the front door. The fleet is `wsready sandbox up --hosts 2
+--balancer` (two app hosts, their Redis, an HAProxy balancer; started, deployed with one
+`pyinfra -y INV deploy.py` and removed at the end without `--inventory`). The clients connect
+through the balancer with cookies kept (`withCredentials`: its stickiness), the broadcasts go
+out on the first app host (the shared Redis carries them to the other), and `wsready rollout
+INV -- --data app_env=…` deploys the hosts one at a time. The row (config "rollout") adds, per
+client, how often it changed host (from the balancer's cookie at each connect), the clients
+per host before and after, and the rollout's own progress lines (the hosts' turns).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -116,13 +127,19 @@ class Broadcaster:
 
 
 class ClientProcess:
-    """One live_clients.js process holding `count` clients."""
+    """One live_clients.js process holding `count` clients (keeping cookies: a balancer's
+    stickiness, with `with_credentials`)."""
 
-    def __init__(self, url: str, count: int) -> None:
+    def __init__(
+        self, url: str, count: int, with_credentials: bool = False, connect_timeout_s: int = 30
+    ) -> None:
+        argv = ["node", str(CLIENTS_JS), "--url", url, "--clients", str(count)]
+        argv += ["--connect-timeout-ms", str(connect_timeout_s * 1000)]
+        if with_credentials:
+            argv += ["--with-credentials", "1"]
         self.process = subprocess.Popen(
-            ["node", str(CLIENTS_JS), "--url", url, "--clients", str(count)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
-        )  # fmt: skip
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
+        )
 
     def ready(self) -> dict:
         return json.loads(self.process.stdout.readline())["ready"]
@@ -263,6 +280,134 @@ def measure(
                 proc.process.kill()
 
 
+ROLLOUT_TIMEOUT_S = 1800
+CONNECT_TIMEOUT_S = 120  # for every client to connect and upgrade through the balancer
+ROLLOUT_PROGRESS = re.compile(r"^rollout: (?!\$ )(.*)")  # its own lines, not the pyinfra argv
+
+
+def host_moves(hosts: list[str | None]) -> int:
+    """How often a client changed host, from the host of each of its connects in order (the
+    first: where it was before; None: not known, skipped)."""
+    known = [host for host in hosts if host]
+    return sum(1 for before, after in zip(known, known[1:], strict=False) if before != after)
+
+
+def rollout_fields(clients: list[dict], output: str) -> dict:
+    """What a rollout did to the clients across hosts, and the rollout's own progress."""
+    moves = [host_moves(c.get("hosts", [])) for c in clients]
+    first = Counter(str(c["hosts"][0]) for c in clients if c.get("hosts"))
+    last = Counter(str(c["hosts"][-1]) for c in clients if c.get("hosts"))
+    return {
+        "host_moves_per_client": {
+            "max": max(moves, default=0),
+            "mean": round(statistics.fmean(moves), 3) if moves else 0,
+        },
+        "moved_host_more_than_once": sum(1 for m in moves if m > 1),
+        "clients_per_host_before": dict(sorted(first.items())),
+        "clients_per_host_after": dict(sorted(last.items())),
+        "rollout": [m.group(1) for m in map(ROLLOUT_PROGRESS.search, output.splitlines()) if m],
+    }
+
+
+def rollout(inventory: Path, data: str) -> tuple[float, str]:
+    """`wsready rollout INV -- --data DATA`: its seconds and output; BenchError on failure."""
+    wsready = Path(sys.executable).with_name("wsready")
+    args = [str(wsready), "rollout", str(inventory), "--", "--data", data]
+    started = time.monotonic()
+    result = subprocess.run(
+        args, cwd=ROOT, capture_output=True, text=True, timeout=ROLLOUT_TIMEOUT_S
+    )
+    seconds = time.monotonic() - started
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
+        raise BenchError(f"rollout failed after {seconds:.1f}s:\n{tail}")
+    return seconds, result.stdout
+
+
+def measure_rollout(
+    inventory: Path, first_app: str, balancer: str, clients: int, processes: int, run: str
+) -> dict:
+    """Connect `clients` through the balancer, broadcast, roll an `app_env` change out over
+    every host of `inventory` with `wsready rollout`, count."""
+    url = f"http://{balancer}"
+    sizes = [clients // processes + (1 if k < clients % processes else 0) for k in range(processes)]
+    # Every client connects through the balancer at once, on a machine that also runs the
+    # 4 hosts: more time than the 30 s default (1,000 clients: 166 were not in after 30 s).
+    procs = [
+        ClientProcess(url, size, with_credentials=True, connect_timeout_s=CONNECT_TIMEOUT_S)
+        for size in sizes
+        if size
+    ]
+    try:
+        ready = [proc.ready() for proc in procs]
+        failed = sum(r["failed"] for r in ready)
+        if failed:
+            raise BenchError(f"{failed} of {clients} clients did not connect before the rollout")
+        broadcaster = Broadcaster(first_app, [3000, 3001, 3002, 3003, 3100, 3101, 3102, 3103])
+        time.sleep(SETTLE_S)
+        first = broadcaster.last() + 1
+        started = time.time()
+        seconds, output = rollout(inventory, f"app_env={json.dumps({'WSREADY_BENCH_RUN': run})}")
+        ended = time.time()
+        time.sleep(SETTLE_S)
+        broadcaster.stop()
+        last = broadcaster.last()
+        time.sleep(1.5)  # the last broadcasts arrive
+        results = [item for proc in procs for item in proc.result(first, last)]
+        unsent = len([seq for seq in broadcaster.failed if first <= seq <= last])
+        for item in results:
+            item["seq"]["missed"] = max(0, item["seq"]["missed"] - unsent)
+        row = summarize("rollout", results, seconds, last - first + 1 - unsent)
+        row["broadcasts_not_accepted"] = unsent
+        row.update(rollout_fields(results, output))
+        row["deploy_at_ms"] = [round(started * 1000), round(ended * 1000)]
+        row["gap_traces"] = gap_traces(results, broadcaster.accepted)
+        return row
+    finally:
+        for proc in procs:
+            if proc.process.poll() is None:
+                proc.process.kill()
+
+
+def fleet_of(inventory: Path) -> tuple[str, str]:
+    """The first app host's name and the balancer's address, from a sandbox inventory."""
+    from wsready import inventory as inventories
+
+    loaded = inventories.load(str(inventory))
+    apps = [h for h in loaded if "balancer" not in h.groups and "redis" not in h.groups]
+    doors = [h for h in loaded if "balancer" in h.groups]
+    if not apps or len(doors) != 1:
+        raise BenchError(f"{inventory}: needs app hosts and one host in group `balancer`")
+    return apps[0].name, HostState.load(doors[0].name).address
+
+
+def run_rollout(args: argparse.Namespace) -> None:
+    own = None
+    if args.inventory is None:
+        own = Path(tempfile.mkdtemp(prefix="wsready-live-")) / "sandbox.py"
+        inventory = own
+    else:
+        inventory = args.inventory
+    try:
+        if own is not None:
+            sandbox.up(2, own, balancer=True, redis=True)
+            started = time.monotonic()
+            result = subprocess.run(
+                [sys.executable, "-m", "pyinfra", "-y", str(own), "deploy.py"],
+                cwd=ROOT, capture_output=True, text=True, timeout=DEPLOY_TIMEOUT_S,
+            )  # fmt: skip
+            if result.returncode != 0:
+                tail = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
+                raise BenchError(f"the fleet's deploy failed:\n{tail}")
+            print(f"# fleet deployed in {time.monotonic() - started:.1f} s", file=sys.stderr)
+        first_app, balancer = fleet_of(inventory)
+        emit(measure_rollout(inventory, first_app, balancer, args.clients, args.processes,
+                             f"{time.time():.0f}-rollout"))  # fmt: skip
+    finally:
+        if own is not None:
+            sandbox.down(own)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=300)
@@ -270,6 +415,11 @@ def main() -> int:
     parser.add_argument("--configs", default="restart-all,one-at-a-time,wsready")
     parser.add_argument("--inventory", type=Path, help="an inventory of sandbox hosts, deployed")
     parser.add_argument("--host", help="the host of --inventory to use")
+    parser.add_argument(
+        "--rollout",
+        action="store_true",
+        help="`wsready rollout` of app hosts behind a balancer (--inventory: such a sandbox)",
+    )
     args = parser.parse_args()
     if not 1 <= args.clients <= MAX_CLIENTS:
         parser.error(f"--clients {args.clients}: must be 1..{MAX_CLIENTS}")
@@ -279,6 +429,11 @@ def main() -> int:
     unknown = [c for c in configs if c not in CONFIGS]
     if unknown:
         parser.error(f"--configs: unknown {unknown} (known: {', '.join(CONFIGS)})")
+    if args.rollout:
+        if args.host is not None:
+            parser.error("--rollout takes no --host: it rolls out every host of --inventory")
+        run_rollout(args)
+        return 0
     if (args.inventory is None) != (args.host is None):
         parser.error("--inventory and --host go together")
 

@@ -57,6 +57,7 @@ from bench.capacity.server import (
     parse_ps_rss,
     ps_rss_command,
     sandbox_runner,
+    serving_port,
     ssh_health,
     ssh_rss,
     ssh_trigger,
@@ -76,7 +77,7 @@ __all__ = [
     "default_processes", "deploy_argv", "free_port", "http_health", "http_trigger",
     "local_rss", "loopback_server", "main", "parse_args", "parse_ps_rss", "percentile",
     "ports_in_use", "ps_rss_command", "ratio_row", "run_load", "sandbox_runner",
-    "split_clients", "ssh_health", "ssh_trigger", "summarize",
+    "serving_port", "split_clients", "ssh_health", "ssh_trigger", "summarize",
 ]  # fmt: skip
 
 

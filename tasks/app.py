@@ -194,7 +194,9 @@ def deploy_app() -> None:
     )
     if two:
         # tasks/generations.py starts a new generation beside the running one after nginx's
-        # new config is active, proves it, and switches to it: nothing restarts here.
+        # new config is active, proves it, and switches to it: nothing restarts here. The
+        # target is still enabled: at boot it starts the serving slot's enabled instances.
+        enable_target(name)
         return
     if data.app_restart == "all":
         how, restart = "all at once", restart_all_command(workers)
@@ -214,10 +216,15 @@ def deploy_app() -> None:
             enabled=True,
             **ACTIVATION,
         )
+    enable_target(name)
+
+
+def enable_target(name: str) -> None:
+    """Enable `<name>.target` at boot (it starts the workers it wants or that want it)."""
     systemd.service(
         name=f"Enable {name}.target at boot.",
         service=f"{name}.target",
-        running=None,  # its workers are kept running above; a target's state is "active"
+        running=None,  # its workers are kept running; a target's state is "active"
         enabled=True,
         **ACTIVATION,
     )

@@ -48,6 +48,7 @@ from wsready.deploy.verify import (
 from wsready.fleet import tokens
 
 LISTEN_BUDGET_S = 30.0  # how long new instances may take to listen
+SWITCH_FREE_WAIT_S = 120  # how long a previous run's switch unit may still hold its name
 SEPARATOR = "--wsready-units--"
 
 
@@ -158,6 +159,21 @@ def _switch(run, app_name: str, workers: int, to: str | None, stop: str | None) 
         raise GenerationError(f"the switch failed: {output.stderr.strip() or 'no message'}")
 
 
+def _wait_for_switch_unit(run) -> None:
+    """A previous run's switch may still run (that run was killed mid-switch) or, just
+    finished, not be unloaded yet (systemd-run: "already loaded"): wait until systemd has let
+    go of its name, so this run decides from a settled host and can start its own."""
+    unit = f"{generations.SWITCH_UNIT}.service"
+    ok, output = run(
+        f"for i in $(seq {SWITCH_FREE_WAIT_S * 10}); do "
+        f"systemctl reset-failed {unit} 2>/dev/null; "
+        f'[ "$(systemctl show -p LoadState --value {unit})" = not-found ] && exit 0; '
+        "sleep 0.1; done; exit 1"
+    )
+    if not ok:
+        raise GenerationError(f"{unit} still runs after {SWITCH_FREE_WAIT_S} s")
+
+
 def _slots_command(app_name: str) -> str:
     """Shell: the file naming the serving slot, a separator line, the active worker units."""
     return (
@@ -176,6 +192,11 @@ def _slots(text: str, app_name: str) -> tuple[str, dict[str, int]]:
 def _step(state, host, plan: Plan, app_name: str, workers: int, first_port: int, run_as=None):
     """The run's generation steps (see the module's docstring); False fails the operation."""
     run = partial(host.run_shell_command, **(run_as or {}))
+    try:
+        _wait_for_switch_unit(run)
+    except GenerationError as error:
+        host.log_styled(f"GenerationError: {error}", fg="red", log_func=logger.error)
+        return False
     serving, running = _slots(_read(run, _slots_command(app_name)), app_name)
     current = bool(running.get(serving)) and _current(plan, serving)
     decision = generations.decide(serving, running, current)

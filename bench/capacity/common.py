@@ -25,6 +25,11 @@ MAX_CLIENTS_PER_PROCESS = 15_000  # each process: at most 20,000 open files
 DEFAULT_CLIENTS_PER_PROCESS = 5_000
 MAX_PROCESSES = 32
 APP_PORT = 3000  # the first app worker's port on a sandbox host (app_port)
+# app_restart "generations" (wsready/deploy/generations.py): the file naming the slot nginx
+# serves, and how far slot b's ports are from slot a's (GENERATION_OFFSET).
+GENERATION_FILE = "/etc/nginx/wsready-generation.conf"
+SLOT_B_UPSTREAM = "wsready_app_b"
+SLOT_B_OFFSET = 100
 PROGRESS_EVERY_S = 2.0
 EVENT_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -17,13 +18,26 @@ from typing import Any
 from bench.capacity.common import (
     APP_PORT,
     EVENT_RE,
+    GENERATION_FILE,
     ROOT,
+    SLOT_B_OFFSET,
+    SLOT_B_UPSTREAM,
     CapacityError,
     RssReader,
     SshRunner,
     Trigger,
 )
 from bench.capacity.stats import check_target
+
+
+def serving_port(port: int = APP_PORT, active_file: str = GENERATION_FILE) -> str:
+    """Shell, run on the server host: the first worker port of the generation nginx serves
+    (`port`, or `port` + 100 when the host serves slot b; the other slot runs nothing once a
+    deploy finished)."""
+    return (
+        f"$(grep -qs {SLOT_B_UPSTREAM} {shlex.quote(active_file)} "
+        f"&& echo {port + SLOT_B_OFFSET} || echo {port})"
+    )
 
 
 def broadcast_command(event: str = "bench", port: int = APP_PORT) -> str:
@@ -33,7 +47,7 @@ def broadcast_command(event: str = "bench", port: int = APP_PORT) -> str:
     body = f'\'{{"event":"{event}","data":{{"t":\'"$(date +%s%3N)"\'}}}}\''
     return (
         "curl -sS --max-time 10 -X POST -H 'Content-Type: application/json' "
-        f"-d {body} http://127.0.0.1:{port}/api/broadcast"
+        f"-d {body} http://127.0.0.1:{serving_port(port)}/api/broadcast"
     )
 
 
@@ -167,11 +181,12 @@ def http_health(url: str, timeout_s: float = 5.0) -> Callable[[], dict[str, Any]
 
 
 def ssh_health(run: SshRunner, port: int = APP_PORT) -> Callable[[], dict[str, Any]]:
-    """GET /api/health from the first app worker on the host's loopback (not through nginx,
-    which may be out of connections under load): host-wide clients and workers."""
+    """GET /api/health from the serving generation's first app worker on the host's loopback
+    (not through nginx, which may be out of connections under load): host-wide clients and
+    workers."""
 
     def read() -> dict[str, Any]:
-        result = run(f"curl -sS --max-time 5 http://127.0.0.1:{port}/api/health")
+        result = run(f"curl -sS --max-time 5 http://127.0.0.1:{serving_port(port)}/api/health")
         try:
             answer = json.loads(result.stdout)
         except ValueError:

@@ -95,12 +95,13 @@ app_recovery_max_disconnection_ms: "number" = 120000
 app_drain_rate: "number" = 2000
 app_drain_deadline_s: "number or None" = None
 # How a deploy replaces the workers when the release, units, environment or Node.js
-# changed: "one-at-a-time" (each worker drains at the paced rate, restarts and listens again
-# before the next: up to N moves per client), "generations" (a new generation of workers
-# starts beside the old one on other ports, is proven through nginx, nginx switches to it,
-# then the old one drains at the paced rate: each client moves once; docs/deploy.md; not yet
-# the default) or "all" (every worker at once: clients wait for the restart).
-app_restart: "word" = "one-at-a-time"
+# changed: "generations" (a new generation of workers starts beside the old one on other
+# ports, is proven through nginx, nginx switches to it, then the old one drains at the paced
+# rate: each client moves once; docs/deploy.md), "one-at-a-time" (each worker drains at the
+# paced rate, restarts and listens again before the next: up to N moves per client) or "all"
+# (every worker at once: clients wait for the restart). The last two are the benchmark's
+# baselines.
+app_restart: "word" = "generations"
 
 # --- nginx (tasks/nginx.py, files/nginx/) -----------------------------------------------------
 nginx_server_name: "server_name" = "_"

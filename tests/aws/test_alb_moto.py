@@ -193,8 +193,11 @@ def test_rollout_deploys_each_host_out_of_the_target_group_and_puts_it_back(
 
     instances = {name: run_instance(ec2)["InstanceId"] for name in ("app1", "app2")}
     sync(elbv2, ec2, lb_data, instances)
+    # Hosts that restart their workers in place are taken out; under app_restart
+    # "generations" a host keeps serving through its deploy and stays in (tests/unit).
+    restart = {"app_restart": "one-at-a-time"}
     hosts = {
-        name: HostConfig.from_data(name, {**lb_data, "instance_id": instance})
+        name: HostConfig.from_data(name, {**lb_data, **restart, "instance_id": instance})
         for name, instance in instances.items()
     }
     door = AlbDoor.from_hosts(hosts)

@@ -14,11 +14,12 @@ import pytest
 
 from tests.e2e.conftest import Fleet, changed_rows, host_ssh, redeploy
 from tests.e2e.variants import BUNDLED_APP, app_variant
-from wsready.deploy import app_release
+from wsready.deploy import app_release, generations
 
 pytestmark = pytest.mark.e2e
 
 APP_DIR = "/opt/wsready-app"
+SERVING = f"cat {generations.ACTIVE_FILE}"
 
 
 def served(host) -> dict:
@@ -61,7 +62,11 @@ def test_releases_reuse_dependencies_survive_a_failed_install_and_are_pruned(
     assert f"Upload release {release.hash}" in result.output
     assert not [row for row in changed_rows(result.output) if "Install dependencies" in row]
     assert served(host)["version"] == release.hash
-    pid = host_ssh(host, "systemctl show -p MainPID --value wsready-app@0").strip()
+    # The serving generation's first worker (app_restart "generations": slot a or b).
+    first = generations.instances(generations.serving(host_ssh(host, SERVING)), 1)[0]
+    worker = f"wsready-app@{first}"
+    pid = host_ssh(host, f"systemctl show -p MainPID --value {worker}").strip()
+    assert pid != "0"
 
     # A release whose npm ci fails: the deploy fails, the previous release keeps serving.
     broken = broken_lock(app_variant(tmp_path / "broken", "broken-lock"))
@@ -70,7 +75,7 @@ def test_releases_reuse_dependencies_survive_a_failed_install_and_are_pruned(
     assert "EINTEGRITY" in failed.output, failed.output
     assert current(host) == f"releases/{release.hash}"
     assert served(host)["version"] == release.hash
-    assert host_ssh(host, "systemctl show -p MainPID --value wsready-app@0").strip() == pid
+    assert host_ssh(host, f"systemctl show -p MainPID --value {worker}").strip() == pid
 
     # Two more releases: the failed one and the oldest are removed, three remain.
     kept = []
@@ -88,5 +93,5 @@ def test_releases_reuse_dependencies_survive_a_failed_install_and_are_pruned(
     assert served(host)["version"] == bundled.hash
     assert re.search(
         r"Socket\.IO listening on http://127\.0\.0\.1:3000 path /ws",
-        host_ssh(host, "journalctl -u 'wsready-app@*' -o cat --no-pager | tail -n 20"),
+        host_ssh(host, "journalctl -u 'wsready-app@*' -o cat --no-pager | tail -n 60"),
     )

@@ -26,14 +26,14 @@ from tests.e2e.variants import (
 )
 from tests.waiting import wait_for
 from wsready import sandbox
-from wsready.deploy import app_release
+from wsready.deploy import app_release, generations
 from wsready.fleet import targets
 from wsready.inventory import host_data
 from wsready.probes import Target, run_probes
 
 pytestmark = pytest.mark.e2e
 
-APP_UNIT = "wsready-app@0"  # the first worker
+APP = "wsready-app"
 RECOVERY_LIMIT_S = 5.0
 REBOOT_LIMIT_S = 60.0
 
@@ -60,9 +60,16 @@ def current_release(host: sandbox.SandboxHost) -> str:
     return host_ssh(host, "readlink /opt/wsready-app/current").strip()
 
 
-def unit_show(host: sandbox.SandboxHost, *properties: str) -> list[str]:
+def serving_units(host: sandbox.SandboxHost, workers: int = 2) -> list[str]:
+    """The worker units of the generation nginx serves (slot a or b, app_restart
+    "generations")."""
+    slot = generations.serving(host_ssh(host, f"cat {generations.ACTIVE_FILE}", check=False))
+    return generations.units(APP, slot, workers)
+
+
+def unit_show(host: sandbox.SandboxHost, unit: str, *properties: str) -> list[str]:
     names = ",".join(properties)
-    return host_ssh(host, f"systemctl show -p {names} --value {APP_UNIT}").split()
+    return host_ssh(host, f"systemctl show -p {names} --value {unit}").split()
 
 
 @pytest.fixture
@@ -75,14 +82,15 @@ def host(fleet: Fleet) -> sandbox.SandboxHost:
 
 def test_node_killed_with_sigkill_is_healthy_again_within_5_s(fleet: Fleet, host):
     target = target_of(fleet, host)
-    pid_before, restarts_before = unit_show(host, "MainPID", "NRestarts")
+    unit = serving_units(host)[0]  # the first worker
+    pid_before, restarts_before = unit_show(host, unit, "MainPID", "NRestarts")
     started = time.monotonic()
     host_ssh(host, f"kill -KILL {pid_before}")
     # The other worker serves meanwhile; recovered = this worker is back and the probes pass.
     wait_for(
-        lambda: (failed_probes(target), unit_show(host, "MainPID", "NRestarts")),
+        lambda: (failed_probes(target), unit_show(host, unit, "MainPID", "NRestarts")),
         30,
-        f"{APP_UNIT} restarted by systemd and every probe passing",
+        f"{unit} restarted by systemd and every probe passing",
         until=lambda seen: (
             seen[0] == []
             and seen[1][1] == str(int(restarts_before) + 1)
@@ -90,7 +98,7 @@ def test_node_killed_with_sigkill_is_healthy_again_within_5_s(fleet: Fleet, host
         ),
     )
     recovered = time.monotonic() - started
-    pid_after, restarts_after = unit_show(host, "MainPID", "NRestarts")
+    pid_after, restarts_after = unit_show(host, unit, "MainPID", "NRestarts")
     print(
         f"\nSIGKILL to node (pid {pid_before}) on {host.name}: probes pass again after "
         f"{recovered:.2f} s (new pid {pid_after}, systemd restarts {restarts_before} -> "
@@ -124,10 +132,10 @@ def test_rebooted_host_serves_again_by_itself(fleet: Fleet, host):
         f"\nreboot of {host.name}: powered off in {off_s:.1f} s; systemd up {booted_s:.1f} s "
         f"after power on; probes pass {serving_s:.1f} s after power on"
     )
-    units = "nginx wsready-app.target wsready-app@0 wsready-app@1"
+    workers = " ".join(serving_units(host))
+    units = f"nginx {APP}.target {workers}"
     assert host_ssh(host, f"systemctl is-enabled {units}").split() == ["enabled"] * 4
-    workers = "nginx wsready-app@0 wsready-app@1"
-    assert host_ssh(host, f"systemctl is-active {workers}").split() == ["active"] * 3
+    assert host_ssh(host, f"systemctl is-active nginx {workers}").split() == ["active"] * 3
     assert host_ssh(host, "ufw status").startswith("Status: active")  # the firewall, too
     assert served_version(host.address) == version
 
@@ -219,8 +227,10 @@ def outage(seen: list, old_version: str) -> float | None:
 
 
 def test_release_that_crashes_at_start_is_rolled_back(fleet: Fleet, host, tmp_path: Path):
-    """The deploy switches to a release that exits at start: the probes fail (502), the
-    previous release is put back and restarted, and the deploy still exits non-zero."""
+    """The deploy starts a release that exits at start as the new generation of workers
+    (app_restart "generations", the default): it never listens, so nginx is never switched
+    and the old generation keeps serving without a break; the run's files are put back and
+    the deploy still exits non-zero."""
     source = app_variant(tmp_path / "app", "crashes at start", crash_at_start)
     broken_hash = app_release.scan(source).hash
     old_version = served_version(host.address)
@@ -246,9 +256,10 @@ def test_release_that_crashes_at_start_is_rolled_back(fleet: Fleet, host, tmp_pa
         f"failing probes {failed_after}\n  {message.strip()}"
     )
     assert broken.returncode != 0
-    # The new release never answers /api/health: the wait for its fingerprints fails first.
-    assert "never answered with this run's config" in message
-    assert "/api/health answered 502" in message
+    # The new generation never listened: nginx still sends every client to the old one.
+    assert "GenerationError: slot " in broken.output and "keeps serving" in broken.output
+    # Refused at once: the new instance exited at start; the verify step rolls back the files.
+    assert "the new generation was refused" in message and "exited at start" in message
     assert f"rolled back to release {old_version}: it passes the probes again" in message
     assert serving_after == old_version
     assert upgrade_after == 101
@@ -258,7 +269,7 @@ def test_release_that_crashes_at_start_is_rolled_back(fleet: Fleet, host, tmp_pa
     assert (
         host_ssh(host, f"test -d /opt/wsready-app/releases/{broken_hash} && echo kept") == "kept\n"
     )
-    assert 0 < down_s < 60
+    assert down_s == 0, "the old generation served throughout"
 
     restored = redeploy(fleet, "--limit", host.name)
     assert restored.returncode == 0, str(restored)

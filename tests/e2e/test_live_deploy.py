@@ -3,7 +3,7 @@ size): official socket.io-client clients with the default options stay connected
 nginx while sequence-numbered broadcasts go out every 250 ms and an `app_env` change replaces
 every worker.
 
-- `app_restart = "generations"`: a new generation starts beside the old, is
+- `app_restart = "generations"` (the default): a new generation starts beside the old, is
   proven through nginx, nginx switches, the old one drains (paced). Each client moves exactly
   once, with no connect error, recovers its session, and misses no broadcast.
 - A release that crashes at start: with generations it never gets a client and nobody
@@ -29,8 +29,6 @@ from tests.e2e.conftest import ROOT, Fleet, host_ssh, redeploy
 from tests.e2e.variants import app_variant, crash_at_start
 from tests.waiting import wait_for
 from wsready.deploy import generations
-
-GENERATIONS = ("--data", 'app_restart="generations"')  # not yet the default
 
 pytestmark = pytest.mark.e2e
 
@@ -71,7 +69,7 @@ def test_each_client_moves_once_misses_nothing_and_a_broken_release_moves_nobody
         after = _serving(host)
         running = _running(host)
     finally:
-        restored = redeploy(fleet, "--limit", host.name, *GENERATIONS)
+        restored = redeploy(fleet, "--limit", host.name)
     print(json.dumps(baseline), json.dumps(refused), json.dumps(row), sep="\n")
     assert restored.returncode == 0, restored.output[-3000:]
     # The baseline: the broken release replaced worker 0 and cut its clients off.
@@ -83,8 +81,10 @@ def test_each_client_moves_once_misses_nothing_and_a_broken_release_moves_nobody
     assert refused["connect_errors"] == {} and refused["still_disconnected"] == 0, refused
     assert refused["clients_with_gap"] == 0 and refused["broadcasts_missed"] == 0, refused
     # Generations: the other slot took over, the old one runs nothing.
-    assert (before, after) == ("a", "b"), (before, after)
-    assert running == {"a": 0, "b": 2}, running
+    # (the host may serve either slot when the test starts: each deploy that changes the
+    # config moves it to the other one)
+    assert after == generations.other(before), (before, after)
+    assert running == {before: 0, after: 2}, running
     assert row["clients"] == CLIENTS
     assert row["broadcasts"] >= 8, row  # the deploy took seconds: broadcasts went out meanwhile
     assert row["disconnects_per_client"] == {"max": 1, "mean": 1.0}, row  # each moved once
@@ -94,17 +94,19 @@ def test_each_client_moves_once_misses_nothing_and_a_broken_release_moves_nobody
     assert row["recovered_fraction"] == 1.0, row
     assert row["clients_with_gap"] == 0 and row["broadcasts_missed"] == 0, row
     assert row["duplicates"] == 0, row
-    assert _serving(host) == "a" and _running(host) == {"a": 2, "b": 0}, "put back on slot a"
+    assert _serving(host) == before and _running(host) == {before: 2, after: 0}, "put back"
 
 
 def test_a_deploy_killed_during_the_switch_leaves_one_generation_and_the_next_run_converges(
     fleet: Fleet,
 ) -> None:
     host = fleet.hosts[0]
-    assert _serving(host) == "a" and _running(host) == {"a": 2, "b": 0}
+    start = _serving(host)  # either slot: each deploy that changes the config moves it
+    to = generations.other(start)
+    assert _running(host) == {start: 2, to: 0}
     procs = [live_deploy.ClientProcess(f"http://{host.address}", 25) for _ in range(2)]
     env = json.dumps({"WSREADY_E2E_KILLED": str(time.time())})
-    data = ["--limit", host.name, "--data", f"app_env={env}", *GENERATIONS]
+    data = ["--limit", host.name, "--data", f"app_env={env}"]
     try:
         assert sum(proc.ready()["failed"] for proc in procs) == 0
         deploy = subprocess.Popen(
@@ -116,7 +118,7 @@ def test_a_deploy_killed_during_the_switch_leaves_one_generation_and_the_next_ru
             # Returns on the host the moment the switch rewrote nginx's `default` line.
             host_ssh(
                 host,
-                f"for i in $(seq 1200); do grep -q {generations.UPSTREAMS['b']} "
+                f"for i in $(seq 1200); do grep -qx 'default {generations.UPSTREAMS[to]};' "
                 f"{generations.ACTIVE_FILE} && exit 0; sleep 0.05; done; exit 1",
             )
         finally:
@@ -130,7 +132,7 @@ def test_a_deploy_killed_during_the_switch_leaves_one_generation_and_the_next_ru
             60,
             "the host-side switch to finish",
         )
-        assert _serving(host) == "b" and _running(host) == {"a": 0, "b": 2}
+        assert _serving(host) == to and _running(host) == {start: 0, to: 2}
         results = [item for proc in procs for item in proc.result(1, 0)]  # no broadcasts
     finally:
         for proc in procs:
@@ -143,8 +145,8 @@ def test_a_deploy_killed_during_the_switch_leaves_one_generation_and_the_next_ru
     again = redeploy(fleet, *data)  # the same run again: converges, moves nobody
     assert again.returncode == 0, again.output[-3000:]
     assert "already serves this release and config" in again.output, again.output[-3000:]
-    assert _serving(host) == "b" and _running(host) == {"a": 0, "b": 2}
+    assert _serving(host) == to and _running(host) == {start: 0, to: 2}
 
-    restored = redeploy(fleet, "--limit", host.name, *GENERATIONS)
+    restored = redeploy(fleet, "--limit", host.name)
     assert restored.returncode == 0, restored.output[-3000:]
-    assert _serving(host) == "a" and _running(host) == {"a": 2, "b": 0}
+    assert _serving(host) == start and _running(host) == {start: 2, to: 0}

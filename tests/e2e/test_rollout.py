@@ -120,15 +120,21 @@ def test_broken_release_stops_at_the_first_batch(three_hosts: ThreeHosts, tmp_pa
     assert "rollout: rollout STOPPED at batch 1 after" in output
     failed = [line for line in lines if line.startswith(f"rollout: failed: {spare}: ")]
     assert failed, lines
-    # The closing summary itself says what the verify step found and did.
-    assert "probe(s) failed on release" in failed[0], failed
+    # The closing summary itself says what the verify step found and did: the new release
+    # never served (app_restart "generations", the default: its generation failed its
+    # proof, so nginx was never switched to it).
+    assert "the new generation was refused" in failed[0], failed
     assert f"rolled back to release {old[spare]}" in failed[0], failed
-    # The failed host's deploy names the probes that failed on the new release and the
-    # rollback; afterwards its probes pass again on the old release.
+    # The failed host's deploy names the probes that failed on the new generation (404 on
+    # the wrong path) and the rollback; afterwards its probes pass again on the old release.
+    proof = [line for line in output.splitlines() if "GenerationError: slot " in line]
+    print("new generation of the failed host: " + (proof[0].strip() if proof else "?"))
+    assert proof and "failed its probes" in proof[0] and "404" in proof[0], output
+    assert "keeps serving" in proof[0], proof
     verify_error = [line for line in output.splitlines() if f"{spare}: " in line and
-                    "probe(s) failed on release" in line]  # fmt: skip
+                    "the new generation was refused" in line]  # fmt: skip
     print("deploy of the failed host: " + (verify_error[0].strip() if verify_error else "?"))
-    assert verify_error and "404" in verify_error[0], output
+    assert verify_error, output
     assert f"rolled back to release {old[spare]}: it passes the probes again" in verify_error[0]
     assert f"rollout: not touched (still on their previous release): {', '.join(rest)}" in lines
     assert not any(f"[{name}]: deploying" in line for line in lines for name in rest)

@@ -288,7 +288,8 @@ def test_redis_password_is_readable_by_redis_only(redis_fleet: list[sandbox.Sand
 
 
 def test_a_redeploy_restarts_the_workers_without_dropping_a_request(fleet: Fleet) -> None:
-    """The workers restart one at a time: nginx always has one to send a request to."""
+    """A new generation starts beside the serving one (app_restart "generations", the
+    default): nginx always has a worker to send a request to."""
     host = fleet.hosts[0]
     statuses: list[object] = []
     done = threading.Event()
@@ -314,6 +315,6 @@ def test_a_redeploy_restarts_the_workers_without_dropping_a_request(fleet: Fleet
     restored = redeploy(fleet, "--limit", host.name)
     assert changed.returncode == 0, changed.output[-3000:]
     assert restored.returncode == 0, restored.output[-3000:]
-    assert "Restart the wsready-app workers one at a time" in changed.output
+    assert "Start the new generation of workers beside the serving one" in changed.output
     assert len(statuses) > 50, statuses
     assert set(statuses) == {200}, {status: statuses.count(status) for status in set(statuses)}

@@ -289,6 +289,8 @@ def test_generations_restart_nothing_here_and_the_target_names_no_instance() -> 
     assert not [n for n in names if APP in n and n.startswith(("Keep ", "Restart "))], names
     target = _uploads(results)[TARGET_FILE]
     assert "Wants=" not in target and "2 Socket.IO worker(s)" in target
+    # At boot the target starts the serving slot's enabled instances: it is enabled too.
+    assert f"Enable {APP}.target at boot." in names, names
 
 
 def test_several_workers_without_apt_get_are_refused_before_any_change() -> None:

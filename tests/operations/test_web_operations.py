@@ -283,10 +283,14 @@ def test_more_cpus_mean_more_upstream_servers() -> None:
         *_test_and_activate(_config(cpus=3)),
     ]  # nginx.conf: still 4 workers (sized for the clients)
     (upload,) = [c for c in commands if isinstance(c, dict)]
+    # Both generations' upstreams (app_restart "generations", the default): slot b on +100.
     assert [line.strip() for line in upload["lines"] if "server 127.0.0.1:" in line] == [
         "server 127.0.0.1:3000 max_fails=0;",
         "server 127.0.0.1:3001 max_fails=0;",
         "server 127.0.0.1:3002 max_fails=0;",
+        "server 127.0.0.1:3100 max_fails=0;",
+        "server 127.0.0.1:3101 max_fails=0;",
+        "server 127.0.0.1:3102 max_fails=0;",
     ]
 
 

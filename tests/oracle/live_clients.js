@@ -6,6 +6,11 @@
 //
 //   node live_clients.js --url http://10.200.3.2 [--path /ws] [--clients 100]
 //                        [--event seq] [--connect-timeout-ms 30000] [--max-seconds 600]
+//                        [--with-credentials 1] [--host-cookie WSREADY_HOST]
+//
+// --with-credentials 1: the clients keep cookies (engine.io-client's cookie jar in Node, one
+// per Engine.IO session: a reconnection starts without it), which a balancer's cookie
+// stickiness needs; each connect then records the host that cookie names (--host-cookie).
 //
 // stdout, one JSON object per line:
 //   {"ready": {"connected": n, "failed": n}}  once every client connected (or the timeout);
@@ -19,8 +24,13 @@
 const readline = require('node:readline');
 const { io } = require('socket.io-client');
 
-const DEFAULTS = { path: '/ws', clients: 100, event: 'seq', 'connect-timeout-ms': 30000, 'max-seconds': 600 };
-const LIMITS = { clients: [1, 5000], 'connect-timeout-ms': [1, 600000], 'max-seconds': [1, 7200] };
+const DEFAULTS = {
+  path: '/ws', clients: 100, event: 'seq', 'connect-timeout-ms': 30000, 'max-seconds': 600,
+  'with-credentials': 0, 'host-cookie': 'WSREADY_HOST',
+};
+const LIMITS = {
+  clients: [1, 5000], 'connect-timeout-ms': [1, 600000], 'max-seconds': [1, 7200], 'with-credentials': [0, 1],
+};
 
 function fail(message) {
   process.stdout.write(`${JSON.stringify({ error: message })}\n`);
@@ -46,8 +56,19 @@ function parseArgs(argv) {
   return options;
 }
 
+/** The host the balancer's stickiness cookie names for this Engine.IO session (null without it). */
+function cookieHost(socket, name) {
+  const jar = socket.io.engine && socket.io.engine._cookieJar; // engine.io-client's, Node only
+  if (!jar) return null;
+  // HAProxy's `cookie … maxlife` appends |dates to the server's name.
+  for (const [key, cookie] of jar.cookies) if (key === name) return cookie.value.split('|')[0];
+  return null;
+}
+
 function startClient(options) {
-  const socket = io(options.url, { path: options.path, forceNew: true });
+  const clientOptions = { path: options.path, forceNew: true };
+  if (options['with-credentials']) clientOptions.withCredentials = true;
+  const socket = io(options.url, clientOptions);
   const state = {
     connects: 0,
     recovered: 0,
@@ -59,10 +80,13 @@ function startClient(options) {
     seqs: [],
     seqAt: {},
     timeline: [],
+    host: null,
   };
   socket.on('connect', () => {
     const sid = socket.io.engine ? socket.io.engine.id : '';
-    state.timeline.push({ at: Date.now(), connect: sid.split('-')[0], recovered: socket.recovered });
+    const host = cookieHost(socket, options['host-cookie']);
+    state.timeline.push({ at: Date.now(), connect: sid.split('-')[0], recovered: socket.recovered, host });
+    state.host = host;
     state.connects += 1;
     if (socket.recovered) state.recovered += 1;
     if (state.downSince !== null) {
@@ -115,8 +139,9 @@ async function main() {
   }
   const connected = clients.filter((c) => c.socket.connected).length;
   process.stdout.write(`${JSON.stringify({ ready: { connected, failed: clients.length - connected } })}\n`);
-  // Reset the counters: only what happens from now on (the deploy) counts.
-  for (const c of clients) Object.assign(c.state, { connects: 0, recovered: 0, disconnects: 0, reasons: {}, errors: {}, downMs: [], seqs: [], seqAt: {}, timeline: [] });
+  // Reset the counters: only what happens from now on (the deploy) counts; the host each
+  // client is on now starts its list of hosts.
+  for (const c of clients) Object.assign(c.state, { host0: c.state.host, connects: 0, recovered: 0, disconnects: 0, reasons: {}, errors: {}, downMs: [], seqs: [], seqAt: {}, timeline: [] });
 
   const range = await new Promise((resolve) => {
     const timer = setTimeout(() => resolve([null, null]), options['max-seconds'] * 1000);
@@ -139,6 +164,7 @@ async function main() {
     reasons: state.reasons,
     errors: state.errors,
     down_ms: state.downSince === null ? state.downMs : [...state.downMs, now - state.downSince],
+    hosts: [state.host0, ...state.timeline.filter((t) => t.connect !== undefined).map((t) => t.host)],
     seq,
     ...(seq.missed ? { trace: trace(state, seq.numbers) } : {}),
     };

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.live_deploy import percentile, summarize
+from bench.live_deploy import host_moves, percentile, rollout_fields, summarize
 
 
 def _client(disconnects, down_ms, missed, recovered, errors=None, connected=True) -> dict:
@@ -41,3 +41,33 @@ def test_nobody_moved_has_no_recovered_fraction_and_empty_percentiles() -> None:
     assert row["recovered_fraction"] is None
     assert row["disconnected_ms"] == {"p50": 0.0, "p99": 0.0, "max": 0}
     assert percentile([3, 1, 2], 0.5) == 2
+
+
+def test_a_rollout_row_counts_host_moves_per_client_from_the_balancer_cookie() -> None:
+    clients = [
+        {**_client(1, [900], 0, 1), "hosts": ["wsr-1", "wsr-1"]},  # back on its own host
+        {**_client(2, [800, 700], 0, 2), "hosts": ["wsr-1", "wsr-2", "wsr-1"]},  # there and back
+        {**_client(1, [600], 0, 1), "hosts": ["wsr-2", None, "wsr-1"]},  # one host not known
+    ]
+    output = "\n".join(
+        [
+            "rollout: 4 hosts in 4 batches: [wsr-1] [wsr-2] [wsr-3] [wsr-4]",
+            "rollout: $ pyinfra -y inv.py deploy.py --limit wsr-1",
+            "rollout: batch 1/4 [wsr-1]: wsr-1: drained (0 connections)",
+            "pyinfra's own line",
+            "rollout: batch 1/4 [wsr-1]: ok in 41.0 s",
+            "rollout: rollout ok: 4 hosts in 150.2 s",
+        ]
+    )
+    fields = rollout_fields(clients, output)
+    assert [host_moves(c["hosts"]) for c in clients] == [0, 2, 1]
+    assert fields["host_moves_per_client"] == {"max": 2, "mean": 1.0}
+    assert fields["moved_host_more_than_once"] == 1
+    assert fields["clients_per_host_before"] == {"wsr-1": 2, "wsr-2": 1}
+    assert fields["clients_per_host_after"] == {"wsr-1": 3}
+    assert fields["rollout"] == [
+        "4 hosts in 4 batches: [wsr-1] [wsr-2] [wsr-3] [wsr-4]",
+        "batch 1/4 [wsr-1]: wsr-1: drained (0 connections)",
+        "batch 1/4 [wsr-1]: ok in 41.0 s",
+        "rollout ok: 4 hosts in 150.2 s",
+    ]

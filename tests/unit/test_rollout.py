@@ -356,3 +356,38 @@ def test_hosts_not_behind_the_front_door_are_deployed_without_a_word_of_it():
         "batch 1/2 [web1]: web1: drained",
         "batch 1/2 [web1]: web1: back behind the front door",
     ]
+
+
+def test_hosts_deployed_by_generations_stay_behind_the_front_door():
+    """app_restart "generations" (the default): the host serves throughout its deploy, so it
+    is not taken out (its clients would move to another host, then again at that host's
+    turn); a host that restarts its workers in place is drained and put back."""
+    from wsready.commands.rollout import door_steps
+    from wsready.hostdata import HostConfig
+
+    apps = {
+        "web1": HostConfig.from_data("web1", {}),
+        "web2": HostConfig.from_data("web2", {"app_restart": "one-at-a-time"}),
+    }
+    events: list[str] = []
+
+    class Door:
+        description = "a test door"
+
+        def drain(self, name, log):
+            events.append(f"drain {name}")
+
+        def restore(self, name, log):
+            events.append(f"restore {name}")
+
+    said: list[str] = []
+    report = rollout.run(
+        rollout.plan(["web1", "web2"], 1),
+        lambda batch: events.append(f"deploy {batch[0]}") or rollout.DeployRun(0),
+        lambda host: HostVerdict(host, True),
+        say=said.append,
+        **door_steps(Door(), apps, said.append),
+    )
+    assert report.ok
+    assert events == ["deploy web1", "drain web2", "deploy web2", "restore web2"]
+    assert "front door: web1 stay behind it during their deploys" in said[1], said

@@ -189,14 +189,16 @@ def test_ratio_row_divides_tuned_by_stock() -> None:
 
 def test_broadcast_command_posts_a_json_body_stamped_by_the_host_clock() -> None:
     command = wc.broadcast_command("bench", 3000)
-    assert command.startswith("curl ") and "http://127.0.0.1:3000/api/broadcast" in command
-    # Run the command's quoting through a real shell, with curl replaced by printf.
+    assert command.startswith("curl ")
+    # Run the command's quoting through a real shell, with curl replaced by printf (no
+    # generation file here: the first port).
     body = subprocess.run(
         ["bash", "-c", "curl() { printf '%s\\n' \"$@\"; }; " + command],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.splitlines()
+    assert body[-1] == "http://127.0.0.1:3000/api/broadcast"
     payload = body[body.index("-d") + 1]
     parsed = json.loads(payload)
     assert parsed["event"] == "bench" and isinstance(parsed["data"]["t"], int)
@@ -235,6 +237,22 @@ def test_ssh_trigger_fails_loudly_when_the_app_refuses() -> None:
         wc.ssh_trigger(run('{"error": "not found"}'))()
     with pytest.raises(wc.CapacityError, match="exit 7"):
         wc.ssh_trigger(run("", 7))()
+
+
+@pytest.mark.parametrize(
+    ("active", "port"),
+    [(None, "3000"), ("default wsready_app;\n", "3000"), ("default wsready_app_b;\n", "3100")],
+)
+def test_the_host_side_commands_reach_the_serving_generation(
+    tmp_path, active: str | None, port: str
+) -> None:
+    """app_restart "generations": slot b's first worker listens on app_port + 100."""
+    active_file = tmp_path / "wsready-generation.conf"
+    if active is not None:
+        active_file.write_text(active)
+    shell = f"echo {wc.serving_port(3000, str(active_file))}"
+    assert subprocess.run(["sh", "-c", shell], capture_output=True, text=True).stdout == f"{port}\n"
+    assert "127.0.0.1:$(grep -qs wsready_app_b" in wc.broadcast_command()
 
 
 def test_deploy_argv_passes_overrides_as_json_data() -> None:

@@ -145,17 +145,29 @@ def deploy_batch(
 def door_steps(
     door: front_door.FrontDoor | None, apps: Mapping[str, HostConfig], say: Callable[[str], None]
 ) -> dict[str, Callable[[str], str | None]]:
-    """rollout.run's drain/restore for the app hosts behind the fleet's front door."""
+    """rollout.run's drain/restore for the app hosts behind the fleet's front door.
+
+    A host whose deploy replaces its workers by generations (app_restart "generations") stays
+    behind it: its new generation serves before the old one drains (paced), so each of its
+    clients moves once, on its own host. Taken out, its clients would move to another host,
+    and again when that host's turn came."""
     if door is None:
         return {}
     say(f"front door: {door.description}")
+    live = [name for name, config in apps.items() if config.app_restart == "generations"]
+    if live:
+        say(
+            f"front door: {', '.join(live)} stay behind it during their deploys (app_restart "
+            '"generations": the new workers serve before the old ones drain, so each client '
+            "moves once, on its own host)"
+        )
 
     def step(
         action: Callable[[str, Callable[[str], None]], None],
     ) -> Callable[[str], str | None]:
         def run_step(name: str) -> str | None:
-            if name not in apps:
-                return None  # a Redis or balancer host: not behind the front door
+            if name not in apps or name in live:
+                return None  # a Redis or balancer host, or one that keeps serving
             try:
                 action(name, say)
             except WsreadyError as error:
