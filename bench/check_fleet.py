@@ -43,6 +43,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from wsready.processes import stop_processes
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SERVER = ROOT / "bench" / "slow_fleet_server.js"
@@ -89,12 +91,7 @@ class Fleet:
 
 
 def stop(server: subprocess.Popen[str]) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait(timeout=10)
+    stop_processes(server)
 
 
 def tree_rss(pid: int) -> int:

@@ -31,87 +31,25 @@ file's content (0600), never in a command line or an operation name.
 from __future__ import annotations
 
 import atexit
-import hashlib
-import shlex
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.api.util import get_template
+from pyinfra.api.exceptions import DeployError
 from pyinfra.operations import server, systemd
 from pyinfra.operations.util import any_changed
 
-from tasks import transaction
-from tasks.proxy import NPMRC
-from tasks.redis import LOCAL_REDIS_UNIT, install_local_redis
-from wsready.deploy import (
-    app_env,
-    app_release,
-    capacity,
-    claims,
-    generations,
-    hostfacts,
-    redis_plan,
-)
-from wsready.deploy.operations import app_units
+from wsready.deploy import app_release, claims, generations, redis_conf, transaction
+from wsready.deploy.app_config import restart_all_command, rolling_restart_command
+from wsready.deploy.operations import accounts, app_units
 from wsready.deploy.operations import release as release_op
 from wsready.deploy.operations.files import managed_directory, managed_file
 from wsready.deploy.operations.release import KEEP_RELEASES
-from wsready.hostdata import HostConfig, host_config
-
-ROOT = Path(__file__).resolve().parent.parent
-BUNDLED_APP = ROOT / "files" / "app"
-UNIT_TEMPLATE = ROOT / "files" / "systemd" / "app@.service.j2"
-TARGET_TEMPLATE = ROOT / "files" / "systemd" / "app.target.j2"
-# Operations that change what runs: a failure there must not stop the host before its
-# verify step, which judges the result and puts the whole transaction back.
-ACTIVATION = {"_ignore_errors": True}
-
-
-def _q(value: str) -> str:
-    return shlex.quote(value)
-
-
-@dataclass(frozen=True)
-class AppPaths:
-    """Where the app's pieces live on the host, from host data."""
-
-    name: str
-    app_dir: str
-    etc: str = "/etc"
-
-    @property
-    def env_dir(self) -> str:
-        return f"{self.etc}/{self.name}"
-
-    @property
-    def env_file(self) -> str:
-        return f"{self.env_dir}/env"
-
-    @property
-    def unit_file(self) -> str:
-        """The template unit: instance `name@i` is worker i."""
-        return f"{self.etc}/systemd/system/{self.name}@.service"
-
-    @property
-    def target_file(self) -> str:
-        return f"{self.etc}/systemd/system/{self.name}.target"
-
-    @property
-    def legacy_unit_file(self) -> str:
-        """The single-process unit of releases before workers (removed by the deploy)."""
-        return f"{self.etc}/systemd/system/{self.name}.service"
-
-    def worker_units(self, count: int) -> list[str]:
-        return [f"{self.name}@{index}.service" for index in range(count)]
-
-    @classmethod
-    def from_data(cls, data: HostConfig) -> AppPaths:
-        return cls(data.app_name, data.app_dir.rstrip("/"))
-
+from wsready.deploy.plan import host_plan
+from wsready.deploy.proxy_conf import NPMRC
+from wsready.deploy.shapes import ACTIVATION, redis_server
 
 _ARCHIVES: dict[str, str] = {}
 
@@ -130,24 +68,21 @@ def _release_archive(release: app_release.Release) -> str:
 
 @deploy("Deploy the Socket.IO app")
 def deploy_app() -> None:
-    data = host_config(host)
-    paths = AppPaths.from_data(data)
+    plan = host_plan()
+    data, paths, release, sized = plan.data, plan.paths, plan.app_release, plan.sized
     name, user, app_dir = paths.name, data.app_user, paths.app_dir
     env_dir, env_file = paths.env_dir, paths.env_file
-    release = app_release.scan(data.app_source or BUNDLED_APP)
     release_dir = f"{app_dir}/releases/{release.hash}"
     deps_dir = f"{app_dir}/deps/{release.deps_hash}"
 
     server.group(name=f"Create the system group {user}.", group=user, system=True)
-    server.user(
+    accounts.system_user(
         name=f"Create the system user {user} (no login shell).",
         user=user,
         group=user,
         home=app_dir,
         shell="/usr/sbin/nologin",
         comment=claims.USER_MARKER,  # what tells the preflight this user is wsready's
-        system=True,
-        ensure_home=False,
     )
     # Directories whose mode and owner the deploy sets are recorded in the transaction first:
     # the rollback puts them back.
@@ -199,11 +134,9 @@ def deploy_app() -> None:
         action="app",
         **ACTIVATION,
     )
-    sized = capacity.plan(data, hostfacts.cpus() or 1)
-    redis = redis_endpoint(data, sized.app_workers)
-    if redis and redis.local:
+    if plan.redis and plan.redis.local:
         install_local_redis()
-    app = app_config(data, release, sized.app_workers, redis)
+    app = plan.app
     env = managed_file(
         name=f"Write the app environment file {env_file} (0600).",
         content=app.env_file,
@@ -297,78 +230,14 @@ def enable_target(name: str) -> None:
     )
 
 
-RESTART_WAIT_TENTHS = 100  # how long a restarted worker may take to listen (tenths of a second)
-
-
-def rolling_restart_command(units: list[str], first_port: int) -> str:
-    """Shell: restart the workers one after another, each time waiting (bounded) until the
-    restarted one listens again, so the others keep serving and nginx never runs out of
-    workers. A worker that does not come up (its unit is no longer active) is not waited
-    for: the verify step judges the result."""
-    steps = []
-    for index, unit in enumerate(units):
-        port = first_port + index
-        steps.append(
-            f"systemctl restart {_q(unit)}; for _ in $(seq {RESTART_WAIT_TENTHS}); do "
-            f"ss -Hltn 'sport = :{port}' | grep -q . && break; "
-            f"systemctl is-active --quiet {_q(unit)} || break; sleep 0.1; done"
+@deploy("Install a Redis for this host's workers (unix socket only)")
+def install_local_redis() -> None:
+    if host_plan().family.packages["redis"] is None:
+        # Refused at plan time: apt-get failing at execute time would stop the deploy after
+        # the release switch.
+        raise DeployError(
+            f"{host.name}: several app workers need Redis, and a local one is installed only "
+            "with apt-get (Debian/Ubuntu): set app_workers = 1, app_redis_url, or add a "
+            "`redis` group"
         )
-    return "; ".join(steps) + "; true"
-
-
-def restart_all_command(units: list[str]) -> str:
-    """Shell: restart every worker at once (systemctl runs the jobs in parallel); the verify
-    step judges the result."""
-    return f"systemctl restart {' '.join(_q(unit) for unit in units)}; true"
-
-
-@dataclass(frozen=True)
-class AppConfig:
-    """What the deploy writes for the app's service, and its fingerprint."""
-
-    env_file: str
-    unit: str
-    target: str
-    fingerprint: str
-
-
-def app_config(data: HostConfig, release: app_release.Release, workers: int, redis) -> AppConfig:
-    """The environment file and units for `data`; the fingerprint covers all three (the
-    environment without its own fingerprint line) and is the 16 first hex digits of their
-    sha256, reported by /api/health as `config`."""
-    paths = AppPaths.from_data(data)
-    local_redis = bool(redis and redis.local)
-    unit = get_template(str(UNIT_TEMPLATE)).render(
-        app_name=paths.name,
-        app_user=data.app_user,
-        app_dir=paths.app_dir,
-        app_bind=data.app_bind,
-        app_port=data.app_port,
-        socketio_path=data.app_socketio_path,
-        env_file=paths.env_file,
-        entry=release.entry,
-        limit_nofile=data.app_limit_nofile,
-        drain_deadline_s=data.drain_deadline_s,
-        redis_unit=LOCAL_REDIS_UNIT if local_redis else None,
-        redis_group=redis_plan.LOCAL_GROUP if local_redis else None,
-    )
-    # With two generations, the serving one's instances are enabled one by one (WantedBy=
-    # the target): the target itself names none.
-    listed = [] if data.app_restart == "generations" else list(range(workers))
-    target = get_template(str(TARGET_TEMPLATE)).render(
-        app_name=paths.name, workers=listed, count=workers
-    )
-    environment = app_env.app_environment(data, release.hash, workers, redis)
-    digest = hashlib.sha256()
-    for part in (app_env.render_env_file(environment), unit, target):
-        digest.update(part.encode())
-    fingerprint = digest.hexdigest()[:16]
-    environment["APP_CONFIG_FINGERPRINT"] = fingerprint
-    return AppConfig(app_env.render_env_file(environment), unit, target, fingerprint)
-
-
-def redis_endpoint(data: HostConfig, workers: int) -> redis_plan.RedisEndpoint | None:
-    """The adapter's Redis for the current host (see wsready.deploy.redis_plan)."""
-    group = host.state.inventory.get_group(redis_plan.REDIS_GROUP, None) or []
-    redis_hosts = [host_config(each) for each in group]
-    return redis_plan.endpoint(data, redis_hosts, workers)
+    redis_server(redis_conf.local_config())

@@ -11,16 +11,17 @@ from pyinfra.api import deploy
 from pyinfra.operations import server, systemd
 
 from wsready.deploy import haproxy
+from wsready.deploy.plan import host_plan
 from wsready.deploy.shapes import apt_install, put_text
 from wsready.fleet.front_door import NOT_APP
 from wsready.hostdata import host_config
 
-BALANCER_GROUP = "balancer"
 CANDIDATE = "/etc/haproxy/haproxy.cfg.wsready-new"
 
 
 def is_balancer_host() -> bool:
-    return BALANCER_GROUP in host.groups
+    """The current host is in the `balancer` group: HAProxy for the fleet, no app."""
+    return host_plan().balancer_host
 
 
 def app_configs() -> dict:
@@ -34,7 +35,7 @@ def app_configs() -> dict:
 
 @deploy("Configure the balancer host (HAProxy)")
 def configure_balancer() -> None:
-    data = host_config(host)
+    data = host_plan().data
     servers = haproxy.servers_of(app_configs())
     apt_install(
         "Install HAProxy and socat (its runtime API) without recommends.", ["haproxy", "socat"]

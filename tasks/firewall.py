@@ -17,73 +17,32 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, dnf, files, server, systemd
 
-from tasks.redis import is_redis_host
-from wsready.deploy import families, hostfacts, redis_plan
+from wsready.deploy import families
+from wsready.deploy.firewall_rules import (
+    NFT_FILE,
+    NFT_TABLE,
+    NFT_UNIT,
+    managed_ports,
+    nftables_ruleset,
+    wanted_rules,
+)
 from wsready.deploy.operations import firewall
 from wsready.deploy.operations.files import managed_file
-from wsready.deploy.operations.firewall import Rule, checked_rule, rule_changes
+from wsready.deploy.operations.firewall import checked_rule
+from wsready.deploy.plan import host_plan
 from wsready.deploy.shapes import apt_install
-from wsready.hostdata import HostConfig, host_config
-
-BALANCER_GROUP = "balancer"  # tasks/balancer.py
-NFT_FILE = "/etc/wsready/firewall.nft"
-NFT_UNIT = "/etc/systemd/system/wsready-firewall.service"
-NFT_TABLE = "inet wsready"
+from wsready.hostdata import HostConfig
 
 
-def wanted_rules(data: HostConfig, redis_clients: list[str] | None = None) -> list[Rule]:
-    """Allow rules in the order they must exist: SSH first. A Redis host (`redis_clients`
-    given) opens `redis_port` to those CIDRs only, and no web port."""
-    rules: list[Rule] = [("tcp", data.firewall_ssh_port, c) for c in data.firewall_ssh_cidrs]
-    if redis_clients is not None:
-        return rules + [("tcp", data.redis_port, cidr) for cidr in redis_clients]
-    ports = [data.nginx_listen_port]
-    if data.nginx_tls:
-        ports.append(data.nginx_tls_port)
-    for port in ports:
-        rules += [("tcp", port, cidr) for cidr in data.firewall_allow_cidrs]
-    return rules
-
-
-def managed_ports(data: HostConfig) -> set[int]:
-    return {
-        data.firewall_ssh_port,
-        data.nginx_listen_port,
-        data.nginx_tls_port,
-        data.redis_port,
-    }
-
-
-def ufw_changes(
-    data: HostConfig, state: dict, redis_clients: list[str] | None = None
-) -> tuple[list[Rule], list[Rule]]:
-    """(rules to add, rules to delete) for ufw in `state` (see `firewall.rule_changes`)."""
-    return rule_changes(wanted_rules(data, redis_clients), state["rules"], managed_ports(data))
-
-
-def nftables_ruleset(data: HostConfig, redis_clients: list[str] | None = None) -> str:
-    """Our own table: default drop on input, established/loopback/ICMP and our ports allowed."""
-    lines = [
-        "# Managed by wsready (tasks/firewall.py).",
-        "table inet wsready",
-        "delete table inet wsready",
-        "table inet wsready {",
-        "    chain input {",
-        "        type filter hook input priority filter; policy drop;",
-        "        ct state established,related accept",
-        '        iifname "lo" accept',
-        "        meta l4proto { icmp, ipv6-icmp } accept",
-    ]
-    for proto, port, source in map(checked_rule, wanted_rules(data, redis_clients)):
-        family = "ip6" if ":" in source else "ip"
-        lines.append(f"        {family} saddr {source} {proto} dport {port} accept")
-    lines += ["    }", "}", ""]
-    return "\n".join(lines)
-
-
-def _configure_ufw(data: HostConfig, redis_clients: list[str] | None) -> None:
+def _configure_ufw(
+    data: HostConfig, family: families.Family, redis_clients: list[str] | None
+) -> None:
     apt.packages(
-        name="Install ufw.", packages=["ufw"], no_recommends=True, update=True, cache_time=86400
+        name="Install ufw.",
+        packages=list(family.packages["ufw"]),
+        no_recommends=True,
+        update=True,
+        cache_time=86400,
     )
     firewall.ufw_rules(
         name="Allow SSH, then the web ports, in ufw; deny the rest; delete stale rules.",
@@ -99,11 +58,15 @@ def _configure_ufw(data: HostConfig, redis_clients: list[str] | None) -> None:
     )
 
 
-def _configure_nftables(data: HostConfig, redis_clients: list[str] | None) -> None:
-    if hostfacts.which("apt-get"):
-        apt_install("Install nftables without recommended packages.", ["nftables"])
+def _configure_nftables(
+    data: HostConfig, family: families.Family, redis_clients: list[str] | None
+) -> None:
+    if family.apt:
+        apt_install(
+            "Install nftables without recommended packages.", list(family.packages["nftables"])
+        )
     else:
-        dnf.packages(name="Install nftables.", packages=["nftables"])
+        dnf.packages(name="Install nftables.", packages=list(family.packages["nftables"]))
     files.directory(name="Create /etc/wsready.", path="/etc/wsready", mode="0755")
     ruleset = managed_file(
         name="Write the wsready nftables table.",
@@ -133,35 +96,19 @@ def _configure_nftables(data: HostConfig, redis_clients: list[str] | None) -> No
         commands=[f"nft -f {NFT_FILE}"],
         _if=ruleset.did_change,
     )
-    if hostfacts.which("apt-get"):  # once the table holds: ufw of an earlier deploy goes off
+    if family.has_ufw:  # once the table holds: ufw of an earlier deploy goes off
         firewall.ufw_off(name="Turn ufw off (the nftables table is the firewall).")
 
 
 @deploy("Configure the host firewall")
 def configure_firewall() -> None:
-    data = host_config(host)
+    plan = host_plan()
+    data = plan.data
     if not data.firewall_enabled:
         host.noop("firewall_enabled is False: the host firewall is left alone")
         return
-    clients = redis_clients() if is_redis_host() else None
-    if BALANCER_GROUP in host.groups:  # HAProxy serves lb_listen_port there, no nginx
+    if plan.balancer_host:  # HAProxy serves lb_listen_port there, no nginx
         data = dataclasses.replace(data, nginx_listen_port=data.lb_listen_port, nginx_tls=False)
-    if hostfacts.which("apt-get"):
-        family = "debian"
-    elif hostfacts.which("dnf"):
-        family = "rhel"
-    else:
-        raise ValueError(f"{host.name}: neither apt-get (ufw) nor dnf (nftables) found")
-    backend = families.firewall_backend(data.firewall_backend, family)
-    {"ufw": _configure_ufw, "nftables": _configure_nftables}[backend](data, clients)
-
-
-def redis_clients() -> list[str]:
-    """CIDRs that may reach this Redis host: every app host of the inventory (its private
-    address), then `redis_allow_cidrs`."""
-    app_hosts = [
-        host_config(each)
-        for each in host.state.inventory
-        if not {redis_plan.REDIS_GROUP, BALANCER_GROUP} & set(each.groups)
-    ]
-    return redis_plan.client_cidrs(app_hosts, host_config(host).redis_allow_cidrs)
+    backend = plan.family.firewall_backend(data.firewall_backend)
+    configure = {"ufw": _configure_ufw, "nftables": _configure_nftables}[backend]
+    configure(data, plan.family, plan.redis_clients)

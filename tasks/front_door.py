@@ -12,11 +12,12 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import python
 
-from tasks.balancer import BALANCER_GROUP
-from tasks.security_group import _logger_for, is_dry_run
 from wsready.aws import alb
 from wsready.aws.alb_plan import fleet_spec, plan
 from wsready.deploy import haproxy
+from wsready.deploy.callbacks import is_dry_run, logger_for
+from wsready.deploy.haproxy import BALANCER_GROUP
+from wsready.deploy.plan import host_plan
 from wsready.errors import WsreadyError
 from wsready.fleet import balancer_check
 from wsready.fleet.front_door import NOT_APP, AlbDoor
@@ -34,7 +35,7 @@ def _app_configs() -> dict:
 
 @deploy("Sync the EC2 load balancer")
 def sync_load_balancer() -> None:
-    if not host_config(host).lb_enabled:
+    if not host_plan().data.lb_enabled:
         host.noop("no EC2 load balancer (lb_enabled = False)")
         return
     spec = fleet_spec(_app_configs())
@@ -50,7 +51,7 @@ def sync_load_balancer() -> None:
 
 
 def _sync(state, host, spec, dry_run: bool = False) -> bool:  # noqa: ARG001 - pyinfra's
-    log = _logger_for(host)
+    log = logger_for(host)
     try:
         client = alb.elbv2_client(spec.region, spec.endpoint_url)
         the_plan = plan(spec, alb.current(client, spec), {})
@@ -70,7 +71,7 @@ def _sync(state, host, spec, dry_run: bool = False) -> bool:  # noqa: ARG001 - p
 
 @deploy("Register the host with the EC2 load balancer")
 def join_load_balancer() -> None:
-    data = host_config(host)
+    data = host_plan().data
     if not data.lb_enabled:
         host.noop("no EC2 load balancer (lb_enabled = False)")
         return
@@ -84,7 +85,7 @@ def join_load_balancer() -> None:
 
 
 def _join(state, host, apps) -> bool:  # noqa: ARG001 - pyinfra passes state, host
-    log = _logger_for(host)
+    log = logger_for(host)
     try:
         AlbDoor.from_hosts(apps).restore(host.name, log)
     except WsreadyError as error:
@@ -99,7 +100,7 @@ def join_balancer_host() -> None:
     (HAProxy's runtime API: `state ready`, then its health check passes) and must answer
     through it: HAProxy routes a request carrying the host's stickiness cookie to it."""
     balancers = [each for each in host.state.inventory if BALANCER_GROUP in each.groups]
-    data = host_config(host)
+    data = host_plan().data
     if not balancers:
         host.noop("no balancer host in the inventory (group balancer)")
         return
@@ -117,7 +118,7 @@ def join_balancer_host() -> None:
 
 
 def _join_balancer_host(state, host, front, front_url, direct_url) -> bool:  # noqa: ARG001
-    log = _logger_for(host)
+    log = logger_for(host)
     budget_s = front.lb_health_interval_s * (front.lb_healthy_threshold + 2) + 10
     try:
         HaproxyDoor(front, {}).restore(host.name, log)

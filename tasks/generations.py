@@ -32,20 +32,20 @@ from pyinfra.api import deploy
 from pyinfra.facts.server import Command
 from pyinfra.operations import python
 
-from tasks import transaction
-from tasks.verify import (
+from wsready.deploy import generations, transaction
+from wsready.deploy.plan import host_plan
+from wsready.deploy.verify import (
     Fingerprints,
     Plan,
-    _health_answer,
     fingerprint_budget,
     format_report,
+    health_answer,
     plan_verify,
     privilege_arguments,
     probe_until_ok,
     wait_for_fingerprints,
 )
-from wsready.deploy import capacity, generations, hostfacts
-from wsready.hostdata import host_config
+from wsready.fleet import tokens
 
 LISTEN_BUDGET_S = 30.0  # how long new instances may take to listen
 SWITCH_FREE_WAIT_S = 120  # how long a previous run's switch unit may still hold its name
@@ -76,7 +76,7 @@ def _current(plan: Plan, slot: str) -> bool:
     if expected.release is None:
         return False  # REST elsewhere: the app's health is not ours to read; prove again
     try:
-        header, body = _health_answer(_slot_target(plan, slot), plan.timeout_s)
+        header, body = health_answer(_slot_target(plan, slot), plan.timeout_s)
     except Exception:  # noqa: BLE001 - any failure to answer means "not current"
         return False
     return expected.mismatch(header, body) is None
@@ -234,11 +234,11 @@ def _step(state, host, plan: Plan, app_name: str, workers: int, first_port: int,
 
 @deploy("Start, prove and switch to a new generation of app workers")
 def switch_generation() -> None:
-    data = host_config(host)
+    planned = host_plan()
+    data = planned.data
     if data.app_restart != "generations":
         return
-    sized = capacity.plan(data, hostfacts.cpus() or 1)
-    plan = plan_verify(data)
+    plan = plan_verify(planned, tokens.probe_token_source(data))
     # What the host runs before this run: with nothing to start, switch or stop (a no-change
     # run), no operation is added, so the run reports no change.
     text = host.get_fact(Command, command=_slots_command(data.app_name))
@@ -254,7 +254,7 @@ def switch_generation() -> None:
         function=_step,
         plan=plan,
         app_name=data.app_name,
-        workers=sized.app_workers,
+        workers=planned.sized.app_workers,
         first_port=data.app_port,
         run_as=privilege_arguments() or None,
         _ignore_errors=True,  # the verify step judges the host and rolls the files back

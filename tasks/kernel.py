@@ -11,8 +11,8 @@ from pyinfra import host
 from pyinfra.api import deploy
 
 from wsready.deploy.operations import kernel
+from wsready.deploy.plan import host_plan
 from wsready.deploy.shapes import put_text
-from wsready.hostdata import host_config
 from wsready.validate import ConfigError
 
 SYSCTL_FILE = "/etc/sysctl.d/60-wsready.conf"
@@ -30,7 +30,7 @@ def render(sysctls: dict) -> str:
 
 @deploy("Tune the kernel for many connections")
 def tune_kernel() -> None:
-    sysctls = dict(host_config(host).kernel_sysctls)
+    sysctls = dict(host_plan().data.kernel_sysctls)
     if not sysctls:
         host.noop("kernel_sysctls is empty: the kernel is left alone")
         return

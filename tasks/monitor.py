@@ -26,8 +26,9 @@ from pyinfra.facts.files import File
 from pyinfra.operations import files, pip, server, systemd
 from pyinfra.operations.util import any_changed
 
-from wsready.deploy import hostfacts
+from wsready.deploy.nginx_config import STATUS_DIR
 from wsready.deploy.operations.files import managed_file
+from wsready.deploy.plan import host_plan
 from wsready.deploy.shapes import apt_install, put_file, put_text, root_directory
 from wsready.fleet import statuspage, targets
 from wsready.hostdata import DEFAULTS_FILE, HostConfig, host_config
@@ -63,18 +64,10 @@ SYSTEM_CA_BUNDLE = targets.SYSTEM_CA_BUNDLE
 # The status page: written by the check into its state directory (0755, the page 0644), served
 # by the site's nginx through a location file that the wsready site includes on monitor hosts.
 STATUS_PAGE = f"/var/lib/{STATE_DIRECTORY}/status.html"
-STATUS_DIR = "/etc/wsready/status"
 STATUS_LOCATION = f"{STATUS_DIR}/location.conf"
 STATUS_CANDIDATE = f"{STATUS_DIR}/location.conf.candidate"  # not matched by the include
-STATUS_INCLUDE = f"{STATUS_DIR}/*.conf"  # a glob: nginx -t passes before the file exists
 STATUS_HTPASSWD = f"{STATUS_DIR}/htpasswd"
 NGINX_GROUP = "www-data"  # nginx's workers read the htpasswd file (Debian; apt-only monitor)
-
-
-def status_include(data: HostConfig, groups) -> str | None:
-    """What the wsready site includes for the status page: only on hosts of the monitors
-    group with `monitor_status_path` set; None everywhere else (no page served)."""
-    return STATUS_INCLUDE if MONITOR_GROUP in groups and data.monitor_status_path else None
 
 
 def status_location(data: HostConfig) -> str:
@@ -239,11 +232,10 @@ def _upload_ca_files(cas: dict[Path, str]) -> list:
 
 
 def _install_python() -> None:
-    if not hostfacts.which("apt-get"):
+    packages = host_plan().family.packages["monitor"]
+    if packages is None:
         raise DeployError(f"{host.name}: the monitor is installed with apt (Debian/Ubuntu) only")
-    apt_install(
-        "Install Python and venv for the monitor.", ["python3", "python3-venv", "ca-certificates"]
-    )
+    apt_install("Install Python and venv for the monitor.", list(packages))
 
 
 def _upload_source() -> list:
@@ -317,7 +309,7 @@ def install_monitor() -> None:
     if MONITOR_GROUP not in host.groups:
         host.noop(f"{host.name} is not in the {MONITOR_GROUP} group: no monitor here")
         return
-    data = host_config(host)
+    data = host_plan().data
     prometheus_dir = str(Path(data.monitor_prometheus_file).parent)
     environment = secret_environment(data)
     fleet = [] if data.monitor_targets else fleet_hosts()

@@ -21,240 +21,51 @@ reachable over HTTP for load-balancer health checks (it carries no token and no 
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.api.util import get_template
 from pyinfra.facts.files import File
 from pyinfra.operations import apt, dnf, files, systemd
 from pyinfra.operations.util import any_changed
 
-from tasks.acme import prepare_acme
-from tasks.app import ACTIVATION
-from tasks.monitor import status_include
-from wsready.deploy import acme, capacity, families, generations, hostfacts, tls_paths, tls_profile
-from wsready.deploy.families import NGINX_MAIN_BY_FAMILY
+from wsready.deploy import acme, families, generations
+from wsready.deploy.nginx_config import (
+    CANDIDATE,
+    DHPARAM,
+    ROOT,
+    SELF_SIGNED_CERT,
+    SELF_SIGNED_KEY,
+    STAMP,
+    TLS_CERT,
+    TLS_DIR,
+    TLS_KEY,
+)
+from wsready.deploy.operations import acme as acme_op
 from wsready.deploy.operations import nginx as nginx_op
 from wsready.deploy.operations import tls
 from wsready.deploy.operations.files import managed_file
-from wsready.deploy.shapes import apt_install, put_file, put_text, root_directory
-from wsready.hostdata import HostConfig, host_config
+from wsready.deploy.plan import host_plan
+from wsready.deploy.shapes import ACTIVATION, apt_install, put_file, put_text, root_directory
+from wsready.hostdata import HostConfig
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE = ROOT / "files" / "nginx" / "wsready.conf.j2"
-MAIN_TEMPLATE = ROOT / "files" / "nginx" / "nginx.conf.j2"
 ACTIVATE_SCRIPT = ROOT / "files" / "nginx" / "activate-config.sh"
-
-CANDIDATE = "/etc/wsready/nginx/wsready.conf"
-STAMP = "/etc/wsready/nginx/loaded.sha256"
-LIVE = "/etc/nginx/conf.d/wsready.conf"
-MAIN_CANDIDATE = "/etc/wsready/nginx/nginx.conf"
-MAIN_LIVE = "/etc/nginx/nginx.conf"
 ACTIVATE = "/usr/local/sbin/wsready-nginx-activate"
-TLS_DIR = tls_paths.TLS_DIR
-TLS_CERT, TLS_KEY = tls_paths.GIVEN  # the pair given in nginx_tls_cert_file / _key_file
-# The generated pair has paths of its own: a given certificate left on the host must never
-# be mistaken for it when the data goes back to self-signed (or the other way round).
-SELF_SIGNED_CERT, SELF_SIGNED_KEY = tls_paths.SELF_SIGNED
-DHPARAM = tls_paths.DHPARAM
 DHPARAM_FILE = ROOT / "files" / "nginx" / "ffdhe2048.pem"
-
-
-def tls_pair(data: HostConfig) -> tuple[str, str]:
-    """Where nginx finds the certificate and key for this host's data."""
-    if data.nginx_tls == "acme":
-        return acme.CERT, acme.KEY
-    if data.nginx_tls_cert_file:
-        return TLS_CERT, TLS_KEY
-    return SELF_SIGNED_CERT, SELF_SIGNED_KEY
 
 
 DEFAULT_SITE = "/etc/nginx/sites-enabled/default"
 
 
-def _server_address(address: str, port: int) -> str:
-    """`127.0.0.1:3000` or `[::1]:3000` for an nginx `server` line."""
-    try:
-        if ipaddress.ip_address(address).version == 6:
-            return f"[{address}]:{port}"
-    except ValueError:
-        pass
-    return f"{address}:{port}"
-
-
-def site_context(data: HostConfig, workers: int = 1, *, http2: str = families.HTTP2_LISTEN) -> dict:
-    """Template variables from the host's configuration for a host
-    running `workers` app workers; `http2` is how its nginx turns HTTP/2 on (families)."""
-    rest = data.nginx_rest_upstream
-    rest_address = rest_pass = None
-    if rest:
-        parts = urlsplit(rest)
-        default_port = 443 if parts.scheme == "https" else 80
-        rest_address = _server_address(parts.hostname, parts.port or default_port)
-        rest_pass = f"{parts.scheme}://wsready_rest"
-    tls_port = data.nginx_tls_port
-    tls_cert, tls_key = tls_pair(data)
-    hsts = None if data.nginx_tls_hsts is False else data.nginx_tls_hsts
-    stapling = TLS_CERT if data.nginx_tls is True and _given_ocsp(data) else None
-    slots = None
-    if data.app_restart == "generations":
-        slots = {
-            "offset": generations.base("b"),
-            "addresses": [
-                _server_address(data.app_bind, data.app_port + index)
-                for index in generations.instances("b", workers)
-            ],
-            "active_file": generations.ACTIVE_FILE,
-            "header": generations.HEADER,
-        }
-    tls_directives = tls_profile.nginx_directives(
-        data.nginx_tls_profile, DHPARAM, hsts_max_age=hsts, stapling_trusted=stapling
-    )
-    return {
-        "app_addresses": [
-            _server_address(data.app_bind, data.app_port + index) for index in range(workers)
-        ],
-        "listen_options": _listen_options(data),
-        "trusted_proxies": list(data.nginx_trusted_proxies),
-        "rest_address": rest_address,
-        "rest_pass": rest_pass or ("http://$wsready_generation" if slots else "http://wsready_app"),
-        "generations": slots,
-        "socketio_path": data.app_socketio_path,
-        "read_timeout": data.nginx_proxy_read_timeout_s,
-        "listen_port": data.nginx_listen_port,
-        "ipv6": data.nginx_ipv6,
-        "server_name": data.nginx_server_name,
-        "extra_directives": list(data.nginx_extra_directives),
-        "tls": bool(data.nginx_tls),
-        "acme_webroot": acme.WEBROOT if data.nginx_tls == "acme" else None,
-        "acme_challenge_path": acme.CHALLENGE_PATH,
-        "tls_redirect": data.nginx_tls_redirect,
-        "tls_port": tls_port,
-        "tls_port_suffix": "" if tls_port == 443 else f":{tls_port}",
-        "tls_cert": tls_cert,
-        "tls_key": tls_key,
-        "tls_profile": data.nginx_tls_profile,
-        "tls_directives": tls_directives,
-        "tls_stapling_include": (
-            tls_paths.ACME_STAPLING_PATTERN if data.nginx_tls == "acme" else None
-        ),
-        "http2_directive": http2 == families.HTTP2_DIRECTIVE,
-    }
-
-
-def _given_ocsp(data: HostConfig) -> bool:
-    """Whether the given certificate (nginx_tls_cert_file, read here) names an OCSP
-    responder: only then does nginx staple (it warns and ignores stapling otherwise)."""
-    if data.nginx_tls_cert_file is None:
-        return False
-    return tls_profile.ocsp_responder(data.nginx_tls_cert_file.resolve().read_bytes()) is not None
-
-
-def _listen_options(data: HostConfig) -> str:
-    options = ""
-    if data.nginx_listen_backlog is not None:
-        options += f" backlog={data.nginx_listen_backlog}"
-    if data.nginx_reuseport:
-        options += " reuseport"
-    return options
-
-
-def render_site(
-    data: HostConfig,
-    workers: int = 1,
-    fingerprint: str = "",
-    status_include: str | None = None,
-    *,
-    http2: str = families.HTTP2_LISTEN,
-) -> str:
-    """The site config for `workers` app workers; with `fingerprint`, every answer of the
-    site carries it in the `X-Wsready-Config` header; with `status_include`, the monitor's
-    status page location (tasks/monitor.py) is included."""
-    return get_template(str(TEMPLATE)).render(
-        site_context(data, workers, http2=http2),
-        fingerprint=fingerprint,
-        status_include=status_include,
-    )
-
-
-def main_context(data: HostConfig, sized: capacity.Plan, family: str) -> dict:
-    """nginx.conf variables: the distribution's paths and the sized limits."""
-    return {
-        **NGINX_MAIN_BY_FAMILY[family],
-        "worker_processes": sized.nginx_worker_processes,
-        "worker_connections": data.nginx_worker_connections,
-        "worker_rlimit_nofile": data.nginx_worker_rlimit_nofile,
-        "worker_shutdown_timeout": data.nginx_worker_shutdown_timeout_s,
-    }
-
-
-def render_main(data: HostConfig, sized: capacity.Plan, family: str) -> str:
-    return get_template(str(MAIN_TEMPLATE)).render(main_context(data, sized, family))
-
-
-@dataclass(frozen=True)
-class NginxConfig:
-    """nginx.conf and the wsready site as this run renders them, and their fingerprint."""
-
-    main: str
-    site: str
-    fingerprint: str
-
-    @property
-    def files(self) -> list[tuple[str, str, str]]:
-        """(candidate path, live path, content), in activation order."""
-        return [(MAIN_CANDIDATE, MAIN_LIVE, self.main), (CANDIDATE, LIVE, self.site)]
-
-    @property
-    def expected_stamp(self) -> list[str]:
-        """The sha256 of each file, in activation order (what nginx's stamp holds once it
-        has loaded them)."""
-        return [hashlib.sha256(content.encode()).hexdigest() for _c, _l, content in self.files]
-
-    @property
-    def activation(self) -> list[tuple[str, str, str]]:
-        """(candidate path, live path, sha256 of the content), in activation order: what
-        nginx.test_config and nginx.activate_config take."""
-        return [
-            (candidate, live, digest)
-            for (candidate, live, _content), digest in zip(
-                self.files, self.expected_stamp, strict=True
-            )
-        ]
-
-
-def nginx_config(
-    data: HostConfig,
-    sized: capacity.Plan,
-    family: str,
-    status_include: str | None = None,
-    *,
-    http2: str = families.HTTP2_LISTEN,
-) -> NginxConfig:
-    """Both files for `data`. The fingerprint (16 hex digits of the sha256 of nginx.conf and
-    of the site without it) is sent by every answer of the site as `X-Wsready-Config`."""
-    main = render_main(data, sized, family)
-    bare = render_site(data, sized.app_workers, status_include=status_include, http2=http2)
-    fingerprint = hashlib.sha256((main + bare).encode()).hexdigest()[:16]
-    site = render_site(data, sized.app_workers, fingerprint, status_include, http2=http2)
-    return NginxConfig(main, site, fingerprint)
-
-
-def _install_nginx() -> None:
-    if hostfacts.which("apt-get"):
-        apt_install("Install nginx without recommended packages.", ["nginx"])
-    elif hostfacts.which("dnf"):
-        dnf.packages(name="Install nginx.", packages=["nginx"])
+def _install_nginx(family: families.Family) -> None:
+    packages = list(family.packages["nginx"])
+    if family.apt:
+        apt_install("Install nginx without recommended packages.", packages)
     else:
-        raise ValueError(f"{host.name}: no apt-get or dnf, cannot install nginx on this OS")
+        dnf.packages(name="Install nginx.", packages=packages)
 
 
-def _tls_files(data: HostConfig):
+def _tls_files(data: HostConfig, family: families.Family):
     """Upload or generate the certificate pair; returns the operations that may change it."""
     address = data.probe_address
     if data.nginx_tls_cert_file and data.nginx_tls_key_file:
@@ -275,10 +86,11 @@ def _tls_files(data: HostConfig):
                 ("private key", key_file, TLS_KEY),
             )
         ]
-    if hostfacts.which("apt-get"):
+    openssl = family.packages["openssl"]
+    if openssl:  # apt families only: the others have it in the base system
         apt.packages(
             name="Install openssl to make a self-signed certificate.",
-            packages=["openssl"],
+            packages=list(openssl),
             no_recommends=True,
         )
     return [
@@ -293,15 +105,52 @@ def _tls_files(data: HostConfig):
     ]
 
 
+def _prepare_acme(data: HostConfig, family: families.Family):
+    """certbot, its deploy hook and timer, the challenge directory, and a bootstrap pair
+    (the operation returned: nginx reloads when it changed); tasks/acme.py orders the
+    certificate once the site is active."""
+    certbot = family.packages["certbot"]
+    if certbot:  # apt families only
+        apt.packages(
+            name="Install certbot (the ACME client) and openssl.",
+            packages=list(certbot),
+            no_recommends=True,
+        )
+    for path, mode in ((acme.WEBROOT, "0755"), (str(Path(acme.CA_BUNDLE).parent), "0700")):
+        root_directory(f"Create {path}.", path, mode=mode)
+    ca_file = acme.ca_file_on_host(data)
+    if ca_file:
+        put_file(
+            "Upload the private ACME CA's bundle (acme_ca_file).",
+            data.acme_ca_file.resolve(),
+            ca_file,
+        )
+    else:
+        files.file(name="Remove a private ACME CA's bundle.", path=acme.CA_BUNDLE, present=False)
+    put_file(
+        "Install certbot's deploy hook (install the pair, nginx -t, reload).",
+        acme.HOOK_SCRIPT,
+        acme.HOOK,
+        mode="0755",
+    )
+    drop_in = put_text(
+        "Give certbot's renewal service the ACME CA's bundle.",
+        acme.timer_drop_in(ca_file),
+        acme.TIMER_DROP_IN,
+    )
+    systemd.daemon_reload(
+        name="Reload systemd: certbot's service environment changed.", _if=drop_in.did_change
+    )
+    systemd.service(
+        name="Enable certbot's renewal timer.", service="certbot.timer", running=True, enabled=True
+    )
+    return acme_op.bootstrap_pair(
+        name="Put a pair at nginx's ACME paths until the first certificate is there.",
+        first_name=data.certificate_names[0],
+    )
+
+
 _RELOAD_WHEN: dict[str, list] = {}  # host name -> prepare's operations that need a reload
-
-
-def planned_config(data: HostConfig) -> NginxConfig:
-    """This run's config for the current host."""
-    sized = capacity.plan(data, hostfacts.cpus() or 1)
-    family = "debian" if hostfacts.which("apt-get") else "rhel"
-    http2 = hostfacts.release().nginx_http2  # the preflight refused a release without a row
-    return nginx_config(data, sized, family, status_include(data, host.groups), http2=http2)
 
 
 @deploy("Prepare nginx")
@@ -309,8 +158,9 @@ def prepare_nginx() -> None:
     """Install nginx, write the TLS files and the candidate configs, and test them with
     nginx -t. Nothing nginx serves changes yet: a refused config stops the deploy here,
     before the app changes."""
-    data = host_config(host)
-    _install_nginx()
+    plan = host_plan()
+    data = plan.data
+    _install_nginx(plan.family)
 
     systemd.service(name="Enable and start nginx.", service="nginx", running=True, enabled=True)
     # Read when it runs: on a first install the link appears with the package, above.
@@ -330,9 +180,9 @@ def prepare_nginx() -> None:
     if data.nginx_tls:
         changes.append(dhparam)
     if data.nginx_tls == "acme":
-        changes.append(prepare_acme())
+        changes.append(_prepare_acme(data, plan.family))
     elif data.nginx_tls:
-        changes += _tls_files(data)
+        changes += _tls_files(data, plan.family)
     _RELOAD_WHEN[host.name] = changes
 
     put_file(
@@ -350,7 +200,7 @@ def prepare_nginx() -> None:
             generations.active_file("a"),
             generations.ACTIVE_FILE,
         )
-    config = planned_config(data)
+    config = plan.nginx
     for candidate, live, content in config.files:
         put_text(f"Write {Path(live).name} aside, as a candidate.", content, candidate)
     nginx_op.test_config(
@@ -363,7 +213,7 @@ def prepare_nginx() -> None:
 
 @deploy("Activate nginx")
 def activate_nginx() -> None:
-    config = planned_config(host_config(host))
+    config = host_plan().nginx
     nginx_op.activate_config(
         name=f"Make the tested nginx config active and reload nginx (config {config.fingerprint}).",
         configs=config.activation,

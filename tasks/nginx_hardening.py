@@ -18,15 +18,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.util import get_template
 
-from tasks.app import ACTIVATION
-from wsready.deploy import hostfacts
-from wsready.deploy.families import NGINX_MAIN_BY_FAMILY
+from wsready.deploy import families
 from wsready.deploy.operations import nginx as nginx_op
-from wsready.hostdata import HostConfig, host_config
+from wsready.deploy.plan import host_plan
+from wsready.deploy.shapes import ACTIVATION
+from wsready.hostdata import HostConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "files" / "systemd" / "nginx-hardening.conf.j2"
@@ -40,7 +39,7 @@ READ_WRITE_PATHS = ("/var/log/nginx", "/var/lib/nginx", "/run")
 def render_dropin(family: str) -> str:
     """The drop-in for an nginx of OS `family` ("debian" or "rhel")."""
     return get_template(str(TEMPLATE)).render(
-        read_write_paths=READ_WRITE_PATHS, user=NGINX_MAIN_BY_FAMILY[family]["user"]
+        read_write_paths=READ_WRITE_PATHS, user=families.FAMILIES[family].nginx_user
     )
 
 
@@ -51,9 +50,8 @@ def planned_dropin(data: HostConfig, family: str) -> str | None:
 
 @deploy("Sandbox nginx")
 def harden_nginx() -> None:
-    data = host_config(host)
-    family = "debian" if hostfacts.which("apt-get") else "rhel"
-    content = planned_dropin(data, family)
+    plan = host_plan()
+    content = planned_dropin(plan.data, plan.family.name)
     nginx_op.unit_dropin(
         name=(
             f"Sandbox nginx with its systemd drop-in {DROPIN} (restart nginx when it changed)."

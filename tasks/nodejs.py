@@ -9,28 +9,27 @@ Debian / Ubuntu, by `nodejs_source`:
   into `nodejs_binary_dir/<version>` and linked into /usr/local/bin. The npm registry's
   `node-linux-<arch>` package holds only bin/node: npm (NPM_VERSION, sha256 pinned below)
   then comes from the same registry, laid out as in an official build.
-Amazon Linux 2023: `dnf install nodejs<major>` and `alternatives` to make it `node`.
-Any other OS stops the deploy with an error naming it.
+Amazon Linux 2023 (the dnf family): `dnf install nodejs<major>` and `alternatives` to make
+it `node`. Any other OS is refused by the preflight (wsready/deploy/families.py).
 """
 
 from __future__ import annotations
 
 import re
-import shlex
 from io import StringIO
 from urllib.parse import urlsplit
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.api.exceptions import DeployError
 from pyinfra.facts.files import File
-from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import apt, dnf, files
 from pyinfra.operations.util import any_changed
 
-from tasks.proxy import config_proxy_url
+from wsready.deploy import batched_facts
 from wsready.deploy.operations import nodejs
-from wsready.hostdata import HostConfig, host_config
+from wsready.deploy.plan import host_plan
+from wsready.deploy.proxy_conf import download_proxy
+from wsready.hostdata import HostConfig
 
 NODESOURCE_KEY_URL = "https://deb.nodesource.com/gpgkey/nodesource-repo.gpg.key"
 # Fingerprint of NodeSource's repository signing key: a fetched key that does not match it
@@ -40,28 +39,11 @@ NODESOURCE_KEYRING = "/etc/apt/keyrings/nodesource.gpg"
 NODESOURCE_LIST = "/etc/apt/sources.list.d/nodesource.list"
 NODESOURCE_PIN = "/etc/apt/preferences.d/nodesource"
 BIN_DIR = "/usr/local/bin"
-DEBIAN_FAMILY = ("Debian", "Ubuntu")
 # npm for node-only archives. To update: `npm view npm@10 version`, then the sha256sum of
 # the tarball `npm view npm@VERSION dist.tarball` (check it against `dist.integrity`).
 NPM_VERSION = "10.9.9"
 NPM_SHA256 = "c80bd097147cce32e31010b791bab8c71a26a5e10668210ec9d2e7f4c7cea2a1"
 _REGISTRY_NODE_PACKAGE = re.compile(r"^(?P<registry>.+)/node-linux-[a-z0-9]+/-/[^/]+\.tgz$")
-
-
-def os_family(distro: dict) -> str:
-    """ "debian" or "al2023" from the LinuxDistribution fact; anything else is an error."""
-    name, major = distro.get("name"), distro.get("major")
-    meta = distro.get("release_meta") or {}
-    if name in DEBIAN_FAMILY:
-        return "debian"
-    if meta.get("ID") == "amzn" and major == 2023:
-        return "al2023"
-    version = ".".join(str(part) for part in (major, distro.get("minor")) if part is not None)
-    pretty = meta.get("PRETTY_NAME") or f"{name or 'an unknown OS'} {version}".strip()
-    raise DeployError(
-        f"Node.js: unsupported OS {pretty!r} (name={name!r}, version={major!r}); "
-        "wsready installs Node.js on Debian, Ubuntu and Amazon Linux 2023"
-    )
 
 
 def binary_version(url: str, sha256: str) -> str:
@@ -128,17 +110,6 @@ def _install_distro() -> None:
     )
 
 
-def download_proxy(proxy_url: str | None) -> str | None:
-    """The proxy for pyinfra's files.download, which puts it on curl's/wget's command line
-    unquoted: only an http(s)://HOST[:PORT] that needs no quoting is handed over."""
-    if proxy_url is None:
-        return None
-    proxy_url = config_proxy_url(proxy_url)
-    if shlex.quote(proxy_url) != proxy_url:
-        raise DeployError(f"proxy_url = {proxy_url!r}: would need shell quoting")
-    return proxy_url
-
-
 def _download(what: str, url: str, sha256: str, archive: str, proxy_url: str | None) -> str:
     """Download `url` to `archive`, its sha256 checked; returns the archive's path."""
     files.download(
@@ -160,10 +131,10 @@ def _install_binary(data: HostConfig) -> None:
     downloads = f"{root}/.downloads"
     proxy_url = download_proxy(data.proxy_url)
 
-    need_node = not host.get_fact(File, path=f"{node_dir}/bin/node")
-    need_npm = bool(npm_url) and not host.get_fact(
-        File, path=f"{node_dir}/lib/node_modules/npm/bin/npm-cli.js"
-    )
+    node, npm = f"{node_dir}/bin/node", f"{node_dir}/lib/node_modules/npm/bin/npm-cli.js"
+    batched_facts.prefetch(host, [(File, {"path": node}), (File, {"path": npm})])
+    need_node = not host.get_fact(File, path=node)
+    need_npm = bool(npm_url) and not host.get_fact(File, path=npm)
     if need_node or need_npm:
         files.directory(
             name=f"Create the download directory {downloads}.",
@@ -205,10 +176,10 @@ def _install_al2023(major: int) -> None:
 
 @deploy("Install Node.js")
 def install_nodejs() -> None:
-    data = host_config(host)
-    family = os_family(host.get_fact(LinuxDistribution))
+    plan = host_plan()
+    data = plan.data
     major = data.nodejs_major
-    if family == "al2023":
+    if not plan.family.apt:  # Amazon Linux 2023, the one dnf release
         _install_al2023(major)
         return
     source = data.nodejs_source

@@ -14,9 +14,12 @@ import socket
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
+from pyinfra.facts.hardware import Cpus
+from pyinfra.facts.server import LinuxDistribution
 
-from wsready.deploy import app_release, capacity, claims, families, hostfacts, redis_plan
+from wsready.deploy import batched_facts, capacity, claims, families, op_order, redis_plan
 from wsready.deploy.facts.claims import SystemClaims
+from wsready.deploy.plan import host_plan
 from wsready.hostdata import HostDataError, host_config
 from wsready.validate import ConfigError
 
@@ -56,33 +59,43 @@ def ssh_without_nagle(connector) -> bool:
 @deploy("Check host data")
 def check_host_data() -> None:
     ssh_without_nagle(getattr(host, "connector", None))
+    # pyinfra's operation order without reading source files (wsready/deploy/op_order), and
+    # facts kept while nothing ran on the host, read in batches (wsready/deploy/batched_facts).
+    op_order.install()
+    current = host._get_module() if hasattr(host, "_get_module") else host
+    batched_facts.install(current)
     problems = fleet_errors(host.state.inventory)
     if problems:
         raise DeployError(
             "host data refused, nothing was changed on any host:\n  " + "\n  ".join(problems)
         )
     # The host's OS release, read from it (plan time: still before any change anywhere).
+    plan = host_plan()
+    data = plan.data
+    app_host = redis_plan.REDIS_GROUP not in host.groups
+    claims_args = {"app_name": data.app_name, "user": data.app_user, "app_dir": data.app_dir}
+    batched_facts.prefetch(
+        current,
+        [(LinuxDistribution, {}), (Cpus, {})] + [(SystemClaims, claims_args)] * app_host,
+    )
     try:
-        hostfacts.release()
+        plan.release  # noqa: B018 - read once here: the host's plan keeps it
     except families.UnsupportedRelease as error:
         raise DeployError(
             f"host refused, nothing was changed on any host:\n  {host.name}: {error}"
         ) from None
     # Limits that depend on the host's size (plan time: still before any change anywhere).
-    data = host_config(host)
-    limits = [str(error) for error in capacity.errors(data, hostfacts.cpus() or 1)]
-    if redis_plan.REDIS_GROUP not in host.groups:  # an app host: its names must be free
+    limits = [str(error) for error in capacity.errors(data, plan.sized)]
+    if app_host:  # an app host: its names must be free
         limits += claims.conflicts(
-            host.get_fact(
-                SystemClaims, app_name=data.app_name, user=data.app_user, app_dir=data.app_dir
-            ),
+            host.get_fact(SystemClaims, **claims_args),
             data.app_name,
             data.app_user,
             data.app_dir,
         )
         if data.app_source:
             try:  # symlinks leaving it, package.json's main
-                app_release.scan(data.app_source)
+                plan.app_release  # noqa: B018 - scanned once here: the host's plan keeps it
             except ConfigError as error:
                 limits.append(str(error))
     if limits:

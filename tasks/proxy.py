@@ -10,65 +10,36 @@ else put there stays. Re-runs change nothing.
 
 from __future__ import annotations
 
-import re
-
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.files import FileContents
 from pyinfra.operations import files
 
-from wsready import validate
-from wsready.deploy import hostfacts
+from wsready.deploy.plan import host_plan
+from wsready.deploy.proxy_conf import (
+    APT_PROXY_CONF,
+    DNF_CONF,
+    DNF_PROXY_RECORD,
+    NPMRC,
+    apt_proxy_conf,
+    config_proxy_url,
+    npmrc,
+    sed_literal,
+)
 from wsready.deploy.shapes import put_text, root_directory
-from wsready.hostdata import host_config
-
-APT_PROXY_CONF = "/etc/apt/apt.conf.d/90wsready-proxy"
-NPMRC = "/etc/wsready/npmrc"
-DNF_CONF = "/etc/dnf/dnf.conf"
-DNF_PROXY_RECORD = "/etc/wsready/dnf-proxy"  # the proxy= value wsready wrote into DNF_CONF
-
-
-def sed_literal(text: str) -> str:
-    """`text` as a sed basic regular expression matching exactly itself."""
-    return re.sub(r"([.\[\]*^$\\])", r"\\\1", text)
-
-
-def config_proxy_url(proxy_url: str) -> str:
-    """`proxy_url` as it may be written into apt.conf, npmrc, dnf.conf or handed to a command
-    option: http(s)://HOST[:PORT] and nothing else, so it holds no newline, quote, ';', brace,
-    space or shell character (ConfigError otherwise, whatever the preflight let through)."""
-    return validate.url("proxy_url", proxy_url, path=False, query=False)
-
-
-def apt_proxy_conf(proxy_url: str) -> str:
-    proxy_url = config_proxy_url(proxy_url)
-    return (
-        "// Written by wsready (tasks/proxy.py): package downloads go through proxy_url.\n"
-        f'Acquire::http::Proxy "{proxy_url}";\n'
-        f'Acquire::https::Proxy "{proxy_url}";\n'
-    )
-
-
-def npmrc(proxy_url: str) -> str:
-    proxy_url = config_proxy_url(proxy_url)
-    return (
-        "# Written by wsready (tasks/proxy.py): npm registry traffic goes through proxy_url.\n"
-        f"proxy={proxy_url}\n"
-        f"https-proxy={proxy_url}\n"
-        "noproxy=localhost,127.0.0.1,::1\n"
-    )
 
 
 @deploy("Configure the outbound proxy")
 def configure_proxy() -> None:
-    proxy_url = host_config(host).proxy_url
+    plan = host_plan()
+    proxy_url, family = plan.data.proxy_url, plan.family
     if proxy_url:
-        if hostfacts.which("apt-get"):
+        if family.apt:
             put_text(
                 "Send apt downloads through the proxy.", apt_proxy_conf(proxy_url), APT_PROXY_CONF
             )
         root_directory("Create the settings directory /etc/wsready.", "/etc/wsready")
-        if hostfacts.which("dnf"):
+        if family.package_manager == "dnf":
             files.line(
                 name="Send dnf downloads through the proxy.",
                 path=DNF_CONF,
@@ -90,7 +61,7 @@ def configure_proxy() -> None:
             path=NPMRC,
             present=False,
         )
-        if hostfacts.which("dnf"):
+        if family.package_manager == "dnf":
             _remove_dnf_proxy_line()
 
 

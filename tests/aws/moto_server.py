@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import requests
 
 from tests.waiting import wait_for
+from wsready.processes import stop_processes
 
 # Dummy credentials and no instance-metadata lookups: boto3 must never leave loopback.
 AWS_TEST_ENV = {
@@ -48,12 +49,7 @@ def running_moto_server(timeout_s: float = 20.0) -> Iterator[str]:
         wait_for(answering, timeout_s, f"moto_server answering on {url}", interval_s=0.1)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_processes(process)
 
 
 def reset(url: str) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from tests.pki import PrivateCA
 from tests.waiting import wait_for
+from wsready.processes import stop_processes
 from wsready.sandbox.net import MAX_INDEX
 
 START_TIMEOUT_S = 30
@@ -68,14 +69,7 @@ class AcmeServer:
             answer.read()
 
     def stop(self) -> None:
-        for process in self.processes:
-            process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        stop_processes(*self.processes)
 
 
 def _wait_ready(server: AcmeServer, logs: list[Path]) -> None:

@@ -3,8 +3,8 @@ that every pre-check accepts and that keeps the app's workers from starting."""
 
 from pathlib import Path
 
-import tasks.app
+import wsready.deploy.app_config as app_config
 
-tasks.app.UNIT_TEMPLATE = Path(__file__).resolve().parent / "files" / "broken-app@.service.j2"
+app_config.UNIT_TEMPLATE = Path(__file__).resolve().parent / "files" / "broken-app@.service.j2"
 
-exec(compile((tasks.app.ROOT / "deploy.py").read_text(), "deploy.py", "exec"))  # noqa: S102
+exec(compile((app_config.ROOT / "deploy.py").read_text(), "deploy.py", "exec"))  # noqa: S102

@@ -20,6 +20,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.waiting import accepting, wait_for
+from wsready.processes import stop_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "files" / "app" / "server.js"
@@ -47,8 +48,7 @@ class LoopbackApp:
 
     def stop(self) -> None:
         if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+            stop_processes(self.process)
             self.process = None
 
 

@@ -40,6 +40,9 @@ def fleet(request: pytest.FixtureRequest) -> Fleet:
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 APP_UNITS = "wsready-app@0 wsready-app@1"  # both workers of a 2-CPU host
+# Commands a no-change re-run sends a host at most (plan-time facts, the batches of the
+# operations' facts, the verify's commit).
+ROUND_TRIPS_NO_CHANGE = 20
 # Everything a deploy writes on a host; a no-change run must leave all of it untouched.
 DEPLOYED_PATHS = (
     "/etc/nginx",
@@ -180,7 +183,7 @@ def test_second_run_restarts_reloads_and_rewrites_nothing(fleet: Fleet) -> None:
     before = [_host_state(host) for host in fleet.hosts]
     assert "/etc/nginx/conf.d/wsready.conf" in before[0]["files"]
     assert "MainPID=0" not in before[0]["app"] and "workers: " in before[0]["nginx"]
-    result = redeploy(fleet)
+    result = redeploy(fleet, "-vv")  # -vv prints every command run on a host (">>> ")
     print(f"no-change re-run: {result.seconds:.1f}s")
     assert result.returncode == 0, result.output
     after = [_host_state(host) for host in fleet.hosts]
@@ -189,6 +192,11 @@ def test_second_run_restarts_reloads_and_rewrites_nothing(fleet: Fleet) -> None:
         for aspect in old:
             assert new[aspect] == old[aspect], f"{host.name}: {aspect} changed; ops: {changed}"
     assert changed == []
+    # Facts read in batches and kept while nothing ran (wsready/deploy/batched_facts.py):
+    # about 15 round trips per host, where one per fact made over 100.
+    for host in fleet.hosts:
+        sent = re.findall(rf"^\s*\[{re.escape(host.name)}\]\s+>>> ", result.output, re.M)
+        assert 0 < len(sent) <= ROUND_TRIPS_NO_CHANGE, f"{host.name}: {len(sent)} commands"
 
 
 # --- firewall -----------------------------------------------------------------------------

@@ -227,7 +227,7 @@ def clients_held(address: str, count: int) -> Iterator[None]:
 
 def tls_site(fleet: Fleet, host, redirect: bool, fingerprint: str) -> str:
     """The site as deployed with nginx_tls = True, the test certificates' paths in it."""
-    from tasks.nginx import render_site  # noqa: PLC0415 - the deploy's own renderer
+    from wsready.deploy.nginx_config import render_site  # noqa: PLC0415 - the deploy's own renderer
 
     data = HostConfig.from_data(
         host.name,

@@ -30,6 +30,23 @@ from pyinfra.connectors.util import CommandOutput
 from pyinfra.context import ctx_host, ctx_state
 
 HOST = "testhost"
+# The LinuxDistribution fact of a host of each OS family (families.RELEASES has their rows).
+DEBIAN12 = {
+    "server.LinuxDistribution": {
+        "name": "Debian",
+        "major": 12,
+        "minor": None,
+        "release_meta": {"ID": "debian", "VERSION_ID": "12"},
+    }
+}
+AMAZON2023 = {
+    "server.LinuxDistribution": {
+        "name": "Amazon Linux",
+        "major": 2023,
+        "minor": None,
+        "release_meta": {"ID": "amzn", "VERSION_ID": "2023"},
+    }
+}
 
 
 def fact_key(cls) -> str:

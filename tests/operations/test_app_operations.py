@@ -18,8 +18,9 @@ import pytest
 from pyinfra.api.exceptions import DeployError
 
 from tasks import transaction
-from tasks.app import BUNDLED_APP, deploy_app
+from tasks.app import deploy_app
 from wsready.deploy import app_release
+from wsready.deploy.app_config import BUNDLED_APP
 from wsready.deploy.operations.app_units import NODE_LOOKUP, WORKER_INSTANCES
 
 SECRET = "jwt-secret-for-operation-tests-0123456789abcdef"
@@ -84,9 +85,8 @@ def _listing(*units: str) -> str:
 
 
 def _on_cpus(facts: dict, cpus: int) -> dict:
-    """`facts` on a host with `cpus` CPUs and apt-get (a local Redis for several workers)."""
-    which = {**facts["server.Which"], "apt-get": "/usr/bin/apt-get"}
-    return {**facts, "hardware.Cpus": cpus, "server.Which": which}
+    """`facts` on a host with `cpus` CPUs (Debian: a local Redis for several workers)."""
+    return {**facts, "hardware.Cpus": cpus}
 
 
 NOW = "2026-11-25T12:00:00"
@@ -125,12 +125,11 @@ def deployed_facts(data: dict, source: Path = BUNDLED_APP, base: dict = BASE_FAC
         **base,
         "server.Command": {**base["server.Command"], LISTING: _listing(*workers)},
         "server.Groups": ["root", "wsready"],
-        "server.Users": {
+        "accounts.SystemUser": {
             "wsready": {
                 "home": APP_DIR,
                 "shell": "/usr/sbin/nologin",
                 "group": "wsready",
-                "groups": [],
                 "comment": "wsready app user",  # the marker wsready gives its users
             }
         },
@@ -295,7 +294,7 @@ def test_generations_restart_nothing_here_and_the_target_names_no_instance() -> 
 
 
 def test_several_workers_without_apt_get_are_refused_before_any_change() -> None:
-    facts = {**BASE_FACTS, "hardware.Cpus": 2}  # e.g. Amazon Linux: no apt-get
+    facts = {**BASE_FACTS, **fakehost.AMAZON2023, "hardware.Cpus": 2}  # no apt-get
     with pytest.raises(DeployError, match="app_workers = 1, app_redis_url, or add a `redis`"):
         fakehost.run(deploy_app, facts, DATA)
     # One worker needs no Redis: the same host deploys.

@@ -9,8 +9,9 @@ import pytest
 from pyinfra.api.exceptions import DeployError
 
 from tasks.kernel import SYSCTL_FILE, tune_kernel
-from tasks.redis import CONFIG, PASSWORD_CONFIG, configure_redis_host
+from tasks.redis import configure_redis_host
 from wsready.deploy.operations.kernel import WRITABLE
+from wsready.deploy.redis_conf import CONFIG, PASSWORD_CONFIG
 
 SYSCTLS = {"net.core.somaxconn": 4096, "net.ipv4.ip_local_port_range": "1024 65000"}
 READ = "sysctl -n net.core.somaxconn net.ipv4.ip_local_port_range 2>/dev/null; true"
@@ -38,7 +39,7 @@ def test_empty_kernel_sysctls_change_nothing() -> None:
 def _redis_host(**data):
     return fakehost.run(
         configure_redis_host,
-        {"server.Which": {"apt-get": "/usr/bin/apt-get"}},
+        fakehost.DEBIAN12,
         data,
         groups={"redis": (["testhost"], {})},
     )

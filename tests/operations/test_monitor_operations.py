@@ -12,7 +12,8 @@ from wsready.hostdata import HostConfig
 MONITOR = "mon-1"
 WEB = ("web-1", {"ssh_hostname": "10.200.1.2", "ssh_key": "/secret/key"})
 DEBIAN = {
-    "server.Which": {"apt-get": "/usr/bin/apt-get", "useradd": "/usr/sbin/useradd"},
+    **fakehost.DEBIAN12,
+    "server.Which": {"useradd": "/usr/sbin/useradd"},
     "server.Os": "Linux",
 }
 
@@ -137,8 +138,7 @@ def test_no_status_path_removes_the_location() -> None:
 
 
 def test_only_monitor_hosts_include_the_status_location_in_their_site() -> None:
-    from tasks.monitor import status_include
-    from tasks.nginx import render_site
+    from wsready.deploy.nginx_config import render_site, status_include
 
     data = HostConfig.from_data("mon-1", {})
     assert status_include(data, ["monitors"]) == "/etc/wsready/status/*.conf"

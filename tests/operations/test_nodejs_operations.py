@@ -1,4 +1,4 @@
-"""tasks.nodejs: OS detection errors and the pure helpers behind the fixture cases."""
+"""tasks.nodejs: the OS family it installs for, and the pure helpers behind the fixture cases."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import fakehost
 import pytest
 from pyinfra.api.exceptions import DeployError
 
-from tasks.nodejs import binary_version, install_nodejs, os_family, registry_npm_url
+from tasks.nodejs import binary_version, install_nodejs, registry_npm_url
+from tasks.preflight import check_host_data
+from wsready.deploy import families
 from wsready.validate import ConfigError
 
 
@@ -22,23 +24,29 @@ def _distro(name, major, minor=None, **meta) -> dict:
             "CentOS Stream 9",
         ),
         (_distro("Amazon Linux", 2, ID="amzn", PRETTY_NAME="Amazon Linux 2"), "Amazon Linux 2"),
-        (_distro("Alpine", 3, 20, ID="alpine"), "Alpine 3.20"),
-        (_distro(None, None), "an unknown OS"),
+        (_distro("Alpine", 3, 20, ID="alpine"), "Alpine 3"),
+        (_distro(None, None), "an unknown OS (no VERSION_ID)"),
     ],
 )
-def test_unsupported_os_is_a_clear_error_before_any_command(distro, expected) -> None:
+def test_unsupported_os_is_one_clear_error_in_the_preflight(distro, expected) -> None:
     with pytest.raises(DeployError) as error:
-        fakehost.run(install_nodejs, {"server.LinuxDistribution": distro}, {})
+        fakehost.run(check_host_data, {"server.LinuxDistribution": distro}, {})
     message = str(error.value)
-    assert f"unsupported OS {expected!r}" in message
-    assert f"version={distro['major']!r}" in message
-    assert "Debian, Ubuntu and Amazon Linux 2023" in message
+    assert message.startswith("host refused, nothing was changed on any host:")
+    assert f"{fakehost.HOST}: {expected} is not supported (supported: " in message
+    assert "Amazon Linux 2023" in message
 
 
-def test_os_family() -> None:
-    assert os_family(_distro("Debian", 12, ID="debian")) == "debian"
-    assert os_family(_distro("Ubuntu", 24, 4, ID="ubuntu")) == "debian"
-    assert os_family(_distro("Amazon Linux", 2023, ID="amzn")) == "al2023"
+def test_every_release_names_one_family() -> None:
+    by_name = {release.name: release.family.name for release in families.RELEASES}
+    assert by_name == {
+        "Debian 11 (bullseye)": "debian",
+        "Debian 12 (bookworm)": "debian",
+        "Debian 13 (trixie)": "debian",
+        "Ubuntu 22.04": "debian",
+        "Ubuntu 24.04": "debian",
+        "Amazon Linux 2023": "rhel",
+    }
 
 
 def test_unknown_nodejs_source_is_refused() -> None:

@@ -17,12 +17,13 @@ import pytest
 from pyinfra.api.exceptions import DeployError
 from test_web_operations import _installed  # a Debian host with fresh apt lists
 
-from tasks.firewall import configure_firewall, nftables_ruleset
+from tasks.firewall import configure_firewall
 from tasks.monitor import install_monitor, unit_context
-from tasks.nginx import SELF_SIGNED_CERT, SELF_SIGNED_KEY
-from tasks.nodejs import download_proxy
-from tasks.proxy import apt_proxy_conf, configure_proxy, npmrc
+from tasks.proxy import configure_proxy
+from wsready.deploy.firewall_rules import nftables_ruleset
+from wsready.deploy.nginx_config import SELF_SIGNED_CERT, SELF_SIGNED_KEY
 from wsready.deploy.operations.tls import _single_quoted
+from wsready.deploy.proxy_conf import apt_proxy_conf, download_proxy, npmrc
 from wsready.hostdata import HostConfig
 from wsready.validate import ConfigError
 
@@ -104,7 +105,7 @@ def test_configure_proxy_with_a_hostile_proxy_yields_nothing() -> None:
     with pytest.raises(ConfigError, match="proxy_url"):
         _commands(
             configure_proxy,
-            {"server.Which": {"apt-get": "/usr/bin/apt-get"}},
+            fakehost.DEBIAN12,
             proxy_url=HOSTILE_PROXY,
         )
 
@@ -122,7 +123,8 @@ def test_monitor_pip_proxy_is_one_quoted_word() -> None:
     results = fakehost.run(
         install_monitor,
         {
-            "server.Which": {"apt-get": "/usr/bin/apt-get", "useradd": "/usr/sbin/useradd"},
+            **fakehost.DEBIAN12,
+            "server.Which": {"useradd": "/usr/sbin/useradd"},
             "server.Os": "Linux",
         },
         {"proxy_url": "http://10.200.1.1:8888"},
@@ -159,7 +161,7 @@ def test_monitor_token_with_a_newline_is_refused_unechoed(monkeypatch: pytest.Mo
     with pytest.raises(DeployError) as caught:
         fakehost.run(
             install_monitor,
-            {"server.Which": {"apt-get": "/usr/bin/apt-get"}, "server.Os": "Linux"},
+            {**fakehost.DEBIAN12, "server.Os": "Linux"},
             {"monitor_token_env": "OPS_TOKEN"},
             name="mon-1",
             others=[("web-1", {"ssh_hostname": "10.200.1.2"})],

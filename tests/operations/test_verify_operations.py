@@ -5,14 +5,16 @@ file), the rollback and commit commands — and no secret in what pyinfra may pr
 from __future__ import annotations
 
 import fakehost
-from pyinfra import host
 
 from tasks import transaction
-from tasks.app import BUNDLED_APP, app_config
-from tasks.nginx import LIVE, nginx_config
-from tasks.verify import Fingerprints, plan_verify, verify_deploy
+from tasks.verify import verify_deploy
 from wsready.deploy import app_release, capacity
-from wsready.hostdata import HostConfig, host_config
+from wsready.deploy.app_config import BUNDLED_APP, app_config
+from wsready.deploy.nginx_config import LIVE, nginx_config
+from wsready.deploy.plan import host_plan
+from wsready.deploy.verify import Fingerprints, plan_verify
+from wsready.fleet import tokens
+from wsready.hostdata import HostConfig
 
 SECRET = "jwt-secret-for-verify-operations-0123456789"
 DATA = {"verify_address": "10.200.1.2"}
@@ -26,7 +28,6 @@ WORKERS_LINE = (
     "systemctl list-units --plain --no-legend --state=active 'wsready-app@*.service' | wc -l"
 )
 DEBIAN = {
-    "server.Which": {"apt-get": "/usr/bin/apt-get"},
     "hardware.Cpus": 1,
     "server.LinuxDistribution": {
         "name": "Debian",
@@ -37,9 +38,14 @@ DEBIAN = {
 }
 
 
+def _plan_verify():
+    """plan_verify as verify_deploy calls it."""
+    return plan_verify(host_plan(), tokens.probe_token_source(host_plan().data))
+
+
 def planned(facts: dict, data: dict = DATA):
     plans = []
-    fakehost.run(lambda: plans.append(plan_verify(host_config(host))), {**DEBIAN, **facts}, data)
+    fakehost.run(lambda: plans.append(_plan_verify()), {**DEBIAN, **facts}, data)
     return plans[0]
 
 
@@ -94,7 +100,7 @@ def test_auth_is_proven_with_a_minted_token_or_the_named_one() -> None:
 def test_verify_hands_the_plan_and_the_hosts_sudo_to_the_callback() -> None:
     data = {**DATA, "app_auth": "jwt", "app_jwt_secret": SECRET, "_sudo": True}
     (call,) = fakehost.commands(fakehost.run(verify_deploy, DEBIAN, data))
-    assert call.startswith("FunctionCommand(_verify_step, (), {'plan': Plan(target=Target(")
+    assert call.startswith("FunctionCommand(verify_step, (), {'plan': Plan(target=Target(")
     assert "'run_as': {'_sudo': True}" in call
     assert (
         "rollback='/usr/local/sbin/wsready-rollback /etc/wsready/transaction wsready-app'" in call

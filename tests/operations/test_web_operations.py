@@ -13,13 +13,13 @@ import fakehost
 import pytest
 
 from tasks import transaction
-from tasks.firewall import NFT_FILE, NFT_UNIT, configure_firewall
-from tasks.nginx import (
-    ACTIVATE,
-    ACTIVATE_SCRIPT,
+from tasks.firewall import configure_firewall
+from tasks.nginx import ACTIVATE, ACTIVATE_SCRIPT, DHPARAM_FILE, activate_nginx, prepare_nginx
+from wsready.deploy import capacity, generations
+from wsready.deploy.firewall_rules import NFT_FILE, NFT_UNIT
+from wsready.deploy.nginx_config import (
     CANDIDATE,
     DHPARAM,
-    DHPARAM_FILE,
     LIVE,
     MAIN_CANDIDATE,
     MAIN_LIVE,
@@ -29,24 +29,20 @@ from tasks.nginx import (
     TLS_CERT,
     TLS_DIR,
     TLS_KEY,
-    activate_nginx,
     nginx_config,
-    prepare_nginx,
 )
-from wsready.deploy import capacity, generations
 from wsready.deploy.operations.firewall import UFW_FILES
 from wsready.hostdata import HostConfig
 
 APT_STAMP = "/var/lib/apt/periodic/update-success-stamp"
 NOW = "2026-11-25T12:00:00"
 DEBIAN = {
-    "server.Which": {"apt-get": "/usr/bin/apt-get", "nginx": "/usr/sbin/nginx"},
+    "server.Which": {"nginx": "/usr/sbin/nginx"},
     "server.Date": NOW,
     "server.LinuxDistribution": {"name": "Debian", "major": 12, "minor": None},
     "server.Os": "Linux",
 }
 AL2023 = {
-    "server.Which": {"dnf": "/usr/bin/dnf"},
     "server.LinuxDistribution": {"name": "Amazon Linux", "major": 2023, "minor": None},
     "server.Os": "Linux",
 }

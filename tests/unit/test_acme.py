@@ -129,7 +129,7 @@ def test_order_command_is_one_argv_with_every_name() -> None:
 
 
 def test_certificate_names_are_lowercase_and_unique() -> None:
-    assert acme.certificate_names("WS.example.com api.example.com. ws.example.com") == [
+    assert hostdata.acme.certificate_names("WS.example.com api.example.com. ws.example.com") == [
         "ws.example.com",
         "api.example.com",
     ]

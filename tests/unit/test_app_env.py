@@ -6,6 +6,7 @@ import pytest
 
 from wsready.deploy import app_env
 from wsready.hostdata import HostConfig
+from wsready.hostdata.owned_env import OWNED
 from wsready.validate import ConfigError
 
 
@@ -56,10 +57,10 @@ def test_bad_variable_name_is_refused() -> None:
 
 
 def test_owned_lists_exactly_what_wsready_writes() -> None:
-    """app_env.OWNED (what app_env may not set) is every variable app_environment writes,
+    """OWNED (what app_env may not set) is every variable app_environment writes,
     the unit's APP_WORKER and the fingerprint: a new variable must be added there."""
     data = HostConfig.from_data(
         "wsr-1", {"proxy_url": "http://10.0.0.1:3128", "lb_websocket_only": True}
     )
     written = {name.upper() for name in app_env.app_environment(data, "v")}
-    assert written | {"APP_CONFIG_FINGERPRINT", "APP_WORKER"} == set(app_env.OWNED)
+    assert written | {"APP_CONFIG_FINGERPRINT", "APP_WORKER"} == set(OWNED)

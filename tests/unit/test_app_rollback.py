@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from tasks.app import AppPaths
-from tasks.proxy import NPMRC
 from tasks.transaction import ROLLBACK_SCRIPT
 from tests.waiting import wait_for
 from wsready.deploy import transaction
+from wsready.deploy.app_config import AppPaths
 from wsready.deploy.operations.release import install_command, switch_command
+from wsready.deploy.proxy_conf import NPMRC
 
 NAME = "demo-app"
 

@@ -9,6 +9,11 @@ from wsready.deploy import capacity
 from wsready.hostdata import HostConfig
 
 
+def _errors(data, cpus: int):
+    """capacity.errors on a host with `cpus` CPUs."""
+    return capacity.errors(data, capacity.plan(data, cpus))
+
+
 def _data(**overrides) -> HostConfig:
     return HostConfig.from_data("wsr-1", overrides)
 
@@ -46,7 +51,7 @@ def test_plan_treats_an_unknown_cpu_count_as_one() -> None:
 
 @pytest.mark.parametrize("cpus", [1, 2, 8])
 def test_defaults_hold_the_target_on_any_size(cpus: int) -> None:
-    assert capacity.errors(_data(), cpus) == []
+    assert _errors(_data(), cpus) == []
 
 
 def test_a_sized_data_set_for_100k_clients_passes() -> None:
@@ -61,15 +66,15 @@ def test_a_sized_data_set_for_100k_clients_passes() -> None:
         app_listen_backlog=8192,
         kernel_sysctls={"net.core.somaxconn": 8192},
     )
-    assert capacity.errors(data, 4) == []
+    assert _errors(data, 4) == []
 
 
 def _keys(data: HostConfig, cpus: int) -> list[str]:
-    return [error.key for error in capacity.errors(data, cpus)]
+    return [error.key for error in _errors(data, cpus)]
 
 
 def test_too_few_nginx_connections_name_nginx_worker_connections() -> None:
-    (error,) = capacity.errors(_data(nginx_worker_processes=1), 8)
+    (error,) = _errors(_data(nginx_worker_processes=1), 8)
     assert error.key == "nginx_worker_connections"
     assert error.value == 16384
     assert "x 1 nginx workers" in error.why
@@ -80,7 +85,7 @@ def test_too_few_nginx_connections_name_nginx_worker_connections() -> None:
 
 
 def test_too_few_open_files_name_app_limit_nofile() -> None:
-    (error,) = capacity.errors(_data(app_limit_nofile=10_000, app_workers=1), 8)
+    (error,) = _errors(_data(app_limit_nofile=10_000, app_workers=1), 8)
     assert error.key == "app_limit_nofile"
     assert error.value == 10_000
     assert "x 1 app workers" in error.why and "app_max_clients = 20000" in error.why
@@ -93,7 +98,7 @@ def test_too_few_open_files_name_app_limit_nofile() -> None:
 
 @pytest.mark.parametrize("key", ["nginx_listen_backlog", "app_listen_backlog"])
 def test_a_backlog_above_somaxconn_is_named(key: str) -> None:
-    (error,) = capacity.errors(_data(**{key: 8192}), 2)
+    (error,) = _errors(_data(**{key: 8192}), 2)
     assert error.key == key and error.value == 8192
     assert "exceeds kernel_sysctls['net.core.somaxconn'] = 4096" in error.why
     # Raised together with the kernel's limit, it holds; without a somaxconn setting the

@@ -9,10 +9,10 @@ import re
 
 import pytest
 
-from tasks.app import BUNDLED_APP, app_config
-from tasks.nginx import nginx_config, render_main, render_site
-from tasks.verify import _site_fingerprint
 from wsready.deploy import app_release, capacity
+from wsready.deploy.app_config import BUNDLED_APP, app_config
+from wsready.deploy.nginx_config import nginx_config, render_main, render_site
+from wsready.deploy.verify import site_fingerprint
 from wsready.hostdata import HostConfig
 
 RELEASE = app_release.scan(BUNDLED_APP)
@@ -78,7 +78,7 @@ def test_every_server_block_sends_the_fingerprint(values) -> None:
     # No location sets a header of its own (that would hide the server-level ones).
     assert config.site.count("add_header") == 2 * len(blocks)
     # What verify reads back from the live site as the previous fingerprint.
-    assert _site_fingerprint(config.site.splitlines()) == config.fingerprint
+    assert site_fingerprint(config.site.splitlines()) == config.fingerprint
 
 
 def test_the_bare_site_has_no_fingerprint_header() -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tasks.firewall import nftables_ruleset, ufw_changes, wanted_rules
 from wsready.deploy.facts.firewall import parse_ufw_state
+from wsready.deploy.firewall_rules import nftables_ruleset, ufw_changes, wanted_rules
 from wsready.hostdata import HostConfig
 
 UFW_FILES = [

@@ -3,8 +3,8 @@
 The data a new user's inventory or an EC2 tag carries becomes root commands and config on a
 host; the preflight is a grammar per key (wsready/validate.py), so every value below must be
 refused by the key's own rule, with the key (or `key[index]`, `key['name']`) in the error,
-and secrets shown as '<hidden>'. `KINDS` classifies every key of all.py: a new key fails
-`test_every_key_is_classified` until it is given a kind here (and so a corpus).
+and secrets shown as '<hidden>'. Each key's corpus follows the kind all.py declares it with
+(`key: "kind" = default`): a new key gets its hostile values from its declaration.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from wsready import hostdata
-from wsready.deploy.app_env import OWNED
-from wsready.hostdata import system
+from wsready.hostdata import contract, system
+from wsready.hostdata.owned_env import OWNED
 
 HIDDEN = "<hidden>"
 
@@ -58,141 +58,13 @@ NGINX = ["client_max_body_size 5m;" + tail for tail in ("\n} server {", "\rx;", 
     "сlient_max_body_size 5m;",
 ]
 
-# Every key of all.py: its kind decides the corpus and how a value is wrapped.
-KINDS: dict[str, str] = {
-    "proxy_url": "url",
-    "nodejs_source": "word",
-    "nodejs_major": "number",
-    "nodejs_binary_url": "url",
-    "nodejs_binary_sha256": "word",
-    "nodejs_binary_dir": "path",
-    "app_source": "local",
-    "app_name": "word",
-    "app_user": "word",
-    "app_dir": "path",
-    "app_port": "number",
-    "app_bind": "ip",
-    "app_workers": "number",
-    "app_max_clients": "number",
-    "app_redis_url": "url",
-    "app_log_connections": "bool",
-    "app_max_http_buffer_size": "number",
-    "app_listen_backlog": "number",
-    "app_socketio_path": "urlpath",
-    "app_cors_origins": "url_list",
-    "app_ping_interval_ms": "number",
-    "app_ping_timeout_ms": "number",
-    "app_limit_nofile": "number",
-    "app_env": "env",
-    "app_auth": "word",
-    "app_jwt_secret": "secret",
-    "app_jwt_audience": "text",
-    "app_jwt_issuer": "text",
-    "app_static_token_hashes": "word_list",
-    "app_rollback_on_failure": "bool",
-    "app_recovery_max_disconnection_ms": "number",
-    "app_restart": "word",
-    "app_drain_rate": "number",
-    "app_drain_deadline_s": "number",
-    "nginx_server_name": "server_name",
-    "nginx_listen_port": "number",
-    "nginx_ipv6": "bool",
-    "nginx_rest_upstream": "url",
-    "nginx_proxy_read_timeout_s": "number",
-    "nginx_worker_processes": "number",
-    "nginx_worker_connections": "number",
-    "nginx_worker_rlimit_nofile": "number",
-    "nginx_worker_shutdown_timeout_s": "number",
-    "nginx_listen_backlog": "number",
-    "nginx_reuseport": "bool",
-    "nginx_hardening": "bool",
-    "nginx_trusted_proxies": "cidr_list",
-    "nginx_tls": "bool",
-    "nginx_tls_cert_file": "local",
-    "nginx_tls_key_file": "local",
-    "nginx_tls_redirect": "bool",
-    "nginx_tls_port": "number",
-    "nginx_tls_profile": "word",
-    "nginx_tls_hsts": "number",
-    "acme_email": "word",
-    "acme_directory_url": "url",
-    "acme_ca_file": "local",
-    "nginx_extra_directives": "nginx_list",
-    "kernel_sysctls": "sysctls",
-    "redis_address": "host",
-    "redis_port": "number",
-    "redis_password": "secret",
-    "redis_allow_cidrs": "cidr_list",
-    "private_address": "ip",
-    "firewall_enabled": "bool",
-    "firewall_backend": "word",
-    "firewall_ssh_port": "number",
-    "firewall_ssh_cidrs": "cidr_list",
-    "firewall_allow_cidrs": "cidr_list",
-    "sg_enabled": "bool",
-    "sg_id": "word",
-    "sg_allow_cidrs": "cidr_list",
-    "sg_ssh_cidrs": "cidr_list",
-    "sg_allow_ssh_from_world": "bool",
-    "sg_purge": "bool",
-    "sg_purge_all": "bool",
-    "sg_ssh_max_public_prefix_v4": "number",
-    "sg_ssh_max_public_prefix_v6": "number",
-    "aws_region": "word",
-    "aws_endpoint_url": "url",
-    "instance_id": "word",
-    "lb_enabled": "bool",
-    "lb_name": "word",
-    "lb_scheme": "word",
-    "lb_subnet_ids": "word_list",
-    "lb_security_group_id": "word",
-    "lb_listen_port": "number",
-    "lb_certificate_arn": "word",
-    "lb_tls_port": "number",
-    "lb_tls_policy": "word",
-    "lb_idle_timeout_s": "number",
-    "lb_stickiness": "bool",
-    "lb_stickiness_s": "number",
-    "lb_websocket_only": "bool",
-    "lb_deregistration_delay_s": "number",
-    "lb_health_interval_s": "number",
-    "lb_health_timeout_s": "number",
-    "lb_healthy_threshold": "number",
-    "lb_unhealthy_threshold": "number",
-    "verify_enabled": "bool",
-    "verify_address": "host",
-    "verify_timeout_s": "number",
-    "verify_retries": "number",
-    "verify_token_env": "word",
-    "verify_tls_ca_file": "local",
-    "monitor_interval_s": "number",
-    "monitor_targets": "url_list",
-    "monitor_alert_webhook": "secret_url",
-    "monitor_tls_warn_days": "number",
-    "monitor_tls_crit_days": "number",
-    "monitor_token_env": "word",
-    "monitor_token_file": "local",
-    "monitor_wheelhouse": "local",
-    "monitor_prometheus_file": "prom_path",
-    "monitor_status_path": "urlpath",
-    "monitor_status_allow_cidrs": "cidr_list",
-    "monitor_status_htpasswd": "secret",
-}
-# Numbers some keys accept (None = the documented "automatic" value).
-ACCEPTS_NONE = {
-    "app_workers",
-    "app_drain_deadline_s",
-    "nginx_worker_processes",
-    "nginx_worker_rlimit_nofile",
-    "nginx_worker_shutdown_timeout_s",
-    "nginx_listen_backlog",
-}
-SECRET_KEYS = {
-    "app_jwt_secret",
-    "redis_password",
-    "monitor_alert_webhook",
-    "monitor_status_htpasswd",
-}
+# Every key of all.py, as declared there (`key: "kind" = default`): its kind decides the
+# corpus and how a value is wrapped; None is no hostile value for a key that accepts it, and
+# a secret key's value must never be shown.
+DECLARED = contract.declared()
+KINDS: dict[str, str] = {key: declared.kind for key, declared in DECLARED.items()}
+ACCEPTS_NONE = {key for key, declared in DECLARED.items() if declared.accepts_none}
+SECRET_KEYS = {key for key, declared in DECLARED.items() if declared.secret}
 # Keys whose rule applies only in context: the data that makes them apply.
 CONTEXT = {
     "app_jwt_secret": {"app_auth": "jwt"},

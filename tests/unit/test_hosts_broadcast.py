@@ -18,6 +18,7 @@ from tests.waiting import wait_for
 from wsready.exitstatus import ExitStatus
 from wsready.fleet.sweep import CheckOptions, check_all
 from wsready.probes import ProbeResult, Target, hosts
+from wsready.processes import stop_processes
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
@@ -34,8 +35,7 @@ def redis_socket(tmp_path: Path) -> Iterator[Path]:
         wait_for(path.exists, 10, "redis-server's socket")
         yield path
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_processes(process)
 
 
 def redis_cli(path: Path, *args: str) -> str:

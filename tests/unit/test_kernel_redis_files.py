@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from pyinfra.api.exceptions import DeployError
 
-from tasks import kernel, redis
+from tasks import kernel
 from wsready import hostdata
+from wsready.deploy import redis_conf as redis
 from wsready.deploy import redis_plan
 from wsready.hostdata import HostConfig
 from wsready.validate import ConfigError

@@ -19,6 +19,7 @@ import requests
 from tests.unit.loopback_fleet import loopback_fleet, run_checks
 from tests.unit.test_probes_loopback import free_port
 from tests.waiting import wait_for
+from wsready.processes import stop_processes
 
 KIT = Path(__file__).resolve().parents[2] / "files" / "monitoring"
 RULES = KIT / "wsready.rules.yml"
@@ -82,12 +83,7 @@ class Daemon:
         self.process = subprocess.Popen(args, stdout=self.handle, stderr=subprocess.STDOUT)
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        stop_processes(self.process)
         self.handle.close()
 
 

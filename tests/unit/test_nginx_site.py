@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from tasks.nginx import main_context, render_main, render_site
 from wsready.deploy import capacity
+from wsready.deploy.nginx_config import main_context, render_main, render_site
 from wsready.hostdata import HostConfig
 
 

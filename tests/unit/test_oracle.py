@@ -34,6 +34,7 @@ from tests.oracle_run import (
 )
 from tests.pki import PrivateCA
 from tests.waiting import wait_for
+from wsready.processes import stop_processes
 
 REPO = Path(__file__).resolve().parents[2]
 APP_SERVER = REPO / "files" / "app" / "server.js"
@@ -83,12 +84,7 @@ def node_server(argv: list[str], env: dict[str, str], listening: str) -> Iterato
         assert match, f"{argv[0]} exited {process.returncode}: {''.join(output)}"
         yield int(match.group(1))
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_processes(process)
 
 
 def app(**env: str) -> contextlib.AbstractContextManager[int]:

@@ -37,6 +37,7 @@ from wsready.cli import main
 from wsready.exitstatus import ExitStatus
 from wsready.probes import Target, run_probes
 from wsready.probes.diagnosis import diagnose
+from wsready.processes import stop_processes
 
 APP_DIR = Path(__file__).resolve().parents[2] / "files" / "app"
 TOKEN = "loopback-token-7f3a9c"
@@ -67,8 +68,7 @@ class NodeApp:
         threading.Thread(target=self.process.stdout.read, daemon=True).start()
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
+        stop_processes(self.process)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.proxy import sed_literal
+from wsready.deploy.proxy_conf import sed_literal
 
 OTHERS = [
     "[main]",

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.nginx import render_site
 from wsready.deploy import families
+from wsready.deploy.nginx_config import render_site
 from wsready.fleet import onboard
 from wsready.hostdata import HostConfig
 
@@ -75,7 +75,7 @@ def test_proven_releases_name_the_versions_they_ran() -> None:
         },
         "Debian 13 (trixie)": {"nginx": "1.26", "redis": "8.0", "systemd": "257", "python": "3.13"},
     }
-    assert all(r.family in families.NGINX_MAIN_BY_FAMILY for r in families.RELEASES)
+    assert all(r.family is families.FAMILIES[r.family_name] for r in families.RELEASES)
 
 
 def _tls_server(site: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""Mozilla's TLS profiles (wsready/deploy/tls_profile.py) in the rendered TLS server block,
+"""Mozilla's TLS profiles (wsready/tls_profile.py) in the rendered TLS server block,
 the data keys nginx_tls_profile / nginx_tls_hsts, and OCSP stapling only for a certificate
 that names a responder."""
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import load_pem_parameters
 
-from tasks.nginx import render_site
 from tests.pki import PrivateCA
-from wsready.deploy import tls_profile
+from wsready import tls_profile
+from wsready.deploy.nginx_config import render_site
 from wsready.hostdata import HostConfig, HostDataError
 
 ROOT = Path(__file__).resolve().parents[2]

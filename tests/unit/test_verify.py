@@ -12,8 +12,8 @@ import pytest
 import requests
 from pyinfra.connectors.util import CommandOutput, OutputLine
 
-import tasks.verify as verify
-from tasks.verify import (
+import wsready.deploy.verify as verify
+from wsready.deploy.verify import (
     FINGERPRINT_HEADER,
     Fingerprints,
     Plan,
@@ -22,9 +22,10 @@ from tasks.verify import (
     format_report,
     probe_until_ok,
     roll_back,
-    token_source,
     wait_for_fingerprints,
 )
+from wsready.fleet import tokens
+from wsready.fleet.tokens import probe_token_source as token_source
 from wsready.hostdata import HostConfig
 from wsready.probes import ProbeResult, Target
 
@@ -238,7 +239,7 @@ def _plan(**changes) -> Plan:
 
 
 class Fakes:
-    """Replaces the network parts of tasks.verify; records what they were given."""
+    """Replaces the network parts of wsready.deploy.verify; records what they were given."""
 
     def __init__(self, monkeypatch, waits=(None,), probes=(True,), matrix=()) -> None:
         self.waits, self.probes, self.matrix = list(waits), list(probes), list(matrix)
@@ -248,7 +249,7 @@ class Fakes:
         monkeypatch.setattr(verify, "wait_for_fingerprints", self.wait)
         monkeypatch.setattr(verify, "probe_until_ok", self.probe)
         monkeypatch.setattr(verify, "auth_matrix", self.auth_matrix)
-        # roll_back's `probe` default was bound when tasks/verify.py was imported.
+        # roll_back's `probe` default was bound when wsready/deploy/verify.py was imported.
         monkeypatch.setattr(roll_back, "__defaults__", (self.probe,))
 
     def wait(self, target, expected, budget_s):
@@ -393,14 +394,14 @@ def test_failed_verify_is_a_failed_operation_with_the_message_not_a_traceback(mo
 
     monkeypatch.setattr(verify, "_verify", fail)
     host = _LoggingHost()
-    assert verify._verify_step(None, host, plan=_plan()) is False
+    assert verify.verify_step(None, host, plan=_plan()) is False
     assert host.lines == ["VerifyError: wsr-1: upgrade status (404) == 101; rolled back: ..."]
 
     monkeypatch.setattr(verify, "_verify", lambda _plan, _run_shell: None)
-    assert verify._verify_step(None, _LoggingHost(), plan=_plan(), run_as={"_sudo": True})
+    assert verify.verify_step(None, _LoggingHost(), plan=_plan(), run_as={"_sudo": True})
 
 
-# --- token_source: the probe token ---------------------------------------------------------
+# --- the probe token (wsready.fleet.tokens.probe_token_source) ----------------------------
 
 
 def _data(**values) -> HostConfig:
@@ -412,7 +413,7 @@ def test_a_minted_token_verifies_with_the_secret_and_expires() -> None:
     token = source()
     claims = jwt.decode(token, SECRET, algorithms=["HS256"], audience="wsready")
     assert claims["aud"] == "wsready"  # the app checks app_jwt_audience when it is set
-    assert claims["exp"] - claims["iat"] == verify.VERIFY_TOKEN_TTL_S == 300
+    assert claims["exp"] - claims["iat"] == tokens.PROBE_TOKEN_TTL_S == 300
     with pytest.raises(jwt.InvalidSignatureError):
         jwt.decode(token, "another-secret-0123456789abcdef0123", algorithms=["HS256"],
                    audience="wsready")  # fmt: skip

@@ -327,7 +327,7 @@ def test_polling_then_upgrade_also_connects() -> None:
 
 @needs_node
 def test_nobody_listening_is_errors_not_a_hang() -> None:
-    port = wc._free_port()
+    port = wc.free_port()
     row = wc.run_load(
         f"http://127.0.0.1:{port}", 20, 2, 1000, None, max_seconds=30, log=lambda line: None
     )

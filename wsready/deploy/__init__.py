@@ -10,15 +10,24 @@
   operations, and is documented like them (`+ arg:` lines, an **Example**).
 - `facts/`: the facts those operations read (ufw's persisted state, the release tree, the
   self-signed certificate).
-- `families`: what differs between OS families (nginx.conf's user and includes).
+- `families`: the OS releases and families as data (package names, nginx's own files, the
+  firewall per family); the only place a per-OS choice is made.
 - `shapes`: the pyinfra operation calls every task makes the same way.
-- `hostfacts`: facts no operation of the deploy changes (CPUs, apt-get or dnf), read once per
-  host per run at plan time, for per-OS-family choices and sizing.
+- `hostfacts`: facts no operation of the deploy changes (CPUs, the OS release and so its
+  family), read once per host per run at plan time, for per-OS-family choices and sizing.
 - `transaction`: the shell that records what a change replaces, for the verify's rollback.
-- The deploy's pure decisions, used by tasks/ and the operations: `capacity` (limits sized
-  for app_max_clients), `app_env` and `app_release` (the app's environment file and release
-  hash), `redis_plan` (which Redis the workers use), `self_signed` and `acme` (when a pair
-  or a certificate must be made or ordered), `tls_profile` (Mozilla's TLS profiles as data).
+- `batched_facts`: each host's memo of facts for the run, kept while nothing ran on the host
+  and read in one command per batch; `op_order`: pyinfra's operation order without reading
+  source files (both installed by the preflight).
+- `plan`: the host's plan (`host_plan()`), every decision below made once per host per run;
+  tasks/ read it, verify takes this run's fingerprints from it.
+- The deploy's pure decisions and renderers, used by the plan, tasks/ and the operations:
+  `capacity` (limits sized for app_max_clients), `app_env` and `app_release` (the app's
+  environment file and release hash), `app_config` (its units and fingerprint),
+  `nginx_config` (nginx.conf and the site, their fingerprint), `firewall_rules`,
+  `proxy_conf`, `redis_plan` (which Redis the workers use) and `redis_conf` (its files),
+  `self_signed` and `acme` (when a pair or a certificate must be made or ordered).
+- `verify`: the verify step at execute time (fingerprints, probes, commit or rollback).
 
 Operation tests: tests/operations/<module>.<operation>/*.json, one case per file (facts and
 arguments in, commands, the noop reason or the exception out); tasks/ only compose.

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from wsready.deploy import tls_paths
+from wsready.hostdata import HostConfig
 
 LINEAGE = "wsready"
 LIVE_DIR = f"/etc/letsencrypt/live/{LINEAGE}"
@@ -26,10 +28,20 @@ CA_BUNDLE = "/etc/wsready/acme/ca.pem"  # acme_ca_file on the host
 # changes, so the site's config is the same before and after every renewal).
 CERT, KEY = tls_paths.ACME
 
+ROOT = Path(__file__).resolve().parents[2]
+HOOK_SCRIPT = ROOT / "files" / "acme" / "deploy-hook.sh"
+TIMER_DROP_IN = "/etc/systemd/system/certbot.service.d/wsready.conf"
 
-def certificate_names(server_name: str) -> list[str]:
-    """The names a certificate is ordered for: nginx_server_name's, in order, once each."""
-    return list(dict.fromkeys(name.rstrip(".") for name in server_name.lower().split()))
+
+def ca_file_on_host(data: HostConfig) -> str | None:
+    return CA_BUNDLE if data.acme_ca_file else None
+
+
+def timer_drop_in(ca_file: str | None) -> str:
+    """certbot.service's environment: the private ACME CA's bundle for its HTTPS."""
+    lines = ["# Managed by wsready (tasks/acme.py): certbot renew talks to acme_directory_url."]
+    lines += ["[Service]"] + [f"Environment={item}" for item in environment(ca_file)]
+    return "\n".join(lines) + "\n"
 
 
 @dataclass(frozen=True)

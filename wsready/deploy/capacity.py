@@ -3,7 +3,7 @@
 Every proxied WebSocket holds two nginx connections (client and upstream) and one open file
 in the app worker that serves it. `plan(data, cpus)` resolves the data keys that default to
 the host's size (`app_workers`, `nginx_worker_processes`) with the host's CPU count;
-`errors(data, cpus)` names the keys whose combination cannot hold `app_max_clients`.
+`errors(data, sized)` names the keys whose combination cannot hold `app_max_clients`.
 """
 
 from __future__ import annotations
@@ -44,9 +44,9 @@ def plan(data: HostConfig, cpus: int) -> Plan:
     return Plan(app_workers, processes, effective)
 
 
-def errors(data: HostConfig, cpus: int) -> list[ConfigError]:
-    """The combinations of limits that cannot hold app_max_clients on this host."""
-    sized = plan(data, cpus)
+def errors(data: HostConfig, sized: Plan) -> list[ConfigError]:
+    """The combinations of limits that cannot hold app_max_clients on a host sized `sized`
+    (`plan(data, cpus)`)."""
     clients = data.app_max_clients
     found = []
     nginx_capacity = sized.nginx_workers_effective * data.nginx_worker_connections

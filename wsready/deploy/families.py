@@ -1,11 +1,13 @@
-"""What differs between the OS families and releases the deploy supports, as tables tasks/
-and the preflight look up.
+"""What differs between the OS families and releases the deploy supports, as data: the one
+place a per-OS choice is made.
 
-An OS family is named by what the deploy found on the host: "debian" (apt-get) or "rhel"
-(dnf) for nginx's own files. A release is one row of RELEASES, found from the host's
-/etc/os-release (`ID`, `VERSION_ID`: pyinfra's LinuxDistribution fact at deploy time, the
-file itself when onboarding); a host whose release has no row is refused by the preflight
-before any change (tasks/preflight.py) and by `wsready onboard`.
+A release is one row of RELEASES, found from the host's /etc/os-release (`ID`,
+`VERSION_ID`: pyinfra's LinuxDistribution fact at deploy time, the file itself when
+onboarding); a host whose release has no row is refused by the preflight before any change
+(tasks/preflight.py) and by `wsready onboard`. Each row names its Family ("debian": apt,
+"rhel": dnf), which holds the package names, nginx's own files and the firewall of that
+family; the per-host plan (wsready/deploy/plan.py) reads the row once and every task takes
+its choices from it.
 
 What does NOT differ between Debian 12 and 13, checked on sandbox hosts of both
 (docs/releases.md): the package names (nginx, redis-server — real Redis on both, 7.0 and
@@ -20,36 +22,85 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-# What differs between the distributions' own nginx.conf files (files/nginx/nginx.conf.j2).
-NGINX_MAIN_BY_FAMILY = {
-    "debian": {
-        "user": "www-data",
-        "modules_include": "/etc/nginx/modules-enabled/*.conf",
-        "sites_include": "/etc/nginx/sites-enabled/*",
+
+@dataclass(frozen=True)
+class Family:
+    """What the deploy does differently on one OS family, as data (Ansible's
+    vars/<Family>.yml): its package manager and package names, nginx's own files, the host
+    firewall, and what wsready installs there only through apt."""
+
+    name: str  # "debian" or "rhel": the vocabulary of every per-family choice
+    package_manager: str  # "apt" or "dnf"
+    nginx_user: str  # nginx.conf's `user`, owner of its workers
+    nginx_modules_include: str
+    nginx_sites_include: str | None
+    firewall: str  # the host firewall with `firewall_backend = "auto"` (tasks/firewall.py)
+    has_ufw: bool  # the package manager installs ufw
+    # What the deploy installs from the distribution for each need; () = nothing to install
+    # (the OS has it), None = not on this family (a step that needs it is refused by name).
+    packages: Mapping[str, tuple[str, ...] | None] = field(default_factory=dict)
+
+    @property
+    def apt(self) -> bool:
+        return self.package_manager == "apt"
+
+    def nginx_main(self) -> dict[str, str | None]:
+        """nginx.conf's per-family values (files/nginx/nginx.conf.j2)."""
+        return {
+            "user": self.nginx_user,
+            "modules_include": self.nginx_modules_include,
+            "sites_include": self.nginx_sites_include,
+        }
+
+    def firewall_backend(self, setting: str) -> str:
+        """ "ufw" or "nftables" for `firewall_backend`; ValueError for ufw where the package
+        manager has none."""
+        backend = self.firewall if setting == "auto" else setting
+        if backend == "ufw" and not self.has_ufw:
+            raise ValueError(
+                f'firewall_backend = "ufw": this host has no apt-get (family {self.name!r}); '
+                'use "nftables" or "auto"'
+            )
+        return backend
+
+
+DEBIAN = Family(
+    name="debian",
+    package_manager="apt",
+    nginx_user="www-data",
+    nginx_modules_include="/etc/nginx/modules-enabled/*.conf",
+    nginx_sites_include="/etc/nginx/sites-enabled/*",
+    firewall="ufw",
+    has_ufw=True,
+    packages={
+        "nginx": ("nginx",),
+        "nftables": ("nftables",),
+        "ufw": ("ufw",),
+        "openssl": ("openssl",),
+        "certbot": ("certbot", "openssl"),
+        "redis": ("redis-server",),
+        "monitor": ("python3", "python3-venv", "ca-certificates"),
     },
-    "rhel": {
-        "user": "nginx",
-        "modules_include": "/usr/share/nginx/modules/*.conf",
-        "sites_include": None,
+)
+RHEL = Family(
+    name="rhel",
+    package_manager="dnf",
+    nginx_user="nginx",
+    nginx_modules_include="/usr/share/nginx/modules/*.conf",
+    nginx_sites_include=None,
+    firewall="nftables",
+    has_ufw=False,
+    packages={
+        "nginx": ("nginx",),
+        "nftables": ("nftables",),
+        "ufw": None,
+        "openssl": (),  # in the base system
+        "certbot": (),  # brought by the operator (docs/tls.md)
+        "redis": None,
+        "monitor": None,
     },
-}
-
-# The host firewall each family gets with `firewall_backend = "auto"` (tasks/firewall.py);
-# the families whose package manager installs ufw.
-FIREWALL_BY_FAMILY = {"debian": "ufw", "rhel": "nftables"}
-UFW_FAMILIES = frozenset({"debian"})
-
-
-def firewall_backend(setting: str, family: str) -> str:
-    """ "ufw" or "nftables" for `firewall_backend` on a host of `family`; ValueError for ufw
-    where the package manager has none."""
-    backend = FIREWALL_BY_FAMILY[family] if setting == "auto" else setting
-    if backend == "ufw" and family not in UFW_FAMILIES:
-        raise ValueError(
-            f'firewall_backend = "ufw": this host has no apt-get (family {family!r}); '
-            'use "nftables" or "auto"'
-        )
-    return backend
+)
+FAMILIES: dict[str, Family] = {family.name: family for family in (DEBIAN, RHEL)}
 
 
 # How the TLS server turns HTTP/2 on: `listen … ssl http2` (nginx before 1.25.1), or the
@@ -66,7 +117,7 @@ class Release:
     os_id: str  # /etc/os-release ID
     version_id: str  # /etc/os-release VERSION_ID
     name: str
-    family: str  # a key of NGINX_MAIN_BY_FAMILY
+    family_name: str  # a key of FAMILIES
     nginx_http2: str = HTTP2_LISTEN
     # Major.minor of what the full e2e deploy ran on sandbox hosts of this release
     # (tests/e2e/test_releases.py reads them off the hosts); empty: not proven on real hosts.
@@ -77,6 +128,10 @@ class Release:
     @property
     def proven(self) -> bool:
         return bool(self.proven_versions)
+
+    @property
+    def family(self) -> Family:
+        return FAMILIES[self.family_name]
 
 
 RELEASES: tuple[Release, ...] = (

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from wsready.hostdata import HostConfig
 
+BALANCER_GROUP = "balancer"  # the inventory group of the balancer host (tasks/balancer.py)
 CONFIG = "/etc/haproxy/haproxy.cfg"
 ADMIN_SOCKET = "/run/haproxy/admin.sock"
 BACKEND = "app"

@@ -1,12 +1,14 @@
 """Facts the deploy reads at plan time that no operation of it changes: read once per host.
 
 pyinfra 3 does not cache facts: every `host.get_fact` is one command on the host. Several
-tasks ask the same questions while planning (how many CPUs; apt-get or dnf), and pyinfra
+tasks ask the same questions while planning (how many CPUs; which OS release), and pyinfra
 plans one host after another, so with N hosts each repeated question costs N round trips
-in a row (bench/deploy_rerun.py --profile: hardware.Cpus read 6 times and `which apt-get`
-7 times per host). The answers are kept on the host object, so they last one run.
+in a row (bench/deploy_rerun.py --profile: hardware.Cpus was read 6 times and `which
+apt-get` 7 times per host). The answers are kept on the host object, so they last one run.
 Only for facts no operation of the deploy can change; `which nginx` (nginx gets installed)
-is not one of them.
+is not one of them. The OS family is not asked of the host at all: it is a column of the
+release's row (families.RELEASES), so the preflight's refusal of an unknown release is the
+only place an OS is judged.
 """
 
 from __future__ import annotations
@@ -15,12 +17,11 @@ from typing import Any
 
 from pyinfra import host
 from pyinfra.facts.hardware import Cpus
-from pyinfra.facts.server import LinuxDistribution, Which
+from pyinfra.facts.server import LinuxDistribution
 
 from wsready.deploy import families
 
 _MEMO = "_wsready_plan_facts"
-_STABLE_COMMANDS = frozenset({"apt-get", "dnf"})
 
 
 def _memo() -> dict[Any, Any]:
@@ -40,17 +41,6 @@ def cpus() -> int | None:
     return memo["cpus"]
 
 
-def which(command: str) -> str | None:
-    """`server.Which` for the package managers (apt-get, dnf), read once per host per run."""
-    if command not in _STABLE_COMMANDS:
-        raise ValueError(f"which({command!r}): only {sorted(_STABLE_COMMANDS)} are kept")
-    memo = _memo()
-    key = ("which", command)
-    if key not in memo:
-        memo[key] = host.get_fact(Which, command=command)
-    return memo[key]
-
-
 def release() -> families.Release:
     """The host's OS release (families.RELEASES), from the LinuxDistribution fact read once
     per host per run; UnsupportedRelease naming it when it has no row."""
@@ -58,3 +48,8 @@ def release() -> families.Release:
     if "distribution" not in memo:
         memo["distribution"] = host.get_fact(LinuxDistribution)
     return families.release_of_distribution(memo["distribution"])
+
+
+def family() -> families.Family:
+    """The host's OS family: its release's row says it (UnsupportedRelease without one)."""
+    return release().family

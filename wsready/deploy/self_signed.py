@@ -14,7 +14,7 @@ import ipaddress
 import re
 import shlex
 
-from wsready.deploy import tls_profile
+from wsready import tls_profile
 
 RENEW_BEFORE_DAYS = 30
 _SAN_ENTRY = re.compile(r"(IP Address|DNS):([^,\s]+)")

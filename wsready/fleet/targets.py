@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 from wsready import inventory, validate
 from wsready.deploy.redis_plan import REDIS_GROUP
 from wsready.hostdata import HostConfig
+from wsready.hostdata import monitor as monitor_data
 from wsready.probes import Target
 from wsready.validate import ConfigError
 
@@ -29,7 +30,7 @@ URL_SCHEMES = ("http", "https", "ws", "wss")
 BALANCER_GROUP = "balancer"  # the sandbox's front door (tasks/balancer.py)
 _HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
 # Hosts in this group run the checks; they are not checked themselves unless asked for.
-MONITORS_GROUP = "monitors"
+MONITORS_GROUP = monitor_data.MONITORS_GROUP
 # Not checked unless asked for: hosts that run the checks, hosts that serve no Socket.IO.
 UNCHECKED_GROUPS = frozenset({MONITORS_GROUP, REDIS_GROUP})
 # The system's CA bundle on a monitor host (Debian): what a certificate from a public CA is

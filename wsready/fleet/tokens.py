@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,3 +162,17 @@ def verify_step_tokens(
         variable: _mint_probe_token(fleet_settings(members))
         for variable, members in by_variable.items()
     }
+
+
+def probe_token_source(data: HostConfig) -> Callable[[], str | None] | None:
+    """The token a deploy's probes use: verify_token_env's, else one minted from
+    app_jwt_secret each time the probes run (PROBE_TOKEN_TTL_S), else None (no token to
+    prove the auth matrix with)."""
+    token_env = data.verify_token_env
+    if token_env:
+        return lambda: os.environ.get(token_env)
+    if data.app_auth == "jwt" and data.app_jwt_secret:
+        secret, audience = data.app_jwt_secret, data.app_jwt_audience
+        issuer = data.app_jwt_issuer
+        return lambda: mint(secret, PROBE_TOKEN_TTL_S, audience=audience, issuer=issuer)
+    return None

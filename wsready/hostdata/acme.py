@@ -82,3 +82,8 @@ def errors(data: Data) -> list[ConfigError]:
     except ConfigError as error:
         return [error]
     return []
+
+
+def certificate_names(server_name: str) -> list[str]:
+    """The names a certificate is ordered for: nginx_server_name's, in order, once each."""
+    return list(dict.fromkeys(name.rstrip(".") for name in server_name.lower().split()))

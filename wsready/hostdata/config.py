@@ -22,23 +22,15 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
-from wsready.deploy import acme
-from wsready.hostdata import contract
+from wsready.hostdata import acme, contract
 from wsready.probes.model import Target
 from wsready.validate import ConfigError
 
 ParsedMap = Mapping[str, Any]
-# Keys holding local paths (on the machine running wsready): parsed into Path.
+# Keys holding local paths (on the machine running wsready; declared "local" in all.py):
+# parsed into Path.
 LOCAL_PATHS = frozenset(
-    {
-        "app_source",
-        "nginx_tls_cert_file",
-        "nginx_tls_key_file",
-        "acme_ca_file",
-        "verify_tls_ca_file",
-        "monitor_token_file",
-        "monitor_wheelhouse",
-    }
+    key for key, declared in contract.declared().items() if declared.kind == contract.LOCAL_KIND
 )
 
 

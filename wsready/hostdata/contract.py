@@ -14,17 +14,19 @@ import functools
 import re
 import runpy
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
+from types import MappingProxyType, ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
+from wsready import tls_profile
 from wsready import validate as grammar  # `validate` is this module's own entry point
-from wsready.deploy import tls_profile
 from wsready.hostdata import acme, system
 from wsready.hostdata import balancer as balancer_data
 from wsready.hostdata import monitor as monitor_data
 from wsready.hostdata import ssh as ssh_data
+from wsready.hostdata.owned_env import OWNED
 from wsready.validate import HIDDEN, ConfigError
 
 # all.py in a checkout (or an editable install); an installed copy (a monitor host) carries it
@@ -94,6 +96,48 @@ def load_defaults(path: Path = DEFAULTS_FILE) -> dict[str, Any]:
 @functools.cache
 def _read_defaults(path: Path) -> dict[str, Any]:
     return load_defaults(path)
+
+
+# The kinds of value a key of all.py is declared with (`key: "kind" = default`); "... or None"
+# when None is one of its values. SECRET_KINDS are never shown; LOCAL_KIND keys are paths on
+# the machine running wsready.
+KINDS = frozenset(
+    {
+        "bool", "number", "word", "text", "secret", "host", "ip", "url", "secret_url", "urlpath",
+        "path", "prom_path", "local", "server_name", "word_list", "cidr_list", "url_list",
+        "nginx_list", "env", "sysctls",
+    }
+)  # fmt: skip
+SECRET_KINDS = frozenset({"secret", "secret_url"})
+LOCAL_KIND = "local"
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What all.py declares of a key besides its default: its kind of value."""
+
+    kind: str
+    accepts_none: bool = False
+
+    @property
+    def secret(self) -> bool:
+        return self.kind in SECRET_KINDS
+
+    @classmethod
+    def parse(cls, key: str, annotation: object) -> Declared:
+        kind, _or, none = str(annotation).partition(" or ")
+        if kind not in KINDS or none not in ("", "None"):
+            raise RuntimeError(f"all.py: {key}: {annotation!r} is not a kind ({sorted(KINDS)})")
+        return cls(kind, accepts_none=bool(none))
+
+
+@functools.cache
+def declared(path: Path = DEFAULTS_FILE) -> Mapping[str, Declared]:
+    """Every key of all.py and its declared kind (the `key: "kind" = default` annotation)."""
+    annotations = runpy.run_path(str(path)).get("__annotations__", {})
+    return MappingProxyType(
+        {key: Declared.parse(key, annotation) for key, annotation in annotations.items()}
+    )
 
 
 def cached_defaults() -> Mapping[str, Any]:
@@ -249,7 +293,7 @@ def _app_port(key: str, value: Any, data: Data) -> None:
     workers = data.get("app_workers")
     count = workers if isinstance(workers, int) and 1 <= workers <= MAX_APP_WORKERS else 1
     last = value + count - 1
-    if data.get("app_restart", "generations") == "generations":
+    if data.get("app_restart") == "generations":
         last += GENERATION_OFFSET  # the second generation's ports (wsready/deploy/generations.py)
     if last > 65535:
         raise ConfigError(key, value, f"leaves no room for {count} workers (ports up to {last})")
@@ -381,8 +425,6 @@ def _app_limit_nofile(key: str, value: Any, _data: Data) -> None:
 
 
 def _app_env(key: str, value: Any, _data: Data) -> None:
-    from wsready.deploy.app_env import OWNED  # it builds the file from a HostConfig
-
     if not isinstance(value, Mapping):
         raise ConfigError(key, value, "must be a dict of NAME: value strings")
     for name, item in value.items():

@@ -10,6 +10,9 @@ from typing import Any
 from wsready import validate
 from wsready.validate import ConfigError
 
+# The inventory group whose hosts run the scheduled `wsready check` (tasks/monitor.py).
+MONITORS_GROUP = "monitors"
+
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 # node_exporter's textfile collector directories (upstream's and Debian's): the deploy makes
 # the file's directory group-writable by the monitor, so it must be one made for that.

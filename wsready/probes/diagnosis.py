@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from wsready.deploy import tls_profile
+from wsready import tls_profile
 from wsready.exitstatus import ExitStatus
 from wsready.probes import ProbeResult, Target
 from wsready.probes.http import HEALTH_FIGURES, NEAR_LIMIT

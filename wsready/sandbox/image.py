@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from wsready.processes import stop_processes
 from wsready.sandbox import mounts as sandbox_mounts
 from wsready.sandbox import state as sandbox_state
 
@@ -301,8 +302,7 @@ def _debootstrap(root: Path, mirror: str, log, started: float, release: str = SU
             if shown := progress.show(line, now):
                 log(f"  [{now - started:4.0f}s] {shown}")
     except BaseException:
-        proc.terminate()  # interrupted: let it stop before its tree is removed
-        proc.wait()
+        stop_processes(proc)  # interrupted: let it stop before its tree is removed
         raise
     if proc.wait() != 0:
         raise RuntimeError("debootstrap failed:\n" + "\n".join(tail))

@@ -10,7 +10,8 @@ from pyinfra import host
 from pyinfra.api import operation
 from pyinfra.facts.files import File
 
-from wsready.deploy import self_signed, tls_profile
+from wsready import tls_profile
+from wsready.deploy import self_signed
 from wsready.deploy.facts.tls import CertificateReport
 from wsready.deploy.transaction import save_command
 
@@ -32,7 +33,7 @@ def self_signed_pair(cert: str, key: str, address: str, profile: str = tls_profi
     + cert: where the certificate goes (PEM)
     + key: where the private key goes (PEM, 0600)
     + address: the host's address (IP or DNS name): CN and subjectAltName
-    + profile: ``nginx_tls_profile`` (wsready/deploy/tls_profile.py)
+    + profile: ``nginx_tls_profile`` (wsready/tls_profile.py)
 
     The pair is recorded in the run's transaction before it is replaced. Needs ``openssl``
     on the host.
