@@ -3,10 +3,10 @@
 Each step is one module in tasks/, reading the data keys documented in
 inventory/group_data/all.py. The preflight refuses bad data for the whole fleet before
 anything changes. One run is one transaction per host (tasks/transaction.py): nginx's new
-config is tested before the app changes, a new generation of app workers is proven beside
-the serving one before nginx switches to it (app_restart "generations"), an ACME
-certificate is ordered once the new site serves its challenge, and when the probes of
-`verify_deploy` fail,
+config is tested before the app changes, an ACME certificate is ordered once the new site
+serves its challenge, a new generation of app workers is then proven beside the serving
+one (through nginx, with that certificate) before nginx switches to it (app_restart
+"generations"), and when the probes of `verify_deploy` fail,
 everything the run changed on that host is put back. Hosts of the `redis` group get Redis
 for the fleet's Socket.IO adapter and nothing else; the host of the `balancer` group gets
 HAProxy in front of the app hosts (the sandbox's ALB); hosts in the `monitors` group then get
@@ -49,9 +49,9 @@ else:
     prepare_nginx()
     deploy_app()
     activate_nginx()
-    switch_generation()
     harden_nginx()
     obtain_certificate()
+    switch_generation()  # proven through nginx with the certificate clients will see
     verify_deploy()
     join_load_balancer()
     join_balancer_host()

@@ -38,6 +38,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -229,6 +230,38 @@ def deploy(inventory: Path, host: str, *data: str, fails: bool = False) -> tuple
     return seconds, result.stdout
 
 
+BROADCAST_PORTS = [3000, 3001, 3002, 3003, 3100, 3101, 3102, 3103]  # both generations
+
+
+def counted_around(
+    config: str, procs: list, host: str, action: Callable[[], tuple[float, str]]
+) -> tuple[dict, list[dict], str]:
+    """Broadcast from `host` while `action` (a deploy or a rollout, returning its seconds and
+    output) runs, settle, and count what the clients of `procs` saw: the row (`summarize`'s
+    fields, broadcasts not accepted, when the action ran, gap traces), the per-client
+    results and the action's output."""
+    broadcaster = Broadcaster(host, BROADCAST_PORTS)
+    time.sleep(SETTLE_S)
+    first = broadcaster.last() + 1
+    started = time.time()
+    seconds, output = action()
+    ended = time.time()
+    time.sleep(SETTLE_S)
+    broadcaster.stop()
+    last = broadcaster.last()
+    time.sleep(1.5)  # the last broadcasts arrive
+    results = [item for proc in procs for item in proc.result(first, last)]
+    # A broadcast no worker accepted was never sent: no client can have missed it.
+    unsent = len([seq for seq in broadcaster.failed if first <= seq <= last])
+    for item in results:
+        item["seq"]["missed"] = max(0, item["seq"]["missed"] - unsent)
+    row = summarize(config, results, seconds, last - first + 1 - unsent)
+    row["broadcasts_not_accepted"] = unsent
+    row["deploy_at_ms"] = [round(started * 1000), round(ended * 1000)]
+    row["gap_traces"] = gap_traces(results, broadcaster.accepted)
+    return row, results, output
+
+
 def measure(
     inventory: Path,
     host: str,
@@ -252,27 +285,12 @@ def measure(
         failed = sum(r["failed"] for r in ready)
         if failed:
             raise BenchError(f"{failed} of {clients} clients did not connect before the deploy")
-        broadcaster = Broadcaster(host, [3000, 3001, 3002, 3003, 3100, 3101, 3102, 3103])
-        time.sleep(SETTLE_S)
-        first = broadcaster.last() + 1
         env = json.dumps({"WSREADY_BENCH_RUN": run})
-        deploy_started = time.time()
-        seconds, _ = deploy(inventory, host, f"app_restart={json.dumps(CONFIGS[config])}",
-                            f"app_env={env}", *data, fails=fails)  # fmt: skip
-        deploy_ended = time.time()
-        time.sleep(SETTLE_S)
-        broadcaster.stop()
-        last = broadcaster.last()
-        time.sleep(1.5)  # the last broadcasts arrive
-        results = [item for proc in procs for item in proc.result(first, last)]
-        # A broadcast no worker accepted was never sent: no client can have missed it.
-        unsent = len([seq for seq in broadcaster.failed if first <= seq <= last])
-        for item in results:
-            item["seq"]["missed"] = max(0, item["seq"]["missed"] - unsent)
-        row = summarize(config, results, seconds, last - first + 1 - unsent)
-        row["broadcasts_not_accepted"] = unsent
-        row["deploy_at_ms"] = [round(deploy_started * 1000), round(deploy_ended * 1000)]
-        row["gap_traces"] = gap_traces(results, broadcaster.accepted)
+        row, _results, _output = counted_around(
+            config, procs, host,
+            lambda: deploy(inventory, host, f"app_restart={json.dumps(CONFIGS[config])}",
+                           f"app_env={env}", *data, fails=fails),
+        )  # fmt: skip
         return row
     finally:
         for proc in procs:
@@ -343,25 +361,11 @@ def measure_rollout(
         failed = sum(r["failed"] for r in ready)
         if failed:
             raise BenchError(f"{failed} of {clients} clients did not connect before the rollout")
-        broadcaster = Broadcaster(first_app, [3000, 3001, 3002, 3003, 3100, 3101, 3102, 3103])
-        time.sleep(SETTLE_S)
-        first = broadcaster.last() + 1
-        started = time.time()
-        seconds, output = rollout(inventory, f"app_env={json.dumps({'WSREADY_BENCH_RUN': run})}")
-        ended = time.time()
-        time.sleep(SETTLE_S)
-        broadcaster.stop()
-        last = broadcaster.last()
-        time.sleep(1.5)  # the last broadcasts arrive
-        results = [item for proc in procs for item in proc.result(first, last)]
-        unsent = len([seq for seq in broadcaster.failed if first <= seq <= last])
-        for item in results:
-            item["seq"]["missed"] = max(0, item["seq"]["missed"] - unsent)
-        row = summarize("rollout", results, seconds, last - first + 1 - unsent)
-        row["broadcasts_not_accepted"] = unsent
+        env = json.dumps({"WSREADY_BENCH_RUN": run})
+        row, results, output = counted_around(
+            "rollout", procs, first_app, lambda: rollout(inventory, f"app_env={env}")
+        )
         row.update(rollout_fields(results, output))
-        row["deploy_at_ms"] = [round(started * 1000), round(ended * 1000)]
-        row["gap_traces"] = gap_traces(results, broadcaster.accepted)
         return row
     finally:
         for proc in procs:
