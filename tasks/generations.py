@@ -117,10 +117,9 @@ def _prove(plan: Plan, slot: str) -> None:
 
 def _switch(run, app_name: str, workers: int, to: str | None, stop: str | None) -> None:
     script = generations.switch_script(app_name, workers, to, stop)
-    unit = generations.SWITCH_UNIT
+    unit = generations.switch_unit(transaction.RUN_ID)
     # --wait: this SSH session follows it; killed, the unit still runs to its end.
     command = (
-        f"systemctl reset-failed {unit}.service 2>/dev/null; "
         f"systemd-run --quiet --collect --wait --unit={unit} "
         f"--property=TimeoutStopSec=infinity /bin/sh -c {_q(script)}"
     )
@@ -130,18 +129,19 @@ def _switch(run, app_name: str, workers: int, to: str | None, stop: str | None) 
 
 
 def _wait_for_switch_unit(run) -> None:
-    """A previous run's switch may still run (that run was killed mid-switch) or, just
-    finished, not be unloaded yet (systemd-run: "already loaded"): wait until systemd has let
-    go of its name, so this run decides from a settled host and can start its own."""
-    unit = f"{generations.SWITCH_UNIT}.service"
+    """A previous run's switch may still run (that run was killed mid-switch): wait until it
+    has ended, so this run decides from a settled host."""
     ok, output = run(
         f"for i in $(seq {SWITCH_FREE_WAIT_S * 10}); do "
-        f"systemctl reset-failed {unit} 2>/dev/null; "
-        f'[ "$(systemctl show -p LoadState --value {unit})" = not-found ] && exit 0; '
-        "sleep 0.1; done; exit 1"
+        f'[ -z "$({generations.switch_units_running_command()})" ] && exit 0; '
+        "sleep 0.1; done; "
+        f"{generations.switch_units_running_command()}; exit 1"
     )
     if not ok:
-        raise GenerationError(f"{unit} still runs after {SWITCH_FREE_WAIT_S} s")
+        running = "; ".join(output.stdout_lines) or "unknown"
+        raise GenerationError(
+            f"a previous run's switch still runs after {SWITCH_FREE_WAIT_S} s ({running})"
+        )
 
 
 def _slots_command(app_name: str) -> str:

@@ -125,12 +125,10 @@ def test_a_deploy_killed_during_the_switch_leaves_one_generation_and_the_next_ru
             deploy.kill()  # the deploy dies mid-switch (pyinfra and its SSH sessions)
             deploy.wait(timeout=30)
         wait_for(
-            lambda: (
-                "inactive"
-                in host_ssh(host, f"systemctl is-active {generations.SWITCH_UNIT}", check=False)
-            ),
+            lambda: host_ssh(host, generations.switch_units_running_command(), check=False),
             60,
             "the host-side switch to finish",
+            until=lambda running: running.strip() == "",
         )
         assert _serving(host) == to and _running(host) == {start: 0, to: 2}
         results = [item for proc in procs for item in proc.result(1, 0)]  # no broadcasts

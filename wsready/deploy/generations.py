@@ -21,7 +21,26 @@ SLOTS = ("a", "b")
 HEADER = "X-Wsready-Generation"  # only the deploy's probes send it; clients never do
 ACTIVE_FILE = "/etc/nginx/wsready-generation.conf"
 UPSTREAMS = {"a": "wsready_app", "b": "wsready_app_b"}
-SWITCH_UNIT = "wsready-generation-switch"  # the host-side switch, a transient systemd unit
+# The host-side switch: one transient systemd unit per run, `<prefix>-<run id>`. A name per
+# run means a previous run's unit that systemd still holds (finished, not yet collected, or
+# still referenced) never blocks this one; only a switch that still runs does.
+SWITCH_UNIT = "wsready-generation-switch"
+SWITCH_UNITS = f"{SWITCH_UNIT}-*.service"
+
+
+def switch_unit(run_id: str) -> str:
+    """The transient unit of run `run_id`'s switch."""
+    return f"{SWITCH_UNIT}-{run_id}"
+
+
+def switch_units_running_command() -> str:
+    """Shell: the switch units that still run (active, activating or deactivating), with
+    their states and start times; empty when none."""
+    return (
+        "systemctl list-units --plain --no-legend --all "
+        f"--state=active,activating,deactivating {shlex.quote(SWITCH_UNITS)} "
+        "| awk '{print $1, $3, $4}'"
+    )
 
 
 def other(slot: str) -> str:
