@@ -13,11 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
 from wsready.aws.alb_plan import HEALTH_PATH, AlbPlan, BalancerSpec, Current
-from wsready.aws.ec2 import RETRY_CONFIG, AwsError, _instances, _instances_at, aws_errors
+from wsready.aws.ec2 import AwsError, _instances, _instances_at, aws_errors, client
 
 HEALTH_KEYS = (
     "HealthCheckProtocol",
@@ -33,15 +32,11 @@ Log = Callable[[str], None]
 
 
 def elbv2_client(region: str | None = None, endpoint_url: str | None = None) -> Any:
-    with aws_errors("creating the ELBv2 client"):
-        session = boto3.session.Session(region_name=region)
-        return session.client("elbv2", endpoint_url=endpoint_url, config=RETRY_CONFIG)
+    return client("elbv2", region, endpoint_url)
 
 
 def ec2_client(region: str | None = None, endpoint_url: str | None = None) -> Any:
-    with aws_errors("creating the EC2 client"):
-        session = boto3.session.Session(region_name=region)
-        return session.client("ec2", endpoint_url=endpoint_url, config=RETRY_CONFIG)
+    return client("ec2", region, endpoint_url)
 
 
 def _missing(error: ClientError, *codes: str) -> bool:
