@@ -287,6 +287,11 @@ def test_redis_password_is_readable_by_redis_only(redis_fleet: list[sandbox.Sand
     assert mode == ["600", "redis", "redis"]
 
 
+def errors_of(output: str) -> str:
+    """The lines of a deploy's output that name an error (they may be far from its end)."""
+    return "\n".join(line for line in output.splitlines() if "Error" in line)
+
+
 def test_a_redeploy_restarts_the_workers_without_dropping_a_request(fleet: Fleet) -> None:
     """A new generation starts beside the serving one (app_restart "generations", the
     default): nginx always has a worker to send a request to.
@@ -322,8 +327,8 @@ def test_a_redeploy_restarts_the_workers_without_dropping_a_request(fleet: Fleet
         done.set()
         poller.join(timeout=30)
     restored = redeploy(fleet, "--limit", host.name)
-    assert changed.returncode == 0, changed.output[-3000:]
-    assert restored.returncode == 0, restored.output[-3000:]
+    assert changed.returncode == 0, f"{errors_of(changed.output)}\n{changed.output[-2500:]}"
+    assert restored.returncode == 0, f"{errors_of(restored.output)}\n{restored.output[-2500:]}"
     assert "Start the new generation of workers beside the serving one" in changed.output
     assert len(statuses) > 50, statuses
     assert set(statuses) == {200}, {status: statuses.count(status) for status in set(statuses)}
