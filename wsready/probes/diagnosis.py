@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from wsready import tls_profile
@@ -52,6 +52,7 @@ OVERLOAD_STATUSES = (500, 502, 503, 504)
 OVERLOAD_ERRORS = ("timeout", "closed", "network")
 SOCKET_STEPS = {n.UPGRADE: "upgrade", n.OPEN: "Engine.IO open", n.CONNECT: "Socket.IO CONNECT"}
 APP_UNIT = "wsready-app"  # app_name's default: units wsready-app@0 … and wsready-app.target
+V = TypeVar("V", bound=Observed)
 
 
 @dataclass
@@ -101,6 +102,7 @@ class _Seen:
     def __init__(self, target: Target, results: Sequence[ProbeResult]) -> None:
         self.target = target
         self.by_name = {result.probe: result for result in results}
+        self._views: dict[tuple[str, type[Observed]], Observed] = {}
 
     def get(self, name: str) -> ProbeResult | None:
         return self.by_name.get(name)
@@ -118,21 +120,29 @@ class _Seen:
         rules when Engine.IO answered it, refusing (its mode) or still offering it (named
         by _websocket_only_not_enforced, after every layer that breaks the clients)."""
         if result.probe == n.POLLING and self.target.websocket_only:
-            return result.ok or bool(Answer.of(result).offered)
+            return result.ok or bool(self.answer(n.POLLING).offered)
         return result.ok
+
+    def view(self, name: str, kind: type[V]) -> V:
+        """What probe `name` saw, read as `kind` (every field absent without a result); read
+        once per diagnosis, as the rules ask the same questions many times."""
+        key = (name, kind)
+        if key not in self._views:
+            self._views[key] = kind.of(self.get(name))
+        return self._views[key]  # type: ignore[return-value]
 
     def answer(self, name: str) -> Answer:
         """What probe `name` saw, read as an HTTP answer (all absent without a result)."""
-        return Answer.of(self.get(name))
+        return self.view(name, Answer)
 
     def status(self, name: str) -> int | None:
         return self.answer(name).status
 
     def error(self, name: str) -> str | None:
-        return Observed.of(self.get(name)).error
+        return self.view(name, Observed).error
 
     def health(self) -> Health:
-        return Health.of(self.get(n.HEALTH))
+        return self.view(n.HEALTH, Health)
 
     def host_says(self) -> Health:
         """What a healthy /api/health said about the host (clients, workers, redis): every
@@ -145,7 +155,7 @@ class _Seen:
         for name in names:
             result = self.get(name)
             if result is not None and not result.skipped:
-                found += Sessions.of(result).failed_sessions
+                found += self.view(name, Sessions).failed_sessions
         return found
 
     def lines(self, *names: str) -> list[str]:

@@ -23,8 +23,8 @@ from wsready.probes.names import Kind
 
 
 @functools.cache
-def _keys(cls: type) -> tuple[str, ...]:
-    return tuple(item.name for item in dataclasses.fields(cls) if item.name != "present")
+def _keys(cls: type) -> frozenset[str]:
+    return frozenset(item.name for item in dataclasses.fields(cls) if item.name != "present")
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,8 @@ class Fields:
     @classmethod
     def read(cls, data: Mapping[str, Any] | None) -> Self:
         """The fields of `data` this class names (other keys are left out)."""
-        data = data or {}
-        values = {key: data[key] for key in _keys(cls) if key in data}
+        keys = _keys(cls)
+        values = {key: value for key, value in (data or {}).items() if key in keys}
         return cls(present=frozenset(values), **values)
 
     @classmethod
