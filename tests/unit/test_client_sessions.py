@@ -15,7 +15,14 @@ from wsready.fleet.sweep import CheckReport, TargetOutcome
 from wsready.probes import ProbeResult, Target, run_probes
 from wsready.probes.diagnosis import diagnose
 from wsready.probes.sampled import worker_summary
-from wsready.probes.session import POLLING, WEBSOCKET, open_session, sample, session_bound
+from wsready.probes.session import (
+    POLLING,
+    WEBSOCKET,
+    open_session,
+    sample,
+    session_bound,
+    sid_worker,
+)
 
 
 def _run(port: int) -> tuple[Target, dict[str, ProbeResult]]:
@@ -302,3 +309,14 @@ def test_a_worker_that_draws_every_session_is_named_by_what_it_says_of_itself() 
     )
     assert (diagnosis.layer, diagnosis.code) == ("workers", "some-workers")
     assert "transports is ['polling']" in diagnosis.fix
+
+
+def test_only_a_wsready_apps_session_id_names_a_worker() -> None:
+    """The app's ids are `<worker>-<20 base64url characters>`; a stock Engine.IO or
+    python-socketio id (20 such characters alone) names no worker, even when it starts
+    with a digit and a dash."""
+    assert sid_worker("1-Z4QwRKhWXUD5AaRNKfLY") == "1"
+    assert sid_worker("101-Z4QwRKhWXUD5AaRNKfLY") == "101"
+    assert sid_worker("7-QwRKhWXUD5AaRNKfLY") is None  # 20 characters: a stock id
+    assert sid_worker("Z4QwRKhWXUD5AaRNKfLY") is None
+    assert sid_worker(None) is None

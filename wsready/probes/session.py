@@ -62,7 +62,9 @@ MAX_FRONT_DOOR_SESSIONS = 32  # behind a front door: every worker of every host,
 V2_CONNECT = "40 without a sid"  # a Socket.IO 2 server's CONNECT: Socket.IO 4 clients refuse it
 PENDING_JOIN_S = 0.5  # how long a session waits for a long-poll its failure left open
 PROBE_NAMESPACE = "/wsready-probe"  # answered by Socket.IO itself: `44` (unknown) or `40`
-_SID_WORKER = re.compile(r"^(\d{1,4})-")
+# files/app/lib/app.js: `<worker>-<15 random bytes, base64url>`. A stock Engine.IO or
+# python-socketio id is those 20 characters alone, and may itself start with `7-`.
+_SID_WORKER = re.compile(r"^(\d{1,4})-[A-Za-z0-9_-]{20}$")
 
 
 @dataclass
