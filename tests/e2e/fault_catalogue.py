@@ -55,7 +55,8 @@ RESTART_APP = (
     f"{RESTART_ONLY} && n=$(systemctl list-units --plain --no-legend 'wsready-app@*.service' "
     "| wc -l) && "
     + wait_on_host(
-        "[ $(ss -ltnH 'sport >= :3000 and sport <= :3099' | wc -l) -ge $n ]",
+        # both generations' ports: slot a on 3000 + i, slot b on 3100 + i
+        "[ $(ss -ltnH 'sport >= :3000 and sport <= :3199' | wc -l) -ge $n ]",
         15,
         "every app worker listening",
     )
