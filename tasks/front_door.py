@@ -14,6 +14,7 @@ from pyinfra.operations import python
 
 from wsready.aws import alb
 from wsready.aws.alb_plan import fleet_spec, plan
+from wsready.aws.ec2 import ec2_client
 from wsready.deploy import haproxy
 from wsready.deploy.callbacks import is_dry_run, logger_for
 from wsready.deploy.haproxy import BALANCER_GROUP
@@ -61,7 +62,7 @@ def _sync(state, host, spec, dry_run: bool = False) -> bool:  # noqa: ARG001 - p
         if dry_run:
             log(f"load balancer {spec.name}: dry run, nothing changed")
         elif the_plan.has_changes:
-            ec2 = alb.ec2_client(spec.region, spec.endpoint_url)
+            ec2 = ec2_client(spec.region, spec.endpoint_url)
             log(alb.apply(client, ec2, spec, the_plan).summary())
     except WsreadyError as error:
         log(f"error: {error}")

@@ -35,10 +35,6 @@ def elbv2_client(region: str | None = None, endpoint_url: str | None = None) -> 
     return client("elbv2", region, endpoint_url)
 
 
-def ec2_client(region: str | None = None, endpoint_url: str | None = None) -> Any:
-    return client("ec2", region, endpoint_url)
-
-
 def _missing(error: ClientError, *codes: str) -> bool:
     return error.response.get("Error", {}).get("Code") in codes
 

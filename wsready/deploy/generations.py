@@ -34,8 +34,8 @@ def switch_unit(run_id: str) -> str:
 
 
 def switch_units_running_command() -> str:
-    """Shell: the switch units that still run (active, activating or deactivating), with
-    their states and start times; empty when none."""
+    """Shell: the switch units that still run (active, activating or deactivating), each
+    with its active and sub state; empty when none."""
     return (
         "systemctl list-units --plain --no-legend --all "
         f"--state=active,activating,deactivating {shlex.quote(SWITCH_UNITS)} "

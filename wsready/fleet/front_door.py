@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from wsready.aws import alb
 from wsready.aws.alb_plan import BalancerSpec, fleet_spec
+from wsready.aws.ec2 import ec2_client
 from wsready.hostdata import HostConfig
 
 Log = Callable[[str], None]
@@ -54,7 +55,7 @@ class AlbDoor:
 
     def __post_init__(self) -> None:
         self.client = self.client or alb.elbv2_client(self.spec.region, self.spec.endpoint_url)
-        self.ec2 = self.ec2 or alb.ec2_client(self.spec.region, self.spec.endpoint_url)
+        self.ec2 = self.ec2 or ec2_client(self.spec.region, self.spec.endpoint_url)
 
     @classmethod
     def from_hosts(cls, hosts: Mapping[str, HostConfig]) -> AlbDoor:
