@@ -14,7 +14,10 @@ errors by kind, time disconnected (p50/p99/max), clients with a broadcast gap, b
 missed, recovered fraction, deploy seconds.
 
 Without `--inventory`, it starts one sandbox host, deploys it, and removes it at the end (also
-on failure). Bounded: at most 5000 clients and 10 processes; each deploy at most 15 minutes.
+on failure). Bounded: at most 20,000 clients and 20 processes (5,000 each); each deploy at
+most 15 minutes. `--connect-rate R` opens the clients at R a second in all (0: at once), and
+`--data KEY=VALUE` (repeatable) goes to the host's first deploy and to every release deploy,
+e.g. `--data app_drain_rate=200` to pace the hand-over.
 
 `--rollout`: across hosts, through the front door. The fleet is `wsready sandbox up --hosts 2
 --balancer` (two app hosts, their Redis, an HAProxy balancer; started, deployed with one
@@ -52,8 +55,9 @@ CLIENTS_JS = ROOT / "tests" / "oracle" / "live_clients.js"
 BROADCAST_EVERY_S = 0.25
 SETTLE_S = 3.0  # broadcasts before the deploy, and after it before counting
 DEPLOY_TIMEOUT_S = 900
-MAX_CLIENTS = 5000
-MAX_PROCESSES = 10
+MAX_CLIENTS = 20_000
+MAX_PROCESSES = 20
+PER_PROCESS = 5000  # tests/oracle/live_clients.js's own limit
 CONFIGS = {"restart-all": "all", "one-at-a-time": "one-at-a-time", "wsready": "generations"}
 
 
@@ -132,10 +136,16 @@ class ClientProcess:
     stickiness, with `with_credentials`)."""
 
     def __init__(
-        self, url: str, count: int, with_credentials: bool = False, connect_timeout_s: int = 30
+        self,
+        url: str,
+        count: int,
+        with_credentials: bool = False,
+        connect_timeout_s: int = 30,
+        connect_rate: int = 0,
     ) -> None:
         argv = ["node", str(CLIENTS_JS), "--url", url, "--clients", str(count)]
         argv += ["--connect-timeout-ms", str(connect_timeout_s * 1000)]
+        argv += ["--connect-rate", str(connect_rate)]
         if with_credentials:
             argv += ["--with-credentials", "1"]
         self.process = subprocess.Popen(
@@ -272,14 +282,20 @@ def measure(
     run: str,
     data: tuple[str, ...] = (),
     fails: bool = False,
+    connect_rate: int = 0,
 ) -> dict:
     """Connect `clients`, broadcast, deploy a release change with `config`, count.
 
     `data` adds `--data` items (e.g. a broken `app_source`); `fails` expects the deploy to
-    exit non-zero (its verify gate refused the release)."""
+    exit non-zero (its verify gate refused the release); `connect_rate`: clients opened a
+    second in all (0: at once)."""
     url = f"http://{address}"
     sizes = [clients // processes + (1 if k < clients % processes else 0) for k in range(processes)]
-    procs = [ClientProcess(url, size) for size in sizes if size]
+    rate = -(-connect_rate // processes) if connect_rate else 0
+    # 30 s to connect, plus the time the pacing itself takes
+    timeout_s = 30 + (-(-max(sizes) // rate) if rate else 0)
+    procs = [ClientProcess(url, size, connect_timeout_s=timeout_s, connect_rate=rate)
+             for size in sizes if size]  # fmt: skip
     try:
         ready = [proc.ready() for proc in procs]
         failed = sum(r["failed"] for r in ready)
@@ -417,6 +433,14 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=300)
     parser.add_argument("--processes", type=int, default=3)
     parser.add_argument("--configs", default="restart-all,one-at-a-time,wsready")
+    parser.add_argument("--connect-rate", type=int, default=0, help="clients opened a second")
+    parser.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a data item for the host's first deploy and every release deploy (repeatable)",
+    )
     parser.add_argument("--inventory", type=Path, help="an inventory of sandbox hosts, deployed")
     parser.add_argument("--host", help="the host of --inventory to use")
     parser.add_argument(
@@ -429,6 +453,14 @@ def main() -> int:
         parser.error(f"--clients {args.clients}: must be 1..{MAX_CLIENTS}")
     if not 1 <= args.processes <= MAX_PROCESSES:
         parser.error(f"--processes {args.processes}: must be 1..{MAX_PROCESSES}")
+    if -(-args.clients // args.processes) > PER_PROCESS:
+        parser.error(f"--clients {args.clients} over --processes {args.processes}: at most "
+                     f"{PER_PROCESS} per process")  # fmt: skip
+    if not 0 <= args.connect_rate <= 100_000:
+        parser.error(f"--connect-rate {args.connect_rate}: must be 0..100000")
+    bad = [item for item in args.data if not re.fullmatch(r"[a-z][a-z0-9_]*=.*", item, re.S)]
+    if bad:
+        parser.error(f"--data {bad[0]!r}: must be KEY=VALUE")
     configs = args.configs.split(",")
     unknown = [c for c in configs if c not in CONFIGS]
     if unknown:
@@ -446,14 +478,15 @@ def main() -> int:
         own = Path(tempfile.mkdtemp(prefix="wsready-live-")) / "sandbox.py"
         hosts = sandbox.up(1, own)
         inventory, host, address = own, hosts[0].name, hosts[0].address
-        deploy(inventory, host)
+        deploy(inventory, host, *args.data)
     else:
         inventory, host = args.inventory, args.host
         address = HostState.load(host).address
     try:
         for number, config in enumerate(configs):
             emit(measure(inventory, host, address, config, args.clients, args.processes,
-                         f"{time.time():.0f}-{number}"))  # fmt: skip
+                         f"{time.time():.0f}-{number}", tuple(args.data),
+                         connect_rate=args.connect_rate))  # fmt: skip
     finally:
         if own is not None:
             sandbox.down(own)

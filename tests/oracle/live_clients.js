@@ -7,6 +7,10 @@
 //   node live_clients.js --url http://10.200.3.2 [--path /ws] [--clients 100]
 //                        [--event seq] [--connect-timeout-ms 30000] [--max-seconds 600]
 //                        [--with-credentials 1] [--host-cookie WSREADY_HOST]
+//                        [--connect-rate 0]
+//
+// --connect-rate N: start N clients a second (0: all at once), so that a large count does not
+// open as one storm before the deploy is measured.
 //
 // --with-credentials 1: the clients keep cookies (engine.io-client's cookie jar in Node, one
 // per Engine.IO session: a reconnection starts without it), which a balancer's cookie
@@ -26,10 +30,11 @@ const { io } = require('socket.io-client');
 
 const DEFAULTS = {
   path: '/ws', clients: 100, event: 'seq', 'connect-timeout-ms': 30000, 'max-seconds': 600,
-  'with-credentials': 0, 'host-cookie': 'WSREADY_HOST',
+  'with-credentials': 0, 'host-cookie': 'WSREADY_HOST', 'connect-rate': 0,
 };
 const LIMITS = {
   clients: [1, 5000], 'connect-timeout-ms': [1, 600000], 'max-seconds': [1, 7200], 'with-credentials': [0, 1],
+  'connect-rate': [0, 100000],
 };
 
 function fail(message) {
@@ -132,8 +137,15 @@ function trace(state, numbers) {
 
 async function main() {
   const options = parseArgs(process.argv.slice(2));
-  const clients = Array.from({ length: options.clients }, () => startClient(options));
   const deadline = Date.now() + options['connect-timeout-ms'];
+  const clients = [];
+  const rate = options['connect-rate'];
+  const started = Date.now();
+  while (clients.length < options.clients) {
+    const due = rate ? Math.min(options.clients, Math.floor(((Date.now() - started) / 1000) * rate) + 1) : options.clients;
+    while (clients.length < due) clients.push(startClient(options));
+    if (clients.length < options.clients) await new Promise((resolve) => setTimeout(resolve, 20));
+  }
   while (Date.now() < deadline && !clients.every((c) => c.socket.connected && c.socket.io.engine.transport.name === 'websocket')) {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }

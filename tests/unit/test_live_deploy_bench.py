@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 from bench.live_deploy import host_moves, percentile, rollout_fields, summarize
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _client(disconnects, down_ms, missed, recovered, errors=None, connected=True) -> dict:
@@ -71,3 +78,35 @@ def test_a_rollout_row_counts_host_moves_per_client_from_the_balancer_cookie() -
         "batch 1/4 [wsr-1]: ok in 41.0 s",
         "rollout ok: 4 hosts in 150.2 s",
     ]
+
+
+def _bench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "live_deploy.py"), *args],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_the_command_line_refuses_what_it_cannot_run_before_starting_a_host() -> None:
+    cases = {
+        ("--clients", "20001"): "--clients 20001: must be 1..20000",
+        ("--clients", "20000", "--processes", "3"): "at most 5000 per process",
+        ("--connect-rate", "-1"): "--connect-rate -1: must be 0..100000",
+        ("--data", "app_drain_rate"): "--data 'app_drain_rate': must be KEY=VALUE",
+    }
+    for args, message in cases.items():
+        result = _bench(*args)
+        assert result.returncode == 2 and message in result.stderr, (args, result.stderr)
+
+
+def test_the_clients_refuse_a_connect_rate_that_is_not_a_count() -> None:
+    for rate in ("-5", "fast", "100001"):
+        result = subprocess.run(
+            ["node", str(ROOT / "tests" / "oracle" / "live_clients.js"),
+             "--url", "http://127.0.0.1:9", "--connect-rate", rate],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert result.returncode == 2, result
+        assert json.loads(result.stdout) == {
+            "error": f"--connect-rate {json.dumps(rate)}: must be 0..100000"
+        }
