@@ -92,8 +92,11 @@ def tls_cert(name: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Fault:
-    """One breakage. `url` is a template ({address}); `group` says which site the host
-    runs while it is injected ("plain": the deployed one; "tls": nginx_tls = True without
+    """One breakage. `url` is a template ({address}); so are the commands and `sees`, which
+    also name the serving generation's first two workers ({w0}, {w1}), their ports ({p0},
+    {p1}) and its nginx upstream ({upstream}):
+    a host serves slot a or slot b, whichever its deploys left it on. `group` says which site
+    the host runs while it is injected ("plain": the deployed one; "tls": nginx_tls = True without
     the redirect; "redirect": nginx_tls = True with it). `sees`: (probe, a regular expression
     its actual value must match). `hold_clients`: Socket.IO clients the test keeps connected
     meanwhile.
@@ -137,11 +140,11 @@ SHORT_HEARTBEAT = (
 )
 
 
-WORKER_DROPIN = "/etc/systemd/system/wsready-app@1.service.d"
+WORKER_DROPIN = "/etc/systemd/system/wsready-app@{w1}.service.d"
 WORKER_FAULT_ENV = "/etc/wsready-app/fault-worker-1.env"
 RESTART_WORKER_1 = (
-    "systemctl daemon-reload && systemctl restart wsready-app@1 && "
-    + wait_on_host("ss -ltnH 'sport = :3001' | grep -q .", 15, "worker 1 listening")
+    "systemctl daemon-reload && systemctl restart wsready-app@{w1} && "
+    + wait_on_host("ss -ltnH 'sport = :{p1}' | grep -q .", 15, "worker 1 listening")
     + " && "
     + RELOAD_NGINX
 )
@@ -173,20 +176,21 @@ def legacy_app() -> tuple[str, str]:
     transient units: an old release deployed by hand."""
     start = " && ".join(
         f"systemd-run --quiet --unit=wsr-fault-legacy-{n} --property=User=nobody "
-        f'"$(command -v node)" {LEGACY_DIR}/server.js {3000 + n}'
+        f'"$(command -v node)" {LEGACY_DIR}/server.js {{p{n}}}'
         for n in (0, 1)
     )
     listening = wait_on_host(
-        "[ $(ss -ltnH 'sport = :3000 or sport = :3001' | wc -l) -ge 2 ]", 15, "both ports served"
+        "[ $(ss -ltnH 'sport = :{p0} or sport = :{p1}' | wc -l) -ge 2 ]", 15, "both ports served"
     )
     inject = (
-        f"systemctl stop wsready-app@0 wsready-app@1 && {start} && {listening} && {RELOAD_NGINX}"
+        "systemctl stop wsready-app@{w0} wsready-app@{w1} && "
+        f"{start} && {listening} && {RELOAD_NGINX}"
     )
     revert = (
         f"systemctl stop {LEGACY_UNITS} && rm -rf {LEGACY_DIR} && "
-        f"systemctl start wsready-app@0 wsready-app@1 && "
+        "systemctl start wsready-app@{w0} wsready-app@{w1} && "
         + wait_on_host(
-            "[ $(ss -ltnH 'sport = :3000 or sport = :3001' | wc -l) -ge 2 ]", 15, "workers back"
+            "[ $(ss -ltnH 'sport = :{p0} or sport = :{p1}' | wc -l) -ge 2 ]", 15, "workers back"
         )
         + f" && {RELOAD_NGINX}"
     )
@@ -346,8 +350,8 @@ def _faults() -> list[Fault]:
             "worker-down",
             "one of two app workers stopped",
             "stopped unit: `systemctl stop wsready-app@1`",
-            "systemctl stop wsready-app@1",
-            "systemctl start wsready-app@1",
+            "systemctl stop wsready-app@{w1}",
+            "systemctl start wsready-app@{w1}",
             "capacity",
             "workers-down",
             "start the missing worker (`systemctl restart wsready-app@1`)",
@@ -381,10 +385,11 @@ def _faults() -> list[Fault]:
         Fault(
             "session-routing",
             "`location /ws/` proxied over every worker without the session routing",
-            "config edit: `proxy_pass http://wsready_app;` (least_conn) in `location /ws/`",
+            "config edit: `proxy_pass http://<the serving upstream>;` (least_conn) in "
+            "`location /ws/`",
             *site_edit(
                 "'0,/proxy_pass http:\\/\\/$wsready_socketio_upstream;/"
-                "s//proxy_pass http:\\/\\/wsready_app;/'"
+                "s//proxy_pass http:\\/\\/{upstream};/'"
             ),
             "routing",
             "session-routing",
@@ -482,7 +487,7 @@ def _faults() -> list[Fault]:
             "workers",
             "some-workers",
             "restart the odd worker with the deployed configuration (remove the drop-in)",
-            (("workers", "worker 1"),),
+            (("workers", r"worker {w1}\b"),),
             clients="the clients that land on worker 1 fail (`xhr poll error`, `websocket error`)",
         ),
         Fault(
@@ -493,7 +498,7 @@ def _faults() -> list[Fault]:
             "workers",
             "some-workers",
             "restart the odd worker with the deployed configuration (remove the drop-in)",
-            (("workers", "worker 1"),),
+            (("workers", r"worker {w1}\b"),),
             clients="the clients that land on worker 1 stay on polling or fail WebSocket-only",
         ),
         Fault(

@@ -45,6 +45,7 @@ from tests.oracle_browser import run_browser_oracle
 from tests.oracle_run import OracleOutcome, broadcast_trigger, run_oracle
 from tests.waiting import wait_for
 from wsready import sandbox
+from wsready.deploy import generations
 from wsready.exitstatus import ExitStatus
 from wsready.fleet.sweep import CheckOptions, TargetOutcome, check_all
 from wsready.hostdata import HostConfig
@@ -60,12 +61,13 @@ HEALTHY_WITHIN_S = 40.0
 SNAPSHOT = (
     "md5sum /etc/nginx/nginx.conf /etc/nginx/conf.d/* /etc/wsready-app/env; "
     "ls -A /etc/nginx/conf.d /etc/wsready; iptables -S; "
-    "systemctl is-active nginx redis-server 'wsready-app@0' 'wsready-app@1' || true"
+    f"cat {generations.ACTIVE_FILE}; systemctl is-active nginx redis-server || true; "
+    "systemctl list-units --plain --no-legend --state=active 'wsready-app@*.service' | sort"
 )
 OPEN_443 = f"INPUT -p tcp --dport 443 -j ACCEPT {catalogue.FIREWALL_TAG}"
 ORACLE_CLIENTS = 10  # official clients per mode (default options, WebSocket-only) per fault
 ORACLE_EVENT = "wsready-oracle"
-WORKER_PORTS = (3000, 3001)
+APP_PORT = 3000  # the fleet's app_port
 WORKS = (ExitStatus.OK, ExitStatus.WARNING)  # check's "clients work" (WARNING: degraded)
 
 
@@ -260,8 +262,24 @@ def expand(text: str, values: dict[str, str]) -> str:
     return text
 
 
+def host_values(host) -> dict[str, str]:
+    """The host's address and its serving generation's first two workers and ports (the
+    catalogue's {w0} {w1} {p0} {p1} {upstream}): slot a or b, whichever the fleet's deploys left."""
+    slot = generations.serving(host_ssh(host, f"cat {generations.ACTIVE_FILE} || true"))
+    first = generations.base(slot)
+    return {
+        "address": host.address,
+        "w0": str(first),
+        "w1": str(first + 1),
+        "p0": str(APP_PORT + first),
+        "p1": str(APP_PORT + first + 1),
+        "upstream": generations.UPSTREAMS[slot],
+    }
+
+
 def run_fault(host, fault: catalogue.Fault, base: Target, values: dict[str, str]) -> Outcome:
     address = values["address"]
+    fault = replace(fault, sees=tuple((probe, expand(text, values)) for probe, text in fault.sees))
     token = {"good": values["good"], "bad": values["bad"], None: None}[fault.token]
     target = replace(
         base,
@@ -281,7 +299,7 @@ def run_fault(host, fault: catalogue.Fault, base: Target, values: dict[str, str]
             results = run_probes(target, timeout_s=TIMEOUT_S, idle=fault.idle)
             options = CheckOptions(timeout_s=TIMEOUT_S, retries=0, idle=fault.idle)
             check = check_all([target], options).outcomes[0]
-            clients = official_clients(host, fault, target, results)
+            clients = official_clients(host, fault, target, results, values)
     finally:
         host_ssh(host, expand(fault.revert, values))
         wait_healthy(base)
@@ -302,11 +320,16 @@ def idle_period(results: list[ProbeResult]) -> float:
 
 
 def official_clients(
-    host, fault: catalogue.Fault, target: Target, results: list[ProbeResult]
+    host,
+    fault: catalogue.Fault,
+    target: Target,
+    results: list[ProbeResult],
+    values: dict[str, str],
 ) -> OracleOutcome:
     """The official socket.io-client 4, ORACLE_CLIENTS with the default options and as many
     WebSocket-only, in the fault's state: the judge of wsready's verdict."""
-    send = broadcast_trigger(lambda command: host_ssh(host, command), WORKER_PORTS, ORACLE_EVENT)
+    ports = (int(values["p0"]), int(values["p1"]))
+    send = broadcast_trigger(lambda command: host_ssh(host, command), ports, ORACLE_EVENT)
     hold_s = idle_period(results) if fault.idle else 0.0
 
     def trigger(nonce: str) -> object:
@@ -409,7 +432,7 @@ def run_queue(host, faults: queue.SimpleQueue, values: dict[str, str]) -> list[O
             fault = faults.get_nowait()
         except queue.Empty:
             return outcomes
-        outcomes.append(run_fault(host, fault, plain, {**values, "address": host.address}))
+        outcomes.append(run_fault(host, fault, plain, {**values, **host_values(host)}))
 
 
 def test_every_fault_of_the_catalogue_is_named_exactly(fleet: Fleet, tmp_path: Path) -> None:
@@ -424,7 +447,7 @@ def test_every_fault_of_the_catalogue_is_named_exactly(fleet: Fleet, tmp_path: P
     before = {each.name: host_ssh(each, SNAPSHOT) for each in (host, other)}
     good, bad = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     values = {
-        "address": address,
+        **host_values(host),
         "tls": catalogue.TLS_DIR,
         "digest": hashlib.sha256(good.encode()).hexdigest(),
         "good": good,
