@@ -44,7 +44,7 @@ from wsready.deploy import batched_facts, generations, transaction
 from wsready.deploy.nginx_config import LIVE
 from wsready.deploy.plan import HostPlan, host_plan
 from wsready.hostdata import HostConfig
-from wsready.probes import ProbeResult, Target, render, run_probes
+from wsready.probes import ProbeResult, Target, names, render, run_probes
 from wsready.probes.conditions import Condition
 from wsready.probes.http import get_direct
 from wsready.probes.retry import RetryPolicy
@@ -173,7 +173,7 @@ def auth_matrix(target: Target, timeout_s: float) -> list[str]:
     bare = replace(target, token=None)
     problems = []
     results = {result.probe: result for result in run_probes(bare, timeout_s=timeout_s)}
-    connect = results.get("connect")
+    connect = results.get(names.CONNECT)
     if connect is None or not NO_TOKEN_CONNECT.judge(connect.detail):
         seen = "skipped" if connect is None or connect.skipped else str(connect)
         problems.append(NO_TOKEN_CONNECT.text(seen))

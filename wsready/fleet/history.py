@@ -21,6 +21,8 @@ from typing import Any
 
 from wsready.exitstatus import ExitStatus
 from wsready.fleet.sweep import CheckReport, TargetOutcome
+from wsready.probes import names
+from wsready.probes.observed import Certificate
 
 HISTORY_LIMIT = 60  # runs per target: an hour at the monitor's default 60 s interval
 FORGET_AFTER_S = 7 * 86400  # a target unchecked for a week leaves the state file
@@ -29,8 +31,9 @@ FORGET_AFTER_S = 7 * 86400  # a target unchecked for a week leaves the state fil
 def tls_days_left(outcome: TargetOutcome) -> float | None:
     """Days until the certificate expires, from the TLS probe (None: no TLS, or no answer)."""
     for result in outcome.results:
-        if result.probe == "tls" and not result.skipped and "days_left" in result.detail:
-            return float(result.detail["days_left"])
+        certificate = Certificate.of(result)
+        if result.probe == names.TLS and not result.skipped and certificate.has("days_left"):
+            return float(certificate.days_left)
     return None
 
 

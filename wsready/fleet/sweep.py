@@ -32,9 +32,9 @@ from typing import Any
 
 from wsready import validate
 from wsready.exitstatus import ExitStatus
-from wsready.probes import ProbeResult, Target, Thresholds, hosts, run_probes, sanitize
+from wsready.probes import ProbeResult, Target, Thresholds, hosts, names, run_probes, sanitize
 from wsready.probes.diagnosis import Diagnosis, diagnose
-from wsready.probes.http import HEALTH_FIGURES
+from wsready.probes.observed import Health
 from wsready.probes.plan import plan_probes
 from wsready.probes.retry import RetryPolicy
 from wsready.probes.sampled import worker_summary
@@ -45,7 +45,7 @@ Diagnose = Callable[[Target, list[ProbeResult]], Diagnosis]
 # A target in one of these states is probed again (WARNING is a result, not a failure).
 RETRIED = (ExitStatus.CRITICAL, ExitStatus.UNKNOWN)
 # Probes that wait on purpose (for the server's ping, or idle): their time is not latency.
-WAITING_PROBES = frozenset({"ping", "idle", "hosts-broadcast"})
+WAITING_PROBES = frozenset({names.PING, names.IDLE, names.HOSTS_BROADCAST})
 # Worst first: the order in which one target's status outranks another's.
 SEVERITY = (ExitStatus.CRITICAL, ExitStatus.WARNING, ExitStatus.UNKNOWN, ExitStatus.OK)
 BUDGET_SLACK_S = 5.0  # per attempt, over its probes' timeouts: Python's own time, the pool
@@ -124,8 +124,8 @@ class TargetOutcome:
         """The host's figures from /api/health (clients, max_clients, workers_up,
         workers_total, redis): only those its answer carried, none from older apps."""
         for result in self.results:
-            if result.probe == "health":
-                return {key: result.detail[key] for key in HEALTH_FIGURES if key in result.detail}
+            if result.probe == names.HEALTH:
+                return Health.of(result).figures
         return {}
 
     def to_dict(self) -> dict[str, Any]:
@@ -371,8 +371,8 @@ def expecting(front: Target, outcomes: Sequence[TargetOutcome | None]) -> Target
             continue
         if outcome.status not in (ExitStatus.OK, ExitStatus.WARNING):
             continue
-        health = next((r for r in outcome.results if r.probe == "health" and r.ok), None)
-        name = health.detail.get("host") if health is not None else None
+        health = next((r for r in outcome.results if r.probe == names.HEALTH and r.ok), None)
+        name = Health.of(health).host
         if isinstance(name, str) and name not in hosts:
             hosts.append(name)
     try:

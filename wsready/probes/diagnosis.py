@@ -14,13 +14,27 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from wsready import tls_profile
 from wsready.exitstatus import ExitStatus
 from wsready.probes import ProbeResult, Target
-from wsready.probes.http import HEALTH_FIGURES, NEAR_LIMIT
+from wsready.probes import names as n
+from wsready.probes.http import NEAR_LIMIT
+from wsready.probes.observed import (
+    Answer,
+    Certificate,
+    EngineOpened,
+    Failure,
+    FrontDoorHosts,
+    Health,
+    Observed,
+    Sessions,
+    SocketConnect,
+    WorkerRow,
+    WorkerSays,
+)
 
 RUNBOOK_SYMPTOM = "TransportError: websocket error while REST works"
 REDIS_FIX = (
@@ -36,8 +50,9 @@ GATEWAY_ERRORS = (502, 503, 504)
 # reset / closed / left unanswered (nginx out of worker_connections, the app refusing).
 OVERLOAD_STATUSES = (500, 502, 503, 504)
 OVERLOAD_ERRORS = ("timeout", "closed", "network")
-SOCKET_STEPS = {"upgrade": "upgrade", "open": "Engine.IO open", "connect": "Socket.IO CONNECT"}
+SOCKET_STEPS = {n.UPGRADE: "upgrade", n.OPEN: "Engine.IO open", n.CONNECT: "Socket.IO CONNECT"}
 APP_UNIT = "wsready-app"  # app_name's default: units wsready-app@0 … and wsready-app.target
+V = TypeVar("V", bound=Observed)
 
 
 @dataclass
@@ -87,6 +102,7 @@ class _Seen:
     def __init__(self, target: Target, results: Sequence[ProbeResult]) -> None:
         self.target = target
         self.by_name = {result.probe: result for result in results}
+        self._views: dict[tuple[str, type[Observed]], Observed] = {}
 
     def get(self, name: str) -> ProbeResult | None:
         return self.by_name.get(name)
@@ -103,24 +119,44 @@ class _Seen:
         """Whether a probe passed; WebSocket-only (lb_websocket_only), polling passes the
         rules when Engine.IO answered it, refusing (its mode) or still offering it (named
         by _websocket_only_not_enforced, after every layer that breaks the clients)."""
-        if result.probe == "polling" and self.target.websocket_only:
-            return result.ok or bool(result.detail.get("offered"))
+        if result.probe == n.POLLING and self.target.websocket_only:
+            return result.ok or bool(self.answer(n.POLLING).offered)
         return result.ok
 
+    def view(self, name: str, kind: type[V]) -> V:
+        """What probe `name` saw, read as `kind` (every field absent without a result); read
+        once per diagnosis, as the rules ask the same questions many times."""
+        key = (name, kind)
+        if key not in self._views:
+            self._views[key] = kind.of(self.get(name))
+        return self._views[key]  # type: ignore[return-value]
+
+    def answer(self, name: str) -> Answer:
+        """What probe `name` saw, read as an HTTP answer (all absent without a result)."""
+        return self.view(name, Answer)
+
     def status(self, name: str) -> int | None:
-        result = self.get(name)
-        return None if result is None else result.detail.get("status")
+        return self.answer(name).status
 
     def error(self, name: str) -> str | None:
-        result = self.get(name)
-        return None if result is None else result.detail.get("error")
+        return self.view(name, Observed).error
 
-    def figures(self) -> dict[str, Any]:
-        """What a healthy /api/health said about the host (clients, workers, redis)."""
-        health = self.get("health")
-        if health is None or not self.ok("health"):
-            return {}
-        return {key: health.detail[key] for key in HEALTH_FIGURES if key in health.detail}
+    def health(self) -> Health:
+        return self.view(n.HEALTH, Health)
+
+    def host_says(self) -> Health:
+        """What a healthy /api/health said about the host (clients, workers, redis): every
+        field absent unless health passed."""
+        return self.health() if self.ok(n.HEALTH) else Health.of(None)
+
+    def failures(self, *names: str) -> list[Failure]:
+        """The failed sessions of the sampled probes `names` that ran."""
+        found: list[Failure] = []
+        for name in names:
+            result = self.get(name)
+            if result is not None and not result.skipped:
+                found += self.view(name, Sessions).failed_sessions
+        return found
 
     def lines(self, *names: str) -> list[str]:
         return [evidence_line(self.by_name[name]) for name in names if name in self.by_name]
@@ -158,24 +194,24 @@ def _undecided(
 
 
 def _dns(seen: _Seen) -> Diagnosis | None:
-    if not seen.failed("dns"):
+    if not seen.failed(n.DNS):
         return None
     return _critical(
         "dns",
         "name-unresolved",
         f"{seen.target.host} does not resolve",
-        seen.lines("dns"),
+        seen.lines(n.DNS),
         f"Fix the host name in the client URL or its DNS record (A/AAAA for "
         f"{seen.target.host}); check with `getent hosts {seen.target.host}`.",
     )
 
 
 def _tcp(seen: _Seen) -> Diagnosis | None:
-    if not seen.failed("tcp"):
+    if not seen.failed(n.TCP):
         return None
-    evidence = seen.lines("dns", "tcp")
+    evidence = seen.lines(n.DNS, n.TCP)
     port = seen.target.port
-    if seen.error("tcp") == "refused":
+    if seen.error(n.TCP) == "refused":
         return _critical(
             "tcp",
             "connection-refused",
@@ -259,17 +295,17 @@ def _profile_clients() -> str:
     )
 
 
-def _tls_profile_mismatch(seen: _Seen, detail: dict[str, Any]) -> Diagnosis | None:
+def _tls_profile_mismatch(seen: _Seen, certificate: Certificate) -> Diagnosis | None:
     """The handshake was refused for want of a common protocol version or cipher suite."""
-    alert = detail.get("alert")
-    if detail.get("error") != "handshake" or alert not in TLS_PROFILE_ALERTS:
+    alert = certificate.alert
+    if certificate.error != "handshake" or alert not in TLS_PROFILE_ALERTS:
         return None
     return _critical(
         "tls",
         "tls-profile",
         f"TLS handshake with {seen.where} refused ({alert}): {TLS_PROFILE_ALERTS[alert]} — "
         "client and server TLS profiles share no protocol version or cipher suite",
-        seen.lines("tls"),
+        seen.lines(n.TLS),
         "The server's TLS profile (nginx_tls_profile, docs/tls.md) admits only clients at "
         f"least as new as these — {_profile_clients()}. An older client (TLS 1.0/1.1 only, "
         "or only CBC/RSA key-exchange suites) cannot connect: update the client, or serve "
@@ -280,21 +316,20 @@ def _tls_profile_mismatch(seen: _Seen, detail: dict[str, Any]) -> Diagnosis | No
 
 
 def _tls(seen: _Seen) -> Diagnosis | None:
-    if not seen.failed("tls"):
+    if not seen.failed(n.TLS):
         return None
-    result = seen.get("tls")
-    detail = result.detail if result is not None else {}
+    certificate = Certificate.of(seen.get(n.TLS))
     host = seen.target.host
-    mismatch = _tls_profile_mismatch(seen, detail)
+    mismatch = _tls_profile_mismatch(seen, certificate)
     if mismatch is not None:
         return mismatch
-    if "days_left" in detail:
+    if certificate.has("days_left"):
         code = "tls-expiring"
-        title = f"TLS certificate expires in {detail['days_left']} days (or has expired)"
+        title = f"TLS certificate expires in {certificate.days_left} days (or has expired)"
         fix = TLS_RENEW
-    elif detail.get("error") == "verify":
-        reason = detail.get("reason")
-        kind = detail.get("verify", "untrusted")
+    elif certificate.error == "verify":
+        reason = certificate.reason
+        kind = certificate.verify if certificate.has("verify") else "untrusted"
         code = f"tls-{kind}"
         if kind == "expired":
             title = f"TLS certificate of {seen.where} has expired ({reason})"
@@ -317,7 +352,7 @@ def _tls(seen: _Seen) -> Diagnosis | None:
         else:
             title = f"TLS certificate of {seen.where} is not trusted: {reason}"
             fix = TLS_TRUSTED + "probe a self-signed sandbox with --insecure / --ca-file."
-    elif detail.get("plain_http"):
+    elif certificate.plain_http:
         code = "tls-plain-http"
         title = (
             f"Plain HTTP answers on the TLS port {seen.target.port}: the server there does "
@@ -332,27 +367,27 @@ def _tls(seen: _Seen) -> Diagnosis | None:
         code = "tls-handshake"
         title = f"TLS handshake with {seen.where} fails"
         fix = TLS_TRUSTED + "probe a self-signed sandbox with --insecure / a CA bundle."
-    diagnosis = _critical("tls", code, title, seen.lines("tls"), fix)
+    diagnosis = _critical("tls", code, title, seen.lines(n.TLS), fix)
     # A certificate still valid but too close to its end: clients connect today.
-    diagnosis.forecast = code == "tls-expiring" and detail.get("days_left", -1) > 0
+    diagnosis.forecast = code == "tls-expiring" and certificate.days_left > 0
     return diagnosis
 
 
-ANSWERING = ("server", "health", "upgrade", "polling", "cors", "rest-auth")
+ANSWERING = (n.SERVER, n.HEALTH, n.UPGRADE, n.POLLING, n.CORS, n.REST_AUTH)
 
 
 def _server(seen: _Seen) -> Diagnosis | None:
     """The port accepts connections, but what owns it does not answer HTTP at all."""
-    if not seen.failed("server") or any(seen.status(name) for name in ANSWERING):
+    if not seen.failed(n.SERVER) or any(seen.status(name) for name in ANSWERING):
         return None  # a server that only dislikes the bare request still answers the others
     port = seen.target.port
-    closed = seen.error("server") in ("closed", "not-http")
+    closed = seen.error(n.SERVER) in ("closed", "not-http")
     what = "closes them without an HTTP answer" if closed else "never answers"
     return _critical(
         "server",
         "server-closes" if closed else "server-silent",
         f"Port {port} accepts connections but the server {what} (not even nginx's own 400)",
-        seen.lines("tcp", "server", "health"),
+        seen.lines(n.TCP, n.SERVER, n.HEALTH),
         f"The process on port {port} is hung, stopped or out of connections: on the host "
         f"`ss -ltnp 'sport = :{port}'` names it; for nginx `systemctl status nginx` (a "
         "stopped process shows state T in `ps -o pid,stat,cmd -C nginx`), "
@@ -368,29 +403,26 @@ def _who_answered(seen: _Seen) -> Diagnosis | None:
     app is down), the failure is about who owns the port or the request, not our paths.
     A Socket.IO service deployed without wsready is still judged by the other rules."""
     answered = [
-        seen.get(name)
+        seen.answer(name)
         for name in ANSWERING
         if seen.get(name) is not None
         and not seen.get(name).skipped
-        and "fingerprint" in seen.get(name).detail
+        and seen.answer(name).has("fingerprint")
     ]
     failures = [r for r in seen.by_name.values() if not r.ok and not r.skipped]
-    if not answered or not failures or seen.ok("polling") or seen.ok("health"):
+    if not answered or not failures or seen.ok(n.POLLING) or seen.ok(n.HEALTH):
         return None
-    if any(result.detail.get("fingerprint") for result in answered):
+    if any(answer.fingerprint for answer in answered):
         return None
-    if any(
-        result.detail.get("status") in GATEWAY_ERRORS or result.detail.get("engineio_error")
-        for result in answered
-    ):
+    if any(answer.status in GATEWAY_ERRORS or answer.engineio_error for answer in answered):
         return None
-    servers = [result.detail.get("server") or "" for result in answered]
+    servers = [answer.server or "" for answer in answered]
     server = next((name for name in servers if name), "")
     port = seen.target.port
     evidence = [
         f"no answer carries X-Wsready-Config (wsready's site sends it on every answer); "
         f"Server: {server or '(none)'}",
-        *seen.lines("server", "health", "upgrade", "polling"),
+        *seen.lines(n.SERVER, n.HEALTH, n.UPGRADE, n.POLLING),
     ]
     if "nginx" not in server.lower():
         return _critical(
@@ -425,16 +457,17 @@ def _redirect(seen: _Seen) -> Diagnosis | None:
     redirected = next(
         (
             seen.get(name)
-            for name in ("upgrade", "polling", "health")
+            for name in (n.UPGRADE, n.POLLING, n.HEALTH)
             if seen.failed(name) and seen.status(name) in REDIRECTS
         ),
         None,
     )
     if redirected is None:
         return None
-    status = redirected.detail["status"]
-    location = redirected.detail.get("location") or "(no Location)"
-    evidence = seen.lines("health", "upgrade", "polling")
+    answer = Answer.of(redirected)
+    status = answer.status
+    location = answer.location or "(no Location)"
+    evidence = seen.lines(n.HEALTH, n.UPGRADE, n.POLLING)
     moved = urlsplit(location)
     path = seen.path
     if not seen.target.secure and moved.scheme in ("https", "wss"):
@@ -473,9 +506,9 @@ FIX_APP_DOWN = (
 
 
 def _app_down(seen: _Seen) -> Diagnosis | None:
-    health, upgrade = seen.status("health"), seen.status("upgrade")
-    polling = seen.status("polling")
-    if polling is not None and polling < 500 and not seen.ok("polling"):
+    health, upgrade = seen.status(n.HEALTH), seen.status(n.UPGRADE)
+    polling = seen.status(n.POLLING)
+    if polling is not None and polling < 500 and not seen.ok(n.POLLING):
         # The app answered polling, but not as Socket.IO (e.g. Express's 404): it is up and
         # Socket.IO is elsewhere. nginx's 502s come from workers it took out of the upstream
         # after failed upgrades (max_fails / fail_timeout): a path, not a down app.
@@ -486,7 +519,7 @@ def _app_down(seen: _Seen) -> Diagnosis | None:
             "app-down",
             f"nginx is up but the app behind it is down ({health} on /api/health and "
             f"{upgrade} on {seen.path})",
-            seen.lines("health", "upgrade", "polling"),
+            seen.lines(n.HEALTH, n.UPGRADE, n.POLLING),
             FIX_APP_DOWN,
             [
                 _candidate(
@@ -512,14 +545,14 @@ def _no_answer(seen: _Seen, name: str) -> bool:
 
 def _app_slow(seen: _Seen) -> Diagnosis | None:
     """nginx answers by itself, but neither /api/health nor the upgrade gets an answer."""
-    if not (seen.ok("server") and _no_answer(seen, "health") and _no_answer(seen, "upgrade")):
+    if not (seen.ok(n.SERVER) and _no_answer(seen, n.HEALTH) and _no_answer(seen, n.UPGRADE)):
         return None
     return _critical(
         "app",
         "app-slow",
         f"nginx answers, but the app answers neither /api/health nor the upgrade on "
         f"{seen.path} in time: it is hung or too slow",
-        seen.lines("server", "health", "upgrade", "polling"),
+        seen.lines(n.SERVER, n.HEALTH, n.UPGRADE, n.POLLING),
         "The app accepts connections but does not answer: a blocked event loop, workers "
         f"stopped (SIGSTOP: state T in `ps -o pid,stat,cmd -C node`) or starved of CPU. On "
         f"the host: `systemctl status '{APP_UNIT}@*'`, `top`, "
@@ -528,10 +561,10 @@ def _app_slow(seen: _Seen) -> Diagnosis | None:
     )
 
 
-def _host_strain(figures: dict[str, Any]) -> tuple[str, str, str] | None:
+def _host_strain(health: Health) -> tuple[str, str, str] | None:
     """(code, what the host says, fix) when health reports workers down or clients at the
     limit; None when it does not (or an older app does not report them)."""
-    up, total = figures.get("workers_up"), figures.get("workers_total")
+    up, total = health.workers_up, health.workers_total
     if up is not None and total is not None and up < total:
         units = f"{APP_UNIT}@0" if total == 1 else f"{APP_UNIT}@0 … {APP_UNIT}@{total - 1}"
         return (
@@ -542,7 +575,7 @@ def _host_strain(figures: dict[str, Any]) -> tuple[str, str, str] | None:
             f"`journalctl -u {APP_UNIT}@i -n 50` and `systemctl restart {APP_UNIT}@i` (all: "
             f"`systemctl restart {APP_UNIT}.target`). The unit is app_name@i.",
         )
-    clients, limit = figures.get("clients"), figures.get("max_clients")
+    clients, limit = health.clients, health.max_clients
     if clients is not None and limit and clients >= NEAR_LIMIT * limit:
         return (
             "capacity-limit",
@@ -560,28 +593,33 @@ def _overloaded(result: ProbeResult) -> bool:
     """This socket probe failed the way a host without room fails (not 404, 400, 44 …)."""
     if result.ok or result.skipped:
         return False
-    status = result.detail.get("status")
-    if status is not None:
-        return status in OVERLOAD_STATUSES
-    return result.detail.get("error") in OVERLOAD_ERRORS
+    answer = Answer.of(result)
+    if answer.status is not None:
+        return answer.status in OVERLOAD_STATUSES
+    return answer.error in OVERLOAD_ERRORS
 
 
 def _capacity(seen: _Seen) -> Diagnosis | None:
     """The upgrade (or Engine.IO open, Socket.IO CONNECT) fails like an overload while health
     answers and says workers are down or the host is at its limit."""
-    figures = seen.figures()
-    strain = _host_strain(figures)
+    health = seen.host_says()
+    strain = _host_strain(health)
     failed = next((seen.get(name) for name in SOCKET_STEPS if seen.failed(name)), None)
     if failed is None or not _overloaded(failed):
         return None
-    if strain is None and not figures and seen.ok("health") and "status" not in failed.detail:
+    if (
+        strain is None
+        and not health.figures
+        and seen.ok(n.HEALTH)
+        and not Answer.of(failed).has("status")
+    ):
         # An older app says nothing about workers or clients: an overload and a WebSocket
         # server that is not running look the same from here.
         return _undecided(
             "overload-or-websocket",
             f"the {SOCKET_STEPS[failed.probe]} on {seen.path} fails ({failed.actual}) while "
             "REST works, and /api/health does not say whether the host has room",
-            seen.lines("health", "upgrade", "open", "connect", "polling"),
+            seen.lines(n.HEALTH, n.UPGRADE, n.OPEN, n.CONNECT, n.POLLING),
             [
                 _candidate(
                     "capacity",
@@ -604,8 +642,8 @@ def _capacity(seen: _Seen) -> Diagnosis | None:
         )
     if strain is None:
         return None
-    polling_status = seen.status("polling")
-    if polling_status is not None and polling_status < 500 and not seen.ok("polling"):
+    polling_status = seen.status(n.POLLING)
+    if polling_status is not None and polling_status < 500 and not seen.ok(n.POLLING):
         return None  # polling reaches something that is not Socket.IO: a path, not capacity
     code, host_says, fix = strain
     return _critical(
@@ -613,18 +651,19 @@ def _capacity(seen: _Seen) -> Diagnosis | None:
         code,
         f"The {SOCKET_STEPS[failed.probe]} on {seen.path} fails ({failed.actual}) "
         f"while {host_says}",
-        seen.lines("health", "upgrade", "open", "connect", "polling"),
+        seen.lines(n.HEALTH, n.UPGRADE, n.OPEN, n.CONNECT, n.POLLING),
         fix,
     )
 
 
 def _websocket_evidence(seen: _Seen) -> list[str]:
-    evidence = seen.lines("health", "upgrade", "open", "polling")
-    upgrade = seen.get("upgrade")
-    if upgrade is not None and upgrade.detail.get("body"):
+    evidence = seen.lines(n.HEALTH, n.UPGRADE, n.OPEN, n.POLLING)
+    upgrade = seen.get(n.UPGRADE)
+    body = Answer.of(upgrade).body
+    if upgrade is not None and body:
         after_upgrade = evidence.index(evidence_line(upgrade)) + 1
-        evidence.insert(after_upgrade, f"upgrade body: {upgrade.detail['body']}")
-    if seen.ok("health"):
+        evidence.insert(after_upgrade, f"upgrade body: {body}")
+    if seen.ok(n.HEALTH):
         evidence.insert(0, f"{RUNBOOK_SYMPTOM} (the runbook's exact situation)")
     return evidence
 
@@ -632,23 +671,23 @@ def _websocket_evidence(seen: _Seen) -> list[str]:
 def _path_mismatch(seen: _Seen, evidence: list[str]) -> Diagnosis | None:
     """Nothing Socket.IO-like at the path: upgrade 404, polling 404 / not `0{`, or a 101
     from a WebSocket server that does not speak Engine.IO."""
-    status, polling_status = seen.status("upgrade"), seen.status("polling")
+    status, polling_status = seen.status(n.UPGRADE), seen.status(n.POLLING)
     polling_not_socketio = polling_status == 404 or (
-        polling_status is not None and polling_status < 500 and not seen.ok("polling")
+        polling_status is not None and polling_status < 500 and not seen.ok(n.POLLING)
     )
-    open_failed = seen.failed("open")
-    if not (open_failed or status == 404 or (seen.failed("upgrade") and polling_not_socketio)):
+    open_failed = seen.failed(n.OPEN)
+    if not (open_failed or status == 404 or (seen.failed(n.UPGRADE) and polling_not_socketio)):
         return None
     if open_failed:
         what = "no Engine.IO open packet after the 101"
     else:
-        what = f"upgrade {status or seen.error('upgrade')}, polling {polling_status}"
+        what = f"upgrade {status or seen.error(n.UPGRADE)}, polling {polling_status}"
     path = seen.path
     return _critical(
         "websocket path",
         "socketio-path",
         f"Socket.IO is not attached at {path} ({what})"
-        + (f" — {RUNBOOK_SYMPTOM}" if seen.ok("health") else ""),
+        + (f" — {RUNBOOK_SYMPTOM}" if seen.ok(n.HEALTH) else ""),
         evidence,
         f"Runbook issue 3, 'Wrong path configuration': the server's Socket.IO `path` must be "
         f"'{path}' (app_socketio_path, WS_PATH in the app's environment) and nginx's "
@@ -660,20 +699,19 @@ def _path_mismatch(seen: _Seen, evidence: list[str]) -> Diagnosis | None:
 def _upgrade_not_passed(seen: _Seen, evidence: list[str]) -> Diagnosis | None:
     """Polling reaches Socket.IO but the upgrade gets a non-101 answer below 500: the proxy
     drops `Upgrade`/`Connection` (Engine.IO then says code 3 "Bad request")."""
-    status = seen.status("upgrade")
-    if status is None or status >= 500 or not seen.ok("polling"):
+    status = seen.status(n.UPGRADE)
+    if status is None or status >= 500 or not seen.ok(n.POLLING):
         return None
-    upgrade_detail = seen.get("upgrade").detail
-    engineio_error = upgrade_detail.get("engineio_error")
-    polling = seen.get("polling")
-    app_answers_polling = polling is not None and polling.detail.get("worker") is not None
-    if not engineio_error and app_answers_polling and upgrade_detail.get("worker") is None:
+    upgrade, polling = seen.answer(n.UPGRADE), seen.answer(n.POLLING)
+    engineio_error = upgrade.engineio_error
+    app_answers_polling = polling.worker is not None
+    if not engineio_error and app_answers_polling and upgrade.worker is None:
         return _critical(
             "proxy upgrade",
             "upgrade-refused-by-proxy",
             f"The proxy itself refuses the WebSocket upgrade on {seen.path} ({status}): the "
             "request never reached the app, while polling does (answered by worker "
-            f"{polling.detail.get('worker')})",
+            f"{polling.worker})",
             evidence,
             f"Find the rule in front of the app that answers {status} to `Upgrade: websocket` "
             f"on {seen.path} (an nginx `if ($http_upgrade …) {{ return … }}`, `deny`, a WAF "
@@ -699,7 +737,7 @@ def _upgrade_not_passed(seen: _Seen, evidence: list[str]) -> Diagnosis | None:
 def _websocket_server_down(seen: _Seen, evidence: list[str]) -> Diagnosis:
     """The runbook's own case when REST works: nothing serves the upgrade at the path."""
     path = seen.path
-    if not seen.ok("health"):
+    if not seen.ok(n.HEALTH):
         return _critical(
             "websocket",
             "websocket-broken",
@@ -722,10 +760,10 @@ def _websocket_server_down(seen: _Seen, evidence: list[str]) -> Diagnosis:
 
 def _websocket(seen: _Seen) -> Diagnosis | None:
     """The upgrade did not give 101 (or the 101 did not speak Engine.IO)."""
-    if not seen.failed("upgrade") and not seen.failed("open"):
+    if not seen.failed(n.UPGRADE) and not seen.failed(n.OPEN):
         return None
     evidence = _websocket_evidence(seen)
-    if seen.status("upgrade") == 403 and seen.target.origin:
+    if seen.status(n.UPGRADE) == 403 and seen.target.origin:
         return _cors(seen, evidence)
     return (
         _path_mismatch(seen, evidence)
@@ -740,7 +778,7 @@ def _cors(seen: _Seen, evidence: list[str] | None = None) -> Diagnosis:
         "cors",
         "cors-origin",
         f"Browser origin {origin} is not allowed by CORS",
-        evidence or seen.lines("cors", "polling", "upgrade"),
+        evidence or seen.lines(n.CORS, n.POLLING, n.UPGRADE),
         f"Runbook checklist 'CORS configured to allow connections': add {origin} to "
         "app_cors_origins (CORS_ORIGINS in the app's environment; never '*' in production) "
         "and redeploy.",
@@ -748,14 +786,14 @@ def _cors(seen: _Seen, evidence: list[str] | None = None) -> Diagnosis:
 
 
 def _auth(seen: _Seen) -> Diagnosis | None:
-    connect = seen.get("connect")
-    if connect is None or connect.skipped:
+    result = seen.get(n.CONNECT)
+    if result is None or result.skipped:
         return None
-    evidence = seen.lines("upgrade", "open", "connect", "rest-auth", "auth-match")
-    if connect.detail.get("accepted") is False:
-        message = connect.detail.get("message", "")
-        rest = seen.get("rest-auth")
-        rest_accepted = rest is not None and rest.detail.get("accepted") is True
+    connect = SocketConnect.of(result)
+    evidence = seen.lines(n.UPGRADE, n.OPEN, n.CONNECT, n.REST_AUTH, n.AUTH_MATCH)
+    if connect.accepted is False:
+        message = connect.message if connect.has("message") else ""
+        rest_accepted = seen.answer(n.REST_AUTH).accepted is True
         if rest_accepted:
             why = (
                 "REST accepts this token but the socket refuses it: the socket does not use "
@@ -765,7 +803,7 @@ def _auth(seen: _Seen) -> Diagnosis | None:
                 "The runbook's closing item: validate `socket.handshake.auth.token` with the "
                 "same function as the REST middleware (same secret, audience, expiry rules)."
             )
-        elif not connect.detail.get("token_sent"):
+        elif not connect.token_sent:
             why = "no token was sent and the socket requires one"
             fix = (
                 "Pass a token: `--token-env VAR` (mint one with `wsready token`). Clients "
@@ -785,7 +823,7 @@ def _auth(seen: _Seen) -> Diagnosis | None:
             ["Transport works: the upgrade gave 101 and Engine.IO opened", *evidence],
             fix,
         )
-    if seen.failed("auth-match"):
+    if seen.failed(n.AUTH_MATCH):
         return _critical(
             "auth",
             "auth-mismatch",
@@ -794,7 +832,7 @@ def _auth(seen: _Seen) -> Diagnosis | None:
             "Enable the same token check on the socket as on REST (app_auth, the Socket.IO "
             "middleware): REST accepts ⇔ socket accepts.",
         )
-    if seen.failed("connect"):
+    if seen.failed(n.CONNECT):
         return _critical(
             "socket.io",
             "socketio-connect",
@@ -806,7 +844,7 @@ def _auth(seen: _Seen) -> Diagnosis | None:
 
 
 def _idle(seen: _Seen) -> Diagnosis | None:
-    ping, idle = seen.get("ping"), seen.get("idle")
+    ping, idle = seen.get(n.PING), seen.get(n.IDLE)
     dropped = [
         result
         for result in (ping, idle)
@@ -814,10 +852,10 @@ def _idle(seen: _Seen) -> Diagnosis | None:
     ]
     if not dropped:
         return None
-    if any(result.detail.get("error") == "closed" for result in dropped):
-        opened = seen.get("open")
-        interval = opened.detail.get("ping_interval_ms", 0) if opened else 0
-        timeout = opened.detail.get("ping_timeout_ms", 0) if opened else 0
+    if any(Observed.of(result).error == "closed" for result in dropped):
+        opened = EngineOpened.of(seen.get(n.OPEN))
+        interval = opened.ping_interval_ms if opened.has("ping_interval_ms") else 0
+        timeout = opened.ping_timeout_ms if opened.has("ping_timeout_ms") else 0
         needed = (interval + timeout) / 1000
         hosts = session_hosts(seen)
         if len(hosts) > 1:  # several hosts answered one address: a balancer in front
@@ -827,7 +865,7 @@ def _idle(seen: _Seen) -> Diagnosis | None:
                 "Idle connections are dropped by the front door in front of hosts "
                 f"{', '.join(sorted(hosts))}: its idle timeout is shorter than pingInterval "
                 f"+ pingTimeout ({needed:g} s)",
-                seen.lines("open", "ping", "idle"),
+                seen.lines(n.OPEN, n.PING, n.IDLE),
                 f"Raise the balancer's idle timeout above {needed:g} s: lb_idle_timeout_s "
                 "(the ALB's idle_timeout.timeout_seconds, 60 s by default; the sandbox's "
                 "HAProxy: timeout client/server/tunnel), then `wsready lb apply` or redeploy "
@@ -839,7 +877,7 @@ def _idle(seen: _Seen) -> Diagnosis | None:
             "idle-drop",
             "Idle connections are dropped: the proxy's read timeout is shorter than "
             f"pingInterval + pingTimeout ({needed:g} s)",
-            seen.lines("open", "ping", "idle"),
+            seen.lines(n.OPEN, n.PING, n.IDLE),
             f"Raise nginx `proxy_read_timeout` in `location {seen.path}` above {needed:g} s "
             "(nginx_proxy_read_timeout_s) — or lower app_ping_interval_ms — and reload nginx.",
         )
@@ -847,38 +885,37 @@ def _idle(seen: _Seen) -> Diagnosis | None:
         "heartbeat",
         "heartbeat",
         "The server sends no Engine.IO ping within pingInterval",
-        seen.lines("open", "ping", "idle"),
+        seen.lines(n.OPEN, n.PING, n.IDLE),
         "Check the app's event loop (blocked?) and its pingInterval setting.",
     )
 
 
 def _rest(seen: _Seen) -> Diagnosis | None:
-    if not seen.failed("health"):
+    if not seen.failed(n.HEALTH):
         return None
-    status = seen.status("health")
+    status = seen.status(n.HEALTH)
     return _critical(
         "http",
         "rest-broken",
-        f"/api/health fails ({status or seen.error('health')}) while the socket works",
-        seen.lines("health"),
+        f"/api/health fails ({status or seen.error(n.HEALTH)}) while the socket works",
+        seen.lines(n.HEALTH),
         "Check nginx's `location /api/` (nginx_rest_upstream) and the REST backend's logs.",
     )
 
 
 def _cors_failed(seen: _Seen) -> Diagnosis | None:
-    return _cors(seen) if seen.target.origin and seen.failed("cors") else None
+    return _cors(seen) if seen.target.origin and seen.failed(n.CORS) else None
 
 
 def _redis(seen: _Seen) -> Diagnosis | None:
     """Health says Redis is down: every probe may pass, but broadcasts stop at this host."""
-    figures = seen.figures()
-    if figures.get("redis") != "down":
+    if seen.host_says().redis != "down":
         return None
     return Diagnosis(
         "redis",
         "Redis is down for the app (health: redis=down): this host serves its own clients, "
         "but broadcasts no longer reach clients on other workers or hosts",
-        seen.lines("health"),
+        seen.lines(n.HEALTH),
         REDIS_FIX,
         ExitStatus.WARNING,
         "redis-down",
@@ -887,14 +924,14 @@ def _redis(seen: _Seen) -> Diagnosis | None:
 
 def _capacity_warning(seen: _Seen) -> Diagnosis | None:
     """Every socket probe passes, but workers are down or the host is at its limit."""
-    strain = _host_strain(seen.figures())
+    strain = _host_strain(seen.host_says())
     if strain is None:
         return None
     code, host_says, fix = strain
     return Diagnosis(
         "capacity",
         f"Degraded: {host_says}; the probes still connect",
-        seen.lines("health"),
+        seen.lines(n.HEALTH),
         fix,
         ExitStatus.WARNING,
         code,
@@ -903,12 +940,12 @@ def _capacity_warning(seen: _Seen) -> Diagnosis | None:
 
 def _degraded(seen: _Seen) -> Diagnosis | None:
     warnings = [result for result in seen.by_name.values() if result.ok and result.warning]
-    if seen.failed("polling"):
+    if seen.failed(n.POLLING):
         return Diagnosis(
             "polling",
             "The long-polling transport fails: clients with the default options (polling "
             "first) fail with `xhr poll error`; WebSocket-only clients still work",
-            seen.lines("polling"),
+            seen.lines(n.POLLING),
             f"Check nginx's `location {seen.path}` passes GET/POST with query strings to the app.",
             ExitStatus.CRITICAL,
             "polling-broken",
@@ -927,7 +964,7 @@ def _degraded(seen: _Seen) -> Diagnosis | None:
 
 # --- what the official client's own sessions saw (probes/sampled.py) -----------------------
 
-CLIENT_PROBES = ("session", "session-upgrade", "websocket-only", "workers", "broadcast")
+CLIENT_PROBES = (n.SESSION, n.SESSION_UPGRADE, n.WEBSOCKET_ONLY, n.WORKERS, n.BROADCAST)
 SESSION_ROUTING_FIX = (
     "Every request of one Engine.IO session must reach the worker that created it (the "
     "Socket.IO docs, 'Using multiple nodes': sticky sessions). wsready's site routes by the "
@@ -938,49 +975,30 @@ SESSION_ROUTING_FIX = (
 )
 
 
-def _failures(seen: _Seen, *names: str) -> list[dict[str, Any]]:
-    """The failed steps of the sampled sessions of probes `names` (each a dict: step, said,
-    status, worker that answered, sid_worker, engineio_error)."""
-    found = []
-    for name in names:
-        result = seen.get(name)
-        if result is not None and not result.skipped:
-            found += [
-                item for item in result.detail.get("failures") or [] if isinstance(item, dict)
-            ]
-    return found
-
-
-def _code(failure: dict[str, Any]) -> int | None:
-    error = failure.get("engineio_error")
-    return error.get("code") if isinstance(error, dict) else None
-
-
-def _said(failure: dict[str, Any]) -> str:
+def _said(failure: Failure) -> str:
     where = []
-    if failure.get("worker") is not None:
-        where.append(f"answered by worker {failure['worker']}")
-    if failure.get("sid_worker") not in (None, failure.get("worker")):
-        where.append(f"session of worker {failure['sid_worker']}")
+    if failure.worker is not None:
+        where.append(f"answered by worker {failure.worker}")
+    if failure.sid_worker not in (None, failure.worker):
+        where.append(f"session of worker {failure.sid_worker}")
     suffix = f" ({', '.join(where)})" if where else ""
-    return f"{failure.get('mode')} session, {failure.get('step')}: {failure.get('said')}{suffix}"
+    return f"{failure.mode} session, {failure.step}: {failure.said}{suffix}"
 
 
-def _health_says(seen: _Seen) -> list[dict[str, Any]]:
-    health = seen.get("health")
-    rows = health.detail.get("worker_list") if health is not None and seen.ok("health") else None
-    return [row for row in rows or [] if isinstance(row, dict)]
+def _health_says(seen: _Seen) -> list[WorkerSays]:
+    return seen.host_says().workers_said
 
 
-def _self_report(rows: list[dict[str, Any]]) -> str:
+def _self_report(rows: list[WorkerSays]) -> str:
     """`worker 0: path /ws, transports polling,websocket, config ab12…` for the evidence."""
     parts = []
     for row in rows:
-        transports = ",".join(row.get("transports") or []) or "?"
+        transports = ",".join(row.transports or []) or "?"
+        path = row.path if row.has("path") else "?"
         parts.append(
-            f"worker {row.get('worker')}: path {row.get('path', '?')}, transports {transports}, "
-            f"upgrade {'offered' if row.get('upgrades') else 'not offered'}, "
-            f"config {str(row.get('config') or '?')[:12]}"
+            f"worker {row.worker}: path {path}, transports {transports}, "
+            f"upgrade {'offered' if row.upgrades else 'not offered'}, "
+            f"config {str(row.config or '?')[:12]}"
         )
     return "health says " + "; ".join(parts) if parts else "health lists no workers"
 
@@ -999,15 +1017,11 @@ def session_hosts(seen: _Seen) -> set[str]:
     """The app hosts (X-Wsready-Host) that answered the sampled sessions' steps."""
     hosts: set[str] = set()
     for name in CLIENT_PROBES:
-        result = seen.get(name)
-        for session in (result.detail.get("session_steps") or []) if result else []:
-            for step in session.get("steps") or [] if isinstance(session, dict) else []:
-                if isinstance(step, dict) and step.get("host"):
-                    hosts.add(str(step["host"]))
-    for name in ("health", "polling", "upgrade"):
-        result = seen.get(name)
-        if result is not None and result.detail.get("host"):
-            hosts.add(str(result.detail["host"]))
+        hosts.update(Sessions.of(seen.get(name)).step_hosts)
+    for name in (n.HEALTH, n.POLLING, n.UPGRADE):
+        answer = seen.answer(name)
+        if answer.host:
+            hosts.add(str(answer.host))
     return hosts
 
 
@@ -1016,19 +1030,18 @@ def _front_door_stickiness(seen: _Seen) -> Diagnosis | None:
     balancer in front of the hosts does not keep a session on its host."""
     lost = [
         f
-        for f in _failures(seen, "session", "session-upgrade")
-        if _code(f) == 1 and f.get("host") and f.get("session_host")
-        and f.get("host") != f.get("session_host")
+        for f in seen.failures(n.SESSION, n.SESSION_UPGRADE)
+        if f.code == 1 and f.host and f.session_host and f.host != f.session_host
     ]  # fmt: skip
     if not lost:
         return None
     first = lost[0]
     evidence = [
         f"{len(lost)} sessions made on one host were answered by another: "
-        f"{_said(first)}, session made by host {first['session_host']}, "
-        f"request answered by host {first['host']}"
+        f"{_said(first)}, session made by host {first.session_host}, "
+        f"request answered by host {first.host}"
     ]
-    evidence += seen.lines("session", "session-upgrade")
+    evidence += seen.lines(n.SESSION, n.SESSION_UPGRADE)
     return _critical(
         "front door",
         "front-door-stickiness",
@@ -1048,23 +1061,23 @@ def _front_door_targets(seen: _Seen) -> Diagnosis | None:
     """A gateway error that no app host's nginx sent (no X-Wsready-Config, no host named) from
     a balancer (an ALB's `Server: awselb/2.0`, or none as HAProxy): the balancer itself
     answered, with no healthy host behind it."""
-    health = seen.get("health")
-    if health is None or seen.status("health") not in GATEWAY_ERRORS:
+    health = seen.health()
+    if seen.get(n.HEALTH) is None or health.status not in GATEWAY_ERRORS:
         return None
-    if "fingerprint" not in health.detail:
+    if not health.has("fingerprint"):
         return None  # who answered was not looked at
-    if health.detail["fingerprint"] or health.detail.get("host"):
+    if health.fingerprint or health.host:
         return None  # our nginx answered: the app behind it (see _app_down)
-    server = str(health.detail.get("server") or "")
+    server = str(health.server or "")
     if server and not server.lower().startswith(BALANCER_SERVERS):
         return None  # a proxy of another kind (nginx, …) whose app is down: see _app_down
-    said = f"{seen.status('health')}" + (f" from {server!r}" if server else " (no Server header)")
+    said = f"{seen.status(n.HEALTH)}" + (f" from {server!r}" if server else " (no Server header)")
     return _critical(
         "front door",
         "front-door-no-healthy-host",
         f"The front door answers {said} itself: no app host behind it is healthy or "
         "registered (no answer came from a host's nginx)",
-        seen.lines("health", "polling", "upgrade"),
+        seen.lines(n.HEALTH, n.POLLING, n.UPGRADE),
         "Look at the balancer's targets: `wsready lb deregister/register` and the target "
         "group's health (AWS console or `aws elbv2 describe-target-health`); the sandbox's "
         "HAProxy: `echo 'show stat' | socat stdio /run/haproxy/admin.sock` on the balancer "
@@ -1078,15 +1091,14 @@ def _websocket_only_not_enforced(seen: _Seen) -> Diagnosis | None:
     """lb_websocket_only, yet the app still offers long-polling: the WebSocket-only clients
     work, but a client left on the default transports starts on polling and fails behind a
     balancer without stickiness (`xhr poll error`)."""
-    polling = seen.get("polling")
-    if not seen.target.websocket_only or polling is None or not polling.detail.get("offered"):
+    if not seen.target.websocket_only or not seen.answer(n.POLLING).offered:
         return None
     return Diagnosis(
         "app socket.io",
         "WebSocket-only mode (lb_websocket_only) is not enforced: the app still offers "
         "long-polling, so a client on the default transports starts a polling session that "
         "fails without stickiness (`xhr poll error`); WebSocket-only clients work",
-        seen.lines("polling", "websocket-only"),
+        seen.lines(n.POLLING, n.WEBSOCKET_ONLY),
         "Redeploy the app hosts: with lb_websocket_only = True the deploy writes "
         "APP_TRANSPORTS=websocket into the app's environment (Socket.IO `transports: "
         "['websocket']`); `systemctl cat wsready-app@N` shows a drop-in that overrides it.",
@@ -1100,19 +1112,20 @@ def _front_door_host_missing(seen: _Seen) -> Diagnosis | None:
     --inventory`; or `--expect-host`) never answered a step of the sampled sessions: the
     balancer does not send it clients (not registered, or its health check fails there).
     The clients still work, on the other hosts: a WARNING, the fleet's capacity is lower."""
-    result = seen.get("hosts")
+    result = seen.get(n.HOSTS)
     if result is None or result.skipped or result.ok:
         return None
-    missing = [str(host) for host in result.detail.get("missing") or []]
+    hosts = FrontDoorHosts.of(result)
+    missing = [str(host) for host in hosts.missing or []]
     if not missing:
         return None
-    reached = [str(host) for host in result.detail.get("reached") or []]
+    reached = [str(host) for host in hosts.reached or []]
     names = ", ".join(missing)
     return Diagnosis(
         "front door",
         f"Host(s) {names} never answer through the front door: not registered with the "
         "balancer (or unhealthy there); clients land only on " + (", ".join(reached) or "no host"),
-        [evidence_line(result), *seen.lines("workers")],
+        [evidence_line(result), *seen.lines(n.WORKERS)],
         f"Register {names} with the balancer: `wsready lb register INVENTORY HOST` (or a "
         "deploy of the host); the ALB's target group: `aws elbv2 describe-target-health`; the "
         "sandbox's HAProxy: `echo 'show stat' | socat stdio /run/haproxy/admin.sock` on the "
@@ -1126,14 +1139,13 @@ def _front_door_host_missing(seen: _Seen) -> Diagnosis | None:
 def _routing(seen: _Seen) -> Diagnosis | None:
     """Engine.IO says `1 Session ID unknown` to a request of a live session: it reached a
     worker that did not create it."""
-    lost = [f for f in _failures(seen, "session", "session-upgrade") if _code(f) == 1]
+    lost = [f for f in seen.failures(n.SESSION, n.SESSION_UPGRADE) if f.code == 1]
     if not lost:
         return None
-    result = seen.get("session")
-    total = result.detail.get("sessions") if result is not None else None
+    total = Sessions.of(seen.get(n.SESSION)).sessions
     path = seen.path
     evidence = [f"{len(lost)} of {total} sessions lost: " + _said(lost[0])]
-    evidence += seen.lines("session", "session-upgrade", "workers")
+    evidence += seen.lines(n.SESSION, n.SESSION_UPGRADE, n.WORKERS)
     return _critical(
         "routing",
         "session-routing",
@@ -1152,10 +1164,8 @@ def _socketio_v2(seen: _Seen) -> Diagnosis | None:
     """The server speaks Socket.IO 2 (Engine.IO 3): length-prefixed polling payloads and a
     CONNECT answer without a sid. The official client 4 refuses it ("It seems you are trying
     to reach a Socket.IO server in v2.x with a v3.x client")."""
-    polling = seen.get("polling")
-    body = str(polling.detail.get("body") or "") if polling is not None else ""
-    connect = seen.get("connect")
-    said_v2 = connect is not None and connect.detail.get("protocol") == "socket.io 2"
+    body = str(seen.answer(n.POLLING).body or "")
+    said_v2 = SocketConnect.of(seen.get(n.CONNECT)).protocol == "socket.io 2"
     if not (EIO3_PAYLOAD.match(body) or said_v2):
         return None
     return _critical(
@@ -1163,7 +1173,7 @@ def _socketio_v2(seen: _Seen) -> Diagnosis | None:
         "protocol-version",
         "The server speaks Socket.IO 2 (Engine.IO 3): Socket.IO 4 clients cannot connect — "
         '"It seems you are trying to reach a Socket.IO server in v2.x with a v3.x client"',
-        seen.lines("polling", "connect", "session", "websocket-only"),
+        seen.lines(n.POLLING, n.CONNECT, n.SESSION, n.WEBSOCKET_ONLY),
         "Deploy an app built on socket.io 4 (the server's major version must match the "
         "clients': socket.io-client 4 needs socket.io 3 or 4); `allowEIO3` is for the "
         "opposite case, an old client and a new server. `npm ls socket.io` in the app shows "
@@ -1171,10 +1181,10 @@ def _socketio_v2(seen: _Seen) -> Diagnosis | None:
     )
 
 
-def _refused_transport(failure: dict[str, Any]) -> str:
+def _refused_transport(failure: Failure) -> str:
     """Which transport a request asked for: a polling session's handshake and requests ask for
     polling, its upgrade and every WebSocket-only step for websocket."""
-    if failure.get("mode") == "polling" and failure.get("step") in SESSION_POLLING_STEPS:
+    if failure.mode == "polling" and failure.step in SESSION_POLLING_STEPS:
         return "polling"
     return "websocket"
 
@@ -1185,25 +1195,24 @@ SESSION_POLLING_STEPS = ("handshake", "connect", "connect answer")
 def _server_refuses(seen: _Seen) -> Diagnosis | None:
     """Engine.IO itself refused a transport (code 0) or the protocol version (code 5): the
     server's own settings, not the proxy. What the app says of itself decides which."""
-    found = [f for f in _failures(seen, *CLIENT_PROBES) if _code(f) in (0, 5)]
+    found = [f for f in seen.failures(*CLIENT_PROBES) if f.code in (0, 5)]
     for name, mode, step in (
-        ("upgrade", "websocket", "upgrade"),
-        ("polling", "polling", "handshake"),
+        (n.UPGRADE, "websocket", "upgrade"),
+        (n.POLLING, "polling", "handshake"),
     ):
-        if name == "polling" and seen.target.websocket_only:
+        if name == n.POLLING and seen.target.websocket_only:
             continue  # refusing polling is the mode (lb_websocket_only), not a fault
-        result = seen.get(name)
-        said = result.detail.get("engineio_error") if result is not None else None
+        answer = seen.answer(name)
+        said = answer.engineio_error
         if isinstance(said, dict) and said.get("code") in (0, 5):
-            worker = result.detail.get("worker")
-            found.insert(0, {"engineio_error": said, "step": step, "mode": mode,
-                             "said": result.actual, "worker": worker})  # fmt: skip
+            found.insert(0, Failure(engineio_error=said, step=step, mode=mode,
+                                    said=seen.get(name).actual, worker=answer.worker))  # fmt: skip
     if not found:
         return None
     first = found[0]
     rows = _health_says(seen)
-    evidence = [_said(first), _self_report(rows), *seen.lines("polling", "upgrade")]
-    if _code(first) == 5:
+    evidence = [_said(first), _self_report(rows), *seen.lines(n.POLLING, n.UPGRADE)]
+    if first.code == 5:
         return _critical(
             "app socket.io",
             "protocol-version",
@@ -1214,7 +1223,7 @@ def _server_refuses(seen: _Seen) -> Diagnosis | None:
             "4; `allowEIO3: true` on the server only for v2 clients).",
         )
     refused = _refused_transport(first)
-    says_refused = bool(rows) and all(refused not in (r.get("transports") or []) for r in rows)
+    says_refused = bool(rows) and all(refused not in (r.transports or []) for r in rows)
     if not says_refused:
         return _undecided(
             "server-transports",
@@ -1254,14 +1263,14 @@ def _server_refuses(seen: _Seen) -> Diagnosis | None:
     )
 
 
-def _worker_difference(bad: dict[str, Any], good: list[dict[str, Any]]) -> str:
+def _worker_difference(bad: WorkerSays | None, good: list[WorkerSays]) -> str:
     """What a failing worker says of itself that the good ones do not."""
-    if not bad or not good:
+    if bad is None or not bad.present or not good:
         return ""
     for key, label in (("path", "path"), ("transports", "transports"),
                        ("upgrades", "upgrade offer"), ("config", "config fingerprint"),
                        ("version", "release")):  # fmt: skip
-        mine, theirs = bad.get(key), {repr(row.get(key)) for row in good}
+        mine, theirs = getattr(bad, key), {repr(getattr(row, key)) for row in good}
         if repr(mine) not in theirs:
             return f"its {label} is {mine!r}, the others' {', '.join(sorted(theirs))}"
     return ""
@@ -1269,44 +1278,44 @@ def _worker_difference(bad: dict[str, Any], good: list[dict[str, Any]]) -> str:
 
 def _some_workers(seen: _Seen) -> Diagnosis | None:
     """Sessions fail on some workers while others serve every session: name them."""
-    result = seen.get("workers")
+    result = seen.get(n.WORKERS)
     if result is None or result.skipped or result.ok:
         return None
-    table = [row for row in result.detail.get("worker_table") or [] if isinstance(row, dict)]
+    table = Sessions.of(result).table
     # Evidence only: a worker fails when sessions it answered failed, and is healthy when
     # every session it answered passed (a balancer may have sent it none of some kind).
-    failing = [row for row in table if row.get("failed")]
+    failing = [row for row in table if row.failed]
     # The others: listed workers none of whose sessions failed (a failing worker may draw
     # every session from a least-connections balancer, leaving the others unreached).
-    others = [row for row in table if not row.get("failed") and row.get("listed", True)]
-    healthy = [row for row in others if row.get("sessions")]
+    others = [row for row in table if not row.failed and row.listed]
+    healthy = [row for row in others if row.sessions]
     if not failing or not others:
         return None
-    says = {str(row.get("worker")): row for row in _health_says(seen)}
-    good = [says[str(row["worker"])] for row in others if str(row["worker"]) in says]
+    says = {str(row.worker): row for row in _health_says(seen)}
+    good = [says[str(row.worker)] for row in others if str(row.worker) in says]
 
-    def told_apart(row: dict[str, Any]) -> bool:
+    def told_apart(row: WorkerRow) -> bool:
         """The evidence that this worker, not the requests' kind, fails: a healthy worker
         passed sessions of a kind that failed here, or it says of itself what the healthy
         ones do not (path, transports, upgrade offer, fingerprint, release)."""
-        kinds = {f.get("mode") for f in row.get("failures") or [] if isinstance(f, dict)}
-        passed_same = any(kinds - set(h.get("unreached") or []) for h in healthy)
-        return passed_same or bool(_worker_difference(says.get(str(row.get("worker")), {}), good))
+        kinds = {f.mode for f in row.failed_sessions}
+        passed_same = any(kinds - set(h.unreached or []) for h in healthy)
+        return passed_same or bool(_worker_difference(says.get(str(row.worker)), good))
 
     if not all(told_apart(row) for row in failing):
         return None
-    if any(_code(f) == 1 for f in _failures(seen, *CLIENT_PROBES)):
+    if any(f.code == 1 for f in seen.failures(*CLIENT_PROBES)):
         return None  # sessions lost between workers: routing (see _routing), not some workers
     lines, differences = [], []
     for row in failing:
-        worker = str(row.get("worker"))
-        difference = _worker_difference(says.get(worker, {}), good)
+        worker = str(row.worker)
+        difference = _worker_difference(says.get(worker), good)
         differences.append((worker, difference))
-        first = (row.get("failures") or [{}])[0]
-        if row.get("failed"):
-            what = f"{row.get('failed')}/{row.get('sessions')} sessions failed, {_said(first)}"
+        first = (row.failed_sessions or [Failure()])[0]
+        if row.failed:
+            what = f"{row.failed}/{row.sessions} sessions failed, {_said(first)}"
         else:
-            what = f"not reached by {', '.join(row.get('unreached_failing'))}"
+            what = f"not reached by {', '.join(row.unreached_failing)}"
         lines.append(f"worker {worker}: {what}" + (f"; {difference}" if difference else ""))
     names = ", ".join(worker for worker, _ in differences)
     fix_parts = [f"worker {w}: {d}" for w, d in differences if d]
@@ -1331,22 +1340,22 @@ def _session_refused_by_proxy(seen: _Seen) -> Diagnosis | None:
     """A session's POST or poll is refused by something that is not a worker (no worker
     header) after a worker answered its handshake: the proxy's rules for polling."""
     failures = [
-        f for f in _failures(seen, "session")
-        if f.get("step") in ("connect", "connect answer") and f.get("worker") is None
-        and isinstance(f.get("status"), int)
+        f for f in seen.failures(n.SESSION)
+        if f.step in ("connect", "connect answer") and f.worker is None
+        and isinstance(f.status, int)
     ]  # fmt: skip
     if not failures:
         return None
     first = failures[0]
     path = seen.path
-    request = "POST" if first["step"] == "connect" else "poll"
+    request = "POST" if first.step == "connect" else "poll"
     return _critical(
         "proxy polling",
         "polling-session-refused",
-        f"The proxy refuses the polling session's {request} ({first.get('status')}) that the "
+        f"The proxy refuses the polling session's {request} ({first.status}) that the "
         "client sends after the handshake: the official "
         "client fails with `xhr post error` / `xhr poll error`",
-        [_said(first), *seen.lines("polling", "session")],
+        [_said(first), *seen.lines(n.POLLING, n.SESSION)],
         f"In nginx's `location {path}/`: allow POST (no `limit_except GET`), a "
         "`client_max_body_size` at least the app's maxHttpBufferSize (1 MB), and pass the "
         "query string; then `nginx -t && systemctl reload nginx`.",
@@ -1357,8 +1366,8 @@ def _payload_too_large(seen: _Seen) -> Diagnosis | None:
     """A worker answers the session's POST with 413: the app's maxHttpBufferSize is smaller
     than what the client sends (a CONNECT with its auth payload, an event)."""
     failures = [
-        f for f in _failures(seen, "session")
-        if f.get("status") == 413 and f.get("worker") is not None
+        f for f in seen.failures(n.SESSION)
+        if f.status == 413 and f.worker is not None
     ]  # fmt: skip
     if not failures:
         return None
@@ -1366,8 +1375,8 @@ def _payload_too_large(seen: _Seen) -> Diagnosis | None:
         "app socket.io",
         "payload-too-large",
         "The app refuses the client's packets as too large (413 from worker "
-        f"{failures[0].get('worker')}): its maxHttpBufferSize is below what clients send",
-        [_said(failures[0]), *seen.lines("session", "connect", "websocket-only")],
+        f"{failures[0].worker}): its maxHttpBufferSize is below what clients send",
+        [_said(failures[0]), *seen.lines(n.SESSION, n.CONNECT, n.WEBSOCKET_ONLY)],
         "Raise the server's `maxHttpBufferSize` (app_max_http_buffer_size, "
         "MAX_HTTP_BUFFER_SIZE; Socket.IO's default is 1 MB) above the largest packet clients "
         "send, and restart the workers.",
@@ -1375,10 +1384,8 @@ def _payload_too_large(seen: _Seen) -> Diagnosis | None:
 
 
 def _no_upgrade_offered(seen: _Seen) -> Diagnosis | None:
-    failures = _failures(seen, "session-upgrade")
-    if not failures or not all(
-        "offers no WebSocket upgrade" in str(f.get("said")) for f in failures
-    ):
+    failures = seen.failures(n.SESSION_UPGRADE)
+    if not failures or not all("offers no WebSocket upgrade" in str(f.said) for f in failures):
         return None
     rows = _health_says(seen)
     return _critical(
@@ -1386,7 +1393,7 @@ def _no_upgrade_offered(seen: _Seen) -> Diagnosis | None:
         "upgrade-not-offered",
         "The server's handshake offers no WebSocket upgrade (`upgrades: []`): default clients "
         "stay on long-polling, WebSocket-only clients are unaffected",
-        [_said(failures[0]), _self_report(rows), *seen.lines("polling", "websocket-only")],
+        [_said(failures[0]), _self_report(rows), *seen.lines(n.POLLING, n.WEBSOCKET_ONLY)],
         "Offer the upgrade: `allowUpgrades: true` (the default) and 'websocket' in the "
         "server's `transports` (the bundled app: APP_ALLOW_UPGRADES and APP_TRANSPORTS unset).",
     )
@@ -1394,16 +1401,16 @@ def _no_upgrade_offered(seen: _Seen) -> Diagnosis | None:
 
 def _session_upgrade(seen: _Seen) -> Diagnosis | None:
     """The upgrade of a polling session fails while WebSocket-only sessions work."""
-    failures = _failures(seen, "session-upgrade")
+    failures = seen.failures(n.SESSION_UPGRADE)
     if not failures:
         return None
     first = failures[0]
-    if _code(first) == 3:
+    if first.code == 3:
         return _upgrade_not_passed_session(seen, first)
     return _undecided(
         "session-upgrade",
         "the upgrade of a polling session fails: " + _said(first),
-        [_said(first), *seen.lines("session-upgrade", "websocket-only")],
+        [_said(first), *seen.lines(n.SESSION_UPGRADE, n.WEBSOCKET_ONLY)],
         [
             _candidate(
                 "proxy upgrade",
@@ -1420,14 +1427,14 @@ def _session_upgrade(seen: _Seen) -> Diagnosis | None:
     )
 
 
-def _upgrade_not_passed_session(seen: _Seen, first: dict[str, Any]) -> Diagnosis:
+def _upgrade_not_passed_session(seen: _Seen, first: Failure) -> Diagnosis:
     path = seen.path
     return _critical(
         "proxy upgrade",
         "upgrade-headers",
         f"The proxy does not pass the WebSocket upgrade of a session on {path}: Engine.IO 3 "
         '"Bad request" instead of 101',
-        [_said(first), *seen.lines("session-upgrade", "upgrade")],
+        [_said(first), *seen.lines(n.SESSION_UPGRADE, n.UPGRADE)],
         f"In `location {path}/` set `proxy_http_version 1.1; proxy_set_header Upgrade "
         '$http_upgrade; proxy_set_header Connection "upgrade";` then reload nginx.',
     )
@@ -1435,13 +1442,13 @@ def _upgrade_not_passed_session(seen: _Seen, first: dict[str, Any]) -> Diagnosis
 
 def _broadcast(seen: _Seen) -> Diagnosis | None:
     """A message emitted on one worker did not reach clients held on another."""
-    result = seen.get("broadcast")
-    if result is None or result.skipped or result.ok or result.detail.get("error"):
+    result = seen.get(n.BROADCAST)
+    delivery = Sessions.of(result)
+    if result is None or result.skipped or result.ok or delivery.error:
         return None
-    missing = result.detail.get("missing") or []
-    figures = seen.figures()
-    redis = figures.get("redis")
-    evidence = [evidence_line(result), *seen.lines("health")]
+    missing = delivery.missing or []
+    redis = seen.host_says().redis
+    evidence = [evidence_line(result), *seen.lines(n.HEALTH)]
     if redis == "down":
         return _critical(
             "redis",
@@ -1454,7 +1461,7 @@ def _broadcast(seen: _Seen) -> Diagnosis | None:
     return _critical(
         "redis adapter",
         "adapter-not-delivering",
-        f"Broadcasts do not cross workers: emitted on worker {result.detail.get('emitter')}, "
+        f"Broadcasts do not cross workers: emitted on worker {delivery.emitter}, "
         f"none arrived on worker {', '.join(map(str, missing))}, while health says redis="
         f"{redis or '?'} — the adapter is connected but does not deliver",
         evidence,
@@ -1468,16 +1475,17 @@ def _broadcast(seen: _Seen) -> Diagnosis | None:
 
 def _hosts_broadcast(seen: _Seen) -> Diagnosis | None:
     """Hosts that report the same Redis, yet a message emitted on one does not reach another."""
-    result = seen.get("hosts-broadcast")
+    result = seen.get(n.HOSTS_BROADCAST)
     if result is None or result.skipped or result.ok:
         return None
-    missing = ", ".join(result.detail.get("missing") or result.detail.get("unreachable") or [])
+    delivery = Sessions.of(result)
+    missing = ", ".join(delivery.missing or delivery.unreachable or [])
     return _critical(
         "redis adapter",
         "hosts-not-delivering",
-        f"Broadcasts do not cross hosts: emitted on {result.detail.get('emitter') or '?'}, "
+        f"Broadcasts do not cross hosts: emitted on {delivery.emitter or '?'}, "
         f"not received on {missing or '?'}, though every host reports the same Redis",
-        [evidence_line(result), *seen.lines("health", "broadcast")],
+        [evidence_line(result), *seen.lines(n.HEALTH, n.BROADCAST)],
         "Every app host must publish and subscribe on the same Redis with the same channel "
         "prefix: compare app_redis_url / the `redis` group and REDIS_URL in each host's "
         "/etc/wsready-app/env; on the Redis host `PUBSUB NUMSUB` for the adapter's channels "
@@ -1550,7 +1558,7 @@ RULES: tuple[Callable[[_Seen], Diagnosis | None], ...] = (
 def diagnose(target: Target, results: Sequence[ProbeResult]) -> Diagnosis:
     """The first broken layer, in layer order; `status` OK only when nothing is wrong."""
     seen = _Seen(target, results)
-    notes = [str(result) for result in results if result.skipped and result.detail.get("note")]
+    notes = [str(result) for result in results if result.skipped and Observed.of(result).note]
     for rule in RULES:
         diagnosis = rule(seen)
         if diagnosis is not None:
@@ -1559,7 +1567,7 @@ def diagnose(target: Target, results: Sequence[ProbeResult]) -> Diagnosis:
     return Diagnosis(
         "none",
         f"All layers work: Socket.IO at {target.socketio_path} on {seen.where} is ready",
-        seen.lines("health", "upgrade", "connect", "auth-match"),
+        seen.lines(n.HEALTH, n.UPGRADE, n.CONNECT, n.AUTH_MATCH),
         "Nothing to fix.",
         ExitStatus.OK,
         "ok",

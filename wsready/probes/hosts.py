@@ -8,12 +8,14 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from wsready.probes import names
 from wsready.probes import session as sessions
 from wsready.probes.conditions import Condition
 from wsready.probes.context import Clock, finish
 from wsready.probes.model import Probe, ProbeResult, Target
+from wsready.probes.observed import Health
 
-NAME = "hosts-broadcast"
+NAME = names.HOSTS_BROADCAST
 DELIVERED = Condition("broadcast", "==", True, key="delivered", says="reaches every host")
 
 
@@ -27,13 +29,14 @@ def shared_redis(
     clients land on any host behind it."""
     groups: dict[str, dict[str, int]] = {}
     for index, (_target, results) in enumerate(runs):
-        health = next((r for r in results if r.probe == "health" and r.ok), None)
-        if health is None or not health.detail.get("probe_events"):
+        result = next((r for r in results if r.probe == names.HEALTH and r.ok), None)
+        health = Health.of(result)
+        if result is None or not health.probe_events:
             continue
-        redis_id = health.detail.get("redis_id")
+        redis_id = health.redis_id
         if not redis_id:
             continue
-        host = health.detail.get("host") or f"#{index}"
+        host = health.host or f"#{index}"
         members = groups.setdefault(redis_id, {})
         named = labels is not None and labels[index] == host
         if host not in members or named:
@@ -45,12 +48,22 @@ def shared_redis(
     }
 
 
+def _probe(labels: Sequence[str], timeout_s: float) -> Probe:
+    return Probe(
+        name=NAME,
+        layer="broadcast across hosts",
+        kind=names.Kind.HOSTS_BROADCAST,
+        target=", ".join(labels),
+        conditions=(DELIVERED,),
+        timeout_s=timeout_s,
+    )
+
+
 def across(targets: Sequence[Target], labels: Sequence[str], redis_id: str, timeout_s: float
            ) -> ProbeResult:  # fmt: skip
     """One WebSocket-only client held on each target; the first target's emits; every other
     must receive. The result names the hosts by label."""
-    probe = Probe(NAME, "broadcast across hosts", "hosts-broadcast",
-                  ", ".join(labels), (DELIVERED,), timeout_s)  # fmt: skip
+    probe = _probe(labels, timeout_s)
     clock = Clock()
     deadline = time.monotonic() + timeout_s * 2
     held = []
@@ -87,7 +100,6 @@ def across(targets: Sequence[Target], labels: Sequence[str], redis_id: str, time
 
 def failed(redis_id: str, labels: Sequence[str], error: BaseException) -> ProbeResult:
     """The cross-host check could not run at all: a failed result that says why."""
-    probe = Probe(NAME, "broadcast across hosts", "hosts-broadcast", ", ".join(labels),
-                  (DELIVERED,), 0)  # fmt: skip
+    probe = _probe(labels, 0)
     detail = {"redis_id": redis_id, "hosts": list(labels), "error": type(error).__name__}
     return finish(probe, Clock(), f"probe error: {type(error).__name__}: {error}", detail=detail)

@@ -4,8 +4,10 @@ REST vs socket)."""
 
 from __future__ import annotations
 
+from wsready.probes import names as n
 from wsready.probes.conditions import Condition
 from wsready.probes.model import Probe, Target, Thresholds
+from wsready.probes.names import Kind
 
 # The conditions that do not depend on the target or the thresholds.
 RESOLVES = Condition("name", "exists", key="addresses", says="resolves")
@@ -59,35 +61,63 @@ def plan_probes(
     """The probes for `target`, in layer order, each with its `needs`."""
     limits = thresholds or Thresholds()
     t = timeout_s
-    transport = ("tcp", "tls") if target.secure else ("tcp",)
+    transport = (n.TCP, n.TLS) if target.secure else (n.TCP,)
     address = f"{target.host}:{target.port}"
+    polling = target.http_url(target.engineio_path("polling"))
+    ws = target.ws_url(target.engineio_path("websocket"))
     probes = [
-        Probe("dns", "dns", "dns", target.host, (RESOLVES,), t),
-        Probe("tcp", "tcp", "tcp", address, (CONNECTS,), t, ("dns",)),
+        Probe(
+            name=n.DNS,
+            layer="dns",
+            kind=Kind.DNS,
+            target=target.host,
+            conditions=(RESOLVES,),
+            timeout_s=t,
+        ),
+        Probe(
+            name=n.TCP,
+            layer="tcp",
+            kind=Kind.TCP,
+            target=address,
+            conditions=(CONNECTS,),
+            timeout_s=t,
+            needs=(n.DNS,),
+        ),
     ]
     if target.secure:
         expected = f">= {limits.tls_warn_days} (critical < {limits.tls_crit_days})"
         days = Condition("days left", ">=", limits.tls_crit_days, key="days_left", says=expected)
         warn = Condition("days left", ">=", limits.tls_warn_days, key="days_left")
-        probes.append(Probe("tls", "tls", "tls", address, (days,), t, ("tcp",), (warn,)))
+        probes.append(
+            Probe(
+                name=n.TLS,
+                layer="tls",
+                kind=Kind.TLS,
+                target=address,
+                conditions=(days,),
+                timeout_s=t,
+                needs=(n.TCP,),
+                warn_unless=(warn,),
+            )
+        )
     probes += [
         Probe(
-            "server",
-            "server",
-            "server",
-            address,
-            (Condition("who answers", "exists", key="status", says="answers HTTP"),),
-            t,
-            transport,
+            name=n.SERVER,
+            layer="server",
+            kind=Kind.SERVER,
+            target=address,
+            conditions=(Condition("who answers", "exists", key="status", says="answers HTTP"),),
+            timeout_s=t,
+            needs=transport,
         ),
         Probe(
-            "health",
-            "http",
-            "http-health",
-            target.http_url(target.health_path),
-            (Condition("status", "==", 200), HEALTH_BODY),
-            t,
-            transport,
+            name=n.HEALTH,
+            layer="http",
+            kind=Kind.HTTP_HEALTH,
+            target=target.http_url(target.health_path),
+            conditions=(Condition("status", "==", 200), HEALTH_BODY),
+            timeout_s=t,
+            needs=transport,
             warn_unless=(
                 Condition("latency", "<=", limits.latency_warn_s, key="latency_s"),
                 Condition("degraded", "absent"),
@@ -96,98 +126,100 @@ def plan_probes(
         # Polling before the upgrade: a failed upgrade makes nginx take the worker out of the
         # upstream for fail_timeout, and polling would then see nginx's 502, not the app.
         Probe(
-            "polling",
-            "polling",
-            "eio-polling",
-            target.http_url(target.engineio_path("polling")),
-            POLLING_REFUSED if target.websocket_only else POLLING_OPEN,
-            t,
-            transport,
+            name=n.POLLING,
+            layer="polling",
+            kind=Kind.EIO_POLLING,
+            target=polling,
+            conditions=POLLING_REFUSED if target.websocket_only else POLLING_OPEN,
+            timeout_s=t,
+            needs=transport,
         ),
         Probe(
-            "upgrade",
-            "websocket",
-            "ws-upgrade",
-            target.ws_url(target.engineio_path("websocket")),
-            (Condition("status", "==", 101),),
-            t,
-            transport,
+            name=n.UPGRADE,
+            layer="websocket",
+            kind=Kind.WS_UPGRADE,
+            target=ws,
+            conditions=(Condition("status", "==", 101),),
+            timeout_s=t,
+            needs=transport,
         ),
         Probe(
-            "open",
-            "engine.io",
-            "eio-open",
-            target.ws_url(target.engineio_path("websocket")),
-            (OPEN_PACKET,),
-            t,
-            ("upgrade",),
+            name=n.OPEN,
+            layer="engine.io",
+            kind=Kind.EIO_OPEN,
+            target=ws,
+            conditions=(OPEN_PACKET,),
+            timeout_s=t,
+            needs=(n.UPGRADE,),
         ),
         Probe(
-            "connect",
-            "socket.io",
-            "sio-connect",
-            f"namespace / at {target.socketio_path}",
-            (Condition("CONNECT answer", "==", True, key="accepted", says="== 40 (accepted)"),),
-            t,
-            ("open",),
+            name=n.CONNECT,
+            layer="socket.io",
+            kind=Kind.SIO_CONNECT,
+            target=f"namespace / at {target.socketio_path}",
+            conditions=(
+                Condition("CONNECT answer", "==", True, key="accepted", says="== 40 (accepted)"),
+            ),
+            timeout_s=t,
+            needs=(n.OPEN,),
         ),
         Probe(
-            "ping",
-            "heartbeat",
-            "eio-heartbeat",
-            target.ws_url(target.socketio_path),
-            (PING,),
-            t,
-            ("connect",),
+            name=n.PING,
+            layer="heartbeat",
+            kind=Kind.EIO_HEARTBEAT,
+            target=target.ws_url(target.socketio_path),
+            conditions=(PING,),
+            timeout_s=t,
+            needs=(n.CONNECT,),
         ),
     ]
     probes += _client_probes(target, t, transport)
     if idle:
         probes.append(
             Probe(
-                "idle",
-                "proxy idle",
-                "idle",
-                target.ws_url(target.socketio_path),
-                (IDLE_SURVIVED,),
-                t,
-                ("connect",),
+                name=n.IDLE,
+                layer="proxy idle",
+                kind=Kind.IDLE,
+                target=target.ws_url(target.socketio_path),
+                conditions=(IDLE_SURVIVED,),
+                timeout_s=t,
+                needs=(n.CONNECT,),
             )
         )
     if target.origin and not target.websocket_only:  # CORS applies to polling only
         allowed, origins = f"== {target.origin}", (target.origin, "*")
         probes.append(
             Probe(
-                "cors",
-                "cors",
-                "cors",
-                target.http_url(target.engineio_path("polling")),
-                (
+                name=n.CORS,
+                layer="cors",
+                kind=Kind.CORS,
+                target=polling,
+                conditions=(
                     Condition("Origin allowed", "==", 200, key="status", says=allowed),
                     Condition("Origin allowed", "in", origins, key="allow_origin", says=allowed),
                 ),
-                t,
-                transport,
+                timeout_s=t,
+                needs=transport,
             )
         )
     if target.token is not None:
         probes += [
             Probe(
-                "rest-auth",
-                "auth",
-                "rest-auth",
-                target.http_url(target.rest_auth_path),
-                (Condition("status with token", "==", 200, key="status"),),
-                t,
-                transport,
+                name=n.REST_AUTH,
+                layer="auth",
+                kind=Kind.REST_AUTH,
+                target=target.http_url(target.rest_auth_path),
+                conditions=(Condition("status with token", "==", 200, key="status"),),
+                timeout_s=t,
+                needs=transport,
             ),
             Probe(
-                "auth-match",
-                "auth",
-                "auth-agreement",
-                "REST and socket",
-                (AUTH_AGREES,),
-                t,
+                name=n.AUTH_MATCH,
+                layer="auth",
+                kind=Kind.AUTH_AGREEMENT,
+                target="REST and socket",
+                conditions=(AUTH_AGREES,),
+                timeout_s=t,
             ),
         ]
     return probes
@@ -197,61 +229,30 @@ def _client_probes(target: Target, t: float, transport: tuple[str, ...]) -> list
     """The official client's own ways in, sampled over every worker (probes/sampled.py)."""
     polling = target.http_url(target.engineio_path("polling"))
     ws = target.ws_url(target.engineio_path("websocket"))
-    behind = (
-        [
-            Probe(
-                "hosts",
-                "front door",
-                "front-door-hosts",
-                f"the front door's hosts {', '.join(target.behind)}",
-                (HOSTS_ANSWER,),
-                t,
-                transport,
-            )
-        ]
-        if target.behind
-        else []
+    polling_sessions = (
+        (n.SESSION, "polling session", Kind.SIO_SESSION, polling, SESSIONS_OK),
+        (n.SESSION_UPGRADE, "session upgrade", Kind.SIO_SESSION_UPGRADE, ws, UPGRADES_OK),
     )
-    polling_sessions = [
-        Probe("session", "polling session", "sio-session", polling, (SESSIONS_OK,), t, transport),
-        Probe(
-            "session-upgrade",
-            "session upgrade",
-            "sio-session-upgrade",
-            ws,
-            (UPGRADES_OK,),
-            t,
-            transport,
-        ),  # fmt: skip
-    ]
+    behind = (
+        n.HOSTS, "front door", Kind.FRONT_DOOR_HOSTS,
+        f"the front door's hosts {', '.join(target.behind)}", HOSTS_ANSWER,
+    )  # fmt: skip
+    sampled = (
+        *(() if target.websocket_only else polling_sessions),
+        (n.WEBSOCKET_ONLY, "websocket-only", Kind.SIO_WEBSOCKET_ONLY, ws, WEBSOCKET_ONLY_OK),
+        (n.WORKERS, "workers", Kind.SIO_WORKERS, "every worker /api/health lists", WORKERS_OK),
+        (n.BROADCAST, "broadcast", Kind.SIO_BROADCAST, "a held client on every worker", DELIVERED),
+        *((behind,) if target.behind else ()),
+    )
     return [
-        *([] if target.websocket_only else polling_sessions),
         Probe(
-            "websocket-only",
-            "websocket-only",
-            "sio-websocket-only",
-            ws,
-            (WEBSOCKET_ONLY_OK,),
-            t,
-            transport,
-        ),  # fmt: skip
-        Probe(
-            "workers",
-            "workers",
-            "sio-workers",
-            "every worker /api/health lists",
-            (WORKERS_OK,),
-            t,
-            transport,
-        ),  # fmt: skip
-        Probe(
-            "broadcast",
-            "broadcast",
-            "sio-broadcast",
-            "a held client on every worker",
-            (DELIVERED,),
-            t,
-            transport,
-        ),  # fmt: skip
-        *behind,
+            name=name,
+            layer=layer,
+            kind=kind,
+            target=where,
+            conditions=(condition,),
+            timeout_s=t,
+            needs=transport,
+        )
+        for name, layer, kind, where, condition in sampled
     ]

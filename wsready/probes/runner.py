@@ -7,39 +7,41 @@ from collections.abc import Callable
 from wsready.probes import auth, http, network, sampled, sanitize, websocket
 from wsready.probes.context import Clock, RunContext, finish, skip
 from wsready.probes.model import Probe, ProbeResult, Target, Thresholds
+from wsready.probes.names import Kind
+from wsready.probes.observed import Observed
 from wsready.probes.plan import plan_probes
 from wsready.validate import ConfigError
 
 Runner = Callable[[Probe, RunContext], ProbeResult]
 
 RUNNERS: dict[str, Runner] = {
-    "dns": network.resolve,
-    "tcp": network.connect,
-    "tls": network.certificate,
-    "server": network.server,
-    "http-health": http.health,
-    "ws-upgrade": websocket.upgrade,
-    "eio-open": websocket.engine_open,
-    "sio-connect": websocket.socketio_connect,
-    "eio-heartbeat": websocket.heartbeat,
-    "idle": websocket.idle,
-    "eio-polling": http.polling,
-    "cors": http.cors,
-    "rest-auth": http.rest_auth,
-    "auth-agreement": auth.agreement,
-    "sio-session": sampled.polling_session,
-    "sio-session-upgrade": sampled.session_upgrade,
-    "sio-websocket-only": sampled.websocket_only,
-    "sio-workers": sampled.workers,
-    "sio-broadcast": sampled.broadcast,
-    "front-door-hosts": sampled.front_door_hosts,
-}
+    Kind.DNS: network.resolve,
+    Kind.TCP: network.connect,
+    Kind.TLS: network.certificate,
+    Kind.SERVER: network.server,
+    Kind.HTTP_HEALTH: http.health,
+    Kind.WS_UPGRADE: websocket.upgrade,
+    Kind.EIO_OPEN: websocket.engine_open,
+    Kind.SIO_CONNECT: websocket.socketio_connect,
+    Kind.EIO_HEARTBEAT: websocket.heartbeat,
+    Kind.IDLE: websocket.idle,
+    Kind.EIO_POLLING: http.polling,
+    Kind.CORS: http.cors,
+    Kind.REST_AUTH: http.rest_auth,
+    Kind.AUTH_AGREEMENT: auth.agreement,
+    Kind.SIO_SESSION: sampled.polling_session,
+    Kind.SIO_SESSION_UPGRADE: sampled.session_upgrade,
+    Kind.SIO_WEBSOCKET_ONLY: sampled.websocket_only,
+    Kind.SIO_WORKERS: sampled.workers,
+    Kind.SIO_BROADCAST: sampled.broadcast,
+    Kind.FRONT_DOOR_HOSTS: sampled.front_door_hosts,
+}  # Kind.HOSTS_BROADCAST runs apart, once per shared Redis (wsready/probes/hosts.py)
 
 
 def _failed_need(probe: Probe, results: dict[str, ProbeResult]) -> str | None:
     for need in probe.needs:
         result = results.get(need)
-        if result is not None and not result.ok and result.detail.get("blocks_later", True):
+        if result is not None and not result.ok and Observed.of(result).blocks_later:
             return f"{need} {'skipped' if result.skipped else 'failed'}"
     return None
 

@@ -9,9 +9,11 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from wsready.probes import names
 from wsready.probes import session as sessions
 from wsready.probes.context import Clock, RunContext, finish, skip
 from wsready.probes.model import Probe, ProbeResult
+from wsready.probes.observed import Health, Sessions
 
 # The steps of a polling session before its upgrade, and those of the upgrade.
 POLLING_STEPS = ("handshake", "connect", "connect answer")
@@ -20,8 +22,7 @@ SAMPLE_BUDGET_FACTOR = 2.0  # the sessions of one run share twice the probe time
 
 def expected_workers(ctx: RunContext) -> list[str] | None:
     """The workers /api/health listed as up (as strings), or None when it listed none."""
-    health = ctx.results.get("health")
-    rows = health.detail.get("worker_list") if health is not None else None
+    rows = Health.of(ctx.results.get(names.HEALTH)).worker_list
     if not rows:
         return None
     return sorted({str(row["worker"]) for row in rows}, key=int)
@@ -117,8 +118,7 @@ def websocket_only(probe: Probe, ctx: RunContext) -> ProbeResult:
 
 
 def _worker_rows(ctx: RunContext) -> dict[str, dict[str, Any]]:
-    health = ctx.results.get("health")
-    rows = health.detail.get("worker_list") if health is not None else None
+    rows = Health.of(ctx.results.get(names.HEALTH)).worker_list
     return {str(row["worker"]): row for row in rows or []}
 
 
@@ -283,8 +283,8 @@ def _key(worker: str) -> tuple[int, str]:
 def broadcast(probe: Probe, ctx: RunContext) -> ProbeResult:
     """A message emitted through one worker reaches a client held on every worker."""
     clock = Clock()
-    health = ctx.results.get("health")
-    if health is None or not health.detail.get("probe_events"):
+    health = ctx.results.get(names.HEALTH)
+    if health is None or not Health.of(health).probe_events:
         why = "the app does not answer wsready's probe events (not the bundled app)"
         return skip(probe, why, detail={"note": why})
     delivery = sessions.broadcast(sample_of(probe, ctx), probe.timeout_s)
@@ -313,24 +313,24 @@ def worker_summary(results: list[ProbeResult]) -> list[dict[str, Any]]:
     """Per worker, from a run's `workers` result: {worker, ok, sessions, failed, unreached,
     failure (the first failed step's words), and what health says of it}. check --json,
     Prometheus and the status page show this; [] when the probe did not run."""
-    result = next((r for r in results if r.probe == "workers" and not r.skipped), None)
+    result = next((r for r in results if r.probe == names.WORKERS and not r.skipped), None)
     if result is None:
         return []
     summary = []
-    for row in result.detail.get("worker_table") or []:
-        failures = row.get("failures") or []
-        first = failures[0] if failures else {}
-        bad = row.get("failed") or row.get("unreached_failing")
-        says = row.get("says") or {}
+    for row in Sessions.of(result).table:
+        failures = row.failed_sessions
+        first = failures[0] if failures else None
+        bad = row.failed or row.unreached_failing
+        says = row.says or {}
         summary.append(
             {
-                "worker": row.get("name") or row.get("worker"),
-                **({"host": row["host"]} if row.get("host") else {}),
+                "worker": row.name or row.worker,
+                **({"host": row.host} if row.host else {}),
                 "ok": not bad,
-                "sessions": row.get("sessions", 0),
-                "failed": row.get("failed", 0),
-                "unreached": row.get("unreached", []),
-                "failure": f"{first.get('step')}: {first.get('said')}" if first else None,
+                "sessions": row.sessions if row.has("sessions") else 0,
+                "failed": row.failed if row.has("failed") else 0,
+                "unreached": row.unreached if row.has("unreached") else [],
+                "failure": f"{first.step}: {first.said}" if first else None,
                 **{key: says[key] for key in ("path", "transports", "config") if key in says},
             }
         )
