@@ -58,6 +58,8 @@ DEPLOY_TIMEOUT_S = 900
 MAX_CLIENTS = 20_000
 MAX_PROCESSES = 20
 PER_PROCESS = 5000  # tests/oracle/live_clients.js's own limit
+EPHEMERAL_PORTS = 28_232  # 32768-60999: one source address toward one host address and port
+PORTS_FREE_WITHIN_S = 150  # TIME_WAIT lasts 60 s here
 CONFIGS = {"restart-all": "all", "one-at-a-time": "one-at-a-time", "wsready": "generations"}
 
 
@@ -272,6 +274,28 @@ def counted_around(
     return row, results, output
 
 
+def ports_held(address: str) -> int:
+    """This machine's TCP sockets toward `address` in any state (TIME_WAIT included)."""
+    listed = subprocess.run(
+        ["ss", "-Htan", "dst", address], capture_output=True, text=True, check=True, timeout=30
+    )
+    return len(listed.stdout.splitlines())
+
+
+def wait_for_ports(address: str, clients: int) -> None:
+    """Wait (bounded) until the ephemeral ports toward `address` hold `clients` more: the
+    clients of a previous configuration closed their side and left it in TIME_WAIT."""
+    needed = min(EPHEMERAL_PORTS, clients + clients // 4)
+    deadline = time.monotonic() + PORTS_FREE_WITHIN_S
+    while (held := ports_held(address)) > EPHEMERAL_PORTS - needed:
+        if time.monotonic() > deadline:
+            raise BenchError(
+                f"{held} ports toward {address} still held after {PORTS_FREE_WITHIN_S} s; "
+                f"{clients} clients need {needed}"
+            )
+        time.sleep(1)
+
+
 def measure(
     inventory: Path,
     host: str,
@@ -290,6 +314,7 @@ def measure(
     exit non-zero (its verify gate refused the release); `connect_rate`: clients opened a
     second in all (0: at once)."""
     url = f"http://{address}"
+    wait_for_ports(address, clients)
     sizes = [clients // processes + (1 if k < clients % processes else 0) for k in range(processes)]
     rate = -(-connect_rate // processes) if connect_rate else 0
     # 30 s to connect, plus the time the pacing itself takes
@@ -307,6 +332,8 @@ def measure(
             lambda: deploy(inventory, host, f"app_restart={json.dumps(CONFIGS[config])}",
                            f"app_env={env}", *data, fails=fails),
         )  # fmt: skip
+        if data:
+            row["data"] = list(data)
         return row
     finally:
         for proc in procs:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from bench.live_deploy import host_moves, percentile, rollout_fields, summarize
 
@@ -110,3 +113,22 @@ def test_the_clients_refuse_a_connect_rate_that_is_not_a_count() -> None:
         assert json.loads(result.stdout) == {
             "error": f"--connect-rate {json.dumps(rate)}: must be 0..100000"
         }
+
+
+def test_ports_held_counts_this_machines_sockets_toward_an_address(monkeypatch) -> None:
+    from bench import live_deploy
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        before = live_deploy.ports_held("127.0.0.1")
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+        try:
+            assert live_deploy.ports_held("127.0.0.1") >= before + 3
+            # no room for 2 more clients among `before + 3` ports: the bounded wait gives up
+            monkeypatch.setattr(live_deploy, "EPHEMERAL_PORTS", before + 3)
+            monkeypatch.setattr(live_deploy, "PORTS_FREE_WITHIN_S", 0)
+            with pytest.raises(live_deploy.BenchError, match="ports toward 127.0.0.1 still held"):
+                live_deploy.wait_for_ports("127.0.0.1", 2)
+        finally:
+            for client in clients:
+                client.close()
