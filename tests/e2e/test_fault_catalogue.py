@@ -256,12 +256,6 @@ def live_fingerprint(host) -> str:
 # --- the run --------------------------------------------------------------------------------
 
 
-def expand(text: str, values: dict[str, str]) -> str:
-    for name, value in values.items():
-        text = text.replace("{" + name + "}", value)
-    return text
-
-
 def host_values(host) -> dict[str, str]:
     """The host's address and its serving generation's first two workers and ports (the
     catalogue's {w0} {w1} {p0} {p1} {upstream}): slot a or b, whichever the fleet's deploys left."""
@@ -279,18 +273,19 @@ def host_values(host) -> dict[str, str]:
 
 def run_fault(host, fault: catalogue.Fault, base: Target, values: dict[str, str]) -> Outcome:
     address = values["address"]
-    fault = replace(fault, sees=tuple((probe, expand(text, values)) for probe, text in fault.sees))
+    sees = tuple((probe, catalogue.expand(text, values)) for probe, text in fault.sees)
+    fault = replace(fault, sees=sees)
     token = {"good": values["good"], "bad": values["bad"], None: None}[fault.token]
     target = replace(
         base,
-        url=expand(fault.url, values),
+        url=catalogue.expand(fault.url, values),
         token=token,
-        origin=expand(fault.origin, values) if fault.origin else None,
+        origin=catalogue.expand(fault.origin, values) if fault.origin else None,
     )
     started = time.monotonic()
     for local, remote in fault.uploads:
         upload_tree(host, ROOT / local, remote)
-    host_ssh(host, expand(fault.inject, values))
+    host_ssh(host, catalogue.expand(fault.inject, values))
     try:
         if catalogue.RESTART_APP in fault.inject and fault.layer != "app":
             # the app restarted with the fault: wait until it answers (a crash loop never does)
@@ -301,7 +296,7 @@ def run_fault(host, fault: catalogue.Fault, base: Target, values: dict[str, str]
             check = check_all([target], options).outcomes[0]
             clients = official_clients(host, fault, target, results, values)
     finally:
-        host_ssh(host, expand(fault.revert, values))
+        host_ssh(host, catalogue.expand(fault.revert, values))
         wait_healthy(base)
     diagnosis = diagnose(target, results)
     outcome = Outcome(fault, diagnosis, results, time.monotonic() - started, check, clients)
