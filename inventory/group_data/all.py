@@ -89,10 +89,9 @@ app_rollback_on_failure: "bool" = True
 # Redis keeps sessions in that worker's memory only: they do not outlive its restart.
 app_recovery_max_disconnection_ms: "number" = 120000
 # Paced draining: a stopping worker (restart, deploy, reboot) hands its clients over at
-# most this many a second per host (shared by the host's workers), and no faster than they
-# are restored on the other workers (closed loop, docs/deploy.md); whatever is left after
-# app_drain_deadline_s is closed at once. None: app_max_clients / app_drain_rate + 290 s
-# (300 s for 20,000 clients). systemd's TimeoutStopSec is the deadline + 10 s.
+# this many a second per host (shared by the host's workers); whatever is left after
+# app_drain_deadline_s is closed at once. None: app_max_clients / app_drain_rate + 10 s
+# (20 s for 20,000 clients). systemd's TimeoutStopSec is the deadline + 10 s.
 app_drain_rate: "number" = 2000
 app_drain_deadline_s: "number or None" = None
 # How a deploy replaces the workers when the release, units, environment or Node.js

@@ -27,10 +27,6 @@ from wsready.probes.model import Target
 from wsready.validate import ConfigError
 
 ParsedMap = Mapping[str, Any]
-# The default drain deadline's margin beyond a full host at app_drain_rate: the drain is
-# closed-loop (files/app/lib/handover.js), so a host that restores clients more slowly than
-# the rate takes longer; 20,000 clients at the default 2,000 a second get 5 minutes.
-DRAIN_SLACK_S = 290
 # Keys holding local paths (on the machine running wsready; declared "local" in all.py):
 # parsed into Path.
 LOCAL_PATHS = frozenset(
@@ -238,11 +234,10 @@ class HostConfig:
     @property
     def drain_deadline_s(self) -> int:
         """How long a stopping worker may take to hand its clients over: app_drain_deadline_s,
-        else a full host's clients at app_drain_rate plus DRAIN_SLACK_S (the drain follows
-        how fast clients are restored, which on a busy host is slower than the rate)."""
+        else a full host's clients at app_drain_rate plus 10 s."""
         if self.app_drain_deadline_s is not None:
             return self.app_drain_deadline_s
-        return -(-self.app_max_clients // self.app_drain_rate) + DRAIN_SLACK_S
+        return -(-self.app_max_clients // self.app_drain_rate) + 10
 
     @property
     def ssh_address(self) -> str:
