@@ -56,13 +56,11 @@ function createApp(config, { log = console.log } = {}) {
   });
   // SIGTERM: new sessions are refused (503, nginx tries the next worker), the clients leave
   // at a bounded rate (see lib/drain.js).
-  // With recovery in Redis the pace is closed-loop: it follows how fast sessions are restored.
-  const redis = config.redis ? attachRedis(io, config.redis, { password: config.redisPassword, log }) : null;
-  const waitingInRedis = redis && config.recoveryMs > 0 ? redis.waitingSessions : null;
-  const drain = createDrain(io, { rate: config.drainRate, deadlineMs: config.drainDeadlineMs, waitingInRedis, log });
+  const drain = createDrain(io, { rate: config.drainRate, deadlineMs: config.drainDeadlineMs, log });
   io.engine.use(drain.refuseNewSessions);
   // Engine.IO session ids name their worker ("1-…"), so nginx can route sid=1-… to worker 1.
   io.engine.generateId = () => `${config.worker}-${crypto.randomBytes(15).toString('base64url')}`;
+  const redis = config.redis ? attachRedis(io, config.redis, { password: config.redisPassword, log }) : null;
   // A broadcast reaches a session being restored exactly once (see lib/restoring.js).
   const restoring = config.recoveryMs > 0 ? deliverWhileRestoring(io.of('/')) : null;
   const health = createHealth(config, () => ({

@@ -6,21 +6,14 @@
 // missed broadcasts back. New sessions are refused while draining (HTTP 503: nginx's
 // proxy_next_upstream sends the handshake to the next worker), so a drained client never
 // lands here again. Requests of sessions still here (long-polling) keep being served.
-// With connection state recovery in Redis, the pace is also closed-loop (lib/handover.js): at
-// most a window of clients is between its close here and its restore on another worker.
 
 const http = require('node:http');
-const { createHandovers } = require('./handover');
 
 const TICK_MS = 50;
 // Once every connection was told to close: how long to wait for the last ones to finish
 // (a long-polling client between two requests closes on its next poll; one that is gone
 // never does, and io.close() discards it).
 const CLOSE_GRACE_MS = 1000;
-// How often the sessions in flight are looked up, and how old one must be first (its key is
-// written when its close is handled, a moment after the close).
-const CHECK_MS = 200;
-const KEY_WRITTEN_MS = 100;
 
 /** The Engine.IO session id of a request (?sid=...), or null for a new session. */
 function sessionOf(req) {
@@ -37,34 +30,15 @@ function budget(rate, elapsedMs) {
   return Math.max(1, Math.floor((rate * elapsedMs) / 1000));
 }
 
-/** The recovery ids (Socket.IO's private session ids) of the sockets on each connection. */
-function sessionsByConnection(io) {
-  const byConnection = new Map();
-  for (const nsp of io._nsps.values()) {
-    for (const socket of nsp.sockets.values()) {
-      if (!socket.pid) continue;
-      const pids = byConnection.get(socket.conn.id) || [];
-      pids.push(socket.pid);
-      byConnection.set(socket.conn.id, pids);
-    }
-  }
-  return byConnection;
-}
-
 /**
- * createDrain(io, {rate, deadlineMs, waitingInRedis}) -> {refuseNewSessions (an Engine.IO
- * middleware), start() -> Promise resolved when no connection is left, draining(), closed(),
- * handovers()}. After deadlineMs every connection left is closed at once.
- * `waitingInRedis(pids) -> Promise<boolean[]>` (true: that session is not restored yet) makes
- * the pace closed-loop; without it, or once it fails, the drain goes at the rate alone.
+ * createDrain(io, {rate, deadlineMs}) -> {refuseNewSessions (an Engine.IO middleware),
+ * start() -> Promise resolved when no connection is left, draining(), closed()}.
+ * After deadlineMs every connection left is closed at once.
  */
-function createDrain(io, { rate, deadlineMs, waitingInRedis = null, log = console.log, tickMs = TICK_MS, closeGraceMs = CLOSE_GRACE_MS, checkMs = CHECK_MS, now = Date.now } = {}) {
+function createDrain(io, { rate, deadlineMs, log = console.log, tickMs = TICK_MS, closeGraceMs = CLOSE_GRACE_MS, now = Date.now } = {}) {
   let started = null;
   let closedCount = 0;
   const closedIds = new Set();
-  let handovers = null;
-  let checking = false;
-  let lastCheck = -Infinity;
 
   function refuseNewSessions(req, res, next) {
     if (started === null || sessionOf(req) !== null) return next();
@@ -79,35 +53,11 @@ function createDrain(io, { rate, deadlineMs, waitingInRedis = null, log = consol
     return undefined;
   }
 
-  function closeOne(conn, sessions) {
+  function closeOne(conn) {
     if (closedIds.has(conn.id)) return;
     closedIds.add(conn.id);
     closedCount += 1;
-    if (handovers && sessions) handovers.closed(sessions.get(conn.id) || []);
     conn.close();
-  }
-
-  /** Look the sessions in flight up in Redis (one lookup at a time, every checkMs). */
-  function check() {
-    if (!handovers || checking || now() - lastCheck < checkMs) return;
-    const pids = handovers.waiting(KEY_WRITTEN_MS);
-    lastCheck = now();
-    if (pids.length === 0) {
-      handovers.settle([]);
-      return;
-    }
-    checking = true;
-    waitingInRedis(pids)
-      .then((waiting) => {
-        if (handovers) handovers.settle(pids.filter((_, k) => !waiting[k]));
-      })
-      .catch((error) => {
-        log(`Drain: cannot see restored sessions (${(error && error.message) || error}); pacing at the rate alone`);
-        handovers = null;
-      })
-      .finally(() => {
-        checking = false;
-      });
   }
 
   function open() {
@@ -118,9 +68,7 @@ function createDrain(io, { rate, deadlineMs, waitingInRedis = null, log = consol
     if (started !== null) return started.promise;
     const at = now();
     const total = io.engine.clientsCount;
-    handovers = waitingInRedis ? createHandovers({ rate, now }) : null;
-    const loop = handovers ? `, at most ${handovers.window()} in flight to start with (adapted to how fast they are restored)` : '';
-    log(`Draining ${total} connection(s): at most ${rate} a second${loop}, the rest after ${deadlineMs} ms`);
+    log(`Draining ${total} connection(s): at most ${rate} a second, the rest after ${deadlineMs} ms`);
     let resolve;
     const promise = new Promise((r) => (resolve = r));
     started = { at, promise };
@@ -133,19 +81,12 @@ function createDrain(io, { rate, deadlineMs, waitingInRedis = null, log = consol
         if (left.length > 0) log(`Drain deadline reached: closing the ${left.length} connection(s) left at once`);
         for (const conn of left) closeOne(conn);
       } else {
-        check();
-        const paced = budget(rate, elapsed + tickMs) - closedCount;
-        const quota = handovers ? Math.min(paced, handovers.room()) : paced;
-        if (quota > 0 && left.length > 0) {
-          const sessions = handovers ? sessionsByConnection(io) : null;
-          for (const conn of left.slice(0, quota)) closeOne(conn, sessions);
-        }
+        const quota = budget(rate, elapsed + tickMs) - closedCount;
+        for (const conn of left.slice(0, Math.max(0, quota))) closeOne(conn);
       }
       const graceOver = allAsked !== null && now() - allAsked >= closeGraceMs;
       if (io.engine.clientsCount === 0 || elapsed >= deadlineMs || graceOver) {
-        const seen = handovers ? handovers.stats() : null;
-        const loop = seen ? ` (in flight at most ${seen.largest}, at least ${seen.smallest}; ${seen.restored} restored by then, ${seen.slow} slow)` : '';
-        log(`Drained ${closedCount} connection(s) in ${now() - at} ms${loop}`);
+        log(`Drained ${closedCount} connection(s) in ${now() - at} ms`);
         resolve();
         return;
       }
@@ -160,8 +101,7 @@ function createDrain(io, { rate, deadlineMs, waitingInRedis = null, log = consol
     start,
     draining: () => started !== null,
     closed: () => closedCount,
-    handovers: () => (handovers ? handovers.stats() : null),
   };
 }
 
-module.exports = { createDrain, budget, sessionOf, sessionsByConnection };
+module.exports = { createDrain, budget, sessionOf };

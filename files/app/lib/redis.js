@@ -108,7 +108,7 @@ function clientOptions(target, password, role) {
   return options;
 }
 
-/** Attach the Redis Streams adapter to `io`. Returns {state() -> "ok" | "down", quiet(), close(), identity(), waitingSessions(pids)}. */
+/** Attach the Redis Streams adapter to `io`. Returns {state() -> "ok" | "down", quiet(), close(), identity()}. */
 function attachRedis(io, target, { password = '', log = console.log } = {}) {
   const main = createClient(clientOptions(target, password, 'main'));
   neverReject(main, ['publish', 'sPublish', 'set']);
@@ -205,12 +205,7 @@ function attachRedis(io, target, { password = '', log = console.log } = {}) {
     const quit = main.isReady ? main.quit() : main.isOpen ? main.disconnect() : null;
     await Promise.allSettled([quit, ...helpers.map((client) => (client.isOpen ? client.disconnect() : null))]);
   }
-  /** For each Socket.IO session id (pid): is its recovery key still waiting in Redis? */
-  async function waitingSessions(pids) {
-    const found = await Promise.all(pids.map((pid) => main.exists(SESSION_KEY_PREFIX + pid)));
-    return found.map((count) => count > 0);
-  }
-  return { state, quiet, close, identity: () => redisId, waitingSessions };
+  return { state, quiet, close, identity: () => redisId };
 }
 
 module.exports = { attachRedis, reconnectDelay, RECONNECT_MAX_MS, STREAM_NAME, SESSION_KEY_PREFIX };
